@@ -1,0 +1,3 @@
+from stormgen.cli import main
+
+main()
