@@ -1,0 +1,100 @@
+"""The event envelope of service.md §4: events to append and events as recorded."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JSONDict = dict[str, Any]
+
+
+def new_event_id() -> str:
+    """Return a fresh random event id (a uuid4 as a string)."""
+    return str(uuid.uuid4())
+
+
+def format_time(when: datetime) -> str:
+    """Format a datetime as ISO 8601 UTC with microseconds and a ``Z`` suffix."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an ISO 8601 time; a time without zone is taken as UTC."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(slots=True, kw_only=True)
+class NewEvent:
+    """An event the domain layer wants appended; the store adds stream, version, position.
+
+    ``data`` and ``metadata`` must already be JSON-ready (the domain layer encodes
+    decimals, datetimes and uuids as strings).
+    """
+
+    type: str
+    data: JSONDict
+    version: int = 1
+    stream_id: str | None = None
+    metadata: JSONDict = field(default_factory=dict)
+    id: str = field(default_factory=new_event_id)
+
+
+@dataclass(slots=True)
+class RecordedEvent:
+    """An event as stored in the log: the envelope of service.md §4.
+
+    ``version`` is the event's schema version; ``stream_version`` its place in the
+    stream (1-based, gapless); ``position`` its place in the global log (1-based,
+    increasing in commit order). Treat instances as read-only.
+    """
+
+    id: str
+    type: str
+    version: int
+    stream: str
+    stream_id: str | None
+    stream_version: int
+    position: int
+    recorded_at: datetime
+    data: JSONDict
+    metadata: JSONDict
+
+    def to_json(self) -> JSONDict:
+        """Return the §4 envelope as a JSON-ready dict (``stream_id`` absent when None)."""
+        out: JSONDict = {
+            "id": self.id,
+            "type": self.type,
+            "version": self.version,
+            "stream": self.stream,
+        }
+        if self.stream_id is not None:
+            out["stream_id"] = self.stream_id
+        out["stream_version"] = self.stream_version
+        out["position"] = self.position
+        out["recorded_at"] = format_time(self.recorded_at)
+        out["data"] = self.data
+        out["metadata"] = self.metadata
+        return out
+
+    @classmethod
+    def from_json(cls, envelope: JSONDict) -> RecordedEvent:
+        """Build a recorded event from a §4 envelope (as produced by ``to_json``)."""
+        return cls(
+            id=str(envelope["id"]),
+            type=str(envelope["type"]),
+            version=int(envelope.get("version", 1)),
+            stream=str(envelope["stream"]),
+            stream_id=envelope.get("stream_id"),
+            stream_version=int(envelope["stream_version"]),
+            position=int(envelope["position"]),
+            recorded_at=parse_time(str(envelope["recorded_at"])),
+            data=dict(envelope.get("data") or {}),
+            metadata=dict(envelope.get("metadata") or {}),
+        )
