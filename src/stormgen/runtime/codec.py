@@ -1,0 +1,146 @@
+"""JSON encoding of messages, values and states (service.md §4).
+
+Decimals travel as strings, datetimes as ISO 8601 UTC with `Z`, dates as ISO dates,
+uuids as strings, enums by value, value objects as nested objects. Decoding is typed
+from the dataclass field annotations (msgspec does the work in C).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import re
+import types
+import typing
+from typing import Any, TypeVar
+
+import msgspec
+
+from stormgen.runtime.rejections import DecodeError
+
+T = TypeVar("T")
+
+_UTC = dt.UTC
+_PATH = re.compile(r" - at `(\$[^`]*)`$")
+
+
+def _normalise(value: Any) -> Any:
+    """Turn datetimes left in `to_builtins` output into UTC `Z` strings."""
+    if isinstance(value, dt.datetime):
+        value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def _mentions_datetime(tp: Any, seen: set[Any]) -> bool:
+    if tp is dt.datetime:
+        return True
+    if tp is Any:
+        return True
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if tp in seen:
+            return False
+        seen.add(tp)
+        return any(_mentions_datetime(h, seen) for h in _hints(tp).values())
+    return any(_mentions_datetime(a, seen) for a in typing.get_args(tp))
+
+
+_HINTS: dict[Any, dict[str, Any]] = {}
+_DATETIME_PASS: dict[Any, bool] = {}
+_SCHEMA_HASHES: dict[Any, str] = {}
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    """The resolved type hints of a class, cached (get_type_hints is slow)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def _needs_datetime_pass(cls: Any) -> bool:
+    flag = _DATETIME_PASS.get(cls)
+    if flag is None:
+        flag = _DATETIME_PASS[cls] = _mentions_datetime(cls, set())
+    return flag
+
+
+def to_data(obj: Any) -> Any:
+    """Encode a dataclass instance (or any supported value) into JSON-ready builtins."""
+    if isinstance(obj, dt.datetime):
+        return _normalise(obj)
+    if not _needs_datetime_pass(type(obj)):
+        return msgspec.to_builtins(obj)
+    # msgspec keeps a non-UTC offset as is; §4 wants UTC, so datetimes pass through raw
+    return _normalise(msgspec.to_builtins(obj, builtin_types=(dt.datetime,)))
+
+
+def from_data(cls: type[T], data: Any) -> T:
+    """Decode builtins (parsed JSON) into `cls`, typed by its annotations.
+
+    Unknown keys are ignored; missing keys take the field's default. Raises
+    `DecodeError` naming the offending field's path (`$.drinks[0].price`).
+    """
+    try:
+        return msgspec.convert(data, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _PATH.search(text)
+        path = match.group(1) if match else "$"
+        message = text[: match.start()] if match else text
+        raise DecodeError(f"{message} at `{path}`" if match else message, path) from None
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
+
+
+def dumps(data: Any) -> bytes:
+    """Serialise builtins (the output of `to_data`) as compact JSON."""
+    return _ENCODER.encode(data)
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON into builtins."""
+    try:
+        return _DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed JSON: {exc}") from None
+
+
+def _describe(tp: Any, seen: set[Any]) -> str:
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if tp in seen:
+            return tp.__qualname__
+        seen.add(tp)
+        parts = [f"{name}:{_describe(h, seen)}" for name, h in _hints(tp).items()]
+        return f"{tp.__qualname__}{{{','.join(parts)}}}"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return f"{tp.__qualname__}({','.join(str(m.value) for m in tp)})"
+    args = typing.get_args(tp)
+    if args:
+        origin = typing.get_origin(tp)
+        name = "union" if origin is types.UnionType else getattr(origin, "__name__", str(origin))
+        return f"{name}[{','.join(_describe(a, seen) for a in args)}]"
+    return getattr(tp, "__qualname__", repr(tp))
+
+
+def schema_hash(cls: type[Any]) -> str:
+    """A short hash of a dataclass's shape (names and types, recursively).
+
+    Snapshots store it: a snapshot whose hash differs from the current state class's
+    is ignored (rebuilt from events) instead of being misread.
+    """
+    known = _SCHEMA_HASHES.get(cls)
+    if known is None:
+        extra = getattr(cls, "__schema_salt__", "")
+        text = _describe(cls, set()) + f"|{extra}"
+        known = _SCHEMA_HASHES[cls] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return known

@@ -1,0 +1,116 @@
+"""Events and commands: frozen dataclasses carrying class-level metadata.
+
+A message class subclasses `Event` or `Command` and states its metadata as class
+keywords, then is made a frozen dataclass::
+
+    @dataclass(frozen=True)
+    class OrderPlaced(Event, name="Ordering.OrderPlaced", aggregate="Ordering.Order",
+                      pii=("customer",)):
+        order_id: UUID
+        customer: str
+        total: Decimal
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+REDACTED = "[redacted]"
+"""What a forgotten `pii` field of type `str` reads as (other types read as `None`)."""
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """The metadata of one message class."""
+
+    kind: Literal["event", "command"]
+    name: str
+    version: int = 1
+    pii: frozenset[str] = frozenset()
+    # current field name -> earlier names, most recent first (`was`)
+    renamed: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    aggregate: str | None = None
+    system: str | None = None
+    creates: bool = False
+    description: str = ""
+
+    @property
+    def context(self) -> str:
+        """The bounded context: the part of the name before the first dot."""
+        return self.name.split(".", 1)[0]
+
+
+def _renames(was: Mapping[str, str | Iterable[str]] | None) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for new, old in (was or {}).items():
+        out[new] = (old,) if isinstance(old, str) else tuple(old)
+    return out
+
+
+class Message:
+    """Base of events and commands; subclasses are frozen dataclasses."""
+
+    __message__: ClassVar[MessageInfo]
+    _kind: ClassVar[Literal["event", "command"]]
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str | None = None,
+        version: int = 1,
+        pii: Iterable[str] = (),
+        was: Mapping[str, str | Iterable[str]] | None = None,
+        aggregate: str | None = None,
+        system: str | None = None,
+        creates: bool = False,
+        description: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is None:
+            # an intermediate base class (e.g. a hand-written mixin) carries no metadata
+            return
+        if version < 1:
+            raise ValueError(f"{cls.__qualname__}: schema version must be >= 1, not {version}")
+        cls.__message__ = MessageInfo(
+            kind=cls._kind,
+            name=name,
+            version=version,
+            pii=frozenset(pii),
+            renamed=_renames(was),
+            aggregate=aggregate,
+            system=system,
+            creates=creates,
+            description=description,
+        )
+
+
+class Event(Message):
+    """A fact that happened; owned by an aggregate or an external system."""
+
+    _kind = "event"
+
+
+class Command(Message):
+    """A request to an aggregate (or to an external system, through its port)."""
+
+    _kind = "command"
+
+
+def info(cls_or_message: type[Message] | Message) -> MessageInfo:
+    """The metadata of a message class or instance."""
+    cls = cls_or_message if isinstance(cls_or_message, type) else type(cls_or_message)
+    try:
+        return cls.__dict__["__message__"]  # type: ignore[no-any-return]
+    except KeyError:
+        raise TypeError(
+            f"{cls.__qualname__} is not a message class (declare it with `name=`)"
+        ) from None
+
+
+def field_names(cls: type[Any]) -> tuple[str, ...]:
+    """The dataclass field names of a message or value class."""
+    return tuple(f.name for f in dataclasses.fields(cls))

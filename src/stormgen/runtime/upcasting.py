@@ -1,0 +1,136 @@
+"""Reading stored events of any schema version as the current message class.
+
+Upcasting is driven by the class itself: a field renamed with `was` is read from its
+old name, a field added with a default takes the default, a dropped field is ignored.
+For anything richer, register a function that lifts one version's data to the next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from stormgen.runtime.codec import _hints, from_data
+from stormgen.runtime.messages import REDACTED, Event, Message, info
+from stormgen.runtime.rejections import DecodeError, UnknownEventType, UpcastError
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+"""Lifts the data of version N of an event type to version N + 1."""
+
+
+def _redacted_value(hint: Any) -> Any:
+    # a forgotten str reads as the marker; other types have no marker of their type
+    if hint is str or (str in typing.get_args(hint)):
+        return REDACTED
+    return None
+
+
+class Registry:
+    """The message classes a service knows, by type name, with their upcasters."""
+
+    def __init__(self, classes: Iterable[type[Message]] = ()) -> None:
+        self._classes: dict[str, type[Message]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        for cls in classes:
+            self.add(cls)
+
+    def add(self, cls: type[Message]) -> None:
+        """Register a message class (idempotent; a different class of the same name fails)."""
+        meta = info(cls)
+        known = self._classes.get(meta.name)
+        if known is not None and known is not cls:
+            raise ValueError(f"two classes claim the message name {meta.name!r}")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = (set(meta.pii) | set(meta.renamed)) - names
+        if unknown:
+            raise ValueError(f"{cls.__qualname__}: pii/was name unknown fields {sorted(unknown)}")
+        self._classes[meta.name] = cls
+
+    def add_upcaster(self, type_name: str, from_version: int, upcaster: Upcaster) -> None:
+        """Register a function lifting `type_name` data from `from_version` to the next."""
+        self._upcasters[(type_name, from_version)] = upcaster
+
+    def get(self, type_name: str) -> type[Message] | None:
+        """The class registered under `type_name`, if any."""
+        return self._classes.get(type_name)
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self._classes
+
+    def __iter__(self) -> typing.Iterator[type[Message]]:
+        return iter(self._classes.values())
+
+    def event_class(self, type_name: str) -> type[Event]:
+        """The event class of `type_name`; `UnknownEventType` if there is none."""
+        cls = self._classes.get(type_name)
+        if cls is None or not issubclass(cls, Event):
+            raise UnknownEventType(type_name)
+        return cls
+
+    def upcast(self, type_name: str, version: int, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Lift stored data of `version` to the current schema's field names."""
+        cls = self.event_class(type_name)
+        meta = info(cls)
+        if version > meta.version:
+            raise UnknownEventType(
+                f"{type_name} v{version} (this service knows up to v{meta.version})"
+            )
+        out = dict(data)
+        for step in range(version, meta.version):
+            lift = self._upcasters.get((type_name, step))
+            if lift is not None:
+                out = lift(out)
+        for new, olds in meta.renamed.items():
+            if new not in out:
+                for old in olds:
+                    if old in out:
+                        out[new] = out.pop(old)
+                        break
+        return out
+
+    def decode(
+        self,
+        type_name: str,
+        version: int,
+        data: Mapping[str, Any],
+        redacted: Iterable[str] = (),
+    ) -> Event:
+        """Decode stored data into the current event class.
+
+        `redacted` names fields whose personal data was forgotten: they read as
+        `REDACTED` (str fields) or `None` (other types), whatever their type says.
+        """
+        cls = self.event_class(type_name)
+        upcast = self.upcast(type_name, version, data)
+        gone = set(redacted)
+        try:
+            if not gone:
+                return from_data(cls, upcast)
+            return _decode_partial(cls, upcast, gone)
+        except DecodeError as exc:
+            raise UpcastError(
+                f"stored {type_name} v{version} does not fit the current schema: {exc.message}"
+            ) from None
+
+
+def _decode_partial(cls: type[Event], data: Mapping[str, Any], gone: set[str]) -> Event:
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        name = field.name
+        if name in gone:
+            kwargs[name] = _redacted_value(hints[name])
+        elif name in data:
+            try:
+                kwargs[name] = from_data(hints[name], data[name])
+            except DecodeError as exc:
+                raise DecodeError(exc.message.replace("`$", f"`$.{name}"), exc.path) from None
+        elif field.default is not dataclasses.MISSING:
+            kwargs[name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            kwargs[name] = field.default_factory()
+        else:
+            raise DecodeError(f"Object missing required field `{name}`", "$")
+    return cls(**kwargs)
