@@ -361,7 +361,7 @@ def test_unknown_names_with_help() -> None:
     assert problem(n("state.stauts")) == (
         "E401",
         "unknown name 'state.stauts'",
-        "did you mean 'state.status' or 'state.tags'?",
+        "did you mean 'state.status'?",
     )
     assert problem(n("OrderStatus.Payd")) == (
         "E401",

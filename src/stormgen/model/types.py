@@ -501,8 +501,19 @@ def analyse(expr: Expr, env: Env, expected: Type | None = None) -> Analysis:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A ``did you mean 'x'?`` help line for the closest candidates, if any is close."""
-    close = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
-    return suggest(close)
+    return suggest(closest(name, candidates))
+
+
+def closest(name: str, candidates: Iterable[str]) -> list[str]:
+    """Up to three candidates close to ``name``, best first, none much worse than the best."""
+    scored = []
+    for c in dict.fromkeys(candidates):
+        ratio = difflib.SequenceMatcher(None, name, c).ratio()
+        if ratio >= 0.6:
+            scored.append((-ratio, c))
+    scored.sort()
+    # Far weaker matches next to a good one are noise ('Payd': 'Paid', not 'Placed').
+    return [c for r, c in scored[:3] if -r >= -scored[0][0] - 0.1]
 
 
 def suggest(names: list[str]) -> str | None:
@@ -676,7 +687,7 @@ class _Checker:
             self.bindings[id(e)] = Binding(ns.source, name, e.parts[2:])
             return self._walk(e, ns.fields[name], 2, narrowed)
         # Match the bare names: the shared `state.` prefix would make everything close.
-        close = difflib.get_close_matches(name, [*ns.fields, *ns.metadata], n=3, cutoff=0.6)
+        close = closest(name, [*ns.fields, *ns.metadata])
         help_ = suggest([f"{qualifier}.{c}" for c in close])
         if qualifier == "event" and name == "stream_id":
             help_ = "an external system's event has no stream_id"
