@@ -1,0 +1,178 @@
+"""The model as a networkx graph: stickies are nodes, the arrows of the board are edges.
+
+Node ids are ``"<kind>:<qualified name>"``: ``"context:Ordering"``,
+``"aggregate:Ordering.Order"``, ``"command:Ordering.PlaceOrder"``,
+``"event:Ordering.PaymentGateway.CardCharged"`` (an external system's message),
+``"actor:Customer"`` (top level) or ``"actor:Ordering.Clerk"`` (context-local),
+``"hotspot:3"``. Node attributes: ``kind``, ``name``, ``context`` (its name or None),
+``element`` (the :mod:`~stormgen.model.nodes` dataclass), ``loc``, and ``published``
+for events. Every edge has a ``kind``: ``contains``, ``handles``, ``emits``,
+``issues``, ``triggers``, ``feeds``, ``publishes`` or ``upstream-of``.
+
+References that do not resolve are left out: reporting them is the checks' job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+from stormgen.model.nodes import (
+    Aggregate,
+    Context,
+    Hotspot,
+    Model,
+)
+from stormgen.model.scope import (
+    ACTOR_KINDS,
+    COMMAND_KINDS,
+    EVENT_KINDS,
+    Resolved,
+    Scope,
+    context_members,
+    top_level_members,
+)
+
+
+def node_id(r: Resolved) -> str:
+    """The graph node id of a resolved element."""
+    if r.kind == "context":
+        return f"context:{r.name}"
+    return f"{r.kind}:{r.qualified}"
+
+
+def _resolve_emit(
+    scope: Scope, context: Context, aggregate: Aggregate, name: str
+) -> Resolved | None:
+    # An aggregate emits only its own events.
+    r = scope.resolve(context, name, EVENT_KINDS)
+    return r if r is not None and r.owner is aggregate else None
+
+
+def build_graph(model: Model, scope: Scope | None = None) -> Any:
+    """Build the board's :class:`networkx.MultiDiGraph` (see the module docstring)."""
+    scope = scope if scope is not None else Scope(model)
+    g = nx.MultiDiGraph(name=model.name)
+
+    def add(r: Resolved) -> str:
+        nid = node_id(r)
+        # Duplicate declarations (E101) keep the first one, as name resolution does.
+        if nid not in g:
+            attrs: dict[str, Any] = {
+                "kind": r.kind,
+                "name": r.name,
+                "context": r.context.name if r.context is not None else None,
+                "element": r.element,
+                "loc": getattr(r.element, "loc", None),
+            }
+            if r.kind == "event":
+                attrs["published"] = bool(getattr(r.element, "published", False))
+            g.add_node(nid, **attrs)
+        return nid
+
+    hotspot_count = 0
+
+    def add_hotspots(owner: str, context: Context | None, hotspots: tuple[Hotspot, ...]) -> None:
+        nonlocal hotspot_count
+        for h in hotspots:
+            hotspot_count += 1
+            hid = f"hotspot:{hotspot_count}"
+            g.add_node(
+                hid,
+                kind="hotspot",
+                name=h.text,
+                context=context.name if context is not None else None,
+                element=h,
+                loc=h.loc,
+            )
+            g.add_edge(owner, hid, kind="contains")
+
+    for r in top_level_members(model):
+        add(r)
+
+    for context in model.contexts:
+        cid = add(Resolved("context", context, context))
+        for r in context_members(context):
+            nid = add(r)
+            if r.owner is None:
+                g.add_edge(cid, nid, kind="contains")
+            else:
+                owner_kind = "aggregate" if isinstance(r.owner, Aggregate) else "external"
+                oid = node_id(Resolved(owner_kind, r.owner, context))
+                g.add_edge(oid, nid, kind="contains")
+                if r.kind == "command" and isinstance(r.owner, Aggregate):
+                    g.add_edge(oid, nid, kind="handles")
+            if r.kind == "event" and getattr(r.element, "published", False):
+                g.add_edge(cid, nid, kind="publishes")
+        add_hotspots(cid, context, context.hotspots)
+
+    # Second pass: every referenced element has its node now.
+    for context in model.contexts:
+        for aggregate in context.aggregates:
+            aid = node_id(Resolved("aggregate", aggregate, context))
+            add_hotspots(aid, context, aggregate.hotspots)
+            for command in aggregate.commands:
+                cmd = node_id(Resolved("command", command, context, aggregate))
+                add_hotspots(cmd, context, command.hotspots)
+                for emit in command.emits:
+                    ev = _resolve_emit(scope, context, aggregate, emit.event.name)
+                    if ev is not None:
+                        g.add_edge(cmd, node_id(ev), kind="emits", loc=emit.loc)
+                for actor_ref in command.actors:
+                    actor = scope.resolve(context, actor_ref.name, ACTOR_KINDS)
+                    if actor is not None:
+                        g.add_edge(node_id(actor), cmd, kind="issues", loc=actor_ref.loc)
+            for event in aggregate.events:
+                eid = node_id(Resolved("event", event, context, aggregate))
+                add_hotspots(eid, context, event.hotspots)
+        for policy in context.policies:
+            pid = node_id(Resolved("policy", policy, context))
+            add_hotspots(pid, context, policy.hotspots)
+            trigger = scope.resolve(context, policy.when.name, EVENT_KINDS)
+            if trigger is not None:
+                g.add_edge(node_id(trigger), pid, kind="triggers", loc=policy.when.loc)
+            for then in policy.thens:
+                target = scope.resolve(context, then.command.name, COMMAND_KINDS)
+                if target is not None:
+                    g.add_edge(pid, node_id(target), kind="issues", loc=then.loc)
+        for view in context.views:
+            vid = node_id(Resolved("view", view, context))
+            add_hotspots(vid, context, view.hotspots)
+            for on in view.handlers:
+                source = scope.resolve(context, on.event.name, EVENT_KINDS)
+                if source is not None:
+                    g.add_edge(node_id(source), vid, kind="feeds", loc=on.loc)
+
+    for relation in model.relations:
+        left = scope.context(relation.left.name)
+        right = scope.context(relation.right.name)
+        if left is None or right is None:
+            continue
+        lid, rid = f"context:{left.name}", f"context:{right.name}"
+        if relation.kind == "->":
+            g.add_edge(
+                lid,
+                rid,
+                kind="upstream-of",
+                relation="->",
+                patterns_up=tuple(p.name for p in relation.left_patterns),
+                patterns_down=tuple(p.name for p in relation.right_patterns),
+                loc=relation.loc,
+            )
+        else:
+            symmetric = tuple(p.name for p in relation.symmetric)
+            for a, b in ((lid, rid), (rid, lid)):
+                g.add_edge(
+                    a,
+                    b,
+                    kind="upstream-of",
+                    relation="<->",
+                    patterns_up=symmetric,
+                    patterns_down=symmetric,
+                    loc=relation.loc,
+                )
+    return g
+
+
+__all__ = ["build_graph", "node_id"]
