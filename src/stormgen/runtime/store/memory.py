@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
-from stormgen.runtime.errors import StoreError
+from stormgen.runtime.errors import ConcurrencyError, StoreError
 from stormgen.runtime.store.base import (
     AppendResult,
     EventStore,
@@ -61,6 +61,7 @@ class _State:
 
     def __init__(self) -> None:
         self.events: list[RecordedEvent] = []
+        self.ids: set[str] = set()
         self.streams: dict[str, list[RecordedEvent]] = {}
         self.checkpoints: dict[str, int] = {}
         self.views: dict[str, dict[str, JSONDict]] = {}
@@ -127,13 +128,18 @@ class MemoryUnitOfWork(UnitOfWork):
                     copy.deepcopy(new.metadata),
                 )
             )
+        ids = [e.id for e in recorded]
+        if len(set(ids)) != len(ids) or not s.ids.isdisjoint(ids):
+            raise ConcurrencyError(f"cannot append to {stream!r}: an event id is already used")
         n_events, n_stream = len(s.events), len(history)
         s.events.extend(recorded)
         history.extend(recorded)
+        s.ids.update(ids)
 
         def undo_append() -> None:
             del s.events[n_events:]
             del history[n_stream:]
+            s.ids.difference_update(ids)
 
         self._undo.actions.append(undo_append)
         first = recorded[0].position if recorded else position
@@ -347,7 +353,10 @@ class MemoryStore(EventStore):
                         f"cannot import {event.stream} version {event.stream_version}: "
                         f"the stream is at version {len(history)}"
                     )
+                if event.id in s.ids:
+                    raise StoreError(f"cannot import event {event.id}: the id is already used")
                 copied = copy.deepcopy(event)
+                s.ids.add(event.id)
                 s.events.append(copied)
                 history.append(copied)
                 last = event.position

@@ -1,0 +1,855 @@
+"""The shared store (``postgresql://user:pass@host:port/db``): psycopg 3 with a pool.
+
+Appends are serialized by ``LOCK TABLE events IN EXCLUSIVE MODE`` (readers are not
+blocked) and take ``max(position) + 1`` under that lock, so positions commit in order
+and without holes: a reader that has seen position N never later finds a new event
+below N, and a rolled-back append leaves nothing a reader could wait for. Each append
+sends ``NOTIFY`` inside its transaction (delivered on commit) to wake subscribers in
+every process; polling is the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import msgspec
+import psycopg
+from psycopg import sql
+from psycopg.types.json import set_json_loads
+from psycopg_pool import ConnectionPool
+
+from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
+from stormgen.runtime.errors import (
+    ConcurrencyError,
+    InvalidStoreURL,
+    SchemaTooNew,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
+)
+from stormgen.runtime.store.base import (
+    SCHEMA_VERSION,
+    AppendResult,
+    EventStore,
+    Notifier,
+    ParkedFailure,
+    Snapshot,
+    UnitOfWork,
+    ViewRow,
+    check_columns,
+    check_expected,
+    column_name,
+    view_table_name,
+)
+
+_SQL_TYPES = {
+    "text": "text",
+    "integer": "bigint",
+    "real": "double precision",
+    "numeric": "numeric",
+    "boolean": "boolean",
+    "timestamp": "timestamptz",
+    "json": "jsonb",
+}
+
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS stormgen_meta (key text PRIMARY KEY, value text NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS events (
+        position bigint PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        type text NOT NULL,
+        version integer NOT NULL,
+        stream text NOT NULL,
+        stream_id text,
+        stream_version integer NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        data jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        UNIQUE (stream, stream_version)
+    )""",
+    "CREATE TABLE IF NOT EXISTS checkpoints (consumer text PRIMARY KEY, position bigint NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS snapshots (
+        stream text PRIMARY KEY, version integer NOT NULL, position bigint NOT NULL,
+        state jsonb NOT NULL, schema_hash text NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS stream_keys (stream text PRIMARY KEY, key bytea NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS idempotency_keys (key text PRIMARY KEY, result jsonb NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS parked_failures (
+        consumer text NOT NULL, position bigint NOT NULL, event_id text NOT NULL,
+        error text NOT NULL, attempts integer NOT NULL, parked_at timestamptz NOT NULL,
+        PRIMARY KEY (consumer, position))""",
+    """CREATE TABLE IF NOT EXISTS stormgen_views (
+        view text PRIMARY KEY, table_name text NOT NULL, columns jsonb NOT NULL)""",
+]
+
+_COLUMNS = (
+    "position, id, type, version, stream, stream_id, stream_version, recorded_at, data, metadata"
+)
+_INSERT = (
+    "INSERT INTO events (position, id, type, version, stream, stream_id, stream_version,"
+    " recorded_at, data, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+)
+# One statement for a whole batch: arrays unnested server-side beat one row per round trip.
+_INSERT_MANY = (
+    "INSERT INTO events (position, id, type, version, stream, stream_id, stream_version,"
+    " recorded_at, data, metadata) SELECT * FROM unnest("
+    "%s::bigint[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::int[],"
+    " %s::timestamptz[], %s::jsonb[], %s::jsonb[])"
+)
+
+_encode = msgspec.json.Encoder().encode
+_decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
+_SAFE_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_OUR_OPTIONS = {"schema", "pool_max", "pool_min", "poll_interval", "connect_timeout"}
+
+
+def _json_loads(data: str | bytes) -> Any:
+    return msgspec.json.decode(data)
+
+
+def _text(value: Any) -> str:
+    return _encode(value).decode()
+
+
+def _rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    return [
+        RecordedEvent(id_, type_, version, stream, stream_id, sv, position, at, data, meta)
+        for position, id_, type_, version, stream, stream_id, sv, at, data, meta in rows
+    ]
+
+
+def _view_value(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "json" or isinstance(value, dict | list):
+        return _text(value)
+    if kind == "boolean":
+        return bool(value)
+    return value
+
+
+class PostgresUnitOfWork(UnitOfWork):
+    """A transaction on a PostgreSQL store (one pooled connection)."""
+
+    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+        self._store = store
+        self._conn = conn
+        self._locked = False
+        self.appended_to = 0
+
+    def _lock(self) -> None:
+        if not self._locked:
+            self._conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+            self._locked = True
+
+    # -- the log -----------------------------------------------------------------
+    def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        conn = self._conn
+        self._lock()
+        if idempotency_key is not None:
+            row = conn.execute(
+                "SELECT result FROM idempotency_keys WHERE key = %s", (idempotency_key,)
+            ).fetchone()
+            if row is not None:
+                return self._store._replay_result(conn, row[0])
+        row = conn.execute(
+            "SELECT (SELECT coalesce(max(position), 0) FROM events),"
+            " (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = %s),"
+            " clock_timestamp()",
+            (stream,),
+        ).fetchone()
+        assert row is not None
+        position, current, now = int(row[0]), int(row[1]), row[2]
+        check_expected(stream, expected_version, current)
+        n = len(events)
+        if n == 1:
+            e = events[0]
+            params: Sequence[Any] = (
+                position + 1,
+                e.id,
+                e.type,
+                e.version,
+                stream,
+                e.stream_id,
+                current + 1,
+                now,
+                _text(e.data),
+                _text(e.metadata),
+            )
+            sql_text = _INSERT
+        else:
+            params = (
+                list(range(position + 1, position + n + 1)),
+                [e.id for e in events],
+                [e.type for e in events],
+                [e.version for e in events],
+                [stream] * n,
+                [e.stream_id for e in events],
+                list(range(current + 1, current + n + 1)),
+                [now] * n,
+                [_text(e.data) for e in events],
+                [_text(e.metadata) for e in events],
+            )
+            sql_text = _INSERT_MANY
+        if n:
+            try:
+                conn.execute(sql_text, params)
+            except psycopg.errors.UniqueViolation as exc:
+                raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
+            self.appended_to = position + n
+            conn.execute("SELECT pg_notify(%s, %s)", (self._store.channel, str(position + n)))
+        recorded = [
+            RecordedEvent(
+                e.id,
+                e.type,
+                e.version,
+                stream,
+                e.stream_id,
+                current + i,
+                position + i,
+                now,
+                e.data,
+                e.metadata,
+            )
+            for i, e in enumerate(events, 1)
+        ]
+        first = position + 1 if n else position
+        result = AppendResult(stream, current + n, first, position + n, recorded)
+        if idempotency_key is not None:
+            conn.execute(
+                "INSERT INTO idempotency_keys (key, result) VALUES (%s, %s::jsonb)",
+                (idempotency_key, _text(result.to_json())),
+            )
+        return result
+
+    def read_stream(
+        self, stream: str, after_version: int = 0, up_to_position: int | None = None
+    ) -> list[RecordedEvent]:
+        return self._store._read_stream(self._conn, stream, after_version, up_to_position)
+
+    def stream_version(self, stream: str) -> int:
+        return self._store._stream_version(self._conn, stream)
+
+    # -- checkpoints ---------------------------------------------------------------
+    def get_checkpoint(self, consumer: str) -> int:
+        row = self._conn.execute(
+            "SELECT position FROM checkpoints WHERE consumer = %s", (consumer,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_checkpoint(self, consumer: str, position: int) -> int:
+        row = self._conn.execute(
+            "INSERT INTO checkpoints AS c (consumer, position) VALUES (%s, %s) "
+            "ON CONFLICT (consumer) DO UPDATE SET "
+            "position = greatest(c.position, excluded.position) RETURNING position",
+            (consumer, position),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
+        self._conn.execute(
+            "INSERT INTO checkpoints (consumer, position) VALUES (%s, %s) "
+            "ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
+            (consumer, position),
+        )
+
+    # -- views ---------------------------------------------------------------------
+    def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
+        table, columns = self._store._view_spec(self._conn, view)
+        names = [column_name(c) for c in columns]
+        values: list[Any] = [key, _text(doc)]
+        values.extend(_view_value(kind, doc.get(c)) for c, kind in columns.items())
+        placeholders = [sql.SQL("%s"), sql.SQL("%s::jsonb")]
+        placeholders += [
+            sql.SQL("%s::jsonb") if kind == "json" else sql.SQL("%s") for kind in columns.values()
+        ]
+        all_names = [sql.Identifier("key"), sql.Identifier("doc")]
+        all_names += [sql.Identifier(n) for n in names]
+        statement = sql.SQL(
+            "INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT (key) DO UPDATE SET {sets}"
+        ).format(
+            t=sql.Identifier(table),
+            cols=sql.SQL(", ").join(all_names),
+            vals=sql.SQL(", ").join(placeholders),
+            sets=sql.SQL(", ").join(
+                sql.SQL("{c} = excluded.{c}").format(c=c) for c in all_names[1:]
+            ),
+        )
+        self._conn.execute(statement, values)
+
+    def delete_row(self, view: str, key: str) -> bool:
+        table, _ = self._store._view_spec(self._conn, view)
+        cur = self._conn.execute(
+            sql.SQL("DELETE FROM {} WHERE key = %s").format(sql.Identifier(table)), (key,)
+        )
+        return cur.rowcount > 0
+
+    def get_row(self, view: str, key: str) -> JSONDict | None:
+        table, _ = self._store._view_spec(self._conn, view)
+        row = self._conn.execute(
+            sql.SQL("SELECT doc FROM {} WHERE key = %s").format(sql.Identifier(table)), (key,)
+        ).fetchone()
+        return dict(row[0]) if row else None
+
+    def query_rows(
+        self,
+        view: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[ViewRow]:
+        table, columns = self._store._view_spec(self._conn, view)
+        clauses: list[sql.Composable] = []
+        params: list[Any] = []
+        for name, value in (where or {}).items():
+            if name not in columns:
+                raise ValueError(f"view {view!r} has no column {name!r} to filter on")
+            ident = sql.Identifier(column_name(name))
+            if value is None:
+                clauses.append(sql.SQL("{} IS NULL").format(ident))
+            elif columns[name] == "json":
+                clauses.append(sql.SQL("{} = %s::jsonb").format(ident))
+                params.append(_view_value("json", value))
+            else:
+                clauses.append(sql.SQL("{} = %s").format(ident))
+                params.append(_view_value(columns[name], value))
+        if after_key is not None:
+            clauses.append(sql.SQL("key > %s"))
+            params.append(after_key)
+        statement: sql.Composable = sql.SQL("SELECT key, doc FROM {}").format(sql.Identifier(table))
+        if clauses:
+            statement += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses)
+        # COLLATE "C": byte order, the same as SQLite and Python, so paging agrees.
+        statement += sql.SQL(' ORDER BY key COLLATE "C"')
+        if limit is not None:
+            statement += sql.SQL(" LIMIT %s")
+            params.append(limit)
+        return [ViewRow(k, d) for k, d in self._conn.execute(statement, params)]
+
+    def clear_view(self, view: str) -> None:
+        table, _ = self._store._view_spec(self._conn, view)
+        self._conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+
+    # -- snapshots -----------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        self._conn.execute(
+            "INSERT INTO snapshots (stream, version, position, state, schema_hash) "
+            "VALUES (%s, %s, %s, %s::jsonb, %s) ON CONFLICT (stream) DO UPDATE SET "
+            "version = excluded.version, position = excluded.position, "
+            "state = excluded.state, schema_hash = excluded.schema_hash",
+            (
+                snapshot.stream,
+                snapshot.version,
+                snapshot.position,
+                _text(snapshot.state),
+                snapshot.schema_hash,
+            ),
+        )
+
+    def get_snapshot(self, stream: str, max_position: int | None = None) -> Snapshot | None:
+        row = self._conn.execute(
+            "SELECT version, position, state, schema_hash FROM snapshots WHERE stream = %s",
+            (stream,),
+        ).fetchone()
+        if row is None or (max_position is not None and row[1] > max_position):
+            return None
+        return Snapshot(stream, row[0], row[1], dict(row[2]), row[3])
+
+    def delete_snapshot(self, stream: str) -> None:
+        self._conn.execute("DELETE FROM snapshots WHERE stream = %s", (stream,))
+
+    # -- keys ----------------------------------------------------------------------
+    def put_key(self, stream: str, key: bytes) -> None:
+        self._conn.execute(
+            "INSERT INTO stream_keys (stream, key) VALUES (%s, %s) "
+            "ON CONFLICT (stream) DO UPDATE SET key = excluded.key",
+            (stream, bytes(key)),
+        )
+
+    def get_key(self, stream: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT key FROM stream_keys WHERE stream = %s", (stream,)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def delete_key(self, stream: str) -> bool:
+        cur = self._conn.execute("DELETE FROM stream_keys WHERE stream = %s", (stream,))
+        return cur.rowcount > 0
+
+    # -- failures ------------------------------------------------------------------
+    def park_failure(self, failure: ParkedFailure) -> None:
+        self._conn.execute(
+            "INSERT INTO parked_failures "
+            "(consumer, position, event_id, error, attempts, parked_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (consumer, position) DO UPDATE SET "
+            "event_id = excluded.event_id, error = excluded.error, "
+            "attempts = excluded.attempts, parked_at = excluded.parked_at",
+            (
+                failure.consumer,
+                failure.position,
+                failure.event_id,
+                failure.error,
+                failure.attempts,
+                failure.parked_at,
+            ),
+        )
+
+    def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
+        query = (
+            "SELECT consumer, position, event_id, error, attempts, parked_at FROM parked_failures"
+        )
+        params: tuple[Any, ...] = ()
+        if consumer is not None:
+            query += " WHERE consumer = %s"
+            params = (consumer,)
+        query += " ORDER BY position, consumer"
+        return [
+            ParkedFailure(c, p, e, err, a, at)
+            for c, p, e, err, a, at in self._conn.execute(query, params)
+        ]
+
+    def delete_failure(self, consumer: str, position: int) -> bool:
+        cur = self._conn.execute(
+            "DELETE FROM parked_failures WHERE consumer = %s AND position = %s",
+            (consumer, position),
+        )
+        return cur.rowcount > 0
+
+
+class PostgresStore(EventStore):
+    """An event store in a PostgreSQL schema, shared by any number of processes."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "public",
+        pool_min: int = 1,
+        pool_max: int = 10,
+        poll_interval: float = 1.0,
+        connect_timeout: float = 3.0,
+        display_url: str | None = None,
+    ) -> None:
+        if not _SAFE_SCHEMA.match(schema):
+            raise InvalidStoreURL(f"schema {schema!r} is not a plain SQL identifier")
+        self.conninfo = conninfo
+        self.schema = schema
+        self.url = display_url or conninfo
+        self.channel = f"stormgen_{schema}"[:63]
+        parts = urlsplit(conninfo)
+        self._where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+        self._connect_timeout = connect_timeout
+        self._kwargs: dict[str, Any] = {
+            "options": f"-c search_path={schema} -c TimeZone=UTC",
+            "connect_timeout": max(1, round(connect_timeout)),
+            "autocommit": True,
+        }
+        self._local = threading.local()
+        self._views: dict[str, tuple[str, dict[str, str]]] = {}
+        self._views_lock = threading.Lock()
+        self.closed = False
+        self._open()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=max(pool_min, pool_max),
+            kwargs=self._kwargs,
+            configure=self._configure,
+            open=False,
+            name=f"stormgen-{schema}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=max(connect_timeout, 5.0))
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self._where}: {exc}") from exc
+        self._notifier = Notifier(self.last_position, poll_interval)
+        self._listener: threading.Thread | None = None
+        self._listener_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """Open the store a ``postgresql://`` URL names (``?schema=``, ``?pool_max=``)."""
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query)
+        ours = {k: v for k, v in query if k in _OUR_OPTIONS}
+        rest = [(k, v) for k, v in query if k not in _OUR_OPTIONS]
+        scheme = "postgresql"
+        conninfo = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), ""))
+        display = conninfo
+        if parts.password:
+            display = display.replace(f":{parts.password}@", ":***@", 1)
+        if ours.get("schema"):
+            display += ("&" if rest else "?") + f"schema={ours['schema']}"
+        try:
+            return cls(
+                conninfo,
+                schema=ours.get("schema", "public"),
+                pool_min=int(ours.get("pool_min", "1")),
+                pool_max=int(ours.get("pool_max", "10")),
+                poll_interval=float(ours.get("poll_interval", "1.0")),
+                connect_timeout=float(ours.get("connect_timeout", "3")),
+                display_url=display,
+            )
+        except ValueError as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise InvalidStoreURL(f"store URL {display!r}: {exc}") from exc
+
+    # -- connections -----------------------------------------------------------------
+    @staticmethod
+    def _configure(conn: psycopg.Connection[Any]) -> None:
+        set_json_loads(_json_loads, conn)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(self.conninfo, **self._kwargs)
+        except psycopg.OperationalError as exc:
+            # psycopg's message spans lines (one per address tried): keep it on one.
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self._where}: {reason}") from exc
+        self._configure(conn)
+        return conn
+
+    def _open(self) -> None:
+        """Check the schema is ours and current, then create what is missing."""
+        with self._connect() as conn, conn.transaction():
+            # One creator at a time across processes; released at commit.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.channel,))
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (self.schema,),
+                )
+            }
+            where = f"PostgreSQL {self._where} schema {self.schema}"
+            if "stormgen_meta" in tables:
+                row = conn.execute(
+                    "SELECT value FROM stormgen_meta WHERE key = 'schema_version'"
+                ).fetchone()
+                if row is None:
+                    raise StoreCorrupt(f"{where} is a stormgen store without a schema version")
+                if int(row[0]) > SCHEMA_VERSION:
+                    raise SchemaTooNew(
+                        f"{where} has store schema version {row[0]}, newer than this "
+                        f"stormgen understands ({SCHEMA_VERSION}); upgrade stormgen"
+                    )
+                return
+            if "events" in tables:
+                raise StoreCorrupt(
+                    f"{where} has an events table that stormgen did not create; "
+                    "choose another schema (?schema=NAME)"
+                )
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO stormgen_meta (key, value) VALUES ('schema_version', %s)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        current: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
+        if current is not None:
+            yield current._conn
+            return
+        if self.closed:
+            raise StoreError(f"store {self.url} is closed")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"lost PostgreSQL at {self._where}: {exc}") from exc
+
+    # -- transactions ---------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        outer: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
+        if outer is not None:
+            with outer._conn.transaction():
+                yield outer
+            return
+        with self._connection() as conn:
+            uow = PostgresUnitOfWork(self, conn)
+            self._local.uow = uow
+            try:
+                with conn.transaction():
+                    yield uow
+            finally:
+                self._local.uow = None
+        if uow.appended_to:
+            self._notifier.notify(uow.appended_to)
+
+    def import_events(self, events: Sequence[RecordedEvent]) -> None:
+        with self.transaction() as uow:
+            assert isinstance(uow, PostgresUnitOfWork)
+            uow._lock()
+            conn = uow._conn
+            last = self._last_position(conn)
+            if events and events[0].position <= last:
+                raise StoreError(
+                    f"cannot import event at position {events[0].position}: "
+                    f"the store is already at {last}"
+                )
+            versions: dict[str, int] = {}
+            for e in events:
+                expected = versions.get(e.stream)
+                if expected is None:
+                    expected = self._stream_version(conn, e.stream)
+                if e.stream_version != expected + 1:
+                    raise StoreError(
+                        f"cannot import {e.stream} version {e.stream_version}: "
+                        f"the stream is at version {expected}"
+                    )
+                versions[e.stream] = e.stream_version
+            if not events:
+                return
+            conn.execute(
+                _INSERT_MANY,
+                (
+                    [e.position for e in events],
+                    [e.id for e in events],
+                    [e.type for e in events],
+                    [e.version for e in events],
+                    [e.stream for e in events],
+                    [e.stream_id for e in events],
+                    [e.stream_version for e in events],
+                    [e.recorded_at for e in events],
+                    [_text(e.data) for e in events],
+                    [_text(e.metadata) for e in events],
+                ),
+            )
+            conn.execute("SELECT pg_notify(%s, %s)", (self.channel, str(events[-1].position)))
+            uow.appended_to = events[-1].position
+
+    # -- reading -------------------------------------------------------------------
+    def _replay_result(self, conn: psycopg.Connection[Any], saved: JSONDict) -> AppendResult:
+        first, last = int(saved["first_position"]), int(saved["last_position"])
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE position BETWEEN %s AND %s AND stream = %s "
+            "ORDER BY position",
+            (first, last, saved["stream"]),
+        ).fetchall()
+        return AppendResult(
+            str(saved["stream"]),
+            int(saved["stream_version"]),
+            first,
+            last,
+            _rows_to_events(rows),
+            True,
+        )
+
+    @staticmethod
+    def _last_position(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _stream_version(conn: psycopg.Connection[Any], stream: str) -> int:
+        row = conn.execute(
+            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = %s", (stream,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _read_stream(
+        conn: psycopg.Connection[Any],
+        stream: str,
+        after_version: int,
+        up_to_position: int | None,
+    ) -> list[RecordedEvent]:
+        if up_to_position is None:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = %s AND stream_version > %s "
+                "ORDER BY stream_version",
+                (stream, after_version),
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = %s AND stream_version > %s "
+                "AND position <= %s ORDER BY stream_version",
+                (stream, after_version, up_to_position),
+            ).fetchall()
+        return _rows_to_events(rows)
+
+    def read_stream(
+        self, stream: str, after_version: int = 0, up_to_position: int | None = None
+    ) -> list[RecordedEvent]:
+        with self._connection() as conn:
+            return self._read_stream(conn, stream, after_version, up_to_position)
+
+    def read_all(
+        self,
+        after_position: int = 0,
+        limit: int | None = None,
+        types: Sequence[str] | None = None,
+        up_to_position: int | None = None,
+    ) -> list[RecordedEvent]:
+        query = f"SELECT {_COLUMNS} FROM events WHERE position > %s"
+        params: list[Any] = [after_position]
+        if up_to_position is not None:
+            query += " AND position <= %s"
+            params.append(up_to_position)
+        if types:
+            query += " AND type = ANY(%s)"
+            params.append(list(types))
+        query += " ORDER BY position"
+        if limit is not None:
+            query += " LIMIT %s"
+            params.append(limit)
+        with self._connection() as conn:
+            return _rows_to_events(conn.execute(query, params).fetchall())
+
+    def stream_version(self, stream: str) -> int:
+        with self._connection() as conn:
+            return self._stream_version(conn, stream)
+
+    def last_position(self) -> int:
+        with self._connection() as conn:
+            return self._last_position(conn)
+
+    def position_at(self, when: datetime) -> int:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT position FROM events WHERE recorded_at <= %s "
+                "ORDER BY position DESC LIMIT 1",
+                (when,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- waiting ---------------------------------------------------------------------
+    @property
+    def notifier(self) -> Notifier:
+        return self._notifier
+
+    def wait_for_events(self, after_position: int, timeout: float | None = None) -> bool:
+        self._start_listener()
+        return self._notifier.wait(after_position, timeout)
+
+    def _start_listener(self) -> None:
+        with self._listener_lock:
+            if self._listener is not None or self.closed:
+                return
+            self._listener = threading.Thread(
+                target=self._listen, name=f"stormgen-listen-{self.schema}", daemon=True
+            )
+            self._listener.start()
+
+    def _listen(self) -> None:
+        """Turn NOTIFYs from any process into wake-ups; reconnect after errors."""
+        while not self.closed:
+            try:
+                with self._connect() as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    # Anything committed before LISTEN took effect is found by this read.
+                    self._notifier.notify(self._last_position(conn))
+                    while not self.closed:
+                        for note in conn.notifies(timeout=0.5):
+                            with suppress(ValueError):
+                                self._notifier.notify(int(note.payload))
+            except (psycopg.Error, StoreError):
+                if self.closed:
+                    return
+                threading.Event().wait(1.0)
+
+    # -- views ---------------------------------------------------------------------
+    def _view_spec(self, conn: psycopg.Connection[Any], view: str) -> tuple[str, dict[str, str]]:
+        spec = self._views.get(view)
+        if spec is not None:
+            return spec
+        row = conn.execute(
+            "SELECT table_name, columns FROM stormgen_views WHERE view = %s", (view,)
+        ).fetchone()
+        if row is None:
+            self._create_view(conn, view, {})
+            spec = (view_table_name(view), {})
+        else:
+            spec = (row[0], dict(row[1]))
+        with self._views_lock:
+            self._views[view] = spec
+        return spec
+
+    @staticmethod
+    def _create_view(conn: psycopg.Connection[Any], view: str, columns: dict[str, str]) -> None:
+        table = view_table_name(view)
+        ident = sql.Identifier(table)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
+        cols = sql.SQL("").join(
+            sql.SQL(", {} {}").format(sql.Identifier(column_name(c)), sql.SQL(_SQL_TYPES[k]))
+            for c, k in columns.items()
+        )
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (key text PRIMARY KEY, doc jsonb NOT NULL{})").format(
+                ident, cols
+            )
+        )
+        for c in columns:
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(f"{table}_{column_name(c)}"[:63]),
+                    ident,
+                    sql.Identifier(column_name(c)),
+                )
+            )
+        conn.execute(
+            "INSERT INTO stormgen_views (view, table_name, columns) VALUES (%s, %s, %s::jsonb) "
+            "ON CONFLICT (view) DO UPDATE SET table_name = excluded.table_name, "
+            "columns = excluded.columns",
+            (view, table, _text(columns)),
+        )
+
+    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
+        wanted = check_columns(columns)
+        with self.transaction() as uow:
+            assert isinstance(uow, PostgresUnitOfWork)
+            conn = uow._conn
+            # Two processes starting at once must not both rebuild the table.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("view:" + view,))
+            row = conn.execute(
+                "SELECT columns FROM stormgen_views WHERE view = %s", (view,)
+            ).fetchone()
+            changed = row is None or dict(row[0]) != wanted
+            if changed:
+                self._create_view(conn, view, wanted)
+        with self._views_lock:
+            self._views[view] = (view_table_name(view), wanted)
+        return changed
+
+    def drop_view_table(self, view: str) -> None:
+        with self.transaction() as uow:
+            assert isinstance(uow, PostgresUnitOfWork)
+            uow._conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(view_table_name(view)))
+            )
+            uow._conn.execute("DELETE FROM stormgen_views WHERE view = %s", (view,))
+        with self._views_lock:
+            self._views.pop(view, None)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._notifier.wake()
+        if self._listener is not None:
+            self._listener.join(2.0)
+        self._pool.close()

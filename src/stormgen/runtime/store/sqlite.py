@@ -1,0 +1,836 @@
+"""The embedded store (``sqlite:///path.db``): one file, WAL mode, durable on commit.
+
+Writes are serialized (``BEGIN IMMEDIATE``, plus a lock between the threads of one
+process so they hand over without SQLite's busy back-off), so positions
+(``INTEGER PRIMARY KEY AUTOINCREMENT``: never reused) become visible in commit order.
+Each thread uses its own connection. Threads of this process are woken right after a
+commit; other processes' appends are found by polling.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import msgspec
+
+from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent, format_time
+from stormgen.runtime.errors import (
+    ConcurrencyError,
+    InvalidStoreURL,
+    SchemaTooNew,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
+)
+from stormgen.runtime.store.base import (
+    SCHEMA_VERSION,
+    AppendResult,
+    EventStore,
+    Notifier,
+    ParkedFailure,
+    Snapshot,
+    UnitOfWork,
+    ViewRow,
+    check_columns,
+    check_expected,
+    column_name,
+    view_table_name,
+)
+
+#: ``PRAGMA application_id`` of stormgen stores ("STRM"), to recognise foreign files.
+APPLICATION_ID = 0x5354524D
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+_SQL_TYPES = {
+    "text": "TEXT",
+    "integer": "INTEGER",
+    "real": "REAL",
+    # Decimals travel as strings; TEXT keeps them exact (NUMERIC affinity would round).
+    "numeric": "TEXT",
+    "boolean": "INTEGER",
+    "timestamp": "TEXT",
+    "json": "TEXT",
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stormgen_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    stream_id TEXT,
+    stream_version INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    UNIQUE (stream, stream_version)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    consumer TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    schema_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stream_keys (
+    stream TEXT PRIMARY KEY,
+    key BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key TEXT PRIMARY KEY,
+    result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parked_failures (
+    consumer TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    parked_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, position)
+);
+CREATE TABLE IF NOT EXISTS stormgen_views (
+    view TEXT PRIMARY KEY,
+    table_name TEXT NOT NULL,
+    columns TEXT NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "position, id, type, version, stream, stream_id, stream_version, recorded_at, data, metadata"
+)
+_INSERT = (
+    "INSERT INTO events (id, type, version, stream, stream_id, stream_version, recorded_at,"
+    " data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_IMPORT = (
+    "INSERT INTO events (position, id, type, version, stream, stream_id, stream_version,"
+    " recorded_at, data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_encode = msgspec.json.Encoder().encode
+_decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def encode_json(value: Any) -> str:
+    """Encode a JSON-ready value as compact JSON text."""
+    return _encode(value).decode()
+
+
+def decode_json(text: str | bytes) -> JSONDict:
+    """Decode a JSON object (fresh dict each call)."""
+    return _decode_dict(text)
+
+
+def rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    """Turn rows selected as ``_COLUMNS`` into recorded events (JSON text decoded)."""
+    out: list[RecordedEvent] = []
+    append = out.append
+    last_time = ""
+    last_dt = datetime.min
+    fromiso = datetime.fromisoformat
+    for position, id_, type_, version, stream, stream_id, sv, at, data, meta in rows:
+        # The events of one append share their time: parse each distinct value once.
+        if at != last_time:
+            last_time = at
+            last_dt = fromiso(at)
+        append(
+            RecordedEvent(
+                id_,
+                type_,
+                version,
+                stream,
+                stream_id,
+                sv,
+                position,
+                last_dt,
+                _decode_dict(data),
+                {} if meta == "{}" else _decode_dict(meta),
+            )
+        )
+    return out
+
+
+def _view_value(kind: str, value: Any) -> Any:
+    """Convert a document value for a declared view column."""
+    if value is None:
+        return None
+    if kind == "boolean":
+        return int(bool(value))
+    if kind == "json" or isinstance(value, dict | list):
+        return encode_json(value)
+    return value
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteUnitOfWork(UnitOfWork):
+    """A write transaction on a SQLite store (one connection, ``BEGIN IMMEDIATE``)."""
+
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self.appended_to = 0
+
+    # -- the log -----------------------------------------------------------------
+    def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        conn = self._conn
+        if idempotency_key is not None:
+            row = conn.execute(
+                "SELECT result FROM idempotency_keys WHERE key = ?", (idempotency_key,)
+            ).fetchone()
+            if row is not None:
+                return self._store._replay_result(conn, decode_json(row[0]))
+        current = conn.execute(
+            "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
+        ).fetchone()[0]
+        current = current or 0
+        check_expected(stream, expected_version, current)
+        now = datetime.now(UTC)
+        at = format_time(now)
+        rows = [
+            (
+                e.id,
+                e.type,
+                e.version,
+                stream,
+                e.stream_id,
+                current + i,
+                at,
+                _encode(e.data).decode(),
+                "{}" if not e.metadata else _encode(e.metadata).decode(),
+            )
+            for i, e in enumerate(events, 1)
+        ]
+        try:
+            conn.executemany(_INSERT, rows)
+        except sqlite3.IntegrityError as exc:
+            raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
+        n = len(rows)
+        if n:
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            first = last - n + 1
+            self.appended_to = last
+        else:
+            first = last = self._store._last_position(conn)
+        recorded = [
+            RecordedEvent(
+                e.id,
+                e.type,
+                e.version,
+                stream,
+                e.stream_id,
+                current + i,
+                first + i - 1,
+                now,
+                e.data,
+                e.metadata,
+            )
+            for i, e in enumerate(events, 1)
+        ]
+        result = AppendResult(stream, current + n, first, last, recorded)
+        if idempotency_key is not None:
+            conn.execute(
+                "INSERT INTO idempotency_keys (key, result) VALUES (?, ?)",
+                (idempotency_key, encode_json(result.to_json())),
+            )
+        return result
+
+    def read_stream(
+        self, stream: str, after_version: int = 0, up_to_position: int | None = None
+    ) -> list[RecordedEvent]:
+        return self._store._read_stream(self._conn, stream, after_version, up_to_position)
+
+    def stream_version(self, stream: str) -> int:
+        return self._store._stream_version(self._conn, stream)
+
+    # -- checkpoints ---------------------------------------------------------------
+    def get_checkpoint(self, consumer: str) -> int:
+        row = self._conn.execute(
+            "SELECT position FROM checkpoints WHERE consumer = ?", (consumer,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_checkpoint(self, consumer: str, position: int) -> int:
+        row = self._conn.execute(
+            "INSERT INTO checkpoints (consumer, position) VALUES (?, ?) "
+            "ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position) "
+            "RETURNING position",
+            (consumer, position),
+        ).fetchone()
+        return int(row[0])
+
+    def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
+        self._conn.execute(
+            "INSERT INTO checkpoints (consumer, position) VALUES (?, ?) "
+            "ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
+            (consumer, position),
+        )
+
+    # -- views ---------------------------------------------------------------------
+    def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
+        table, columns = self._store._view_spec(self._conn, view)
+        names = ["key", "doc", *(column_name(c) for c in columns)]
+        values = [key, encode_json(doc)]
+        values.extend(_view_value(kind, doc.get(c)) for c, kind in columns.items())
+        sql = (
+            f"INSERT INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
+            f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT (key) DO UPDATE SET "
+            + ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names[1:])
+        )
+        self._conn.execute(sql, values)
+
+    def delete_row(self, view: str, key: str) -> bool:
+        table, _ = self._store._view_spec(self._conn, view)
+        cur = self._conn.execute(f"DELETE FROM {_quote(table)} WHERE key = ?", (key,))
+        return cur.rowcount > 0
+
+    def get_row(self, view: str, key: str) -> JSONDict | None:
+        table, _ = self._store._view_spec(self._conn, view)
+        row = self._conn.execute(
+            f"SELECT doc FROM {_quote(table)} WHERE key = ?", (key,)
+        ).fetchone()
+        return decode_json(row[0]) if row else None
+
+    def query_rows(
+        self,
+        view: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[ViewRow]:
+        table, columns = self._store._view_spec(self._conn, view)
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, value in (where or {}).items():
+            if name not in columns:
+                raise ValueError(f"view {view!r} has no column {name!r} to filter on")
+            if value is None:
+                clauses.append(f"{_quote(column_name(name))} IS NULL")
+            else:
+                clauses.append(f"{_quote(column_name(name))} = ?")
+                params.append(_view_value(columns[name], value))
+        if after_key is not None:
+            clauses.append("key > ?")
+            params.append(after_key)
+        sql = f"SELECT key, doc FROM {_quote(table)}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY key"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [ViewRow(k, decode_json(d)) for k, d in self._conn.execute(sql, params)]
+
+    def clear_view(self, view: str) -> None:
+        table, _ = self._store._view_spec(self._conn, view)
+        self._conn.execute(f"DELETE FROM {_quote(table)}")
+
+    # -- snapshots -----------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        self._conn.execute(
+            "INSERT INTO snapshots (stream, version, position, state, schema_hash) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream) DO UPDATE SET "
+            "version = excluded.version, position = excluded.position, "
+            "state = excluded.state, schema_hash = excluded.schema_hash",
+            (
+                snapshot.stream,
+                snapshot.version,
+                snapshot.position,
+                encode_json(snapshot.state),
+                snapshot.schema_hash,
+            ),
+        )
+
+    def get_snapshot(self, stream: str, max_position: int | None = None) -> Snapshot | None:
+        row = self._conn.execute(
+            "SELECT version, position, state, schema_hash FROM snapshots WHERE stream = ?",
+            (stream,),
+        ).fetchone()
+        if row is None or (max_position is not None and row[1] > max_position):
+            return None
+        return Snapshot(stream, row[0], row[1], decode_json(row[2]), row[3])
+
+    def delete_snapshot(self, stream: str) -> None:
+        self._conn.execute("DELETE FROM snapshots WHERE stream = ?", (stream,))
+
+    # -- keys ----------------------------------------------------------------------
+    def put_key(self, stream: str, key: bytes) -> None:
+        self._conn.execute(
+            "INSERT INTO stream_keys (stream, key) VALUES (?, ?) "
+            "ON CONFLICT (stream) DO UPDATE SET key = excluded.key",
+            (stream, bytes(key)),
+        )
+
+    def get_key(self, stream: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT key FROM stream_keys WHERE stream = ?", (stream,)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def delete_key(self, stream: str) -> bool:
+        cur = self._conn.execute("DELETE FROM stream_keys WHERE stream = ?", (stream,))
+        return cur.rowcount > 0
+
+    # -- failures ------------------------------------------------------------------
+    def park_failure(self, failure: ParkedFailure) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO parked_failures "
+            "(consumer, position, event_id, error, attempts, parked_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                failure.consumer,
+                failure.position,
+                failure.event_id,
+                failure.error,
+                failure.attempts,
+                format_time(failure.parked_at),
+            ),
+        )
+
+    def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
+        sql = "SELECT consumer, position, event_id, error, attempts, parked_at FROM parked_failures"
+        params: tuple[Any, ...] = ()
+        if consumer is not None:
+            sql += " WHERE consumer = ?"
+            params = (consumer,)
+        sql += " ORDER BY position, consumer"
+        return [
+            ParkedFailure(c, p, e, err, a, datetime.fromisoformat(at))
+            for c, p, e, err, a, at in self._conn.execute(sql, params)
+        ]
+
+    def delete_failure(self, consumer: str, position: int) -> bool:
+        cur = self._conn.execute(
+            "DELETE FROM parked_failures WHERE consumer = ? AND position = ?",
+            (consumer, position),
+        )
+        return cur.rowcount > 0
+
+
+class SQLiteStore(EventStore):
+    """An event store in one SQLite file (WAL mode)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "full",
+        poll_interval: float = 0.2,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if synchronous not in ("full", "normal", "extra"):
+            raise InvalidStoreURL(f"synchronous={synchronous!r}: expected full, normal or extra")
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        # Threads of this process queue here rather than in SQLite's sleeping busy handler.
+        self._write_lock = threading.RLock()
+        self._views: dict[str, tuple[str, dict[str, str]]] = {}
+        self._views_lock = threading.Lock()
+        self.closed = False
+        self._open()
+        self._notifier = Notifier(self.last_position, poll_interval)
+        self._notifier.notify(self.last_position())
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        """Open the store a ``sqlite:///path`` URL names (``?synchronous=full|normal``)."""
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidStoreURL(
+                f"store URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+            )
+        path = unquote(parts.path)
+        # sqlite:///x.db → "/x.db" is relative; sqlite:////abs/x.db → "//abs/x.db".
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise InvalidStoreURL(f"store URL {url!r} names no file")
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(options) - {"synchronous", "poll_interval"}
+        if unknown:
+            raise InvalidStoreURL(f"store URL {url!r}: unknown option(s) {sorted(unknown)}")
+        return cls(
+            path,
+            synchronous=options.get("synchronous", "full").lower(),
+            poll_interval=float(options.get("poll_interval", "0.2")),
+        )
+
+    # -- connections -----------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.closed:
+                raise StoreError(f"store {self.url} is closed")
+            conn = self._connect()
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def _open(self) -> None:
+        """Check the file is ours and current, then create the schema; change nothing else."""
+        where = str(self.path)
+        if self.path.exists():
+            if self.path.is_dir():
+                raise StoreCorrupt(f"{where} is a directory, not a stormgen store")
+            with open(self.path, "rb") as fh:
+                header = fh.read(16)
+            if header and header != _SQLITE_HEADER:
+                raise StoreCorrupt(f"{where} is not a SQLite database (not a stormgen store)")
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot create the folder of {where}: {exc}") from exc
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open {where}: {exc}") from exc
+        try:
+            self._check(conn, where)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-check under the write lock: another process may have created it.
+                fresh = self._check(conn, where)
+                if fresh:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO stormgen_meta (key, value) VALUES (?, ?)",
+                        ("schema_version", str(SCHEMA_VERSION)),
+                    )
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreCorrupt(f"{where} is damaged or not a SQLite database: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._local.conn = conn
+        self._connections.append(conn)
+
+    @staticmethod
+    def _check(conn: sqlite3.Connection, where: str) -> bool:
+        """Return True for an empty database; raise if it is foreign or too new."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if not tables:
+            return True
+        if app_id != APPLICATION_ID or "stormgen_meta" not in tables:
+            sample = ", ".join(sorted(tables)[:5])
+            raise StoreCorrupt(
+                f"{where} is a SQLite database but not a stormgen store (tables: {sample})"
+            )
+        row = conn.execute(
+            "SELECT value FROM stormgen_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if row is None:
+            raise StoreCorrupt(f"{where} is a stormgen store without a schema version")
+        version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{where} has store schema version {version}, newer than this stormgen "
+                f"understands ({SCHEMA_VERSION}); upgrade stormgen"
+            )
+        missing = {"events", "checkpoints", "snapshots", "stream_keys"} - tables
+        if missing:
+            raise StoreCorrupt(f"{where} lacks the stormgen table(s) {sorted(missing)}")
+        return False
+
+    # -- transactions ---------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        if outer is not None:
+            # Nested: a savepoint inside the thread's open transaction.
+            conn = outer._conn
+            name = f"sp{id(outer)}_{getattr(self._local, 'depth', 0)}"
+            self._local.depth = getattr(self._local, "depth", 0) + 1
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield outer
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
+            finally:
+                self._local.depth -= 1
+            return
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            uow = SQLiteUnitOfWork(self, conn)
+            self._local.uow = uow
+            try:
+                yield uow
+            except BaseException:
+                self._local.uow = None
+                conn.execute("ROLLBACK")
+                raise
+            self._local.uow = None
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        if uow.appended_to:
+            self._notifier.notify(uow.appended_to)
+
+    def import_events(self, events: Sequence[RecordedEvent]) -> None:
+        with self.transaction() as uow:
+            assert isinstance(uow, SQLiteUnitOfWork)
+            conn = uow._conn
+            last = self._last_position(conn)
+            if events and events[0].position <= last:
+                raise StoreError(
+                    f"cannot import event at position {events[0].position}: "
+                    f"the store is already at {last}"
+                )
+            versions: dict[str, int] = {}
+            for e in events:
+                expected = versions.get(e.stream)
+                if expected is None:
+                    expected = self._stream_version(conn, e.stream)
+                if e.stream_version != expected + 1:
+                    raise StoreError(
+                        f"cannot import {e.stream} version {e.stream_version}: "
+                        f"the stream is at version {expected}"
+                    )
+                versions[e.stream] = e.stream_version
+            conn.executemany(
+                _IMPORT,
+                [
+                    (
+                        e.position,
+                        e.id,
+                        e.type,
+                        e.version,
+                        e.stream,
+                        e.stream_id,
+                        e.stream_version,
+                        format_time(e.recorded_at),
+                        encode_json(e.data),
+                        encode_json(e.metadata),
+                    )
+                    for e in events
+                ],
+            )
+            if events:
+                uow.appended_to = events[-1].position
+
+    # -- reading -------------------------------------------------------------------
+    def _replay_result(self, conn: sqlite3.Connection, saved: JSONDict) -> AppendResult:
+        first, last = int(saved["first_position"]), int(saved["last_position"])
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE position BETWEEN ? AND ? AND stream = ? "
+            "ORDER BY position",
+            (first, last, saved["stream"]),
+        ).fetchall()
+        return AppendResult(
+            str(saved["stream"]),
+            int(saved["stream_version"]),
+            first,
+            last,
+            rows_to_events(rows),
+            True,
+        )
+
+    @staticmethod
+    def _last_position(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT max(position) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    @staticmethod
+    def _stream_version(conn: sqlite3.Connection, stream: str) -> int:
+        row = conn.execute(
+            "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    @staticmethod
+    def _read_stream(
+        conn: sqlite3.Connection, stream: str, after_version: int, up_to_position: int | None
+    ) -> list[RecordedEvent]:
+        if up_to_position is None:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND stream_version > ? "
+                "ORDER BY stream_version",
+                (stream, after_version),
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND stream_version > ? "
+                "AND position <= ? ORDER BY stream_version",
+                (stream, after_version, up_to_position),
+            ).fetchall()
+        return rows_to_events(rows)
+
+    def read_stream(
+        self, stream: str, after_version: int = 0, up_to_position: int | None = None
+    ) -> list[RecordedEvent]:
+        return self._read_stream(self._conn(), stream, after_version, up_to_position)
+
+    def read_all(
+        self,
+        after_position: int = 0,
+        limit: int | None = None,
+        types: Sequence[str] | None = None,
+        up_to_position: int | None = None,
+    ) -> list[RecordedEvent]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE position > ?"
+        params: list[Any] = [after_position]
+        if up_to_position is not None:
+            sql += " AND position <= ?"
+            params.append(up_to_position)
+        if types:
+            sql += f" AND type IN ({', '.join('?' * len(types))})"
+            params.extend(types)
+        sql += " ORDER BY position"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return rows_to_events(self._conn().execute(sql, params).fetchall())
+
+    def stream_version(self, stream: str) -> int:
+        return self._stream_version(self._conn(), stream)
+
+    def last_position(self) -> int:
+        return self._last_position(self._conn())
+
+    def position_at(self, when: datetime) -> int:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT position FROM events WHERE recorded_at <= ? ORDER BY position DESC LIMIT 1",
+                (format_time(when),),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    @property
+    def notifier(self) -> Notifier:
+        return self._notifier
+
+    # -- views ---------------------------------------------------------------------
+    def _view_spec(self, conn: sqlite3.Connection, view: str) -> tuple[str, dict[str, str]]:
+        spec = self._views.get(view)
+        if spec is not None:
+            return spec
+        row = conn.execute(
+            "SELECT table_name, columns FROM stormgen_views WHERE view = ?", (view,)
+        ).fetchone()
+        if row is None:
+            self._create_view(conn, view, {})
+            spec = (view_table_name(view), {})
+        else:
+            spec = (row[0], decode_json(row[1]))
+        with self._views_lock:
+            self._views[view] = spec
+        return spec
+
+    @staticmethod
+    def _create_view(conn: sqlite3.Connection, view: str, columns: dict[str, str]) -> None:
+        table = view_table_name(view)
+        cols = "".join(f", {_quote(column_name(c))} {_SQL_TYPES[k]}" for c, k in columns.items())
+        conn.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
+        conn.execute(
+            f"CREATE TABLE {_quote(table)} (key TEXT PRIMARY KEY, doc TEXT NOT NULL{cols})"
+        )
+        for c in columns:
+            conn.execute(
+                f"CREATE INDEX {_quote(table + '_' + column_name(c))} "
+                f"ON {_quote(table)} ({_quote(column_name(c))})"
+            )
+        conn.execute(
+            "INSERT OR REPLACE INTO stormgen_views (view, table_name, columns) VALUES (?, ?, ?)",
+            (view, table, encode_json(columns)),
+        )
+
+    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
+        wanted = check_columns(columns)
+        with self.transaction() as uow:
+            assert isinstance(uow, SQLiteUnitOfWork)
+            conn = uow._conn
+            row = conn.execute(
+                "SELECT columns FROM stormgen_views WHERE view = ?", (view,)
+            ).fetchone()
+            changed = row is None or decode_json(row[0]) != wanted
+            if changed:
+                self._create_view(conn, view, wanted)
+        with self._views_lock:
+            self._views[view] = (view_table_name(view), wanted)
+        return changed
+
+    def drop_view_table(self, view: str) -> None:
+        with self.transaction() as uow:
+            assert isinstance(uow, SQLiteUnitOfWork)
+            uow._conn.execute(f"DROP TABLE IF EXISTS {_quote(view_table_name(view))}")
+            uow._conn.execute("DELETE FROM stormgen_views WHERE view = ?", (view,))
+        with self._views_lock:
+            self._views.pop(view, None)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def close(self) -> None:
+        self.closed = True
+        self._notifier.wake()
+        with self._connections_lock:
+            for conn in self._connections:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
