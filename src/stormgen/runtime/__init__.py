@@ -1,0 +1,83 @@
+"""The bundled runtime: run an event-sourced service from typed definitions.
+
+Never imports any other stormgen package. See docs/runtime.md.
+"""
+
+from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
+from stormgen.runtime.application import (
+    FAILURES_STREAM,
+    FORGOTTEN,
+    SYSTEM_STREAM,
+    Application,
+    CommandResult,
+)
+from stormgen.runtime.codec import dumps, from_data, loads, schema_hash, to_data
+from stormgen.runtime.consumers import FAILURE, RESOLVED, RetrySettings
+from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.errors import StoreError, StormgenRuntimeError
+from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
+from stormgen.runtime.policies import FakePort, Policy, Port, command_id, copy_fields
+from stormgen.runtime.rejections import (
+    AlreadyExists,
+    DecodeError,
+    DomainError,
+    NotFound,
+    Rejected,
+    UnknownCommand,
+    UnknownEventType,
+    UpcastError,
+    VersionConflict,
+)
+from stormgen.runtime.store import EventStore, open_store
+from stormgen.runtime.upcasting import Registry
+from stormgen.runtime.views import DELETE, Delete, View
+
+__all__ = [
+    "DELETE",
+    "FAILURE",
+    "FAILURES_STREAM",
+    "FORGOTTEN",
+    "REDACTED",
+    "RESOLVED",
+    "SYSTEM_STREAM",
+    "Aggregate",
+    "AlreadyExists",
+    "Application",
+    "Command",
+    "CommandResult",
+    "DecodeError",
+    "Delete",
+    "DomainError",
+    "Envelope",
+    "Event",
+    "EventStore",
+    "FakePort",
+    "Loaded",
+    "Message",
+    "MessageInfo",
+    "NewEvent",
+    "NotFound",
+    "Policy",
+    "Port",
+    "RecordedEvent",
+    "Registry",
+    "Rejected",
+    "RetrySettings",
+    "StoreError",
+    "StormgenRuntimeError",
+    "UnknownCommand",
+    "UnknownEventType",
+    "UpcastError",
+    "VersionConflict",
+    "View",
+    "command_id",
+    "copy_fields",
+    "dumps",
+    "from_data",
+    "id_text",
+    "info",
+    "loads",
+    "open_store",
+    "schema_hash",
+    "to_data",
+]

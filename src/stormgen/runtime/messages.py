@@ -16,7 +16,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Literal
+
+from stormgen.runtime.envelope import RecordedEvent
 
 REDACTED = "[redacted]"
 """What a forgotten `pii` field of type `str` reads as (other types read as `None`)."""
@@ -114,3 +117,66 @@ def info(cls_or_message: type[Message] | Message) -> MessageInfo:
 def field_names(cls: type[Any]) -> tuple[str, ...]:
     """The dataclass field names of a message or value class."""
     return tuple(f.name for f in dataclasses.fields(cls))
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A recorded event as the domain sees it: decrypted, upcast and typed.
+
+    `event` is the typed event (None for a type this service does not know, such as
+    another context's private events); `data` is its JSON form with forgotten `pii`
+    fields redacted; `redacted` names those fields.
+    """
+
+    recorded: RecordedEvent
+    event: Event | None
+    data: dict[str, Any]
+    version: int
+    redacted: frozenset[str] = frozenset()
+
+    @property
+    def id(self) -> str:
+        """The event's id."""
+        return self.recorded.id
+
+    @property
+    def type(self) -> str:
+        """The event's type name (`Ordering.OrderPlaced`)."""
+        return self.recorded.type
+
+    @property
+    def stream(self) -> str:
+        """The stream name (`Ordering.Order/<id>`, or `Context.System`)."""
+        return self.recorded.stream
+
+    @property
+    def stream_id(self) -> str | None:
+        """The emitting aggregate's id as text (None for external systems' events)."""
+        return self.recorded.stream_id
+
+    @property
+    def stream_version(self) -> int:
+        """The event's place in its stream (1-based)."""
+        return self.recorded.stream_version
+
+    @property
+    def position(self) -> int:
+        """The event's place in the global log (1-based)."""
+        return self.recorded.position
+
+    @property
+    def recorded_at(self) -> datetime:
+        """When the event was committed (UTC)."""
+        return self.recorded.recorded_at
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """`command_id`, `correlation_id`, `causation_id`, `actor` and any extras."""
+        return self.recorded.metadata
+
+    def to_json(self) -> dict[str, Any]:
+        """The §4 envelope, with the data as the current schema sees it."""
+        out = self.recorded.to_json()
+        out["version"] = self.version
+        out["data"] = self.data
+        return out

@@ -1,0 +1,83 @@
+"""Aggregates: the unit of consistency, one instance per event stream.
+
+A definition supplies the initial state, `decide` (guards raising `Rejected`, then the
+events to record) and `apply` (state evolution). The application loads, decides,
+appends and snapshots; definitions hold no I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from stormgen.runtime import codec
+from stormgen.runtime.messages import Command, Event
+
+S = TypeVar("S")
+
+
+class Aggregate(ABC, Generic[S]):
+    """The definition of one aggregate type; subclass it once per aggregate."""
+
+    #: `Context.Aggregate`, the stream name prefix.
+    name: ClassVar[str]
+    #: the identity field every command and event of the aggregate carries
+    id_field: ClassVar[str]
+    #: the identity's type (`uuid.UUID`, `str`, `int`, ...)
+    id_type: ClassVar[Any] = uuid.UUID
+    #: the state class (a dataclass); snapshots are encoded and checked against it
+    state_type: ClassVar[type[Any]]
+    #: store a snapshot every N events (None: never)
+    snapshot_every: ClassVar[int | None] = None
+    #: the commands it handles and the events it records
+    commands: ClassVar[tuple[type[Command], ...]] = ()
+    events: ClassVar[tuple[type[Event], ...]] = ()
+
+    @abstractmethod
+    def initial_state(self) -> S:
+        """The state of an instance before its first event."""
+
+    @abstractmethod
+    def decide(self, state: S, command: Command) -> Sequence[Event]:
+        """Check the guards (raise `Rejected`) and return the events to record."""
+
+    @abstractmethod
+    def apply(self, state: S, event: Event) -> S:
+        """Return the state after `event` (the input state is not changed)."""
+
+    # -- helpers the application uses ------------------------------------------------
+    @classmethod
+    def stream(cls, ident: Any) -> str:
+        """The stream name of an instance: `Context.Aggregate/<id>`."""
+        return f"{cls.name}/{id_text(ident)}"
+
+    @classmethod
+    def parse_id(cls, text: Any) -> Any:
+        """Turn an id given as text (a URL segment) into the id type; `DecodeError` if not."""
+        return codec.from_data(cls.id_type, text)
+
+
+def id_text(ident: Any) -> str:
+    """An id as text, as it appears in stream names and envelopes."""
+    if isinstance(ident, str):
+        return ident
+    encoded = codec.to_data(ident)
+    return encoded if isinstance(encoded, str) else str(encoded)
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded(Generic[S]):
+    """An instance as loaded: its state, stream version and last event's position."""
+
+    stream: str
+    state: S
+    version: int
+    position: int
+
+    @property
+    def exists(self) -> bool:
+        """Whether the instance has any event (was created)."""
+        return self.version > 0

@@ -1,0 +1,575 @@
+"""The application: commands in, events appended, state loaded, views and policies fed.
+
+`Application` ties definitions (aggregates, views, policies, ports, message classes)
+to an `EventStore`. It is thread-safe; one instance serves a whole process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from stormgen.runtime import codec
+from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
+from stormgen.runtime.consumers import Consumers, RetrySettings
+from stormgen.runtime.crypto import KeyRing
+from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.errors import VersionConflict
+from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, info
+from stormgen.runtime.policies import FakePort, Policy, Port
+from stormgen.runtime.rejections import (
+    AlreadyExists,
+    DecodeError,
+    NotFound,
+    UnknownCommand,
+    UnknownEventType,
+)
+from stormgen.runtime.store import EventStore, Snapshot, open_store
+from stormgen.runtime.store.base import ParkedFailure
+from stormgen.runtime.store.url import fork as fork_store
+from stormgen.runtime.upcasting import Registry
+from stormgen.runtime.views import View
+
+log = logging.getLogger("stormgen.runtime")
+
+S = TypeVar("S")
+AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
+ViewRef = View[Any] | type[View[Any]] | str
+
+#: The stream of failure events (service.md §7).
+FAILURES_STREAM = "$failures"
+#: The stream of `$Forgotten` markers written by `forget`.
+SYSTEM_STREAM = "$system"
+FORGOTTEN = "$Forgotten"
+#: A store-internal table remembering idempotency keys' first results.
+IDEMPOTENCY_TABLE = "_stormgen.Idempotency"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a handled command did: the instance, its new version, the recorded events.
+
+    `duplicate` is True when the idempotency key had been used: nothing was written and
+    the result is the first one's.
+    """
+
+    stream: str
+    id: Any
+    stream_id: str
+    stream_version: int
+    events: list[Envelope]
+    duplicate: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"id", "stream_version", "events"}` as the HTTP API answers."""
+        return {
+            "id": self.stream_id,
+            "stream_version": self.stream_version,
+            "events": [e.to_json() for e in self.events],
+        }
+
+
+def _ref_name(ref: Any) -> str:
+    if isinstance(ref, str):
+        return ref
+    return cast(str, ref.name)
+
+
+class Application:
+    """A running service: definitions bound to a store.
+
+    `ports` maps external system names (`Context.System`) to adapters; a system whose
+    commands some policy issues and that has no adapter gets a `FakePort` answering
+    with `system_events[name][0]`.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        aggregates: Iterable[Aggregate[Any]] = (),
+        views: Iterable[View[Any]] = (),
+        policies: Iterable[Policy] = (),
+        ports: Mapping[str, Port] | None = None,
+        system_events: Mapping[str, Sequence[type[Event]]] | None = None,
+        messages: Iterable[type[Message]] = (),
+        retry: RetrySettings | None = None,
+        command_retries: int = 5,
+        owns_store: bool = False,
+    ) -> None:
+        self.store = store
+        self.owns_store = owns_store
+        self.command_retries = command_retries
+        self.aggregates: dict[str, Aggregate[Any]] = {}
+        self.views: dict[str, View[Any]] = {}
+        self.policies: dict[str, Policy] = {}
+        self.system_events: dict[str, tuple[type[Event], ...]] = {
+            name: tuple(classes) for name, classes in (system_events or {}).items()
+        }
+        self.registry = Registry()
+        self._command_owner: dict[type[Command], Aggregate[Any]] = {}
+        for agg in aggregates:
+            self.aggregates[agg.name] = agg
+            for cmd in agg.commands:
+                self.registry.add(cmd)
+                self._command_owner[cmd] = agg
+            for evt in agg.events:
+                self.registry.add(evt)
+        for classes in self.system_events.values():
+            for evt in classes:
+                self.registry.add(evt)
+        for view in views:
+            self.views[view.name] = view
+            for evt in view.events:
+                self.registry.add(evt)
+        for policy in policies:
+            self.policies[policy.name] = policy
+            for evt in policy.events:
+                self.registry.add(evt)
+        for msg in messages:
+            self.registry.add(msg)
+        self.ports: dict[str, Port] = dict(ports or {})
+        for system, classes in self.system_events.items():
+            if system not in self.ports and classes:
+                self.ports[system] = FakePort(classes)
+        self.keys = KeyRing(store)
+        self.store.ensure_view_table(IDEMPOTENCY_TABLE)
+        self.consumers = Consumers(self, retry or RetrySettings())
+
+    @classmethod
+    def open(cls, url: str | None = None, **definitions: Any) -> Application:
+        """Open the store a URL names (see `open_store`) and bind the definitions to it.
+
+        The application closes the store when it is closed.
+        """
+        store = open_store(url)
+        try:
+            return cls(store, owns_store=True, **definitions)
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        """Stop background consumers; close the store if the application opened it."""
+        self.consumers.stop()
+        if self.owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Application:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- definitions -------------------------------------------------------------------
+    def aggregate(self, ref: AggregateRef) -> Aggregate[Any]:
+        """The registered aggregate named (or given) by `ref`."""
+        name = _ref_name(ref)
+        try:
+            return self.aggregates[name]
+        except KeyError:
+            raise UnknownCommand(f"no aggregate {name!r} in this service") from None
+
+    def view(self, ref: ViewRef) -> View[Any]:
+        """The registered view named (or given) by `ref`."""
+        name = _ref_name(ref)
+        try:
+            return self.views[name]
+        except KeyError:
+            raise KeyError(f"no view {name!r} in this service") from None
+
+    def aggregate_for(self, command: type[Command] | Command) -> Aggregate[Any]:
+        """The aggregate that handles a command class."""
+        cls = command if isinstance(command, type) else type(command)
+        agg = self._command_owner.get(cls)
+        if agg is None:
+            meta = info(cls)
+            if meta.aggregate is not None and meta.aggregate in self.aggregates:
+                return self.aggregates[meta.aggregate]
+            raise UnknownCommand(f"no aggregate of this service handles {meta.name}")
+        return agg
+
+    # -- reading events ------------------------------------------------------------------
+    def envelope(self, recorded: RecordedEvent) -> Envelope:
+        """Decrypt, upcast and decode a recorded event (unknown types stay untyped)."""
+        data, gone = self.keys.decrypt(recorded.stream, recorded.data)
+        cls = self.registry.get(recorded.type)
+        if cls is None or not issubclass(cls, Event):
+            for name in gone:
+                data[name] = REDACTED
+            return Envelope(recorded, None, data, recorded.version, frozenset(gone))
+        event = self.registry.decode(recorded.type, recorded.version, data, gone)
+        return Envelope(recorded, event, codec.to_data(event), info(cls).version, frozenset(gone))
+
+    def events(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        *,
+        stream: str | None = None,
+        types: Sequence[str] | None = None,
+        up_to: int | None = None,
+    ) -> list[Envelope]:
+        """Read the global log (or one stream) after a position, decoded."""
+        if stream is not None:
+            records = [
+                r
+                for r in self.store.read_stream(stream, up_to_position=up_to)
+                if r.position > after and (types is None or r.type in types)
+            ]
+            records = records[:limit] if limit is not None else records
+        else:
+            records = self.store.read_all(after, limit, types, up_to)
+        return [self.envelope(r) for r in records]
+
+    def history(self, aggregate: AggregateRef, ident: Any) -> list[Envelope]:
+        """An instance's events in order; `NotFound` when it has none."""
+        agg = self.aggregate(aggregate)
+        records = self.store.read_stream(agg.stream(ident))
+        if not records:
+            raise NotFound(f"{agg.name} {id_text(ident)} does not exist")
+        return [self.envelope(r) for r in records]
+
+    # -- loading state ---------------------------------------------------------------------
+    def _state_hash(self, agg: Aggregate[Any]) -> str:
+        salt = getattr(agg, "snapshot_schema", "")
+        return f"{codec.schema_hash(agg.state_type)}{salt}"
+
+    def load(self, aggregate: AggregateRef, ident: Any, at: int | None = None) -> Loaded[Any]:
+        """An instance's state from its latest usable snapshot and later events.
+
+        With `at`, only events at or below that global position count. An instance
+        without events loads as the initial state at version 0.
+        """
+        agg = self.aggregate(aggregate)
+        return self._load(agg, agg.stream(ident), at)
+
+    def _load(self, agg: Aggregate[S], stream: str, at: int | None = None) -> Loaded[S]:
+        state: Any = None
+        version = position = 0
+        if agg.snapshot_every:
+            snap = self.store.get_snapshot(stream, at)
+            if snap is not None and snap.schema_hash == self._state_hash(agg):
+                try:
+                    state = codec.from_data(agg.state_type, snap.state)
+                    version, position = snap.version, snap.position
+                except DecodeError:
+                    # snapshots are a cache: a stale one is rebuilt from events
+                    state = None
+        if state is None:
+            state = agg.initial_state()
+        for recorded in self.store.read_stream(stream, version, at):
+            env = self.envelope(recorded)
+            if env.event is None:
+                raise UnknownEventType(recorded.type)
+            state = agg.apply(state, env.event)
+            version, position = recorded.stream_version, recorded.position
+        return Loaded(stream, state, version, position)
+
+    def state(
+        self, aggregate: AggregateRef, ident: Any, *, at: int | datetime | None = None
+    ) -> Loaded[Any]:
+        """An instance's state now, or as it was at a position or a time (time travel).
+
+        Raises `NotFound` when the instance did not exist (then).
+        """
+        agg = self.aggregate(aggregate)
+        position = self.store.position_at(at) if isinstance(at, datetime) else at
+        loaded = self._load(agg, agg.stream(ident), position)
+        if not loaded.exists:
+            when = "" if at is None else f" at {at}"
+            raise NotFound(f"{agg.name} {id_text(ident)} does not exist{when}")
+        return loaded
+
+    # -- commands --------------------------------------------------------------------------
+    def handle(
+        self,
+        command: Command,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        command_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommandResult:
+        """Handle a command: load, decide, append atomically, snapshot.
+
+        Raises `Rejected` (a guard), `NotFound` (no such instance), `AlreadyExists` (a
+        `creates` command on an existing instance) or `VersionConflict` (the instance
+        is not at `expected_version`). Without an `expected_version`, a concurrent
+        writer's conflict is retried a few times. A used `idempotency_key` returns the
+        first result and writes nothing.
+        """
+        agg = self.aggregate_for(command)
+        meta = info(command)
+        ident = getattr(command, agg.id_field, None)
+        if ident is None:
+            if not (meta.creates and agg.id_type is uuid.UUID):
+                raise DecodeError(f"the command has no {agg.id_field}", f"$.{agg.id_field}")
+            ident = uuid.uuid4()
+            command = dataclasses.replace(command, **{agg.id_field: ident})  # type: ignore[type-var]
+        stream = agg.stream(ident)
+        if idempotency_key is not None:
+            prior = self._idempotent_result(idempotency_key, ident)
+            if prior is not None:
+                return prior
+        cid = command_id or str(uuid.uuid4())
+        event_metadata: dict[str, Any] = dict(metadata or {})
+        event_metadata.update(
+            command_id=cid,
+            correlation_id=correlation_id or cid,
+            causation_id=causation_id or cid,
+        )
+        if actor is not None:
+            event_metadata["actor"] = actor
+        attempt = 0
+        while True:
+            loaded = self._load(agg, stream)
+            if meta.creates and loaded.exists:
+                raise AlreadyExists(f"{agg.name} {id_text(ident)} already exists")
+            if not meta.creates and not loaded.exists:
+                raise NotFound(f"{agg.name} {id_text(ident)} does not exist")
+            if expected_version is not None and loaded.version != expected_version:
+                raise VersionConflict(stream, expected_version, loaded.version)
+            events = list(agg.decide(loaded.state, command))
+            if not events:
+                return CommandResult(stream, ident, id_text(ident), loaded.version, [])
+            try:
+                result = self._append(
+                    stream,
+                    id_text(ident),
+                    events,
+                    loaded.version,
+                    idempotency_key,
+                    event_metadata,
+                )
+            except VersionConflict:
+                attempt += 1
+                if expected_version is not None or attempt > self.command_retries:
+                    raise
+                continue
+            break
+        result = dataclasses.replace(result, id=ident)
+        if not result.duplicate:
+            self._maybe_snapshot(agg, loaded, events, result)
+        return result
+
+    def _append(
+        self,
+        stream: str,
+        stream_id: str | None,
+        events: Sequence[Event],
+        expected: int | None,
+        idempotency_key: str | None,
+        metadata: Mapping[str, Any],
+    ) -> CommandResult:
+        with self.store.transaction() as uow:
+            new = []
+            for event in events:
+                meta = info(event)
+                data = codec.to_data(event)
+                if meta.pii:
+                    data = self.keys.encrypt(uow, stream, data, meta.pii)
+                new.append(
+                    NewEvent(
+                        type=meta.name,
+                        data=data,
+                        version=meta.version,
+                        stream_id=stream_id,
+                        metadata=dict(metadata),
+                    )
+                )
+            appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
+            if idempotency_key is not None and not appended.duplicate:
+                uow.upsert_row(IDEMPOTENCY_TABLE, idempotency_key, appended.to_json())
+        if appended.duplicate:
+            return self._result_from(appended.to_json(), stream_id, duplicate=True)
+        return CommandResult(
+            stream,
+            stream_id,
+            stream_id or stream,
+            appended.stream_version,
+            [self.envelope(r) for r in appended.events],
+        )
+
+    def _result_from(
+        self, saved: Mapping[str, Any], ident: Any, *, duplicate: bool
+    ) -> CommandResult:
+        stream = str(saved["stream"])
+        first, last = int(saved["first_position"]), int(saved["last_position"])
+        records = [
+            r for r in self.store.read_all(first - 1, None, None, last) if r.stream == stream
+        ]
+        stream_id = records[0].stream_id if records and records[0].stream_id else id_text(ident)
+        return CommandResult(
+            stream,
+            ident,
+            stream_id,
+            int(saved["stream_version"]),
+            [self.envelope(r) for r in records],
+            duplicate=duplicate,
+        )
+
+    def _idempotent_result(self, key: str, ident: Any) -> CommandResult | None:
+        saved = self.store.get_row(IDEMPOTENCY_TABLE, key)
+        if saved is None:
+            return None
+        return self._result_from(saved, ident, duplicate=True)
+
+    def _maybe_snapshot(
+        self,
+        agg: Aggregate[Any],
+        loaded: Loaded[Any],
+        events: Sequence[Event],
+        result: CommandResult,
+    ) -> None:
+        every = agg.snapshot_every
+        if not every or result.stream_version // every == loaded.version // every:
+            return
+        try:
+            state = loaded.state
+            for event in events:
+                state = agg.apply(state, event)
+            self.store.save_snapshot(
+                Snapshot(
+                    stream=result.stream,
+                    version=result.stream_version,
+                    position=result.events[-1].position,
+                    state=codec.to_data(state),
+                    schema_hash=self._state_hash(agg),
+                )
+            )
+        except Exception:
+            # a snapshot is only a cache: failing to write one must not fail the command
+            log.exception("could not snapshot %s", result.stream)
+
+    # -- external systems ------------------------------------------------------------------
+    def record_external(
+        self,
+        events: Sequence[Event],
+        *,
+        idempotency_key: str | None = None,
+        actor: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> list[Envelope]:
+        """Append events that came from an external system to its stream `Context.System`."""
+        if not events:
+            return []
+        system = info(events[0]).system
+        if system is None or any(info(e).system != system for e in events):
+            raise UnknownEventType(
+                "record_external takes events of one external system, declared with system="
+            )
+        cid = str(uuid.uuid4())
+        metadata: dict[str, Any] = {
+            "correlation_id": correlation_id or cid,
+            "causation_id": causation_id or cid,
+        }
+        if actor is not None:
+            metadata["actor"] = actor
+        result = self._append(system, None, events, None, idempotency_key, metadata)
+        return result.events
+
+    # -- crypto-shredding ------------------------------------------------------------------
+    def forget(self, aggregate: AggregateRef, ident: Any, *, actor: str | None = None) -> int:
+        """Crypto-shred an instance's `pii` fields; return the marker event's position.
+
+        Deletes the stream's key and snapshot and appends a `$Forgotten` event to the
+        `$system` stream. Events, positions and versions stay; reads show the fields
+        redacted, and so do views (their pii columns are sealed with the same key).
+        """
+        agg = self.aggregate(aggregate)
+        stream = agg.stream(ident)
+        if self.store.stream_version(stream) == 0:
+            raise NotFound(f"{agg.name} {id_text(ident)} does not exist")
+        return self.forget_stream(stream, actor=actor)
+
+    def forget_stream(self, stream: str, *, actor: str | None = None) -> int:
+        """Crypto-shred one stream (an aggregate instance or an external system)."""
+        metadata: dict[str, Any] = {"actor": actor} if actor is not None else {}
+        with self.store.transaction() as uow:
+            uow.delete_key(stream)
+            uow.delete_snapshot(stream)
+            marker = NewEvent(type=FORGOTTEN, data={"stream": stream}, metadata=metadata)
+            appended = uow.append(SYSTEM_STREAM, [marker], None)
+        self.keys.evict(stream)
+        return appended.last_position
+
+    # -- views -------------------------------------------------------------------------------
+    def view_row(self, view: ViewRef, key: Any) -> dict[str, Any] | None:
+        """One view row as JSON (pii columns decrypted or redacted), or None."""
+        v = self.view(view)
+        doc = self.store.get_row(v.name, self.consumers.view_key_text(v, key))
+        return None if doc is None else self.consumers.open_doc(v, doc)
+
+    def view_rows(
+        self,
+        view: ViewRef,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """View rows ordered by key, filtered by column equality, paged by key.
+
+        Filter values may be typed or text (`"7"`, `"true"`); a filter on an unknown or
+        pii column raises `DecodeError`.
+        """
+        v = self.view(view)
+        columns = v.sql_columns()
+        hints = codec._hints(v.row_type)
+        encoded: dict[str, Any] = {}
+        for name, value in (where or {}).items():
+            if name not in columns:
+                raise DecodeError(f"view {v.name} has no column {name!r} to filter on", name)
+            encoded[name] = codec.to_data(codec.from_data(hints[name], value))
+        rows = self.store.query_rows(v.name, encoded, after_key=after, limit=limit)
+        return [self.consumers.open_doc(v, row.doc) for row in rows]
+
+    def replay(self, view: ViewRef | None = None) -> int:
+        """Rebuild one view (or all) from the log; return the events applied."""
+        names = [self.view(view).name] if view is not None else list(self.views)
+        return sum(self.consumers.replay_view(self.views[name]) for name in names)
+
+    # -- consumers -----------------------------------------------------------------------------
+    def run_consumers(self, timeout: float = 30.0) -> int:
+        """Run every view and policy until all have caught up; return events processed."""
+        return self.consumers.run_until_idle(timeout)
+
+    def start(self) -> None:
+        """Run views and policies in background threads (one per consumer)."""
+        self.consumers.start()
+
+    def stop(self) -> None:
+        """Stop the background consumers."""
+        self.consumers.stop()
+
+    def progress(self) -> dict[str, dict[str, int]]:
+        """Each consumer's checkpoint and how many positions it is behind the log."""
+        return self.consumers.progress()
+
+    # -- failures --------------------------------------------------------------------------------
+    def failures(self, after: int = 0, limit: int | None = None) -> list[Envelope]:
+        """Failure events (the `$failures` stream), oldest first."""
+        return self.events(after, limit, stream=FAILURES_STREAM)
+
+    def parked(self, consumer: str | None = None) -> list[ParkedFailure]:
+        """Events that consumers gave up on, waiting for a retry."""
+        return self.store.list_failures(consumer)
+
+    def retry_parked(self, consumer: str, position: int) -> bool:
+        """Retry a parked event once; True if it succeeded (and was unparked)."""
+        return self.consumers.retry_parked(consumer, position)
+
+    # -- operations --------------------------------------------------------------------------------
+    def fork(self, to_url: str, up_to_position: int | None = None) -> EventStore:
+        """Copy the log up to a position into another (empty) store; return it open."""
+        return fork_store(self.store, to_url, up_to_position)

@@ -1,0 +1,103 @@
+"""Views (read models): tables kept up to date from events.
+
+A definition names its row class (a dataclass holding the key and the columns), the
+key field, the events it listens to and `update`, which returns the new row or
+`DELETE`. The application stores rows as JSON documents in the store's view table,
+with the view's checkpoint in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import types
+import typing
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Generic, TypeVar
+
+from stormgen.runtime import codec
+from stormgen.runtime.messages import Envelope, Event
+
+R = TypeVar("R")
+
+
+class Delete(enum.Enum):
+    """The type of `DELETE`, what `View.update` returns to delete the row."""
+
+    DELETE = "delete"
+
+
+DELETE = Delete.DELETE
+
+
+class View(ABC, Generic[R]):
+    """The definition of one view; subclass it once per view."""
+
+    #: `Context.View`; the SQL table is `view_<context>_<view>` in snake case
+    name: ClassVar[str]
+    #: the row class: a dataclass with the key field and every column (with defaults)
+    row_type: ClassVar[type[Any]]
+    #: the key field's name
+    key: ClassVar[str]
+    #: columns holding personal data: stored encrypted under the source stream's key
+    pii: ClassVar[frozenset[str]] = frozenset()
+    #: the events it listens to
+    events: ClassVar[tuple[type[Event], ...]] = ()
+
+    def key_of(self, event: Event, envelope: Envelope) -> Any:
+        """The key of the row an event updates: the event field named like the key, else
+        the event's stream id (override for `by EXPR`). None skips the event."""
+        if hasattr(event, self.key):
+            return getattr(event, self.key)
+        if envelope.stream_id is None:
+            return None
+        return codec.from_data(self.key_type(), envelope.stream_id)
+
+    def new_row(self, key: Any) -> R:
+        """A row before any event: the key and every column's default."""
+        return self.row_type(**{self.key: key})  # type: ignore[no-any-return]
+
+    @abstractmethod
+    def update(self, row: R, event: Event, envelope: Envelope) -> R | Delete:
+        """The row after `event` (or `DELETE`); the input row is not changed."""
+
+    # -- helpers ---------------------------------------------------------------------
+    @classmethod
+    def key_type(cls) -> Any:
+        """The key field's type."""
+        return codec._hints(cls.row_type)[cls.key]
+
+    @classmethod
+    def sql_columns(cls) -> dict[str, str]:
+        """The filterable columns and their logical SQL types (pii columns excluded)."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(cls.row_type):
+            if f.name == cls.key or f.name in cls.pii:
+                continue
+            out[f.name] = sql_type(codec._hints(cls.row_type)[f.name])
+        return out
+
+
+def sql_type(hint: Any) -> str:
+    """The store's logical column type for a Python type."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = args[0] if len(args) == 1 else hint
+    if hint is bool:
+        return "boolean"
+    if hint is int:
+        return "integer"
+    if hint is float:
+        return "real"
+    if hint is decimal.Decimal:
+        return "numeric"
+    if hint is dt.datetime:
+        return "timestamp"
+    if hint in (str, uuid.UUID, dt.date) or (
+        isinstance(hint, type) and issubclass(hint, enum.Enum)
+    ):
+        return "text"
+    return "json"
