@@ -53,13 +53,19 @@ KIND_WORDS = {
 }
 
 
-def did_you_mean(name: str, candidates: list[str]) -> str | None:
-    """A "did you mean" help line with the closest candidates, if any are close."""
+def close_matches(name: str, candidates: list[str]) -> list[str]:
+    """The (at most three) candidates closest to ``name``."""
     close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     if not close:
         # A dotted name may only miss its qualifier, or qualify a plain name wrongly.
         last = name.rsplit(".", 1)[-1]
         close = [c for c in candidates if c.rsplit(".", 1)[-1] == last][:3]
+    return close
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str | None:
+    """A "did you mean" help line with the closest candidates, if any are close."""
+    close = close_matches(name, candidates)
     if not close:
         return None
     quoted = [f"`{c}`" for c in close]
@@ -94,6 +100,9 @@ class CheckContext:
         self.scope = scope if scope is not None else Scope(model)
         # Findings of the reference classification, by code.
         self.reference_findings: dict[str, list[Diagnostic]] = {}
+        # id() of the elements an unknown name was probably meant for: the warnings about
+        # unused elements (W501-W503) leave them out, one mistake giving one finding.
+        self.suggested: set[int] = set()
         # id(statement) -> what it refers to, for the statements that resolved cleanly
         # enough to be checked further (even if another rule reports them).
         self.emit_target: dict[int, Event] = {}
@@ -187,27 +196,24 @@ class CheckContext:
     def _add(self, d: Diagnostic) -> None:
         self.reference_findings.setdefault(d.code, []).append(d)
 
+    def _suggest(self, context: Context | None, ref: Ref, kinds: frozenset[str]) -> str | None:
+        """The "did you mean" help for ``ref``; remembers what it was probably meant for."""
+        close = close_matches(ref.name, self.scope.candidates(context, kinds))
+        for name in close[:1]:
+            meant = self.scope.resolve(context, name, kinds)
+            if meant is not None:
+                self.suggested.add(id(meant.element))
+        return did_you_mean(ref.name, close)
+
     def _unknown(self, context: Context | None, ref: Ref, kinds: frozenset[str], what: str) -> None:
         """E102 for a name that resolves to nothing, or to something of another kind."""
         other = self.scope.resolve(context, ref.name, ALL_KINDS)
+        help = self._suggest(context, ref, kinds)
         if other is not None:
-            self._add(
-                error(
-                    "E102",
-                    f"`{ref.name}` is {KIND_WORDS[other.kind]}, not {what}",
-                    ref.loc,
-                    did_you_mean(ref.name, self.scope.candidates(context, kinds)),
-                )
-            )
-            return
-        self._add(
-            error(
-                "E102",
-                f"unknown {what.split(' ', 1)[1]} `{ref.name}`",
-                ref.loc,
-                did_you_mean(ref.name, self.scope.candidates(context, kinds)),
-            )
-        )
+            message = f"`{ref.name}` is {KIND_WORDS[other.kind]}, not {what}"
+        else:
+            message = f"unknown {what.split(' ', 1)[1]} `{ref.name}`"
+        self._add(error("E102", message, ref.loc, help))
 
     def _classify(self) -> None:
         for context, aggregate in self.aggregates():
@@ -250,7 +256,10 @@ class CheckContext:
             self.emit_target[id(emit)] = event
             return
         other = self.scope.resolve(context, emit.event.name, ALL_KINDS)
-        help = did_you_mean(emit.event.name, list(own))
+        close = close_matches(emit.event.name, list(own))
+        if close:
+            self.suggested.add(id(own[close[0]]))
+        help = did_you_mean(emit.event.name, close)
         if other is not None and other.kind == "event":
             owner = other.owner.name if other.owner is not None else "?"
             self._add(

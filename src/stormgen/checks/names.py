@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from stormgen.checks._context import CheckContext, error, warning
+from stormgen.checks._context import KIND_WORDS, CheckContext, error, warning
 from stormgen.checks._registry import rule
 from stormgen.checks._words import PASCAL, SNAKE, is_imperative, is_past_tense, to_pascal, to_snake
 from stormgen.diagnostics import Diagnostic, Location
@@ -35,7 +35,7 @@ def _where(first: Location, later: Location) -> str:
 
 
 def _describe(r: Resolved) -> str:
-    noun = KIND_NOUNS[r.kind]
+    noun = KIND_WORDS[r.kind]
     if isinstance(r.owner, Aggregate):
         return f"{noun} of aggregate `{r.owner.name}`"
     if isinstance(r.owner, External):
@@ -54,8 +54,8 @@ def _duplicates(members: Iterable[Resolved], scope_name: str) -> Iterator[Diagno
         first_loc = getattr(first.element, "loc")  # noqa: B009
         yield error(
             "E101",
-            f"duplicate name `{r.name}`: {scope_name} already has {_describe(first)} "
-            f"`{r.name}` ({_where(first_loc, loc)})",
+            f"duplicate name `{r.name}`: {scope_name} already has `{r.name}`, "
+            f"{_describe(first)} ({_where(first_loc, loc)})",
             loc,
             f"rename one of them: {scope_name} has one name space for all its elements",
         )

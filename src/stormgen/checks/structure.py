@@ -76,7 +76,8 @@ def context_map_patterns(ctx: CheckContext) -> Iterator[Diagnostic]:
                     other = "downstream" if side == "upstream" else "upstream"
                     yield error(
                         "E105",
-                        f"`{p.name}` ({_PATTERN_NAMES[p.name]}) is a {other} pattern, written "
+                        f"`{p.name}` ({_PATTERN_NAMES[p.name]}) is "
+                        f"{'an' if other == 'upstream' else 'a'} {other} pattern, written "
                         f"beside the {side} context",
                         p.loc,
                         f"move it beside the {other} context: `Up [OHS, PL] -> [ACL, CF, CS] Down`",
@@ -140,7 +141,11 @@ def context_map_cycles(ctx: CheckContext) -> Iterator[Diagnostic]:
         sub = g.subgraph(component)
         cycle_edges = nx.find_cycle(sub, source=min(component))
         relations: list[Relation] = [sub.edges[u, v]["relation"] for u, v, *_ in cycle_edges]
-        last = max(relations, key=lambda r: (r.loc.file, r.loc.line, r.loc.column))
+        positions = [(r.loc.file, r.loc.line, r.loc.column) for r in relations]
+        # Tell the cycle from the relation declared first; report it at the one closing it.
+        start = positions.index(min(positions))
+        cycle_edges = cycle_edges[start:] + cycle_edges[:start]
+        last = relations[positions.index(max(positions))]
         path = [cycle_edges[0][0], *(v for _, v, *_ in cycle_edges)]
         yield warning(
             "W505",
@@ -417,7 +422,7 @@ def _consumed(ctx: CheckContext) -> set[int]:
 @rule("W501")
 def dead_events(ctx: CheckContext) -> Iterator[Diagnostic]:
     """W501: an aggregate's event that no command emits (a dead fact)."""
-    emitted = _emitted(ctx)
+    emitted = _emitted(ctx) | ctx.suggested
     for _, owner, event in ctx.events():
         if isinstance(owner, Aggregate) and id(event) not in emitted:
             yield warning(
@@ -431,7 +436,7 @@ def dead_events(ctx: CheckContext) -> Iterator[Diagnostic]:
 @rule("W502")
 def unreachable_commands(ctx: CheckContext) -> Iterator[Diagnostic]:
     """W502: a command that no actor and no policy issues."""
-    issued = {id(r.element) for r in ctx.then_target.values()}
+    issued = {id(r.element) for r in ctx.then_target.values()} | ctx.suggested
     for _, _, command in ctx.commands():
         if not command.actors and id(command) not in issued:
             yield warning(
@@ -446,7 +451,7 @@ def unreachable_commands(ctx: CheckContext) -> Iterator[Diagnostic]:
 @rule("W503")
 def unconsumed_events(ctx: CheckContext) -> Iterator[Diagnostic]:
     """W503: an event that is not published and that no policy or view consumes."""
-    consumed = _consumed(ctx)
+    consumed = _consumed(ctx) | ctx.suggested
     emitted = _emitted(ctx)
     for _, owner, event in ctx.events():
         if event.published or id(event) in consumed:
