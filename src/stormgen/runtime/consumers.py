@@ -110,8 +110,9 @@ class Consumers:
 
     def open_doc(self, view: View[Any], doc: dict[str, Any]) -> dict[str, Any]:
         """A stored row document as JSON, pii columns decrypted (or redacted)."""
-        out = dict(doc)
         hints = codec._hints(view.row_type)
+        # the row class's field order, whatever order the database kept
+        out = {name: doc[name] for name in hints if name in doc}
         for name in view.pii:
             token = doc.get(name)
             if isinstance(token, dict) and MARKER in token:

@@ -1,0 +1,200 @@
+"""The JSON codec: every field type round-trips, errors name the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stormgen.runtime import DecodeError, dumps, from_data, loads, schema_hash, to_data
+
+
+class Colour(enum.Enum):
+    Red = "Red"
+    Green = "Green"
+
+
+@dataclass(frozen=True)
+class Inner:
+    label: str
+    amount: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Everything:
+    text: str
+    number: int
+    ratio: float
+    money: Decimal
+    flag: bool
+    ident: uuid.UUID
+    day: dt.date
+    moment: dt.datetime
+    colour: Colour
+    inner: Inner
+    inners: list[Inner]
+    tags: list[str] = field(default_factory=list)
+    maybe: int | None = None
+    maybe_inner: Inner | None = None
+
+
+def sample() -> Everything:
+    return Everything(
+        text='héllo "quoted"',
+        number=-42,
+        ratio=0.25,
+        money=Decimal("7.50"),
+        flag=True,
+        ident=uuid.UUID("7f1c0000-0000-4000-8000-000000000001"),
+        day=dt.date(2026, 11, 27),
+        moment=dt.datetime(2026, 11, 27, 13, 5, 0, 123456, tzinfo=dt.UTC),
+        colour=Colour.Green,
+        inner=Inner("a", Decimal("1.10")),
+        inners=[Inner("b"), Inner("c", Decimal("-2"))],
+        tags=["x", "y"],
+        maybe=3,
+        maybe_inner=None,
+    )
+
+
+def test_encoding_follows_the_envelope_rules() -> None:
+    data = to_data(sample())
+    assert data["money"] == "7.50"
+    assert data["ident"] == "7f1c0000-0000-4000-8000-000000000001"
+    assert data["day"] == "2026-11-27"
+    assert data["moment"] == "2026-11-27T13:05:00.123456Z"
+    assert data["colour"] == "Green"
+    assert data["inner"] == {"label": "a", "amount": "1.10"}
+    assert data["inners"][1] == {"label": "c", "amount": "-2"}
+    assert data["maybe_inner"] is None
+    # the encoded form is plain JSON
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_every_type_round_trips_through_json() -> None:
+    original = sample()
+    assert from_data(Everything, loads(dumps(to_data(original)))) == original
+
+
+def test_datetimes_are_stored_in_utc() -> None:
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    local = dt.datetime(2026, 1, 1, 12, 0, tzinfo=plus_two)
+    encoded = to_data(Everything(**{**sample().__dict__, "moment": local}))
+    assert encoded["moment"] == "2026-01-01T10:00:00Z"
+    naive = dt.datetime(2026, 1, 1, 12, 0)
+    assert to_data(naive) == "2026-01-01T12:00:00Z"
+    decoded = from_data(Everything, encoded)
+    assert decoded.moment == local and decoded.moment.utcoffset() == dt.timedelta(0)
+
+
+def test_missing_fields_take_defaults_and_unknown_fields_are_ignored() -> None:
+    data = to_data(sample())
+    for name in ("tags", "maybe", "maybe_inner"):
+        del data[name]
+    data["no_such_field"] = 1
+    decoded = from_data(Everything, data)
+    assert decoded.tags == [] and decoded.maybe is None
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"number": "many"}, "$.number"),
+        ({"money": "seven"}, "$.money"),
+        ({"colour": "Blue"}, "$.colour"),
+        ({"inners": [{"label": 5}]}, "$.inners[0].label"),
+        ({"ident": "not-a-uuid"}, "$.ident"),
+    ],
+)
+def test_decode_errors_name_the_field(change: dict[str, object], path: str) -> None:
+    data = {**to_data(sample()), **change}
+    with pytest.raises(DecodeError) as info:
+        from_data(Everything, data)
+    assert info.value.path == path
+    assert path in str(info.value)
+
+
+def test_a_missing_required_field_is_reported() -> None:
+    data = to_data(sample())
+    del data["text"]
+    with pytest.raises(DecodeError, match="text"):
+        from_data(Everything, data)
+
+
+def test_malformed_json_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="malformed JSON"):
+        loads(b"{not json")
+
+
+def test_text_converts_to_typed_values() -> None:
+    # query strings and URL segments arrive as text
+    assert from_data(int, "7") == 7
+    assert from_data(bool, "true") is True
+    assert from_data(uuid.UUID, "7f1c0000-0000-4000-8000-000000000001").int > 0
+
+
+def test_schema_hash_follows_the_shape() -> None:
+    @dataclass
+    class A:
+        x: int
+
+    @dataclass
+    class B:
+        x: str
+
+    @dataclass
+    class C:
+        x: int
+        y: int = 0
+
+    hashes = {schema_hash(A), schema_hash(B), schema_hash(C), schema_hash(Everything)}
+    assert len(hashes) == 4
+    assert schema_hash(Everything) == schema_hash(Everything)
+
+
+decimals = st.decimals(allow_nan=False, allow_infinity=False, places=4)
+inners = st.builds(Inner, label=st.text(), amount=decimals)
+
+
+@given(
+    text=st.text(),
+    number=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    ratio=st.floats(allow_nan=False, allow_infinity=False),
+    money=decimals,
+    day=st.dates(),
+    moment=st.datetimes(timezones=st.just(dt.UTC)),
+    items=st.lists(inners, max_size=3),
+    maybe=st.none() | st.integers(min_value=0, max_value=10),
+)
+def test_round_trip_property(
+    text: str,
+    number: int,
+    ratio: float,
+    money: Decimal,
+    day: dt.date,
+    moment: dt.datetime,
+    items: list[Inner],
+    maybe: int | None,
+) -> None:
+    value = Everything(
+        text=text,
+        number=number,
+        ratio=ratio,
+        money=money,
+        flag=False,
+        ident=uuid.uuid4(),
+        day=day,
+        moment=moment,
+        colour=Colour.Red,
+        inner=Inner(text),
+        inners=items,
+        maybe=maybe,
+    )
+    assert from_data(Everything, loads(dumps(to_data(value)))) == value
