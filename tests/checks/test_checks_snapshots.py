@@ -25,7 +25,9 @@ def render(diagnostics: list[Diagnostic]) -> str:
     for d in diagnostics:
         assert d.location is not None, d
         path = Path(d.location.file).resolve()
-        shown = path.relative_to(INVALID.resolve()) if path.is_relative_to(INVALID.resolve()) else path
+        shown = (
+            path.relative_to(INVALID.resolve()) if path.is_relative_to(INVALID.resolve()) else path
+        )
         loc = d.location
         lines.append(f"{shown}:{loc.line}:{loc.column}: {d.level.value}[{d.code}]: {d.message}")
         if d.help:

@@ -9,23 +9,41 @@ from stormgen.checks._words import is_imperative, is_past_tense, to_pascal, to_s
 
 @pytest.mark.parametrize(
     "name",
-    ["OrderPlaced", "OrderPaid", "TicketHandedOver", "DrinksReady", "BrewingStarted",
-     "CardDeclined", "PasswordReset", "OrderPrepaid", "TermsAgreed", "ItemsSent"],
+    [
+        "OrderPlaced",
+        "OrderPaid",
+        "TicketHandedOver",
+        "DrinksReady",
+        "BrewingStarted",
+        "CardDeclined",
+        "PasswordReset",
+        "OrderPrepaid",
+        "TermsAgreed",
+        "ItemsSent",
+    ],
 )
 def test_past_tense_events(name: str) -> None:
     assert is_past_tense(name)
 
 
-@pytest.mark.parametrize(
-    "name", ["PlaceOrder", "OpenTicket", "FeedCat", "OrderNeed", "Order"]
-)
+@pytest.mark.parametrize("name", ["PlaceOrder", "OpenTicket", "FeedCat", "OrderNeed", "Order"])
 def test_not_past_tense_events(name: str) -> None:
     assert not is_past_tense(name)
 
 
 @pytest.mark.parametrize(
-    "name", ["PlaceOrder", "MarkPaid", "MarkCompleted", "StartBrewing", "HandOver", "Cancel",
-             "BringCoffee", "ResetPassword", "SetPrice"],
+    "name",
+    [
+        "PlaceOrder",
+        "MarkPaid",
+        "MarkCompleted",
+        "StartBrewing",
+        "HandOver",
+        "Cancel",
+        "BringCoffee",
+        "ResetPassword",
+        "SetPrice",
+    ],
 )
 def test_imperative_commands(name: str) -> None:
     assert is_imperative(name)

@@ -39,7 +39,10 @@ _register()
 def main() -> None:
     """Entry point of the console script."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a `typer.Exit`'s code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except StormgenError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(exc.exit_code)
