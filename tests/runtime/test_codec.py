@@ -101,6 +101,12 @@ def test_missing_fields_take_defaults_and_unknown_fields_are_ignored() -> None:
     data["no_such_field"] = 1
     decoded = from_data(Everything, data)
     assert decoded.tags == [] and decoded.maybe is None
+    # defaults filled in on decoding survive the next encoding (msgspec leaves plain
+    # defaults on the class, which its encoder would skip)
+    assert to_data(decoded)["maybe"] is None
+    assert to_data(from_data(Inner, {"label": "x"})) == {"label": "x", "amount": "0"}
+    nested = to_data(from_data(Everything, {**data, "inners": [{"label": "n"}]}))
+    assert nested["inners"] == [{"label": "n", "amount": "0"}]
 
 
 @pytest.mark.parametrize(

@@ -89,13 +89,65 @@ def from_data(cls: type[T], data: Any) -> T:
     `DecodeError` naming the offending field's path (`$.drinks[0].price`).
     """
     try:
-        return msgspec.convert(data, cls, strict=False)
+        value = msgspec.convert(data, cls, strict=False)
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _PATH.search(text)
         path = match.group(1) if match else "$"
         message = text[: match.start()] if match else text
         raise DecodeError(f"{message} at `{path}`" if match else message, path) from None
+    _fill_defaults(value, cls)
+    return value
+
+
+_Plan = tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
+_PLANS: dict[Any, _Plan | None] = {}
+
+
+def _plan(cls: Any) -> _Plan | None:
+    """Which plain defaults a dataclass has and which fields may hold dataclasses."""
+    if cls in _PLANS:
+        return _PLANS[cls]
+    _PLANS[cls] = None  # recursion guard
+    defaults = tuple(
+        (f.name, f.default) for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+    )
+    nested = tuple(name for name, hint in _hints(cls).items() if _mentions_dataclass(hint, set()))
+    plan = (defaults, nested) if defaults or nested else None
+    _PLANS[cls] = plan
+    return plan
+
+
+def _mentions_dataclass(tp: Any, seen: set[Any]) -> bool:
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return True
+    return any(_mentions_dataclass(a, seen) for a in typing.get_args(tp))
+
+
+def _fill_defaults(value: Any, hint: Any) -> None:
+    """Store the defaults msgspec left on the class into each decoded instance.
+
+    msgspec does not put a dataclass field's plain default into the instance's
+    `__dict__` (attribute access finds the class attribute), so `to_builtins` would
+    silently drop it on the next encoding; this puts it there.
+    """
+    if isinstance(value, list):
+        for item in value:
+            _fill_defaults(item, None)
+        return
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return
+    plan = _plan(type(value))
+    if plan is None:
+        return
+    defaults, nested = plan
+    state = getattr(value, "__dict__", None)
+    if state is not None:
+        for name, default in defaults:
+            if name not in state:
+                state[name] = default
+    for name in nested:
+        _fill_defaults(getattr(value, name), None)
 
 
 _ENCODER = msgspec.json.Encoder()
