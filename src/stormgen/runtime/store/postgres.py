@@ -763,7 +763,7 @@ class PostgresStore(EventStore):
                     # Anything committed before LISTEN took effect is found by this read.
                     self._notifier.notify(self._last_position(conn))
                     while not self.closed:
-                        for note in conn.notifies(timeout=0.5):
+                        for note in conn.notifies(timeout=0.25):
                             with suppress(ValueError):
                                 self._notifier.notify(int(note.payload))
             except (psycopg.Error, StoreError):

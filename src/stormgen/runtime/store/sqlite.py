@@ -528,8 +528,10 @@ class SQLiteStore(EventStore):
                 raise StoreUnavailable(f"cannot create the folder of {where}: {exc}") from exc
         try:
             conn = self._connect()
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"cannot open {where}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"{where} is damaged or not a SQLite database: {exc}") from exc
         try:
             self._check(conn, where)
             conn.execute("PRAGMA journal_mode = WAL")
@@ -551,6 +553,9 @@ class SQLiteStore(EventStore):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise StoreUnavailable(f"cannot open {where}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreCorrupt(f"{where} is damaged or not a SQLite database: {exc}") from exc
