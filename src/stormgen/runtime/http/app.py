@@ -1,0 +1,833 @@
+"""The HTTP API of a service (service.md §5), built from an Application's definitions.
+
+Routes are registered at startup, one per command, view and external event, from the
+metadata of the classes the application was given; nothing here knows a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stormgen.runtime import codec
+from stormgen.runtime.aggregate import Aggregate
+from stormgen.runtime.application import Application, CommandResult
+from stormgen.runtime.envelope import parse_time
+from stormgen.runtime.errors import StoreError, StoreUnavailable
+from stormgen.runtime.http import errors
+from stormgen.runtime.http.auth import Tokens, load_tokens
+from stormgen.runtime.http.errors import ApiError
+from stormgen.runtime.http.naming import kebab
+from stormgen.runtime.http.schemas import ModelFactory, first_error
+from stormgen.runtime.messages import Command, Event, Message, info
+from stormgen.runtime.rejections import (
+    AlreadyExists,
+    DecodeError,
+    NotFound,
+    Rejected,
+    VersionConflict,
+)
+from stormgen.runtime.views import View
+
+log = logging.getLogger("stormgen.http")
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
+_SCHEMA_REF = "#/components/schemas/{model}"
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+#: A comment line sent on an idle event stream so proxies keep it open.
+_KEEPALIVE_SECONDS = 15.0
+
+
+class JSON(Response):
+    """A JSON response encoded by msgspec (fast, and it knows Decimal and UUID)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _ENCODER.encode(content)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandRoute:
+    """One command on the API."""
+
+    cls: type[Command]
+    aggregate: Aggregate[Any]
+    context: str
+    name: str
+    creates: bool
+    actors: tuple[str, ...]
+    model: type[BaseModel]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExternalRoute:
+    """One external system's event that may come in through the API."""
+
+    cls: type[Event]
+    context: str
+    system: str
+    name: str
+    model: type[BaseModel]
+
+
+def _context(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+class Api:
+    """The routes of one application, with the pieces they share (auth, schemas)."""
+
+    def __init__(
+        self,
+        application: Application,
+        tokens: Tokens,
+        contexts: Collection[str] | None,
+    ) -> None:
+        self.application = application
+        self.tokens = tokens
+        self.contexts = set(contexts) if contexts else None
+        self.factory = ModelFactory()
+        self.models: list[type[BaseModel]] = []
+        self.commands: list[CommandRoute] = []
+        self.externals: list[ExternalRoute] = []
+        self.actors: set[str] = set()
+        self._collect()
+        self.systems = {route.system for route in self.externals}
+
+    # -- catalogue -----------------------------------------------------------------------
+    def hosts(self, name: str) -> bool:
+        """True when this API serves the context of ``name`` (``Context.Element``)."""
+        return self.contexts is None or _context(name) in self.contexts
+
+    def _collect(self) -> None:
+        app = self.application
+        for agg in app.aggregates.values():
+            for cls in agg.commands:
+                meta = info(cls)
+                actors = tuple(getattr(meta, "by", ()) or ())
+                self.actors.update(actors)
+                if not actors or not self.hosts(agg.name):
+                    # internal commands (no `by`) are for policies only, never the API
+                    continue
+                optional = (agg.id_field,) if meta.creates and agg.id_type is uuid.UUID else ()
+                exclude = () if meta.creates else (agg.id_field,)
+                model = self.factory.model(
+                    cls,
+                    name=self._model_name(meta.name),
+                    optional=optional,
+                    exclude=exclude,
+                    description=meta.description or None,
+                )
+                self.models.append(model)
+                self.commands.append(
+                    CommandRoute(
+                        cls, agg, _context(agg.name), _short(meta.name), meta.creates, actors, model
+                    )
+                )
+        for system, classes in app.system_events.items():
+            if not self.hosts(system):
+                continue
+            for event_cls in classes:
+                meta = info(event_cls)
+                model = self.factory.model(
+                    event_cls,
+                    name=self._model_name(meta.name),
+                    description=meta.description or None,
+                )
+                self.models.append(model)
+                self.externals.append(
+                    ExternalRoute(event_cls, _context(system), _short(system), _short(meta.name), model)
+                )
+
+    def _model_name(self, dotted: str) -> str:
+        # `Ordering.PlaceOrder` -> `OrderingPlaceOrder`: unique across contexts
+        return self.factory._unique(dotted.replace(".", ""))
+
+    # -- auth ------------------------------------------------------------------------------
+    def principal(self, request: Request) -> str | None:
+        """The actor or system the request's bearer token stands for (None when open)."""
+        if self.tokens.open:
+            return None
+        header = request.headers.get("authorization")
+        if not header:
+            raise errors.unauthorized("this service needs an Authorization: Bearer token")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.unauthorized("the Authorization header must be 'Bearer <token>'")
+        principal = self.tokens.principal(token.strip())
+        if principal is None:
+            raise errors.unauthorized("the bearer token is not known to this service")
+        return principal
+
+    def authorize_command(self, request: Request, route: CommandRoute) -> str | None:
+        """Return the actor issuing the command, or refuse (401/403)."""
+        principal = self.principal(request)
+        if principal is not None and principal not in route.actors:
+            who = " or ".join(route.actors)
+            raise errors.forbidden(f"{principal} may not issue {route.name}; only {who} may")
+        return principal
+
+    def authorize_external(self, request: Request, route: ExternalRoute) -> str | None:
+        """Return who posts an external system's event, or refuse (401/403)."""
+        principal = self.principal(request)
+        if principal is None:
+            return None
+        full = f"{route.context}.{route.system}"
+        mapped = {name for name in self.tokens.names() if name in (full, route.system)}
+        if mapped:
+            if principal not in mapped:
+                raise errors.forbidden(
+                    f"only {route.system}'s token may post its events, not {principal}'s"
+                )
+            return principal
+        systems = self.systems | {f"{r.context}.{r.system}" for r in self.externals}
+        if principal in systems:
+            # another external system's token speaks only for that system
+            raise errors.forbidden(f"{principal} may not post {route.system}'s events")
+        return principal
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise errors.bad_request("the request body is empty; send a JSON object")
+    try:
+        data = _DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise errors.bad_request(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise errors.bad_request("the request body must be a JSON object")
+    return data
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any]) -> None:
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        message, field = first_error(exc)
+        raise errors.invalid(message, field) from None
+
+
+def _decode(cls: type[Message], data: dict[str, Any]) -> Any:
+    try:
+        return codec.from_data(cls, data)
+    except DecodeError as exc:
+        field = exc.path.removeprefix("$.").removeprefix("$") or None
+        raise errors.invalid(exc.message, field) from None
+
+
+def _if_match(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    try:
+        version = int(text)
+    except ValueError:
+        raise errors.bad_request(
+            f"If-Match must be a stream version (a whole number), not {header!r}"
+        ) from None
+    if version < 0:
+        raise errors.bad_request("If-Match must not be negative")
+    return version
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 200:
+        raise errors.bad_request("Idempotency-Key must be 1 to 200 characters")
+    return key
+
+
+def _parse_id(agg: Aggregate[Any], text: str) -> Any:
+    try:
+        return agg.parse_id(text)
+    except DecodeError:
+        raise errors.not_found(f"{agg.name} {text!r} does not exist") from None
+
+
+def _int_param(request: Request, name: str, default: int | None, minimum: int = 0) -> int | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise errors.invalid(f"the parameter {name!r} must be a whole number", name) from None
+    if value < minimum:
+        raise errors.invalid(f"the parameter {name!r} must be at least {minimum}", name)
+    return value
+
+
+def _at(request: Request) -> int | datetime | None:
+    text = request.query_params.get("at")
+    if text is None or text == "":
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise errors.invalid(
+            "the parameter 'at' must be a log position or an ISO 8601 time", "at"
+        ) from None
+
+
+def _domain_error(exc: Exception) -> ApiError:
+    """Map an error from the application to the API's answer."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, AlreadyExists):
+        return errors.already_exists(exc.message)
+    if isinstance(exc, NotFound):
+        return errors.not_found(exc.message)
+    if isinstance(exc, Rejected):
+        return errors.rejected(exc.message)
+    if isinstance(exc, VersionConflict):
+        return errors.version_conflict(
+            f"the instance is at version {exc.actual}, not {exc.expected}",
+            exc.expected,
+            exc.actual,
+        )
+    if isinstance(exc, DecodeError):
+        field = exc.path.removeprefix("$.").removeprefix("$") or None
+        return errors.invalid(exc.message, field)
+    if isinstance(exc, StoreUnavailable):
+        return errors.unavailable(f"the event store is unavailable: {exc}")
+    raise exc
+
+
+async def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return await run_in_threadpool(function, *args, **kwargs)
+    except (ApiError, AlreadyExists, NotFound, Rejected, VersionConflict, DecodeError) as exc:
+        raise _domain_error(exc) from None
+    except StoreUnavailable as exc:
+        raise _domain_error(exc) from None
+
+
+def _command_answer(result: CommandResult, creates: bool) -> Response:
+    body: dict[str, Any] = {}
+    if creates:
+        body["id"] = result.stream_id
+    body["stream_version"] = result.stream_version
+    body["events"] = [e.to_json() for e in result.events]
+    headers = {"ETag": f'"{result.stream_version}"'}
+    if result.duplicate:
+        headers["Idempotent-Replayed"] = "true"
+    return JSON(body, status_code=201 if creates else 200, headers=headers)
+
+
+# ---------------------------------------------------------------- route handlers
+
+
+def _command_handler(api: Api, route: CommandRoute) -> Handler:
+    agg = route.aggregate
+    id_field = agg.id_field
+
+    async def handle(request: Request) -> Response:
+        actor = api.authorize_command(request, route)
+        expected = _if_match(request)
+        key = _idempotency_key(request)
+        data = _json_body(await request.body())
+        if route.creates:
+            _validate(route.model, data)
+            if data.get(id_field) is None:
+                data[id_field] = str(uuid.uuid4())
+        else:
+            ident_text = request.path_params["id"]
+            given = data.pop(id_field, None)
+            _validate(route.model, data)
+            ident = _parse_id(agg, ident_text)
+            if given is not None and str(given) != str(codec.to_data(ident)):
+                raise errors.invalid(
+                    f"the field {id_field!r} does not match the id in the path", id_field
+                )
+            data[id_field] = codec.to_data(ident)
+        command = _decode(route.cls, data)
+        result = await _call(
+            api.application.handle,
+            command,
+            expected_version=expected,
+            idempotency_key=key,
+            actor=actor,
+        )
+        return _command_answer(result, route.creates)
+
+    return handle
+
+
+def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
+    async def state(request: Request) -> Response:
+        api.principal(request)
+        ident = _parse_id(agg, request.path_params["id"])
+        at = _at(request)
+        loaded = await _call(api.application.state, agg, ident, at=at)
+        body = {
+            "id": codec.to_data(ident),
+            "stream": loaded.stream,
+            "stream_version": loaded.version,
+            "position": loaded.position,
+            "state": codec.to_data(loaded.state),
+        }
+        return JSON(body, headers={"ETag": f'"{loaded.version}"'})
+
+    return state
+
+
+def _history_handler(api: Api, agg: Aggregate[Any]) -> Handler:
+    async def history(request: Request) -> Response:
+        api.principal(request)
+        ident = _parse_id(agg, request.path_params["id"])
+        envelopes = await _call(api.application.history, agg, ident)
+        return JSON({"events": [e.to_json() for e in envelopes]})
+
+    return history
+
+
+def _external_handler(api: Api, route: ExternalRoute) -> Handler:
+    async def receive(request: Request) -> Response:
+        actor = api.authorize_external(request, route)
+        key = _idempotency_key(request)
+        data = _json_body(await request.body())
+        _validate(route.model, data)
+        event = _decode(route.cls, data)
+        envelopes = await _call(
+            api.application.record_external, [event], idempotency_key=key, actor=actor
+        )
+        position = envelopes[-1].position if envelopes else None
+        return JSON(
+            {"position": position, "events": [e.to_json() for e in envelopes]},
+            status_code=202,
+        )
+
+    return receive
+
+
+def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
+    where: dict[str, str] = {}
+    columns = view.sql_columns()
+    for name, value in request.query_params.multi_items():
+        if name in ("limit", "after"):
+            continue
+        if name not in columns:
+            fields = {f.name for f in dataclasses.fields(view.row_type)}
+            why = "holds personal data" if name in view.pii else "is not a column"
+            if name not in fields:
+                why = "is not a column"
+            elif name == view.key:
+                why = "is the key (use the /{key} route)"
+            raise errors.invalid(f"cannot filter {_short(view.name)} on {name!r}: it {why}", name)
+        where[name] = value
+    return where
+
+
+def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
+    async def rows(request: Request) -> Response:
+        api.principal(request)
+        limit = _int_param(request, "limit", 100, minimum=1)
+        after = request.query_params.get("after") or None
+        where = _view_filters(view, request)
+        found = await _call(api.application.view_rows, view, where, after=after, limit=limit)
+        next_after = None
+        if limit is not None and len(found) == limit:
+            next_after = api.application.consumers.view_key_text(view, found[-1][view.key])
+        return JSON({"rows": found, "next_after": next_after})
+
+    return rows
+
+
+def _view_row_handler(api: Api, view: View[Any]) -> Handler:
+    async def row(request: Request) -> Response:
+        api.principal(request)
+        key = request.path_params["key"]
+        try:
+            found = await _call(api.application.view_row, view, key)
+        except ApiError as exc:
+            if exc.status == 422:  # a key that cannot be of the key's type names no row
+                found = None
+            else:
+                raise
+        if found is None:
+            raise errors.not_found(f"{view.name} has no row {key!r}")
+        return JSON(found)
+
+    return row
+
+
+# ---------------------------------------------------------------- the application
+
+
+def create_app(
+    application: Application,
+    *,
+    tokens: str | Mapping[str, str] | Tokens | None = None,
+    tokens_file: str | None = None,
+    contexts: Collection[str] | None = None,
+    run_consumers: bool = True,
+    title: str | None = None,
+    version: str = "1",
+) -> FastAPI:
+    """Return the FastAPI app serving ``application`` (service.md §5).
+
+    ``tokens`` (``"t1=Customer,t2=Barista"``, a mapping or :class:`Tokens`) or
+    ``tokens_file`` configure bearer authentication; with neither, ``STORMGEN_TOKENS``
+    or ``STORMGEN_TOKENS_FILE`` are read, and when nothing is configured the API is
+    open (development mode). ``contexts`` limits the routes to those contexts. With
+    ``run_consumers`` the views and policies run in background threads while serving.
+    """
+    api = Api(application, load_tokens(tokens, tokens_file), contexts)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_consumers:
+            application.start()
+        try:
+            yield
+        finally:
+            if run_consumers:
+                await run_in_threadpool(application.stop)
+
+    app = FastAPI(
+        title=title or "stormgen service",
+        version=version,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.api = api
+    _install_error_handlers(app)
+    _add_log_routes(app, api)
+    _add_domain_routes(app, api)
+    _install_openapi(app, api)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return exc.response()
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        return errors.invalid(
+            f"{field or 'the request'}: {first.get('msg', 'invalid')}", field
+        ).response()
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
+        message = "no such route" if exc.status_code == 404 else str(exc.detail)
+        return ApiError(exc.status_code, kind, message, headers=exc.headers).response()
+
+    async def on_store_error(_: Request, exc: Exception) -> Response:
+        log.error("store error: %s", exc)
+        return errors.unavailable(f"the event store failed: {exc}").response()
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(StoreError, on_store_error)
+
+
+def _add_log_routes(app: FastAPI, api: Api) -> None:
+    application = api.application
+
+    async def health(_: Request) -> Response:
+        def probe() -> dict[str, Any]:
+            last = application.store.last_position()
+            consumers: dict[str, Any] = {}
+            for name, progress in application.progress().items():
+                kind = "view" if name in application.views else "policy"
+                consumers[name] = {"kind": kind, **progress}
+            parked = len(application.parked())
+            return {"status": "ok", "position": last, "consumers": consumers, "parked": parked}
+
+        return JSON(await run_in_threadpool(probe))
+
+    async def events(request: Request) -> Response:
+        api.principal(request)
+        after = _int_param(request, "after", 0) or 0
+        limit = _int_param(request, "limit", 100, minimum=1)
+        found = await _call(application.events, after, limit)
+        next_after = found[-1].position if found else after
+        return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
+
+    async def stream(request: Request) -> Response:
+        api.principal(request)
+        last_id = request.headers.get("last-event-id")
+        after = _int_param(request, "after", 0) or 0
+        if last_id and last_id.isdigit():
+            after = max(after, int(last_id))
+        return StreamingResponse(
+            _sse(application, request, after),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    async def failures(request: Request) -> Response:
+        api.principal(request)
+        after = _int_param(request, "after", 0) or 0
+        limit = _int_param(request, "limit", 100, minimum=1)
+
+        def read() -> dict[str, Any]:
+            found = application.failures(after, limit)
+            parked = [
+                {
+                    "consumer": p.consumer,
+                    "position": p.position,
+                    "event_id": p.event_id,
+                    "error": p.error,
+                    "attempts": p.attempts,
+                    "parked_at": codec.to_data(p.parked_at),
+                }
+                for p in application.parked()
+            ]
+            return {"failures": [e.to_json() for e in found], "parked": parked}
+
+        return JSON(await run_in_threadpool(read))
+
+    async def retry(request: Request) -> Response:
+        api.principal(request)
+        consumer = request.path_params["consumer"]
+        position_text = request.path_params["position"]
+        if not position_text.isdigit():
+            raise errors.not_found(f"no parked failure of {consumer} at {position_text!r}")
+        try:
+            ok = await run_in_threadpool(application.retry_parked, consumer, int(position_text))
+        except KeyError as exc:
+            raise errors.not_found(str(exc.args[0]) if exc.args else "no such failure") from None
+        return JSON({"consumer": consumer, "position": int(position_text), "resolved": ok})
+
+    app.add_api_route("/health", health, methods=["GET"], tags=["operations"])
+    app.add_api_route(
+        "/events", events, methods=["GET"], tags=["log"], openapi_extra=_query_doc("after", "limit")
+    )
+    app.add_api_route(
+        "/events/stream",
+        stream,
+        methods=["GET"],
+        tags=["log"],
+        response_class=StreamingResponse,
+        openapi_extra=_query_doc("after"),
+    )
+    app.add_api_route(
+        "/failures",
+        failures,
+        methods=["GET"],
+        tags=["operations"],
+        openapi_extra=_query_doc("after", "limit"),
+    )
+    app.add_api_route(
+        "/failures/{consumer}/{position}/retry",
+        retry,
+        methods=["POST"],
+        tags=["operations"],
+        openapi_extra=_path_doc("consumer", "position"),
+    )
+
+
+async def _sse(application: Application, request: Request, after: int) -> AsyncIterator[bytes]:
+    """The log as Server-Sent Events: ``id`` is the position, ``event`` the type."""
+    store = application.store
+    position = after
+    yield b": stormgen event stream\nretry: 1000\n\n"
+    loop = asyncio.get_running_loop()
+    idle = 0.0
+    while True:
+        batch = await run_in_threadpool(application.events, position, 200)
+        if batch:
+            idle = 0.0
+            chunks = []
+            for env in batch:
+                data = _ENCODER.encode(env.to_json())
+                chunks.append(
+                    b"id: %d\nevent: %s\ndata: %s\n\n" % (env.position, env.type.encode(), data)
+                )
+            position = batch[-1].position
+            yield b"".join(chunks)
+            continue
+        if await request.is_disconnected():
+            return
+        started = loop.time()
+        await run_in_threadpool(store.wait_for_events, position, 1.0)
+        idle += loop.time() - started
+        if idle >= _KEEPALIVE_SECONDS:
+            idle = 0.0
+            yield b": keep-alive\n\n"
+
+
+def _add_domain_routes(app: FastAPI, api: Api) -> None:
+    application = api.application
+    seen: set[str] = set()
+    for route in api.commands:
+        ctx, agg = kebab(route.context), kebab(_short(route.aggregate.name))
+        body = _body_doc(route.model)
+        if route.creates:
+            path = f"/{ctx}/{agg}/{kebab(route.name)}"
+            extra = body
+            status = 201
+        else:
+            path = f"/{ctx}/{agg}/{{id}}/{kebab(route.name)}"
+            extra = {**body, **_path_doc("id")}
+            status = 200
+        extra = _with_headers(extra, "If-Match", "Idempotency-Key")
+        app.add_api_route(
+            path,
+            _command_handler(api, route),
+            methods=["POST"],
+            status_code=status,
+            tags=[route.context],
+            name=f"{route.context}.{route.name}",
+            summary=route.name,
+            description=info(route.cls).description or None,
+            openapi_extra=_secured(api, extra),
+        )
+    for agg_def in application.aggregates.values():
+        if not api.hosts(agg_def.name) or agg_def.name in seen:
+            continue
+        seen.add(agg_def.name)
+        ctx, agg = kebab(_context(agg_def.name)), kebab(_short(agg_def.name))
+        app.add_api_route(
+            f"/{ctx}/{agg}/{{id}}/events",
+            _history_handler(api, agg_def),
+            methods=["GET"],
+            tags=[_context(agg_def.name)],
+            name=f"{agg_def.name}.history",
+            summary=f"{_short(agg_def.name)} history",
+            openapi_extra=_secured(api, _path_doc("id")),
+        )
+        app.add_api_route(
+            f"/{ctx}/{agg}/{{id}}",
+            _state_handler(api, agg_def),
+            methods=["GET"],
+            tags=[_context(agg_def.name)],
+            name=f"{agg_def.name}.state",
+            summary=f"{_short(agg_def.name)} state",
+            openapi_extra=_secured(api, {**_path_doc("id"), **_query_doc("at")}),
+        )
+    for view in application.views.values():
+        if not api.hosts(view.name):
+            continue
+        ctx, name = kebab(_context(view.name)), kebab(_short(view.name))
+        app.add_api_route(
+            f"/{ctx}/views/{name}",
+            _view_rows_handler(api, view),
+            methods=["GET"],
+            tags=[_context(view.name)],
+            name=f"{view.name}.rows",
+            summary=f"{_short(view.name)} rows",
+            openapi_extra=_secured(api, _query_doc("limit", "after", *view.sql_columns())),
+        )
+        app.add_api_route(
+            f"/{ctx}/views/{name}/{{key}}",
+            _view_row_handler(api, view),
+            methods=["GET"],
+            tags=[_context(view.name)],
+            name=f"{view.name}.row",
+            summary=f"{_short(view.name)} row",
+            openapi_extra=_secured(api, _path_doc("key")),
+        )
+    for ext in api.externals:
+        path = f"/{kebab(ext.context)}/external/{kebab(ext.system)}/{kebab(ext.name)}"
+        app.add_api_route(
+            path,
+            _external_handler(api, ext),
+            methods=["POST"],
+            status_code=202,
+            tags=[ext.context],
+            name=f"{ext.context}.{ext.system}.{ext.name}",
+            summary=f"{ext.system}: {ext.name}",
+            openapi_extra=_secured(api, _with_headers(_body_doc(ext.model), "Idempotency-Key")),
+        )
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"$ref": _SCHEMA_REF.format(model=model.__name__)}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _path_doc(*names: str) -> dict[str, Any]:
+    params = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+    return {"parameters": params}
+
+
+def _query_doc(*names: str) -> dict[str, Any]:
+    params = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names
+    ]
+    return {"parameters": params}
+
+
+def _with_headers(extra: dict[str, Any], *names: str) -> dict[str, Any]:
+    params = list(extra.get("parameters", []))
+    params += [
+        {"name": n, "in": "header", "required": False, "schema": {"type": "string"}} for n in names
+    ]
+    return {**extra, "parameters": params}
+
+
+def _secured(api: Api, extra: dict[str, Any]) -> dict[str, Any]:
+    return extra if api.tokens.open else {**extra, "security": _BEARER}
+
+
+def _install_openapi(app: FastAPI, api: Api) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = original()
+        components = document.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        if api.models:
+            _, top = models_json_schema(
+                [(m, "validation") for m in api.models], ref_template=_SCHEMA_REF
+            )
+            schemas.update(top.get("$defs", {}))
+        if not api.tokens.open:
+            components.setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+            }
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

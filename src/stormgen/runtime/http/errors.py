@@ -1,0 +1,97 @@
+"""API errors: one JSON body shape for every status the API answers with on purpose.
+
+Every error body is ``{"status": 409, "error": "rejected", "message": "..."}``, plus
+``"field"`` when one field is to blame and ``"expected_version"``/``"actual_version"``
+on a version conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+
+class ApiError(Exception):
+    """An error answered to the client with its status code and a one-sentence message."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        field: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.field = field
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        """Return the JSON body of the error."""
+        out: dict[str, Any] = {"status": self.status, "error": self.error, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        out.update(self.extra)
+        return out
+
+    def response(self) -> JSONResponse:
+        """Return the error as a response."""
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers or None)
+
+
+def bad_request(message: str) -> ApiError:
+    """400: the body is not JSON (or not a JSON object)."""
+    return ApiError(400, "malformed", message)
+
+
+def invalid(message: str, field: str | None = None) -> ApiError:
+    """422: a field is missing, unknown or of the wrong type."""
+    return ApiError(422, "invalid", message, field=field)
+
+
+def not_found(message: str) -> ApiError:
+    """404: no such instance, view row or route."""
+    return ApiError(404, "not_found", message)
+
+
+def rejected(message: str) -> ApiError:
+    """409: a guard rejected the command (the ``require`` message)."""
+    return ApiError(409, "rejected", message)
+
+
+def already_exists(message: str) -> ApiError:
+    """409: a ``creates`` command names an instance that exists."""
+    return ApiError(409, "exists", message)
+
+
+def version_conflict(message: str, expected: int | None, actual: int | None) -> ApiError:
+    """409: ``If-Match`` named a stream version that is no longer current."""
+    return ApiError(
+        409,
+        "conflict",
+        message,
+        extra={"expected_version": expected, "actual_version": actual},
+    )
+
+
+def unauthorized(message: str) -> ApiError:
+    """401: no bearer token, or one that is not configured."""
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str) -> ApiError:
+    """403: the token's actor may not do this."""
+    return ApiError(403, "forbidden", message)
+
+
+def unavailable(message: str) -> ApiError:
+    """503: the store cannot be reached; the client may retry."""
+    return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})

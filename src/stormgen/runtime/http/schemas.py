@@ -1,0 +1,136 @@
+"""Request models built at startup from message classes' dataclass fields.
+
+Pydantic validates request bodies (``extra="forbid"``, so unknown fields are
+refused) and its JSON Schemas go into the OpenAPI document. Models are built with
+``pydantic.create_model`` from type hints; no code is generated as text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import types
+import typing
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import Field as PydanticField
+
+_FORBID = ConfigDict(extra="forbid")
+_SCALARS: tuple[Any, ...] = (str, int, float, bool, Decimal, uuid.UUID, dt.date, dt.datetime)
+
+
+class ModelFactory:
+    """Builds (and caches) pydantic models for dataclasses, nested values included."""
+
+    def __init__(self) -> None:
+        self._values: dict[type[Any], type[BaseModel]] = {}
+        self._used_names: set[str] = set()
+
+    def _unique(self, name: str) -> str:
+        # Two contexts may both declare a value or command of the same name.
+        candidate, n = name, 2
+        while candidate in self._used_names:
+            candidate, n = f"{name}{n}", n + 1
+        self._used_names.add(candidate)
+        return candidate
+
+    def translate(self, tp: Any) -> Any:
+        """Return the pydantic-side type for a dataclass field annotation."""
+        if tp is Any or tp in _SCALARS:
+            return tp
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return tp
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            return self.value_model(tp)
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin in (types.UnionType, typing.Union):
+            translated = tuple(self.translate(a) for a in args)
+            return typing.Union[translated]  # noqa: UP007 (a runtime-built union)
+        if origin in (list, tuple, set, frozenset) and args:
+            if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+                return list[self.translate(args[0])]  # type: ignore[misc]
+            return list[self.translate(args[0])]  # type: ignore[misc]
+        if origin is dict and len(args) == 2:
+            return dict[self.translate(args[0]), self.translate(args[1])]  # type: ignore[misc]
+        if origin is typing.Literal:
+            return tp
+        return tp
+
+    def value_model(self, cls: type[Any]) -> type[BaseModel]:
+        """Return the model of a value (a nested dataclass)."""
+        found = self._values.get(cls)
+        if found is None:
+            found = self.model(cls, name=self._unique(cls.__name__))
+            self._values[cls] = found
+        return found
+
+    def model(
+        self,
+        cls: type[Any],
+        *,
+        name: str,
+        optional: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        extra_fields: dict[str, tuple[Any, Any]] | None = None,
+        description: str | None = None,
+    ) -> type[BaseModel]:
+        """Return a model with the dataclass's fields; ``optional`` ones may be left out."""
+        hints = typing.get_type_hints(cls)
+        optional, exclude = set(optional), set(exclude)
+        definitions: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in exclude or not f.init:
+                continue
+            tp = self.translate(hints[f.name])
+            if f.default is not dataclasses.MISSING:
+                definitions[f.name] = (tp, f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                definitions[f.name] = (tp, PydanticField(default_factory=f.default_factory))
+            elif f.name in optional:
+                definitions[f.name] = (tp | None, None)
+            else:
+                definitions[f.name] = (tp, ...)
+        definitions.update(extra_fields or {})
+        model: type[BaseModel] = create_model(
+            name, __config__=_FORBID, __doc__=description or cls.__doc__, **definitions
+        )
+        return model
+
+
+def first_error(exc: ValidationError) -> tuple[str, str | None]:
+    """Return one sentence about the first problem in ``exc`` and the field it names."""
+    errors = exc.errors(include_url=False)
+    if not errors:  # pragma: no cover - pydantic always reports at least one
+        return "the request body is invalid", None
+    error = errors[0]
+    loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+    field = _dotted(loc)
+    kind = error.get("type", "")
+    if kind == "missing":
+        text = f"the field {field!r} is missing"
+    elif kind == "extra_forbidden":
+        text = f"the field {field!r} is unknown"
+    elif field:
+        text = f"the field {field!r} is invalid: {error.get('msg', 'invalid value')}"
+    else:
+        text = str(error.get("msg", "the request body is invalid"))
+    more = len(errors) - 1
+    if more:
+        text += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return text, field or None
+
+
+def _dotted(loc: list[str]) -> str:
+    out = ""
+    for part in loc:
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out

@@ -1,0 +1,69 @@
+"""Serve an application over HTTP with uvicorn."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from stormgen.runtime.application import Application
+from stormgen.runtime.http.app import create_app
+from stormgen.runtime.http.auth import Tokens, is_loopback, load_tokens
+
+
+class ServeError(Exception):
+    """The service cannot start as asked (e.g. an open API on a public address)."""
+
+
+def serve(
+    application: Application,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    tokens: str | Mapping[str, str] | Tokens | None = None,
+    tokens_file: str | None = None,
+    contexts: Collection[str] | None = None,
+    title: str | None = None,
+    log_level: str = "info",
+    access_log: bool = False,
+    announce: Any = None,
+) -> None:
+    """Serve ``application`` until interrupted; views and policies run meanwhile.
+
+    Without configured tokens the API is open (development mode), which is allowed
+    only on a loopback host: otherwise :class:`ServeError` is raised before binding.
+    ``announce`` (a callable taking one line) receives the start-up notes; by default
+    they go to stderr.
+    """
+    import uvicorn
+
+    say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
+    configured = load_tokens(tokens, tokens_file)
+    if configured.open and not is_loopback(host):
+        raise ServeError(
+            f"refusing to serve an open API on {host}: configure tokens with "
+            "STORMGEN_TOKENS or a tokens file, or serve on 127.0.0.1"
+        )
+    app = create_app(application, tokens=configured, contexts=contexts, title=title)
+    if configured.open:
+        say(
+            "open development mode: no tokens are configured, so every request is "
+            "accepted (set STORMGEN_TOKENS to require bearer tokens)"
+        )
+    else:
+        say(f"bearer tokens required: {len(configured.principals)} configured")
+    where = ", ".join(sorted(contexts)) if contexts else "every context"
+    say(f"serving {where} on http://{_url_host(host)}:{port} (store {application.store.url})")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
