@@ -1,0 +1,124 @@
+"""``stormgen generate MODEL -o DIR``: write a target (python, docs, asyncapi, jsonschema).
+
+Renderers (:mod:`stormgen.render.targets`) return files as text; this command refuses
+a model with errors, writes what changed, and with ``--check`` writes nothing and
+exits 1 when ``DIR`` differs from what it would write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stormgen.cli import app
+from stormgen.cli._console import console, err_console
+from stormgen.cli._report import OutputFormat, load_model, render_text
+from stormgen.diagnostics import Level
+from stormgen.render.targets import TARGETS, Progress
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Progress | None]:
+    """A rich progress bar on a terminal; nothing at all otherwise (pipes, CI, tests)."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    with RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+@app.command()
+def generate(
+    model: Annotated[Path, typer.Argument(help="The .storm file to generate from.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", "-t", help=f"What to generate: {', '.join(TARGETS)}.", show_default=True
+        ),
+    ] = "python",
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 if DIR differs from the output."),
+    ] = False,
+) -> None:
+    """Generate a service project, docs, an AsyncAPI document or JSON Schemas."""
+    from stormgen.checks import check as run_checks
+    from stormgen.render.targets import ModelWithGraph, normalize, plan, render_target, write_files
+
+    if target not in TARGETS:
+        err_console.print(
+            f"error: unknown target '{target}' (choose one of: {', '.join(TARGETS)})",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    parsed = load_model(model, OutputFormat.text)
+    errors = [d for d in run_checks(parsed) if d.level is Level.ERROR]
+    if errors:
+        for line in render_text(errors, show_summary=False):
+            err_console.print(line, markup=False, highlight=False)
+        err_console.print(
+            f"error: {model} has {len(errors)} error{'s' if len(errors) != 1 else ''}; "
+            "fix them before generating",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if output.exists() and not output.is_dir():
+        err_console.print(f"error: {output} is not a folder", markup=False, highlight=False)
+        raise typer.Exit(2)
+
+    loaded = ModelWithGraph.of(parsed)
+    with progress_bar(f"rendering {target}") as advance:
+        files = normalize(render_target(target, loaded, advance))
+    changes = plan(files, output)
+    if check:
+        if changes.write:
+            console.print(
+                f"{output} differs from what 'generate --target {target}' would write "
+                f"({len(changes.write)} file{'s' if len(changes.write) != 1 else ''}):",
+                markup=False,
+                highlight=False,
+            )
+            for rel in changes.write:
+                state = "missing" if not (output / rel).exists() else "differs"
+                console.print(f"  {state}: {rel}", markup=False, highlight=False)
+            raise typer.Exit(1)
+        console.print(f"{output} is up to date ({len(files)} files)", markup=False)
+        return
+    try:
+        with progress_bar(f"writing {output}") as advance:
+            write_files(files, output, changes.write, advance)
+    except OSError as exc:
+        err_console.print(
+            f"error: cannot write into {output}: {exc.strerror or exc}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+    kept = f", {len(changes.kept)} user files kept" if changes.kept else ""
+    console.print(
+        f"wrote {len(changes.write)} files to {output} ({len(changes.unchanged)} unchanged{kept})",
+        markup=False,
+        highlight=False,
+    )

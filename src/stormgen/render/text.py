@@ -1,0 +1,87 @@
+"""Model elements written back as `.storm` text, for docs, board notes and diagrams."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from stormgen.model.nodes import (
+    Assignment,
+    Binary,
+    Call,
+    Expr,
+    Field,
+    ListExpr,
+    Literal,
+    Name,
+    Unary,
+)
+
+# Loosest first, as in language.md §6; a child binding looser than its parent gets parens.
+_PRECEDENCE = {
+    "or": 1,
+    "and": 2,
+    "not": 3,
+    "==": 4,
+    "!=": 4,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "in": 4,
+    "not in": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "neg": 7,
+}
+
+
+def _literal(lit: Literal) -> str:
+    if lit.kind == "none":
+        return "none"
+    if lit.kind == "bool":
+        return "true" if lit.value else "false"
+    if lit.kind == "str":
+        text = str(lit.value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{text}"'
+    value = lit.value
+    return str(value) if isinstance(value, int | Decimal) else repr(value)
+
+
+def expression(expr: Expr, parent: int = 0) -> str:
+    """The source text of an expression, with only the parentheses it needs."""
+    if isinstance(expr, Literal):
+        return _literal(expr)
+    if isinstance(expr, Name):
+        return expr.dotted
+    if isinstance(expr, ListExpr):
+        return "[" + ", ".join(expression(i) for i in expr.items) + "]"
+    if isinstance(expr, Call):
+        return f"{expr.function}(" + ", ".join(expression(a) for a in expr.args) + ")"
+    if isinstance(expr, Unary):
+        prec = _PRECEDENCE["not" if expr.op == "not" else "neg"]
+        inner = expression(expr.operand, prec)
+        text = f"not {inner}" if expr.op == "not" else f"-{inner}"
+    else:
+        assert isinstance(expr, Binary)
+        prec = _PRECEDENCE.get(expr.op, 4)
+        # Left-associative: the right operand of the same precedence needs parentheses.
+        text = f"{expression(expr.left, prec)} {expr.op} {expression(expr.right, prec + 1)}"
+    return f"({text})" if prec < parent else text
+
+
+def assignment(a: Assignment) -> str:
+    return f"{a.target} {a.op} {expression(a.value)}"
+
+
+def field_line(f: Field) -> str:
+    """``name: Type [= default] [pii] [was old]`` (the description is kept apart)."""
+    text = f"{f.name}: {f.type}"
+    if f.default is not None:
+        text += f" = {expression(f.default)}"
+    if f.pii:
+        text += " pii"
+    if f.was:
+        text += f" was {f.was}"
+    return text
