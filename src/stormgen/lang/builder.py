@@ -172,10 +172,11 @@ class Builder:
         return n.Name(tuple(text.split(".")), loc)
 
     def expr(self, obj: Any) -> n.Expr:
-        operands = obj.operands
-        if len(operands) == 1:
-            return self.operand(operands[0])
-        chain = Chain(operands, obj.operators, self.operand, self.prefixed, self.loc)
+        rest = obj.rest
+        if not rest:
+            return self.operand(obj.first)
+        operands = [obj.first, *(b.operand for b in rest)]
+        chain = Chain(operands, rest, self.operand, self.prefixed, self.loc)
         try:
             return chain.parse()
         except ChainedComparison as exc:

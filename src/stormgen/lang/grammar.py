@@ -27,7 +27,7 @@ _FRIENDLY = {
     "Number": "a number",
     "AtomText": "a value or a name",
     "TypeName": "a type",
-    "BinaryOp": "an operator",
+    "BinaryOpText": "an operator",
     "Version": "a version (`v2`)",
     "Pattern": "a pattern",
     "PiiFlag": "'pii'",
