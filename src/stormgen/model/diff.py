@@ -299,14 +299,15 @@ def diff_models(old: Model, new: Model) -> list[Diagnostic]:
             continue
         differ.compare_events(stored, current)
     differ.compare_ids(old, new)
-    return sorted(
-        differ.found.values(),
-        key=lambda d: (
-            (d.location.file, d.location.line, d.location.column, d.code)
-            if d.location is not None
-            else ("", 0, 0, d.code)
-        ),
-    )
+    new_files = {f.path for f in new.files}
+
+    def order(d: Diagnostic) -> tuple[int, str, int, int, str]:
+        loc = d.location
+        assert loc is not None
+        # Findings in the new model first, then the removals found in the old one.
+        return (0 if loc.file in new_files else 1, loc.file, loc.line, loc.column, d.code)
+
+    return sorted(differ.found.values(), key=order)
 
 
 def iter_codes() -> Iterator[tuple[str, str]]:
