@@ -160,7 +160,9 @@ class Api:
                 )
                 self.models.append(model)
                 self.externals.append(
-                    ExternalRoute(event_cls, _context(system), _short(system), _short(meta.name), model)
+                    ExternalRoute(
+                        event_cls, _context(system), _short(system), _short(meta.name), model
+                    )
                 )
 
     def _model_name(self, dotted: str) -> str:
@@ -447,6 +449,12 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
             elif name == view.key:
                 why = "is the key (use the /{key} route)"
             raise errors.invalid(f"cannot filter {_short(view.name)} on {name!r}: it {why}", name)
+        try:
+            codec.from_data(codec._hints(view.row_type)[name], value)
+        except DecodeError as exc:
+            raise errors.invalid(
+                f"the filter {name!r} does not fit the column: {exc.message}", name
+            ) from None
         where[name] = value
     return where
 
