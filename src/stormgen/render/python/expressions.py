@@ -1,0 +1,247 @@
+"""Compile `.storm` expressions (language.md §6) into plain Python source.
+
+The static types come from :mod:`stormgen.model.types` (``analyse``): each name's
+meaning (message field, state field, event metadata or enum member) and each node's
+type. Compilation then only decides spelling:
+
+- numbers: an ``int`` used where a ``decimal`` is wanted becomes ``Decimal(x)`` (a
+  literal ``Decimal("5")``), so ``/`` of two ints is a ``Decimal`` division and mypy
+  sees exact types; a fraction literal becomes ``Decimal("4.50")`` or ``4.5``;
+- lists are tuples (messages and states are frozen), ``[a, b]`` is ``(a, b)``;
+- ``x == none`` is ``x is None``; enum members are ``Enum.Member``;
+- parentheses only where Python's precedence needs them (it matches the language's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from stormgen.model import types as t
+from stormgen.model.nodes import Binary, Call, Expr, ListExpr, Literal, Name, Unary
+from stormgen.render.python.literals import py_decimal, py_float, py_str
+from stormgen.render.python.names import field_name, member_name
+
+#: Python precedence of what an expression compiles to (higher binds tighter).
+_OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _ATOM = range(1, 9)
+_PREC = {"or": _OR, "and": _AND, "+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL}
+_CMP_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not in"})
+
+
+class CompileError(Exception):
+    """An expression that does not type-check (``validate`` reports it as E401/E402)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where compiled names point: ``message``/``state`` objects and the event envelope."""
+
+    message: str = "command"
+    state: str = "state"
+    metadata: str = "recorded"
+    #: the Python name of an enum class in the module being written
+    enum: Callable[[t.EnumType], str] = lambda e: e.name
+    #: state fields that may be unset (no default, not optional), and the function
+    #: that reads one (raising when no event has set it yet)
+    unset: frozenset[str] = frozenset()
+    required: str = "_required"
+    #: ``event.<name>`` metadata in Python, with the names that text needs imported
+    metadata_names: Mapping[str, tuple[str, frozenset[str]]] | None = None
+
+
+@dataclass(frozen=True)
+class Code:
+    """Python source of an expression and how tightly it binds."""
+
+    text: str
+    prec: int
+
+
+class Compiler:
+    """Compile expressions of one environment (a command, an apply, a policy, a view)."""
+
+    def __init__(self, env: t.Env, target: Target) -> None:
+        self.env = env
+        self.target = target
+        self.uses: set[str] = set()  # "Decimal", "UTC", "datetime", "uuid4"
+        self._types: dict[int, t.Type] = {}
+        self._bindings: dict[int, t.Binding] = {}
+
+    def compile(self, expr: Expr, want: t.Type | None = None) -> str:
+        """Python source for ``expr``; ``want`` is the type of the place it goes to."""
+        analysis = t.analyse(expr, self.env, want)
+        if analysis.problems:
+            first = analysis.problems[0]
+            raise CompileError(f"{first.location}: {first.message}")
+        self._types.update(analysis.types)
+        self._bindings.update(analysis.bindings)
+        return self._expr(expr, want).text
+
+    # ------------------------------------------------------------ nodes
+
+    def _type(self, e: Expr) -> t.Type:
+        return self._types.get(id(e), t.UNKNOWN)
+
+    def _expr(self, e: Expr, want: t.Type | None) -> Code:
+        own = self._type(e)
+        wanted = t.strip_optional(want) if want is not None else None
+        if isinstance(e, Literal):
+            return self._literal(e, wanted)
+        code = self._node(e, want)
+        if wanted == t.DECIMAL and t.strip_optional(own) == t.INT:
+            self.uses.add("Decimal")
+            return Code(f"Decimal({code.text})", _ATOM)
+        return code
+
+    def _node(self, e: Expr, want: t.Type | None) -> Code:
+        if isinstance(e, Name):
+            return self._name(e)
+        if isinstance(e, ListExpr):
+            return self._list(e, want)
+        if isinstance(e, Call):
+            return self._call(e, want)
+        if isinstance(e, Unary):
+            return self._unary(e)
+        if isinstance(e, Binary):
+            return self._binary(e)
+        return self._literal(e, None)  # pragma: no cover - Literal handled above
+
+    def _literal(self, e: Literal, wanted: t.Type | None) -> Code:
+        if e.kind == "none":
+            return Code("None", _ATOM)
+        if e.kind == "bool":
+            return Code("True" if e.value else "False", _ATOM)
+        if e.kind == "str":
+            return Code(py_str(str(e.value)), _ATOM)
+        number = e.value
+        if not isinstance(number, int | Decimal) or isinstance(number, bool):
+            raise CompileError(f"{e.loc}: a number literal without a number")
+        if wanted == t.DECIMAL or (wanted is None and e.kind == "decimal"):
+            self.uses.add("Decimal")
+            return Code(py_decimal(number), _ATOM)
+        if wanted == t.FLOAT and e.kind == "decimal":
+            return Code(py_float(number), _ATOM)
+        return Code(str(number), _ATOM)
+
+    def _name(self, e: Name) -> Code:
+        binding = self._bindings.get(id(e))
+        if binding is None:
+            raise CompileError(f"{e.loc}: unresolved name '{e.dotted}'")
+        if binding.source == "member":
+            assert binding.enum is not None
+            return Code(f"{self.target.enum(binding.enum)}.{member_name(binding.field)}", _ATOM)
+        if binding.source == "metadata":
+            names = self.target.metadata_names or {}
+            found = names.get(binding.field)
+            if found is None:
+                head = f"{self.target.metadata}.{binding.field}"
+            else:
+                head, uses = found
+                self.uses.update(uses)
+        elif binding.source == "message":
+            head = f"{self.target.message}.{field_name(binding.field)}"
+        else:
+            head = f"{self.target.state}.{field_name(binding.field)}"
+            if binding.field in self.target.unset:
+                self.uses.add("required")
+                head = f"{self.target.required}({head}, {py_str(binding.field)})"
+        path = "".join(f".{field_name(p)}" for p in binding.path)
+        return Code(head + path, _ATOM)
+
+    def _list(self, e: ListExpr, want: t.Type | None) -> Code:
+        own = t.strip_optional(want) if want is not None else self._type(e)
+        element = own.element if isinstance(own, t.ListType) else None
+        items = [self._expr(item, element).text for item in e.items]
+        if len(items) == 1:
+            return Code(f"({items[0]},)", _ATOM)
+        return Code("(" + ", ".join(items) + ")", _ATOM)
+
+    def _call(self, e: Call, want: t.Type | None) -> Code:
+        fn = e.function
+        if fn == "now":
+            self.uses.update({"datetime", "UTC"})
+            return Code("datetime.now(UTC)", _ATOM)
+        if fn == "today":
+            self.uses.update({"datetime", "UTC"})
+            return Code("datetime.now(UTC).date()", _ATOM)
+        if fn == "new_id":
+            self.uses.add("uuid4")
+            return Code("uuid4()", _ATOM)
+        if fn in ("min", "max"):
+            joined = self._type(e)
+            wanted = t.strip_optional(want) if want is not None else None
+            arg_want = t.DECIMAL if wanted == t.DECIMAL else joined
+            args = ", ".join(self._expr(a, arg_want).text for a in e.args)
+            return Code(f"{fn}({args})", _ATOM)
+        arg = self._expr(e.args[0], None)
+        if fn == "len":
+            return Code(f"len({arg.text})", _ATOM)
+        receiver = arg.text if arg.prec == _ATOM else f"({arg.text})"
+        if fn == "date":
+            return Code(f"{receiver}.date()", _ATOM)
+        return Code(f"{receiver}.{fn}()", _ATOM)  # lower, upper
+
+    def _unary(self, e: Unary) -> Code:
+        if e.op == "not":
+            operand = self._expr(e.operand, t.BOOL)
+            return Code(f"not {_wrap(operand, _NOT)}", _NOT)
+        operand = self._expr(e.operand, self._type(e))
+        return Code(f"-{_wrap(operand, _NEG)}", _NEG)
+
+    def _binary(self, e: Binary) -> Code:
+        op = e.op
+        if op in ("and", "or"):
+            prec = _PREC[op]
+            left = self._expr(e.left, t.BOOL)
+            right = self._expr(e.right, t.BOOL)
+            return Code(f"{_wrap(left, prec)} {op} {_wrap(right, prec + 1)}", prec)
+        if op in _CMP_OPS:
+            return self._comparison(e)
+        # Arithmetic: Decimal mixes with int in Python, so an int operand stays as it is,
+        # except in `/` of two ints, which the language defines as a decimal division.
+        own = self._type(e)
+        want: t.Type | None = own if t.is_numeric(own) or isinstance(own, t.ListType) else None
+        a, b = t.strip_optional(self._type(e.left)), t.strip_optional(self._type(e.right))
+        int_division = op == "/" and a == t.INT and b == t.INT
+        prec = _PREC[op]
+        left = self._expr(e.left, want if a != t.INT or int_division else None)
+        right = self._expr(e.right, want if b != t.INT or int_division else None)
+        return Code(f"{_wrap(left, prec)} {op} {_wrap(right, prec + 1)}", prec)
+
+    def _comparison(self, e: Binary) -> Code:
+        op = e.op
+        a, b = self._type(e.left), self._type(e.right)
+        if op in ("==", "!=") and (_is_none(e.left) or _is_none(e.right)):
+            other = e.right if _is_none(e.left) else e.left
+            code = self._expr(other, None)
+            word = "is" if op == "==" else "is not"
+            return Code(f"{_wrap(code, _CMP + 1)} {word} None", _CMP)
+        left_want: t.Type | None
+        right_want: t.Type | None
+        if op in ("in", "not in"):
+            b_plain = t.strip_optional(b)
+            if isinstance(b_plain, t.ListType):
+                element = t.unify(t.strip_optional(a), b_plain.element)
+                element = element if element is not None else t.strip_optional(a)
+                left_want, right_want = element, t.ListType(element)
+            else:
+                left_want, right_want = None, None
+        else:
+            # An int compares with a Decimal or a float as it is; a fraction literal
+            # takes the other side's type (Decimal("4.50") or 4.5).
+            joined = t.numeric_join(t.strip_optional(a), t.strip_optional(b))
+            left_want = joined if t.strip_optional(a) != t.INT else None
+            right_want = joined if t.strip_optional(b) != t.INT else None
+        left = self._expr(e.left, left_want)
+        right = self._expr(e.right, right_want)
+        return Code(f"{_wrap(left, _CMP + 1)} {op} {_wrap(right, _CMP + 1)}", _CMP)
+
+
+def _is_none(e: Expr) -> bool:
+    return isinstance(e, Literal) and e.kind == "none"
+
+
+def _wrap(code: Code, at_least: int) -> str:
+    """``code`` in parentheses unless it binds at least as tightly as ``at_least``."""
+    return code.text if code.prec >= at_least else f"({code.text})"

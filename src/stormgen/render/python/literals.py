@@ -1,0 +1,64 @@
+"""Python literals for model strings and numbers, safe to paste into generated code.
+
+Every string from the model (descriptions, messages, defaults) reaches the generated
+code only through these functions, which escape it completely: quotes, backslashes,
+newlines and any non-printable character. The result is always one line, so no model
+text can end a string, a comment or a docstring early.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+def py_str(text: str) -> str:
+    """A Python string literal for ``text`` in the quote style ``ruff format`` prefers."""
+    quote = "'" if '"' in text and "'" not in text else '"'
+    return quote + _escape(text, quote) + quote
+
+
+def py_docstring(text: str) -> str:
+    """A one-line triple-quoted docstring for ``text``, whitespace runs folded to a space."""
+    flat = " ".join(text.split()) or "-"
+    return '"""' + _escape(flat, '"') + '"""'
+
+
+def comment_text(text: str) -> str:
+    """``text`` folded to one line for a ``#`` comment (which then cannot end early)."""
+    return _escape(" ".join(text.split()), "")
+
+
+def _escape(text: str, quote: str) -> str:
+    out: list[str] = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif quote and ch == quote:
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif not ch.isprintable():
+            code = ord(ch)
+            if code < 0x100:
+                out.append(f"\\x{code:02x}")
+            elif code < 0x10000:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def py_decimal(value: int | Decimal) -> str:
+    """``Decimal("4.50")``: exact, as written in the model."""
+    return f'Decimal("{value}")'
+
+
+def py_float(value: int | Decimal) -> str:
+    """A float literal: ``4.5``, ``3.0``."""
+    return repr(float(value))

@@ -1,0 +1,92 @@
+"""Safe Python names for model names: computed here, never in a template.
+
+Model identifiers are already ``[A-Za-z_][A-Za-z0-9_]*``, so they are valid Python
+identifiers except where they collide with a keyword, a name the generated code relies
+on, or another generated name. :class:`Namespace` hands out unique names per scope.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+#: Names a generated module uses for itself (type names in annotations, helpers).
+_TYPE_NAMES = frozenset(
+    {"str", "int", "float", "bool", "list", "tuple", "dict", "object", "type", "None"}
+    | {"date", "datetime", "Decimal", "UUID", "Any", "ClassVar", "Self", "Enum", "StrEnum"}
+    | {"dataclass", "dataclasses", "field", "replace", "uuid4", "UTC"}
+)
+
+#: A field named like one of these would shadow it in its class body (annotations are
+#: resolved in the class namespace first), so it gets a trailing underscore.
+RESERVED_FIELD_NAMES = frozenset(keyword.kwlist) | _TYPE_NAMES
+
+#: Module-level names in generated modules must not shadow builtins the code calls.
+RESERVED_MODULE_NAMES = (
+    frozenset(keyword.kwlist) | frozenset(dir(builtins)) | _TYPE_NAMES | {"annotations"}
+)
+
+_FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
+_ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """``PlaceOrder`` -> ``place_order``, ``HTTPRequest`` -> ``http_request``."""
+    s = _FIRST_CAP.sub(r"\1_\2", name)
+    s = _ALL_CAP.sub(r"\1_\2", s).lower()
+    return re.sub(r"_+", "_", s)
+
+
+def kebab_case(name: str) -> str:
+    """Path segments per service.md §5: ``PlaceOrder`` -> ``place-order``."""
+    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name)
+    s = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "-", s)
+    return s.lower()
+
+
+def package_name(model_name: str) -> str:
+    """The distribution's import package: snake_case, a valid, non-keyword identifier."""
+    name = snake_case(model_name).strip("_") or "service"
+    if name[0].isdigit():
+        name = "service_" + name
+    if keyword.iskeyword(name) or name in {"stormgen", "tests", "test"}:
+        name += "_service"
+    return name
+
+
+def field_name(name: str) -> str:
+    """A dataclass attribute for a model field; the model name stays the wire name."""
+    return name + "_" if name in RESERVED_FIELD_NAMES else name
+
+
+def member_name(name: str) -> str:
+    """An enum member attribute; ``name`` and ``value`` are taken by ``enum.Enum``."""
+    if keyword.iskeyword(name) or name in {"name", "value"} or name.startswith("_"):
+        return name + "_"
+    return name
+
+
+class Namespace:
+    """Unique names in one Python scope, allocated in a deterministic order."""
+
+    def __init__(self, reserved: frozenset[str] = RESERVED_MODULE_NAMES) -> None:
+        self._reserved = reserved
+        self._taken: dict[str, object] = {}
+
+    def claim(self, wanted: str, owner: object) -> str:
+        """The name for ``owner``: ``wanted`` if free, else ``wanted_2``, ``wanted_3``..."""
+        for name, who in self._taken.items():
+            if who == owner and (name == wanted or name.startswith(wanted + "_")):
+                return name
+        name = wanted if wanted not in self._reserved else wanted + "_"
+        n = 2
+        base = name
+        while name in self._taken or name in self._reserved:
+            name = f"{base}_{n}"
+            n += 1
+        self._taken[name] = owner
+        return name
+
+    def taken(self, name: str) -> bool:
+        return name in self._taken or name in self._reserved
