@@ -92,13 +92,15 @@ def _refuse_errors(model: Model) -> None:
 def ruff_executable() -> str:
     """The ruff binary stormgen formats with (installed with stormgen)."""
     try:
-        from ruff.__main__ import find_ruff_bin
+        from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
         return str(find_ruff_bin())
     except (ImportError, FileNotFoundError):
         found = shutil.which("ruff")
         if found is None:
-            raise GenerateError("ruff is needed to format generated code: pip install ruff") from None
+            raise GenerateError(
+                "ruff is needed to format generated code: pip install ruff"
+            ) from None
         return found
 
 
@@ -111,7 +113,7 @@ def _ruff_format(files: dict[str, str]) -> dict[str, str]:
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", newline="")
-        base = [ruff, "--quiet"] if False else [ruff]
+        base = [ruff]
         for args in (
             ["check", "--fix", "--select", "I", "--exit-zero", "--no-cache", "--quiet", "."],
             ["format", "--no-cache", "--quiet", "."],

@@ -8,8 +8,8 @@ names (made unique and safe), imports, annotations, defaults, compiled guards, e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from stormgen.model import types as t
 from stormgen.model.nodes import (
@@ -457,7 +457,9 @@ class ProjectBuilder:
     def value_vm(self, v: Value, context: Context | None, mod: Module) -> ClassVM:
         mod.std("dataclasses", "dataclass")
         doc = v.description or f"The value {v.name}."
-        return ClassVM(self.symbols[id(v)].name, py_docstring(doc), self.fields(v.fields, context, mod))
+        return ClassVM(
+            self.symbols[id(v)].name, py_docstring(doc), self.fields(v.fields, context, mod)
+        )
 
     # ------------------------------------------------------------ files
 
@@ -500,7 +502,9 @@ class ProjectBuilder:
         policies = self.policies(context)
         views = self.views(context)
         doc = f"{context.name}: {context.description}" if context.description else context.name
-        vm = ContextVM(context.name, base, py_docstring(doc), aggregates, externals, policies, views)
+        vm = ContextVM(
+            context.name, base, py_docstring(doc), aggregates, externals, policies, views
+        )
         self.out.add(
             _path(base, "__init__"),
             "src/__package__/__context__/__init__.py.jinja",
@@ -510,7 +514,9 @@ class ProjectBuilder:
             _path(base + ".custom", "__init__"),
             "src/__package__/__context__/custom/__init__.py.jinja",
             owned=False,
-            doc=py_docstring(f"Hand-written code of the {context.name} context; stormgen never overwrites it."),
+            doc=py_docstring(
+                f"Hand-written code of the {context.name} context; stormgen never overwrites it."
+            ),
         )
         return vm
 
@@ -523,14 +529,16 @@ class ProjectBuilder:
         events = tuple(self.message_class(e, agg, context, mod) for e in agg.events)
         mod.std("dataclasses", "dataclass")
         state_fields = []
-        for f, vm in zip(agg.state, self.fields(agg.state, context, mod), strict=True):
-            if vm.default is None:
+        for fvm in self.fields(agg.state, context, mod):
+            if fvm.default is None:
                 # No default and no `?`: unset (None) until an event sets it, and read
                 # through `_required`, which raises before then (language.md §5).
-                vm = FieldVM(vm.name, f"{vm.annotation} | None", "None", vm.comment)
-            state_fields.append(vm)
+                fvm = FieldVM(fvm.name, f"{fvm.annotation} | None", "None", fvm.comment)
+            state_fields.append(fvm)
         state_name = self._state_symbols[id(agg)].name
-        state = ClassVM(state_name, py_docstring(f"The state of one {agg.name}."), tuple(state_fields))
+        state = ClassVM(
+            state_name, py_docstring(f"The state of one {agg.name}."), tuple(state_fields)
+        )
         handlers = tuple(self.handler(context, agg, c, mod) for c in agg.commands)
         applies = tuple(self.apply(context, agg, e, mod) for e in agg.events)
         id_type = self.annotation(self.type_of(agg.id_field, context), mod)
@@ -582,9 +590,7 @@ class ProjectBuilder:
     def handler(self, context: Context, agg: Aggregate, cmd: Command, mod: Module) -> HandlerVM:
         env = t.command_env(cmd, self.scope)
         c = self.compiler(env, mod, message="command", state="state", **self._unset(agg, mod))
-        guards = tuple(
-            GuardVM(_negate(c, r.condition), py_str(r.message)) for r in cmd.requires
-        )
+        guards = tuple(GuardVM(_negate(c, r.condition), py_str(r.message)) for r in cmd.requires)
         emits = tuple(self.emit(context, agg, cmd, e, env, c, mod) for e in cmd.emits)
         self.finish(c, mod)
         self._agg_uses.setdefault(id(agg), set()).update(c.uses)
@@ -845,7 +851,10 @@ class ProjectBuilder:
                 args.append((field_name(f.name), value))
             calls.append(Call(mod.use(self.symbols[id(cmd)]), tuple(args)))
         self.finish(c, mod)
-        doc = p.description or f"Whenever {p.when.name} then {', '.join(x.command.name for x in p.thens)}."
+        doc = (
+            p.description
+            or f"Whenever {p.when.name} then {', '.join(x.command.name for x in p.thens)}."
+        )
         user = self._user_symbols[id(p)]
         return PolicyVM(
             qualified=py_str(f"{context.name}.{p.name}"),
@@ -891,7 +900,7 @@ class ProjectBuilder:
     def view(self, context: Context, view: View, mod: Module) -> ViewVM:
         key_vm = self.fields((view.key,), context, mod)[0]
         columns = []
-        for f, vm in zip(view.fields, self.fields(view.fields, context, mod), strict=True):
+        for vm in self.fields(view.fields, context, mod):
             if vm.default is None:
                 # A column without a default starts as none (language.md §9).
                 vm = FieldVM(vm.name, f"{vm.annotation} | None", "None", vm.comment)
@@ -937,9 +946,7 @@ class ProjectBuilder:
                 self.finish(c, mod)
                 if updates:
                     mod.std("dataclasses", "replace")
-            handlers.append(
-                UpdateVM(cls, f"on_{snake_case(event.name)}", updates, on.delete, key)
-            )
+            handlers.append(UpdateVM(cls, f"on_{snake_case(event.name)}", updates, on.delete, key))
         if any(h.key is not None for h in handlers):
             mod.std("typing", "Any")
         pii = sorted(field_name(f.name) for f in view.fields if f.pii)
@@ -976,9 +983,7 @@ class ProjectBuilder:
             "src/__package__/__context__/custom/element.py.jinja",
             owned=False,
             vm=UserClassVM(
-                py_docstring(
-                    "Your code: stormgen wrote this file once and never overwrites it."
-                ),
+                py_docstring("Your code: stormgen wrote this file once and never overwrites it."),
                 tuple(mod.import_lines()),
                 user.name,
                 base_name,
@@ -993,7 +998,9 @@ class ProjectBuilder:
         pkg = self.package
         model = self.model
         doc = f"{model.name}: {model.description}" if model.description else model.name
-        self.out.add(f"src/{pkg}/__init__.py", "src/__package__/__init__.py.jinja", doc=py_docstring(doc))
+        self.out.add(
+            f"src/{pkg}/__init__.py", "src/__package__/__init__.py.jinja", doc=py_docstring(doc)
+        )
         self.out.add(f"src/{pkg}/py.typed", "src/__package__/py.typed.jinja")
         app = self.app_module(contexts)
         self.out.add(f"src/{pkg}/app.py", "src/__package__/app.py.jinja", app=app)
@@ -1187,9 +1194,11 @@ def _zero(tp: t.Type, mod: Module, builder: ProjectBuilder) -> str:
     raise CompileError(f"the fake adapter cannot invent a value of type '{tp}'")
 
 
-def _with_imports(vm: Any, mod: Module) -> Any:
-    from dataclasses import replace
+_VM = TypeVar("_VM", AggregateVM, ExternalVM)
 
+
+def _with_imports(vm: _VM, mod: Module) -> _VM:
+    """``vm`` with its module's import lines, known once everything in it is compiled."""
     return replace(vm, imports=tuple(mod.import_lines()))
 
 
