@@ -116,3 +116,12 @@ def test_real_process() -> None:
         timeout=60,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_missing_import_exits_2(tmp_path: Path) -> None:
+    root = tmp_path / "root.storm"
+    root.write_text('import "nowhere.storm"\nactor User\n', encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(root)])
+    assert result.exit_code == 2
+    assert "error[E002]" in result.output
+    assert result.output.rstrip().endswith("1 error, 0 warnings, 0 infos")
