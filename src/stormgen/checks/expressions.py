@@ -21,15 +21,18 @@ from stormgen.model.nodes import (
     Expr,
     External,
     Field,
+    ListExpr,
     Literal,
     Model,
     Name,
     Policy,
+    Unary,
     View,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
 from stormgen.model.types import (
     BOOL,
+    NONE,
     STR,
     UNKNOWN,
     EnumType,
@@ -112,19 +115,30 @@ def check_default(f: Field, context: Context | None, scope: Scope) -> list[Diagn
     if problems:
         return problems
     if not assignable(source, target):
-        what = literal_text(default) if isinstance(default, Literal) else str(source)
+        written = _written(default)
+        what = f"{written} ({source})" if written not in (None, str(source)) else str(source)
         help_ = None
-        if source is not UNKNOWN and str(source) == "none":
+        if source == NONE:
             help_ = f"make the field optional: '{f.name}: {f.type}?'"
+        elif isinstance(source, ListType) and not isinstance(wanted, ListType):
+            help_ = "only a list field may default to a list"
         return [
-            mismatch(
-                f"the default of '{f.name}' must be {target}, not {what}"
-                + (f" ({source})" if isinstance(default, Literal) and what != str(source) else ""),
-                default.loc,
-                help_,
-            )
+            mismatch(f"the default of '{f.name}' must be {target}, not {what}", default.loc, help_)
         ]
     return []
+
+
+def _written(default: Expr) -> str | None:
+    """A default as written, for messages: ``4.5``, ``"x"``, ``none``, ``[]``, ``-3``."""
+    if isinstance(default, Literal):
+        return literal_text(default)
+    if isinstance(default, ListExpr) and not default.items:
+        return "[]"
+    if isinstance(default, Unary) and isinstance(default.operand, Literal):
+        return f"-{literal_text(default.operand)}"
+    if isinstance(default, Name):
+        return default.dotted
+    return None
 
 
 def _default_member(
