@@ -340,6 +340,14 @@ class EventStore(ABC):
         PostgreSQL: appends take a lock), so keep them short.
         """
 
+    def reading(self) -> AbstractContextManager[UnitOfWork]:
+        """Open a unit of work for reads only: no write lock (inside a transaction: it).
+
+        Backends override this so reads never queue behind writers; writing through
+        the returned unit of work outside a transaction is not supported.
+        """
+        return self.transaction()
+
     @abstractmethod
     def import_events(self, events: Sequence[RecordedEvent]) -> None:
         """Insert recorded events as they are (positions, ids, versions kept).
@@ -442,7 +450,7 @@ class EventStore(ABC):
     # -- conveniences: one short transaction each -------------------------------------
     def get_checkpoint(self, consumer: str) -> int:
         """Return the consumer's checkpoint (0 when none)."""
-        with self.transaction() as uow:
+        with self.reading() as uow:
             return uow.get_checkpoint(consumer)
 
     def set_checkpoint(self, consumer: str, position: int) -> int:
@@ -452,7 +460,7 @@ class EventStore(ABC):
 
     def get_snapshot(self, stream: str, max_position: int | None = None) -> Snapshot | None:
         """Return the stream's snapshot, or None."""
-        with self.transaction() as uow:
+        with self.reading() as uow:
             return uow.get_snapshot(stream, max_position)
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
@@ -462,7 +470,7 @@ class EventStore(ABC):
 
     def get_key(self, stream: str) -> bytes | None:
         """Return the stream's encryption key, or None."""
-        with self.transaction() as uow:
+        with self.reading() as uow:
             return uow.get_key(stream)
 
     def put_key(self, stream: str, key: bytes) -> None:
@@ -477,7 +485,7 @@ class EventStore(ABC):
 
     def get_row(self, view: str, key: str) -> JSONDict | None:
         """Return one view row's document, or None."""
-        with self.transaction() as uow:
+        with self.reading() as uow:
             return uow.get_row(view, key)
 
     def query_rows(
@@ -489,12 +497,12 @@ class EventStore(ABC):
         limit: int | None = None,
     ) -> list[ViewRow]:
         """Return view rows (see :meth:`UnitOfWork.query_rows`)."""
-        with self.transaction() as uow:
+        with self.reading() as uow:
             return uow.query_rows(view, where, after_key=after_key, limit=limit)
 
     def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
         """Return parked failures."""
-        with self.transaction() as uow:
+        with self.reading() as uow:
             return uow.list_failures(consumer)
 
     # -- lifecycle -------------------------------------------------------------------

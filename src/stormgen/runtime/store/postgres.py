@@ -597,6 +597,16 @@ class PostgresStore(EventStore):
         if uow.appended_to:
             self._notifier.notify(uow.appended_to)
 
+    @contextmanager
+    def reading(self) -> Iterator[UnitOfWork]:
+        outer: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
+        if outer is not None:
+            yield outer
+            return
+        # An autocommit connection: each statement sees the last commit, no lock taken.
+        with self._connection() as conn:
+            yield PostgresUnitOfWork(self, conn)
+
     def import_events(self, events: Sequence[RecordedEvent]) -> None:
         with self.transaction() as uow:
             assert isinstance(uow, PostgresUnitOfWork)

@@ -635,6 +635,12 @@ class SQLiteStore(EventStore):
         if uow.appended_to:
             self._notifier.notify(uow.appended_to)
 
+    @contextmanager
+    def reading(self) -> Iterator[UnitOfWork]:
+        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        # Autocommit reads: each statement sees the last commit, no lock is taken.
+        yield outer if outer is not None else SQLiteUnitOfWork(self, self._conn())
+
     def import_events(self, events: Sequence[RecordedEvent]) -> None:
         with self.transaction() as uow:
             assert isinstance(uow, SQLiteUnitOfWork)
