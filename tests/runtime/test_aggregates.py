@@ -21,6 +21,7 @@ from coffee_domain import (
     OrderState,
     OrderStatus,
     PlaceOrder,
+    Tally,
     definitions,
     latte,
 )
@@ -215,17 +216,6 @@ def test_a_command_no_aggregate_handles_is_refused(stores: Stores) -> None:
     app = stores.app(aggregates=[])
     with pytest.raises(UnknownCommand):
         place(app)
-
-
-class Tally(Order):
-    """An order whose every payment counts, to make long streams easily."""
-
-    snapshot_every = 3
-
-    def decide(self, state: OrderState, command: Command) -> list[Event]:
-        if isinstance(command, MarkPaid):
-            return [OrderPaid(order_id=command.order_id, amount=command.amount)]
-        return super().decide(state, command)
 
 
 def test_a_snapshot_is_taken_every_n_events_and_loads_the_same_state(stores: Stores) -> None:

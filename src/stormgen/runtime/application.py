@@ -139,7 +139,44 @@ class Application:
                 self.ports[system] = FakePort(classes)
         self.keys = KeyRing(store)
         self.store.ensure_view_table(IDEMPOTENCY_TABLE)
+        self._index_idempotency_keys()
         self.consumers = Consumers(self, retry or RetrySettings())
+
+    def _index_idempotency_keys(self) -> None:
+        """Index idempotency keys found in the log past the index's checkpoint.
+
+        Appends index their key in their own transaction; this catches up a log the
+        index never saw, such as a fork's, so policies re-running there deduplicate.
+        """
+        after = self.store.get_checkpoint(IDEMPOTENCY_TABLE)
+        last = self.store.last_position()
+        if last <= after:
+            return
+        first: dict[str, list[RecordedEvent]] = {}
+        for recorded in self.store.iter_all(after, up_to_position=last):
+            key = recorded.metadata.get("idempotency_key")
+            if isinstance(key, str):
+                group = first.setdefault(key, [])
+                if not group or group[0].stream == recorded.stream:
+                    group.append(recorded)
+        with self.store.transaction() as uow:
+            for key, records in first.items():
+                if uow.get_row(IDEMPOTENCY_TABLE, key) is None:
+                    uow.upsert_row(
+                        IDEMPOTENCY_TABLE,
+                        key,
+                        {
+                            "stream": records[0].stream,
+                            "stream_version": records[-1].stream_version,
+                            "first_position": records[0].position,
+                            "last_position": records[-1].position,
+                        },
+                    )
+            uow.set_checkpoint(IDEMPOTENCY_TABLE, last)
+
+    def was_handled(self, idempotency_key: str) -> bool:
+        """Whether a command with this idempotency key was already recorded."""
+        return self.store.get_row(IDEMPOTENCY_TABLE, idempotency_key) is not None
 
     @classmethod
     def open(cls, url: str | None = None, **definitions: Any) -> Application:
@@ -329,6 +366,9 @@ class Application:
         )
         if actor is not None:
             event_metadata["actor"] = actor
+        if idempotency_key is not None:
+            # kept in the log so the idempotency index can be rebuilt (e.g. in a fork)
+            event_metadata["idempotency_key"] = idempotency_key
         attempt = 0
         while True:
             loaded = self._load(agg, stream)
@@ -389,6 +429,7 @@ class Application:
             appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
             if idempotency_key is not None and not appended.duplicate:
                 uow.upsert_row(IDEMPOTENCY_TABLE, idempotency_key, appended.to_json())
+                uow.set_checkpoint(IDEMPOTENCY_TABLE, appended.last_position)
         if appended.duplicate:
             return self._result_from(appended.to_json(), stream_id, duplicate=True)
         return CommandResult(
@@ -475,6 +516,8 @@ class Application:
         }
         if actor is not None:
             metadata["actor"] = actor
+        if idempotency_key is not None:
+            metadata["command_id"] = metadata["idempotency_key"] = idempotency_key
         result = self._append(system, None, events, None, idempotency_key, metadata)
         return result.events
 

@@ -201,6 +201,9 @@ class Consumers:
                     actor=policy.name,
                 )
                 continue
+            if self.app.was_handled(str(cid)):
+                # the system was asked before and its answer is in the log: don't ask twice
+                continue
             port = self.app.ports.get(system)
             if port is None:
                 raise LookupError(f"no adapter for the external system {system}")

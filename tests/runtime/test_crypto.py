@@ -1,0 +1,124 @@
+"""Crypto-shredding: pii is stored encrypted and `forget` makes it unreadable for good."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from coffee_domain import (
+    MarkPaid,
+    Order,
+    OrderHistory,
+    OrderPlaced,
+    PlaceOrder,
+    Tally,
+    definitions,
+    latte,
+)
+from conftest import Stores
+from cryptography.exceptions import InvalidTag
+
+from stormgen.runtime import FORGOTTEN, REDACTED, NotFound, Registry
+from stormgen.runtime.crypto import decrypt_value, encrypt_value, is_encrypted
+
+
+def place(app: Any, customer: str) -> Any:
+    return app.handle(PlaceOrder(customer=customer, drinks=[latte()], total=Decimal("3.50")))
+
+
+def test_pii_is_encrypted_in_the_store_and_readable_through_the_app(stores: Stores) -> None:
+    app = stores.app(aggregates=[Order()])
+    order = place(app, "Ada Lovelace")
+    [raw] = app.store.read_stream(order.stream)
+    assert is_encrypted(raw.data["customer"])
+    assert "Ada" not in json.dumps(raw.data)
+    assert raw.data["total"] == "3.50"  # only pii fields are sealed
+    assert app.state(Order, order.id).state.customer == "Ada Lovelace"
+    assert app.events()[0].data["customer"] == "Ada Lovelace"
+
+
+def test_forget_redacts_events_state_and_views_but_keeps_the_log(stores: Stores) -> None:
+    app = stores.app(**definitions())
+    ada = place(app, "Ada")
+    bo = place(app, "Bo")
+    app.run_consumers()
+    before = [(e.id, e.position, e.stream_version) for e in app.events()]
+
+    marker = app.forget(Order, ada.id, actor="Admin")
+
+    # the log keeps every event, position and version, plus a marker
+    after = app.events()
+    assert [(e.id, e.position, e.stream_version) for e in after[:-1]] == before
+    assert after[-1].type == FORGOTTEN and after[-1].position == marker
+    assert after[-1].data == {"stream": ada.stream}
+    # reads show the pii redacted; other fields stay
+    placed = app.history(Order, ada.id)[0]
+    assert placed.data["customer"] == REDACTED and placed.redacted == {"customer"}
+    assert isinstance(placed.event, OrderPlaced) and placed.event.customer == REDACTED
+    assert placed.data["total"] == "3.50"
+    state = app.state(Order, ada.id).state
+    assert state.customer == REDACTED and state.total == Decimal("3.50")
+    # views redact their copy at once (it was sealed with the same key)
+    row = app.view_row(OrderHistory, ada.id)
+    assert row is not None and row["customer"] == REDACTED and row["total"] == "3.50"
+    # a replay cannot bring it back
+    app.replay(OrderHistory)
+    assert app.view_row(OrderHistory, ada.id)["customer"] == REDACTED  # type: ignore[index]
+    # other instances are untouched
+    assert app.state(Order, bo.id).state.customer == "Bo"
+    assert app.view_row(OrderHistory, bo.id)["customer"] == "Bo"  # type: ignore[index]
+    with pytest.raises(NotFound):
+        app.forget(Order, uuid.uuid4())
+
+
+def test_forget_drops_the_snapshot_that_held_plain_pii(stores: Stores) -> None:
+    app = stores.app(aggregates=[Tally()])
+    order = place(app, "Ada")
+    for _ in range(3):
+        app.handle(MarkPaid(order_id=order.id, amount=Decimal(1)))
+    assert app.store.get_snapshot(order.stream) is not None
+    app.forget(Order, order.id)
+    assert app.store.get_snapshot(order.stream) is None
+    loaded = app.state(Order, order.id)
+    assert loaded.state.customer == REDACTED and loaded.state.paid == Decimal(3)
+
+
+def test_new_events_after_forget_use_a_new_key(stores: Stores) -> None:
+    app = stores.app(aggregates=[Order()])
+    order = place(app, "Ada")
+    app.forget(Order, order.id)
+    # a later event of the same instance with pii is sealed under a fresh key (the
+    # generated code has no such command here, so append through the internal path)
+    again = OrderPlaced(order_id=order.id, customer="Ada again", drinks=[], total=Decimal(1))
+    app._append(order.stream, str(order.id), [again], 1, None, {})
+    first, second = app.history(Order, order.id)
+    assert first.data["customer"] == REDACTED
+    assert second.data["customer"] == "Ada again"
+
+
+def test_a_forgotten_non_string_field_reads_as_none() -> None:
+    from dataclasses import dataclass
+
+    from stormgen.runtime import Event
+
+    @dataclass(frozen=True)
+    class Born(Event, name="T.Born", pii=("year", "name")):
+        year: int
+        name: str | None
+
+    registry = Registry([Born])
+    event = registry.decode("T.Born", 1, {"year": {"$pii": "x"}, "name": None}, {"year", "name"})
+    assert event == Born(year=None, name=REDACTED)  # type: ignore[arg-type]
+
+
+def test_tokens_are_bound_to_their_stream_and_field() -> None:
+    key = bytes(32)
+    token = encrypt_value(key, "S/1", "customer", {"nested": ["value", 1]})
+    assert decrypt_value(key, "S/1", "customer", token) == {"nested": ["value", 1]}
+    with pytest.raises(InvalidTag):
+        decrypt_value(key, "S/2", "customer", token)
+    with pytest.raises(InvalidTag):
+        decrypt_value(key, "S/1", "name", token)
