@@ -1,0 +1,296 @@
+"""Operations on a store (service.md §6): events, state, replay, fork, forget.
+
+Each command takes ``--store`` (default ``$STORMGEN_STORE``, else the SQLite file
+``./.stormgen/events.db``). Commands that need the model's definitions (``state``,
+``replay``, ``forget``) take ``MODEL`` (a .storm file or a generated project folder).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from stormgen.cli import app
+from stormgen.cli._console import console, err_console
+from stormgen.cli.run import StoreOption, fail, load_service
+
+if TYPE_CHECKING:
+    from stormgen.runtime import Application, EventStore
+
+
+ModelArgument = Annotated[
+    Path, typer.Argument(help="The .storm model, or a project made by 'stormgen generate'.")
+]
+
+
+@contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on a terminal; a no-op otherwise (pipes, CI, tests)."""
+    if not err_console.is_terminal:
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def _open_store(url: str | None) -> EventStore:
+    from stormgen.runtime import StormgenRuntimeError, open_store
+    from stormgen.runtime.errors import InvalidStoreURL
+
+    try:
+        return open_store(url)
+    except InvalidStoreURL as exc:
+        raise fail(str(exc)) from None
+    except StormgenRuntimeError as exc:
+        raise fail(f"cannot open the store: {exc}", 1) from None
+
+
+def _open_application(model: Path, store: str | None) -> Application:
+    from stormgen.runtime import StormgenRuntimeError
+    from stormgen.runtime.errors import InvalidStoreURL
+
+    service = load_service(model)
+    try:
+        application: Application = service.open(store)
+    except InvalidStoreURL as exc:
+        raise fail(str(exc)) from None
+    except StormgenRuntimeError as exc:
+        raise fail(f"cannot open the store: {exc}", 1) from None
+    return application
+
+
+def _aggregate(application: Application, name: str) -> Any:
+    if name not in application.aggregates:
+        known = ", ".join(sorted(application.aggregates)) or "none"
+        hint = "" if "." in name else " (write it as Context.Aggregate)"
+        raise fail(f"the model has no aggregate {name!r}{hint}; it has {known}")
+    return application.aggregates[name]
+
+
+def _parse_id(aggregate: Any, ident: str) -> Any:
+    from stormgen.runtime import DecodeError
+
+    try:
+        return aggregate.parse_id(ident)
+    except DecodeError:
+        raise fail(f"{ident!r} is not a valid {aggregate.id_field} of {aggregate.name}") from None
+
+
+def parse_at(store: EventStore, text: str) -> int:
+    """A ``--at`` value (a position, or an ISO 8601 time) as a log position."""
+    from stormgen.runtime.envelope import parse_time
+
+    if text.isdigit():
+        return int(text)
+    try:
+        when: datetime = parse_time(text)
+    except ValueError:
+        raise fail(f"--at must be a log position or an ISO 8601 time, not {text!r}") from None
+    return store.position_at(when)
+
+
+def _print_json(data: Any) -> None:
+    from stormgen.runtime import dumps
+
+    sys.stdout.write(dumps(data).decode() + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def events(
+    store: StoreOption = None,
+    stream: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this stream (Context.Aggregate/ID), or every instance of Context.Aggregate.",
+            show_default=False,
+        ),
+    ] = None,
+    type_: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only events of this type (repeatable).", show_default=False),
+    ] = None,
+    after: Annotated[int, typer.Option(help="Start after this log position.", min=0)] = 0,
+    limit: Annotated[
+        int | None, typer.Option(help="Print at most this many events.", min=1)
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events as they come.")
+    ] = False,
+) -> None:
+    """Print the log as JSON lines, one event envelope (service.md §4) per line."""
+    from stormgen.runtime.envelope import RecordedEvent
+    from stormgen.runtime.subscription import Subscription
+
+    source = _open_store(store)
+
+    def wanted(event: RecordedEvent) -> bool:
+        return stream is None or event.stream == stream or event.stream.startswith(stream + "/")
+
+    printed = 0
+    try:
+        if follow:
+            with Subscription(source, after_position=after, types=type_ or None) as sub:
+                for event in sub:
+                    if wanted(event):
+                        _print_json(event.to_json())
+                        printed += 1
+                        if limit is not None and printed >= limit:
+                            break
+            return
+        for event in source.iter_all(after, types=type_ or None):
+            if wanted(event):
+                _print_json(event.to_json())
+                printed += 1
+                if limit is not None and printed >= limit:
+                    break
+    except KeyboardInterrupt:  # the way to stop --follow
+        pass
+    except BrokenPipeError:  # `stormgen events | head`
+        sys.stderr.close()
+    finally:
+        source.close()
+
+
+@app.command()
+def state(
+    model: ModelArgument,
+    aggregate: Annotated[str, typer.Argument(help="Context.Aggregate, e.g. Ordering.Order.")],
+    ident: Annotated[str, typer.Argument(metavar="ID", help="The instance's id.")],
+    store: StoreOption = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="A log position or an ISO 8601 time: the state then.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Print an instance's state (now, or as it was at a position or a time) as JSON."""
+    from stormgen.runtime import NotFound, to_data
+
+    with _open_application(model, store) as application:
+        agg = _aggregate(application, aggregate)
+        key = _parse_id(agg, ident)
+        position = None if at is None else parse_at(application.store, at)
+        try:
+            loaded = application.state(agg, key, at=position)
+        except NotFound as exc:
+            raise fail(exc.message, 1) from None
+        _print_json(
+            {
+                "id": to_data(key),
+                "stream": loaded.stream,
+                "stream_version": loaded.version,
+                "position": loaded.position,
+                "state": to_data(loaded.state),
+            }
+        )
+
+
+@app.command()
+def replay(
+    model: ModelArgument,
+    store: StoreOption = None,
+    view: Annotated[
+        str | None,
+        typer.Option(help="Only this view (Context.View, or View).", show_default=False),
+    ] = None,
+) -> None:
+    """Rebuild the views (all, or one) from the log."""
+    with _open_application(model, store) as application:
+        names = list(application.views)
+        if view is not None:
+            matches = [n for n in names if n == view or n.rsplit(".", 1)[-1] == view]
+            if len(matches) != 1:
+                known = ", ".join(names) or "none"
+                why = "several views are named" if matches else "the model has no view"
+                raise fail(f"{why} {view!r}; views: {known}")
+            names = matches
+        total = 0
+        with _progress("replaying views", len(names)) as advance:
+            for done, name in enumerate(names, 1):
+                total += application.replay(name)
+                advance(done, len(names))
+        plural = "view" if len(names) == 1 else "views"
+        err_console.print(
+            f"replayed {len(names)} {plural} ({total} events applied)",
+            markup=False,
+            highlight=False,
+        )
+
+
+@app.command()
+def fork(
+    to: Annotated[str, typer.Option("--to", help="The URL of the new (empty) store.")],
+    store: StoreOption = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Copy the log up to this position (or ISO 8601 time); default: all of it.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Copy the log up to a point into a new store: fork the past."""
+    from stormgen.runtime import StormgenRuntimeError
+    from stormgen.runtime.store import fork as fork_store
+
+    source = _open_store(store)
+    try:
+        end = source.last_position() if at is None else parse_at(source, at)
+        with _progress("forking", end) as advance:
+            try:
+                target = fork_store(source, to, end, progress=advance)
+            except StormgenRuntimeError as exc:
+                raise fail(f"cannot fork: {exc}", 1) from None
+        copied = target.last_position()
+        target.close()
+    finally:
+        source.close()
+    err_console.print(
+        f"forked the log up to position {copied} into {to}", markup=False, highlight=False
+    )
+
+
+@app.command()
+def forget(
+    model: ModelArgument,
+    aggregate: Annotated[str, typer.Argument(help="Context.Aggregate, e.g. Ordering.Order.")],
+    ident: Annotated[str, typer.Argument(metavar="ID", help="The instance's id.")],
+    store: StoreOption = None,
+) -> None:
+    """Crypto-shred an instance's personal (pii) data; views redact what they copied."""
+    from stormgen.runtime import NotFound
+
+    with _open_application(model, store) as application:
+        agg = _aggregate(application, aggregate)
+        key = _parse_id(agg, ident)
+        try:
+            position = application.forget(agg, key)
+        except NotFound as exc:
+            raise fail(exc.message, 1) from None
+    console.print(
+        f"forgot the personal data of {agg.name} {ident} (marker at position {position})",
+        markup=False,
+        highlight=False,
+    )
