@@ -427,6 +427,8 @@ class _BoardBuilder:
         )
         if n.kind in ("actor", "hotspot"):
             n.h = SMALL_H
+        if n.ghost:
+            n.sub = f"from {data['context']}"
         self.notes.append(n)
         return n
 

@@ -219,18 +219,19 @@ class _Docs:
                 other = r.right.name if r.left.name == context.name else r.left.name
                 kind = ", ".join(p.name for p in r.symmetric) or "symmetric"
                 relations.append(f"{kind} with [{other}]({other}.md)")
-            elif r.left.name == context.name:
-                pats = ", ".join(p.name for p in (*r.left_patterns, *r.right_patterns))
-                relations.append(
-                    f"upstream of [{r.right.name}]({r.right.name}.md)"
-                    + (f" ({pats})" if pats else "")
-                )
             else:
-                pats = ", ".join(p.name for p in (*r.left_patterns, *r.right_patterns))
-                relations.append(
-                    f"downstream of [{r.left.name}]({r.left.name}.md)"
-                    + (f" ({pats})" if pats else "")
+                up = ", ".join(p.name for p in r.left_patterns)
+                down = ", ".join(p.name for p in r.right_patterns)
+                pats = "; ".join(
+                    part
+                    for part in (up and f"upstream {up}", down and f"downstream {down}")
+                    if part
                 )
+                suffix = f" ({pats})" if pats else ""
+                if r.left.name == context.name:
+                    relations.append(f"upstream of [{r.right.name}]({r.right.name}.md){suffix}")
+                else:
+                    relations.append(f"downstream of [{r.left.name}]({r.left.name}.md){suffix}")
         owners: list[OwnerDoc] = []
         hotspots = _hotspots("context", context.hotspots)
         for a in context.aggregates:

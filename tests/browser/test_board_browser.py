@@ -1,0 +1,193 @@
+"""The board in real headless Chromium: loads offline, shows every sticky, chains, search."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from stormgen.lang import parse_model
+from stormgen.render.targets import ModelWithGraph
+
+ROOT = Path(__file__).resolve().parents[2]
+COFFEE_SHOP = ROOT / "examples" / "coffee_shop.storm"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (scripts/test.sh installs it)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def board_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("board") / "coffee_shop.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "stormgen", "board", str(COFFEE_SHOP), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+class Opened:
+    """A page with the board loaded, and what it asked the network and console."""
+
+    def __init__(self, browser: Browser, path: Path) -> None:
+        self.page: Page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(path.as_uri())
+        self.page.wait_for_load_state("load")
+
+    def refs(self, selector: str) -> list[str]:
+        result: list[str] = self.page.eval_on_selector_all(
+            selector, "els => els.map(e => e.dataset.id)"
+        )
+        return result
+
+
+@pytest.fixture
+def opened(browser: Browser, board_file: Path) -> Iterator[Opened]:
+    o = Opened(browser, board_file)
+    yield o
+    o.page.close()
+
+
+def test_loads_offline_without_errors(opened: Opened, board_file: Path) -> None:
+    assert opened.errors == []
+    assert opened.requests == [board_file.as_uri()]
+    ARTIFACTS.mkdir(exist_ok=True)
+    opened.page.screenshot(path=str(ARTIFACTS / "board.png"))
+
+
+def test_every_sticky_is_shown(opened: Opened) -> None:
+    loaded = ModelWithGraph.of(parse_model(COFFEE_SHOP))
+    shown: dict[str, set[str]] = {}
+    rows: list[dict[str, Any]] = opened.page.eval_on_selector_all(
+        ".note:not([data-ghost])",
+        "els => els.map(e => ({id: e.dataset.id, kind: e.dataset.kind,"
+        " visible: e.offsetWidth > 0 && e.offsetHeight > 0}))",
+    )
+    assert all(r["visible"] for r in rows)
+    for r in rows:
+        shown.setdefault(r["kind"], set()).add(r["id"])
+    m = loaded.model
+    aggregates = [a for c in m.contexts for a in c.aggregates]
+    externals = [x for c in m.contexts for x in c.externals]
+    assert len(shown["aggregate"]) == len(aggregates) == 2
+    assert len(shown["external"]) == len(externals) == 1
+    assert len(shown["command"]) == sum(len(o.commands) for o in (*aggregates, *externals))
+    assert len(shown["event"]) == sum(len(o.events) for o in (*aggregates, *externals))
+    assert len(shown["policy"]) == sum(len(c.policies) for c in m.contexts)
+    assert len(shown["view"]) == sum(len(c.views) for c in m.contexts)
+    assert len(shown["actor"]) == len(m.actors)
+    assert len(shown["hotspot"]) == 2
+    lanes = opened.page.eval_on_selector_all(".lane > h2", "els => els.map(e => e.firstChild.textContent)")
+    assert lanes == [c.name for c in m.contexts]
+
+
+def test_click_on_an_event_lights_its_chain(opened: Opened) -> None:
+    page = opened.page
+    page.click('.note[data-id="event:Ordering.OrderPaid"]:not([data-ghost])')
+    lit = set(opened.refs(".note.hl"))
+    assert {
+        "actor:Customer",
+        "command:Ordering.PlaceOrder",
+        "event:Ordering.OrderPlaced",
+        "policy:Ordering.ChargeOnOrder",
+        "command:Ordering.PaymentGateway.ChargeCard",
+        "event:Ordering.PaymentGateway.CardCharged",
+        "policy:Ordering.PaidWhenCharged",
+        "command:Ordering.MarkPaid",
+        "event:Ordering.OrderPaid",
+        "view:Ordering.OrderHistory",
+        "view:Ordering.DailySales",
+        "policy:Bar.QueuePaidOrder",
+        "command:Bar.OpenTicket",
+        "event:Bar.TicketOpened",
+        "view:Display.Pickup",
+        "aggregate:Ordering.Order",
+        "aggregate:Bar.Ticket",
+    } <= lit
+    for outside in (
+        "event:Ordering.PaymentGateway.CardDeclined",
+        "policy:Ordering.CancelWhenDeclined",
+        "command:Ordering.Cancel",
+        "command:Bar.StartBrewing",
+        "actor:Barista",
+    ):
+        assert outside not in lit
+        opacity = page.eval_on_selector(
+            f'.note[data-id="{outside}"]', "e => getComputedStyle(e).opacity"
+        )
+        assert float(opacity) < 0.5
+    # The copy of OrderPaid drawn in Bar's lane lights up with it.
+    assert page.eval_on_selector(
+        '.note[data-ghost][data-id="event:Ordering.OrderPaid"]', "e => e.classList.contains('hl')"
+    )
+    # The panel shows the event's fields.
+    panel = page.inner_text("#panel")
+    assert "Ordering.OrderPaid" in panel and "amount: decimal" in panel
+    assert "Bar.QueuePaidOrder" in panel
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "board-chain.png"))
+    # Escape clears it all.
+    page.keyboard.press("Escape")
+    assert opened.refs(".note.hl") == []
+    assert not page.is_visible("#panel")
+    assert opened.errors == []
+
+
+def test_click_on_a_command_shows_its_fields(opened: Opened) -> None:
+    opened.page.click('.note[data-id="command:Ordering.PlaceOrder"]')
+    panel = opened.page.inner_text("#panel")
+    assert "customer: str pii" in panel
+    assert 'len(drinks) > 0 else "an order needs at least one drink"' in panel
+    title = opened.page.get_attribute('.note[data-id="command:Ordering.PlaceOrder"]', "title")
+    assert title is not None and "drinks: list[Drink]" in title
+
+
+def test_search(opened: Opened) -> None:
+    page = opened.page
+    page.fill("#search", "ticket")
+    matches = opened.refs(".note.match")
+    every = page.eval_on_selector_all(
+        ".note", "els => els.filter(e => (e.dataset.id + e.textContent).toLowerCase()"
+        ".includes('ticket')).length"
+    )
+    assert len(matches) == every > 0
+    assert "command:Bar.OpenTicket" in matches and "command:Ordering.PlaceOrder" not in matches
+    assert page.inner_text("#matches") == f"{every} matches"
+    page.press("#search", "Enter")
+    assert page.inner_text("#matches") == f"1 / {every}"
+    page.fill("#search", "")
+    assert opened.refs(".note.match") == []
+    assert opened.errors == []

@@ -1,0 +1,146 @@
+"""The board's layout and page, without a browser (tests/browser drives it in Chromium)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from stormgen.cli import app
+from stormgen.render.board import Note, build_board, render_board
+from stormgen.render.targets import ModelWithGraph
+
+COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
+runner = CliRunner()
+
+
+def model_counts(loaded: ModelWithGraph) -> dict[str, int]:
+    """Every sticky of the model counted from the dataclasses, not from the graph."""
+    m = loaded.model
+    counts = dict.fromkeys(
+        ("actor", "aggregate", "command", "event", "policy", "view", "external", "hotspot"), 0
+    )
+    counts["actor"] = len(m.actors)
+    for c in m.contexts:
+        counts["actor"] += len(c.actors)
+        counts["aggregate"] += len(c.aggregates)
+        counts["external"] += len(c.externals)
+        counts["policy"] += len(c.policies)
+        counts["view"] += len(c.views)
+        counts["hotspot"] += len(c.hotspots)
+        for owner in (*c.aggregates, *c.externals):
+            counts["command"] += len(owner.commands)
+            counts["event"] += len(owner.events)
+        for a in c.aggregates:
+            counts["hotspot"] += len(a.hotspots)
+            for cmd in a.commands:
+                counts["hotspot"] += len(cmd.hotspots)
+            for e in a.events:
+                counts["hotspot"] += len(e.hotspots)
+        for p in c.policies:
+            counts["hotspot"] += len(p.hotspots)
+        for v in c.views:
+            counts["hotspot"] += len(v.hotspots)
+    return counts
+
+
+def by_name(notes: list[Note]) -> dict[str, Note]:
+    return {n.ref.split(":", 1)[1]: n for n in notes if not n.ghost and not n.copy}
+
+
+def test_every_sticky_is_on_the_board_once(coffee: ModelWithGraph) -> None:
+    board = build_board(coffee)
+    originals = [n for n in board.notes if not n.ghost and not n.copy]
+    refs = [n.ref for n in originals]
+    assert len(refs) == len(set(refs))
+    expected = model_counts(coffee)
+    for kind, count in expected.items():
+        assert len({n.ref for n in board.notes if n.kind == kind}) == count, kind
+    assert board.counts == expected
+    assert [lane.name for lane in board.lanes] == ["Ordering", "Bar", "Display"]
+
+
+def test_causal_order_left_to_right(coffee: ModelWithGraph) -> None:
+    notes = by_name(build_board(coffee).notes)
+    chain = [
+        "Ordering.PlaceOrder",
+        "Ordering.OrderPlaced",
+        "Ordering.ChargeOnOrder",
+        "Ordering.PaymentGateway.ChargeCard",
+        "Ordering.PaymentGateway.CardCharged",
+        "Ordering.PaidWhenCharged",
+        "Ordering.MarkPaid",
+        "Ordering.OrderPaid",
+    ]
+    xs = [notes[name].x for name in chain]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)
+    # Read models come after every event that feeds them.
+    assert notes["Ordering.OrderHistory"].x > notes["Ordering.OrderCancelled"].x
+    assert notes["Bar.OpenTicket"].x < notes["Bar.TicketOpened"].x
+    # The hotspot sits right under the command it questions.
+    cancel = notes["Ordering.Cancel"]
+    hotspot = next(n for n in notes.values() if n.name.startswith("Can a paid order"))
+    assert hotspot.x == cancel.x and hotspot.y > cancel.y
+
+
+def test_notes_never_overlap(coffee: ModelWithGraph) -> None:
+    notes = build_board(coffee).notes
+    for i, a in enumerate(notes):
+        for b in notes[i + 1 :]:
+            apart = (
+                a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
+            )
+            assert apart, (a.ref, b.ref)
+
+
+def test_chains_are_precomputed(coffee: ModelWithGraph) -> None:
+    board = build_board(coffee)
+    data = json.loads(board.data_json)
+    chain = data["chains"][data["eventChain"]["event:Ordering.OrderPaid"]]
+    lit = {board.notes[i].ref for i in chain}
+    assert {
+        "actor:Customer",
+        "command:Ordering.PlaceOrder",
+        "aggregate:Ordering.Order",
+        "command:Ordering.PaymentGateway.ChargeCard",
+        "event:Ordering.PaymentGateway.CardCharged",
+        "policy:Bar.QueuePaidOrder",
+        "event:Bar.TicketOpened",
+        "view:Display.Pickup",
+    } <= lit
+    assert not {
+        "event:Ordering.PaymentGateway.CardDeclined",
+        "command:Ordering.Cancel",
+        "command:Bar.StartBrewing",
+        "actor:Barista",
+    } & lit
+
+
+def test_model_text_is_escaped(load_text: Callable[[str], ModelWithGraph]) -> None:
+    loaded = load_text(
+        'model Evil "<img src=x onerror=alert(1)>"\n'
+        'context C "</script><script>alert(2)</script>" {\n'
+        '  aggregate A { command Make creates { emit Made } event Made "a & b" {} }\n'
+        '  hotspot "<b>bold?</b>"\n'
+        "}\n"
+    )
+    html = render_board(loaded)
+    assert "<img src=x" not in html
+    assert "<script>alert" not in html and "</script><script>" not in html
+    assert "&lt;b&gt;bold?&lt;/b&gt;" in html
+    blob = re.search(r'<script id="board-data" type="application/json">(.*?)</script>', html, re.S)
+    assert blob is not None
+    assert json.loads(blob.group(1))["details"]["event:C.Made"]["description"] == "a & b"
+
+
+def test_board_command_writes_one_file(tmp_path: Path) -> None:
+    out = tmp_path / "board.html"
+    result = runner.invoke(app, ["board", str(COFFEE_SHOP), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert not re.search(r'<(link|script)[^>]+(href|src)=', html)  # nothing loaded from outside
+    assert f"wrote {out} (" in result.output

@@ -1,0 +1,131 @@
+"""``stormgen generate`` for docs, asyncapi and jsonschema: files, --check, refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from stormgen.cli import app
+from stormgen.render.docs import render_docs
+from stormgen.render.targets import ModelWithGraph, RenderedFile, plan, write_files
+
+COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
+runner = CliRunner()
+
+
+def test_docs_pages(coffee: ModelWithGraph) -> None:
+    pages = render_docs(coffee)
+    assert set(pages) == {"index.md", "Ordering.md", "Bar.md", "Display.md"}
+    index = pages["index.md"]
+    assert "```mermaid\nflowchart LR\n" in index
+    assert "| [Ordering](Ordering.md) | Takes orders and charges for them | 1 | 3 | 3 | 3 | 2 | 1 |" in index
+    assert "- `Customer`: Someone buying a drink" in index
+    ordering = pages["Ordering.md"]
+    # Fields with type, default, pii and the aggregate id every message carries.
+    assert "| `customer` | `str` |  | yes |  |" in ordering
+    assert "| `drinks` | `list[Drink]` | `[]` |  |  |" in ordering
+    assert "| `order_id` | `uuid` |  |  |  |" in ordering
+    # Who emits and who consumes an event, across contexts with links.
+    paid = ordering[ordering.index("#### OrderPaid") :]
+    paid = paid[: paid.index("####", 5)]
+    assert "**Emitted by:**\n- [`MarkPaid`](#markpaid)" in paid
+    assert "- policy [`Bar.QueuePaidOrder`](Bar.md#queuepaidorder)" in paid
+    assert "- view [`DailySales`](#dailysales)" in paid
+    assert "- command Cancel: Can a paid order be refunded?" in ordering
+    assert "- upstream of [Bar](Bar.md) (upstream OHS, PL; downstream CF)" in ordering
+    bar = pages["Bar.md"]
+    assert "- policy QueuePaidOrder: What if the bar is out of an ingredient?" in bar
+    assert "whenever `Ordering.OrderPaid`" in bar
+    assert "`ticket_id = order_id`" in bar
+    display = pages["Display.md"]
+    assert "`Bar.TicketHandedOver`: deletes the row" in display
+    assert "## Open questions\n\nNone.\n" in display
+
+
+def test_model_text_cannot_break_markdown(tmp_path: Path) -> None:
+    path = tmp_path / "odd.storm"
+    path.write_text(
+        'context Odd "pipes | and <script>x</script>" {\n'
+        '  aggregate A { command Make creates { note: str "a | b" emit Made } event Made {} }\n'
+        "}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["generate", str(path), "-o", str(tmp_path / "d"), "-t", "docs"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "d" / "Odd.md").read_text()
+    assert "<script>" not in text
+    assert "| `note` | `str` |  |  | a \\| b |" in text
+
+
+def test_generate_then_check(tmp_path: Path) -> None:
+    for target in ("docs", "asyncapi", "jsonschema"):
+        out = tmp_path / target
+        args = ["generate", str(COFFEE_SHOP), "-o", str(out), "--target", target]
+        first = runner.invoke(app, args)
+        assert first.exit_code == 0, first.output
+        snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert snapshot
+        again = runner.invoke(app, args)
+        assert again.exit_code == 0
+        assert "wrote 0 files" in again.output
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
+        ok = runner.invoke(app, [*args, "--check"])
+        assert ok.exit_code == 0, ok.output
+    out = tmp_path / "jsonschema"
+    edited = out / "Bar" / "OpenTicket.command.schema.json"
+    edited.write_text("{}\n")
+    (out / "Ordering" / "Cancel.command.schema.json").unlink()
+    drift = runner.invoke(
+        app, ["generate", str(COFFEE_SHOP), "-o", str(out), "-t", "jsonschema", "--check"]
+    )
+    assert drift.exit_code == 1
+    assert "  differs: Bar/OpenTicket.command.schema.json" in drift.output
+    assert "  missing: Ordering/Cancel.command.schema.json" in drift.output
+    assert edited.read_text() == "{}\n"  # --check writes nothing
+
+
+def test_user_files_are_written_once(tmp_path: Path) -> None:
+    files = {"gen.py": RenderedFile("generated 1\n"), "mine.py": RenderedFile("stub\n", False)}
+    first = plan(files, tmp_path)
+    assert first.write == ("gen.py", "mine.py")
+    write_files(files, tmp_path, first.write)
+    (tmp_path / "mine.py").write_text("my own code\n")
+    files["gen.py"] = RenderedFile("generated 2\n")
+    second = plan(files, tmp_path)
+    assert second.write == ("gen.py",) and second.kept == ("mine.py",)
+    write_files(files, tmp_path, second.write)
+    assert (tmp_path / "mine.py").read_text() == "my own code\n"
+    assert (tmp_path / "gen.py").read_text() == "generated 2\n"
+
+
+def test_generate_refuses_a_model_with_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.storm"
+    bad.write_text(
+        "context Shop {\n  aggregate Cart {\n    command Open creates { emit Opend }\n"
+        "    event Opened {}\n  }\n}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "stormgen", "generate", str(bad), "-o", str(tmp_path / "o"), "-t", "docs"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"{bad}:3:" in done.stderr and "E102" in done.stderr
+    assert done.stderr.rstrip().splitlines()[-1] == (
+        f"error: {bad} has 1 error; fix them before generating"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_target_and_unreadable_model(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", str(COFFEE_SHOP), "-o", str(tmp_path), "-t", "rust"])
+    assert result.exit_code == 2
+    assert "unknown target 'rust'" in result.output
+    result = runner.invoke(app, ["generate", str(tmp_path / "none.storm"), "-o", str(tmp_path)])
+    assert result.exit_code == 2
