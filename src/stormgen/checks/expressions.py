@@ -289,7 +289,6 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
     out += _defaults(view.fields, context, scope)
     row = view_row(view, scope)
     key_type = row[view.key.name]
-    defaults = {f.name: f.default is not None for f in view.fields}
     for on in view.handlers:
         found = scope.resolve(context, on.event.name, EVENT_KINDS)
         if found is None or not isinstance(found.element, Event):
@@ -329,18 +328,6 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
                 out += infer(a.value, env)[1]
                 continue
             target = row[a.target]
-            if a.op != "=" and not defaults[a.target] and not isinstance(target, OptionalType):
-                # A column without a default starts as none: `+=` would add to nothing.
-                out += infer(a.value, env)[1]
-                out.append(
-                    mismatch(
-                        f"'{a.target}' has no default, so a new row starts it as none "
-                        f"and '{a.op}' has nothing to add to",
-                        a.loc,
-                        f"give the column a default: '{a.target}: {target} = ...'",
-                    )
-                )
-                continue
             out += _assign(a, target, env)
     return out
 
