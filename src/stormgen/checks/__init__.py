@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 
-from stormgen.checks import names, structure
+from stormgen.checks import copies, names, structure
 from stormgen.checks._context import CheckContext
 from stormgen.checks._registry import RULES, Rule
 from stormgen.diagnostics import Diagnostic, Level
@@ -71,4 +71,4 @@ def codes() -> list[str]:
     return sorted({r.code for r in RULES})
 
 
-__all__ = ["RULES", "Rule", "check", "codes", "names", "sort_key", "structure"]
+__all__ = ["RULES", "Rule", "check", "codes", "copies", "names", "sort_key", "structure"]
