@@ -130,6 +130,8 @@ class Scope:
         self._top: dict[str, list[Resolved]] = {}
         # id(element) -> Resolved; ids are stable because the scope keeps the model alive
         self._by_id: dict[int, Resolved] = {}
+        # (context name, event name) of every published event, for "did you mean"
+        self._published: list[tuple[str, str]] = []
 
         for r in top_level_members(model):
             self._top.setdefault(r.name, []).append(r)
@@ -142,6 +144,8 @@ class Scope:
             for r in context_members(context):
                 members.setdefault(r.name, []).append(r)
                 self._by_id[id(r.element)] = r
+                if isinstance(r.element, Event) and r.element.published:
+                    self._published.append((context.name, r.name))
                 if isinstance(r.owner, External):
                     ext = self._external_members.setdefault((context.name, r.owner.name), {})
                     ext.setdefault(r.name, []).append(r)
@@ -217,13 +221,9 @@ class Scope:
             if _first(found, kinds) is not None:
                 names[name] = None
         if "event" in kinds:
-            for other in self.model.contexts:
-                if context is not None and other.name == context.name:
-                    continue
-                for aggregate in other.aggregates:
-                    for event in aggregate.events:
-                        if event.published:
-                            names[f"{other.name}.{event.name}"] = None
+            for context_name, event_name in self._published:
+                if context is None or context_name != context.name:
+                    names[f"{context_name}.{event_name}"] = None
         if "context" in kinds:
             for name in self.contexts:
                 names[name] = None
