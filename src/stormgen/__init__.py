@@ -1,5 +1,36 @@
-"""stormgen: from an Event Storming model to a running event-sourced service."""
+"""stormgen: from an Event Storming model to a running event-sourced service.
+
+``stormgen.load(path)`` reads a `.storm` file and its imports into the typed model
+and builds its graph; it raises :class:`~stormgen.diagnostics.ModelError` (E001,
+E002) when the files cannot be read or parsed.
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stormgen.model.nodes import Model
+
 __version__ = "0.1.0"
+__all__ = ["LoadedModel", "__version__", "load"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A model read from its files, with its graph (a ``networkx`` directed graph)."""
+
+    model: Model
+    graph: Any
+
+
+def load(path: str | os.PathLike[str]) -> LoadedModel:
+    """Read the model at ``path`` (and its imports) and build its graph."""
+    # Imported here so that ``import stormgen`` stays cheap (no textX, no networkx).
+    from stormgen.lang import parse_model
+    from stormgen.model.graph import build_graph
+
+    model = parse_model(path)
+    return LoadedModel(model, build_graph(model))

@@ -21,21 +21,21 @@ _FRIENDLY = {
     "DottedName": "a name",
     "FieldName": "a field name",
     "FieldStart": "a field (`name: Type`)",
-    "FieldTail": "'=', 'pii', 'was' or a description",
+    "FieldTail": "'=' | 'pii' | 'was' | a string",
     "Text": "a string",
     "Integer": "a whole number",
     "Number": "a number",
-    "AtomText": "a value or a name",
+    "AtomText": "an expression",
     "TypeName": "a type",
     "BinaryOpText": "an operator",
     "Version": "a version (`v2`)",
     "Pattern": "a pattern",
     "PiiFlag": "'pii'",
     "WasFlag": "'was'",
-    "AssignOp": "'=', '+=' or '-='",
-    "Arrow": "'->' or '<->'",
+    "AssignOp": "'=' | '+=' | '-='",
+    "Arrow": "'->' | '<->'",
 }
-_OPERAND_PREFIX = "'-' or 'not'"
+_OPERAND_PREFIX = "'-' | 'not'"
 
 
 @cache
@@ -91,6 +91,8 @@ class LineIndex:
 def describe_rule(rule: Any) -> str:
     """Name one expected rule the way a user writes it."""
     name = getattr(rule, "rule_name", "") or ""
+    if name == "EOF" or type(rule).__name__ == "EndOfFile":
+        return "end of file"
     if name in _FRIENDLY:
         return _FRIENDLY[name]
     text = getattr(rule, "str_repr", None) or getattr(rule, "to_match", None)
@@ -105,7 +107,10 @@ def describe_rule(rule: Any) -> str:
 
 def expected_list(rules: list[Any]) -> str:
     """Join the expected tokens: "'}'", "'a' or 'b'", "one of 'a', 'b' or 'c'"."""
-    names = list(dict.fromkeys(describe_rule(r) for r in rules or ()))
+    # A friendly name may stand for several tokens ("'-' | 'not'"): list each once.
+    names = list(
+        dict.fromkeys(part for r in rules or () for part in describe_rule(r).split(" | "))
+    )
     if not names:
         return "something else"
     if len(names) == 1:

@@ -113,6 +113,8 @@ def parse_text(text: str, display: str) -> FileParts | list[Diagnostic]:
     except TextXError as exc:  # not expected from this grammar; still a located E001
         line, col = int(exc.line or 1), int(exc.col or 1)
         return [_error("E001", f"syntax error: {exc.message}", Location(display, line, col))]
+    if isinstance(tx_model, str):  # textX gives "" for a file with nothing in it
+        return FileParts()
     builder = Builder(display, tx_model._tx_parser.pos_to_linecol)
     try:
         parts = builder.file_parts(tx_model)
