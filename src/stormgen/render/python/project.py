@@ -9,7 +9,10 @@ names (made unique and safe), imports, annotations, defaults, compiled guards, e
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
+from uuid import UUID
 
 from stormgen.model import types as t
 from stormgen.model.nodes import (
@@ -26,14 +29,16 @@ from stormgen.model.nodes import (
     Model,
     Name,
     Policy,
+    Require,
     Value,
     View,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
 from stormgen.render.python.expressions import CompileError, Compiler, Target
-from stormgen.render.python.literals import comment_text, py_docstring, py_str
+from stormgen.render.python.literals import comment_text, py_decimal, py_docstring, py_str
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import Namespace, field_name, member_name, snake_case
+from stormgen.render.python.scenarios import EnumValue, Outcome, ScenarioFinder, Unknowable
 
 RUNTIME = "stormgen.runtime"
 
@@ -201,6 +206,30 @@ class ContextVM:
     externals: tuple[ExternalVM, ...] = ()
     policies: tuple[PolicyVM, ...] = ()
     views: tuple[ViewVM, ...] = ()
+
+
+@dataclass(frozen=True)
+class TestVM:
+    """One generated test: given a state, when a command, then events or a rejection."""
+
+    function: str
+    docstring: str
+    state: str  # an expression building the given state
+    command: str  # an expression building the command
+    rejected: str | None  # the expected message literal
+    events: str | None  # the expected events list, when knowable
+    event_types: str | None  # the expected event classes, when only those are knowable
+    after: str | None  # the expected state after the events
+
+
+@dataclass(frozen=True)
+class TestModuleVM:
+    docstring: str
+    imports: tuple[str, ...]
+    aggregate: str
+    state: str
+    tests: tuple[TestVM, ...]
+    missing: tuple[str, ...]  # comments: scenarios that could not be found
 
 
 @dataclass(frozen=True)
@@ -579,6 +608,7 @@ class ProjectBuilder:
         )
         vm = _with_imports(vm, mod)
         self.out.add(_path(mod.dotted), "src/__package__/__context__/aggregate.py.jinja", agg=vm)
+        self.tests(context, agg)
         self.user_file(
             agg,
             base_sym,
@@ -711,6 +741,89 @@ class ProjectBuilder:
             if a.target not in by_name:
                 raise CompileError(f"{a.loc}: '{a.target}' is not a field it can assign (E403)")
         return tuple(out)
+
+    # ------------------------------------------------------------ generated tests
+
+    def tests(self, context: Context, agg: Aggregate) -> None:
+        ctx_module = self.context_packages[context.name].rsplit(".", 1)[1]
+        agg_module = self._base_symbols[id(agg)].module.rsplit(".", 1)[1]
+        name = f"test_{ctx_module}_{agg_module}"
+        mod = Module(f"tests.{name}", self.package)
+        base = mod.use(self._base_symbols[id(agg)])
+        state_cls = mod.use(self._state_symbols[id(agg)])
+        for n in ("Command", "Event", "Rejected"):
+            mod.std(RUNTIME, n)
+        finder = ScenarioFinder(self.scope, context, agg)
+        values = Values(self, mod, context)
+        functions = Namespace()
+        functions.claim("when", "when")
+        tests: list[TestVM] = []
+        missing: list[str] = []
+        initial = finder.initial_state()
+        for cmd in agg.commands:
+            cmd_cls = mod.use(self.symbols[id(cmd)])
+            ctypes = finder.command_types(cmd)
+            stem = f"test_{snake_case(cmd.name)}"
+            try:
+                happy, rejections = finder.scenarios(cmd)
+            except Unknowable as exc:
+                missing.append(f"{cmd.name}: no scenario ({exc})")
+                continue
+            outcomes: list[tuple[str, Outcome | None, Require | None]] = [("accepted", happy, None)]
+            outcomes += [
+                (f"rejected_{i + 1}", r, cmd.requires[i]) for i, r in enumerate(rejections)
+            ]
+            for suffix, outcome, guard in outcomes:
+                what = "accepted" if guard is None else f"guard {py_str(guard.message)}"
+                if outcome is None:
+                    missing.append(
+                        f"{cmd.name}: found no case where it is {what}"
+                        if guard is None
+                        else f"{cmd.name}: found no case failing the {what}"
+                    )
+                    continue
+                state = values.state(outcome.state, initial, finder.state_types, state_cls, base)
+                command = values.build(cmd_cls, outcome.command, ctypes, cmd, agg)
+                events = event_types = after = None
+                if outcome.rejected is None:
+                    if outcome.events is not None:
+                        events = values.events(outcome.events, agg)
+                    else:
+                        event_types = values.event_types(cmd, context)
+                    if outcome.after is not None:
+                        after = values.build(state_cls, outcome.after, finder.state_types)
+                if guard is None:
+                    doc = f"{cmd.name} is accepted: its events are recorded and applied."
+                else:
+                    doc = f"{cmd.name} is rejected when a guard fails: {guard.message}"
+                tests.append(
+                    TestVM(
+                        functions.claim(f"{stem}_{suffix}", (cmd.name, suffix)),
+                        py_docstring(doc),
+                        state,
+                        command,
+                        py_str(outcome.rejected) if outcome.rejected is not None else None,
+                        events,
+                        event_types,
+                        after,
+                    )
+                )
+        if any(x.rejected for x in tests):
+            mod.std("pytest", "raises")
+        if any(x.state != f"{base}().initial_state()" for x in tests):
+            mod.std("dataclasses", "replace")
+        qualified = f"{context.name}.{agg.name}"
+        vm = TestModuleVM(
+            py_docstring(
+                f"Given-when-then tests of {qualified}: every command's guards and events."
+            ),
+            tuple(mod.import_lines()),
+            base,
+            state_cls,
+            tuple(tests),
+            tuple(comment_text(m) for m in missing),
+        )
+        self.out.add(f"tests/{name}.py", "tests/test___context_____aggregate__.py.jinja", tests=vm)
 
     # ------------------------------------------------------------ external systems
 
@@ -1210,3 +1323,101 @@ def _aggregate_example(vm: AggregateVM) -> tuple[str, ...]:
         f"def {h.check}(self, state: {vm.state.name}, command: {h.command}) -> None:",
         f"    super().{h.check}(state, command)",
     )
+
+
+class Values:
+    """Python source for the interpreter's values, typed by the model (for tests)."""
+
+    def __init__(self, builder: ProjectBuilder, mod: Module, context: Context) -> None:
+        self.builder = builder
+        self.mod = mod
+        self.context = context
+
+    def value(self, value: Any, tp: t.Type) -> str:
+        mod = self.mod
+        if value is None:
+            return "None"
+        if isinstance(tp, t.OptionalType):
+            return self.value(value, tp.inner)
+        if isinstance(tp, t.ListType):
+            items = [self.value(v, tp.element) for v in value]
+            return _tuple(items)
+        if isinstance(tp, t.EnumType) and isinstance(value, EnumValue):
+            local = mod.use(self.builder.symbols[id(tp.node)], tp.context_name or "")
+            return f"{local}.{member_name(value.member)}"
+        if isinstance(tp, t.ValueType) and isinstance(value, dict):
+            local = mod.use(self.builder.symbols[id(tp.node)], tp.context_name or "")
+            fields = t.value_fields(tp, self.builder.scope)
+            return self.build(local, value, fields)
+        if isinstance(value, bool):
+            return "True" if value else "False"
+        if isinstance(value, Decimal):
+            mod.std("decimal", "Decimal")
+            return py_decimal(value)
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            return repr(value)
+        if isinstance(value, str):
+            return py_str(value)
+        if isinstance(value, UUID):
+            return f"{mod.std('uuid', 'UUID')}(int={value.int})"
+        if isinstance(value, datetime):
+            mod.std("datetime", "UTC")
+            return (
+                f"{mod.std('datetime', 'datetime')}({value.year}, {value.month}, {value.day},"
+                f" {value.hour}, {value.minute}, tzinfo=UTC)"
+            )
+        if isinstance(value, date):
+            return f"{mod.std('datetime', 'date')}({value.year}, {value.month}, {value.day})"
+        raise Unknowable(f"a value of type {tp}")
+
+    def build(
+        self,
+        callee: str,
+        values: dict[str, Any],
+        types: dict[str, t.Type],
+        command: Command | None = None,
+        agg: Aggregate | None = None,
+    ) -> str:
+        args = ", ".join(
+            f"{field_name(n)}={self.value(values[n], tp)}" for n, tp in types.items() if n in values
+        )
+        return f"{callee}({args})"
+
+    def state(
+        self,
+        state: dict[str, Any],
+        initial: dict[str, Any],
+        types: dict[str, t.Type],
+        state_cls: str,
+        base: str,
+    ) -> str:
+        start = f"{base}().initial_state()"
+        changed = {
+            n: v
+            for n, v in state.items()
+            if initial.get(n) != v or type(initial.get(n)) is not type(v)
+        }
+        if not changed:
+            return start
+        args = ", ".join(f"{field_name(n)}={self.value(v, types[n])}" for n, v in changed.items())
+        return f"replace({start}, {args})"
+
+    def events(self, events: Any, agg: Aggregate) -> str:
+        parts = []
+        for event, data in events:
+            local = self.mod.use(self.builder.symbols[id(event)])
+            types = {
+                f.name: self.builder.type_of(f, self.context) for f in (agg.id_field, *event.fields)
+            }
+            parts.append(self.build(local, data, types))
+        return "[" + ", ".join(parts) + "]"
+
+    def event_types(self, cmd: Command, context: Context) -> str:
+        names = []
+        for emit in cmd.emits:
+            found = self.builder.scope.resolve(context, emit.event.name, EVENT_KINDS)
+            if found is not None:
+                names.append(self.mod.use(self.builder.symbols[id(found.element)]))
+        return "[" + ", ".join(names) + "]"
