@@ -4,10 +4,11 @@ Node ids are ``"<kind>:<qualified name>"``: ``"context:Ordering"``,
 ``"aggregate:Ordering.Order"``, ``"command:Ordering.PlaceOrder"``,
 ``"event:Ordering.PaymentGateway.CardCharged"`` (an external system's message),
 ``"actor:Customer"`` (top level) or ``"actor:Ordering.Clerk"`` (context-local),
-``"hotspot:3"``. Node attributes: ``kind``, ``name``, ``context`` (its name or None),
-``element`` (the :mod:`~stormgen.model.nodes` dataclass), ``loc``, and ``published``
-for events. Every edge has a ``kind``: ``contains``, ``handles``, ``emits``,
-``issues``, ``triggers``, ``feeds``, ``publishes`` or ``upstream-of``.
+``"hotspot:3"`` (numbered from 1 in source order). Node attributes: ``kind``,
+``name``, ``context`` (its name or None), ``element`` (the
+:mod:`~stormgen.model.nodes` dataclass), ``loc``, and ``published`` for events.
+Every edge has a ``kind``: ``contains``, ``handles``, ``emits``, ``issues``,
+``triggers``, ``feeds``, ``publishes`` or ``upstream-of``.
 
 References that do not resolve are left out: reporting them is the checks' job.
 """
@@ -71,22 +72,11 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
             g.add_node(nid, **attrs)
         return nid
 
-    hotspot_count = 0
+    # Hotspots are numbered in source order once every one is known.
+    hotspots: list[tuple[str, Context | None, Hotspot]] = []
 
-    def add_hotspots(owner: str, context: Context | None, hotspots: tuple[Hotspot, ...]) -> None:
-        nonlocal hotspot_count
-        for h in hotspots:
-            hotspot_count += 1
-            hid = f"hotspot:{hotspot_count}"
-            g.add_node(
-                hid,
-                kind="hotspot",
-                name=h.text,
-                context=context.name if context is not None else None,
-                element=h,
-                loc=h.loc,
-            )
-            g.add_edge(owner, hid, kind="contains")
+    def add_hotspots(owner: str, context: Context | None, found: tuple[Hotspot, ...]) -> None:
+        hotspots.extend((owner, context, h) for h in found)
 
     for r in top_level_members(model):
         add(r)
@@ -143,6 +133,22 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
                 source = scope.resolve(context, on.event.name, EVENT_KINDS)
                 if source is not None:
                     g.add_edge(node_id(source), vid, kind="feeds", loc=on.loc)
+
+    file_order = {f.path: i for i, f in enumerate(model.files)}
+    hotspots.sort(
+        key=lambda o: (file_order.get(o[2].loc.file, len(file_order)), o[2].loc.file, o[2].loc)
+    )
+    for n, (owner, where, h) in enumerate(hotspots, start=1):
+        hid = f"hotspot:{n}"
+        g.add_node(
+            hid,
+            kind="hotspot",
+            name=h.text,
+            context=where.name if where is not None else None,
+            element=h,
+            loc=h.loc,
+        )
+        g.add_edge(owner, hid, kind="contains")
 
     for relation in model.relations:
         left = scope.context(relation.left.name)
