@@ -498,3 +498,67 @@ def test_constant_env_sees_only_members() -> None:
 def test_did_you_mean() -> None:
     assert did_you_mean("totl", ["total", "totals", "x"]) == "did you mean 'total' or 'totals'?"
     assert did_you_mean("zzz", ["total"]) is None
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_OPS = ["or", "and", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "+", "-", "*", "/"]
+_KNOWN = ["total", "tip", "count", "customer", "note", "tags", "drinks", "best", "best.size",
+          "state.status", "Placed", "Medium", "Small", "event.id", "when"]  # fmt: skip
+
+
+def _trees(
+    leaves: st.SearchStrategy[Expr],
+    min_items: int = 0,
+    ops: list[str] = _OPS,
+    prefixes: list[str] = ["-", "not"],  # noqa: B006 - never mutated
+    with_len: bool = True,
+) -> st.SearchStrategy[Expr]:
+    def extend(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
+        return st.one_of(
+            st.builds(b, st.sampled_from(ops), children, children),
+            st.builds(lambda op, x: Unary(op, x, at()), st.sampled_from(prefixes), children),
+            st.builds(
+                lambda xs: ListExpr(tuple(xs), at()),
+                st.lists(children, min_size=min_items, max_size=3),
+            ),
+            st.builds(lambda x: call("len", x) if with_len else call("min", x, x), children),
+            st.builds(lambda x, y: call("max", x, y), children, children),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=12)
+
+
+_LITERALS = st.sampled_from([lit(1), lit("2.5"), lit("s"), lit(True), lit(None)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_trees(st.one_of(_LITERALS, st.sampled_from(_KNOWN).map(n))))
+def test_inference_never_fails_and_reports_only_its_codes(expr: Expr) -> None:
+    result = analyse(expr, ENV)
+    assert all(p.code in ("E401", "E402") for p in result.problems)
+    assert all(p.message and p.location is not None for p in result.problems)
+    assert result.types[id(expr)] == result.type
+    # Deterministic: the same tree gives the same findings.
+    assert analyse(expr, ENV).problems == result.problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _trees(
+        st.sampled_from(["zork", "state.nope", "Nope.Member", "blah"]).map(n),
+        min_items=1,
+        ops=["+", "-", "*", "/"],
+        prefixes=["-"],
+        with_len=False,
+    )
+)
+def test_unknown_names_get_no_type_mismatch_on_top(expr: Expr) -> None:
+    # Operators whose result type depends on their operands: a comparison or `and` is
+    # a bool and `len()` an int whatever their operands are, so `len(a or b)` is a
+    # mistake of its own.
+    problems = analyse(expr, ENV).problems
+    assert [p for p in problems if p.code != "E401"] == []

@@ -759,8 +759,12 @@ class _Checker:
         wanted = strip_optional(expected) if expected is not None else None
         item_expected = wanted.element if isinstance(wanted, ListType) else None
         element: Type = NOTHING
+        unknown = False  # an item already reported: the list's type is unknown too
         for item in e.items:
             t = self.expr(item, item_expected if item_expected is not None else element, narrowed)
+            if t is UNKNOWN:
+                unknown = True
+                continue
             joined = unify(element, t)
             if joined is None:
                 self.problems.append(
@@ -768,7 +772,7 @@ class _Checker:
                 )
                 return UNKNOWN
             element = joined
-        return ListType(element)
+        return UNKNOWN if unknown else ListType(element)
 
     # ------------------------------------------------------------ calls and operators
 
