@@ -116,6 +116,13 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
             for event in aggregate.events:
                 eid = node_id(Resolved("event", event, context, aggregate))
                 add_hotspots(eid, context, event.hotspots)
+        for external in context.externals:
+            for command in external.commands:
+                cmd = node_id(Resolved("command", command, context, external))
+                add_hotspots(cmd, context, command.hotspots)
+            for event in external.events:
+                eid = node_id(Resolved("event", event, context, external))
+                add_hotspots(eid, context, event.hotspots)
         for policy in context.policies:
             pid = node_id(Resolved("policy", policy, context))
             add_hotspots(pid, context, policy.hotspots)
