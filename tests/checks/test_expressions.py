@@ -600,3 +600,23 @@ context C {
     assert run(tmp_path, text) == [
         ("E403", *where(text, "order_id = "), "'order_id' is not a field of command Charge", None)
     ]
+
+
+def test_increment_only_where_there_is_an_earlier_value(tmp_path: Path) -> None:
+    text = """\
+context C {
+  aggregate A {
+    command Go creates { n: int  emit Went { n += 1 } }
+    event Went { n: int }
+  }
+  policy P { when Went  then Go { n -= 1 } }
+}
+"""
+    assert run(tmp_path, text) == [
+        ("E402", *where(text, "n += 1"),
+         "type mismatch: '+=' cannot set an event field: it has no earlier value",
+         "write 'n = ...'"),
+        ("E402", *where(text, "n -= 1"),
+         "type mismatch: '-=' cannot set a command field: it has no earlier value",
+         "write 'n = ...'"),
+    ]  # fmt: skip

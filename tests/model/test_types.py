@@ -562,3 +562,22 @@ def test_unknown_names_get_no_type_mismatch_on_top(expr: Expr) -> None:
     # mistake of its own.
     problems = analyse(expr, ENV).problems
     assert [p for p in problems if p.code != "E401"] == []
+
+
+def test_bindings_tell_the_code_generator_where_names_come_from() -> None:
+    env = apply_env(PLACED, SCOPE)
+    names = [n("total"), n("state.total"), n("event.recorded_at"), n("Paid"), n("Size.Large")]
+    expr = ListExpr(tuple(b("==", x, x) for x in names), at())
+    analysed = analyse(expr, env)
+    assert [analysed.bindings[id(x)] for x in names] == [
+        Binding("message", "total"),
+        Binding("state", "total"),
+        Binding("metadata", "recorded_at"),
+        Binding("member", "Paid", enum=STATUS_T),
+        Binding("member", "Large", enum=SIZE_T),
+    ]
+    best = n("best.size")
+    guarded = b("and", b("!=", n("best"), lit(None)), b("==", best, n("Large")))
+    analysed = analyse(guarded, ENV)
+    assert analysed.bindings[id(best)] == Binding("message", "best", ("size",))
+    assert analysed.types[id(best)] == SIZE_T
