@@ -282,7 +282,8 @@ def policy_commands_unfillable(ctx: CheckContext) -> Iterator[Diagnostic]:
             yield error(
                 "E302",
                 f"`then {then.command.name}` cannot fill {' and '.join(parts)}: "
-                f"`{event.name}` has no field of that name and there is no default",
+                f"`{event.name}` has no field of that name"
+                + (" and the command field has no default" if missing else ""),
                 then.loc,
                 f"assign it: `then {then.command.name} {{ {first} = ... }}`",
             )
