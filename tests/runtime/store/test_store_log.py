@@ -12,7 +12,7 @@ import pytest
 from conftest import Backend
 
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
-from stormgen.runtime.errors import ConcurrencyError, VersionConflict
+from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.store import ANY, NO_STREAM, EventStore
 
 WRITER = Path(__file__).with_name("store_writer.py")
@@ -67,10 +67,15 @@ def test_external_system_events_have_no_stream_id(store: EventStore) -> None:
 
 
 def test_batch_append_is_all_or_nothing(store: EventStore) -> None:
-    first = store.append("S/1", [ev(1)], 0)
-    clash = NewEvent(type="T", data={}, id=first.events[0].id)
-    with pytest.raises(ConcurrencyError):
-        store.append("S/2", [ev(1), ev(2), clash], 0)
+    store.append("S/1", [ev(1)], 0)
+    unencodable = NewEvent(type="T", data={"when": object()})
+    with pytest.raises(TypeError):
+        store.append("S/2", [ev(1), ev(2), unencodable], 0)
+    assert store.stream_version("S/2") == 0
+    # Two appends in one unit of work: the second conflicts, so the first is undone too.
+    with pytest.raises(VersionConflict), store.transaction() as uow:
+        uow.append("S/2", [ev(1), ev(2)], 0)
+        uow.append("S/1", [ev(3)], 0)
     assert store.stream_version("S/2") == 0
     assert [e.position for e in store.read_all()] == [1]
     # The log goes on normally afterwards.

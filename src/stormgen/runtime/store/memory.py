@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
-from stormgen.runtime.errors import ConcurrencyError, StoreError
+from stormgen.runtime.errors import StoreError
 from stormgen.runtime.store.base import (
     AppendResult,
     EventStore,
@@ -40,6 +42,15 @@ def open_memory_store(url: str) -> MemoryStore:
         return store
 
 
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def _json_copy(value: JSONDict) -> JSONDict:
+    """Copy through JSON, so what goes in comes out as from the SQL stores (or fails)."""
+    return _decode(_encode(value))
+
+
 def _clone(event: RecordedEvent) -> RecordedEvent:
     """Copy an event so a caller mutating its data cannot change the stored log."""
     return RecordedEvent(
@@ -61,7 +72,6 @@ class _State:
 
     def __init__(self) -> None:
         self.events: list[RecordedEvent] = []
-        self.ids: set[str] = set()
         self.streams: dict[str, list[RecordedEvent]] = {}
         self.checkpoints: dict[str, int] = {}
         self.views: dict[str, dict[str, JSONDict]] = {}
@@ -124,22 +134,17 @@ class MemoryUnitOfWork(UnitOfWork):
                     current + offset,
                     position + offset,
                     now,
-                    copy.deepcopy(new.data),
-                    copy.deepcopy(new.metadata),
+                    _json_copy(new.data),
+                    _json_copy(new.metadata),
                 )
             )
-        ids = [e.id for e in recorded]
-        if len(set(ids)) != len(ids) or not s.ids.isdisjoint(ids):
-            raise ConcurrencyError(f"cannot append to {stream!r}: an event id is already used")
         n_events, n_stream = len(s.events), len(history)
         s.events.extend(recorded)
         history.extend(recorded)
-        s.ids.update(ids)
 
         def undo_append() -> None:
             del s.events[n_events:]
             del history[n_stream:]
-            s.ids.difference_update(ids)
 
         self._undo.actions.append(undo_append)
         first = recorded[0].position if recorded else position
@@ -353,10 +358,7 @@ class MemoryStore(EventStore):
                         f"cannot import {event.stream} version {event.stream_version}: "
                         f"the stream is at version {len(history)}"
                     )
-                if event.id in s.ids:
-                    raise StoreError(f"cannot import event {event.id}: the id is already used")
                 copied = copy.deepcopy(event)
-                s.ids.add(event.id)
                 s.events.append(copied)
                 history.append(copied)
                 last = event.position

@@ -62,7 +62,7 @@ _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS stormgen_meta (key text PRIMARY KEY, value text NOT NULL)",
     """CREATE TABLE IF NOT EXISTS events (
         position bigint PRIMARY KEY,
-        id text NOT NULL UNIQUE,
+        id text NOT NULL,
         type text NOT NULL,
         version integer NOT NULL,
         stream text NOT NULL,
