@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from enum import StrEnum
 
 #: Names a generated module uses for itself (type names in annotations, helpers).
 _TYPE_NAMES = frozenset(
@@ -18,9 +19,12 @@ _TYPE_NAMES = frozenset(
     | {"dataclass", "dataclasses", "field", "replace", "uuid4", "UTC"}
 )
 
-#: A field named like one of these would shadow it in its class body (annotations are
-#: resolved in the class namespace first), so it gets a trailing underscore.
-RESERVED_FIELD_NAMES = frozenset(keyword.kwlist) | _TYPE_NAMES
+#: A field named like a type its class body's annotations use would shadow that type
+#: (annotations are resolved in the class namespace first), so it gets a trailing
+#: underscore; so does a keyword. Other names (``id``, ``type``, ``self``) are kept.
+RESERVED_FIELD_NAMES = frozenset(keyword.kwlist) | frozenset(
+    {"str", "int", "float", "bool", "tuple", "date", "datetime", "Decimal", "UUID"}
+)
 
 #: Module-level names in generated modules must not shadow builtins the code calls.
 RESERVED_MODULE_NAMES = (
@@ -60,9 +64,14 @@ def field_name(name: str) -> str:
     return name + "_" if name in RESERVED_FIELD_NAMES else name
 
 
+#: Attributes of a ``StrEnum`` (``name``, ``value``, every ``str`` method): a member
+#: named like one would shadow it.
+_ENUM_ATTRIBUTES = frozenset(dir(StrEnum)) | {"name", "value"}
+
+
 def member_name(name: str) -> str:
-    """An enum member attribute; ``name`` and ``value`` are taken by ``enum.Enum``."""
-    if keyword.iskeyword(name) or name in {"name", "value"} or name.startswith("_"):
+    """An enum member attribute: keywords and ``StrEnum``'s own attributes get a ``_``."""
+    if keyword.iskeyword(name) or name in _ENUM_ATTRIBUTES or name.startswith("_"):
         return name + "_"
     return name
 

@@ -571,7 +571,7 @@ class ProjectBuilder:
         handlers = tuple(self.handler(context, agg, c, mod) for c in agg.commands)
         applies = tuple(self.apply(context, agg, e, mod) for e in agg.events)
         id_type = self.annotation(self.type_of(agg.id_field, context), mod)
-        for name in ("Aggregate", "Command", "Event", "Rejected"):
+        for name in ("Aggregate", "Command", "Event"):
             mod.std(RUNTIME, name)
         if any(a.updates for a in applies):
             mod.std("dataclasses", "replace")
@@ -580,6 +580,8 @@ class ProjectBuilder:
         if self._unset(agg, mod) and "required" in self._agg_uses.get(id(agg), set()):
             required = self._unset(agg, mod)["required"]
             mod.std("typing", "TypeVar")
+        if required or any(h.guards for h in handlers):
+            mod.std(RUNTIME, "Rejected")
         qualified = f"{context.name}.{agg.name}"
         doc = f"{qualified}: {agg.description}" if agg.description else qualified
         vm = AggregateVM(
@@ -751,7 +753,7 @@ class ProjectBuilder:
         mod = Module(f"tests.{name}", self.package)
         base = mod.use(self._base_symbols[id(agg)])
         state_cls = mod.use(self._state_symbols[id(agg)])
-        for n in ("Command", "Event", "Rejected"):
+        for n in ("Command", "Event"):
             mod.std(RUNTIME, n)
         finder = ScenarioFinder(self.scope, context, agg)
         values = Values(self, mod, context)
@@ -810,6 +812,7 @@ class ProjectBuilder:
                 )
         if any(x.rejected for x in tests):
             mod.std("pytest", "raises")
+            mod.std(RUNTIME, "Rejected")
         if any(x.state != f"{base}().initial_state()" for x in tests):
             mod.std("dataclasses", "replace")
         qualified = f"{context.name}.{agg.name}"
