@@ -241,7 +241,12 @@ class Application:
                 data[name] = REDACTED
             return Envelope(recorded, None, data, recorded.version, frozenset(gone))
         event = self.registry.decode(recorded.type, recorded.version, data, gone)
-        return Envelope(recorded, event, codec.to_data(event), info(cls).version, frozenset(gone))
+        return Envelope(recorded, event, data, info(cls).version, frozenset(gone))
+
+    def decode(self, recorded: RecordedEvent) -> Event:
+        """The typed event of a record (decrypted, upcast); `UnknownEventType` if unknown."""
+        data, gone = self.keys.decrypt(recorded.stream, recorded.data)
+        return self.registry.decode(recorded.type, recorded.version, data, gone)
 
     def events(
         self,
@@ -301,10 +306,7 @@ class Application:
         if state is None:
             state = agg.initial_state()
         for recorded in self.store.read_stream(stream, version, at):
-            env = self.envelope(recorded)
-            if env.event is None:
-                raise UnknownEventType(recorded.type)
-            state = agg.apply(state, env.event)
+            state = agg.apply(state, self.decode(recorded))
             version, position = recorded.stream_version, recorded.position
         return Loaded(stream, state, version, position)
 

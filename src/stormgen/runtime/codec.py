@@ -53,7 +53,7 @@ def _mentions_datetime(tp: Any, seen: set[Any]) -> bool:
 
 
 _HINTS: dict[Any, dict[str, Any]] = {}
-_DATETIME_PASS: dict[Any, bool] = {}
+_DATETIME_PASS: dict[Any, tuple[str, ...]] = {}
 _SCHEMA_HASHES: dict[Any, str] = {}
 
 
@@ -65,21 +65,35 @@ def _hints(cls: Any) -> dict[str, Any]:
     return hints
 
 
-def _needs_datetime_pass(cls: Any) -> bool:
-    flag = _DATETIME_PASS.get(cls)
-    if flag is None:
-        flag = _DATETIME_PASS[cls] = _mentions_datetime(cls, set())
-    return flag
+def _datetime_fields(cls: Any) -> tuple[str, ...] | None:
+    """The top-level fields of a dataclass that may hold datetimes (None: not a dataclass)."""
+    fields = _DATETIME_PASS.get(cls)
+    if fields is None:
+        if dataclasses.is_dataclass(cls):
+            fields = tuple(
+                name for name, hint in _hints(cls).items() if _mentions_datetime(hint, set())
+            )
+        else:
+            fields = ("*",) if _mentions_datetime(cls, set()) else ()
+        _DATETIME_PASS[cls] = fields
+    return fields
 
 
 def to_data(obj: Any) -> Any:
     """Encode a dataclass instance (or any supported value) into JSON-ready builtins."""
     if isinstance(obj, dt.datetime):
         return _normalise(obj)
-    if not _needs_datetime_pass(type(obj)):
+    fields = _datetime_fields(type(obj))
+    if not fields:
         return msgspec.to_builtins(obj)
     # msgspec keeps a non-UTC offset as is; §4 wants UTC, so datetimes pass through raw
-    return _normalise(msgspec.to_builtins(obj, builtin_types=(dt.datetime,)))
+    data = msgspec.to_builtins(obj, builtin_types=(dt.datetime,))
+    if fields == ("*",) or not isinstance(data, dict):
+        return _normalise(data)
+    for name in fields:
+        if name in data:
+            data[name] = _normalise(data[name])
+    return data
 
 
 def from_data(cls: type[T], data: Any) -> T:

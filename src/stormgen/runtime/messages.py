@@ -14,6 +14,7 @@ keywords, then is made a frozen dataclass::
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,20 +120,29 @@ def field_names(cls: type[Any]) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Envelope:
     """A recorded event as the domain sees it: decrypted, upcast and typed.
 
     `event` is the typed event (None for a type this service does not know, such as
-    another context's private events); `data` is its JSON form with forgotten `pii`
-    fields redacted; `redacted` names those fields.
+    another context's private events); `data` is its JSON form (the current schema)
+    with forgotten `pii` fields redacted; `redacted` names those fields.
     """
 
     recorded: RecordedEvent
     event: Event | None
-    data: dict[str, Any]
+    raw: dict[str, Any]
     version: int
     redacted: frozenset[str] = frozenset()
+
+    @functools.cached_property
+    def data(self) -> dict[str, Any]:
+        """The event's data as JSON, in the current schema (computed when first asked)."""
+        if self.event is None:
+            return self.raw
+        from stormgen.runtime.codec import to_data
+
+        return to_data(self.event)  # type: ignore[no-any-return]
 
     @property
     def id(self) -> str:
