@@ -319,7 +319,9 @@ class Env:
     ``message`` (the command or event being handled) is searched first, then
     ``state`` (the aggregate state or the view row), then the members of the
     expected enum, then the member of the one visible enum that has it.
-    ``where`` names the place for messages (``a require``, ``an apply``...).
+    ``where`` names the place for messages (``a command``, ``an apply``...), ``note``
+    explains a missing qualifier, and ``narrowed`` lists optional names known not to be
+    ``none`` (set by inference inside ``and``/``or``).
     """
 
     scope: Scope
