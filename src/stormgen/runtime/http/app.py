@@ -50,6 +50,10 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
 _SCHEMA_REF = "#/components/schemas/{model}"
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+#: Positions are 64-bit integers in every store.
+_MAX_POSITION = 2**63 - 1
+#: The most rows or events one page may ask for.
+_MAX_PAGE = 10_000
 #: A comment line sent on an idle event stream so proxies keep it open.
 _KEEPALIVE_SECONDS = 15.0
 
@@ -277,7 +281,13 @@ def _parse_id(agg: Aggregate[Any], text: str) -> Any:
         raise errors.not_found(f"{agg.name} {text!r} does not exist") from None
 
 
-def _int_param(request: Request, name: str, default: int | None, minimum: int = 0) -> int | None:
+def _int_param(
+    request: Request,
+    name: str,
+    default: int | None,
+    minimum: int = 0,
+    maximum: int = _MAX_POSITION,
+) -> int | None:
     text = request.query_params.get(name)
     if text is None or text == "":
         return default
@@ -285,8 +295,10 @@ def _int_param(request: Request, name: str, default: int | None, minimum: int = 
         value = int(text)
     except ValueError:
         raise errors.invalid(f"the parameter {name!r} must be a whole number", name) from None
-    if value < minimum:
-        raise errors.invalid(f"the parameter {name!r} must be at least {minimum}", name)
+    if not minimum <= value <= maximum:
+        raise errors.invalid(
+            f"the parameter {name!r} must be between {minimum} and {maximum}", name
+        )
     return value
 
 
@@ -295,6 +307,8 @@ def _at(request: Request) -> int | datetime | None:
     if text is None or text == "":
         return None
     if text.isdigit():
+        if int(text) > _MAX_POSITION:
+            raise errors.invalid(f"the parameter 'at' must be at most {_MAX_POSITION}", "at")
         return int(text)
     try:
         return parse_time(text)
@@ -462,7 +476,7 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
 def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
     async def rows(request: Request) -> Response:
         api.principal(request)
-        limit = _int_param(request, "limit", 100, minimum=1)
+        limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
         after = request.query_params.get("after") or None
         where = _view_filters(view, request)
         found = await _call(api.application.view_rows, view, where, after=after, limit=limit)
@@ -588,7 +602,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
     async def events(request: Request) -> Response:
         api.principal(request)
         after = _int_param(request, "after", 0) or 0
-        limit = _int_param(request, "limit", 100, minimum=1)
+        limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
         found = await _call(application.events, after, limit)
         next_after = found[-1].position if found else after
         return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
@@ -608,7 +622,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
     async def failures(request: Request) -> Response:
         api.principal(request)
         after = _int_param(request, "after", 0) or 0
-        limit = _int_param(request, "limit", 100, minimum=1)
+        limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
 
         def read() -> dict[str, Any]:
             found = application.failures(after, limit)
@@ -631,7 +645,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         api.principal(request)
         consumer = request.path_params["consumer"]
         position_text = request.path_params["position"]
-        if not position_text.isdigit():
+        if not position_text.isdigit() or int(position_text) > _MAX_POSITION:
             raise errors.not_found(f"no parked failure of {consumer} at {position_text!r}")
         try:
             ok = await run_in_threadpool(application.retry_parked, consumer, int(position_text))

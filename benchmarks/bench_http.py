@@ -1,0 +1,223 @@
+"""Commands per second and latency through the HTTP API, against a floor.
+
+Serves the coffee shop (examples/coffee_shop.storm) with ``stormgen run`` on SQLite and
+sends ``PlaceOrder`` commands from 1, 8 and 32 concurrent clients (the policies charge,
+pay and open a ticket in the background meanwhile, as in production). The floor is a
+minimal FastAPI endpoint served by uvicorn with the same settings, doing one SQLite
+insert per request (WAL, ``synchronous=FULL``, like the store). Prints JSON with
+``--json``.
+
+    python benchmarks/bench_http.py --json [--seconds 3] [--clients 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "examples" / "coffee_shop.storm"
+STORMGEN = [sys.executable, "-m", "stormgen"]
+ORDER = {"customer": "Ada", "drinks": [{"name": "Latte", "price": "3.50"}], "total": "3.50"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---------------------------------------------------------------- the floor server
+
+
+def floor_server(port: int, db: str) -> None:
+    """One SQLite insert per request, behind FastAPI on uvicorn (run in a subprocess)."""
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    lock = threading.Lock()
+    app = FastAPI()
+
+    def insert(body: bytes) -> int:
+        with lock:
+            cursor = conn.execute("INSERT INTO t (body) VALUES (?)", (body.decode(),))
+            return int(cursor.lastrowid or 0)
+
+    @app.post("/insert")
+    async def endpoint(request: Request) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        row = await run_in_threadpool(insert, await request.body())
+        return JSONResponse({"id": row}, status_code=201)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# ---------------------------------------------------------------- load
+
+
+async def load(url: str, path: str, clients: int, seconds: float) -> dict[str, Any]:
+    """Send POSTs from ``clients`` concurrent clients for ``seconds``; measure."""
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                response = await client.post(path, json=ORDER)
+                if response.status_code != 201:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    count = len(latencies)
+    return {
+        "clients": clients,
+        "requests": count,
+        "errors": errors,
+        "per_second": round(count / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2) if count else None,
+        "p99_ms": round(latencies[min(count - 1, int(count * 0.99))] * 1000, 2) if count else None,
+    }
+
+
+def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server at {url} exited at start")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"the server at {url} did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_target(
+    argv: list[str], cwd: Path, path: str, levels: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    """Start a server, load it at each concurrency level, stop it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORMGEN_")}
+    process = subprocess.Popen(
+        [*argv, "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_up(url, process)
+        asyncio.run(load(url, path, 1, 0.5))  # warm up (imports, caches, first pages)
+        return [asyncio.run(load(url, path, n, seconds)) for n in levels]
+    finally:
+        stop(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--seconds", type=float, default=3.0, help="load time per level")
+    parser.add_argument("--clients", default="1,8,32", help="concurrency levels")
+    parser.add_argument("--floor-server", metavar="DB", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor_server:
+        floor_server(args.port, args.floor_server)
+        return
+    levels = [int(n) for n in args.clients.split(",")]
+    with tempfile.TemporaryDirectory(prefix="stormgen-bench-") as tmp:
+        work = Path(tmp)
+        # generate once, outside the timed part
+        subprocess.run(
+            [sys.executable, "-m", "stormgen", "generate", str(MODEL), "-o", str(work / "shop")],
+            check=True,
+            capture_output=True,
+        )
+        api = run_target(
+            [*STORMGEN, "run", str(work / "shop"), "--store", f"sqlite:///{work / 'events.db'}"],
+            work,
+            "/ordering/order/place-order",
+            levels,
+            args.seconds,
+        )
+        floor_db = str(work / "floor.db")
+        floor = run_target(
+            [sys.executable, __file__, "--floor-server", floor_db],
+            work,
+            "/insert",
+            levels,
+            args.seconds,
+        )
+    result: dict[str, Any] = {
+        "benchmark": "http",
+        "store": "sqlite",
+        "seconds_per_level": args.seconds,
+        "api": api,
+        "floor": floor,
+        "ratio": {
+            str(a["clients"]): round(a["per_second"] / f["per_second"], 3)
+            if f["per_second"]
+            else None
+            for a, f in zip(api, floor, strict=True)
+        },
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for a, f in zip(api, floor, strict=True):
+            print(
+                f"{a['clients']:>3} clients: api {a['per_second']:>8}/s "
+                f"p50 {a['p50_ms']} ms p99 {a['p99_ms']} ms | floor {f['per_second']:>8}/s "
+                f"p50 {f['p50_ms']} ms p99 {f['p99_ms']} ms | "
+                f"ratio {result['ratio'][str(a['clients'])]}"
+            )
+
+
+if __name__ == "__main__":
+    main()
