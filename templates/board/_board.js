@@ -7,10 +7,15 @@
   var panel = document.getElementById("panel");
   var search = document.getElementById("search");
   var matchesOut = document.getElementById("matches");
-  var notes = board.querySelectorAll(".note");
-  var names = [];
-  for (var i = 0; i < notes.length; i++) {
-    names.push((notes[i].dataset.id + " " + notes[i].textContent).toLowerCase());
+  // Index the notes by data-i: the chains in the data blob refer to them so.
+  var all = board.querySelectorAll(".note");
+  var notes = new Array(all.length);
+  var names = new Array(all.length);
+  for (var i = 0; i < all.length; i++) {
+    var n = all[i];
+    var k = +n.dataset.i;
+    notes[k] = n;
+    names[k] = (n.dataset.id + " " + n.textContent).toLowerCase();
   }
   var lit = [];
   var selected = null;
@@ -80,7 +85,10 @@
     if (!note) { clearAll(); return; }
     select(note);
     showPanel(note.dataset.id);
-    if (note.dataset.kind === "event") showChain(note.dataset.id);
+    if (note.dataset.kind === "event") {
+      if (search.value) { search.value = ""; runSearch(); }
+      showChain(note.dataset.id);
+    }
     else clearChain();
   });
 
@@ -94,6 +102,7 @@
       matchesOut.textContent = "";
       return;
     }
+    clearChain();  // one highlight at a time: the search replaces the chain
     for (var k = 0; k < names.length; k++) {
       if (names[k].indexOf(q) !== -1) {
         matches.push(k);

@@ -45,6 +45,7 @@ HEADER_W = 190  # the track headers' column
 PAD = 16
 LANE_TITLE_H = 34
 LANE_GAP = 18
+LANE_X = 8
 TRACK_PAD = 8
 
 KINDS = ("actor", "aggregate", "command", "event", "policy", "view", "external", "hotspot")
@@ -64,9 +65,19 @@ class Note:
     y: int = 0
     w: int = NOTE_W
     h: int = NOTE_H
+    lane_y: int = 0  # the top of its lane: the page positions notes inside their lane
     copy: bool = False  # a shared actor drawn again in another lane
     ghost: bool = False  # another context's event, drawn where it is consumed
     external_message: bool = False  # a command or event of an external system
+
+    @property
+    def left(self) -> int:
+        """CSS ``left`` inside the lane (which stands at ``LANE_X`` with a 1px border)."""
+        return self.x - LANE_X - 1
+
+    @property
+    def top(self) -> int:
+        return self.y - self.lane_y - 1
 
 
 @dataclass
@@ -74,6 +85,7 @@ class Track:
     label: str
     y: int = 0
     h: int = 0
+    top: int = 0  # inside the lane
 
 
 @dataclass
@@ -83,6 +95,7 @@ class Lane:
     y: int = 0
     h: int = 0
     tracks: list[Track] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 @dataclass
@@ -98,6 +111,11 @@ class Board:
     data_json: str
     counts: dict[str, int]
     colours: dict[str, str] = field(default_factory=lambda: dict(COLOURS))
+    lane_title_height: int = LANE_TITLE_H
+
+    @property
+    def lane_width(self) -> int:
+        return self.width - 2 * LANE_X
 
 
 # ---------------------------------------------------------------- details
@@ -343,14 +361,13 @@ def _chains(
     for e in events:
         c = mapping[e]
         if c not in cache:
-            bits = down[c] | up[c]
+            # The set bits' positions, found by C code rather than a Python bit loop.
+            binary = format(down[c] | up[c], "b")[::-1]
             found: list[str] = []
-            i = 0
-            while bits:
-                if bits & 1:
-                    found.extend(members[i])
-                bits >>= 1
-                i += 1
+            i = binary.find("1")
+            while i != -1:
+                found.extend(members[i])
+                i = binary.find("1", i + 1)
             cache[c] = frozenset(found)
         chains[e] = cache[c]
     return chains
@@ -543,13 +560,17 @@ class _BoardBuilder:
                         item.x, item.w = PAD + 8, HEADER_W - 16
                     else:
                         item.x = PAD + HEADER_W + col * (NOTE_W + COL_GAP)
-                    item.y = sy
+                    item.y, item.lane_y = sy, lane.y
+                    lane.notes.append(item)
                     sy += item.h + ROW_GAP
                 height = max(height, sy - ty - ROW_GAP + TRACK_PAD)
             height = max(height, SMALL_H + 2 * TRACK_PAD)
-            lane.tracks.append(Track(label="" if head is not None else label, y=ty, h=height))
+            lane.tracks.append(
+                Track(label="" if head is not None else label, y=ty, h=height, top=ty - lane.y - 1)
+            )
             ty += height
         lane.h = ty - lane.y
+        lane.notes.sort(key=lambda n: n.index)
         return ty
 
     # ------------------------------------------------------------ the whole board
