@@ -581,3 +581,26 @@ def test_bindings_tell_the_code_generator_where_names_come_from() -> None:
     analysed = analyse(guarded, ENV)
     assert analysed.bindings[id(best)] == Binding("message", "best", ("size",))
     assert analysed.types[id(best)] == SIZE_T
+
+
+def test_lookup_order_fields_before_members_and_expected_before_unique() -> None:
+    # A field named like a member wins over the member (§6: fields come first).
+    env = Env(
+        SCOPE,
+        ORDERING,
+        "a test",
+        message=Namespace("command", "message", {"Paid": INT}),
+        enums=ENV.enums,
+    )
+    assert check(n("Paid"), env, expected=STATUS_T) == INT
+    # The expected enum's member before another enum's unique one: `Small` is in
+    # Size and Cup, expected Cup picks Cup.
+    cup = EnumType("Cup", ("Small", "Mug"), None, CUP)
+    assert check(n("Small"), ENV, expected=OptionalType(cup)) == cup
+    # Not in the expected enum, but in exactly one visible enum: found there, then the
+    # comparison is a type mismatch (E402), not an unknown name.
+    assert problem(b("==", n("state.status"), n("Medium"))) == (
+        "E402",
+        "type mismatch: cannot compare OrderStatus with Size",
+        None,
+    )
