@@ -620,3 +620,21 @@ context C {
          "type mismatch: '-=' cannot set a command field: it has no earlier value",
          "write 'n = ...'"),
     ]  # fmt: skip
+
+
+def test_policy_sees_only_the_event(tmp_path: Path) -> None:
+    text = """\
+context C {
+  enum Phase { Open, Shut }
+  aggregate A {
+    state { phase: Phase = Open }
+    command Go creates { emit Went }
+    event Went { }
+  }
+  policy P { when Went if phase == Open  then Go }
+}
+"""
+    assert run(tmp_path, text) == [
+        ("E401", *where(text, "phase =="), "unknown name 'phase'",
+         "a policy has no state; it sees only the event")
+    ]  # fmt: skip

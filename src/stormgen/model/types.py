@@ -659,7 +659,9 @@ class _Checker:
             return et
         candidates = [n for ns in env.namespaces for n in ns.fields] + [x.name for x in env.enums]
         self.problems.append(
-            unknown_name(f"unknown name '{head}'", e.loc, did_you_mean(head, candidates))
+            unknown_name(
+                f"unknown name '{head}'", e.loc, did_you_mean(head, candidates) or env.note
+            )
         )
         return UNKNOWN
 
@@ -753,7 +755,9 @@ class _Checker:
             candidates += wanted.members
         candidates += [m for et in env.enums for m in et.members]
         self.problems.append(
-            unknown_name(f"unknown name '{name}'", e.loc, did_you_mean(name, candidates))
+            unknown_name(
+                f"unknown name '{name}'", e.loc, did_you_mean(name, candidates) or env.note
+            )
         )
         return UNKNOWN
 
