@@ -29,6 +29,7 @@ from stormgen.runtime.rejections import (
     VersionConflict,
 )
 from stormgen.runtime.store import EventStore, open_store
+from stormgen.runtime.unset import UNSET, UnsetFieldError, is_unset
 from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import DELETE, Delete, View
 
@@ -40,6 +41,7 @@ __all__ = [
     "REDACTED",
     "RESOLVED",
     "SYSTEM_STREAM",
+    "UNSET",
     "Aggregate",
     "AlreadyExists",
     "Application",
@@ -67,6 +69,7 @@ __all__ = [
     "StormgenRuntimeError",
     "UnknownCommand",
     "UnknownEventType",
+    "UnsetFieldError",
     "UpcastError",
     "VersionConflict",
     "View",
@@ -76,6 +79,7 @@ __all__ = [
     "from_data",
     "id_text",
     "info",
+    "is_unset",
     "loads",
     "open_store",
     "schema_hash",

@@ -1,7 +1,8 @@
 """Aggregates: the unit of consistency, one instance per event stream.
 
 A definition supplies the initial state, `decide` (guards raising `Rejected`, then the
-events to record) and `apply` (state evolution). The application loads, decides,
+events to record) and `apply` (state evolution; or `evolve`, which also gets the
+recorded envelope). The application loads, decides,
 appends and snapshots; definitions hold no I/O.
 """
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from stormgen.runtime import codec
+from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Command, Event
+from stormgen.runtime.unset import UNSET
 
 S = TypeVar("S")
 
@@ -44,9 +47,22 @@ class Aggregate(ABC, Generic[S]):
     def decide(self, state: S, command: Command) -> Sequence[Event]:
         """Check the guards (raise `Rejected`) and return the events to record."""
 
-    @abstractmethod
     def apply(self, state: S, event: Event) -> S:
-        """Return the state after `event` (the input state is not changed)."""
+        """Return the state after `event` (the input state is not changed).
+
+        Override this, or `evolve` when the evolution needs the recorded envelope.
+        """
+        raise TypeError(f"{type(self).__qualname__} must override apply() or evolve()")
+
+    def evolve(self, state: S, event: Event, recorded: RecordedEvent) -> S:
+        """The state after a recorded event; `recorded` gives `id`, `position`,
+        `recorded_at`, `stream`, `stream_id`. Calls `apply` unless overridden."""
+        return self.apply(state, event)
+
+    def state_data(self, state: S) -> dict[str, Any]:
+        """The state as JSON, leaving out fields still `UNSET` (for snapshots)."""
+        data: dict[str, Any] = codec.to_data(state)
+        return {name: value for name, value in data.items() if getattr(state, name) is not UNSET}
 
     # -- helpers the application uses ------------------------------------------------
     @classmethod

@@ -27,7 +27,6 @@ from stormgen.runtime.rejections import (
     DecodeError,
     NotFound,
     UnknownCommand,
-    UnknownEventType,
 )
 from stormgen.runtime.store import EventStore, Snapshot, open_store
 from stormgen.runtime.store.base import ParkedFailure
@@ -306,7 +305,7 @@ class Application:
         if state is None:
             state = agg.initial_state()
         for recorded in self.store.read_stream(stream, version, at):
-            state = agg.apply(state, self.decode(recorded))
+            state = agg.evolve(state, self.decode(recorded), recorded)
             version, position = recorded.stream_version, recorded.position
         return Loaded(stream, state, version, position)
 
@@ -478,14 +477,14 @@ class Application:
             return
         try:
             state = loaded.state
-            for event in events:
-                state = agg.apply(state, event)
+            for event, envelope in zip(events, result.events, strict=True):
+                state = agg.evolve(state, event, envelope.recorded)
             self.store.save_snapshot(
                 Snapshot(
                     stream=result.stream,
                     version=result.stream_version,
                     position=result.events[-1].position,
-                    state=codec.to_data(state),
+                    state=agg.state_data(state),
                     schema_hash=self._state_hash(agg),
                 )
             )
@@ -508,7 +507,7 @@ class Application:
             return []
         system = info(events[0]).system
         if system is None or any(info(e).system != system for e in events):
-            raise UnknownEventType(
+            raise TypeError(
                 "record_external takes events of one external system, declared with system="
             )
         cid = str(uuid.uuid4())

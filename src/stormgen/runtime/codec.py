@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from stormgen.runtime.rejections import DecodeError
+from stormgen.runtime.unset import UNSET
 
 T = TypeVar("T")
 
@@ -79,15 +80,21 @@ def _datetime_fields(cls: Any) -> tuple[str, ...] | None:
     return fields
 
 
+def _enc_hook(value: Any) -> Any:
+    if value is UNSET:
+        return None
+    raise NotImplementedError(f"cannot encode {type(value).__qualname__} as JSON")
+
+
 def to_data(obj: Any) -> Any:
     """Encode a dataclass instance (or any supported value) into JSON-ready builtins."""
     if isinstance(obj, dt.datetime):
         return _normalise(obj)
     fields = _datetime_fields(type(obj))
     if not fields:
-        return msgspec.to_builtins(obj)
+        return msgspec.to_builtins(obj, enc_hook=_enc_hook)
     # msgspec keeps a non-UTC offset as is; §4 wants UTC, so datetimes pass through raw
-    data = msgspec.to_builtins(obj, builtin_types=(dt.datetime,))
+    data = msgspec.to_builtins(obj, builtin_types=(dt.datetime,), enc_hook=_enc_hook)
     if fields == ("*",) or not isinstance(data, dict):
         return _normalise(data)
     for name in fields:

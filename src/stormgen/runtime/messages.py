@@ -39,6 +39,8 @@ class MessageInfo:
     aggregate: str | None = None
     system: str | None = None
     creates: bool = False
+    # actors allowed to issue the command from the outside (empty: internal command)
+    by: tuple[str, ...] = ()
     description: str = ""
 
     @property
@@ -70,6 +72,7 @@ class Message:
         aggregate: str | None = None,
         system: str | None = None,
         creates: bool = False,
+        by: Iterable[str] = (),
         description: str = "",
         **kwargs: Any,
     ) -> None:
@@ -88,6 +91,7 @@ class Message:
             aggregate=aggregate,
             system=system,
             creates=creates,
+            by=tuple(by),
             description=description,
         )
 
