@@ -29,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "examples" / "coffee_shop.storm"
@@ -48,10 +52,6 @@ def free_port() -> int:
 
 def floor_server(port: int, db: str) -> None:
     """One SQLite insert per request, behind FastAPI on uvicorn (run in a subprocess)."""
-    import uvicorn
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
     conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -66,8 +66,6 @@ def floor_server(port: int, db: str) -> None:
 
     @app.post("/insert")
     async def endpoint(request: Request) -> JSONResponse:
-        from starlette.concurrency import run_in_threadpool
-
         row = await run_in_threadpool(insert, await request.body())
         return JSONResponse({"id": row}, status_code=201)
 
