@@ -9,10 +9,12 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 
-# Debian's chromium for the browser tests (the machine has no other browser).
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "warning: could not install chromium; browser tests will fail" >&2
+# Debian's chromium for the browser tests (the machine has no other browser) and
+# graphviz for the DOT/SVG output of `stormgen graph`.
+if { ! command -v chromium >/dev/null 2>&1 || ! command -v dot >/dev/null 2>&1; } \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium graphviz >/dev/null) \
+    || echo "warning: could not install chromium and graphviz; browser and graph tests will fail" >&2
 fi
 
 .venv/bin/ruff check src tests benchmarks
