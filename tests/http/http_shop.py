@@ -48,7 +48,7 @@ class PlaceOrder(
     name="Ordering.PlaceOrder",
     aggregate="Ordering.Order",
     creates=True,
-    pii=("customer",),
+    by=("Customer",),
 ):
     order_id: UUID | None
     customer: str
@@ -63,7 +63,7 @@ class MarkPaid(Command, name="Ordering.MarkPaid", aggregate="Ordering.Order"):
 
 
 @dataclass(frozen=True)
-class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order"):
+class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order", by=("Customer",)):
     order_id: UUID
     reason: str
 
@@ -249,12 +249,12 @@ class OpenTicket(Command, name="Bar.OpenTicket", aggregate="Bar.Ticket", creates
 
 
 @dataclass(frozen=True)
-class StartBrewing(Command, name="Bar.StartBrewing", aggregate="Bar.Ticket"):
+class StartBrewing(Command, name="Bar.StartBrewing", aggregate="Bar.Ticket", by=("Barista",)):
     ticket_id: UUID
 
 
 @dataclass(frozen=True)
-class HTTPRequestDone(Command, name="Bar.HTTPRequestDone", aggregate="Bar.Ticket"):
+class HTTPRequestDone(Command, name="Bar.HTTPRequestDone", aggregate="Bar.Ticket", by=("Barista",)):
     """A command with an awkward name, to check the path segment."""
 
     ticket_id: UUID
@@ -331,17 +331,6 @@ class Pickup(View[PickupRow]):
 
     def update(self, row: PickupRow, event: Event, envelope: Envelope) -> PickupRow | Delete:
         return row if isinstance(event, TicketOpened) else DELETE
-
-
-def _by(cls: type[Command], *actors: str) -> None:
-    # TEMPORARY until MessageInfo carries `by` (requested from the runtime)
-    object.__setattr__(cls.__message__, "by", actors)
-
-
-_by(PlaceOrder, "Customer")
-_by(Cancel, "Customer")
-_by(StartBrewing, "Barista")
-_by(HTTPRequestDone, "Barista")
 
 
 def open_shop(url: str = "memory://", **options: Any) -> Application:

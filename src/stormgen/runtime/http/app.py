@@ -132,7 +132,7 @@ class Api:
         for agg in app.aggregates.values():
             for cls in agg.commands:
                 meta = info(cls)
-                actors = tuple(getattr(meta, "by", ()) or ())
+                actors = meta.by
                 self.actors.update(actors)
                 if not actors or not self.hosts(agg.name):
                     # internal commands (no `by`) are for policies only, never the API
