@@ -162,7 +162,7 @@ def test_unknown_name_in_require(tmp_path: Path) -> None:
     text = order('require totl > 0 else "x"')
     line, col = where(text, "totl")
     assert run(tmp_path, text) == [
-        ("E401", line, col, "unknown name 'totl'", "did you mean 'total'?")
+        ("E401", line, col, "unknown name `totl`", "did you mean `total`?")
     ]
 
 
@@ -175,11 +175,11 @@ def test_unknown_qualified_name_and_enum_member(tmp_path: Path) -> None:
         """
     )
     assert run(tmp_path, text) == [
-        ("E401", *where(text, "state.stauts"), "unknown name 'state.stauts'",
-         "did you mean 'state.status'?"),
-        ("E401", *where(text, "OrderStatus.Payd"), "'Payd' is not a member of OrderStatus",
-         "did you mean 'Paid'?"),
-        ("E401", *where(text, "Shipped"), "unknown name 'Shipped'", None),
+        ("E401", *where(text, "state.stauts"), "unknown name `state.stauts`",
+         "did you mean `state.status`?"),
+        ("E401", *where(text, "OrderStatus.Payd"), "`Payd` is not a member of OrderStatus",
+         "did you mean `Paid`?"),
+        ("E401", *where(text, "Shipped"), "unknown name `Shipped`", None),
     ]  # fmt: skip
 
 
@@ -189,16 +189,16 @@ def test_qualifier_not_available(tmp_path: Path) -> None:
         (
             "E401",
             *where(text, "event.position"),
-            "unknown name 'event.position': there is no 'event' here",
-            "a command sees 'command.', 'state.'",
+            "unknown name `event.position`: there is no `event` here",
+            "a command sees `command.`, `state.`",
         )
     ]
 
 
 def test_ambiguous_enum_member(tmp_path: Path) -> None:
     text = order('require Small == Small else "x"')
-    msg = "ambiguous name 'Small': a member of Size and Cup"
-    help_ = "qualify it: 'Size.Small' or 'Cup.Small'"
+    msg = "ambiguous name `Small`: a member of Size and Cup"
+    help_ = "qualify it: `Size.Small` or `Cup.Small`"
     assert run(tmp_path, text) == [
         ("E401", *where(text, "Small =="), msg, help_),
         ("E401", *where(text, "Small else"), msg, help_),
@@ -208,15 +208,15 @@ def test_ambiguous_enum_member(tmp_path: Path) -> None:
 def test_unknown_function(tmp_path: Path) -> None:
     text = order('require lenght(drinks) > 0 else "x"')
     assert run(tmp_path, text) == [
-        ("E401", *where(text, "lenght"), "unknown function 'lenght'", "did you mean 'len'?")
+        ("E401", *where(text, "lenght"), "unknown function `lenght`", "did you mean `len`?")
     ]
 
 
 def test_unknown_value_field(tmp_path: Path) -> None:
     text = order("", extra="event Picked { drink: Drink, apply { customer = drink.nmae } }")
     assert run(tmp_path, text) == [
-        ("E401", *where(text, "drink.nmae"), "'nmae' is not a field of Drink",
-         "did you mean 'name'?")
+        ("E401", *where(text, "drink.nmae"), "`nmae` is not a field of Drink",
+         "did you mean `name`?")
     ]  # fmt: skip
 
 
@@ -236,7 +236,7 @@ context C {
 }
 """
     assert run(tmp_path, text) == [
-        ("E401", *where(text, "event.stream_id"), "unknown name 'event.stream_id'",
+        ("E401", *where(text, "event.stream_id"), "unknown name `event.stream_id`",
          "an external system's event has no stream_id")
     ]  # fmt: skip
 
@@ -277,8 +277,8 @@ def test_none_only_for_optionals(tmp_path: Path) -> None:
     findings = run(tmp_path, text)
     assert [(f[0], f[3], f[4]) for f in findings] == [
         ("E402", "type mismatch: cannot compare str with none",
-         "'customer' is never none; only an optional (T?) may be"),
-        ("E402", "type mismatch: 'note' may be none (str?)",
+         "`customer` is never none; only an optional (T?) may be"),
+        ("E402", "type mismatch: `note` may be none (str?)",
          "test it first: 'note != none and ...'"),
     ]  # fmt: skip
     assert findings[1][1:3] == where(text, "note)")
@@ -287,17 +287,17 @@ def test_none_only_for_optionals(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "message", "help_"),
     [
-        ("count: int = 4.5", "the default of 'count' must be int, not 4.5 (decimal)", None),
-        ('count: int = "4"', "the default of 'count' must be int, not \"4\" (str)", None),
-        ("name: str = none", "the default of 'name' must be str, not none",
+        ("count: int = 4.5", "the default of `count` must be int, not 4.5 (decimal)", None),
+        ('count: int = "4"', "the default of `count` must be int, not \"4\" (str)", None),
+        ("name: str = none", "the default of `name` must be str, not none",
          "make the field optional: 'name: str?'"),
-        ("count: int = []", "the default of 'count' must be int, not [] (empty list)",
+        ("count: int = []", "the default of `count` must be int, not [] (empty list)",
          "only a list field may default to a list"),
-        ("size: Size = Huge", "'Huge' is not a member of Size",
+        ("size: Size = Huge", "`Huge` is not a member of Size",
          "members: Small, Medium, Large"),
-        ("size: Size = Larg", "'Larg' is not a member of Size", "did you mean 'Large'?"),
+        ("size: Size = Larg", "`Larg` is not a member of Size", "did you mean `Large`?"),
         ("size: Size = Cup.Mug", "the default must be a member of Size, not of Cup", None),
-        ("ok: bool = 1", "the default of 'ok' must be bool, not 1 (int)", None),
+        ("ok: bool = 1", "the default of `ok` must be bool, not 1 (int)", None),
         ("ratio: float = 2.5", None, None),
         ("money: decimal = -3", None, None),
         ("maybe: int? = none", None, None),
@@ -324,12 +324,12 @@ def test_assignment_types(tmp_path: Path) -> None:
         """,
     )
     assert [(f[0], f[3], f[4]) for f in run(tmp_path, text)] == [
-        ("E402", "type mismatch: cannot assign str to 'total' (decimal)", None),
-        ("E402", "type mismatch: cannot assign decimal to 'tip' (float)", None),
-        ("E402", "type mismatch: cannot add str to 'tags' (list[str])",
+        ("E402", "type mismatch: cannot assign str to `total` (decimal)", None),
+        ("E402", "type mismatch: cannot assign decimal to `tip` (float)", None),
+        ("E402", "type mismatch: cannot add str to `tags` (list[str])",
          "to add one item, wrap it in a list: 'tags += [...]'"),
-        ("E402", "type mismatch: '-=' needs a number, and 'status' is OrderStatus", None),
-        ("E402", "type mismatch: cannot add to 'note': it may be none (str?)",
+        ("E402", "type mismatch: `-=` needs a number, and `status` is OrderStatus", None),
+        ("E402", "type mismatch: cannot add to `note`: it may be none (str?)",
          "write 'note = ...' instead"),
     ]  # fmt: skip
 
@@ -352,8 +352,8 @@ context C {
 """
     line, column = where(text, "if n }")
     assert [(f[0], f[1], f[2], f[3]) for f in run(tmp_path, text)] == [
-        ("E402", line, column + 3, "type mismatch: an emit's 'if' must be bool, not int"),
-        ("E402", *where(text, "n + 1"), "type mismatch: a policy's 'if' must be bool, not int"),
+        ("E402", line, column + 3, "type mismatch: an emit's `if` must be bool, not int"),
+        ("E402", *where(text, "n + 1"), "type mismatch: a policy's `if` must be bool, not int"),
     ]
 
 
@@ -373,7 +373,7 @@ context C {
 """
     assert run(tmp_path, text) == [
         ("E402", *where(text, "event.recorded_at"),
-         "type mismatch: 'by' gives datetime, but the key 'day' of V is date", None)
+         "type mismatch: `by` gives datetime, but the key `day` of V is date", None)
     ]  # fmt: skip
 
 
@@ -391,8 +391,8 @@ context C {
 }
 """
     assert run(tmp_path, text) == [
-        ("E401", *where(text, "row.day"), "unknown name 'row.day': there is no 'row' here",
-         "'by' picks the row, so it sees only the event")
+        ("E401", *where(text, "row.day"), "unknown name `row.day`: there is no `row` here",
+         "`by` picks the row, so it sees only the event")
     ]  # fmt: skip
 
 
@@ -423,8 +423,8 @@ context C {
 def test_apply_target_not_a_state_field(tmp_path: Path) -> None:
     text = order("", extra="event Moved { apply { stauts = Paid } }")
     assert run(tmp_path, text) == [
-        ("E403", *where(text, "stauts"), "'stauts' is not a field of the state of Order",
-         "did you mean 'status'?")
+        ("E403", *where(text, "stauts"), "`stauts` is not a field of the state of Order",
+         "did you mean `status`?")
     ]  # fmt: skip
 
 
@@ -436,10 +436,10 @@ def test_apply_target_error_still_checks_the_value(tmp_path: Path) -> None:
 def test_emit_target_not_an_event_field(tmp_path: Path) -> None:
     text = order("emit Placed { totl = total, order_id = new_id() }")
     assert run(tmp_path, text) == [
-        ("E403", *where(text, "totl"), "'totl' is not a field of event Placed",
-         "did you mean 'total'?"),
+        ("E403", *where(text, "totl"), "`totl` is not a field of event Placed",
+         "did you mean `total`?"),
         ("E403", *where(text, "order_id = new_id"),
-         "'order_id' is the id of Order: an event always carries the id of the aggregate "
+         "`order_id` is the id of Order: an event always carries the id of the aggregate "
          "that emits it", None),
     ]  # fmt: skip
 
@@ -460,8 +460,8 @@ context C {
 }
 """
     assert run(tmp_path, text) == [
-        ("E403", *where(text, "drnk"), "'drnk' is not a field of command Open",
-         "did you mean 'drink'?")
+        ("E403", *where(text, "drnk"), "`drnk` is not a field of command Open",
+         "did you mean `drink`?")
     ]  # fmt: skip
 
 
@@ -480,11 +480,11 @@ context C {
 }
 """
     assert run(tmp_path, text) == [
-        ("E403", *where(text, "cuont"), "'cuont' is not a column of view V",
-         "did you mean 'count'?"),
+        ("E403", *where(text, "cuont"), "`cuont` is not a column of view V",
+         "did you mean `count`?"),
         ("E403", *where(text, "a_id = "),
-         "'a_id' is the key of view V: a row's key is not assigned",
-         "the row is picked by the event field named like the key, or by 'by'"),
+         "`a_id` is the key of view V: a row's key is not assigned",
+         "the row is picked by the event field named like the key, or by `by`"),
     ]  # fmt: skip
 
 
@@ -558,11 +558,11 @@ map { Ordering -> Bar }
 """
     findings = run(tmp_path, text)
     assert [(f[0], f[1:3], f[3]) for f in findings] == [
-        ("E401", where(text, "Shipped"), "unknown name 'Shipped'"),
+        ("E401", where(text, "Shipped"), "unknown name `Shipped`"),
         (
             "E402",
             where(text, "amount }"),
-            "type mismatch: cannot assign decimal to 'ticket_id' (uuid)",
+            "type mismatch: cannot assign decimal to `ticket_id` (uuid)",
         ),
     ]
 
@@ -580,7 +580,7 @@ context C {
   view V { key a_id: uuid  on Nope by www { c = d } }
 }
 """
-    assert [(f[0], f[3]) for f in run(tmp_path, text)] == [("E401", "unknown name 'yyy'")]
+    assert [(f[0], f[3]) for f in run(tmp_path, text)] == [("E401", "unknown name `yyy`")]
 
 
 def test_external_command_targets(tmp_path: Path) -> None:
@@ -598,7 +598,7 @@ context C {
 }
 """
     assert run(tmp_path, text) == [
-        ("E403", *where(text, "order_id = "), "'order_id' is not a field of command Charge", None)
+        ("E403", *where(text, "order_id = "), "`order_id` is not a field of command Charge", None)
     ]
 
 
@@ -614,10 +614,10 @@ context C {
 """
     assert run(tmp_path, text) == [
         ("E402", *where(text, "n += 1"),
-         "type mismatch: '+=' cannot set an event field: it has no earlier value",
+         "type mismatch: `+=` cannot set an event field: it has no earlier value",
          "write 'n = ...'"),
         ("E402", *where(text, "n -= 1"),
-         "type mismatch: '-=' cannot set a command field: it has no earlier value",
+         "type mismatch: `-=` cannot set a command field: it has no earlier value",
          "write 'n = ...'"),
     ]  # fmt: skip
 
@@ -635,6 +635,6 @@ context C {
 }
 """
     assert run(tmp_path, text) == [
-        ("E401", *where(text, "phase =="), "unknown name 'phase'",
+        ("E401", *where(text, "phase =="), "unknown name `phase`",
          "a policy has no state; it sees only the event")
     ]  # fmt: skip

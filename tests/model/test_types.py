@@ -299,15 +299,15 @@ def test_operators_on_wrong_types() -> None:
         "type mismatch: cannot subtract list[str] and list[str]"
     )
     assert problem(b("and", n("count"), lit(True)))[1] == (
-        "type mismatch: 'and' needs bool operands, not int"
+        "type mismatch: `and` needs bool operands, not int"
     )
     assert (
         problem(Unary("not", n("customer"), at()))[1]
-        == "type mismatch: 'not' needs a bool, not str"
+        == "type mismatch: `not` needs a bool, not str"
     )
     assert problem(Unary("-", n("customer"), at()))[1] == "type mismatch: cannot negate str"
     assert problem(b("<", n("state.status"), n("state.status")))[1] == (
-        "type mismatch: '<' cannot order OrderStatus values"
+        "type mismatch: `<` cannot order OrderStatus values"
     )
 
 
@@ -349,33 +349,33 @@ def test_expected_enum_members_then_unique_visible_member() -> None:
 def test_ambiguous_member() -> None:
     assert problem(n("Small")) == (
         "E401",
-        "ambiguous name 'Small': a member of Size and Cup",
-        "qualify it: 'Size.Small' or 'Cup.Small'",
+        "ambiguous name `Small`: a member of Size and Cup",
+        "qualify it: `Size.Small` or `Cup.Small`",
     )
 
 
 def test_unknown_names_with_help() -> None:
-    assert problem(n("totl", 3, 12)) == ("E401", "unknown name 'totl'", "did you mean 'total'?")
+    assert problem(n("totl", 3, 12)) == ("E401", "unknown name `totl`", "did you mean `total`?")
     _, problems = infer(n("totl", 3, 12), ENV)
     assert problems[0].location == at(3, 12)
     assert problem(n("state.stauts")) == (
         "E401",
-        "unknown name 'state.stauts'",
-        "did you mean 'state.status'?",
+        "unknown name `state.stauts`",
+        "did you mean `state.status`?",
     )
     assert problem(n("OrderStatus.Payd")) == (
         "E401",
-        "'Payd' is not a member of OrderStatus",
-        "did you mean 'Paid'?",
+        "`Payd` is not a member of OrderStatus",
+        "did you mean `Paid`?",
     )
     assert problem(n("event.id"))[:2] == (
         "E401",
-        "unknown name 'event.id': there is no 'event' here",
+        "unknown name `event.id`: there is no `event` here",
     )
     assert problem(call("lenght", n("drinks"))) == (
         "E401",
-        "unknown function 'lenght'",
-        "did you mean 'len'?",
+        "unknown function `lenght`",
+        "did you mean `len`?",
     )
 
 
@@ -388,7 +388,7 @@ def test_value_fields() -> None:
     assert problem(n("best.size"))[0] == "E402"  # `best` is a Drink? and may be none
     narrowed = b("and", b("!=", n("best"), lit(None)), b("==", n("best.size"), n("Large")))
     assert check(narrowed) == BOOL
-    assert problem(n("customer.name"))[1] == "type mismatch: 'customer' is str, which has no fields"
+    assert problem(n("customer.name"))[1] == "type mismatch: `customer` is str, which has no fields"
 
 
 def test_value_field_unknown() -> None:
@@ -398,8 +398,8 @@ def test_value_field_unknown() -> None:
     assert check(n("d.price"), drink_env) == DECIMAL
     assert problem(n("d.prise"), drink_env) == (
         "E401",
-        "'prise' is not a field of Drink",
-        "did you mean 'price'?",
+        "`prise` is not a field of Drink",
+        "did you mean `price`?",
     )
 
 
@@ -415,13 +415,13 @@ def test_event_envs_and_metadata() -> None:
     assert check(n("amount"), external) == DECIMAL
     assert problem(n("event.stream_id"), external) == (
         "E401",
-        "unknown name 'event.stream_id'",
+        "unknown name `event.stream_id`",
         "an external system's event has no stream_id",
     )
     assert problem(n("state.paid"), external)[2] == "a policy has no state; it sees only the event"
     by = view_env(HISTORY, PLACED, SCOPE, row=False)
     assert check(call("date", n("event.recorded_at")), by) == DATE
-    assert problem(n("row.orders"), by)[2] == "'by' picks the row, so it sees only the event"
+    assert problem(n("row.orders"), by)[2] == "`by` picks the row, so it sees only the event"
     assert check(n("row.orders"), view_env(HISTORY, PLACED, SCOPE)) == INT
 
 
@@ -457,11 +457,11 @@ def test_none_only_for_optionals() -> None:
     assert problem(b("==", n("customer"), lit(None))) == (
         "E402",
         "type mismatch: cannot compare str with none",
-        "'customer' is never none; only an optional (T?) may be",
+        "`customer` is never none; only an optional (T?) may be",
     )
     assert problem(b("+", n("note"), lit("x"))) == (
         "E402",
-        "type mismatch: 'note' may be none (str?)",
+        "type mismatch: `note` may be none (str?)",
         "test it first: 'note != none and ...'",
     )
     # Narrowing through `and` / `or`.
@@ -477,7 +477,7 @@ def test_in_and_lists() -> None:
         == "type mismatch: cannot look for int in list[str]"
     )
     assert problem(b("in", n("count"), n("total")))[1] == (
-        "type mismatch: 'in' needs a list (or a str in a str) on the right, not decimal"
+        "type mismatch: `in` needs a list (or a str in a str) on the right, not decimal"
     )
     assert check(ListExpr((lit(1), lit("2.5")), at())) == ListType(FRACTION)
     assert check(ListExpr((), at())) == ListType(NOTHING)
@@ -492,11 +492,11 @@ def test_in_and_lists() -> None:
 def test_constant_env_sees_only_members() -> None:
     env = constant_env(ORDERING, SCOPE)
     assert check(n("Paid"), env) == STATUS_T
-    assert problem(n("total"), env)[:2] == ("E401", "unknown name 'total'")
+    assert problem(n("total"), env)[:2] == ("E401", "unknown name `total`")
 
 
 def test_did_you_mean() -> None:
-    assert did_you_mean("totl", ["total", "totals", "x"]) == "did you mean 'total' or 'totals'?"
+    assert did_you_mean("totl", ["total", "totals", "x"]) == "did you mean `total` or `totals`?"
     assert did_you_mean("zzz", ["total"]) is None
 
 

@@ -123,7 +123,7 @@ def check_default(f: Field, context: Context | None, scope: Scope) -> list[Diagn
         elif isinstance(source, ListType) and not isinstance(wanted, ListType):
             help_ = "only a list field may default to a list"
         return [
-            mismatch(f"the default of '{f.name}' must be {target}, not {what}", default.loc, help_)
+            mismatch(f"the default of `{f.name}` must be {target}, not {what}", default.loc, help_)
         ]
     return []
 
@@ -166,7 +166,7 @@ def _default_member(
     if member in wanted.members:
         return True
     return mismatch(
-        f"'{member}' is not a member of {wanted.name}",
+        f"`{member}` is not a member of {wanted.name}",
         default.loc,
         did_you_mean(member, wanted.members) or "members: " + ", ".join(wanted.members),
     )
@@ -195,7 +195,7 @@ def _check_command(command: Command, context: Context, scope: Scope) -> list[Dia
         out += _condition(require.condition, env, "a require condition")
     for emit in command.emits:
         if emit.condition is not None:
-            out += _condition(emit.condition, env, "an emit's 'if'")
+            out += _condition(emit.condition, env, "an emit's `if`")
         found = scope.resolve(context, emit.event.name, EVENT_KINDS)
         if found is None or not isinstance(found.element, Event):
             continue  # E102
@@ -206,14 +206,14 @@ def _check_command(command: Command, context: Context, scope: Scope) -> list[Dia
             if a.target not in targets:
                 if isinstance(owner, Aggregate) and a.target == owner.id_field.name:
                     why = (
-                        f"'{a.target}' is the id of {owner.name}: an event always carries "
+                        f"`{a.target}` is the id of {owner.name}: an event always carries "
                         "the id of the aggregate that emits it"
                     )
                     out.append(_not_a_field(why, a.loc, None))
                 else:
                     out.append(
                         _not_a_field(
-                            f"'{a.target}' is not a field of event {event.name}",
+                            f"`{a.target}` is not a field of event {event.name}",
                             a.loc,
                             did_you_mean(a.target, targets),
                         )
@@ -236,11 +236,11 @@ def _check_apply(
         if a.target not in state:
             if isinstance(owner, External):
                 why = (
-                    f"'{a.target}' is not a field of any state: "
+                    f"`{a.target}` is not a field of any state: "
                     f"external system {owner.name} has no state"
                 )
             else:
-                why = f"'{a.target}' is not a field of the state of {owner.name}"
+                why = f"`{a.target}` is not a field of the state of {owner.name}"
             out.append(_not_a_field(why, a.loc, did_you_mean(a.target, state)))
             out += infer(a.value, env)[1]
             continue
@@ -258,7 +258,7 @@ def _check_policy(policy: Policy, context: Context, scope: Scope) -> list[Diagno
     out: list[Diagnostic] = []
     env = policy_env(found.element, context, scope)
     if policy.condition is not None:
-        out += _condition(policy.condition, env, "a policy's 'if'")
+        out += _condition(policy.condition, env, "a policy's `if`")
     for then in policy.thens:
         issued = scope.resolve(context, then.command.name, COMMAND_KINDS)
         if issued is None or not isinstance(issued.element, Command):
@@ -269,7 +269,7 @@ def _check_policy(policy: Policy, context: Context, scope: Scope) -> list[Diagno
             if a.target not in targets:
                 out.append(
                     _not_a_field(
-                        f"'{a.target}' is not a field of command {command.name}",
+                        f"`{a.target}` is not a field of command {command.name}",
                         a.loc,
                         did_you_mean(a.target, targets),
                     )
@@ -300,7 +300,7 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
             if not problems and not assignable(got, key_type):
                 out.append(
                     mismatch(
-                        f"'by' gives {got}, but the key '{view.key.name}' "
+                        f"`by` gives {got}, but the key `{view.key.name}` "
                         f"of {view.name} is {key_type}",
                         on.by.loc,
                     )
@@ -310,9 +310,9 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
             if a.target == view.key.name:
                 out.append(
                     _not_a_field(
-                        f"'{a.target}' is the key of view {view.name}: a row's key is not assigned",
+                        f"`{a.target}` is the key of view {view.name}: a row's key is not assigned",
                         a.loc,
-                        "the row is picked by the event field named like the key, or by 'by'",
+                        "the row is picked by the event field named like the key, or by `by`",
                     )
                 )
                 out += infer(a.value, env)[1]
@@ -320,7 +320,7 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
             if a.target not in row:
                 out.append(
                     _not_a_field(
-                        f"'{a.target}' is not a column of view {view.name}",
+                        f"`{a.target}` is not a column of view {view.name}",
                         a.loc,
                         did_you_mean(a.target, [c for c in row if c != view.key.name]),
                     )
@@ -355,12 +355,12 @@ def _assign(
         return problems
     if a.op == "=":
         if not assignable(got, target):
-            return [mismatch(f"cannot assign {got} to '{a.target}' ({target})", a.value.loc)]
+            return [mismatch(f"cannot assign {got} to `{a.target}` ({target})", a.value.loc)]
         return []
     if plain_only is not None:
         return [
             mismatch(
-                f"'{a.op}' cannot set {plain_only}: it has no earlier value",
+                f"`{a.op}` cannot set {plain_only}: it has no earlier value",
                 a.loc,
                 f"write '{a.target} = ...'",
             )
@@ -369,12 +369,12 @@ def _assign(
     if isinstance(target, OptionalType):
         return [
             mismatch(
-                f"cannot {verb} {prep} '{a.target}': it may be none ({target})",
+                f"cannot {verb} {prep} `{a.target}`: it may be none ({target})",
                 a.loc,
                 f"write '{a.target} = ...' instead",
             )
         ]
-    cannot = f"cannot {verb} {got} {prep} '{a.target}' ({target})"
+    cannot = f"cannot {verb} {got} {prep} `{a.target}` ({target})"
     if is_numeric(target):
         if is_numeric(got) and assignable(got, target):
             return []
@@ -389,4 +389,4 @@ def _assign(
     if a.op == "+=" and target == STR:
         return [] if got == STR else [mismatch(cannot, a.value.loc)]
     needs = "a number, a list or a str" if a.op == "+=" else "a number"
-    return [mismatch(f"'{a.op}' needs {needs}, and '{a.target}' is {target}", a.loc)]
+    return [mismatch(f"`{a.op}` needs {needs}, and `{a.target}` is {target}", a.loc)]

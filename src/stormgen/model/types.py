@@ -445,11 +445,11 @@ def view_env(view: View, event: Event, scope: Scope, *, row: bool = True) -> Env
     return Env(
         scope,
         context,
-        "a view" if row else "a view's 'by'",
+        "a view" if row else "a view's `by`",
         message=_event_namespace(event, scope),
         state=Namespace("row", "state", view_row(view, scope)) if row else None,
         enums=visible_enums(scope, context),
-        note=None if row else "'by' picks the row, so it sees only the event",
+        note=None if row else "`by` picks the row, so it sees only the event",
     )
 
 
@@ -502,7 +502,7 @@ def analyse(expr: Expr, env: Env, expected: Type | None = None) -> Analysis:
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A ``did you mean 'x'?`` help line for the closest candidates, if any is close."""
+    """A ``did you mean `x`?`` help line for the closest candidates, if any is close."""
     return suggest(closest(name, candidates))
 
 
@@ -519,10 +519,10 @@ def closest(name: str, candidates: Iterable[str]) -> list[str]:
 
 
 def suggest(names: list[str]) -> str | None:
-    """``did you mean 'a', 'b' or 'c'?`` for the given names (None for none)."""
+    """``did you mean `a`, `b` or `c`?`` for the given names (None for none)."""
     if not names:
         return None
-    quoted = [f"'{c}'" for c in names]
+    quoted = [f"`{c}`" for c in names]
     listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
     return f"did you mean {listed}?"
 
@@ -530,7 +530,7 @@ def suggest(names: list[str]) -> str | None:
 def describe(expr: Expr) -> str:
     """A short quote of an expression for messages: a name, a literal or a call."""
     if isinstance(expr, Name):
-        return f"'{expr.dotted}'"
+        return f"`{expr.dotted}`"
     if isinstance(expr, Literal):
         return literal_text(expr)
     if isinstance(expr, Call):
@@ -649,7 +649,7 @@ class _Checker:
             if member not in et.members:
                 self.problems.append(
                     unknown_name(
-                        f"'{member}' is not a member of {et.name}",
+                        f"`{member}` is not a member of {et.name}",
                         e.loc,
                         did_you_mean(member, et.members),
                     )
@@ -660,7 +660,7 @@ class _Checker:
         candidates = [n for ns in env.namespaces for n in ns.fields] + [x.name for x in env.enums]
         self.problems.append(
             unknown_name(
-                f"unknown name '{head}'", e.loc, did_you_mean(head, candidates) or env.note
+                f"unknown name `{head}`", e.loc, did_you_mean(head, candidates) or env.note
             )
         )
         return UNKNOWN
@@ -670,13 +670,13 @@ class _Checker:
         qualifier, name = e.parts[0], e.parts[1]
         ns = next((n for n in env.namespaces if n.qualifier == qualifier), None)
         if ns is None:
-            available = ", ".join(f"'{n.qualifier}.'" for n in env.namespaces)
+            available = ", ".join(f"`{n.qualifier}.`" for n in env.namespaces)
             hint = f"{env.where} sees {available}" if available else f"{env.where} sees no fields"
             if env.note is not None:
                 hint = env.note
             self.problems.append(
                 unknown_name(
-                    f"unknown name '{qualifier}.{name}': there is no '{qualifier}' here",
+                    f"unknown name `{qualifier}.{name}`: there is no `{qualifier}` here",
                     e.loc,
                     hint,
                 )
@@ -695,7 +695,7 @@ class _Checker:
         help_ = suggest([f"{qualifier}.{c}" for c in close])
         if qualifier == "event" and name == "stream_id":
             help_ = "an external system's event has no stream_id"
-        self.problems.append(unknown_name(f"unknown name '{qualifier}.{name}'", e.loc, help_))
+        self.problems.append(unknown_name(f"unknown name `{qualifier}.{name}`", e.loc, help_))
         return UNKNOWN
 
     def _walk(self, e: Name, t: Type, start: int, narrowed: frozenset[str]) -> Type:
@@ -708,7 +708,7 @@ class _Checker:
             if isinstance(t, OptionalType) and so_far not in narrowed:
                 self.problems.append(
                     mismatch(
-                        f"'{so_far}' may be none ({t}), so it has no field '{part}'",
+                        f"`{so_far}` may be none ({t}), so it has no field `{part}`",
                         e.loc,
                         f"test it first: '{so_far} != none and ...'",
                     )
@@ -716,13 +716,13 @@ class _Checker:
                 return UNKNOWN
             t = strip_optional(t)
             if not isinstance(t, ValueType):
-                self.problems.append(mismatch(f"'{so_far}' is {t}, which has no fields", e.loc))
+                self.problems.append(mismatch(f"`{so_far}` is {t}, which has no fields", e.loc))
                 return UNKNOWN
             fields = value_fields(t, self.env.scope)
             if part not in fields:
                 self.problems.append(
                     unknown_name(
-                        f"'{part}' is not a field of {t.name}", e.loc, did_you_mean(part, fields)
+                        f"`{part}` is not a field of {t.name}", e.loc, did_you_mean(part, fields)
                     )
                 )
                 return UNKNOWN
@@ -740,10 +740,10 @@ class _Checker:
             self.bindings[id(e)] = Binding("member", name, enum=having[0])
             return having[0]
         if len(having) > 1:
-            listed = " or ".join(f"'{et.name}.{name}'" for et in having)
+            listed = " or ".join(f"`{et.name}.{name}`" for et in having)
             self.problems.append(
                 unknown_name(
-                    f"ambiguous name '{name}': a member of "
+                    f"ambiguous name `{name}`: a member of "
                     + " and ".join(et.name for et in having),
                     e.loc,
                     f"qualify it: {listed}",
@@ -756,7 +756,7 @@ class _Checker:
         candidates += [m for et in env.enums for m in et.members]
         self.problems.append(
             unknown_name(
-                f"unknown name '{name}'", e.loc, did_you_mean(name, candidates) or env.note
+                f"unknown name `{name}`", e.loc, did_you_mean(name, candidates) or env.note
             )
         )
         return UNKNOWN
@@ -789,7 +789,7 @@ class _Checker:
         if fn not in arity:
             self.problems.append(
                 unknown_name(
-                    f"unknown function '{fn}'",
+                    f"unknown function `{fn}`",
                     e.loc,
                     did_you_mean(fn, FUNCTIONS) or "functions: " + ", ".join(FUNCTIONS),
                 )
@@ -881,7 +881,7 @@ class _Checker:
             return BOOL if e.op == "not" else UNKNOWN
         if e.op == "not":
             if t != BOOL:
-                self.problems.append(mismatch(f"'not' needs a bool, not {t}", e.operand.loc))
+                self.problems.append(mismatch(f"`not` needs a bool, not {t}", e.operand.loc))
             return BOOL
         if self._maybe_none(e.operand, t):
             return UNKNOWN
@@ -905,7 +905,7 @@ class _Checker:
             b = self.expr(e.right, None, frozenset(right_narrowed))
             for side, t in ((e.left, a), (e.right, b)):
                 if t is not UNKNOWN and t != BOOL:
-                    self.problems.append(mismatch(f"'{op}' needs bool operands, not {t}", side.loc))
+                    self.problems.append(mismatch(f"`{op}` needs bool operands, not {t}", side.loc))
             return BOOL
         if op in _COMPARISONS or op in ("in", "not in"):
             return self._comparison(e, narrowed)
@@ -959,14 +959,14 @@ class _Checker:
             if not isinstance(b, ListType):
                 self.problems.append(
                     mismatch(
-                        f"'{op}' needs a list (or a str in a str) on the right, not {b}", e.loc
+                        f"`{op}` needs a list (or a str in a str) on the right, not {b}", e.loc
                     )
                 )
             elif not comparable(a, b.element):
                 self.problems.append(mismatch(f"cannot look for {a} in {b}", e.loc))
             return BOOL
         if op in _ORDERINGS:
-            self._ordered_pair(f"'{op}'", e.left, a, e.right, b, e.loc)
+            self._ordered_pair(f"`{op}`", e.left, a, e.right, b, e.loc)
             return BOOL
         if not comparable(a, b):
             help_ = (
