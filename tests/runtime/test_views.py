@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -201,3 +202,48 @@ def test_a_changed_view_shape_is_rebuilt(sqlite_stores: Stores, tmp_path: Path) 
     again.run_consumers()
     [row] = again.view_rows(Wider, {"currency": "EUR"})
     assert row["total"] == "3.50"
+
+
+@dataclass(frozen=True)
+class CountRow:
+    name: str
+    orders: int = 0
+
+
+class OrderCount(View[CountRow]):
+    """One row counting every order: double-applied events would show."""
+
+    name = "Ordering.OrderCount"
+    row_type = CountRow
+    key = "name"
+    events = (OrderPlaced,)
+
+    def key_of(self, event: Event, envelope: Envelope) -> Any:
+        return "all"
+
+    def update(self, row: CountRow, event: Event, envelope: Envelope) -> CountRow | Delete:
+        return replace(row, orders=row.orders + 1)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_processes_running_one_view_apply_each_event_once(kind: str, tmp_path: Path) -> None:
+    from conftest import _stores
+
+    for stores in _stores(kind, tmp_path):
+        url = stores.url()
+        one = stores.app(url, aggregates=[Order()], views=[OrderCount()])
+        two = stores.app(url, aggregates=[Order()], views=[OrderCount()])
+        one.start()
+        two.start()
+        try:
+            for i in range(40):
+                place(one if i % 2 else two, f"c{i}")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if one.progress()["Ordering.OrderCount"]["behind"] == 0:
+                    break
+                time.sleep(0.02)
+        finally:
+            one.stop()
+            two.stop()
+        assert one.view_row(OrderCount, "all") == {"name": "all", "orders": 40}

@@ -59,6 +59,10 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class _Overtaken(Exception):
+    """Another process moved this consumer's checkpoint first."""
+
+
 class _Consumer:
     """One consumer: a name, the event types it reads and how to process an event."""
 
@@ -174,10 +178,22 @@ class Consumers:
         )
 
     # -- processing ----------------------------------------------------------------------
-    def _process(self, consumer: _Consumer, env: Envelope) -> None:
+    @staticmethod
+    def _claim(uow: UnitOfWork, name: str, expected: int) -> None:
+        """Lock the consumer's checkpoint row for this transaction and check it is unmoved.
+
+        The upsert locks the row until commit, so another process running the same
+        view waits, then sees the moved checkpoint and backs off instead of applying
+        the same events twice.
+        """
+        if uow.set_checkpoint(name, expected) != expected:
+            raise _Overtaken(name)
+
+    def _process(self, consumer: _Consumer, env: Envelope, expected: int) -> None:
         """Process one event with no retry; raises what the handler raised."""
         if consumer.view is not None:
             with self.store.transaction() as uow:
+                self._claim(uow, consumer.name, expected)
                 self._apply_view(uow, consumer.view, env)
                 uow.set_checkpoint(consumer.name, env.position)
             return
@@ -256,12 +272,14 @@ class Consumers:
                 )
                 uow.set_checkpoint(consumer.name, rec.position)
 
-    def _process_with_retries(self, consumer: _Consumer, rec: RecordedEvent) -> bool:
+    def _process_with_retries(self, consumer: _Consumer, rec: RecordedEvent, expected: int) -> bool:
         """Process an event, retrying and finally parking it; False if stopped midway."""
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
-                self._process(consumer, self.app.envelope(rec))
+                self._process(consumer, self.app.envelope(rec), expected)
                 return True
+            except _Overtaken:
+                raise
             except Exception as exc:
                 last = attempt >= self.retry.max_attempts
                 log.warning(
@@ -294,24 +312,35 @@ class Consumers:
                 self.store.set_checkpoint(name, last)
                 return 0
             end = last if len(batch) < size else batch[-1].position
-            if consumer.view is not None and self._view_batch(consumer, batch, end):
-                return len(batch)
-            for rec in batch:
-                if not self._process_with_retries(consumer, rec):
-                    return 0
+            try:
+                if consumer.view is not None and self._view_batch(consumer, batch, after, end):
+                    return len(batch)
+                cursor = after
+                for rec in batch:
+                    if not self._process_with_retries(consumer, rec, cursor):
+                        return 0
+                    cursor = rec.position
+            except _Overtaken:
+                # another process runs this consumer too and got there first
+                return 0
             self.store.set_checkpoint(name, end)
             return len(batch)
 
-    def _view_batch(self, consumer: _Consumer, batch: list[RecordedEvent], end: int) -> bool:
+    def _view_batch(
+        self, consumer: _Consumer, batch: list[RecordedEvent], after: int, end: int
+    ) -> bool:
         """Apply a whole batch in one transaction; False if some event fails."""
         assert consumer.view is not None
         try:
             envelopes = [self.app.envelope(rec) for rec in batch]
             with self.store.transaction() as uow:
+                self._claim(uow, consumer.name, after)
                 for env in envelopes:
                     self._apply_view(uow, consumer.view, env)
                 uow.set_checkpoint(consumer.name, end)
             return True
+        except _Overtaken:
+            raise
         except Exception:
             # roll back and go one event at a time to find (and retry) the failing one
             return False
