@@ -84,12 +84,12 @@ class Compiler:
         return self._types.get(id(e), t.UNKNOWN)
 
     def _expr(self, e: Expr, want: t.Type | None) -> Code:
-        own = self._type(e)
-        wanted = t.strip_optional(want) if want is not None else None
+        own = _plain(self._type(e))
+        wanted = _plain(want) if want is not None else None
         if isinstance(e, Literal):
             return self._literal(e, wanted)
         code = self._node(e, want)
-        if wanted == t.DECIMAL and t.strip_optional(own) == t.INT:
+        if wanted == t.DECIMAL and own == t.INT:
             self.uses.add("Decimal")
             return Code(f"Decimal({code.text})", _ATOM)
         return code
@@ -170,7 +170,7 @@ class Compiler:
             return Code("uuid4()", _ATOM)
         if fn in ("min", "max"):
             joined = self._type(e)
-            wanted = t.strip_optional(want) if want is not None else None
+            wanted = _plain(want) if want is not None else None
             arg_want = t.DECIMAL if wanted == t.DECIMAL else joined
             args = ", ".join(self._expr(a, arg_want).text for a in e.args)
             return Code(f"{fn}({args})", _ATOM)
@@ -236,6 +236,14 @@ class Compiler:
         left = self._expr(e.left, left_want)
         right = self._expr(e.right, right_want)
         return Code(f"{_wrap(left, _CMP + 1)} {op} {_wrap(right, _CMP + 1)}", _CMP)
+
+
+def _plain(tp: t.Type) -> t.Type:
+    """``tp`` without ``?``; a fraction literal's type is plain ``decimal``."""
+    tp = t.strip_optional(tp)
+    if isinstance(tp, t.Primitive) and tp.literal:
+        return t.DECIMAL
+    return tp
 
 
 def _is_none(e: Expr) -> bool:

@@ -763,7 +763,6 @@ class ProjectBuilder:
         missing: list[str] = []
         initial = finder.initial_state()
         for cmd in agg.commands:
-            cmd_cls = mod.use(self.symbols[id(cmd)])
             ctypes = finder.command_types(cmd)
             stem = f"test_{snake_case(cmd.name)}"
             try:
@@ -785,7 +784,8 @@ class ProjectBuilder:
                     )
                     continue
                 state = values.state(outcome.state, initial, finder.state_types, state_cls, base)
-                command = values.build(cmd_cls, outcome.command, ctypes, cmd, agg)
+                cmd_cls = mod.use(self.symbols[id(cmd)])
+                command = values.build(cmd_cls, outcome.command, ctypes)
                 events = event_types = after = None
                 if outcome.rejected is None:
                     if outcome.events is not None:
@@ -1380,8 +1380,6 @@ class Values:
         callee: str,
         values: dict[str, Any],
         types: dict[str, t.Type],
-        command: Command | None = None,
-        agg: Aggregate | None = None,
     ) -> str:
         args = ", ".join(
             f"{field_name(n)}={self.value(values[n], tp)}" for n, tp in types.items() if n in values

@@ -42,6 +42,9 @@ from stormgen.model.nodes import (
 from stormgen.model.scope import EVENT_KINDS, Scope
 
 ATTEMPTS = 400
+#: A guard that reads the clock is tried at both ends of the years the tests may run
+#: in; a case is used only when both agree (candidate dates lie outside that range).
+CLOCKS = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2990, 1, 1, tzinfo=UTC))
 
 
 class Unknowable(Exception):
@@ -74,9 +77,12 @@ class Outcome:
 class Interpreter:
     """Evaluate expressions over plain values; names are bound by ``types.analyse``."""
 
-    def __init__(self, env: t.Env, unset: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, env: t.Env, unset: frozenset[str] = frozenset(), clock: datetime | None = None
+    ) -> None:
         self.env = env
         self.unset = unset  # state fields that are None until an event sets them
+        self.clock = clock  # what now() reads; None: the clock is unknowable
 
     def eval(
         self,
@@ -121,8 +127,13 @@ class Interpreter:
         if isinstance(e, ListExpr):
             return tuple(ev(i, bindings, message, state) for i in e.items)
         if isinstance(e, Call):
-            if e.function in ("now", "today", "new_id"):
+            if e.function == "new_id" or (self.clock is None and e.function in ("now", "today")):
                 raise Unknowable(f"{e.function}()")
+            if e.function == "now":
+                return self.clock
+            if e.function == "today":
+                assert self.clock is not None
+                return self.clock.date()
             args = [ev(a, bindings, message, state) for a in e.args]
             if e.function == "len":
                 return len(args[0])
@@ -268,9 +279,9 @@ class Candidates:
             if tp.name == "uuid":
                 return [UUID(int=11), UUID(int=12)]
             if tp.name == "date":
-                return [date(2026, 1, 1), date(2026, 1, 2)]
+                return [date(2000, 1, 1), date(2999, 1, 1)]
             if tp.name == "datetime":
-                return [datetime(2026, 1, 1, 12, tzinfo=UTC), datetime(2026, 1, 2, 12, tzinfo=UTC)]
+                return [datetime(2000, 1, 1, 12, tzinfo=UTC), datetime(2999, 1, 1, 12, tzinfo=UTC)]
         return []
 
 
@@ -327,6 +338,7 @@ class ScenarioFinder:
         """The happy path (or None) and, per guard, its rejection (or None)."""
         env = t.command_env(cmd, self.scope)
         interp = Interpreter(env, self.unset)
+        early, late = (Interpreter(env, self.unset, clock) for clock in CLOCKS)
         exprs: list[Expr] = [r.condition for r in cmd.requires]
         exprs += [e.condition for e in cmd.emits if e.condition is not None]
         cands = Candidates(self.scope, literals_in(exprs))
@@ -335,15 +347,16 @@ class ScenarioFinder:
         rejections: list[Outcome | None] = [None] * len(cmd.requires)
         for state, command in self._samples(cmd, cands, rng):
             try:
-                results = [
-                    bool(interp.eval(r.condition, command, state, t.BOOL)) for r in cmd.requires
-                ]
+                results = [bool(early.eval(r.condition, command, state)) for r in cmd.requires]
+                later = [bool(late.eval(r.condition, command, state)) for r in cmd.requires]
             except Unknowable:
+                continue
+            if results != later:
                 continue
             failing = next((i for i, ok in enumerate(results) if not ok), None)
             if failing is None:
                 if happy is None:
-                    happy = self._accepted(cmd, env, interp, state, command)
+                    happy = self._accepted(cmd, env, (interp, early, late), state, command)
             elif rejections[failing] is None:
                 message = cmd.requires[failing].message
                 rejections[failing] = Outcome(state, command, message, (), None)
@@ -384,12 +397,12 @@ class ScenarioFinder:
         self,
         cmd: Command,
         env: t.Env,
-        interp: Interpreter,
+        interps: tuple[Interpreter, Interpreter, Interpreter],
         state: dict[str, Any],
         command: dict[str, Any],
     ) -> Outcome:
         try:
-            events = self._events(cmd, env, interp, state, command)
+            events = self._events(cmd, env, interps, state, command)
         except Unknowable:
             return Outcome(state, command, None, None, None)
         try:
@@ -404,14 +417,19 @@ class ScenarioFinder:
         self,
         cmd: Command,
         env: t.Env,
-        interp: Interpreter,
+        interps: tuple[Interpreter, Interpreter, Interpreter],
         state: dict[str, Any],
         command: dict[str, Any],
     ) -> tuple[tuple[Event, dict[str, Any]], ...]:
+        interp, early, late = interps
         out = []
         for emit in cmd.emits:
-            if emit.condition is not None and not interp.eval(emit.condition, command, state):
-                continue
+            if emit.condition is not None:
+                emitted = bool(early.eval(emit.condition, command, state))
+                if emitted != bool(late.eval(emit.condition, command, state)):
+                    raise Unknowable("an emit condition that depends on the clock")
+                if not emitted:
+                    continue
             found = self.scope.resolve(self.context, emit.event.name, EVENT_KINDS)
             assert found is not None and isinstance(found.element, Event)
             event = found.element

@@ -1,0 +1,69 @@
+"""Every example (and an adversarial model) generates a clean project whose own tests pass.
+
+Each project goes through ``ruff check``, ``ruff format --check``, ``mypy --strict``
+(one shared cache) and its own generated pytest suite, all in subprocesses.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from ._helpers import EXAMPLES, TRICKY, check_project, generate, render
+
+
+@pytest.mark.parametrize("model", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_project_is_clean_and_its_tests_pass(
+    model: Path, tmp_path: Path, mypy_cache: Path
+) -> None:
+    project = generate(model, tmp_path / model.stem)
+    assert list((project / "tests").glob("test_*.py")), "no generated tests"
+    check_project(project, mypy_cache)
+
+
+def test_adversarial_names_and_strings_make_a_clean_project(
+    tmp_path: Path, mypy_cache: Path
+) -> None:
+    project = generate(TRICKY, tmp_path / "tricky")
+    check_project(project, mypy_cache)
+
+
+def test_model_strings_are_inert_in_generated_code() -> None:
+    """Quotes, backslashes, newlines and triple quotes in the model inject no code."""
+    files = render(TRICKY)
+    for rel, rendered in files.items():
+        if not rel.endswith(".py"):
+            continue
+        tree = ast.parse(rendered.content, filename=rel)
+        for node in ast.walk(tree):
+            # The actor's description tries `import os; os.system(...)`.
+            assert not (isinstance(node, ast.Attribute) and node.attr == "system"), rel
+            assert not (isinstance(node, ast.Name) and node.id == "INJECTED"), rel
+            if isinstance(node, ast.Import) and rel != "src/tricky/__main__.py":
+                assert "os" not in [a.name for a in node.names], rel
+    actor_doc = '"""; import os; os.system("echo INJECTED") #'
+    init = files["src/tricky/__init__.py"].content
+    assert "A \\\"quoted\\\" model" in init or 'A "quoted" model' in init
+    strings = {
+        n.value
+        for rel, f in files.items()
+        if rel.endswith(".py")
+        for n in ast.walk(ast.parse(f.content))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+    assert 'a label, "please" \\ \n' in strings  # a guard message, exactly
+    assert '""" and \\ and \n' in strings  # a default, exactly
+    assert not any(actor_doc in s for s in strings if "INJECTED" not in s)
+
+
+def test_python_names_are_made_safe() -> None:
+    files = render(TRICKY)
+    # A context named App and an aggregate named Types do not shadow app.py or types.py.
+    assert "src/tricky/app.py" in files
+    assert "src/tricky/app_context/types_aggregate.py" in files
+    shared = files["src/tricky/shared.py"].content
+    assert "class Decimal_:" in shared  # a value named Decimal keeps decimal.Decimal usable
+    assert "class_: str" in shared and "from_: int" in shared  # keyword field names
+    assert 'None_ = "None"' in shared and 'upper_ = "upper"' in shared  # enum members

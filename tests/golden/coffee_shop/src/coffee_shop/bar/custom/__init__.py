@@ -1,0 +1,1 @@
+"""Hand-written code of the Bar context; stormgen never overwrites it."""

@@ -1,0 +1,14 @@
+"""Your code: stormgen wrote this file once and never overwrites it."""
+
+from __future__ import annotations
+
+from coffee_shop.bar.policies import QueuePaidOrderBase
+
+
+class QueuePaidOrder(QueuePaidOrderBase):
+    """The policy QueuePaidOrder: override its mapping here."""
+
+    # An override, for example:
+    #
+    # def commands(self, event: OrderPaid, envelope: Envelope) -> list[Command]:
+    #     return super().commands(event, envelope)

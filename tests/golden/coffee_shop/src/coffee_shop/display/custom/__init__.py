@@ -1,0 +1,1 @@
+"""Hand-written code of the Display context; stormgen never overwrites it."""

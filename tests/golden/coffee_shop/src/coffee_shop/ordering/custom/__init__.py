@@ -1,0 +1,1 @@
+"""Hand-written code of the Ordering context; stormgen never overwrites it."""
