@@ -22,9 +22,7 @@ def test_coffee_shop_matches_the_golden_record() -> None:
     if os.environ.get("STORMGEN_UPDATE_GOLDEN"):
         shutil.rmtree(GOLDEN, ignore_errors=True)
         generate(MODEL, GOLDEN)
-    on_disk = sorted(
-        p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*") if p.is_file()
-    )
+    on_disk = sorted(p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*") if p.is_file())
     assert sorted(files) == on_disk, "files added or removed; see STORMGEN_UPDATE_GOLDEN"
     for rel, rendered in files.items():
         expected = (GOLDEN / rel).read_text(encoding="utf-8")

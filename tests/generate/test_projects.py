@@ -45,7 +45,7 @@ def test_model_strings_are_inert_in_generated_code() -> None:
                 assert "os" not in [a.name for a in node.names], rel
     actor_doc = '"""; import os; os.system("echo INJECTED") #'
     init = files["src/tricky/__init__.py"].content
-    assert "A \\\"quoted\\\" model" in init or 'A "quoted" model' in init
+    assert 'A \\"quoted\\" model' in init or 'A "quoted" model' in init
     strings = {
         n.value
         for rel, f in files.items()
