@@ -22,7 +22,9 @@ def test_fork_copies_the_log_up_to_a_position_into_another_store(
     app.forget(Order, forgotten.id)
 
     target = f"sqlite:///{tmp_path}/fork.db"
-    app.fork(target, up_to_position=3).close()
+    seen: list[tuple[int, int]] = []
+    app.fork(target, up_to_position=3, progress=lambda d, e: seen.append((d, e))).close()
+    assert seen[-1] == (3, 3)
     with Application.open(target, aggregates=[Tally()]) as past:
         assert past.store.last_position() == 3
         loaded = past.state(Order, order.id)

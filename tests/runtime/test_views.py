@@ -97,7 +97,9 @@ def test_replay_rebuilds_the_same_rows_and_is_idempotent(stores: Stores) -> None
     app.handle(OpenTicket(ticket_id=uuid.uuid4(), drinks=3))
     app.run_consumers()
     before = (app.view_rows(OrderHistory), app.view_rows(Tickets))
-    assert app.replay(OrderHistory) == 4
+    seen: list[tuple[int, int]] = []
+    assert app.replay(OrderHistory, progress=lambda done, end: seen.append((done, end))) == 4
+    assert seen[-1] == (5, 5)
     assert app.replay() == 5
     assert app.replay() == 5
     assert (app.view_rows(OrderHistory), app.view_rows(Tickets)) == before

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
-from stormgen.runtime.consumers import Consumers, RetrySettings
+from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict
@@ -578,10 +578,13 @@ class Application:
         rows = self.store.query_rows(v.name, encoded, after_key=after, limit=limit)
         return [self.consumers.open_doc(v, row.doc) for row in rows]
 
-    def replay(self, view: ViewRef | None = None) -> int:
-        """Rebuild one view (or all) from the log; return the events applied."""
+    def replay(self, view: ViewRef | None = None, *, progress: Progress | None = None) -> int:
+        """Rebuild one view (or all) from the log; return the events applied.
+
+        `progress(position, end)` is called after each batch (for a progress bar).
+        """
         names = [self.view(view).name] if view is not None else list(self.views)
-        return sum(self.consumers.replay_view(self.views[name]) for name in names)
+        return sum(self.consumers.replay_view(self.views[name], progress) for name in names)
 
     # -- consumers -----------------------------------------------------------------------------
     def run_consumers(self, timeout: float = 30.0) -> int:
@@ -614,6 +617,16 @@ class Application:
         return self.consumers.retry_parked(consumer, position)
 
     # -- operations --------------------------------------------------------------------------------
-    def fork(self, to_url: str, up_to_position: int | None = None) -> EventStore:
-        """Copy the log up to a position into another (empty) store; return it open."""
-        return fork_store(self.store, to_url, up_to_position)
+    def fork(
+        self,
+        to_url: str,
+        up_to_position: int | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> EventStore:
+        """Copy the log up to a position into another (empty) store; return it open.
+
+        Keys travel with the events (a forgotten stream stays forgotten); views,
+        checkpoints and snapshots are rebuilt by an application opened on the fork.
+        """
+        return fork_store(self.store, to_url, up_to_position, progress=progress)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from stormgen.runtime.application import Application
 
 log = logging.getLogger("stormgen.runtime")
+
+Progress = Callable[[int, int], None]
+"""Called with (position reached, end position) during long work."""
 
 FAILURE = "$Failure"
 RESOLVED = "$FailureResolved"
@@ -364,8 +368,11 @@ class Consumers:
                 raise TimeoutError(f"consumers did not catch up within {timeout} s")
 
     # -- replay -----------------------------------------------------------------------------
-    def replay_view(self, view: View[Any]) -> int:
-        """Empty a view, reset its checkpoint and rebuild it from the whole log."""
+    def replay_view(self, view: View[Any], progress: Progress | None = None) -> int:
+        """Empty a view, reset its checkpoint and rebuild it from the whole log.
+
+        `progress(position, end)` is called after each batch.
+        """
         consumer = self._consumers[view.name]
         with consumer.lock:
             with self.store.transaction() as uow:
@@ -377,7 +384,10 @@ class Consumers:
             while True:
                 done = self.run_once(view.name)
                 total += done
-                if done == 0 and self.store.get_checkpoint(view.name) >= self.store.last_position():
+                position, end = self.store.get_checkpoint(view.name), self.store.last_position()
+                if progress is not None:
+                    progress(min(position, end), end)
+                if done == 0 and position >= end:
                     return total
 
     # -- parked failures ---------------------------------------------------------------------
