@@ -220,7 +220,19 @@ def test_fork_whole_log_to_a_store_object(backend: Backend) -> None:
 
 # -- durability --------------------------------------------------------------------------
 def test_sigkilled_writer_loses_no_acknowledged_append(db_backend: Backend) -> None:
-    url = db_backend.new_url()
+    kill_writer_and_check(db_backend, db_backend.new_url())
+
+
+def test_sigkilled_writer_with_synchronous_normal(tmp_path: Path) -> None:
+    backend = make_backend("sqlite", tmp_path)
+    try:
+        kill_writer_and_check(backend, backend.new_url() + "?synchronous=normal")
+    finally:
+        backend.cleanup()
+
+
+def kill_writer_and_check(db_backend: Backend, url: str) -> None:
+    """Kill a writer process at a random moment; every append it acknowledged is there."""
     db_backend.open(url).close()
     child = subprocess.Popen(
         [sys.executable, str(WRITER), url, "Crash/1", "0"],

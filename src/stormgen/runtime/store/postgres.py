@@ -611,6 +611,12 @@ class PostgresStore(EventStore):
             try:
                 with conn.transaction():
                     yield uow
+            except (
+                psycopg.errors.DeadlockDetected,
+                psycopg.errors.SerializationFailure,
+            ) as exc:
+                # Two units of work locked rows in opposite orders: retrying is safe.
+                raise ConcurrencyError(f"concurrent transaction conflict: {exc}") from exc
             finally:
                 self._local.uow = None
         if uow.appended_to:
