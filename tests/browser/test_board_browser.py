@@ -110,7 +110,9 @@ def test_every_sticky_is_shown(opened: Opened) -> None:
     assert len(shown["view"]) == sum(len(c.views) for c in m.contexts)
     assert len(shown["actor"]) == len(m.actors)
     assert len(shown["hotspot"]) == 2
-    lanes = opened.page.eval_on_selector_all(".lane > h2", "els => els.map(e => e.firstChild.textContent)")
+    lanes = opened.page.eval_on_selector_all(
+        ".lane > h2", "els => els.map(e => e.firstChild.textContent)"
+    )
     assert lanes == [c.name for c in m.contexts]
 
 
@@ -180,8 +182,9 @@ def test_search(opened: Opened) -> None:
     page.fill("#search", "ticket")
     matches = opened.refs(".note.match")
     every = page.eval_on_selector_all(
-        ".note", "els => els.filter(e => (e.dataset.id + e.textContent).toLowerCase()"
-        ".includes('ticket')).length"
+        ".note",
+        "els => els.filter(e => (e.dataset.id + e.textContent).toLowerCase()"
+        ".includes('ticket')).length",
     )
     assert len(matches) == every > 0
     assert "command:Bar.OpenTicket" in matches and "command:Ordering.PlaceOrder" not in matches

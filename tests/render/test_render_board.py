@@ -90,9 +90,7 @@ def test_notes_never_overlap(coffee: ModelWithGraph) -> None:
     notes = build_board(coffee).notes
     for i, a in enumerate(notes):
         for b in notes[i + 1 :]:
-            apart = (
-                a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
-            )
+            apart = a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
             assert apart, (a.ref, b.ref)
 
 
@@ -111,12 +109,15 @@ def test_chains_are_precomputed(coffee: ModelWithGraph) -> None:
         "event:Bar.TicketOpened",
         "view:Display.Pickup",
     } <= lit
-    assert not {
-        "event:Ordering.PaymentGateway.CardDeclined",
-        "command:Ordering.Cancel",
-        "command:Bar.StartBrewing",
-        "actor:Barista",
-    } & lit
+    assert (
+        not {
+            "event:Ordering.PaymentGateway.CardDeclined",
+            "command:Ordering.Cancel",
+            "command:Bar.StartBrewing",
+            "actor:Barista",
+        }
+        & lit
+    )
 
 
 def test_model_text_is_escaped(load_text: Callable[[str], ModelWithGraph]) -> None:
@@ -142,5 +143,5 @@ def test_board_command_writes_one_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert not re.search(r'<(link|script)[^>]+(href|src)=', html)  # nothing loaded from outside
+    assert not re.search(r"<(link|script)[^>]+(href|src)=", html)  # nothing loaded from outside
     assert f"wrote {out} (" in result.output

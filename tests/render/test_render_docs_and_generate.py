@@ -21,7 +21,10 @@ def test_docs_pages(coffee: ModelWithGraph) -> None:
     assert set(pages) == {"index.md", "Ordering.md", "Bar.md", "Display.md"}
     index = pages["index.md"]
     assert "```mermaid\nflowchart LR\n" in index
-    assert "| [Ordering](Ordering.md) | Takes orders and charges for them | 1 | 3 | 3 | 3 | 2 | 1 |" in index
+    assert (
+        "| [Ordering](Ordering.md) | Takes orders and charges for them | 1 | 3 | 3 | 3 | 2 | 1 |"
+        in index
+    )
     assert "- `Customer`: Someone buying a drink" in index
     ordering = pages["Ordering.md"]
     # Fields with type, default, pii and the aggregate id every message carries.
@@ -109,7 +112,17 @@ def test_generate_refuses_a_model_with_errors(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "stormgen", "generate", str(bad), "-o", str(tmp_path / "o"), "-t", "docs"],
+        [
+            sys.executable,
+            "-m",
+            "stormgen",
+            "generate",
+            str(bad),
+            "-o",
+            str(tmp_path / "o"),
+            "-t",
+            "docs",
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -67,7 +67,11 @@ def test_command_schema_accepts_a_good_body_and_names_what_is_wrong(
             v.validate(body)
         assert culprit in str(info.value.message) + "/".join(map(str, info.value.path))
     assert place["properties"]["customer"]["x-pii"] is True
-    assert place["$defs"]["Size"] == {"title": "Size", "type": "string", "enum": ["Small", "Medium", "Large"]}
+    assert place["$defs"]["Size"] == {
+        "title": "Size",
+        "type": "string",
+        "enum": ["Small", "Medium", "Large"],
+    }
     # A non-creating command must name its instance.
     cancel = validator(schemas(coffee)["Ordering/Cancel.command.schema.json"])
     with pytest.raises(ValidationError):
@@ -175,7 +179,12 @@ def test_asyncapi_payload_is_the_envelope(coffee: ModelWithGraph) -> None:
         "position": 42,
         "recorded_at": "2026-11-27T13:05:00.123456Z",
         "data": {"order_id": ORDER_ID, "customer": "Ada", "drinks": [DRINK], "total": "7.50"},
-        "metadata": {"command_id": "c", "correlation_id": "c", "causation_id": "c", "actor": "Customer"},
+        "metadata": {
+            "command_id": "c",
+            "correlation_id": "c",
+            "causation_id": "c",
+            "actor": "Customer",
+        },
     }
     v.validate(envelope)
     for change in ({"type": "Bar.TicketOpened"}, {"stream": "Bar.Ticket/1"}, {"data": {}}):

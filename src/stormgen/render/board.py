@@ -23,6 +23,7 @@ from stormgen.model.nodes import (
     Actor,
     Aggregate,
     Command,
+    Context,
     Event,
     External,
     Hotspot,
@@ -587,11 +588,7 @@ class _BoardBuilder:
             lane = Lane("Shared", "actors of the whole model that issue no command", y=y)
             y = self.place(lane, self.shared_lane(shared)) + LANE_GAP
             lanes.append(lane)
-        seen: set[str] = set()
-        for context in self.model.contexts:
-            if context.name in seen or f"context:{context.name}" not in nodes:
-                continue  # a context declared twice (E101) is one lane
-            seen.add(context.name)
+        for context in self.lane_order():
             lane = Lane(context.name, context.description or "", y=y)
             y = self.place(lane, self.context_lane(context.name)) + LANE_GAP
             lanes.append(lane)
@@ -613,6 +610,27 @@ class _BoardBuilder:
             data_json=_script_json(blob),
             counts=counts,
         )
+
+    def lane_order(self) -> list[Context]:
+        """Contexts upstream first (the context map's ``->``), else in model order."""
+        import networkx as nx
+
+        contexts: dict[str, Context] = {}
+        for context in self.model.contexts:
+            # A context declared twice (E101) is one lane, of its first declaration.
+            if context.name not in contexts and f"context:{context.name}" in self.nodes:
+                contexts[context.name] = context
+        position = {name: i for i, name in enumerate(contexts)}
+        upstream = nx.DiGraph()
+        upstream.add_nodes_from(contexts)
+        for u, v, d in self.graph.edges(data=True):
+            if d["kind"] == "upstream-of" and d.get("relation") == "->":
+                upstream.add_edge(self.nodes[u]["name"], self.nodes[v]["name"])
+        try:
+            names = list(nx.lexicographical_topological_sort(upstream, key=position.__getitem__))
+        except nx.NetworkXUnfeasible:  # a cycle in the map (W505): keep the model's order
+            names = list(contexts)
+        return [contexts[name] for name in names]
 
     def chains(self) -> tuple[list[list[int]], dict[str, int]]:
         """Each event's causal chain as note indices; equal chains are stored once."""
