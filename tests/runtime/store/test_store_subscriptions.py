@@ -149,6 +149,38 @@ def test_slow_transaction_that_began_first_is_not_skipped(store: EventStore) -> 
     assert [e.stream for e in store.read_all()] == ["Slow/1", "Slow/1", "Fast/1"]
 
 
+def test_transaction_begun_first_appending_last_is_seen_after_the_fast_one(
+    store: EventStore,
+) -> None:
+    seen: list[str] = []
+    sub = Subscription(store).start(lambda e: seen.append(e.stream))
+    began = threading.Event()
+    go_on = threading.Event()
+
+    def slow() -> None:
+        with store.transaction() as uow:
+            uow.set_checkpoint("slow", 1)  # the transaction is open and has written
+            began.set()
+            go_on.wait(10)
+            uow.append("Slow/1", [ev(1)], 0)
+
+    slow_thread = threading.Thread(target=slow)
+    slow_thread.start()
+    assert began.wait(10)
+    fast_thread = threading.Thread(target=store.append, args=("Fast/1", [ev(2)], 0))
+    fast_thread.start()
+    time.sleep(0.2)
+    go_on.set()
+    slow_thread.join(10)
+    fast_thread.join(10)
+    wait_until(lambda: len(seen) == 2)
+    sub.stop()
+    sub.join(5)
+    # Whatever order the writers were serialized in, the reader saw both, in log order.
+    assert sorted(seen) == ["Fast/1", "Slow/1"]
+    assert seen == [e.stream for e in store.read_all()]
+
+
 def test_rolled_back_append_leaves_no_hole_to_wait_on(store: EventStore) -> None:
     seen: list[int] = []
     sub = Subscription(store).start(lambda e: seen.append(e.position))
