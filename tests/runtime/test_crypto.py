@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from coffee_domain import (
     MarkPaid,
     Order,
     OrderHistory,
+    OrderPaid,
     OrderPlaced,
     PlaceOrder,
     Tally,
@@ -21,7 +23,16 @@ from coffee_domain import (
 from conftest import Stores
 from cryptography.exceptions import InvalidTag
 
-from stormgen.runtime import FORGOTTEN, REDACTED, NotFound, Registry
+from stormgen.runtime import (
+    FORGOTTEN,
+    REDACTED,
+    Delete,
+    Envelope,
+    Event,
+    NotFound,
+    Registry,
+    View,
+)
 from stormgen.runtime.crypto import decrypt_value, encrypt_value, is_encrypted
 
 
@@ -122,3 +133,42 @@ def test_tokens_are_bound_to_their_stream_and_field() -> None:
         decrypt_value(key, "S/2", "customer", token)
     with pytest.raises(InvalidTag):
         decrypt_value(key, "S/1", "name", token)
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    order_id: uuid.UUID
+    spent: Decimal = Decimal(0)  # personal, and not text: redacts to None
+    payments: int = 0
+
+
+class Spend(View[SpendRow]):
+    name = "Ordering.Spend"
+    row_type = SpendRow
+    key = "order_id"
+    pii = frozenset({"spent"})
+    events = (OrderPlaced, OrderPaid)
+
+    def update(self, row: SpendRow, event: Event, envelope: Envelope) -> SpendRow | Delete:
+        if isinstance(event, OrderPaid):
+            return replace(row, payments=row.payments + 1)
+        assert isinstance(event, OrderPlaced)
+        return replace(row, spent=event.total)
+
+
+def test_a_view_keeps_working_on_rows_with_forgotten_non_text_columns(stores: Stores) -> None:
+    app = stores.app(aggregates=[Tally()], views=[Spend()])
+    order = place(app, "Ada")
+    app.run_consumers()
+    assert app.view_row(Spend, order.id) == {
+        "order_id": str(order.id),
+        "spent": "3.50",
+        "payments": 0,
+    }
+    app.forget(Order, order.id)
+    assert app.view_row(Spend, order.id)["spent"] is None  # type: ignore[index]
+    app.handle(MarkPaid(order_id=order.id, amount=Decimal(1)))
+    app.run_consumers()
+    assert app.parked() == []
+    row = app.view_row(Spend, order.id)
+    assert row == {"order_id": str(order.id), "spent": None, "payments": 1}

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cryptography.exceptions import InvalidTag
+
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import id_text
 from stormgen.runtime.crypto import MARKER, decrypt_value, encrypt_value
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
-from stormgen.runtime.messages import REDACTED, Envelope, info
+from stormgen.runtime.messages import Envelope, info
 from stormgen.runtime.policies import Policy, command_id
 from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
 from stormgen.runtime.views import DELETE, View
@@ -61,6 +63,9 @@ class RetrySettings:
 def _error_text(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_GONE = object()  # a sealed value whose key was forgotten
 
 
 class _Overtaken(Exception):
@@ -118,24 +123,32 @@ class Consumers:
 
     def open_doc(self, view: View[Any], doc: dict[str, Any]) -> dict[str, Any]:
         """A stored row document as JSON, pii columns decrypted (or redacted)."""
+        return self._open_doc(view, doc)[0]
+
+    def _open_doc(self, view: View[Any], doc: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
         hints = codec._hints(view.row_type)
         # the row class's field order, whatever order the database kept
         out = {name: doc[name] for name in hints if name in doc}
+        gone: set[str] = set()
         for name in view.pii:
             token = doc.get(name)
             if isinstance(token, dict) and MARKER in token:
-                out[name] = self._open_token(view, name, token, hints[name])
-        return out
+                value = self._open_token(view, name, token)
+                if value is _GONE:
+                    gone.add(name)
+                    value = codec.redacted_value(hints[name])
+                out[name] = value
+        return out, gone
 
-    def _open_token(self, view: View[Any], column: str, token: dict[str, Any], hint: Any) -> Any:
+    def _open_token(self, view: View[Any], column: str, token: dict[str, Any]) -> Any:
         stream = str(token.get("stream", ""))
         key = self.app.keys.key_for_reading(stream)
         if key is not None:
             try:
                 return decrypt_value(key, stream, f"{view.name}.{column}", token)
-            except Exception:
+            except (InvalidTag, ValueError):
                 log.debug("view %s column %s sealed under a forgotten key", view.name, column)
-        return REDACTED if hint is str or str in getattr(hint, "__args__", ()) else None
+        return _GONE
 
     def _seal_row(
         self,
@@ -171,8 +184,8 @@ class Consumers:
             old_plain = None
             row = view.new_row(key)
         else:
-            old_plain = self.open_doc(view, old_doc)
-            row = codec.from_data(view.row_type, old_plain)
+            old_plain, gone = self._open_doc(view, old_doc)
+            row = codec.from_data_redacted(view.row_type, old_plain, gone)
         new = view.update(row, env.event, env)
         if new is DELETE:
             uow.delete_row(view.name, key_text)

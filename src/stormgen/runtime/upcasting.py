@@ -12,19 +12,12 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stormgen.runtime.codec import _hints, from_data
-from stormgen.runtime.messages import REDACTED, Event, Message, info
+from stormgen.runtime.codec import from_data, from_data_redacted
+from stormgen.runtime.messages import Event, Message, info
 from stormgen.runtime.rejections import DecodeError, UnknownEventType, UpcastError
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Lifts the data of version N of an event type to version N + 1."""
-
-
-def _redacted_value(hint: Any) -> Any:
-    # a forgotten str reads as the marker; other types have no marker of their type
-    if hint is str or (str in typing.get_args(hint)):
-        return REDACTED
-    return None
 
 
 class Registry:
@@ -108,29 +101,8 @@ class Registry:
         try:
             if not gone:
                 return from_data(cls, upcast)
-            return _decode_partial(cls, upcast, gone)
+            return from_data_redacted(cls, upcast, gone)
         except DecodeError as exc:
             raise UpcastError(
                 f"stored {type_name} v{version} does not fit the current schema: {exc.message}"
             ) from None
-
-
-def _decode_partial(cls: type[Event], data: Mapping[str, Any], gone: set[str]) -> Event:
-    hints = _hints(cls)
-    kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        name = field.name
-        if name in gone:
-            kwargs[name] = _redacted_value(hints[name])
-        elif name in data:
-            try:
-                kwargs[name] = from_data(hints[name], data[name])
-            except DecodeError as exc:
-                raise DecodeError(exc.message.replace("`$", f"`$.{name}"), exc.path) from None
-        elif field.default is not dataclasses.MISSING:
-            kwargs[name] = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            kwargs[name] = field.default_factory()
-        else:
-            raise DecodeError(f"Object missing required field `{name}`", "$")
-    return cls(**kwargs)
