@@ -132,6 +132,12 @@
     if (ev.key === "/" && document.activeElement !== search) { ev.preventDefault(); search.focus(); }
   });
 
+  document.getElementById("lanes").addEventListener("change", function (ev) {
+    var top = parseFloat(ev.target.value);
+    if (!isNaN(top)) viewport.scrollTo({ top: top * scale, left: 0 });
+    ev.target.value = "";
+  });
+
   var scale = 1;
   var steps = [0.25, 0.4, 0.55, 0.7, 0.85, 1, 1.25, 1.5];
   var zoomLevel = document.getElementById("zoomlevel");

@@ -194,3 +194,16 @@ def test_search(opened: Opened) -> None:
     page.fill("#search", "")
     assert opened.refs(".note.match") == []
     assert opened.errors == []
+
+
+def test_jump_to_a_context(opened: Opened) -> None:
+    page = opened.page
+    page.select_option("#lanes", label="Display")
+    top, most = page.evaluate(
+        "() => { const v = document.getElementById('viewport');"
+        " return [v.scrollTop, v.scrollHeight - v.clientHeight]; }"
+    )
+    lane_top = page.eval_on_selector(".lane:last-of-type", "e => e.offsetTop")
+    assert lane_top > 0
+    assert top == pytest.approx(min(lane_top, most), abs=1)
+    assert opened.errors == []

@@ -89,6 +89,7 @@ def test_docs_mermaid_blocks_render(page: Page) -> None:
         for text in render_docs(loaded).values()
         for block in re.findall(r"```mermaid\n(.*?)```", text, re.S)
     ]
-    assert len(blocks) == 1 + len(loaded.model.contexts)
+    # The index's context map; per context page its neighbours and its event flow.
+    assert len(blocks) == 1 + 2 * len(loaded.model.contexts)
     for block in blocks:
         assert render(page, block).startswith("<svg")

@@ -28,7 +28,11 @@ def board(
     parsed = load_model(model, OutputFormat.text)
     warn_if_invalid(model, parsed)
     target = output if output is not None else Path(f"{model.stem}-board.html")
-    built = build_board(ModelWithGraph.of(parsed))
+    if err_console.is_terminal:
+        with err_console.status("laying out the board"):
+            built = build_board(ModelWithGraph.of(parsed))
+    else:
+        built = build_board(ModelWithGraph.of(parsed))
     write_output(render_board_page(built), target)
     err_console.print(
         f"wrote {target} ({len(built.notes)} notes in {len(built.lanes)} lanes)",

@@ -90,6 +90,7 @@ class ContextDoc:
     file: str
     description: str
     relations: list[str]
+    neighbours: str  # the context map around this context (empty when it has no relation)
     flow: str
     owners: list[OwnerDoc]
     policies: list[Section]
@@ -325,11 +326,13 @@ class _Docs:
             "hotspots": len(hotspots),
         }
         flow = to_mermaid(event_flow(self.graph, context.name))
+        neighbours = to_mermaid(context_map(self.graph, context.name)) if relations else ""
         return ContextDoc(
             name=context.name,
             file=f"{context.name}.md",
             description=inline(context.description),
             relations=relations,
+            neighbours=neighbours,
             flow=flow,
             owners=owners,
             policies=policies,

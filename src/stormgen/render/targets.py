@@ -22,6 +22,7 @@ up lazily so that the other targets work without it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -79,10 +80,10 @@ class TargetUnavailable(StormgenError):
 
 
 def _render_python(loaded: LoadedModel, /, **kwargs: Any) -> Rendered:
-    try:
-        module = importlib.import_module("stormgen.render.python")
-    except ImportError:
-        module = None
+    # Only a missing package means "not available": an import error inside it is a bug
+    # and must surface as one.
+    found = importlib.util.find_spec("stormgen.render.python") is not None
+    module = importlib.import_module("stormgen.render.python") if found else None
     render = getattr(module, "render_project", None)
     if render is None:
         raise TargetUnavailable(
