@@ -13,6 +13,8 @@ import importlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -85,24 +87,45 @@ def build_model(model_path: Path, build_dir: Path | None = None) -> Path:
 
     loaded = stormgen.load(model_path)
     package = package_name(loaded.model.name)
-    root = (build_dir or BUILD_DIR) / package
+    build = build_dir or BUILD_DIR
+    root = build / package
     sources = [Path(f.path) for f in loaded.model.files] or [model_path]
     stamp = _fingerprint([p.resolve() for p in sources])
     stamp_file = root / _STAMP
-    if stamp_file.is_file() and stamp_file.read_text(encoding="utf-8") == stamp:
-        return root
-    files = render_project(loaded)
-    # The cache is ours: start afresh so files of removed elements do not linger.
-    if root.exists():
-        shutil.rmtree(root)
-    for rel, content in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = content.content if isinstance(content, RenderedFile) else content
-        with target.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    stamp_file.write_text(stamp, encoding="utf-8")
+    build.mkdir(parents=True, exist_ok=True)
+    # Several `run`s may start at once (one per context): one builds, the others wait.
+    with _locked(build / f".{package}.lock"):
+        if stamp_file.is_file() and stamp_file.read_text(encoding="utf-8") == stamp:
+            return root
+        files = render_project(loaded)
+        # The cache is ours: start afresh so files of removed elements do not linger.
+        if root.exists():
+            shutil.rmtree(root)
+        for rel, content in files.items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            text = content.content if isinstance(content, RenderedFile) else content
+            with target.open("w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        # Written last: a build cut short is never taken for a finished one.
+        stamp_file.write_text(stamp, encoding="utf-8")
     return root
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a no-op where fcntl does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _find_package(project: Path) -> str:
