@@ -249,3 +249,38 @@ def test_two_processes_running_one_view_apply_each_event_once(kind: str, tmp_pat
             one.stop()
             two.stop()
         assert one.view_row(OrderCount, "all") == {"name": "all", "orders": 40}
+
+
+class Crash(BaseException):
+    """Stands for the process dying in the middle of a batch."""
+
+
+class CrashingCount(OrderCount):
+    def __init__(self, crash_at: int) -> None:
+        self.crash_at = crash_at
+        self.seen = 0
+
+    def update(self, row: CountRow, event: Event, envelope: Envelope) -> CountRow | Delete:
+        self.seen += 1
+        if self.seen == self.crash_at:
+            raise Crash
+        return super().update(row, event, envelope)
+
+
+def test_rows_and_checkpoint_commit_together_or_not_at_all(stores: Stores) -> None:
+    url = stores.url()
+    app = stores.app(url, aggregates=[Order()], views=[CrashingCount(crash_at=4)])
+    for i in range(6):
+        place(app, f"c{i}")
+    with pytest.raises(Crash):
+        app.run_consumers()
+    # the batch's three earlier rows were rolled back with the checkpoint
+    assert app.view_row(OrderCount, "all") is None
+    assert app.store.get_checkpoint("Ordering.OrderCount") == 0
+    if stores.kind == "memory":
+        return  # a memory store does not outlive its application: no restart
+    app.close()
+    # after a restart every event is applied exactly once
+    again = stores.app(url, aggregates=[Order()], views=[OrderCount()])
+    again.run_consumers()
+    assert again.view_row(OrderCount, "all") == {"name": "all", "orders": 6}
