@@ -139,11 +139,19 @@ def test_malformed_json_is_a_decode_error() -> None:
         loads(b"{not json")
 
 
-def test_text_converts_to_typed_values() -> None:
+def test_text_converts_to_typed_values_unless_strict() -> None:
     # query strings and URL segments arrive as text
     assert from_data(int, "7") == 7
     assert from_data(bool, "true") is True
     assert from_data(uuid.UUID, "7f1c0000-0000-4000-8000-000000000001").int > 0
+    # JSON bodies must use JSON's own types (but decimals and times still as strings)
+    with pytest.raises(DecodeError, match="Expected `int`, got `str`"):
+        from_data(int, "7", strict=True)
+    data = {**to_data(sample()), "number": "7"}
+    with pytest.raises(DecodeError) as info:
+        from_data(Everything, data, strict=True)
+    assert info.value.path == "$.number"
+    assert from_data(Everything, to_data(sample()), strict=True) == sample()
 
 
 def test_schema_hash_follows_the_shape() -> None:

@@ -105,14 +105,17 @@ def to_data(obj: Any) -> Any:
     return data
 
 
-def from_data(cls: type[T], data: Any) -> T:
+def from_data(cls: type[T], data: Any, *, strict: bool = False) -> T:
     """Decode builtins (parsed JSON) into `cls`, typed by its annotations.
 
-    Unknown keys are ignored; missing keys take the field's default. Raises
-    `DecodeError` naming the offending field's path (`$.drinks[0].price`).
+    Unknown keys are ignored; missing keys take the field's default. By default text
+    is converted where the type asks for it (`"7"` for an int: query strings and path
+    segments); `strict=True` refuses that (JSON bodies). Decimals, datetimes, dates and
+    uuids are read from strings either way. Raises `DecodeError` naming the offending
+    field's path (`$.drinks[0].price`).
     """
     try:
-        value = msgspec.convert(data, cls, strict=False)
+        value = msgspec.convert(data, cls, strict=strict)
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _PATH.search(text)
