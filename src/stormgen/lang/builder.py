@@ -9,6 +9,7 @@ Mistakes the grammar cannot see (a second ``id`` line, a view without ``key``,
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -57,16 +58,18 @@ class FileParts:
 class Builder:
     """Build the nodes of one file; ``diagnostics`` collects what the grammar let through."""
 
-    def __init__(self, display: str, linecol: Any) -> None:
+    def __init__(self, display: str, line_starts: list[int]) -> None:
         self.file = display
-        self._linecol = linecol
+        self._starts = line_starts
         self.diagnostics: list[Diagnostic] = []
 
     # ------------------------------------------------------------ helpers
 
     def loc(self, obj: Any) -> Location:
-        line, col = self._linecol(obj._tx_position)
-        return Location(self.file, line, col)
+        # The commonest call of the builder: a bisection over the line starts.
+        pos: int = obj._tx_position
+        line = bisect_right(self._starts, pos)
+        return Location(self.file, line, pos - self._starts[line - 1] + 1)
 
     def error(self, message: str, loc: Location) -> None:
         self.diagnostics.append(Diagnostic("E001", Level.ERROR, message, loc))

@@ -108,9 +108,7 @@ def describe_rule(rule: Any) -> str:
 def expected_list(rules: list[Any]) -> str:
     """Join the expected tokens: "'}'", "'a' or 'b'", "one of 'a', 'b' or 'c'"."""
     # A friendly name may stand for several tokens ("'-' | 'not'"): list each once.
-    names = list(
-        dict.fromkeys(part for r in rules or () for part in describe_rule(r).split(" | "))
-    )
+    names = list(dict.fromkeys(part for r in rules or () for part in describe_rule(r).split(" | ")))
     if not names:
         return "something else"
     if len(names) == 1:

@@ -115,15 +115,29 @@ def parse_text(text: str, display: str) -> FileParts | list[Diagnostic]:
         return [_error("E001", f"syntax error: {exc.message}", Location(display, line, col))]
     if isinstance(tx_model, str):  # textX gives "" for a file with nothing in it
         return FileParts()
-    builder = Builder(display, tx_model._tx_parser.pos_to_linecol)
+    builder = Builder(display, LineIndex.of(text).starts)
     try:
         parts = builder.file_parts(tx_model)
     except RecursionError:
         line, col = LineIndex.of(text).linecol(deepest_nesting(text))
         return [_error("E001", "nesting too deep for the parser", Location(display, line, col))]
+    finally:
+        _release(tx_model)
     if builder.diagnostics:
         return builder.diagnostics
     return parts
+
+
+def _release(tx_model: object) -> None:
+    """Drop the parser's parse tree and caches so reference counting frees them now.
+
+    The parse tree is most of the garbage a parse leaves; without this it waits for a
+    full collection, which walks every object of a large model again.
+    """
+    parser = getattr(tx_model, "_tx_parser", None)
+    for attr in ("parse_tree", "nm", "_instances", "_inst_stack", "comment_positions"):
+        if parser is not None and hasattr(parser, attr):
+            setattr(parser, attr, None)
 
 
 def parse_model(path: str | os.PathLike[str]) -> n.Model:
