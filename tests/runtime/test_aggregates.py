@@ -204,6 +204,10 @@ def test_an_idempotency_key_returns_the_first_result(stores: Stores) -> None:
     assert again.stream_version == first.stream_version
     assert [e.id for e in again.events] == [e.id for e in first.events]
     assert app.store.last_position() == 1
+    # a retried create whose id was generated anew still answers with the first id
+    retried = place(app, idempotency_key="key-1")
+    assert retried.duplicate and retried.id == first.id and retried.stream == first.stream
+    assert app.store.last_position() == 1
 
 
 def test_a_creates_command_without_an_id_gets_one(stores: Stores) -> None:

@@ -357,7 +357,7 @@ class Application:
         if idempotency_key is not None:
             prior = self._idempotent_result(idempotency_key, ident)
             if prior is not None:
-                return prior
+                return self._with_first_id(agg, prior)
         cid = command_id or str(uuid.uuid4())
         event_metadata: dict[str, Any] = dict(metadata or {})
         event_metadata.update(
@@ -397,10 +397,19 @@ class Application:
                     raise
                 continue
             break
+        if result.duplicate:
+            return self._with_first_id(agg, result)
         result = dataclasses.replace(result, id=ident)
-        if not result.duplicate:
-            self._maybe_snapshot(agg, loaded, events, result)
+        self._maybe_snapshot(agg, loaded, events, result)
         return result
+
+    @staticmethod
+    def _with_first_id(agg: Aggregate[Any], result: CommandResult) -> CommandResult:
+        # a retried `creates` may carry a new generated id: answer with the first one's
+        try:
+            return dataclasses.replace(result, id=agg.parse_id(result.stream_id))
+        except DecodeError:
+            return result
 
     def _append(
         self,
