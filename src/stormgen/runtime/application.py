@@ -396,12 +396,11 @@ class Application:
                 if expected_version is not None or attempt > self.command_retries:
                     raise
                 continue
-            break
-        if result.duplicate:
-            return self._with_first_id(agg, result)
-        result = dataclasses.replace(result, id=ident)
-        self._maybe_snapshot(agg, loaded, events, result)
-        return result
+            if result.duplicate:
+                return self._with_first_id(agg, result)
+            result = dataclasses.replace(result, id=ident)
+            self._maybe_snapshot(agg, loaded, events, result)
+            return result
 
     @staticmethod
     def _with_first_id(agg: Aggregate[Any], result: CommandResult) -> CommandResult:
