@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -98,7 +100,7 @@ class Application:
         system_events: Mapping[str, Sequence[type[Event]]] | None = None,
         messages: Iterable[type[Message]] = (),
         retry: RetrySettings | None = None,
-        command_retries: int = 5,
+        command_retries: int = 10,
         owns_store: bool = False,
     ) -> None:
         self.store = store
@@ -395,6 +397,9 @@ class Application:
                 attempt += 1
                 if expected_version is not None or attempt > self.command_retries:
                     raise
+                # a random pause, growing with each loss, keeps racing writers from
+                # colliding again in lockstep
+                time.sleep(random.uniform(0, 0.001 * 2**attempt))
                 continue
             if result.duplicate:
                 return self._with_first_id(agg, result)
