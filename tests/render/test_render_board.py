@@ -80,6 +80,20 @@ def test_causal_order_left_to_right(coffee: ModelWithGraph) -> None:
     # Read models come after every event that feeds them.
     assert notes["Ordering.OrderHistory"].x > notes["Ordering.OrderCancelled"].x
     assert notes["Bar.OpenTicket"].x < notes["Bar.TicketOpened"].x
+    # Layout hints: an instance is created first, and a command guarded by
+    # `status == Brewing` comes after the event whose apply sets `status = Brewing`.
+    bar = [
+        "Bar.OpenTicket",
+        "Bar.TicketOpened",
+        "Bar.StartBrewing",
+        "Bar.BrewingStarted",
+        "Bar.FinishBrewing",
+        "Bar.DrinksReady",
+        "Bar.HandOver",
+        "Bar.TicketHandedOver",
+    ]
+    xs = [notes[name].x for name in bar]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)
     # The hotspot sits right under the command it questions.
     cancel = notes["Ordering.Cancel"]
     hotspot = next(n for n in notes.values() if n.name.startswith("Can a paid order"))

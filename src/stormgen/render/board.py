@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stormgen.model.nodes import (
     Actor,
     Aggregate,
+    Binary,
     Command,
     Context,
     Event,
+    Expr,
     External,
     Hotspot,
+    Name,
     Policy,
     View,
 )
@@ -284,8 +287,29 @@ def _subtitle(kind: str, element: Any) -> str:
 # ---------------------------------------------------------------- layering
 
 
-def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
-    """Longest-path layers of a directed graph, its cycles broken where DFS closes them."""
+def _reaches(dag: dict[str, list[str]], start: str, goal: str) -> bool:
+    seen, todo = {start}, [start]
+    while todo:
+        node = todo.pop()
+        if node == goal:
+            return True
+        for child in dag.get(node, ()):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return False
+
+
+def _layers(
+    nodes: list[str],
+    edges: list[tuple[str, str]],
+    hints: Sequence[tuple[str, str]] = (),
+) -> dict[str, int]:
+    """Longest-path layers of a directed graph, its cycles broken where DFS closes them.
+
+    ``hints`` are edges that only order the layout ("this command comes after that
+    event"); each is kept only if it closes no cycle with the edges kept before it.
+    """
     succ: dict[str, list[str]] = defaultdict(list)
     for u, v in edges:
         succ[u].append(v)
@@ -312,11 +336,16 @@ def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
             else:
                 state[node] = 2
                 stack.pop()
-    indegree: dict[str, int] = {n: 0 for n in nodes}
     dag: dict[str, list[str]] = defaultdict(list)
     for u, v in kept:
         dag[u].append(v)
-        indegree[v] += 1
+    for u, v in hints:
+        if u != v and u in state and v in state and not _reaches(dag, v, u):
+            dag[u].append(v)
+    indegree: dict[str, int] = {n: 0 for n in nodes}
+    for children in dag.values():
+        for v in children:
+            indegree[v] += 1
     layer = {n: 0 for n in nodes}
     ready = [n for n in nodes if indegree[n] == 0]
     while ready:
@@ -327,6 +356,20 @@ def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
             if indegree[child] == 0:
                 ready.append(child)
     return layer
+
+
+def _equalities(expr: Expr) -> list[tuple[str, str]]:
+    """``(field, Member)`` for each ``field == Member`` joined by ``and`` in a guard."""
+    if isinstance(expr, Binary):
+        if expr.op == "and":
+            return _equalities(expr.left) + _equalities(expr.right)
+        if expr.op == "==":
+            for a, b in ((expr.left, expr.right), (expr.right, expr.left)):
+                if isinstance(a, Name) and isinstance(b, Name) and len(a.parts) in (1, 2):
+                    if len(a.parts) == 2 and a.parts[0] != "state":
+                        continue
+                    return [(a.parts[-1], b.parts[-1])]
+    return []
 
 
 # ---------------------------------------------------------------- chains
@@ -423,12 +466,47 @@ class _BoardBuilder:
                     self.hotspot_owner[t] = nid
                 elif data["kind"] in ("aggregate", "external"):
                     self.owner_of[t] = nid
+        # Causal edges by the context of their target: each lane looks at its own only.
+        self.causal_into: dict[str | None, list[tuple[str, str]]] = defaultdict(list)
+        for u, v in self.causal:
+            self.causal_into[self.nodes[v]["context"]].append((u, v))
         self.by_context: dict[str | None, list[str]] = defaultdict(list)
         for nid, data in self.nodes.items():
             self.by_context[data["context"]].append(nid)
         self.notes: list[Note] = []
         self.details: dict[str, dict[str, Any]] = {}
         self.max_col = 0
+
+    def hints(self, ctx: str) -> list[tuple[str, str]]:
+        """Layout-only edges of a lane, the order a modeller would put the stickies in.
+
+        An instance exists before anything else happens to it: the events of an
+        aggregate's ``creates`` commands come before its other commands. And a command
+        guarded by ``require field == Member`` comes after the events whose ``apply``
+        sets ``field = Member``.
+        """
+        context = self.model.context(ctx)
+        if context is None:
+            return []
+        hints: list[tuple[str, str]] = []
+        for aggregate in context.aggregates:
+            creating: list[str] = []
+            sets: dict[tuple[str, str], list[str]] = defaultdict(list)
+            for event in aggregate.events:
+                for a in event.apply:
+                    if a.op == "=" and isinstance(a.value, Name):
+                        sets[(a.target, a.value.parts[-1])].append(f"event:{ctx}.{event.name}")
+            for command in aggregate.commands:
+                if command.creates:
+                    creating.extend(f"event:{ctx}.{e.event.name}" for e in command.emits)
+            for command in aggregate.commands:
+                cid = f"command:{ctx}.{command.name}"
+                if not command.creates:
+                    hints.extend((e, cid) for e in creating)
+                for require in command.requires:
+                    for field_name, member in _equalities(require.condition):
+                        hints.extend((e, cid) for e in sets.get((field_name, member), ()))
+        return hints
 
     def note(self, ref: str, **extra: Any) -> Note:
         data = self.nodes[ref]
@@ -475,9 +553,11 @@ class _BoardBuilder:
                 if k in ("triggers", "feeds") and src not in member_set:
                     ghosts[src] = None
         lane_edges = [
-            (u, v) for u, v in self.causal if (u in flow_set or u in ghosts) and v in flow_set
+            (u, v)
+            for u, v in self.causal_into[ctx]
+            if (u in flow_set or u in ghosts) and v in flow_set
         ]
-        layer = _layers([*ghosts, *flow_nodes], lane_edges)
+        layer = _layers([*ghosts, *flow_nodes], lane_edges, self.hints(ctx))
         if layer:
             self.max_col = max(self.max_col, max(layer.values()))
 
