@@ -69,6 +69,10 @@ class KeyRing:
         if key is None:
             key = AESGCM.generate_key(bit_length=256)
             uow.put_key(stream, key)
+        # readers in this process must not keep using a cached "no key" for the stream
+        # (a stream forgotten and then written again); a rolled-back key does no harm
+        with self._lock:
+            self._cache[stream] = (time.monotonic() + self._ttl, key)
         return key
 
     def key_for_reading(self, stream: str) -> bytes | None:
