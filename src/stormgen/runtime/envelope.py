@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 JSONDict = dict[str, Any]
 
 
@@ -46,13 +48,14 @@ class NewEvent:
     id: str = field(default_factory=new_event_id)
 
 
-@dataclass(slots=True)
-class RecordedEvent:
+class RecordedEvent(msgspec.Struct, array_like=True):
     """An event as stored in the log: the envelope of service.md §4.
 
     ``version`` is the event's schema version; ``stream_version`` its place in the
     stream (1-based, gapless); ``position`` its place in the global log (1-based,
-    increasing in commit order). Treat instances as read-only.
+    increasing in commit order). Treat instances as read-only. Serialise them with
+    :meth:`to_json`: as a msgspec struct an instance encodes as a JSON array, the
+    compact form the SQLite store decodes whole result sets from in one call.
     """
 
     id: str

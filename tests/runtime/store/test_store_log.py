@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Backend
+from store_backends import (  # noqa: F401 (fixtures, used by name)
+    Backend,
+    backend_fixture,
+    db_backend_fixture,
+    store_fixture,
+)
 
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import Backend, make_backend, pg_base_url, with_schema
+from store_backends import (  # noqa: F401 (fixtures, used by name)
+    Backend,
+    backend_fixture,
+    db_backend_fixture,
+    make_backend,
+    pg_base_url,
+    store_fixture,
+    with_schema,
+)
 
 from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.errors import (

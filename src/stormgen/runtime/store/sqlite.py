@@ -114,9 +114,6 @@ CREATE TABLE IF NOT EXISTS stormgen_views (
 );
 """
 
-_COLUMNS = (
-    "position, id, type, version, stream, stream_id, stream_version, recorded_at, data, metadata"
-)
 _INSERT = (
     "INSERT INTO events (id, type, version, stream, stream_id, stream_version, recorded_at,"
     " data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -140,33 +137,36 @@ def decode_json(text: str | bytes) -> JSONDict:
     return _decode_dict(text)
 
 
-def rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
-    """Turn rows selected as ``_COLUMNS`` into recorded events (JSON text decoded)."""
-    out: list[RecordedEvent] = []
-    append = out.append
-    last_time = ""
-    last_dt = datetime.min
-    fromiso = datetime.fromisoformat
-    for position, id_, type_, version, stream, stream_id, sv, at, data, meta in rows:
-        # The events of one append share their time: parse each distinct value once.
-        if at != last_time:
-            last_time = at
-            last_dt = fromiso(at)
-        append(
-            RecordedEvent(
-                id_,
-                type_,
-                version,
-                stream,
-                stream_id,
-                sv,
-                position,
-                last_dt,
-                _decode_dict(data),
-                {} if meta == "{}" else _decode_dict(meta),
-            )
-        )
-    return out
+# One JSON array per event, aggregated by SQLite into one JSON text per result set and
+# decoded by msgspec straight into RecordedEvent structs: no Python code per row.
+_EVENT_JSON = (
+    "json_array(id, type, version, stream, stream_id, stream_version, position,"
+    " recorded_at, json(data), json(metadata))"
+)
+_decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
+
+
+def _by_position(event: RecordedEvent) -> int:
+    return event.position
+
+
+def select_events(
+    conn: sqlite3.Connection, where: str, params: Sequence[Any], limit: int | None = None
+) -> list[RecordedEvent]:
+    """Return the events matching ``where`` (SQL on ``events``) in position order."""
+    sql = (
+        f"SELECT json_group_array({_EVENT_JSON}) FROM "
+        f"(SELECT * FROM events WHERE {where} ORDER BY position"
+    )
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = [*params, limit]
+    row = conn.execute(sql + ")", params).fetchone()
+    events = _decode_events(row[0])
+    # SQLite feeds the aggregate in the subquery's order; sorting an already sorted list
+    # is one linear pass, and makes the order not depend on that.
+    events.sort(key=_by_position)
+    return events
 
 
 def _view_value(kind: str, value: Any) -> Any:
@@ -686,18 +686,11 @@ class SQLiteStore(EventStore):
     # -- reading -------------------------------------------------------------------
     def _replay_result(self, conn: sqlite3.Connection, saved: JSONDict) -> AppendResult:
         first, last = int(saved["first_position"]), int(saved["last_position"])
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE position BETWEEN ? AND ? AND stream = ? "
-            "ORDER BY position",
-            (first, last, saved["stream"]),
-        ).fetchall()
+        events = select_events(
+            conn, "position BETWEEN ? AND ? AND stream = ?", (first, last, saved["stream"])
+        )
         return AppendResult(
-            str(saved["stream"]),
-            int(saved["stream_version"]),
-            first,
-            last,
-            rows_to_events(rows),
-            True,
+            str(saved["stream"]), int(saved["stream_version"]), first, last, events, True
         )
 
     @staticmethod
@@ -717,18 +710,12 @@ class SQLiteStore(EventStore):
         conn: sqlite3.Connection, stream: str, after_version: int, up_to_position: int | None
     ) -> list[RecordedEvent]:
         if up_to_position is None:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND stream_version > ? "
-                "ORDER BY stream_version",
-                (stream, after_version),
-            ).fetchall()
-        else:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND stream_version > ? "
-                "AND position <= ? ORDER BY stream_version",
-                (stream, after_version, up_to_position),
-            ).fetchall()
-        return rows_to_events(rows)
+            return select_events(conn, "stream = ? AND stream_version > ?", (stream, after_version))
+        return select_events(
+            conn,
+            "stream = ? AND stream_version > ? AND position <= ?",
+            (stream, after_version, up_to_position),
+        )
 
     def read_stream(
         self, stream: str, after_version: int = 0, up_to_position: int | None = None
@@ -742,19 +729,15 @@ class SQLiteStore(EventStore):
         types: Sequence[str] | None = None,
         up_to_position: int | None = None,
     ) -> list[RecordedEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE position > ?"
+        where = "position > ?"
         params: list[Any] = [after_position]
         if up_to_position is not None:
-            sql += " AND position <= ?"
+            where += " AND position <= ?"
             params.append(up_to_position)
         if types:
-            sql += f" AND type IN ({', '.join('?' * len(types))})"
+            where += f" AND type IN ({', '.join('?' * len(types))})"
             params.extend(types)
-        sql += " ORDER BY position"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return rows_to_events(self._conn().execute(sql, params).fetchall())
+        return select_events(self._conn(), where, params, limit)
 
     def stream_version(self, stream: str) -> int:
         return self._stream_version(self._conn(), stream)

@@ -1,4 +1,4 @@
-"""Fixtures for the store contract suite: one suite, every backend.
+"""Backends for the store contract suite: each test module imports these fixtures.
 
 PostgreSQL runs when ``STORMGEN_TEST_POSTGRES`` names a server (each test gets a fresh
 schema, dropped afterwards); without it the PostgreSQL cases skip with a reason. When
@@ -72,8 +72,8 @@ class Backend:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+@pytest.fixture(params=BACKENDS, name="backend")
+def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Each backend in turn."""
     kind = request.param
     if kind == "postgres":
@@ -83,8 +83,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     b.cleanup()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+@pytest.fixture(params=["sqlite", "postgres"], name="db_backend")
+def db_backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backends that persist to a database shared between processes."""
     kind = request.param
     if kind == "postgres":
@@ -94,8 +94,8 @@ def db_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backe
     b.cleanup()
 
 
-@pytest.fixture
-def store(backend: Backend) -> EventStore:
+@pytest.fixture(name="store")
+def store_fixture(backend: Backend) -> EventStore:
     """A fresh, empty store of each backend."""
     return backend.open()
 
