@@ -24,6 +24,8 @@ import typer
 
 from stormgen.cli import app
 from stormgen.cli._console import err_console
+from stormgen.cli._report import render_text
+from stormgen.diagnostics import ModelError, StormgenError
 
 #: Where ``run`` keeps generated projects, relative to the working directory.
 BUILD_DIR = Path(".stormgen") / "build"
@@ -149,7 +151,15 @@ def load_service(target: Path) -> Service:
     else:
         if target.suffix != ".storm":
             raise fail(f"{target}: expected a .storm model or a generated project folder")
-        project = build_model(target)
+        try:
+            project = build_model(target)
+        except ModelError as exc:
+            # a syntax or import error: its findings with their locations
+            for line in render_text(exc.diagnostics, show_summary=False):
+                err_console.print(line, markup=False, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except StormgenError as exc:
+            raise fail(str(exc), exc.exit_code) from None
     package = _find_package(project)
     src = str((project / "src").resolve())
     if src not in sys.path:
