@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,9 +13,43 @@ import msgspec
 JSONDict = dict[str, Any]
 
 
+_ids = threading.local()
+
+
+def _fresh_ids(count: int = 256) -> list[str]:
+    """Make ``count`` random uuid4 strings from one read of the OS's random source."""
+    raw = bytearray(os.urandom(16 * count))
+    for i in range(0, len(raw), 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
+        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, len(text), 32)
+    ]
+
+
+def _forget_ids() -> None:
+    # A forked child must not hand out the ids its parent will also use.
+    global _ids
+    _ids = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_ids)
+
+
 def new_event_id() -> str:
-    """Return a fresh random event id (a uuid4 as a string)."""
-    return str(uuid.uuid4())
+    """Return a fresh random event id (a uuid4 as a string).
+
+    Ids are drawn from a per-thread pool filled 256 at a time: ``str(uuid.uuid4())``
+    per event was a third of the cost of appending a batch.
+    """
+    try:
+        return _ids.pool.pop()  # type: ignore[no-any-return]
+    except (AttributeError, IndexError):
+        _ids.pool = _fresh_ids()
+        return _ids.pool.pop()  # type: ignore[no-any-return]
 
 
 def format_time(when: datetime) -> str:
