@@ -1,0 +1,226 @@
+"""Property test: `stormgen validate` on mangled example models never crashes.
+
+The examples are mutated (lines deleted or duplicated, tokens swapped or replaced,
+random bytes inserted, files truncated, invalid UTF-8) and the real CLI entry point
+runs on them: in-process for the bulk of the cases (``stormgen.cli.main`` inside
+CliRunner's isolation, so the same exception handling as the console script), and a
+handful of times as a real ``stormgen`` process. Whatever the input, the exit status
+is 0, 1 or 2, nothing prints a traceback, a failure says something, and every E001
+has a ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from stormgen.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+# (root file to validate, file to mangle), relative to examples/.
+TARGETS = [
+    ("coffee_shop.storm", "coffee_shop.storm"),
+    ("clinic.storm", "clinic.storm"),
+    ("library/library.storm", "library/library.storm"),
+    ("library/library.storm", "library/lending.storm"),
+    ("library/library.storm", "library/catalog.storm"),
+    ("library/library.storm", "library/members.storm"),
+]
+TOKEN = re.compile(rb'"(?:[^"\\\n]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|[0-9.]+|->|<->|[+\-]?=|==|\S')
+# Tokens dropped in place of another: keywords and punctuation reach deep parser states.
+REPLACEMENTS = [
+    b"{",
+    b"}",
+    b"(",
+    b")",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"=",
+    b"==",
+    b"->",
+    b"<->",
+    b"?",
+    b'"',
+    b"#",
+    b"emit",
+    b"event",
+    b"command",
+    b"context",
+    b"state",
+    b"not",
+    b"in",
+    b"none",
+    b"pii",
+    b"was",
+    b"import",
+    b'import "missing.storm"',
+    b'import "library.storm"',
+    b"list[",
+    b"v0",
+    b"-",
+    b"1.5",
+    b"Unknown",
+    b"Ordering.Unknown",
+]
+E001_TEXT = re.compile(r"^(?P<loc>.+?):(\d+):(\d+): error\[E001\]: ", re.M)
+
+
+@dataclass(frozen=True)
+class Case:
+    root: str
+    mangled: str
+    data: bytes
+
+
+def _lines_op(data: bytes, index: int, duplicate: bool) -> bytes:
+    lines = data.split(b"\n")
+    i = index % len(lines)
+    if duplicate:
+        lines.insert(i, lines[i])
+    else:
+        del lines[i]
+    return b"\n".join(lines)
+
+
+def _tokens(data: bytes) -> list[tuple[int, int]]:
+    return [m.span() for m in TOKEN.finditer(data)]
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    root, mangled = draw(st.sampled_from(TARGETS))
+    data = (EXAMPLES / mangled).read_bytes()
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(
+            st.sampled_from(
+                ["delete", "duplicate", "swap", "replace", "insert", "truncate", "utf8"]
+            )
+        )
+        pos = draw(st.integers(0, max(0, len(data))))
+        if kind in ("delete", "duplicate"):
+            data = _lines_op(data, draw(st.integers(0, 10_000)), kind == "duplicate")
+        elif kind in ("swap", "replace"):
+            spans = _tokens(data)
+            if len(spans) < 2:
+                continue
+            i = draw(st.integers(0, len(spans) - 1))
+            a0, a1 = spans[i]
+            if kind == "replace":
+                data = data[:a0] + draw(st.sampled_from(REPLACEMENTS)) + data[a1:]
+            else:
+                j = draw(st.integers(0, len(spans) - 1))
+                b0, b1 = spans[j]
+                if j == i:
+                    continue
+                if j < i:
+                    (a0, a1), (b0, b1) = (b0, b1), (a0, a1)
+                data = data[:a0] + data[b0:b1] + data[a1:b0] + data[a0:a1] + data[b1:]
+        elif kind == "insert":
+            data = data[:pos] + draw(st.binary(min_size=1, max_size=8)) + data[pos:]
+        elif kind == "truncate":
+            data = data[:pos]
+        else:
+            junk = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xe2\x82", b"\xed\xa0\x80"]))
+            data = data[:pos] + junk + data[pos:]
+    return Case(root, mangled, data)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the examples; each case mangles one file and puts it back after."""
+    target = tmp_path_factory.mktemp("fuzz") / "examples"
+    shutil.copytree(EXAMPLES, target)
+    return target
+
+
+def _run_main(args: list[str]) -> tuple[int, str, str]:
+    """Run the console script's ``main`` in-process; its exit status, stdout and stderr."""
+    runner = CliRunner()
+    saved = sys.argv
+    with runner.isolation() as (out, err, _):
+        sys.argv = ["stormgen", *args]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.argv = saved
+        return (
+            code,
+            out.getvalue().decode("utf-8", "replace"),
+            err.getvalue().decode("utf-8", "replace"),
+        )
+
+
+def _check_outcome(code: int, stdout: str, stderr: str, as_json: bool) -> None:
+    both = stdout + stderr
+    assert code in (0, 1, 2), both
+    assert "Traceback" not in both
+    assert "internal error" not in both
+    if code != 0:
+        assert both.strip(), "a failing run must say why"
+    if as_json:
+        if stdout.strip():
+            for finding in json.loads(stdout):
+                if finding["code"] == "E001":
+                    assert finding["file"] and finding["line"] >= 1 and finding["column"] >= 1
+    else:
+        for line in both.splitlines():
+            if "error[E001]" in line:
+                assert E001_TEXT.match(line), line
+
+
+@settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(case=cases(), as_json=st.booleans())
+def test_validate_survives_mangled_models(case: Case, as_json: bool, workdir: Path) -> None:
+    mangled = workdir / case.mangled
+    mangled.write_bytes(case.data)
+    try:
+        args = ["validate", str(workdir / case.root)] + (["--format", "json"] if as_json else [])
+        code, stdout, stderr = _run_main(args)
+    finally:
+        mangled.write_bytes((EXAMPLES / case.mangled).read_bytes())
+    _check_outcome(code, stdout, stderr, as_json)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda d: d[: len(d) // 2],
+        lambda d: d.replace(b"emit", b"emmit", 1),
+        lambda d: d.replace(b"context", b"\xff\xfe", 1),
+        lambda d: b"\x00" + d,
+        lambda d: d.replace(b"}", b"", 1),
+        lambda d: d.replace(b"OrderPlaced", b"OrderPlacd", 1),
+    ],
+)
+def test_validate_process_survives_mangled_models(mangle: object, tmp_path: Path) -> None:
+    assert callable(mangle)
+    path = tmp_path / "coffee_shop.storm"
+    path.write_bytes(mangle((EXAMPLES / "coffee_shop.storm").read_bytes()))
+    exe = shutil.which("stormgen", path=str(Path(sys.executable).parent))
+    command = [exe] if exe else [sys.executable, "-m", "stormgen"]
+    result = subprocess.run(
+        [*command, "validate", str(path)], capture_output=True, text=True, check=False
+    )
+    _check_outcome(result.returncode, result.stdout, result.stderr, as_json=False)
+    assert result.returncode != 0
