@@ -94,6 +94,32 @@ def test_datetimes_are_stored_in_utc() -> None:
     assert decoded.moment == local and decoded.moment.utcoffset() == dt.timedelta(0)
 
 
+@dataclass(frozen=True)
+class Stamped:
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Deep:
+    stamps: list[Stamped]
+    times: list[dt.datetime]
+    maybe: dt.datetime | None = None
+
+
+def test_datetimes_anywhere_are_stored_in_utc() -> None:
+    plus_one = dt.timezone(dt.timedelta(hours=1))
+    local = dt.datetime(2026, 3, 1, 9, 30, tzinfo=plus_one)
+    naive = dt.datetime(2026, 3, 1, 9, 30)
+    data = to_data(Deep(stamps=[Stamped(local)], times=[local, naive], maybe=local))
+    assert data == {
+        "stamps": [{"at": "2026-03-01T08:30:00Z"}],
+        "times": ["2026-03-01T08:30:00Z", "2026-03-01T09:30:00Z"],
+        "maybe": "2026-03-01T08:30:00Z",
+    }
+    assert to_data([local]) == ["2026-03-01T08:30:00Z"]
+    assert to_data(Stamped(naive)) == {"at": "2026-03-01T09:30:00Z"}
+
+
 def test_missing_fields_take_defaults_and_unknown_fields_are_ignored() -> None:
     data = to_data(sample())
     for name in ("tags", "maybe", "maybe_inner"):

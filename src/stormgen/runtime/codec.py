@@ -26,6 +26,7 @@ from stormgen.runtime.unset import UNSET
 T = TypeVar("T")
 
 _UTC = dt.UTC
+_ZERO = dt.timedelta(0)
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
 
@@ -56,7 +57,7 @@ def _mentions_datetime(tp: Any, seen: set[Any]) -> bool:
 
 
 _HINTS: dict[Any, dict[str, Any]] = {}
-_DATETIME_PASS: dict[Any, tuple[str, ...]] = {}
+_DATETIME_PASS: dict[Any, tuple[bool, tuple[str, ...]]] = {}
 _SCHEMA_HASHES: dict[Any, str] = {}
 
 
@@ -68,18 +69,28 @@ def _hints(cls: Any) -> dict[str, Any]:
     return hints
 
 
-def _datetime_fields(cls: Any) -> tuple[str, ...] | None:
-    """The top-level fields of a dataclass that may hold datetimes (None: not a dataclass)."""
-    fields = _DATETIME_PASS.get(cls)
-    if fields is None:
+def _datetime_plan(cls: Any) -> tuple[bool, tuple[str, ...]]:
+    """Where datetimes may sit in a class: (only as top-level fields?, those fields).
+
+    `(True, ())` means no datetime anywhere; `(False, ...)` means some sit deeper (in
+    lists or nested values) or the class is not a dataclass.
+    """
+    plan = _DATETIME_PASS.get(cls)
+    if plan is None:
         if dataclasses.is_dataclass(cls):
-            fields = tuple(
-                name for name, hint in _hints(cls).items() if _mentions_datetime(hint, set())
+            hints = _hints(cls)
+            fields = tuple(name for name, h in hints.items() if _mentions_datetime(h, set()))
+            top = all(
+                hints[name] is dt.datetime
+                or set(typing.get_args(hints[name])) <= {dt.datetime, type(None)}
+                for name in fields
             )
+            plan = (top, fields)
         else:
-            fields = ("*",) if _mentions_datetime(cls, set()) else ()
-        _DATETIME_PASS[cls] = fields
-    return fields
+            # a bare value or container: its element types are unknown
+            plan = (False, ())
+        _DATETIME_PASS[cls] = plan
+    return plan
 
 
 def _enc_hook(value: Any) -> Any:
@@ -92,17 +103,18 @@ def to_data(obj: Any) -> Any:
     """Encode a dataclass instance (or any supported value) into JSON-ready builtins."""
     if isinstance(obj, dt.datetime):
         return _normalise(obj)
-    fields = _datetime_fields(type(obj))
-    if not fields:
-        return msgspec.to_builtins(obj, enc_hook=_enc_hook)
-    # msgspec keeps a non-UTC offset as is; §4 wants UTC, so datetimes pass through raw
+    top, fields = _datetime_plan(type(obj))
+    if top:
+        data = msgspec.to_builtins(obj, enc_hook=_enc_hook)
+        # msgspec writes an aware UTC datetime as §4 wants (`...Z`); fix the others
+        for name in fields:
+            value = getattr(obj, name)
+            if isinstance(value, dt.datetime) and value.utcoffset() != _ZERO:
+                data[name] = _normalise(value)
+        return data
+    # datetimes deeper inside: let them through raw and normalise on the way out
     data = msgspec.to_builtins(obj, builtin_types=(dt.datetime,), enc_hook=_enc_hook)
-    if fields == ("*",) or not isinstance(data, dict):
-        return _normalise(data)
-    for name in fields:
-        if name in data:
-            data[name] = _normalise(data[name])
-    return data
+    return _normalise(data)
 
 
 def from_data(cls: type[T], data: Any, *, strict: bool = False) -> T:
