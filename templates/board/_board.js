@@ -144,11 +144,15 @@
   var width = parseFloat(board.style.width);
   var height = parseFloat(board.style.height);
   function zoom(to) {
+    // Keep the point in the middle of the viewport where it is.
+    var cx = (viewport.scrollLeft + viewport.clientWidth / 2) / scale;
+    var cy = (viewport.scrollTop + viewport.clientHeight / 2) / scale;
     scale = to;
     board.style.transform = "scale(" + scale + ")";
     sizer.style.width = (width * scale) + "px";
     sizer.style.height = (height * scale) + "px";
     zoomLevel.textContent = Math.round(scale * 100) + "%";
+    viewport.scrollTo(cx * scale - viewport.clientWidth / 2, cy * scale - viewport.clientHeight / 2);
   }
   document.querySelector(".zoom").addEventListener("click", function (ev) {
     var b = ev.target.closest("button");

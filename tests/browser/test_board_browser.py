@@ -207,3 +207,21 @@ def test_jump_to_a_context(opened: Opened) -> None:
     assert lane_top > 0
     assert top == pytest.approx(min(lane_top, most), abs=1)
     assert opened.errors == []
+
+
+def test_zoom_keeps_the_view_centred(opened: Opened) -> None:
+    page = opened.page
+    page.set_viewport_size({"width": 1000, "height": 500})  # room to scroll either way
+    page.select_option("#lanes", label="Bar")
+    centre = (
+        "() => { const v = document.getElementById('viewport');"
+        " const s = parseFloat(document.getElementById('zoomlevel').textContent) / 100;"
+        " return (v.scrollTop + v.clientHeight / 2) / s; }"
+    )
+    before = page.evaluate(centre)
+    page.click('[data-zoom="-1"]')
+    assert page.inner_text("#zoomlevel") == "85%"
+    transform = page.eval_on_selector("#board", "e => e.style.transform")
+    assert transform == "scale(0.85)"
+    assert page.evaluate(centre) == pytest.approx(before, abs=2)
+    assert opened.errors == []
