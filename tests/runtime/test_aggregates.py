@@ -16,6 +16,7 @@ from coffee_domain import (
     MarkPaid,
     Order,
     OrderCancelled,
+    OrderHistory,
     OrderPaid,
     OrderPlaced,
     OrderState,
@@ -300,3 +301,10 @@ def test_definitions_of_the_whole_domain_load(stores: Stores) -> None:
     app = stores.app(**definitions())
     assert set(app.aggregates) == {"Ordering.Order", "Bar.Ticket"}
     assert "Ordering.PaymentGateway" in app.ports
+
+
+def test_definitions_with_clashing_names_are_refused(sqlite_stores: Stores) -> None:
+    with pytest.raises(ValueError, match=r"two aggregate definitions are named Ordering\.Order"):
+        sqlite_stores.app(aggregates=[Order(), Tally()])
+    with pytest.raises(ValueError, match="two view definitions"):
+        sqlite_stores.app(views=[OrderHistory(), OrderHistory()])

@@ -75,6 +75,13 @@ class CommandResult:
         }
 
 
+def _add_once(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
+    # names are checkpoint and table names too: a silent overwrite would mix two up
+    if name in table:
+        raise ValueError(f"two {kind} definitions are named {name}")
+    table[name] = item
+
+
 def _ref_name(ref: Any) -> str:
     if isinstance(ref, str):
         return ref
@@ -115,9 +122,11 @@ class Application:
         self.registry = Registry()
         self._command_owner: dict[type[Command], Aggregate[Any]] = {}
         for agg in aggregates:
-            self.aggregates[agg.name] = agg
+            _add_once(self.aggregates, agg.name, agg, "aggregate")
             for cmd in agg.commands:
                 self.registry.add(cmd)
+                if cmd in self._command_owner:
+                    raise ValueError(f"two aggregates handle the command {info(cmd).name}")
                 self._command_owner[cmd] = agg
             for evt in agg.events:
                 self.registry.add(evt)
@@ -125,11 +134,13 @@ class Application:
             for evt in classes:
                 self.registry.add(evt)
         for view in views:
-            self.views[view.name] = view
+            _add_once(self.views, view.name, view, "view")
             for evt in view.events:
                 self.registry.add(evt)
         for policy in policies:
-            self.policies[policy.name] = policy
+            _add_once(self.policies, policy.name, policy, "policy")
+            if policy.name in self.views:
+                raise ValueError(f"a view and a policy are both named {policy.name}")
             for evt in policy.events:
                 self.registry.add(evt)
         for msg in messages:
