@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,20 +66,19 @@ def parse_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-@dataclass(slots=True, kw_only=True)
-class NewEvent:
+class NewEvent(msgspec.Struct, kw_only=True):
     """An event the domain layer wants appended; the store adds stream, version, position.
 
-    ``data`` and ``metadata`` must already be JSON-ready (the domain layer encodes
-    decimals, datetimes and uuids as strings).
+    Construct with keywords. ``data`` and ``metadata`` must already be JSON-ready (the
+    domain layer encodes decimals, datetimes and uuids as strings).
     """
 
     type: str
     data: JSONDict
     version: int = 1
     stream_id: str | None = None
-    metadata: JSONDict = field(default_factory=dict)
-    id: str = field(default_factory=new_event_id)
+    metadata: JSONDict = msgspec.field(default_factory=dict)
+    id: str = msgspec.field(default_factory=new_event_id)
 
 
 class RecordedEvent(msgspec.Struct, array_like=True):
