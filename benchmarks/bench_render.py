@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stormgen import LoadedModel
 from stormgen.lang import parse_model
 from stormgen.render.board import build_board, render_board_page
 from stormgen.render.diagram import context_map, event_flow, to_dot, to_mermaid, to_svg
-from stormgen.render.targets import ModelWithGraph
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -85,7 +85,7 @@ def run(aggregates: int) -> dict[str, Any]:
         source = Path(tmp) / "synth.storm"
         source.write_text(synth_text(aggregates), encoding="utf-8")
         model, parse_s = timed(parse_model, source)
-        loaded, graph_s = timed(ModelWithGraph.of, model)
+        loaded, graph_s = timed(LoadedModel.of, model)
         board, layout_s = timed(build_board, loaded)
         html, html_s = timed(render_board_page, board)
         page_file = Path(tmp) / "board.html"

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from stormgen.lang import parse_model
-from stormgen.render.targets import ModelWithGraph
+from stormgen.render.targets import with_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 COFFEE_SHOP = ROOT / "examples" / "coffee_shop.storm"
@@ -89,7 +89,7 @@ def test_loads_offline_without_errors(opened: Opened, board_file: Path) -> None:
 
 
 def test_every_sticky_is_shown(opened: Opened) -> None:
-    loaded = ModelWithGraph.of(parse_model(COFFEE_SHOP))
+    loaded = with_graph(parse_model(COFFEE_SHOP))
     shown: dict[str, set[str]] = {}
     rows: list[dict[str, Any]] = opened.page.eval_on_selector_all(
         ".note:not([data-ghost])",

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, sync_playwright
 from stormgen.lang import parse_model
 from stormgen.render.diagram import context_map, event_flow, to_mermaid
 from stormgen.render.docs import render_docs
-from stormgen.render.targets import ModelWithGraph
+from stormgen.render.targets import with_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 MERMAID_JS = ROOT / "tests" / "data" / "mermaid-11.17.2.min.js"
@@ -70,7 +70,7 @@ def test_mermaid_rejects_a_broken_diagram(page: Page) -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_every_diagram_renders(page: Page, example: Path) -> None:
-    loaded = ModelWithGraph.of(parse_model(example))
+    loaded = with_graph(parse_model(example))
     diagrams = [context_map(loaded.graph), event_flow(loaded.graph)]
     for context in loaded.model.contexts:
         diagrams.append(event_flow(loaded.graph, context.name))
@@ -83,7 +83,7 @@ def test_every_diagram_renders(page: Page, example: Path) -> None:
 
 
 def test_docs_mermaid_blocks_render(page: Page) -> None:
-    loaded = ModelWithGraph.of(parse_model(EXAMPLES[0]))
+    loaded = with_graph(parse_model(EXAMPLES[0]))
     blocks = [
         block
         for text in render_docs(loaded).values()

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from stormgen import LoadedModel
 from stormgen.cli import app
 from stormgen.render.board import Note, build_board, render_board
-from stormgen.render.targets import ModelWithGraph
 
 COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
 runner = CliRunner()
 
 
-def model_counts(loaded: ModelWithGraph) -> dict[str, int]:
+def model_counts(loaded: LoadedModel) -> dict[str, int]:
     """Every sticky of the model counted from the dataclasses, not from the graph."""
     m = loaded.model
     counts = dict.fromkeys(
@@ -51,7 +51,7 @@ def by_name(notes: list[Note]) -> dict[str, Note]:
     return {n.ref.split(":", 1)[1]: n for n in notes if not n.ghost and not n.copy}
 
 
-def test_every_sticky_is_on_the_board_once(coffee: ModelWithGraph) -> None:
+def test_every_sticky_is_on_the_board_once(coffee: LoadedModel) -> None:
     board = build_board(coffee)
     originals = [n for n in board.notes if not n.ghost and not n.copy]
     refs = [n.ref for n in originals]
@@ -63,7 +63,7 @@ def test_every_sticky_is_on_the_board_once(coffee: ModelWithGraph) -> None:
     assert [lane.name for lane in board.lanes] == ["Ordering", "Bar", "Display"]
 
 
-def test_causal_order_left_to_right(coffee: ModelWithGraph) -> None:
+def test_causal_order_left_to_right(coffee: LoadedModel) -> None:
     notes = by_name(build_board(coffee).notes)
     chain = [
         "Ordering.PlaceOrder",
@@ -100,7 +100,7 @@ def test_causal_order_left_to_right(coffee: ModelWithGraph) -> None:
     assert hotspot.x == cancel.x and hotspot.y > cancel.y
 
 
-def test_notes_never_overlap(coffee: ModelWithGraph) -> None:
+def test_notes_never_overlap(coffee: LoadedModel) -> None:
     notes = build_board(coffee).notes
     for i, a in enumerate(notes):
         for b in notes[i + 1 :]:
@@ -108,7 +108,7 @@ def test_notes_never_overlap(coffee: ModelWithGraph) -> None:
             assert apart, (a.ref, b.ref)
 
 
-def test_chains_are_precomputed(coffee: ModelWithGraph) -> None:
+def test_chains_are_precomputed(coffee: LoadedModel) -> None:
     board = build_board(coffee)
     data = json.loads(board.data_json)
     chain = data["chains"][data["eventChain"]["event:Ordering.OrderPaid"]]
@@ -134,7 +134,7 @@ def test_chains_are_precomputed(coffee: ModelWithGraph) -> None:
     )
 
 
-def test_model_text_is_escaped(load_text: Callable[[str], ModelWithGraph]) -> None:
+def test_model_text_is_escaped(load_text: Callable[[str], LoadedModel]) -> None:
     loaded = load_text(
         'model Evil "<img src=x onerror=alert(1)>"\n'
         'context C "</script><script>alert(2)</script>" {\n'

@@ -8,15 +8,16 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from stormgen import LoadedModel
 from stormgen.cli import app
 from stormgen.render.docs import render_docs
-from stormgen.render.targets import ModelWithGraph, RenderedFile, plan, write_files
+from stormgen.render.targets import RenderedFile, plan, write_files
 
 COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
 runner = CliRunner()
 
 
-def test_docs_pages(coffee: ModelWithGraph) -> None:
+def test_docs_pages(coffee: LoadedModel) -> None:
     pages = render_docs(coffee)
     assert set(pages) == {"index.md", "Ordering.md", "Bar.md", "Display.md"}
     index = pages["index.md"]

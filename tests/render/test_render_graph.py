@@ -12,9 +12,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from stormgen import LoadedModel
 from stormgen.cli import app
 from stormgen.render.diagram import context_map, event_flow, to_dot, to_mermaid
-from stormgen.render.targets import ModelWithGraph
 
 COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
 
@@ -39,11 +39,11 @@ def mermaid_edges(text: str) -> set[tuple[str, str, str]]:
     return {(labels[a], arrow, labels[b]) for a, arrow, b in edges}
 
 
-def test_context_map_mermaid(coffee: ModelWithGraph) -> None:
+def test_context_map_mermaid(coffee: LoadedModel) -> None:
     assert to_mermaid(context_map(coffee.graph)) == COFFEE_MAP
 
 
-def test_event_flow_mermaid_has_the_board_arrows(coffee: ModelWithGraph) -> None:
+def test_event_flow_mermaid_has_the_board_arrows(coffee: LoadedModel) -> None:
     text = to_mermaid(event_flow(coffee.graph))
     edges = mermaid_edges(text)
     for edge in [
@@ -71,7 +71,7 @@ def test_event_flow_mermaid_has_the_board_arrows(coffee: ModelWithGraph) -> None
         assert re.fullmatch(r"[nc]\d+", re.match(r"\w+", words[0]).group(0))  # type: ignore[union-attr]
 
 
-def test_flow_for_one_context_keeps_its_neighbours(coffee: ModelWithGraph) -> None:
+def test_flow_for_one_context_keeps_its_neighbours(coffee: LoadedModel) -> None:
     text = to_mermaid(event_flow(coffee.graph, "Bar"))
     labels = set(re.findall(r'"([^"]+)"', text))
     assert {"QueuePaidOrder", "OpenTicket", "TicketOpened", "HandOver"} <= labels
@@ -80,7 +80,7 @@ def test_flow_for_one_context_keeps_its_neighbours(coffee: ModelWithGraph) -> No
     assert "classDef neighbour" in text
 
 
-def test_labels_are_escaped_for_mermaid_and_dot(load_text: Callable[[str], ModelWithGraph]) -> None:
+def test_labels_are_escaped_for_mermaid_and_dot(load_text: Callable[[str], LoadedModel]) -> None:
     loaded = load_text('context Odd "say \\"<b>hi</b>\\"" { view V { key k: str } }')
     mermaid = to_mermaid(context_map(loaded.graph))
     assert '"Odd"' in mermaid
@@ -98,7 +98,7 @@ def graphviz(dot: str) -> str:
     return done.stdout.decode()
 
 
-def test_dot_is_accepted_by_graphviz(coffee: ModelWithGraph) -> None:
+def test_dot_is_accepted_by_graphviz(coffee: LoadedModel) -> None:
     for diagram in (
         context_map(coffee.graph),
         event_flow(coffee.graph),

@@ -11,16 +11,16 @@ import pytest
 from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from stormgen import LoadedModel
 from stormgen.render.asyncapi import render_asyncapi
 from stormgen.render.jsonschema import render_jsonschemas
-from stormgen.render.targets import ModelWithGraph
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ORDER_ID = "7f1c2a0e-3b7e-4c52-9d3b-1f6f3c1f0a11"
 DRINK = {"name": "Flat white", "size": "Large", "price": "4.50"}
 
 
-def schemas(loaded: ModelWithGraph) -> dict[str, dict[str, Any]]:
+def schemas(loaded: LoadedModel) -> dict[str, dict[str, Any]]:
     return {path: json.loads(text) for path, text in render_jsonschemas(loaded).items()}
 
 
@@ -28,7 +28,7 @@ def validator(schema: dict[str, Any]) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=FormatChecker())
 
 
-def test_one_valid_2020_12_schema_per_command_and_event(coffee: ModelWithGraph) -> None:
+def test_one_valid_2020_12_schema_per_command_and_event(coffee: LoadedModel) -> None:
     found = schemas(coffee)
     model = coffee.model
     expected = set()
@@ -47,7 +47,7 @@ def test_one_valid_2020_12_schema_per_command_and_event(coffee: ModelWithGraph) 
 
 
 def test_command_schema_accepts_a_good_body_and_names_what_is_wrong(
-    coffee: ModelWithGraph,
+    coffee: LoadedModel,
 ) -> None:
     place = schemas(coffee)["Ordering/PlaceOrder.command.schema.json"]
     v = validator(place)
@@ -79,7 +79,7 @@ def test_command_schema_accepts_a_good_body_and_names_what_is_wrong(
     cancel.validate({"reason": "changed my mind", "order_id": ORDER_ID})
 
 
-def test_event_schema_is_the_data_with_the_aggregate_id(coffee: ModelWithGraph) -> None:
+def test_event_schema_is_the_data_with_the_aggregate_id(coffee: LoadedModel) -> None:
     paid = validator(schemas(coffee)["Ordering/OrderPaid.event.schema.json"])
     paid.validate({"order_id": ORDER_ID, "amount": "4.50", "drinks": [DRINK]})
     with pytest.raises(ValidationError):
@@ -111,7 +111,7 @@ context Shop {
 
 
 def test_types_optionals_defaults_and_private_values(
-    load_text: Callable[[str], ModelWithGraph],
+    load_text: Callable[[str], LoadedModel],
 ) -> None:
     found = schemas(load_text(TYPES_MODEL))
     make = found["Shop/Make.command.schema.json"]
@@ -138,7 +138,7 @@ def test_types_optionals_defaults_and_private_values(
     )
 
 
-def test_asyncapi_document_is_valid_asyncapi_3(coffee: ModelWithGraph) -> None:
+def test_asyncapi_document_is_valid_asyncapi_3(coffee: LoadedModel) -> None:
     official = json.loads((DATA / "asyncapi-3.0.0.schema.json").read_text(encoding="utf-8"))
     document = json.loads(render_asyncapi(coffee)["asyncapi.json"])
     errors = [e.message for e in Draft7Validator(official).iter_errors(document)]
@@ -161,7 +161,7 @@ def test_asyncapi_document_is_valid_asyncapi_3(coffee: ModelWithGraph) -> None:
     assert all(op["action"] == "send" for op in document["operations"].values())
 
 
-def test_asyncapi_payload_is_the_envelope(coffee: ModelWithGraph) -> None:
+def test_asyncapi_payload_is_the_envelope(coffee: LoadedModel) -> None:
     document = json.loads(render_asyncapi(coffee)["asyncapi.json"])
     root = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -23,16 +23,16 @@ def board(
 ) -> None:
     """Write the model as an Event Storming board: one HTML file that needs no network."""
     from stormgen.render.board import build_board, render_board_page
-    from stormgen.render.targets import ModelWithGraph
+    from stormgen.render.targets import with_graph
 
     parsed = load_model(model, OutputFormat.text)
     warn_if_invalid(model, parsed)
     target = output if output is not None else Path(f"{model.stem}-board.html")
     if err_console.is_terminal:
         with err_console.status("laying out the board"):
-            built = build_board(ModelWithGraph.of(parsed))
+            built = build_board(with_graph(parsed))
     else:
-        built = build_board(ModelWithGraph.of(parsed))
+        built = build_board(with_graph(parsed))
     write_output(render_board_page(built), target)
     err_console.print(
         f"wrote {target} ({len(built.notes)} notes in {len(built.lanes)} lanes)",

@@ -63,7 +63,7 @@ def generate(
 ) -> None:
     """Generate a service project, docs, an AsyncAPI document or JSON Schemas."""
     from stormgen.checks import check as run_checks
-    from stormgen.render.targets import ModelWithGraph, normalize, plan, render_target, write_files
+    from stormgen.render.targets import normalize, plan, render_target, with_graph, write_files
 
     if target not in TARGETS:
         err_console.print(
@@ -88,7 +88,7 @@ def generate(
         err_console.print(f"error: {output} is not a folder", markup=False, highlight=False)
         raise typer.Exit(2)
 
-    loaded = ModelWithGraph.of(parsed)
+    loaded = with_graph(parsed)
     with progress_bar(f"rendering {target}") as advance:
         files = normalize(render_target(target, loaded, advance))
     changes = plan(files, output)

@@ -74,11 +74,11 @@ def graph(
 ) -> None:
     """Draw the context map (contexts and their relations), or the event flow with --flow."""
     from stormgen.render.diagram import context_map, event_flow, to_dot, to_html, to_mermaid, to_svg
-    from stormgen.render.targets import ModelWithGraph
+    from stormgen.render.targets import with_graph
 
     parsed = load_model(model, OutputFormat.text)
     warn_if_invalid(model, parsed)
-    loaded = ModelWithGraph.of(parsed)
+    loaded = with_graph(parsed)
     diagram = (event_flow if flow else context_map)(loaded.graph, context)
     if format is GraphFormat.mermaid:
         text = to_mermaid(diagram)

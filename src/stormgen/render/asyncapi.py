@@ -17,7 +17,7 @@ from stormgen.render.schema import JsonSchema, SchemaBuilder
 from stormgen.render.targets import Progress
 
 if TYPE_CHECKING:
-    from stormgen.render.targets import LoadedModel
+    from stormgen import LoadedModel
 
 ASYNCAPI_VERSION = "3.0.0"
 #: The document's own version: fixed, so that generating twice is byte-identical.

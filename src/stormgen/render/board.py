@@ -37,7 +37,7 @@ from stormgen.render.diagram import COLOURS
 from stormgen.render.text import assignment, expression, field_line
 
 if TYPE_CHECKING:
-    from stormgen.render.targets import LoadedModel
+    from stormgen import LoadedModel
 
 # Geometry, in CSS pixels.
 NOTE_W = 150

@@ -31,7 +31,7 @@ from stormgen.render.targets import Progress
 from stormgen.render.text import assignment, expression
 
 if TYPE_CHECKING:
-    from stormgen.render.targets import LoadedModel
+    from stormgen import LoadedModel
 
 
 def cell(text: object) -> str:

@@ -18,7 +18,7 @@ from stormgen.render.schema import JSON_SCHEMA_DIALECT, JsonSchema, SchemaBuilde
 from stormgen.render.targets import Progress
 
 if TYPE_CHECKING:
-    from stormgen.render.targets import LoadedModel
+    from stormgen import LoadedModel
 
 
 def dump_json(document: Any) -> str:

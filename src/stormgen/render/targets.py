@@ -1,7 +1,7 @@
 """The registry of ``stormgen generate`` targets and the interface renderers implement.
 
 A *renderer* is a function ``render(loaded) -> Mapping[str, str | RenderedFile]``:
-it receives the loaded model (:class:`stormgen.LoadedModel`, i.e. ``.model`` and
+it receives the loaded model (:class:`stormgen.LoadedModel`: ``.model`` and
 ``.graph``) and returns every file it produces, keyed by a POSIX path relative to the
 output folder. A plain ``str`` value is a file stormgen owns: rewritten by every run
 and compared by ``--check``. A :class:`RenderedFile` with ``overwrite=False`` is a
@@ -29,18 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from stormgen import LoadedModel
 from stormgen.diagnostics import StormgenError
 from stormgen.model.nodes import Model
-
-
-class LoadedModel(Protocol):
-    """What renderers receive: a parsed model and its graph (``stormgen.load``'s result)."""
-
-    @property
-    def model(self) -> Model: ...
-
-    @property
-    def graph(self) -> Any: ...  # networkx.MultiDiGraph from stormgen.model.graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +46,11 @@ Rendered = Mapping[str, "str | RenderedFile"]
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True, slots=True)
-class ModelWithGraph:
-    """A :class:`LoadedModel` built from a parsed model (when not using ``stormgen.load``)."""
+def with_graph(model: Model) -> LoadedModel:
+    """A parsed model with its graph, as :func:`stormgen.load` returns it."""
+    from stormgen.model.graph import build_graph
 
-    model: Model
-    graph: Any
-
-    @classmethod
-    def of(cls, model: Model) -> ModelWithGraph:
-        from stormgen.model.graph import build_graph
-
-        return cls(model, build_graph(model))
+    return LoadedModel(model, build_graph(model))
 
 
 class Renderer(Protocol):
