@@ -71,7 +71,7 @@ def floor_server(port: int, db: str) -> None:
 
     @app.get("/health")
     async def health() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok"}  # no "position": the floor has no log
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -97,9 +97,11 @@ async def load(url: str, path: str, clients: int, seconds: float) -> dict[str, A
                     continue
                 latencies.append(time.perf_counter() - started)
 
+        before = (await client.get("/health")).json().get("position")
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         elapsed = time.perf_counter() - began
+        after = (await client.get("/health")).json().get("position")
     latencies.sort()
     count = len(latencies)
     return {
@@ -109,6 +111,8 @@ async def load(url: str, path: str, clients: int, seconds: float) -> dict[str, A
         "per_second": round(count / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if count else None,
         "p99_ms": round(latencies[min(count - 1, int(count * 0.99))] * 1000, 2) if count else None,
+        # events the log grew by meanwhile (the API only: policies append too)
+        "log_events": after - before if before is not None else None,
     }
 
 
