@@ -120,6 +120,22 @@ def test_datetimes_anywhere_are_stored_in_utc() -> None:
     assert to_data(Stamped(naive)) == {"at": "2026-03-01T09:30:00Z"}
 
 
+@dataclass(frozen=True)
+class Frozen:
+    items: tuple[Inner, ...]
+    pair: tuple[int, str] = (1, "a")
+
+
+def test_tuples_encode_as_lists_and_decode_back() -> None:
+    value = Frozen(items=(Inner("a"), Inner("b", Decimal("2.5"))))
+    data = to_data(value)
+    assert data == {
+        "items": [{"label": "a", "amount": "0"}, {"label": "b", "amount": "2.5"}],
+        "pair": [1, "a"],
+    }
+    assert from_data(Frozen, data) == value
+
+
 def test_missing_fields_take_defaults_and_unknown_fields_are_ignored() -> None:
     data = to_data(sample())
     for name in ("tags", "maybe", "maybe_inner"):

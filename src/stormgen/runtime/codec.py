@@ -31,20 +31,21 @@ _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
 
 def _normalise(value: Any) -> Any:
-    """Turn datetimes left in `to_builtins` output into UTC `Z` strings."""
+    """Turn datetimes left in `to_builtins` output into UTC `Z` strings, tuples into lists."""
     if isinstance(value, dt.datetime):
         value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
         text = value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
     if isinstance(value, dict):
         return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_normalise(v) for v in value]
     return value
 
 
-def _mentions_datetime(tp: Any, seen: set[Any]) -> bool:
-    if tp is dt.datetime:
+def _needs_pass(tp: Any, seen: set[Any]) -> bool:
+    """Whether a type may hold a datetime or a tuple (msgspec leaves both for us)."""
+    if tp is dt.datetime or tp is tuple or typing.get_origin(tp) is tuple:
         return True
     if tp is Any:
         return True
@@ -52,8 +53,8 @@ def _mentions_datetime(tp: Any, seen: set[Any]) -> bool:
         if tp in seen:
             return False
         seen.add(tp)
-        return any(_mentions_datetime(h, seen) for h in _hints(tp).values())
-    return any(_mentions_datetime(a, seen) for a in typing.get_args(tp))
+        return any(_needs_pass(h, seen) for h in _hints(tp).values())
+    return any(_needs_pass(a, seen) for a in typing.get_args(tp))
 
 
 _HINTS: dict[Any, dict[str, Any]] = {}
@@ -79,7 +80,8 @@ def _datetime_plan(cls: Any) -> tuple[bool, tuple[str, ...]]:
     if plan is None:
         if dataclasses.is_dataclass(cls):
             hints = _hints(cls)
-            fields = tuple(name for name, h in hints.items() if _mentions_datetime(h, set()))
+            fields = tuple(name for name, h in hints.items() if _needs_pass(h, set()))
+            # only datetimes (not tuples) at the top level can be fixed field by field
             top = all(
                 hints[name] is dt.datetime
                 or set(typing.get_args(hints[name])) <= {dt.datetime, type(None)}
