@@ -81,14 +81,16 @@ class NewEvent(msgspec.Struct, kw_only=True):
     id: str = msgspec.field(default_factory=new_event_id)
 
 
-class RecordedEvent(msgspec.Struct, array_like=True):
+class RecordedEvent(msgspec.Struct, array_like=True, gc=False):
     """An event as stored in the log: the envelope of service.md §4.
 
     ``version`` is the event's schema version; ``stream_version`` its place in the
     stream (1-based, gapless); ``position`` its place in the global log (1-based,
     increasing in commit order). Treat instances as read-only. Serialise them with
     :meth:`to_json`: as a msgspec struct an instance encodes as a JSON array, the
-    compact form the SQLite store decodes whole result sets from in one call.
+    compact form the SQLite store decodes whole result sets from in one call. Events
+    are not tracked by the cycle collector (reads of many events stay fast): do not
+    put an event inside its own ``data``.
     """
 
     id: str
