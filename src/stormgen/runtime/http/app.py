@@ -118,7 +118,6 @@ class Api:
         self.models: list[type[BaseModel]] = []
         self.commands: list[CommandRoute] = []
         self.externals: list[ExternalRoute] = []
-        self.actors: set[str] = set()
         self._collect()
         self.systems = {route.system for route in self.externals}
 
@@ -133,7 +132,6 @@ class Api:
             for cls in agg.commands:
                 meta = info(cls)
                 actors = meta.by
-                self.actors.update(actors)
                 if not actors or not self.hosts(agg.name):
                     # internal commands (no `by`) are for policies only, never the API
                     continue
@@ -171,7 +169,7 @@ class Api:
 
     def _model_name(self, dotted: str) -> str:
         # `Ordering.PlaceOrder` -> `OrderingPlaceOrder`: unique across contexts
-        return self.factory._unique(dotted.replace(".", ""))
+        return self.factory.unique_name(dotted.replace(".", ""))
 
     # -- auth ------------------------------------------------------------------------------
     def principal(self, request: Request) -> str | None:

@@ -31,7 +31,8 @@ class ModelFactory:
         self._values: dict[type[Any], type[BaseModel]] = {}
         self._used_names: set[str] = set()
 
-    def _unique(self, name: str) -> str:
+    def unique_name(self, name: str) -> str:
+        """Return ``name``, or ``name2``, ``name3``... when it is taken."""
         # Two contexts may both declare a value or command of the same name.
         candidate, n = name, 2
         while candidate in self._used_names:
@@ -53,8 +54,7 @@ class ModelFactory:
             translated = tuple(self.translate(a) for a in args)
             return typing.Union[translated]  # noqa: UP007 (a runtime-built union)
         if origin in (list, tuple, set, frozenset) and args:
-            if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-                return list[self.translate(args[0])]  # type: ignore[misc]
+            # JSON has arrays only: `tuple[Drink, ...]` and `list[Drink]` read alike
             return list[self.translate(args[0])]  # type: ignore[misc]
         if origin is dict and len(args) == 2:
             return dict[self.translate(args[0]), self.translate(args[1])]  # type: ignore[misc]
@@ -66,7 +66,7 @@ class ModelFactory:
         """Return the model of a value (a nested dataclass)."""
         found = self._values.get(cls)
         if found is None:
-            found = self.model(cls, name=self._unique(cls.__name__))
+            found = self.model(cls, name=self.unique_name(cls.__name__))
             self._values[cls] = found
         return found
 
