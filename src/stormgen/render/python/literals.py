@@ -29,6 +29,13 @@ def comment_text(text: str) -> str:
 
 
 def _escape(text: str, quote: str) -> str:
+    if (
+        text.isascii()
+        and text.isprintable()
+        and "\\" not in text
+        and (not quote or quote not in text)
+    ):
+        return text  # the common case, kept fast: nothing to escape
     out: list[str] = []
     for ch in text:
         if ch == "\\":

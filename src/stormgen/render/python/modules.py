@@ -75,15 +75,17 @@ class Module:
         groups: list[list[str]] = [[], [], []]
         for module in sorted(by_module, key=_module_key):
             names = sorted(by_module[module], key=lambda pair: _name_key(pair[0]))
-            parts = [name if name == local else f"{name} as {local}" for name, local in names]
-            line = f"from {module} import {', '.join(parts)}"
+            plain = [name for name, local in names if name == local]
+            # isort's style: the plain names on one line, then one line per alias.
+            found = [f"from {module} import {', '.join(plain)}"] if plain else []
+            found += [f"from {module} import {n} as {local}" for n, local in names if n != local]
             root = module.split(".")[0]
             if module in STDLIB or root in STDLIB:
-                groups[0].append(line)
+                groups[0].extend(found)
             elif root == self.first_party:
-                groups[2].append(line)
+                groups[2].extend(found)
             else:
-                groups[1].append(line)
+                groups[1].extend(found)
         lines: list[str] = []
         for group in groups:
             if group:

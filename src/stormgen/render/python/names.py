@@ -82,12 +82,16 @@ class Namespace:
     def __init__(self, reserved: frozenset[str] = RESERVED_MODULE_NAMES) -> None:
         self._reserved = reserved
         self._taken: dict[str, object] = {}
+        self._given: dict[tuple[str, object], str] = {}
 
     def claim(self, wanted: str, owner: object) -> str:
-        """The name for ``owner``: ``wanted`` if free, else ``wanted_2``, ``wanted_3``..."""
-        for name, who in self._taken.items():
-            if who == owner and (name == wanted or name.startswith(wanted + "_")):
-                return name
+        """The name for ``owner``: ``wanted`` if free, else ``wanted_2``, ``wanted_3``...
+
+        Claiming the same ``wanted`` name for the same owner again gives the same name.
+        """
+        given = self._given.get((wanted, owner))
+        if given is not None:
+            return given
         name = wanted if wanted not in self._reserved else wanted + "_"
         n = 2
         base = name
@@ -95,6 +99,7 @@ class Namespace:
             name = f"{base}_{n}"
             n += 1
         self._taken[name] = owner
+        self._given[(wanted, owner)] = name
         return name
 
     def taken(self, name: str) -> bool:

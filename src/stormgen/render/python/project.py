@@ -281,6 +281,7 @@ class ProjectBuilder:
         self._row_symbols: dict[int, Symbol] = {}
         self._events_symbols: dict[int, Symbol] = {}
         self._agg_uses: dict[int, set[str]] = {}
+        self._constant_envs: dict[str | None, t.Env] = {}
 
     # ------------------------------------------------------------ modules and symbols
 
@@ -392,6 +393,14 @@ class ProjectBuilder:
             return mod.std(*where)
         raise CompileError(f"no Python type for '{tp}'")
 
+    def constant_env(self, context: Context | None) -> t.Env:
+        """What defaults see (cached: building it lists every visible enum)."""
+        key = context.name if context is not None else None
+        env = self._constant_envs.get(key)
+        if env is None:
+            env = self._constant_envs[key] = t.constant_env(context, self.scope)
+        return env
+
     def compiler(self, env: t.Env, mod: Module, **target: Any) -> Compiler:
         def enum_name(e: t.EnumType) -> str:
             return mod.use(self.symbols[id(e.node)], e.context_name or "")
@@ -409,7 +418,7 @@ class ProjectBuilder:
         self, fields: tuple[Field, ...], context: Context | None, mod: Module
     ) -> tuple[FieldVM, ...]:
         out = []
-        env = t.constant_env(context, self.scope)
+        env = self.constant_env(context)
         for f in fields:
             tp = self.type_of(f, context)
             default: str | None = None
@@ -684,7 +693,7 @@ class ProjectBuilder:
         if env.lookup_field(f.name) is not None:
             return c.compile(Name((f.name,), f.loc), tp)
         if f.default is not None:
-            dc = self.compiler(t.constant_env(context, self.scope), mod)
+            dc = self.compiler(self.constant_env(context), mod)
             value = dc.compile(f.default, tp)
             self.finish(dc, mod)
             return value
@@ -837,8 +846,10 @@ class ProjectBuilder:
         mod.std("dataclasses", "dataclass")
         commands = tuple(self.message_class(c, ext, context, mod) for c in ext.commands)
         events = tuple(self.message_class(e, ext, context, mod) for e in ext.events)
-        for name in ("Command", "Event", "FakePort"):
+        for name in ("Command", "Event"):
             mod.std(RUNTIME, name)
+        if ext.events:
+            mod.std(RUNTIME, "FakePort")
         mod.std("collections.abc", "Sequence")
         mod.std("uuid", "UUID")
         answers = []
@@ -856,7 +867,7 @@ class ProjectBuilder:
                     if self.type_of(src, context) != tp:
                         value = _convert(value, self.type_of(src, context), tp, mod)
                 elif f.default is not None:
-                    dc = self.compiler(t.constant_env(context, self.scope), mod)
+                    dc = self.compiler(self.constant_env(context), mod)
                     value = dc.compile(f.default, tp)
                     self.finish(dc, mod)
                 elif isinstance(tp, t.OptionalType):

@@ -83,6 +83,9 @@ class Interpreter:
         self.env = env
         self.unset = unset  # state fields that are None until an event sets them
         self.clock = clock  # what now() reads; None: the clock is unknowable
+        self._analyses: dict[tuple[int, int], t.Analysis] = {}
+        # Keeps analysed nodes and types alive, so that their ids stay theirs.
+        self._keep: list[tuple[Expr, t.Type | None]] = []
 
     def eval(
         self,
@@ -91,7 +94,12 @@ class Interpreter:
         state: Mapping[str, Any],
         want: t.Type | None = None,
     ) -> Any:
-        analysis = t.analyse(expr, self.env, want)
+        key = (id(expr), id(want))
+        analysis = self._analyses.get(key)
+        if analysis is None:
+            # The meaning of the names does not depend on the values: analyse once.
+            analysis = self._analyses[key] = t.analyse(expr, self.env, want)
+            self._keep.append((expr, want))
         if analysis.problems:
             raise Unknowable("the expression does not type-check")
         return self._eval(expr, analysis.bindings, message, state)
@@ -316,11 +324,12 @@ class ScenarioFinder:
             f.name for f in agg.state if f.default is None and not f.type.optional
         )
         self.id_type = t.field_type(agg.id_field, context, scope)
+        self._constants = Interpreter(t.constant_env(context, scope))
+        self._appliers: dict[int, Interpreter] = {}
 
     def const(self, f: Field, tp: t.Type) -> Any:
         assert f.default is not None
-        env = t.constant_env(self.context, self.scope)
-        return _widen(Interpreter(env).eval(f.default, {}, {}, tp), tp)
+        return _widen(self._constants.eval(f.default, {}, {}, tp), tp)
 
     def initial_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -453,8 +462,10 @@ class ScenarioFinder:
         return tuple(out)
 
     def _apply(self, event: Event, data: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-        env = t.apply_env(event, self.scope)
-        interp = Interpreter(env, self.unset)
+        interp = self._appliers.get(id(event))
+        if interp is None:
+            env = t.apply_env(event, self.scope)
+            interp = self._appliers[id(event)] = Interpreter(env, self.unset)
         after = dict(state)
         assigned = {a.target for a in event.apply}
         for f in self.agg.state:

@@ -1,0 +1,98 @@
+"""How long ``stormgen generate`` (the python target) takes on a big model.
+
+Builds the synthetic model of ``benchmarks/synth.py`` (800 aggregates by default) and
+times, best of ``--repeat``: loading the model (parse + graph, for reference, not part
+of the figure), then ``render_project`` and its phases (the checks it runs first, the
+view-model: names, imports, compiled expressions and test scenarios; the templates;
+the ruff pass that formats), and writing the files into a folder on disk.
+Target: ``generate_s`` (render + write) < 15 s for 800 aggregates.
+
+Usage: ``python benchmarks/bench_generate.py [--aggregates N] [--repeat N] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import stormgen
+from stormgen.render.python import render_project
+from stormgen.render.targets import normalize, plan, write_files
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synth import synth
+
+TARGET_S = 15.0
+
+
+def best(repeat: int, work: Callable[[], Any]) -> tuple[float, Any]:
+    """The fastest of ``repeat`` runs, and the last result."""
+    fastest, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = work()
+        fastest = min(fastest, time.perf_counter() - start)
+    return fastest, result
+
+
+def measure(aggregates: int, repeat: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"synth_{aggregates}.storm"
+        path.write_text(synth(aggregates), encoding="utf-8")
+        load_s, loaded = best(repeat, lambda: stormgen.load(path))
+        phases: dict[str, float] = {}
+        render_s = float("inf")
+        files: dict[str, Any] = {}
+        for _ in range(repeat):
+            timings: dict[str, float] = {}
+            start = time.perf_counter()
+            files = normalize(render_project(loaded, timings=timings))
+            elapsed = time.perf_counter() - start
+            if elapsed < render_s:
+                render_s, phases = elapsed, timings
+        out = Path(tmp) / "out"
+
+        def write() -> None:
+            write_files(files, out, plan(files, out).write)
+
+        write_s, _ = best(1, write)
+        size = sum(len(f.content.encode()) for f in files.values())
+    total = render_s + write_s
+    return {
+        "benchmark": "generate-python",
+        "aggregates": aggregates,
+        "files": len(files),
+        "bytes": size,
+        "load_s": round(load_s, 3),
+        **{f"{phase}_s": round(seconds, 3) for phase, seconds in phases.items()},
+        "render_project_s": round(render_s, 3),
+        "write_s": round(write_s, 3),
+        "generate_s": round(total, 3),
+        "target_s": TARGET_S,
+        "ok": total < TARGET_S,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--aggregates", type=int, default=800)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    result = measure(args.aggregates, args.repeat)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    main()
