@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stormgen import LoadedModel
 from stormgen.lang import parse_model
 from stormgen.render.board import build_board, render_board_page
 from stormgen.render.diagram import context_map, event_flow, to_dot, to_mermaid, to_svg
+from stormgen.render.targets import with_graph
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -85,9 +85,11 @@ def run(aggregates: int) -> dict[str, Any]:
         source = Path(tmp) / "synth.storm"
         source.write_text(synth_text(aggregates), encoding="utf-8")
         model, parse_s = timed(parse_model, source)
-        loaded, graph_s = timed(LoadedModel.of, model)
+        loaded, graph_s = timed(with_graph, model)
+        cpu_start = time.process_time()
         board, layout_s = timed(build_board, loaded)
         html, html_s = timed(render_board_page, board)
+        board_cpu_s = time.process_time() - cpu_start
         page_file = Path(tmp) / "board.html"
         page_file.write_text(html, encoding="utf-8")
         diagrams: dict[str, float] = {}
@@ -109,6 +111,8 @@ def run(aggregates: int) -> dict[str, Any]:
         "board_layout_s": round(layout_s, 3),
         "board_html_s": round(html_s, 3),
         "board_render_s": round(board_render_s, 3),
+        # CPU time of this process: what the wall time would be on an idle machine.
+        "board_render_cpu_s": round(board_cpu_s, 3),
         "board_bytes": len(html.encode("utf-8")),
         "graph": {k: round(v, 3) for k, v in diagrams.items()},
         "graph_render_s": round(graph_render_s, 3),

@@ -83,6 +83,19 @@
   board.addEventListener("click", function (ev) {
     var note = ev.target.closest(".note");
     if (!note) { clearAll(); return; }
+    activate(note);
+  });
+
+  // Notes are focusable: Enter or Space does what a click does.
+  board.addEventListener("keydown", function (ev) {
+    var note = ev.target.closest && ev.target.closest(".note");
+    if (note && (ev.key === "Enter" || ev.key === " ")) {
+      ev.preventDefault();
+      activate(note);
+    }
+  });
+
+  function activate(note) {
     select(note);
     showPanel(note.dataset.id);
     if (note.dataset.kind === "event") {
@@ -90,7 +103,7 @@
       showChain(note.dataset.id);
     }
     else clearChain();
-  });
+  }
 
   function runSearch() {
     var q = search.value.trim().toLowerCase();

@@ -225,3 +225,12 @@ def test_zoom_keeps_the_view_centred(opened: Opened) -> None:
     assert transform == "scale(0.85)"
     assert page.evaluate(centre) == pytest.approx(before, abs=2)
     assert opened.errors == []
+
+
+def test_keyboard_opens_a_note(opened: Opened) -> None:
+    page = opened.page
+    page.focus('.note[data-id="event:Bar.DrinksReady"]')
+    page.keyboard.press("Enter")
+    assert "Bar.DrinksReady" in page.inner_text("#panel")
+    assert "view:Display.Pickup" in opened.refs(".note.hl")
+    assert opened.errors == []
