@@ -63,10 +63,13 @@ _SCHEMA_HASHES: dict[Any, str] = {}
 
 
 def _hints(cls: Any) -> dict[str, Any]:
-    """The resolved type hints of a class, cached (get_type_hints is slow)."""
+    """The resolved types of a dataclass's fields (no ClassVars), cached."""
     hints = _HINTS.get(cls)
     if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
+        resolved = typing.get_type_hints(cls)
+        if dataclasses.is_dataclass(cls):
+            resolved = {f.name: resolved[f.name] for f in dataclasses.fields(cls)}
+        hints = _HINTS[cls] = resolved
     return hints
 
 
