@@ -237,13 +237,18 @@ class SQLiteUnitOfWork(UnitOfWork):
             )
             for i, e in enumerate(events, 1)
         ]
+        n = len(rows)
+        last = 0
         try:
-            conn.executemany(_INSERT, rows)
+            if n == 1:
+                last = conn.execute(_INSERT, rows[0]).lastrowid or 0
+            elif n:
+                conn.executemany(_INSERT, rows)
+                last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
         except sqlite3.IntegrityError as exc:
             raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
-        n = len(rows)
         if n:
-            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            # Writers are serialized, so one append's positions are consecutive.
             first = last - n + 1
             self.appended_to = last
         else:
