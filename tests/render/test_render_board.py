@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from stormgen import LoadedModel
@@ -159,3 +160,28 @@ def test_board_command_writes_one_file(tmp_path: Path) -> None:
     assert html.startswith("<!DOCTYPE html>")
     assert not re.search(r"<(link|script)[^>]+(href|src)=", html)  # nothing loaded from outside
     assert f"wrote {out} (" in result.output
+
+
+def test_board_and_graph_draw_a_model_with_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.storm"
+    bad.write_text(
+        "context Shop {\n  aggregate Cart {\n    command Open creates { emit Opend }\n"
+        "    event Opened {}\n  }\n}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "bad.html"
+    result = runner.invoke(app, ["board", str(bad), "-o", str(out)])
+    assert result.exit_code == 0
+    assert f"warning: {bad} has 1 error (see 'stormgen validate')" in result.output
+    html = out.read_text()
+    assert 'data-id="command:Shop.Open"' in html and 'data-id="event:Shop.Opened"' in html
+    result = runner.invoke(app, ["graph", str(bad), "--flow"])
+    assert result.exit_code == 0
+    assert '["Open"]' in result.stdout and "-->" not in result.stdout  # no arrow to a typo
+
+
+def test_board_default_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["board", str(COFFEE_SHOP)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "coffee_shop-board.html").is_file()
