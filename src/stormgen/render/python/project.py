@@ -33,7 +33,7 @@ from stormgen.model.nodes import (
     Value,
     View,
 )
-from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
+from stormgen.model.scope import ACTOR_KINDS, COMMAND_KINDS, EVENT_KINDS, Scope
 from stormgen.render.python.expressions import CompileError, Compiler, Target
 from stormgen.render.python.literals import comment_text, py_decimal, py_docstring, py_str
 from stormgen.render.python.modules import Module, Symbol
@@ -473,6 +473,12 @@ class ProjectBuilder:
                 keywords.append(f"was={{{pairs}}}")
         if isinstance(msg, Command) and msg.creates:
             keywords.append("creates=True")
+        if isinstance(msg, Command) and msg.actors:
+            actors = []
+            for ref in msg.actors:
+                found = self.scope.resolve(context, ref.name, ACTOR_KINDS)
+                actors.append(found.name if found is not None else ref.parts[-1])
+            keywords.append(f"by=({', '.join(py_str(a) for a in actors)},)")
         if msg.description:
             keywords.append(f"description={py_str(msg.description)}")
         fields = self.message_fields(
