@@ -21,21 +21,21 @@ class OpenTicket(Command, name="Bar.OpenTicket", aggregate="Bar.Ticket", creates
 
 
 @dataclass(frozen=True, kw_only=True)
-class StartBrewing(Command, name="Bar.StartBrewing", aggregate="Bar.Ticket"):
+class StartBrewing(Command, name="Bar.StartBrewing", aggregate="Bar.Ticket", by=("Barista",)):
     """The command StartBrewing to Ticket."""
 
     ticket_id: UUID
 
 
 @dataclass(frozen=True, kw_only=True)
-class FinishBrewing(Command, name="Bar.FinishBrewing", aggregate="Bar.Ticket"):
+class FinishBrewing(Command, name="Bar.FinishBrewing", aggregate="Bar.Ticket", by=("Barista",)):
     """The command FinishBrewing to Ticket."""
 
     ticket_id: UUID
 
 
 @dataclass(frozen=True, kw_only=True)
-class HandOver(Command, name="Bar.HandOver", aggregate="Bar.Ticket"):
+class HandOver(Command, name="Bar.HandOver", aggregate="Bar.Ticket", by=("Barista",)):
     """The command HandOver to Ticket."""
 
     ticket_id: UUID

@@ -19,6 +19,7 @@ class PlaceOrder(
     name="Ordering.PlaceOrder",
     aggregate="Ordering.Order",
     creates=True,
+    by=("Customer",),
     description="Order one or more drinks",
 ):
     """Order one or more drinks"""
@@ -43,7 +44,7 @@ class MarkPaid(
 
 
 @dataclass(frozen=True, kw_only=True)
-class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order"):
+class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order", by=("Customer",)):
     """The command Cancel to Order."""
 
     order_id: UUID
