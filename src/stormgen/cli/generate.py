@@ -49,7 +49,9 @@ def progress_bar(description: str) -> Iterator[Progress | None]:
 @app.command()
 def generate(
     model: Annotated[Path, typer.Argument(help="The .storm file to generate from.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="DIR", help="The folder to write.")
+    ],
     target: Annotated[
         str,
         typer.Option(
