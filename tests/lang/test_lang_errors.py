@@ -25,6 +25,7 @@ def test_syntax_error_names_the_expected_tokens_and_what_was_found(errors: Error
         "syntax error: expected one of 'actor', 'value', 'enum', 'aggregate', 'external', "
         "'policy', 'view', 'hotspot' or '}', found 'aggregat'"
     )
+    assert d.help == "did you mean 'aggregate'?"
 
 
 def test_a_misspelt_top_level_keyword(errors: Errors) -> None:
@@ -34,6 +35,12 @@ def test_a_misspelt_top_level_keyword(errors: Errors) -> None:
         "syntax error: expected one of 'model', 'import', 'actor', 'value', 'enum', "
         "'context', 'map' or end of file, found 'contxt'"
     )
+    assert d.help == "did you mean 'context'?"
+
+
+def test_no_help_when_nothing_is_close(errors: Errors) -> None:
+    (d,) = errors("context A { zzz }")
+    assert d.help is None
 
 
 def test_a_field_without_its_colon(errors: Errors) -> None:
@@ -164,7 +171,7 @@ def test_deep_prefix_chain_is_reported_not_crashed(errors: Errors) -> None:
     text = "context A {\n policy P {\n  when E if " + "-" * 5000 + "x then X\n}}"
     (d,) = errors(text)
     assert d.code == "E001" and d.message == "nesting too deep for the parser"
-    assert d.location is not None and d.location.file == "model.storm"
+    assert d.location == at(3, 13)  # where the run of `-` starts
 
 
 def test_reasonable_nesting_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

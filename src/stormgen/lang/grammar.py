@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -13,6 +14,7 @@ from stormgen.resources import grammar_dir
 
 # A string (kept) or a comment (blanked). Strings go first so a `#` inside one stays.
 _STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\r\n]|\\.)*"|#[^\n]*')
+_NESTING = re.compile(r'"(?:[^"\\\r\n]|\\.)*"|[(\[{]|[)\]}]|(?:(?:-|\bnot\b)\s*){2,}')
 _TOKEN = re.compile(r'[A-Za-z0-9_.]+|"(?:[^"\\\r\n]|\\.)*"?|->|<->|[+\-=!<>]=|\S')
 
 # How the error message names the grammar's rules (textX would print their regexes).
@@ -153,14 +155,33 @@ def syntax_diagnostic(text: str, display: str, exc: Any, index: LineIndex) -> Di
         Level.ERROR,
         f"syntax error: expected {expected}, found '{found}'",
         Location(display, line, col),
+        _keyword_help(found, list(exc.expected_rules or [])),
     )
 
 
+def _keyword_help(found: str, rules: list[Any]) -> str | None:
+    """``did you mean 'aggregate'?`` when the token found is a misspelt expected keyword."""
+    if not found[:1].isalpha():
+        return None
+    keywords = [
+        part.strip("'")
+        for r in rules
+        for part in describe_rule(r).split(" | ")
+        if part.startswith("'") and part[1:2].isalpha()
+    ]
+    close = difflib.get_close_matches(found, keywords, n=1, cutoff=0.75)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
 def deepest_nesting(text: str) -> int:
-    """Offset of the first bracket at the deepest nesting level (for "nesting too deep")."""
+    """Offset where the input nests deepest (for "nesting too deep").
+
+    Brackets nest, and so does a run of prefix operators (`- - - x`, `not not x`); the
+    answer is the innermost bracket or the start of the longest run.
+    """
     depth = best = 0
     where = 0
-    for m in re.finditer(r'"(?:[^"\\\r\n]|\\.)*"|[(\[{]|[)\]}]', text):
+    for m in _NESTING.finditer(text):
         c = m.group()
         if c in "([{":
             depth += 1
@@ -168,4 +189,8 @@ def deepest_nesting(text: str) -> int:
                 best, where = depth, m.start()
         elif c in ")]}":
             depth = max(0, depth - 1)
+        elif c[0] in "-n":
+            run = len(re.findall(r"-|not", c))
+            if depth + run > best:
+                best, where = depth + run, m.start()
     return where
