@@ -226,7 +226,12 @@ class SchemaBuilder:
         stream = f"{context.name}.{owner.name}"
         properties: JsonSchema = {
             "id": {"type": "string", "format": "uuid"},
-            "type": {"const": f"{context.name}.{event.name}"},
+            # An external system's event is typed ``Context.System.Event``.
+            "type": {
+                "const": f"{stream}.{event.name}"
+                if isinstance(owner, External)
+                else f"{context.name}.{event.name}"
+            },
             "version": {"const": event.version},
             "stream": (
                 {"type": "string", "pattern": "^" + stream.replace(".", r"\.") + "/"}
