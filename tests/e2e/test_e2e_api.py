@@ -1,0 +1,227 @@
+"""The real server's answers: status codes, If-Match races, idempotency, tokens, SSE."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from conftest import BARISTA, CUSTOMER, GATEWAY, Server, wait_for
+
+ORDER = {"customer": "Grace", "drinks": [{"name": "Mocha", "price": "4.20"}], "total": "4.20"}
+
+
+def place(c: httpx.Client, **overrides: Any) -> str:
+    response = c.post("/ordering/order/place-order", json={**ORDER, **overrides}, headers=CUSTOMER)
+    assert response.status_code == 201, response.text
+    order_id: str = response.json()["id"]
+    return order_id
+
+
+def open_ticket(c: httpx.Client) -> str:
+    """A paid order's ticket, once the bar has opened it (via the policies)."""
+    order_id = place(c)
+    wait_for(lambda: c.get(f"/bar/ticket/{order_id}", headers=BARISTA).status_code == 200)
+    return order_id
+
+
+def test_every_status_code(server: Server) -> None:
+    with server.client() as c:
+        order_id = place(c)
+        post = "/ordering/order/place-order"
+        # 400 malformed JSON
+        bad = c.post(post, content=b'{"customer": ', headers=CUSTOMER)
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "malformed"
+        # 422 missing, unknown, wrong type - each named
+        for body, field in [
+            ({"customer": "Ada", "total": "1"}, "drinks"),
+            ({**ORDER, "coupon": "X"}, "coupon"),
+            ({**ORDER, "total": {"amount": 1}}, "total"),
+        ]:
+            response = c.post(post, json=body, headers=CUSTOMER)
+            assert response.status_code == 422, response.text
+            assert response.json()["field"] == field
+            assert field in response.json()["message"]
+        # 404 unknown instance
+        missing = uuid.uuid4()
+        assert c.get(f"/ordering/order/{missing}", headers=CUSTOMER).status_code == 404
+        cancel = c.post(f"/ordering/order/{missing}/cancel", json={"reason": "x"}, headers=CUSTOMER)
+        assert cancel.status_code == 404
+        # 409: guard, exists, version conflict
+        guard = c.post(post, json={**ORDER, "drinks": []}, headers=CUSTOMER)
+        assert guard.status_code == 409
+        assert guard.json()["message"] == "an order needs at least one drink"
+        exists = c.post(post, json={**ORDER, "order_id": order_id}, headers=CUSTOMER)
+        assert exists.status_code == 409
+        assert exists.json()["error"] == "exists"
+        stale = c.post(
+            f"/ordering/order/{order_id}/cancel",
+            json={"reason": "x"},
+            headers={**CUSTOMER, "If-Match": "99"},
+        )
+        assert stale.status_code == 409
+        assert stale.json()["error"] == "conflict"
+        # 401 / 403
+        assert c.post(post, json=ORDER).status_code == 401
+        assert c.post(post, json=ORDER, headers={"Authorization": "Bearer x"}).status_code == 401
+        assert c.post(post, json=ORDER, headers=BARISTA).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"null",
+        b"[]",
+        b"\xff\xfe",
+        b'{"customer": null, "drinks": null, "total": null}',
+        b'{"customer": "A", "drinks": [{"name": 1, "price": []}], "total": "1e999999"}',
+        b'{"customer": "A", "drinks": [{"name": "x", "price": "NaN"}], "total": "Infinity"}',
+        b'{"order_id": 5, "customer": "A", "drinks": [], "total": 1}',
+        b'{"customer": "' + b"x" * 100_000 + b'", "drinks": [], "total": 1}',
+    ],
+)
+def test_never_500_for_bad_input(server: Server, raw: bytes) -> None:
+    with server.client() as c:
+        for path in ("/ordering/order/place-order", f"/ordering/order/{uuid.uuid4()}/cancel"):
+            response = c.post(path, content=raw, headers=CUSTOMER)
+            assert 400 <= response.status_code < 500, (raw[:80], response.text)
+        odd = [
+            "/ordering/order/%00",
+            "/ordering/order/..%2F..%2Fetc",
+            "/ordering/views/order-history?limit=99999999999999999999",
+            "/ordering/views/daily-sales/not-a-date",
+            "/events?after=-1",
+            "/ordering/order/00000000-0000-0000-0000-000000000000?at=99999999999999999999999",
+        ]
+        for path in odd:
+            assert c.get(path, headers=CUSTOMER).status_code < 500, path
+
+
+def race(a: httpx.Client, b: httpx.Client, path: str, version: int) -> list[httpx.Response]:
+    """Send the same command from two clients at the same moment, both with If-Match."""
+    barrier = threading.Barrier(2)
+    answers: list[httpx.Response] = []
+
+    def send(client: httpx.Client) -> None:
+        barrier.wait()
+        headers = {**BARISTA, "If-Match": str(version)}
+        answers.append(client.post(path, json={}, headers=headers))
+
+    threads = [threading.Thread(target=send, args=(x,)) for x in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def test_two_clients_race_with_if_match(server: Server) -> None:
+    """Both read version 1 and write with If-Match: 1; exactly one wins, nothing is lost."""
+    with server.client() as a, server.client() as b:
+        for _ in range(5):
+            ticket = open_ticket(a)
+            version = a.get(f"/bar/ticket/{ticket}", headers=BARISTA).json()["stream_version"]
+            assert version == 1
+            answers = race(a, b, f"/bar/ticket/{ticket}/start-brewing", version)
+            assert sorted(r.status_code for r in answers) == [200, 409]
+            loser = next(r for r in answers if r.status_code == 409)
+            assert loser.json()["error"] == "conflict"
+            history = a.get(f"/bar/ticket/{ticket}/events", headers=BARISTA).json()["events"]
+            assert [e["type"] for e in history] == ["Bar.TicketOpened", "Bar.BrewingStarted"]
+            assert [e["stream_version"] for e in history] == [1, 2]
+
+
+def test_retry_with_the_same_idempotency_key_writes_once(server: Server) -> None:
+    with server.client() as c:
+        key = {"Idempotency-Key": f"retry-{uuid.uuid4()}"}
+        first = c.post("/ordering/order/place-order", json=ORDER, headers={**CUSTOMER, **key})
+        second = c.post("/ordering/order/place-order", json=ORDER, headers={**CUSTOMER, **key})
+        assert first.status_code == second.status_code == 201
+        assert first.json()["id"] == second.json()["id"]
+        assert first.json()["events"] == second.json()["events"]
+        order_id = first.json()["id"]
+        history = c.get(f"/ordering/order/{order_id}/events", headers=CUSTOMER).json()["events"]
+        placed = [e for e in history if e["type"] == "Ordering.OrderPlaced"]
+        assert len(placed) == 1
+
+
+def test_wrong_actors_token_is_403(server: Server) -> None:
+    with server.client() as c:
+        ticket = open_ticket(c)
+        refused = c.post(f"/bar/ticket/{ticket}/start-brewing", json={}, headers=CUSTOMER)
+        assert refused.status_code == 403
+        assert "Customer may not issue StartBrewing" in refused.json()["message"]
+        history = c.get(f"/bar/ticket/{ticket}/events", headers=BARISTA).json()["events"]
+        assert len(history) == 1
+        # an external system's events only from its token
+        declined = {"order_id": ticket, "reason": "stolen card"}
+        path = "/ordering/external/payment-gateway/card-declined"
+        assert c.post(path, json=declined, headers=BARISTA).status_code == 403
+        accepted = c.post(path, json=declined, headers=GATEWAY)
+        assert accepted.status_code == 202
+        assert accepted.json()["position"] > 0
+
+
+def test_late_decline_becomes_a_failure_that_can_be_retried(server: Server) -> None:
+    with server.client() as c:
+        order_id = open_ticket(c)  # paid already
+        declined = {"order_id": order_id, "reason": "late"}
+        path = "/ordering/external/payment-gateway/card-declined"
+        assert c.post(path, json=declined, headers=GATEWAY).status_code == 202
+
+        def parked() -> list[dict[str, Any]]:
+            body = c.get("/failures", headers=CUSTOMER).json()
+            return [p for p in body["parked"] if p["consumer"] == "Ordering.CancelWhenDeclined"]
+
+        [failure] = wait_for(parked, timeout=30)
+        assert "only an unpaid order can be cancelled" in failure["error"]
+        retry = c.post(
+            f"/failures/{failure['consumer']}/{failure['position']}/retry", headers=CUSTOMER
+        )
+        assert retry.status_code == 200
+        assert retry.json()["resolved"] is False
+
+
+def test_sse_delivers_live_events(server: Server) -> None:
+    with server.client() as c:
+        start = c.get("/health").json()["position"]
+        seen: list[dict[str, Any]] = []
+        ready = threading.Event()
+
+        def listen() -> None:
+            with (
+                httpx.Client(base_url=server.url, timeout=20) as stream_client,
+                stream_client.stream(
+                    "GET", f"/events/stream?after={start}", headers=CUSTOMER
+                ) as response,
+            ):
+                assert response.headers["content-type"].startswith("text/event-stream")
+                ready.set()
+                event: dict[str, str] = {}
+                for line in response.iter_lines():
+                    if line.startswith(("id:", "event:", "data:")):
+                        name, _, value = line.partition(":")
+                        event[name] = value.strip()
+                    elif line == "" and "data" in event:
+                        seen.append(event)
+                        event = {}
+                        if any(e["event"] == "Bar.TicketOpened" for e in seen):
+                            return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        assert ready.wait(10)
+        order_id = place(c)
+        listener.join(20)
+        assert not listener.is_alive(), f"no TicketOpened came live; saw {seen}"
+        placed = next(e for e in seen if e["event"] == "Ordering.OrderPlaced")
+        envelope = json.loads(placed["data"])
+        assert envelope["stream_id"] == order_id
+        assert int(placed["id"]) == envelope["position"] > start
+        positions = [int(e["id"]) for e in seen]
+        assert positions == sorted(positions)
