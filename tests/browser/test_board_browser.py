@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -234,3 +235,55 @@ def test_keyboard_opens_a_note(opened: Opened) -> None:
     assert "Bar.DrinksReady" in page.inner_text("#panel")
     assert "view:Display.Pickup" in opened.refs(".note.hl")
     assert opened.errors == []
+
+
+def synth_model(tmp_path: Path, aggregates: int) -> Path:
+    """A synthetic model from benchmarks/synth.py (chained contexts, 10 aggregates each)."""
+    spec = importlib.util.spec_from_file_location("synth", ROOT / "benchmarks" / "synth.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "synth.storm"
+    path.write_text(module.synth(aggregates), encoding="utf-8")
+    return path
+
+
+def test_a_bigger_board(browser: Browser, tmp_path: Path) -> None:
+    model = synth_model(tmp_path, 60)
+    out = tmp_path / "synth.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "stormgen", "board", str(model), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    opened = Opened(browser, out)
+    try:
+        loaded = with_graph(parse_model(model))
+        expected: dict[str, int] = {}
+        for _, data in loaded.graph.nodes(data=True):
+            expected[data["kind"]] = expected.get(data["kind"], 0) + 1
+        rows: list[dict[str, str]] = opened.page.eval_on_selector_all(
+            ".note:not([data-ghost])",
+            "els => els.map(e => ({id: e.dataset.id, kind: e.dataset.kind}))",
+        )
+        for kind in ("aggregate", "command", "event", "policy", "view", "actor"):
+            assert len({r["id"] for r in rows if r["kind"] == kind}) == expected[kind], kind
+        assert len(opened.page.query_selector_all(".lane")) == 6
+        # C2's A20Created is consumed by C3, whose A30Created by C4, and so on.
+        opened.page.click('.note[data-id="event:C2.A20Created"]:not([data-ghost])')
+        lit = set(opened.refs(".note.hl"))
+        assert {"policy:C3.CreateFromUpstream30", "event:C5.A50Created"} <= lit
+        assert "command:C1.CreateA10" in lit  # upstream: the chain that created A20
+        assert "event:C2.A21Created" not in lit
+        # A search finds notes in lanes far below the fold.
+        opened.page.fill("#search", "A57Counted")
+        # The event, and the policy whose note says "when A57Counted".
+        matches = opened.refs(".note.match")
+        assert matches == ["event:C5.A57Counted", "policy:C5.ReopenWhenCounted57"]
+        opened.page.press("#search", "Enter")
+        assert opened.page.evaluate("document.getElementById('viewport').scrollTop") > 1000
+        assert opened.errors == []
+    finally:
+        opened.page.close()

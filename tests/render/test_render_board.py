@@ -185,3 +185,40 @@ def test_board_default_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["board", str(COFFEE_SHOP)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "coffee_shop-board.html").is_file()
+
+
+LOOP = """
+actor Clerk
+context Loop {
+  enum State { Idle, Busy }
+  aggregate Job {
+    state { state: State = Idle }
+    command Start by Clerk creates { emit Started }
+    command Tick { emit Ticked }
+    command Stop by Clerk { require state == Busy else "not busy" emit Stopped }
+    event Started { apply { state = Busy } }
+    event Ticked {}
+    event Stopped {}
+  }
+  policy Again { when Ticked then Tick }
+  policy First { when Started then Tick }
+  view Jobs { key job_id: uuid  on Ticked }
+}
+"""
+
+
+def test_a_policy_loop_is_laid_out(load_text: Callable[[str], LoadedModel]) -> None:
+    loaded = load_text(LOOP)
+    board = build_board(loaded)
+    notes = by_name(board.notes)
+    # Ticked -> Again -> Tick -> Ticked is a cycle; it is cut where it closes.
+    assert notes["Loop.Start"].x < notes["Loop.Started"].x < notes["Loop.First"].x
+    assert notes["Loop.First"].x < notes["Loop.Tick"].x < notes["Loop.Ticked"].x
+    assert notes["Loop.Ticked"].x < notes["Loop.Again"].x
+    assert notes["Loop.Ticked"].x < notes["Loop.Jobs"].x
+    # The guard `state == Busy` puts Stop after Started, which sets it.
+    assert notes["Loop.Stop"].x > notes["Loop.Started"].x
+    data = json.loads(board.data_json)
+    chain = {board.notes[i].ref for i in data["chains"][data["eventChain"]["event:Loop.Ticked"]]}
+    assert {"policy:Loop.Again", "command:Loop.Tick", "command:Loop.Start"} <= chain
+    assert "command:Loop.Stop" not in chain
