@@ -42,10 +42,6 @@ class Target:
     metadata: str = "recorded"
     #: the Python name of an enum class in the module being written
     enum: Callable[[t.EnumType], str] = lambda e: e.name
-    #: state fields that may be unset (no default, not optional), and the function
-    #: that reads one (raising when no event has set it yet)
-    unset: frozenset[str] = frozenset()
-    required: str = "_required"
     #: ``event.<name>`` metadata in Python, with the names that text needs imported
     metadata_names: Mapping[str, tuple[str, frozenset[str]]] | None = None
 
@@ -65,6 +61,7 @@ class Compiler:
         self.env = env
         self.target = target
         self.uses: set[str] = set()  # "Decimal", "UTC", "datetime", "uuid4"
+        self.bound: set[str] = set()  # the sources names were bound to: "metadata", ...
         self._types: dict[int, t.Type] = {}
         self._bindings: dict[int, t.Binding] = {}
 
@@ -128,6 +125,7 @@ class Compiler:
         binding = self._bindings.get(id(e))
         if binding is None:
             raise CompileError(f"{e.loc}: unresolved name '{e.dotted}'")
+        self.bound.add(binding.source)
         if binding.source == "member":
             assert binding.enum is not None
             return Code(f"{self.target.enum(binding.enum)}.{member_name(binding.field)}", _ATOM)
@@ -143,9 +141,6 @@ class Compiler:
             head = f"{self.target.message}.{field_name(binding.field)}"
         else:
             head = f"{self.target.state}.{field_name(binding.field)}"
-            if binding.field in self.target.unset:
-                self.uses.add("required")
-                head = f"{self.target.required}({head}, {py_str(binding.field)})"
         path = "".join(f".{field_name(p)}" for p in binding.path)
         return Code(head + path, _ATOM)
 

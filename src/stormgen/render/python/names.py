@@ -23,7 +23,7 @@ _TYPE_NAMES = frozenset(
 #: (annotations are resolved in the class namespace first), so it gets a trailing
 #: underscore; so does a keyword. Other names (``id``, ``type``, ``self``) are kept.
 RESERVED_FIELD_NAMES = frozenset(keyword.kwlist) | frozenset(
-    {"str", "int", "float", "bool", "tuple", "date", "datetime", "Decimal", "UUID"}
+    {"str", "int", "float", "bool", "tuple", "date", "datetime", "Decimal", "UUID", "field"}
 )
 
 #: Module-level names in generated modules must not shadow builtins the code calls.

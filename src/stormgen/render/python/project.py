@@ -114,6 +114,7 @@ class UpdateVM:
     updates: tuple[tuple[str, str], ...]
     delete: bool = False
     key: str | None = None  # a view's `by` expression
+    recorded: bool = False  # an `apply` that reads the envelope (so runs in `evolve`)
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,6 @@ class AggregateVM:
     applies: tuple[UpdateVM, ...]
     command_tuple: str
     event_tuple: str
-    required: str = ""  # the name of the unset-field reader, when one is needed
-    typevar: str = ""
 
 
 @dataclass(frozen=True)
@@ -280,7 +279,6 @@ class ProjectBuilder:
         self._port_symbols: dict[int, Symbol] = {}
         self._row_symbols: dict[int, Symbol] = {}
         self._events_symbols: dict[int, Symbol] = {}
-        self._agg_uses: dict[int, set[str]] = {}
         self._constant_envs: dict[str | None, t.Env] = {}
 
     # ------------------------------------------------------------ modules and symbols
@@ -411,7 +409,7 @@ class ProjectBuilder:
         """Import what compiled expressions used."""
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
         where["uuid4"] = where["UUID"] = "uuid"
-        for name in sorted(compiler.uses - {"required"}):
+        for name in sorted(compiler.uses):
             mod.std(where[name], name)
 
     def fields(
@@ -442,10 +440,27 @@ class ProjectBuilder:
         self, msg: Command | Event, owner: Aggregate | None, context: Context, mod: Module
     ) -> tuple[FieldVM, ...]:
         own = self.fields(msg.fields, context, mod)
-        if owner is None or any(f.name == owner.id_field.name for f in msg.fields):
+        if owner is None:
             return own
-        id_vm = self.fields((owner.id_field,), context, mod)
-        return id_vm + own
+        if not any(f.name == owner.id_field.name for f in msg.fields):
+            own = self.fields((owner.id_field,), context, mod) + own
+        if isinstance(msg, Command) and msg.creates:
+            # A `creates` command may leave a uuid id out: a fresh one is made.
+            id_name = field_name(owner.id_field.name)
+            if self.type_of(owner.id_field, context) == t.UUID:
+                own = tuple(
+                    FieldVM(
+                        f.name,
+                        f.annotation,
+                        f"{mod.std('dataclasses', 'field')}"
+                        f"(default_factory={mod.std('uuid', 'uuid4')})",
+                        f.comment,
+                    )
+                    if f.name == id_name and f.default is None
+                    else f
+                    for f in own
+                )
+        return own
 
     def message_class(
         self,
@@ -575,9 +590,9 @@ class ProjectBuilder:
         state_fields = []
         for fvm in self.fields(agg.state, context, mod):
             if fvm.default is None:
-                # No default and no `?`: unset (None) until an event sets it, and read
-                # through `_required`, which raises before then (language.md §5).
-                fvm = FieldVM(fvm.name, f"{fvm.annotation} | None", "None", fvm.comment)
+                # No default and no `?`: UNSET until an event sets it; the runtime's UNSET
+                # raises on any use, so reading it early is an error (language.md §5).
+                fvm = FieldVM(fvm.name, fvm.annotation, mod.std(RUNTIME, "UNSET"), fvm.comment)
             state_fields.append(fvm)
         state_name = self._state_symbols[id(agg)].name
         state = ClassVM(
@@ -591,12 +606,10 @@ class ProjectBuilder:
         if any(a.updates for a in applies):
             mod.std("dataclasses", "replace")
         user = self._user_symbols[id(agg)]
-        required = ""
-        if self._unset(agg, mod) and "required" in self._agg_uses.get(id(agg), set()):
-            required = self._unset(agg, mod)["required"]
-            mod.std("typing", "TypeVar")
-        if required or any(h.guards for h in handlers):
+        if any(h.guards for h in handlers):
             mod.std(RUNTIME, "Rejected")
+        if any(a.recorded for a in applies):
+            mod.std(RUNTIME, "RecordedEvent")
         qualified = f"{context.name}.{agg.name}"
         doc = f"{qualified}: {agg.description}" if agg.description else qualified
         vm = AggregateVM(
@@ -620,8 +633,6 @@ class ProjectBuilder:
             applies=applies,
             command_tuple=_tuple(self.symbols[id(c)].name for c in agg.commands),
             event_tuple=_tuple(self.symbols[id(e)].name for e in agg.events),
-            required=required,
-            typevar=mod.define("_T", ("typevar", agg.name)) if required else "",
         )
         vm = _with_imports(vm, mod)
         self.out.add(_path(mod.dotted), "src/__package__/__context__/aggregate.py.jinja", agg=vm)
@@ -636,11 +647,10 @@ class ProjectBuilder:
 
     def handler(self, context: Context, agg: Aggregate, cmd: Command, mod: Module) -> HandlerVM:
         env = t.command_env(cmd, self.scope)
-        c = self.compiler(env, mod, message="command", state="state", **self._unset(agg, mod))
+        c = self.compiler(env, mod, message="command", state="state")
         guards = tuple(GuardVM(_negate(c, r.condition), py_str(r.message)) for r in cmd.requires)
         emits = tuple(self.emit(context, agg, cmd, e, env, c, mod) for e in cmd.emits)
         self.finish(c, mod)
-        self._agg_uses.setdefault(id(agg), set()).update(c.uses)
         method = snake_case(cmd.name)
         doc = cmd.description or f"Handle {cmd.name}: check its guards, then emit its events."
         return HandlerVM(
@@ -707,21 +717,26 @@ class ProjectBuilder:
             return "None"
         return None
 
-    def _unset(self, agg: Aggregate, mod: Module) -> dict[str, Any]:
-        unset = frozenset(f.name for f in agg.state if f.default is None and not f.type.optional)
-        if not unset:
-            return {}
-        return {"unset": unset, "required": mod.define("_required", ("required", agg.name))}
-
     def apply(self, context: Context, agg: Aggregate, event: Event, mod: Module) -> UpdateVM:
         env = t.apply_env(event, self.scope)
-        c = self.compiler(env, mod, message="event", state="state", **self._unset(agg, mod))
+        c = self.compiler(
+            env,
+            mod,
+            message="event",
+            state="state",
+            metadata="recorded",
+            **_envelope_names(mod, agg, "recorded"),
+        )
         updates = self._updates(
             c, env, event.apply, agg.state, context, qualifier="state", skip=frozenset()
         )
         self.finish(c, mod)
-        self._agg_uses.setdefault(id(agg), set()).update(c.uses)
-        return UpdateVM(self.symbols[id(event)].name, f"apply_{snake_case(event.name)}", updates)
+        return UpdateVM(
+            self.symbols[id(event)].name,
+            f"apply_{snake_case(event.name)}",
+            updates,
+            recorded="metadata" in c.bound,
+        )
 
     def _updates(
         self,
@@ -808,7 +823,9 @@ class ProjectBuilder:
                     else:
                         event_types = values.event_types(cmd, context)
                     if outcome.after is not None:
-                        after = values.build(state_cls, outcome.after, finder.state_types)
+                        after = values.build(
+                            state_cls, outcome.after, finder.state_types, finder.unset
+                        )
                 if guard is None:
                     doc = f"{cmd.name} is accepted: its events are recorded and applied."
                 else:
@@ -1283,14 +1300,16 @@ def _negate(c: Compiler, condition: Expr) -> str:
     return f"not ({text})"
 
 
-def _envelope_names(mod: Module, owner: Aggregate | External | None) -> dict[str, Any]:
+def _envelope_names(
+    mod: Module, owner: Aggregate | External | None, envelope: str = "envelope"
+) -> dict[str, Any]:
     """``event.<metadata>`` in Python: the envelope's, or the id field every event carries."""
     names = {
-        "id": ("UUID(envelope.id)", frozenset({"UUID"})),
-        "position": ("envelope.position", frozenset()),
-        "version": ("envelope.version", frozenset()),
-        "recorded_at": ("envelope.recorded_at", frozenset()),
-        "stream": ("envelope.stream", frozenset()),
+        "id": (f"UUID({envelope}.id)", frozenset({"UUID"})),
+        "position": (f"{envelope}.position", frozenset()),
+        "version": (f"{envelope}.version", frozenset()),
+        "recorded_at": (f"{envelope}.recorded_at", frozenset()),
+        "stream": (f"{envelope}.stream", frozenset()),
     }
     if isinstance(owner, Aggregate):
         # Every event of an aggregate carries the aggregate's id: that is its stream id.
@@ -1397,9 +1416,18 @@ class Values:
         callee: str,
         values: dict[str, Any],
         types: dict[str, t.Type],
+        unset: frozenset[str] = frozenset(),
     ) -> str:
+        """``callee(field=value, ...)``; a state field still unset is ``UNSET``."""
         args = ", ".join(
-            f"{field_name(n)}={self.value(values[n], tp)}" for n, tp in types.items() if n in values
+            f"{field_name(n)}="
+            + (
+                self.mod.std(RUNTIME, "UNSET")
+                if n in unset and values[n] is None
+                else self.value(values[n], tp)
+            )
+            for n, tp in types.items()
+            if n in values
         )
         return f"{callee}({args})"
 

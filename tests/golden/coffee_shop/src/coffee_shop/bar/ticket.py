@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from uuid import UUID
+from dataclasses import dataclass, field, replace
+from uuid import UUID, uuid4
 
 from stormgen.runtime import Aggregate, Command, Event, Rejected
 
@@ -16,7 +16,7 @@ from coffee_shop.shared import Drink
 class OpenTicket(Command, name="Bar.OpenTicket", aggregate="Bar.Ticket", creates=True):
     """The command OpenTicket to Ticket."""
 
-    ticket_id: UUID
+    ticket_id: UUID = field(default_factory=uuid4)
     drinks: tuple[Drink, ...]
 
 

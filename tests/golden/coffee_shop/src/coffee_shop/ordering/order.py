@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from stormgen.runtime import Aggregate, Command, Event, Rejected
+from stormgen.runtime import UNSET, Aggregate, Command, Event, Rejected
 
 from coffee_shop.ordering.types import OrderStatus
 from coffee_shop.shared import Drink
@@ -24,7 +24,7 @@ class PlaceOrder(
 ):
     """Order one or more drinks"""
 
-    order_id: UUID
+    order_id: UUID = field(default_factory=uuid4)
     customer: str
     drinks: tuple[Drink, ...]
     total: Decimal
@@ -88,7 +88,7 @@ class OrderCancelled(Event, name="Ordering.OrderCancelled", aggregate="Ordering.
 class OrderState:
     """The state of one Order."""
 
-    customer: str | None = None
+    customer: str = UNSET
     drinks: tuple[Drink, ...] = ()
     total: Decimal = Decimal("0")
     status: OrderStatus = OrderStatus.Placed
