@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 
 import psycopg
@@ -17,6 +19,7 @@ from store_backends import (  # noqa: F401 (fixtures, used by name)
 
 from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.store import EventStore, ParkedFailure, Snapshot, ViewRow, view_table_name
+from stormgen.runtime.store.memory import MemoryStore
 from stormgen.runtime.store.postgres import PostgresStore
 from stormgen.runtime.store.sqlite import SQLiteStore
 
@@ -159,3 +162,32 @@ def test_parked_failures(store: EventStore) -> None:
         assert uow.delete_failure("Mailer", 4) is True
         assert uow.delete_failure("Mailer", 4) is False
     assert [f.consumer for f in store.list_failures()] == ["Kitchen.Brew"]
+
+
+def test_reads_do_not_wait_for_an_open_write_transaction(store: EventStore) -> None:
+    if isinstance(store, MemoryStore):
+        pytest.skip("one lock guards the memory store: its readers wait by design")
+    store.set_checkpoint("c", 3)
+    store.ensure_view_table(VIEW, COLUMNS)
+    opened = threading.Event()
+    release = threading.Event()
+
+    def writer() -> None:
+        with store.transaction() as uow:
+            uow.set_checkpoint("c", 9)
+            opened.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert opened.wait(10)
+        started = time.monotonic()
+        assert store.get_checkpoint("c") == 3  # the last committed value
+        assert store.query_rows(VIEW) == []
+        assert store.get_key("nobody") is None
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        thread.join(10)
+    assert store.get_checkpoint("c") == 9
