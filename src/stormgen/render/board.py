@@ -15,26 +15,16 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stormgen.model.nodes import (
-    Actor,
-    Aggregate,
-    Binary,
-    Command,
     Context,
-    Event,
-    Expr,
-    External,
-    Hotspot,
     Name,
-    Policy,
-    View,
 )
+from stormgen.render.board_notes import hover_text, note_details, subtitle
 from stormgen.render.diagram import COLOURS
-from stormgen.render.text import assignment, expression, field_line
+from stormgen.render.layout import causal_chains, guard_equalities, longest_path_layers
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel
@@ -120,301 +110,6 @@ class Board:
     @property
     def lane_width(self) -> int:
         return self.width - 2 * LANE_X
-
-
-# ---------------------------------------------------------------- details
-
-
-def _fields(fields: Iterable[Any]) -> list[str]:
-    lines = []
-    for f in fields:
-        line = field_line(f)
-        if f.description:
-            line += f"  — {f.description}"
-        lines.append(line)
-    return lines
-
-
-def _hotspot_lines(hotspots: tuple[Hotspot, ...]) -> list[str]:
-    return [h.text for h in hotspots]
-
-
-def _details(graph: Any, nid: str) -> dict[str, Any]:
-    """The panel shown when a note is clicked: titled sections of plain lines."""
-    data = graph.nodes[nid]
-    kind, element = data["kind"], data["element"]
-    qualified = nid.split(":", 1)[1]
-    sections: list[tuple[str, list[str]]] = []
-
-    def linked(edge_kind: str, *, incoming: bool) -> list[str]:
-        edges = graph.in_edges(nid, data=True) if incoming else graph.out_edges(nid, data=True)
-        found = []
-        for u, v, d in edges:
-            if d["kind"] == edge_kind:
-                other = u if incoming else v
-                found.append(other.split(":", 1)[1])
-        return list(dict.fromkeys(found))
-
-    if isinstance(element, Aggregate):
-        sections.append(("identity", [field_line(element.id_field)]))
-        if element.snapshot_every:
-            sections.append(("snapshots", [f"every {element.snapshot_every} events"]))
-        sections.append(("state", _fields(element.state)))
-        sections.append(("commands", [c.name for c in element.commands]))
-        sections.append(("events", [e.name for e in element.events]))
-    elif isinstance(element, External):
-        sections.append(("commands (sent to it)", [c.name for c in element.commands]))
-        sections.append(("events (coming from it)", [e.name for e in element.events]))
-    elif isinstance(element, Command):
-        by = [a.name for a in element.actors]
-        flags = ["creates a new instance"] if element.creates else []
-        flags.append("issued by " + ", ".join(by) if by else "internal: issued by policies")
-        sections.append(("command", flags))
-        sections.append(("fields", _fields(element.fields)))
-        sections.append(
-            (
-                "requires",
-                [f'{expression(r.condition)} else "{r.message}"' for r in element.requires],
-            )
-        )
-        emits = []
-        for e in element.emits:
-            line = e.event.name
-            if e.assignments:
-                line += " { " + ", ".join(assignment(a) for a in e.assignments) + " }"
-            if e.condition is not None:
-                line += f" if {expression(e.condition)}"
-            emits.append(line)
-        sections.append(("emits", emits))
-        sections.append(
-            ("issued by policies", [p for p in linked("issues", incoming=True) if "." in p])
-        )
-    elif isinstance(element, Event):
-        head = [f"version {element.version}", "published" if element.published else "private"]
-        sections.append(("event", head))
-        sections.append(("fields", _fields(element.fields)))
-        sections.append(("apply", [assignment(a) for a in element.apply]))
-        sections.append(("emitted by", linked("emits", incoming=True)))
-        sections.append(("triggers policies", linked("triggers", incoming=False)))
-        sections.append(("feeds views", linked("feeds", incoming=False)))
-    elif isinstance(element, Policy):
-        when = element.when.name
-        if element.condition is not None:
-            when += f" if {expression(element.condition)}"
-        sections.append(("when", [when]))
-        thens = []
-        for t in element.thens:
-            line = t.command.name
-            if t.assignments:
-                line += " { " + ", ".join(assignment(a) for a in t.assignments) + " }"
-            thens.append(line)
-        sections.append(("then", thens))
-    elif isinstance(element, View):
-        sections.append(("key", [field_line(element.key)]))
-        sections.append(("columns", _fields(element.fields)))
-        handlers = []
-        for on in element.handlers:
-            line = f"on {on.event.name}"
-            if on.by is not None:
-                line += f" by {expression(on.by)}"
-            if on.delete:
-                line += " delete"
-            elif on.assignments:
-                line += " { " + ", ".join(assignment(a) for a in on.assignments) + " }"
-            handlers.append(line)
-        sections.append(("updated", handlers))
-    elif isinstance(element, Actor):
-        sections.append(("issues", linked("issues", incoming=False)))
-    elif isinstance(element, Hotspot):
-        owner = next(
-            (u for u, _, d in graph.in_edges(nid, data=True) if d["kind"] == "contains"), None
-        )
-        qualified = "open question"
-        if owner is not None:
-            sections.append(("on", [owner.split(":", 1)[1]]))
-    hotspots = getattr(element, "hotspots", ())
-    if hotspots:
-        sections.append(("open questions", _hotspot_lines(hotspots)))
-    description = (
-        element.text if isinstance(element, Hotspot) else getattr(element, "description", None)
-    )
-    loc = data.get("loc")
-    return {
-        "kind": kind,
-        "name": qualified,
-        "description": description or "",
-        "where": str(loc) if loc is not None else "",
-        "sections": [[title, lines] for title, lines in sections if lines],
-    }
-
-
-def _hover(detail: dict[str, Any]) -> str:
-    """The note's tooltip: name, description and its fields, a line each."""
-    lines = [f"{detail['kind']} {detail['name']}"]
-    if detail["description"]:
-        lines.append(detail["description"])
-    for title, items in detail["sections"]:
-        if title in ("fields", "state", "columns", "key", "when", "then"):
-            lines.extend(f"  {item}" for item in items[:12])
-            if len(items) > 12:
-                lines.append(f"  … {len(items) - 12} more")
-    return "\n".join(lines)
-
-
-def _subtitle(kind: str, element: Any) -> str:
-    if isinstance(element, Command):
-        parts = ["creates"] if element.creates else []
-        parts.append(
-            "by " + ", ".join(a.name for a in element.actors) if element.actors else "internal"
-        )
-        return " · ".join(parts)
-    if isinstance(element, Event):
-        parts = ["published"] if element.published else []
-        if element.version != 1:
-            parts.append(f"v{element.version}")
-        return " · ".join(parts) or "event"
-    if isinstance(element, Policy):
-        return f"when {element.when.name}"
-    if isinstance(element, View):
-        return f"key {element.key.name}"
-    if isinstance(element, Aggregate):
-        return f"{len(element.commands)} commands · {len(element.events)} events"
-    if isinstance(element, External):
-        return "external system"
-    return kind
-
-
-# ---------------------------------------------------------------- layering
-
-
-def _reaches(dag: dict[str, list[str]], start: str, goal: str) -> bool:
-    seen, todo = {start}, [start]
-    while todo:
-        node = todo.pop()
-        if node == goal:
-            return True
-        for child in dag.get(node, ()):
-            if child not in seen:
-                seen.add(child)
-                todo.append(child)
-    return False
-
-
-def _layers(
-    nodes: list[str],
-    edges: list[tuple[str, str]],
-    hints: Sequence[tuple[str, str]] = (),
-) -> dict[str, int]:
-    """Longest-path layers of a directed graph, its cycles broken where DFS closes them.
-
-    ``hints`` are edges that only order the layout ("this command comes after that
-    event"); each is kept only if it closes no cycle with the edges kept before it.
-    """
-    succ: dict[str, list[str]] = defaultdict(list)
-    for u, v in edges:
-        succ[u].append(v)
-    state: dict[str, int] = {}  # 1 on the DFS stack, 2 done
-    kept: list[tuple[str, str]] = []
-    for root in nodes:
-        if root in state:
-            continue
-        state[root] = 1
-        stack: list[tuple[str, int]] = [(root, 0)]
-        while stack:
-            node, i = stack[-1]
-            children = succ.get(node, [])
-            if i < len(children):
-                stack[-1] = (node, i + 1)
-                child = children[i]
-                s = state.get(child)
-                if s == 1:
-                    continue  # a back edge: it closes a cycle, leave it out of the layering
-                kept.append((node, child))
-                if s is None:
-                    state[child] = 1
-                    stack.append((child, 0))
-            else:
-                state[node] = 2
-                stack.pop()
-    dag: dict[str, list[str]] = defaultdict(list)
-    for u, v in kept:
-        dag[u].append(v)
-    for u, v in hints:
-        if u != v and u in state and v in state and not _reaches(dag, v, u):
-            dag[u].append(v)
-    indegree: dict[str, int] = {n: 0 for n in nodes}
-    for children in dag.values():
-        for v in children:
-            indegree[v] += 1
-    layer = {n: 0 for n in nodes}
-    ready = [n for n in nodes if indegree[n] == 0]
-    while ready:
-        node = ready.pop()
-        for child in dag.get(node, []):
-            layer[child] = max(layer[child], layer[node] + 1)
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
-    return layer
-
-
-def _equalities(expr: Expr) -> list[tuple[str, str]]:
-    """``(field, Member)`` for each ``field == Member`` joined by ``and`` in a guard."""
-    if isinstance(expr, Binary):
-        if expr.op == "and":
-            return _equalities(expr.left) + _equalities(expr.right)
-        if expr.op == "==":
-            for a, b in ((expr.left, expr.right), (expr.right, expr.left)):
-                if isinstance(a, Name) and isinstance(b, Name) and len(a.parts) in (1, 2):
-                    if len(a.parts) == 2 and a.parts[0] != "state":
-                        continue
-                    return [(a.parts[-1], b.parts[-1])]
-    return []
-
-
-# ---------------------------------------------------------------- chains
-
-
-def _chains(
-    graph: Any, causal: list[tuple[str, str]], events: list[str]
-) -> dict[str, frozenset[str]]:
-    """For each event, every node upstream and downstream of it (bitsets over SCCs)."""
-    import networkx as nx
-
-    g = nx.DiGraph()
-    g.add_nodes_from(n for n in graph.nodes)
-    g.add_edges_from(causal)
-    condensed = nx.condensation(g)
-    members: dict[int, list[str]] = {c: list(d["members"]) for c, d in condensed.nodes(data=True)}
-    mapping: dict[str, int] = condensed.graph["mapping"]
-    order = list(nx.topological_sort(condensed))
-    down: dict[int, int] = {}
-    for c in reversed(order):
-        bits = 1 << c
-        for s in condensed.successors(c):
-            bits |= down[s]
-        down[c] = bits
-    up: dict[int, int] = {}
-    for c in order:
-        bits = 1 << c
-        for p in condensed.predecessors(c):
-            bits |= up[p]
-        up[c] = bits
-    cache: dict[int, frozenset[str]] = {}
-    chains: dict[str, frozenset[str]] = {}
-    for e in events:
-        c = mapping[e]
-        if c not in cache:
-            # The set bits' positions, found by C code rather than a Python bit loop.
-            binary = format(down[c] | up[c], "b")[::-1]
-            found: list[str] = []
-            i = binary.find("1")
-            while i != -1:
-                found.extend(members[i])
-                i = binary.find("1", i + 1)
-            cache[c] = frozenset(found)
-        chains[e] = cache[c]
-    return chains
 
 
 # ---------------------------------------------------------------- the board
@@ -504,21 +199,21 @@ class _BoardBuilder:
                 if not command.creates:
                     hints.extend((e, cid) for e in creating)
                 for require in command.requires:
-                    for field_name, member in _equalities(require.condition):
+                    for field_name, member in guard_equalities(require.condition):
                         hints.extend((e, cid) for e in sets.get((field_name, member), ()))
         return hints
 
     def note(self, ref: str, **extra: Any) -> Note:
         data = self.nodes[ref]
         if ref not in self.details:
-            self.details[ref] = _details(self.graph, ref)
+            self.details[ref] = note_details(self.graph, ref)
         n = Note(
             index=len(self.notes),
             ref=ref,
             kind=data["kind"],
             name=data["name"],
-            sub=_subtitle(data["kind"], data["element"]),
-            title=_hover(self.details[ref]),
+            sub=subtitle(data["kind"], data["element"]),
+            title=hover_text(self.details[ref]),
             **extra,
         )
         if n.kind in ("actor", "hotspot"):
@@ -557,7 +252,7 @@ class _BoardBuilder:
             for u, v in self.causal_into[ctx]
             if (u in flow_set or u in ghosts) and v in flow_set
         ]
-        layer = _layers([*ghosts, *flow_nodes], lane_edges, self.hints(ctx))
+        layer = longest_path_layers([*ghosts, *flow_nodes], lane_edges, self.hints(ctx))
         if layer:
             self.max_col = max(self.max_col, max(layer.values()))
 
@@ -718,7 +413,7 @@ class _BoardBuilder:
         for item in self.notes:
             notes_of[item.ref].append(item.index)
         event_ids = [n for n, d in self.nodes.items() if d["kind"] == "event"]
-        chains = _chains(self.graph, self.causal, event_ids)
+        chains = causal_chains(self.graph, self.causal, event_ids)
         chain_list: list[list[int]] = []
         chain_index: dict[frozenset[str], int] = {}
         event_chain: dict[str, int] = {}
