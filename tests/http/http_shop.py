@@ -333,12 +333,75 @@ class Pickup(View[PickupRow]):
         return row if isinstance(event, TicketOpened) else DELETE
 
 
+# -- Library: an aggregate with a text id, for ids that need URL-encoding ---------------
+@dataclass(frozen=True)
+class AddBook(
+    Command, name="Library.AddBook", aggregate="Library.Book", creates=True, by=("Librarian",)
+):
+    isbn: str
+    title: str
+
+
+@dataclass(frozen=True)
+class RenameBook(Command, name="Library.RenameBook", aggregate="Library.Book", by=("Librarian",)):
+    isbn: str
+    title: str
+
+
+@dataclass(frozen=True)
+class BookTitled(Event, name="Library.BookTitled", aggregate="Library.Book"):
+    isbn: str
+    title: str
+
+
+@dataclass(frozen=True)
+class BookState:
+    title: str = ""
+
+
+class Book(Aggregate[BookState]):
+    name = "Library.Book"
+    id_field = "isbn"
+    id_type = str
+    state_type = BookState
+    commands = (AddBook, RenameBook)
+    events = (BookTitled,)
+
+    def initial_state(self) -> BookState:
+        return BookState()
+
+    def decide(self, state: BookState, command: Command) -> Sequence[Event]:
+        assert isinstance(command, AddBook | RenameBook)
+        return [BookTitled(command.isbn, command.title)]
+
+    def apply(self, state: BookState, event: Event) -> BookState:
+        assert isinstance(event, BookTitled)
+        return BookState(event.title)
+
+
+@dataclass(frozen=True)
+class TitleRow:
+    isbn: str
+    title: str = ""
+
+
+class Titles(View[TitleRow]):
+    name = "Library.Titles"
+    row_type = TitleRow
+    key = "isbn"
+    events = (BookTitled,)
+
+    def update(self, row: TitleRow, event: Event, envelope: Envelope) -> TitleRow:
+        assert isinstance(event, BookTitled)
+        return replace(row, title=event.title)
+
+
 def open_shop(url: str = "memory://", **options: Any) -> Application:
     """An application for the hand-written shop on the store ``url``."""
     return Application.open(
         url,
-        aggregates=[Order(), Ticket()],
-        views=[OrderHistory(), DailySales(), Pickup()],
+        aggregates=[Order(), Ticket(), Book()],
+        views=[OrderHistory(), DailySales(), Pickup(), Titles()],
         policies=[ChargeOnOrder(), PaidWhenCharged(), CancelWhenDeclined(), QueuePaidOrder()],
         system_events={"Ordering.PaymentGateway": (CardCharged, CardDeclined)},
         **options,

@@ -455,3 +455,25 @@ def test_openapi_has_a_request_schema_per_command(client: TestClient) -> None:
     assert set(document["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"]) == {
         "reason"
     }
+
+
+@pytest.mark.parametrize("isbn", ["978-3-16-148410-0", "a/b c?d#e%f", "über/../x", "x/events"])
+def test_text_ids_travel_url_encoded(client: TestClient, shop: Application, isbn: str) -> None:
+    from urllib.parse import quote
+
+    added = client.post("/library/book/add-book", json={"isbn": isbn, "title": "Dune"})
+    assert added.status_code == 201, added.text
+    assert added.json()["id"] == isbn
+    path = quote(isbn, safe="")
+    renamed = client.post(f"/library/book/{path}/rename-book", json={"title": "Dune II"})
+    assert renamed.status_code == 200, renamed.text
+    state = client.get(f"/library/book/{path}").json()
+    assert (state["id"], state["state"]["title"]) == (isbn, "Dune II")
+    history = client.get(f"/library/book/{path}/events").json()["events"]
+    assert [e["stream_id"] for e in history] == [isbn, isbn]
+    shop.run_consumers()
+    assert client.get(f"/library/views/titles/{path}").json() == {"isbn": isbn, "title": "Dune II"}
+    # a text id is required on create (only uuid ids may be left out)
+    missing = client.post("/library/book/add-book", json={"title": "Dune"})
+    assert missing.status_code == 422
+    assert missing.json()["field"] == "isbn"

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -378,7 +380,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
             if data.get(id_field) is None:
                 data[id_field] = str(uuid.uuid4())
         else:
-            ident_text = request.path_params["id"]
+            ident_text = _path_param(request, "id")
             given = data.pop(id_field, None)
             _validate(route.model, data)
             ident = _parse_id(agg, ident_text)
@@ -403,7 +405,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
 def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     async def state(request: Request) -> Response:
         api.principal(request)
-        ident = _parse_id(agg, request.path_params["id"])
+        ident = _parse_id(agg, _path_param(request, "id"))
         at = _at(request)
         loaded = await _call(api.application.state, agg, ident, at=at)
         body = {
@@ -421,7 +423,7 @@ def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
 def _history_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     async def history(request: Request) -> Response:
         api.principal(request)
-        ident = _parse_id(agg, request.path_params["id"])
+        ident = _parse_id(agg, _path_param(request, "id"))
         envelopes = await _call(api.application.history, agg, ident)
         return JSON({"events": [e.to_json() for e in envelopes]})
 
@@ -489,7 +491,7 @@ def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
 def _view_row_handler(api: Api, view: View[Any]) -> Handler:
     async def row(request: Request) -> Response:
         api.principal(request)
-        key = request.path_params["key"]
+        key = _path_param(request, "key")
         try:
             found = await _call(api.application.view_row, view, key)
         except ApiError as exc:
@@ -545,11 +547,44 @@ def create_app(
         redoc_url=None,
     )
     app.state.api = api
+    app.add_middleware(EncodedSlashes)
     _install_error_handlers(app)
     _add_log_routes(app, api)
     _add_domain_routes(app, api)
     _install_openapi(app, api)
     return app
+
+
+_KEPT_ESCAPES = re.compile(r"(%2[fF]|%25)")
+
+
+class EncodedSlashes:
+    """Keep ``%2F`` (and ``%25``) escaped while routing, so an id may hold a slash.
+
+    Servers decode the path before routing: ``/library/book/a%2Fb/events`` would
+    reach the routes as ``/library/book/a/b/events``, the id split in two. When the
+    raw path holds such an escape, this middleware routes on a path where only those
+    stay escaped; handlers unescape ids and keys (:func:`_path_param`).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw and (b"%2f" in raw.lower() or b"%25" in raw):
+            text = raw.decode("ascii", "replace").split("?", 1)[0]
+            parts = _KEPT_ESCAPES.split(text)
+            path = "".join(p if _KEPT_ESCAPES.fullmatch(p) else unquote(p) for p in parts)
+            scope = {**scope, "path": path}
+            scope["stormgen.escaped"] = True
+        await self.app(scope, receive, send)
+
+
+def _path_param(request: Request, name: str) -> str:
+    """A path parameter (an id or a key), unescaped when the middleware kept escapes."""
+    value: str = request.path_params[name]
+    return unquote(value) if request.scope.get("stormgen.escaped") else value
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -710,6 +745,9 @@ async def _sse(application: Application, request: Request, after: int) -> AsyncI
 
 
 def _add_domain_routes(app: FastAPI, api: Api) -> None:
+    # Ids and keys match `{...:path}`: an id holding an encoded slash (`a%2Fb`) arrives
+    # decoded (`a/b`) and must still be one parameter. Routes with a fixed suffix
+    # (`/events`, a command) are registered before the bare `/{id}` they would shadow.
     application = api.application
     seen: set[str] = set()
     for route in api.commands:
@@ -720,7 +758,7 @@ def _add_domain_routes(app: FastAPI, api: Api) -> None:
             extra = body
             status = 201
         else:
-            path = f"/{ctx}/{agg}/{{id}}/{kebab(route.name)}"
+            path = f"/{ctx}/{agg}/{{id:path}}/{kebab(route.name)}"
             extra = {**body, **_path_doc("id")}
             status = 200
         extra = _with_headers(extra, "If-Match", "Idempotency-Key")
@@ -741,7 +779,7 @@ def _add_domain_routes(app: FastAPI, api: Api) -> None:
         seen.add(agg_def.name)
         ctx, agg = kebab(_context(agg_def.name)), kebab(_short(agg_def.name))
         app.add_api_route(
-            f"/{ctx}/{agg}/{{id}}/events",
+            f"/{ctx}/{agg}/{{id:path}}/events",
             _history_handler(api, agg_def),
             methods=["GET"],
             tags=[_context(agg_def.name)],
@@ -750,7 +788,7 @@ def _add_domain_routes(app: FastAPI, api: Api) -> None:
             openapi_extra=_secured(api, _path_doc("id")),
         )
         app.add_api_route(
-            f"/{ctx}/{agg}/{{id}}",
+            f"/{ctx}/{agg}/{{id:path}}",
             _state_handler(api, agg_def),
             methods=["GET"],
             tags=[_context(agg_def.name)],
@@ -772,7 +810,7 @@ def _add_domain_routes(app: FastAPI, api: Api) -> None:
             openapi_extra=_secured(api, _query_doc("limit", "after", *view.sql_columns())),
         )
         app.add_api_route(
-            f"/{ctx}/views/{name}/{{key}}",
+            f"/{ctx}/views/{name}/{{key:path}}",
             _view_row_handler(api, view),
             methods=["GET"],
             tags=[_context(view.name)],
