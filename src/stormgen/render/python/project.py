@@ -994,6 +994,14 @@ class ProjectBuilder:
             for f in fields:
                 tp = self.type_of(f, cmd_context)
                 value = self._source(f, tp, assigned.get(f.name), env, c, cmd_context, mod)
+                if (
+                    value is None
+                    and isinstance(owner, Aggregate)
+                    and f is owner.id_field
+                    and cmd.creates
+                    and tp == t.UUID
+                ):
+                    continue  # a new instance: its class makes a fresh uuid
                 if value is None:
                     raise CompileError(
                         f"{then.loc}: command field '{f.name}' of {cmd.name} has no source (E302)"
@@ -1059,6 +1067,7 @@ class ProjectBuilder:
         row = ClassVM(row_name, py_docstring(f"One row of {view.name}."), (key_vm, *columns))
         handlers = []
         event_classes: list[str] = []
+        methods = Namespace()
         for on in view.handlers:
             found = self.scope.resolve(context, on.event.name, EVENT_KINDS)
             if found is None or not isinstance(found.element, Event):
@@ -1096,7 +1105,8 @@ class ProjectBuilder:
                 self.finish(c, mod)
                 if updates:
                     mod.std("dataclasses", "replace")
-            handlers.append(UpdateVM(cls, f"on_{snake_case(event.name)}", updates, on.delete, key))
+            method = methods.claim(f"on_{snake_case(event.name)}", id(on))
+            handlers.append(UpdateVM(cls, method, updates, on.delete, key))
         if any(h.key is not None for h in handlers):
             mod.std("typing", "Any")
         pii = sorted(field_name(f.name) for f in view.fields if f.pii)
