@@ -233,3 +233,22 @@ def test_a_generated_project_folder_is_served_as_is(workdir: Path) -> None:
     service = load_service(project)
     assert service.package == "coffee_shop"
     assert service.contexts == ("Ordering", "Bar", "Display")
+
+
+def test_store_from_the_environment(
+    workdir: Path, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+    result = CliRunner().invoke(
+        cli, ["events", "--type", "Ordering.OrderPlaced"], env={"STORMGEN_STORE": shop.url}
+    )
+    assert result.exit_code == 0, result.output
+    assert [e["stream_id"] for e in lines(result.stdout)] == shop.orders
+
+
+def test_unreadable_tokens_file_is_one_sentence(run: Any, workdir: Path) -> None:
+    result = run(
+        "run", str(MODEL), "--store", "memory://", "--tokens-file", str(workdir / "no-tokens")
+    )
+    assert result.exit_code == 2
+    assert "cannot read the tokens file" in result.stderr
