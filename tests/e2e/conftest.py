@@ -189,3 +189,12 @@ def wait_for(check: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for a condition")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forget_generated_modules(workdir: Path) -> Iterator[None]:
+    """Tests that import the generated package leave no trace for other test modules."""
+    yield
+    for name in [m for m in sys.modules if m == "coffee_shop" or m.startswith("coffee_shop.")]:
+        del sys.modules[name]
+    sys.path[:] = [p for p in sys.path if not p.startswith(str(workdir))]
