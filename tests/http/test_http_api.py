@@ -477,3 +477,12 @@ def test_text_ids_travel_url_encoded(client: TestClient, shop: Application, isbn
     missing = client.post("/library/book/add-book", json={"title": "Dune"})
     assert missing.status_code == 422
     assert missing.json()["field"] == "isbn"
+
+
+def test_openapi_declares_bearer_security_when_tokens_are_set(secured: TestClient) -> None:
+    document = secured.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            expected = [] if path == "/health" else [{"bearer": []}]
+            assert operation.get("security", []) == expected, path

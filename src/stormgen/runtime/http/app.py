@@ -688,7 +688,11 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
 
     app.add_api_route("/health", health, methods=["GET"], tags=["operations"])
     app.add_api_route(
-        "/events", events, methods=["GET"], tags=["log"], openapi_extra=_query_doc("after", "limit")
+        "/events",
+        events,
+        methods=["GET"],
+        tags=["log"],
+        openapi_extra=_secured(api, _query_doc("after", "limit")),
     )
     app.add_api_route(
         "/events/stream",
@@ -696,21 +700,21 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         methods=["GET"],
         tags=["log"],
         response_class=StreamingResponse,
-        openapi_extra=_query_doc("after"),
+        openapi_extra=_secured(api, _query_doc("after")),
     )
     app.add_api_route(
         "/failures",
         failures,
         methods=["GET"],
         tags=["operations"],
-        openapi_extra=_query_doc("after", "limit"),
+        openapi_extra=_secured(api, _query_doc("after", "limit")),
     )
     app.add_api_route(
         "/failures/{consumer}/{position}/retry",
         retry,
         methods=["POST"],
         tags=["operations"],
-        openapi_extra=_path_doc("consumer", "position"),
+        openapi_extra=_secured(api, _path_doc("consumer", "position")),
     )
 
 
