@@ -1,14 +1,16 @@
 """Benchmark the runtime's storage against the eventsourcing library and raw SQL.
 
-Usage: ``python benchmarks/bench_runtime.py [--quick] [--postgres URL] [--json]``
+Usage: ``python benchmarks/bench_runtime.py [--quick] [--durable] [--postgres URL] [--json]``
 
-Workloads (each on a fresh database per contender):
+Workloads (each contender on its own fresh database):
 
 - command: N aggregates x M commands, one transaction per command: load the
-  instance, decide, append one event (stormgen: ``Application.handle``);
+  instance, decide, append one event (stormgen: ``Application.handle``; eventsourcing:
+  ``repository.get`` + method + ``save``; raw: one transaction doing SELECT + INSERT);
 - append: one stream, 10,000 events appended in batches of 100;
 - load: read a 10,000-event stream back, decoded into events;
-- catchup: a subscription reading the whole log from position 0, decoded into events.
+- catchup: read the whole log from position 0 in pages of 1,000, decoded into events
+  (stormgen: a ``Subscription``; eventsourcing: ``select_notifications`` + mapper).
 
 Durability settings are the same for all three contenders. By default the figures
 measure software cost: SQLite in WAL mode with ``synchronous=FULL`` (the stormgen
@@ -16,8 +18,12 @@ default, and the sqlite3 default eventsourcing keeps) on files in /dev/shm, wher
 is free, and PostgreSQL with ``synchronous_commit=off`` (set through ``PGOPTIONS`` for
 every connection); this VM's fsync takes 0.2-5 ms and varies from run to run, which
 would drown the comparison. ``--durable`` puts the SQLite files on disk and keeps
-``synchronous_commit=on``. Every workload runs on fresh databases; rates are the best
-of three runs. Prints a table of events/s and ratios, then LAST one JSON line
+``synchronous_commit=on``.
+
+The machine is shared, so the contenders take turns: each command round (one command
+per aggregate) and each repetition of the other workloads runs for all three in a
+rotating order. ``command`` is total commands / total time; the others are the best of
+three repetitions. Prints a table of events/s and ratios, then LAST one JSON line
 ``{"sqlite": {...}, "postgres": {...}}``.
 """
 
@@ -35,7 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -44,6 +50,8 @@ from stormgen.runtime.store import EventStore, open_store
 from stormgen.runtime.subscription import Subscription
 
 WORKLOADS = ("command", "append", "load", "catchup")
+REPEATS = 3
+PAGE = 1000
 
 
 @dataclass
@@ -63,28 +71,28 @@ def payload(i: int) -> dict[str, Any]:
     return {"by": 1, "note": f"step {i}", "total": "7.50"}
 
 
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-REPEATS = 3
+class Contender(Protocol):
+    """One way of doing the four workloads."""
 
+    name: str
 
-def best_of(fn: Callable[[int], int], repeats: int = REPEATS) -> float:
-    """Run ``fn(rep)`` several times; return the best rate (the least disturbed run)."""
-    rates = []
-    for r in range(repeats):
-        started = time.perf_counter()
-        count = fn(r)
-        rates.append(rate(count, time.perf_counter() - started))
-    return max(rates)
+    def command_round(self, n: int) -> int:
+        """Send command number ``n`` to every aggregate; return how many were handled."""
 
+    def append(self, r: int) -> int:
+        """Append the big stream number ``r``; return how many events."""
 
-def timed(fn: Callable[[], int]) -> float:
-    """Run ``fn`` (returning how many events it handled); return events per second."""
-    started = time.perf_counter()
-    count = fn()
-    return rate(count, time.perf_counter() - started)
+    def load(self) -> int:
+        """Load big stream 0, decoded; return how many events."""
+
+    def catchup(self) -> int:
+        """Read the whole log, decoded; return how many events."""
+
+    def close(self) -> None: ...
 
 
 # -- stormgen ----------------------------------------------------------------------------
@@ -173,48 +181,44 @@ def _application_runner(store: EventStore) -> Callable[[str, int], None]:
     return run
 
 
-def stormgen_workloads(url: str, sizes: Sizes) -> tuple[dict[str, float], str]:
-    out: dict[str, float] = {}
-    store = open_store(url)
-    try:
-        run, how = stormgen_command_app(store)
-        idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
+class Stormgen:
+    name = "stormgen"
 
-        def commands() -> int:
-            for n in range(sizes.commands):
-                for ident in idents:
-                    run(ident, n)
-            return sizes.aggregates * sizes.commands
+    def __init__(self, url: str, sizes: Sizes) -> None:
+        self.store = open_store(url)
+        self.sizes = sizes
+        self.run, self.how = stormgen_command_app(self.store)
+        self.idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
 
-        out["command"] = timed(commands)
+    def command_round(self, n: int) -> int:
+        for ident in self.idents:
+            self.run(ident, n)
+        return len(self.idents)
 
-        def append(r: int) -> int:
-            version = 0
-            for start in range(0, sizes.stream_events, sizes.batch):
-                batch = [
-                    NewEvent(type="Bench.Step", data=payload(i))
-                    for i in range(start, start + sizes.batch)
-                ]
-                version = store.append(f"Bench.Big/{r}", batch, version).stream_version
-            return sizes.stream_events
+    def append(self, r: int) -> int:
+        version = 0
+        for start in range(0, self.sizes.stream_events, self.sizes.batch):
+            batch = [
+                NewEvent(type="Bench.Step", data=payload(i))
+                for i in range(start, start + self.sizes.batch)
+            ]
+            version = self.store.append(f"Bench.Big/{r}", batch, version).stream_version
+        return self.sizes.stream_events
 
-        out["append"] = best_of(append)
-        out["load"] = best_of(lambda r: len(store.read_stream("Bench.Big/0")))
-        last = store.last_position()
+    def load(self) -> int:
+        return len(self.store.read_stream("Bench.Big/0"))
 
-        def catchup() -> int:
-            sub = Subscription(store, after_position=0, batch_size=1000)
-            count = 0
-            for batch in sub.batches():
-                count += len(batch)
-                if batch[-1].position >= last:
-                    break
-            return count
+    def catchup(self) -> int:
+        last = self.store.last_position()
+        count = 0
+        for batch in Subscription(self.store, after_position=0, batch_size=PAGE).batches():
+            count += len(batch)
+            if batch[-1].position >= last:
+                break
+        return count
 
-        out["catchup"] = best_of(lambda r: catchup())
-    finally:
-        store.close()
-    return out, how
+    def close(self) -> None:
+        self.store.close()
 
 
 # -- eventsourcing -----------------------------------------------------------------------
@@ -244,134 +248,234 @@ def eventsourcing_classes() -> tuple[Any, Any]:
     return _ES_CLASSES
 
 
-def eventsourcing_workloads(env: dict[str, str], sizes: Sizes) -> dict[str, float]:
-    Counter, Counters = eventsourcing_classes()
-    out: dict[str, float] = {}
-    app = Counters(env=env)
-    try:
-        ids: list[Any] = []
+class Eventsourcing:
+    name = "eventsourcing"
 
-        def commands() -> int:
-            for n in range(sizes.commands):
-                if n == 0:
-                    for _ in range(sizes.aggregates):
-                        counter = Counter()
-                        app.save(counter)
-                        ids.append(counter.id)
-                    continue
-                for ident in ids:
-                    counter = app.repository.get(ident)
-                    counter.increment(**payload(n))
-                    app.save(counter)
-            return sizes.aggregates * sizes.commands
+    def __init__(self, env: dict[str, str], sizes: Sizes) -> None:
+        self.counter_class, app_class = eventsourcing_classes()
+        self.app = app_class(env=env)
+        self.sizes = sizes
+        self.ids: list[Any] = []
+        self.bigs: list[Any] = []
 
-        out["command"] = timed(commands)
+    def command_round(self, n: int) -> int:
+        if n == 0:
+            for _ in range(self.sizes.aggregates):
+                counter = self.counter_class()
+                self.app.save(counter)
+                self.ids.append(counter.id)
+        else:
+            for ident in self.ids:
+                counter = self.app.repository.get(ident)
+                counter.increment(**payload(n))
+                self.app.save(counter)
+        return self.sizes.aggregates
 
-        bigs: list[Any] = []
+    def append(self, r: int) -> int:
+        big = self.counter_class()
+        self.app.save(big)
+        self.bigs.append(big.id)
+        for start in range(0, self.sizes.stream_events, self.sizes.batch):
+            for i in range(start, start + self.sizes.batch):
+                big.increment(**payload(i))
+            self.app.save(big)
+        return self.sizes.stream_events
 
-        def append(r: int) -> int:
-            big = Counter()
-            app.save(big)
-            bigs.append(big.id)
-            for start in range(0, sizes.stream_events, sizes.batch):
-                for i in range(start, start + sizes.batch):
-                    big.increment(**payload(i))
-                app.save(big)
-            return sizes.stream_events
+    def load(self) -> int:
+        mapper = self.app.mapper
+        stored = self.app.recorder.select_events(self.bigs[0])
+        return len([mapper.to_domain_event(s) for s in stored])
 
-        out["append"] = best_of(append)
+    def catchup(self) -> int:
+        mapper = self.app.mapper
+        count = 0
+        start = 1
+        while True:
+            batch = self.app.recorder.select_notifications(start, PAGE)
+            if not batch:
+                return count
+            for notification in batch:
+                mapper.to_domain_event(notification)
+            count += len(batch)
+            start = batch[-1].id + 1
 
-        def load() -> int:
-            mapper = app.mapper
-            events = [mapper.to_domain_event(s) for s in app.recorder.select_events(bigs[0])]
-            return len(events)
-
-        out["load"] = best_of(lambda r: load())
-
-        def catchup() -> int:
-            mapper = app.mapper
-            count = 0
-            start = 1
-            while True:
-                batch = app.recorder.select_notifications(start, 1000)
-                if not batch:
-                    return count
-                for notification in batch:
-                    mapper.to_domain_event(notification)
-                count += len(batch)
-                start = batch[-1].id + 1
-
-        out["catchup"] = best_of(lambda r: catchup())
-    finally:
-        app.close()
-    return out
+    def close(self) -> None:
+        self.app.close()
 
 
-# -- raw SQL (no framework) ----------------------------------------------------------------
+# -- raw SQL (no framework: the same rows and guarantees, stdlib json) ----------------------
+RAW_COLUMNS = "id, type, version, stream, stream_id, stream_version, recorded_at, data, metadata"
 SQLITE_RAW_SCHEMA = """
 CREATE TABLE events (
-    position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+    position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
     version INTEGER NOT NULL, stream TEXT NOT NULL, stream_id TEXT,
     stream_version INTEGER NOT NULL, recorded_at TEXT NOT NULL, data TEXT NOT NULL,
     metadata TEXT NOT NULL, UNIQUE (stream, stream_version))
 """
-RAW_COLUMNS = "id, type, version, stream, stream_id, stream_version, recorded_at, data, metadata"
+PG_RAW_SCHEMA = """
+CREATE TABLE events (
+    position bigint PRIMARY KEY, id text NOT NULL, type text NOT NULL,
+    version integer NOT NULL, stream text NOT NULL, stream_id text,
+    stream_version integer NOT NULL, recorded_at timestamptz NOT NULL, data jsonb NOT NULL,
+    metadata jsonb NOT NULL, UNIQUE (stream, stream_version))
+"""
 
 
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+class RawSQLite:
+    name = "raw"
+
+    def __init__(self, path: Path, sizes: Sizes) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.executescript(SQLITE_RAW_SCHEMA)
+        self.insert = f"INSERT INTO events ({RAW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self.sizes = sizes
+        self.idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
+
+    def command_round(self, n: int) -> int:
+        conn = self.conn
+        for ident in self.idents:
+            stream = f"Bench.Counter/{ident}"
+            conn.execute("BEGIN IMMEDIATE")
+            count = version = 0
+            for sv, data in conn.execute(
+                "SELECT stream_version, data FROM events WHERE stream = ? ORDER BY stream_version",
+                (stream,),
+            ):
+                count += json.loads(data)["by"]
+                version = sv
+            row = (
+                str(uuid.uuid4()),
+                "Bench.Incremented",
+                1,
+                stream,
+                ident,
+                version + 1,
+                now_text(),
+                json.dumps(payload(n)),
+                "{}",
+            )
+            conn.execute(self.insert, row)
+            conn.execute("COMMIT")
+        return len(self.idents)
+
+    def append(self, r: int) -> int:
+        version = 0
+        for start in range(0, self.sizes.stream_events, self.sizes.batch):
+            self.conn.execute("BEGIN IMMEDIATE")
+            at = now_text()
+            rows = [
+                (
+                    str(uuid.uuid4()),
+                    "Bench.Step",
+                    1,
+                    f"Bench.Big/{r}",
+                    None,
+                    version + k + 1,
+                    at,
+                    json.dumps(payload(i)),
+                    "{}",
+                )
+                for k, i in enumerate(range(start, start + self.sizes.batch))
+            ]
+            self.conn.executemany(self.insert, rows)
+            self.conn.execute("COMMIT")
+            version += self.sizes.batch
+        return self.sizes.stream_events
+
+    def load(self) -> int:
+        rows = self.conn.execute(
+            f"SELECT position, {RAW_COLUMNS} FROM events WHERE stream = ? ORDER BY stream_version",
+            ("Bench.Big/0",),
+        ).fetchall()
+        return len([decode_raw_row(row) for row in rows])
+
+    def catchup(self) -> int:
+        position = count = 0
+        while True:
+            rows = self.conn.execute(
+                f"SELECT position, {RAW_COLUMNS} FROM events WHERE position > ? "
+                "ORDER BY position LIMIT ?",
+                (position, PAGE),
+            ).fetchall()
+            if not rows:
+                return count
+            for row in rows:
+                decode_raw_row(row)
+            count += len(rows)
+            position = rows[-1][0]
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-def raw_sqlite_workloads(path: Path, sizes: Sizes) -> dict[str, float]:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.executescript(SQLITE_RAW_SCHEMA)
-    insert = f"INSERT INTO events ({RAW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    out: dict[str, float] = {}
-    idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
+def decode_raw_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """What a hand-written reader does with a SQLite row: parse time and JSON."""
+    p, i, t, v, s, sid, sv, at, d, m = row
+    return (p, i, t, v, s, sid, sv, datetime.fromisoformat(at), json.loads(d), json.loads(m))
 
-    def commands() -> int:
-        for n in range(sizes.commands):
-            for ident in idents:
-                stream = f"Bench.Counter/{ident}"
-                conn.execute("BEGIN IMMEDIATE")
+
+class RawPostgres:
+    name = "raw"
+
+    def __init__(self, url: str, schema: str, sizes: Sizes) -> None:
+        options = f"{os.environ.get('PGOPTIONS', '')} -c search_path={schema}".strip()
+        self.conn = psycopg.connect(url, autocommit=True, options=options)
+        self.conn.execute(f"CREATE SCHEMA {schema}")
+        self.conn.execute(PG_RAW_SCHEMA)
+        self.insert = (
+            f"INSERT INTO events (position, {RAW_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        )
+        self.sizes = sizes
+        self.idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
+
+    def next_position(self) -> int:
+        # The store's guarantee: appends serialized, positions commit in order.
+        self.conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+        row = self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def command_round(self, n: int) -> int:
+        conn = self.conn
+        for ident in self.idents:
+            stream = f"Bench.Counter/{ident}"
+            with conn.transaction():
                 count = version = 0
                 for sv, data in conn.execute(
-                    "SELECT stream_version, data FROM events WHERE stream = ? "
+                    "SELECT stream_version, data FROM events WHERE stream = %s "
                     "ORDER BY stream_version",
                     (stream,),
                 ):
-                    count += json.loads(data)["by"]
+                    count += data["by"]
                     version = sv
-                conn.execute(
-                    insert,
-                    (
-                        str(uuid.uuid4()),
-                        "Bench.Incremented",
-                        1,
-                        stream,
-                        ident,
-                        version + 1,
-                        now_text(),
-                        json.dumps(payload(n)),
-                        "{}",
-                    ),
+                position = self.next_position()
+                row = (
+                    position + 1,
+                    str(uuid.uuid4()),
+                    "Bench.Incremented",
+                    1,
+                    stream,
+                    ident,
+                    version + 1,
+                    datetime.now(UTC),
+                    json.dumps(payload(n)),
+                    "{}",
                 )
-                conn.execute("COMMIT")
-        return sizes.aggregates * sizes.commands
+                conn.execute(self.insert, row)
+        return len(self.idents)
 
-    out["command"] = timed(commands)
-
-    def append(r: int) -> int:
+    def append(self, r: int) -> int:
         version = 0
-        for start in range(0, sizes.stream_events, sizes.batch):
-            conn.execute("BEGIN IMMEDIATE")
-            at = now_text()
-            conn.executemany(
-                insert,
-                [
+        for start in range(0, self.sizes.stream_events, self.sizes.batch):
+            with self.conn.transaction():
+                position = self.next_position()
+                at = datetime.now(UTC)
+                rows = [
                     (
+                        position + k + 1,
                         str(uuid.uuid4()),
                         "Bench.Step",
                         1,
@@ -382,170 +486,73 @@ def raw_sqlite_workloads(path: Path, sizes: Sizes) -> dict[str, float]:
                         json.dumps(payload(i)),
                         "{}",
                     )
-                    for k, i in enumerate(range(start, start + sizes.batch))
-                ],
-            )
-            conn.execute("COMMIT")
-            version += sizes.batch
-        return sizes.stream_events
+                    for k, i in enumerate(range(start, start + self.sizes.batch))
+                ]
+                with self.conn.cursor() as cur:
+                    cur.executemany(self.insert, rows)
+            version += self.sizes.batch
+        return self.sizes.stream_events
 
-    out["append"] = best_of(append)
-
-    def load() -> int:
-        rows = conn.execute(
-            "SELECT position, id, type, version, stream_version, recorded_at, data, metadata "
-            "FROM events WHERE stream = ? ORDER BY stream_version",
-            ("Bench.Big/0",),
-        ).fetchall()
-        events = [
-            (p, i, t, v, sv, datetime.fromisoformat(at), json.loads(d), json.loads(m))
-            for p, i, t, v, sv, at, d, m in rows
-        ]
-        return len(events)
-
-    out["load"] = best_of(lambda r: load())
-
-    def catchup() -> int:
-        position = count = 0
-        while True:
-            rows = conn.execute(
-                "SELECT position, id, type, version, stream, stream_version, recorded_at, "
-                "data, metadata FROM events WHERE position > ? ORDER BY position LIMIT 1000",
-                (position,),
-            ).fetchall()
-            if not rows:
-                return count
-            for row in rows:
-                (datetime.fromisoformat(row[6]), json.loads(row[7]), json.loads(row[8]))
-            count += len(rows)
-            position = rows[-1][0]
-
-    out["catchup"] = best_of(lambda r: catchup())
-    conn.close()
-    return out
-
-
-PG_RAW_SCHEMA = """
-CREATE TABLE events (
-    position bigint PRIMARY KEY, id text NOT NULL UNIQUE, type text NOT NULL,
-    version integer NOT NULL, stream text NOT NULL, stream_id text,
-    stream_version integer NOT NULL, recorded_at timestamptz NOT NULL, data jsonb NOT NULL,
-    metadata jsonb NOT NULL, UNIQUE (stream, stream_version))
-"""
-
-
-def raw_postgres_workloads(url: str, schema: str, sizes: Sizes) -> dict[str, float]:
-    options = f"{os.environ.get('PGOPTIONS', '')} -c search_path={schema}".strip()
-    conn = psycopg.connect(url, autocommit=True, options=options)
-    conn.execute(f"CREATE SCHEMA {schema}")
-    conn.execute(PG_RAW_SCHEMA)
-    insert = (
-        f"INSERT INTO events (position, {RAW_COLUMNS}) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    )
-    out: dict[str, float] = {}
-    idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
-
-    def next_position() -> int:
-        # The same guarantee as the store: appends serialized, positions in commit order.
-        conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
-        row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def commands() -> int:
-        for n in range(sizes.commands):
-            for ident in idents:
-                stream = f"Bench.Counter/{ident}"
-                with conn.transaction():
-                    count = version = 0
-                    for sv, data in conn.execute(
-                        "SELECT stream_version, data FROM events WHERE stream = %s "
-                        "ORDER BY stream_version",
-                        (stream,),
-                    ):
-                        count += data["by"]
-                        version = sv
-                    position = next_position()
-                    conn.execute(
-                        insert,
-                        (
-                            position + 1,
-                            str(uuid.uuid4()),
-                            "Bench.Incremented",
-                            1,
-                            stream,
-                            ident,
-                            version + 1,
-                            datetime.now(UTC),
-                            json.dumps(payload(n)),
-                            "{}",
-                        ),
-                    )
-        return sizes.aggregates * sizes.commands
-
-    out["command"] = timed(commands)
-
-    def append(r: int) -> int:
-        version = 0
-        for start in range(0, sizes.stream_events, sizes.batch):
-            with conn.transaction():
-                position = next_position()
-                at = datetime.now(UTC)
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        insert,
-                        [
-                            (
-                                position + k + 1,
-                                str(uuid.uuid4()),
-                                "Bench.Step",
-                                1,
-                                f"Bench.Big/{r}",
-                                None,
-                                version + k + 1,
-                                at,
-                                json.dumps(payload(i)),
-                                "{}",
-                            )
-                            for k, i in enumerate(range(start, start + sizes.batch))
-                        ],
-                    )
-            version += sizes.batch
-        return sizes.stream_events
-
-    out["append"] = best_of(append)
-
-    def load() -> int:
-        rows = conn.execute(
-            "SELECT position, id, type, version, stream_version, recorded_at, data, metadata "
-            "FROM events WHERE stream = %s ORDER BY stream_version",
+    def load(self) -> int:
+        # psycopg decodes jsonb and timestamptz itself.
+        rows = self.conn.execute(
+            f"SELECT position, {RAW_COLUMNS} FROM events WHERE stream = %s ORDER BY stream_version",
             ("Bench.Big/0",),
         ).fetchall()
         return len(rows)
 
-    out["load"] = best_of(lambda r: load())
-
-    def catchup() -> int:
+    def catchup(self) -> int:
         position = count = 0
         while True:
-            rows = conn.execute(
+            rows = self.conn.execute(
                 f"SELECT position, {RAW_COLUMNS} FROM events WHERE position > %s "
-                "ORDER BY position LIMIT 1000",
-                (position,),
+                "ORDER BY position LIMIT %s",
+                (position, PAGE),
             ).fetchall()
             if not rows:
                 return count
             count += len(rows)
             position = rows[-1][0]
 
-    out["catchup"] = best_of(lambda r: catchup())
-    conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    conn.close()
-    return out
+    def close(self) -> None:
+        self.conn.close()
 
 
 # -- running --------------------------------------------------------------------------------
+def measure(contenders: list[Contender], sizes: Sizes) -> dict[str, dict[str, float]]:
+    """Run every workload for every contender, taking turns; return events per second."""
+    names = [c.name for c in contenders]
+    spent = dict.fromkeys(names, 0.0)
+    done = dict.fromkeys(names, 0)
+
+    def turns(k: int) -> list[Contender]:
+        # Rotate who goes first so none always runs right after the same neighbour.
+        return contenders[k % len(contenders) :] + contenders[: k % len(contenders)]
+
+    for n in range(sizes.commands):
+        for c in turns(n):
+            started = time.perf_counter()
+            done[c.name] += c.command_round(n)
+            spent[c.name] += time.perf_counter() - started
+    rates: dict[str, dict[str, float]] = {
+        name: {"command": done[name] / spent[name]} for name in names
+    }
+    steps: list[tuple[str, Callable[[Contender, int], int]]] = [
+        ("append", lambda c, r: c.append(r)),
+        ("load", lambda c, r: c.load()),
+        ("catchup", lambda c, r: c.catchup()),
+    ]
+    for workload, step in steps:
+        for r in range(REPEATS):
+            for c in turns(r):
+                started = time.perf_counter()
+                count = step(c, r)
+                elapsed = time.perf_counter() - started
+                best = rates[c.name].get(workload, 0.0)
+                rates[c.name][workload] = max(best, count / elapsed)
+    return rates
+
+
 @contextlib.contextmanager
 def temporary_schemas(url: str) -> Iterator[list[str]]:
     schemas: list[str] = []
@@ -558,22 +565,22 @@ def temporary_schemas(url: str) -> Iterator[list[str]]:
 
 
 def run_sqlite(sizes: Sizes, folder: Path, durability: str) -> dict[str, Any]:
-    stormgen, how = stormgen_workloads(f"sqlite:///{folder / 'stormgen.db'}", sizes)
-    es = eventsourcing_workloads(
+    sg = Stormgen(f"sqlite:///{folder / 'stormgen.db'}", sizes)
+    es = Eventsourcing(
         {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(folder / "eventsourcing.db"),
         },
         sizes,
     )
-    raw = raw_sqlite_workloads(folder / "raw.db", sizes)
-    return {
-        "stormgen": stormgen,
-        "eventsourcing": es,
-        "raw": raw,
-        "durability": durability,
-        "command_via": how,
-    }
+    raw = RawSQLite(folder / "raw.db", sizes)
+    contenders: list[Contender] = [sg, es, raw]
+    try:
+        rates = measure(contenders, sizes)
+    finally:
+        for c in contenders:
+            c.close()
+    return {**rates, "durability": durability, "command_via": sg.how}
 
 
 def run_postgres(sizes: Sizes, url: str, durability: str) -> dict[str, Any]:
@@ -581,11 +588,11 @@ def run_postgres(sizes: Sizes, url: str, durability: str) -> dict[str, Any]:
     with temporary_schemas(url) as schemas:
         schemas += [f"bench_sg_{tag}", f"bench_es_{tag}", f"bench_raw_{tag}"]
         sep = "&" if "?" in url else "?"
-        stormgen, how = stormgen_workloads(f"{url}{sep}schema={schemas[0]}", sizes)
+        sg = Stormgen(f"{url}{sep}schema={schemas[0]}", sizes)
         parts = psycopg.conninfo.conninfo_to_dict(url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schemas[1]}")
-        es = eventsourcing_workloads(
+        es = Eventsourcing(
             {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
                 "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
@@ -597,14 +604,14 @@ def run_postgres(sizes: Sizes, url: str, durability: str) -> dict[str, Any]:
             },
             sizes,
         )
-        raw = raw_postgres_workloads(url, schemas[2], sizes)
-    return {
-        "stormgen": stormgen,
-        "eventsourcing": es,
-        "raw": raw,
-        "durability": durability,
-        "command_via": how,
-    }
+        raw = RawPostgres(url, schemas[2], sizes)
+        contenders: list[Contender] = [sg, es, raw]
+        try:
+            rates = measure(contenders, sizes)
+        finally:
+            for c in contenders:
+                c.close()
+    return {**rates, "durability": durability, "command_via": sg.how}
 
 
 def print_table(name: str, result: dict[str, Any]) -> None:
