@@ -143,3 +143,30 @@ def test_unknown_target_and_unreadable_model(tmp_path: Path) -> None:
     assert "unknown target 'rust'" in result.output
     result = runner.invoke(app, ["generate", str(tmp_path / "none.storm"), "-o", str(tmp_path)])
     assert result.exit_code == 2
+
+
+def test_files_the_model_no_longer_produces_are_stale(tmp_path: Path) -> None:
+    model = tmp_path / "shop.storm"
+    two = (
+        "context Shop {\n  aggregate Cart {\n"
+        "    command Open creates { emit Opened }\n"
+        "    command Close { emit Closed }\n"
+        "    event Opened {}\n    event Closed {}\n  }\n}\n"
+    )
+    model.write_text(two, encoding="utf-8")
+    out = tmp_path / "schemas"
+    args = ["generate", str(model), "-o", str(out), "-t", "jsonschema"]
+    assert runner.invoke(app, args).exit_code == 0
+    mine = out / "Shop" / "notes.json"
+    mine.write_text('{"mine": true}\n')  # not generated: never touched
+    model.write_text(two.replace("    command Close { emit Closed }\n", ""), encoding="utf-8")
+    check = runner.invoke(app, [*args, "--check"])
+    assert check.exit_code == 1
+    assert "  stale: Shop/Close.command.schema.json" in check.output
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0
+    assert "1 stale generated files removed" in done.output
+    assert not (out / "Shop" / "Close.command.schema.json").exists()
+    assert (out / "Shop" / "Closed.event.schema.json").exists()
+    assert mine.read_text() == '{"mine": true}\n'
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 0

@@ -65,7 +65,14 @@ def generate(
 ) -> None:
     """Generate a service project, docs, an AsyncAPI document or JSON Schemas."""
     from stormgen.checks import check as run_checks
-    from stormgen.render.targets import normalize, plan, render_target, with_graph, write_files
+    from stormgen.render.targets import (
+        normalize,
+        plan,
+        remove_stale,
+        render_target,
+        with_graph,
+        write_files,
+    )
 
     if target not in TARGETS:
         err_console.print(
@@ -95,15 +102,19 @@ def generate(
         files = normalize(render_target(target, loaded, advance))
     changes = plan(files, output)
     if check:
-        if changes.write:
+        drift = changes.drift
+        if drift:
             console.print(
                 f"{output} differs from what 'generate --target {target}' would write "
-                f"({len(changes.write)} file{'s' if len(changes.write) != 1 else ''}):",
+                f"({len(drift)} file{'s' if len(drift) != 1 else ''}):",
                 markup=False,
                 highlight=False,
             )
-            for rel in changes.write:
-                state = "missing" if not (output / rel).exists() else "differs"
+            for rel in drift:
+                if rel in changes.stale:
+                    state = "stale"  # generated earlier, no longer produced
+                else:
+                    state = "missing" if not (output / rel).exists() else "differs"
                 console.print(f"  {state}: {rel}", markup=False, highlight=False)
             raise typer.Exit(1)
         console.print(f"{output} is up to date ({len(files)} files)", markup=False)
@@ -111,6 +122,7 @@ def generate(
     try:
         with progress_bar(f"writing {output}") as advance:
             write_files(files, output, changes.write, advance)
+        remove_stale(output, changes.stale)
     except OSError as exc:
         err_console.print(
             f"error: cannot write into {output}: {exc.strerror or exc}",
@@ -119,6 +131,8 @@ def generate(
         )
         raise typer.Exit(2) from None
     kept = f", {len(changes.kept)} user files kept" if changes.kept else ""
+    if changes.stale:
+        kept += f", {len(changes.stale)} stale generated files removed"
     console.print(
         f"wrote {len(changes.write)} files to {output} ({len(changes.unchanged)} unchanged{kept})",
         markup=False,
