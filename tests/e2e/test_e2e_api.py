@@ -225,3 +225,36 @@ def test_sse_delivers_live_events(server: Server) -> None:
         assert int(placed["id"]) == envelope["position"] > start
         positions = [int(e["id"]) for e in seen]
         assert positions == sorted(positions)
+
+
+def test_openapi_schemas_describe_what_the_server_accepts(server: Server) -> None:
+    from jsonschema import Draft202012Validator
+
+    with server.client() as c:
+        document = c.get("/openapi.json").json()
+    commands = {
+        path: operation["post"]
+        for path, operation in document["paths"].items()
+        if "post" in operation and not path.startswith("/failures")
+    }
+    assert set(commands) == {
+        "/ordering/order/place-order",
+        "/ordering/order/{id}/cancel",
+        "/bar/ticket/{id}/start-brewing",
+        "/bar/ticket/{id}/finish-brewing",
+        "/bar/ticket/{id}/hand-over",
+        "/ordering/external/payment-gateway/card-charged",
+        "/ordering/external/payment-gateway/card-declined",
+    }
+
+    def validator(path: str) -> Draft202012Validator:
+        ref = commands[path]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return Draft202012Validator({"$ref": ref, "components": document["components"]})
+
+    place = validator("/ordering/order/place-order")
+    assert place.is_valid(ORDER)
+    assert place.is_valid({**ORDER, "order_id": str(uuid.uuid4())})
+    assert not place.is_valid({**ORDER, "coupon": "X"})
+    assert not place.is_valid({"customer": "Ada", "total": "1"})
+    assert validator("/bar/ticket/{id}/start-brewing").is_valid({})
+    assert not validator("/ordering/order/{id}/cancel").is_valid({})
