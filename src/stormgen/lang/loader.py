@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stormgen.diagnostics import Diagnostic, Level, Location, ModelError
+from stormgen.lang import tree
 from stormgen.lang.builder import Builder, FileParts
 from stormgen.lang.grammar import (
     LineIndex,
@@ -103,40 +104,46 @@ def parse_text(text: str, display: str) -> FileParts | list[Diagnostic]:
     from textx.exceptions import TextXError, TextXSyntaxError
 
     text = blank_comments(text)
+    # textX's parser for the grammar; the parse tree is read by `tree`, not by textX's
+    # (much slower, general) object-model walk.
+    parser = metamodel()._parser_blueprint.clone()
     try:
-        tx_model = metamodel().model_from_str(text)
+        parser.parse(text)
+        tx_model = tree.root(parser.parse_tree)
     except TextXSyntaxError as exc:
         return [syntax_diagnostic(text, display, exc, LineIndex.of(text))]
     except RecursionError:
-        line, col = LineIndex.of(text).linecol(deepest_nesting(text))
-        return [_error("E001", "nesting too deep for the parser", Location(display, line, col))]
+        return [_too_deep(text, display)]
     except TextXError as exc:  # not expected from this grammar; still a located E001
         line, col = int(exc.line or 1), int(exc.col or 1)
         return [_error("E001", f"syntax error: {exc.message}", Location(display, line, col))]
-    if isinstance(tx_model, str):  # textX gives "" for a file with nothing in it
+    finally:
+        _release(parser)
+    if tx_model is None:  # a file with nothing in it
         return FileParts()
     builder = Builder(display, LineIndex.of(text).starts)
     try:
         parts = builder.file_parts(tx_model)
     except RecursionError:
-        line, col = LineIndex.of(text).linecol(deepest_nesting(text))
-        return [_error("E001", "nesting too deep for the parser", Location(display, line, col))]
-    finally:
-        _release(tx_model)
+        return [_too_deep(text, display)]
     if builder.diagnostics:
         return builder.diagnostics
     return parts
 
 
-def _release(tx_model: object) -> None:
+def _too_deep(text: str, display: str) -> Diagnostic:
+    line, col = LineIndex.of(text).linecol(deepest_nesting(text))
+    return _error("E001", "nesting too deep for the parser", Location(display, line, col))
+
+
+def _release(parser: object) -> None:
     """Drop the parser's parse tree and caches so reference counting frees them now.
 
     The parse tree is most of the garbage a parse leaves; without this it waits for a
     full collection, which walks every object of a large model again.
     """
-    parser = getattr(tx_model, "_tx_parser", None)
-    for attr in ("parse_tree", "nm", "_instances", "_inst_stack", "comment_positions"):
-        if parser is not None and hasattr(parser, attr):
+    for attr in ("parse_tree", "nm", "comment_positions"):
+        if hasattr(parser, attr):
             setattr(parser, attr, None)
 
 
