@@ -147,7 +147,18 @@ def test_awkward_names_become_kebab_paths(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{", b"not json", b"[1, 2]", b"", b'"text"', b'{"customer": "Ada",}'],
+    [
+        b"{",
+        b"not json",
+        b"[1, 2]",
+        b"",
+        b'"text"',
+        b'{"customer": "Ada",}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"customer": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        rb'{"customer": "\ud800"}',
+        b'{"total": NaN}',
+    ],
 )
 def test_malformed_json_is_400(client: TestClient, raw: bytes) -> None:
     response = client.post(
@@ -214,9 +225,10 @@ def test_bad_query_parameters_are_422(client: TestClient, path: str, param: str)
     assert response.json()["field"] == param
 
 
-def test_bad_at_is_422(client: TestClient) -> None:
+@pytest.mark.parametrize("at", ["yesterday", "0001-01-01T00:00:00+05:00", "1" + "0" * 30])
+def test_bad_at_is_422(client: TestClient, at: str) -> None:
     order_id = place(client)["id"]
-    response = client.get(f"/ordering/order/{order_id}?at=yesterday")
+    response = client.get(f"/ordering/order/{order_id}", params={"at": at})
     assert response.status_code == 422
     assert response.json()["field"] == "at"
 

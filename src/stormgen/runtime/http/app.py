@@ -227,6 +227,8 @@ def _json_body(raw: bytes) -> dict[str, Any]:
         data = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise errors.bad_request(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise errors.bad_request("the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise errors.bad_request("the request body must be a JSON object")
     return data
@@ -312,7 +314,7 @@ def _at(request: Request) -> int | datetime | None:
         return int(text)
     try:
         return parse_time(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: year 1 moved to UTC
         raise errors.invalid(
             "the parameter 'at' must be a log position or an ISO 8601 time", "at"
         ) from None
