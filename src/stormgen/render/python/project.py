@@ -280,6 +280,8 @@ class ProjectBuilder:
         self._row_symbols: dict[int, Symbol] = {}
         self._events_symbols: dict[int, Symbol] = {}
         self._constant_envs: dict[str | None, t.Env] = {}
+        # (context, aggregate, creates command, its happy path, its field types)
+        self._service_cases: list[tuple[Context, Aggregate, Command, Outcome, Any]] = []
 
     # ------------------------------------------------------------ modules and symbols
 
@@ -800,6 +802,8 @@ class ProjectBuilder:
             except Unknowable as exc:
                 missing.append(f"{cmd.name}: no scenario ({exc})")
                 continue
+            if cmd.creates and happy is not None:
+                self._service_cases.append((context, agg, cmd, happy, ctypes))
             outcomes: list[tuple[str, Outcome | None, Require | None]] = [("accepted", happy, None)]
             outcomes += [
                 (f"rejected_{i + 1}", r, cmd.requires[i]) for i, r in enumerate(rejections)
@@ -859,6 +863,35 @@ class ProjectBuilder:
             tuple(comment_text(m) for m in missing),
         )
         self.out.add(f"tests/{name}.py", "tests/test___context_____aggregate__.py.jinja", tests=vm)
+
+    def service_test(self) -> None:
+        """tests/test_service.py: each creating command through the application."""
+        if not self._service_cases:
+            return
+        mod = Module("tests.test_service", self.package)
+        for name in ("Application", "RetrySettings"):
+            mod.std(RUNTIME, name)
+        definitions = mod.use(Symbol(f"{self.package}.app", "definitions"))
+        cases = []
+        for number, (context, agg, cmd, happy, ctypes) in enumerate(self._service_cases, 1):
+            values = Values(self, mod, context)
+            data = dict(happy.command)
+            # A distinct instance per aggregate, so that policies do not collide.
+            data[agg.id_field.name] = _nth_id(data[agg.id_field.name], number)
+            call = values.build(mod.use(self.symbols[id(cmd)]), data, ctypes)
+            versions = str(len(happy.events)) if happy.events is not None else None
+            cases.append((call, versions))
+        self.out.add(
+            "tests/test_service.py",
+            "tests/test_service.py.jinja",
+            doc=py_docstring(
+                f"{self.model.name} on an in-memory store: each aggregate's creating command"
+                " through the application, then its policies and views."
+            ),
+            imports=tuple(mod.import_lines()),
+            definitions=definitions,
+            cases=tuple(cases),
+        )
 
     # ------------------------------------------------------------ external systems
 
@@ -1162,6 +1195,7 @@ class ProjectBuilder:
             f"src/{pkg}/__init__.py", "src/__package__/__init__.py.jinja", doc=py_docstring(doc)
         )
         self.out.add(f"src/{pkg}/py.typed", "src/__package__/py.typed.jinja")
+        self.service_test()
         app = self.app_module(contexts)
         self.out.add(f"src/{pkg}/app.py", "src/__package__/app.py.jinja", app=app)
         self.out.add(
@@ -1226,6 +1260,21 @@ class ProjectBuilder:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _nth_id(ident: Any, number: int) -> Any:
+    """The ``number``-th distinct id of the same type as ``ident``."""
+    if isinstance(ident, UUID):
+        return UUID(int=number)
+    if isinstance(ident, bool):
+        return ident
+    if isinstance(ident, int):
+        return number
+    if isinstance(ident, Decimal):
+        return Decimal(number)
+    if isinstance(ident, str):
+        return f"id-{number}"
+    return ident
 
 
 def _toml_str(text: str) -> str:
