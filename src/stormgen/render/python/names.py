@@ -42,13 +42,6 @@ def snake_case(name: str) -> str:
     return re.sub(r"_+", "_", s)
 
 
-def kebab_case(name: str) -> str:
-    """Path segments per service.md §5: ``PlaceOrder`` -> ``place-order``."""
-    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name)
-    s = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "-", s)
-    return s.lower()
-
-
 def package_name(model_name: str) -> str:
     """The distribution's import package: snake_case, a valid, non-keyword identifier."""
     name = snake_case(model_name).strip("_") or "service"
