@@ -342,6 +342,12 @@ def test_journey_through_policies_and_views(client: TestClient, shop: Applicatio
     today = datetime.now(UTC).date().isoformat()
     sales = client.get(f"/ordering/views/daily-sales/{today}").json()
     assert sales == {"day": today, "orders": 1, "revenue": "3.50"}
+    # filters are typed by the column: booleans, integers
+    waiting = client.get("/display/views/pickup?ready=false").json()["rows"]
+    assert [r["ticket_id"] for r in waiting] == [order_id]
+    assert client.get("/display/views/pickup?ready=true").json()["rows"] == []
+    assert client.get("/ordering/views/daily-sales?orders=1").json()["rows"] == [sales]
+    assert client.get("/ordering/views/daily-sales?orders=2").json()["rows"] == []
     brew = client.post(f"/bar/ticket/{order_id}/start-brewing", json={})
     assert brew.status_code == 200
     assert client.post(f"/bar/ticket/{order_id}/start-brewing", json={}).status_code == 409
