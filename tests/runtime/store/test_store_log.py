@@ -97,6 +97,26 @@ def test_transaction_rolled_back_writes_nothing(store: EventStore) -> None:
     assert store.last_position() == 0
 
 
+def test_large_batches_append_like_small_ones(store: EventStore) -> None:
+    """Big batches take another path on PostgreSQL (COPY): same results."""
+    store.append("Other/1", [ev(0)], 0)
+    first = store.append("Big/1", [ev(i) for i in range(120)], 0, idempotency_key="big")
+    assert (first.first_position, first.last_position, first.stream_version) == (2, 121, 120)
+    assert [e.position for e in first.events] == list(range(2, 122))
+    again = store.append("Big/1", [ev(i) for i in range(120)], 0, idempotency_key="big")
+    assert again.duplicate and again.last_position == 121
+    with pytest.raises(VersionConflict):
+        store.append("Big/1", [ev(i) for i in range(60)], 119)
+    stored = store.read_stream("Big/1")
+    assert [e.stream_version for e in stored] == list(range(1, 121))
+    assert [e.data["n"] for e in stored] == list(range(120))
+    assert stored == first.events
+    with store.transaction() as uow:
+        result = uow.append("Big/1", [ev(i) for i in range(60)], 120)
+        assert uow.stream_version("Big/1") == 180
+    assert result.last_position == store.last_position() == 181
+
+
 def test_wrong_expected_version_conflicts_and_writes_nothing(store: EventStore) -> None:
     store.append("S/1", [ev(1), ev(2)], 0)
     with pytest.raises(VersionConflict) as info:
