@@ -1,7 +1,10 @@
-"""Turn one file's textX parse result into the frozen dataclasses of the model.
+"""Turn one file's parse result into the frozen dataclasses of the model.
 
-No textX object survives this module: every element becomes a node of
-:mod:`stormgen.model.nodes`, located at ``file:line:col`` where it is written.
+The input is the objects :mod:`stormgen.lang.tree` reads from the textX parse tree
+(shaped like textX's own model objects: one class per grammar rule, attributes named
+as in the grammar, ``_tx_position``). Nothing of the parser survives this module:
+every element becomes a node of :mod:`stormgen.model.nodes`, located at
+``file:line:col`` where it is written.
 Mistakes the grammar cannot see (a second ``id`` line, a view without ``key``,
 ``a < b < c``) are collected as E001 diagnostics.
 """
