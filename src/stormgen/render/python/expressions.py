@@ -89,6 +89,16 @@ class Compiler:
         if wanted == t.DECIMAL and own == t.INT:
             self.uses.add("Decimal")
             return Code(f"Decimal({code.text})", _ATOM)
+        if (
+            isinstance(wanted, t.ListType)
+            and isinstance(own, t.ListType)
+            and _plain(wanted.element) == t.DECIMAL
+            and _plain(own.element) == t.INT
+            and not isinstance(e, ListExpr)
+        ):
+            # A list of ints stored as a list of decimals: each item widened.
+            self.uses.add("Decimal")
+            return Code(f"tuple(Decimal(item) for item in {code.text})", _ATOM)
         return code
 
     def _node(self, e: Expr, want: t.Type | None) -> Code:

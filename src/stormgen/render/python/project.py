@@ -1449,7 +1449,7 @@ class Values:
             return self.build(local, value, fields)
         if isinstance(value, bool):
             return "True" if value else "False"
-        if isinstance(value, Decimal):
+        if isinstance(value, Decimal) or (tp == t.DECIMAL and type(value) is int):
             mod.std("decimal", "Decimal")
             return py_decimal(value)
         if isinstance(value, int):

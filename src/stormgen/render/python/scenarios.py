@@ -483,8 +483,10 @@ class ScenarioFinder:
 
 
 def _widen(value: Any, tp: t.Type) -> Any:
-    """An int stored where a decimal or float is declared becomes one."""
+    """An int stored where a decimal or float is declared becomes one (in lists too)."""
     plain = t.strip_optional(tp)
+    if isinstance(plain, t.ListType) and isinstance(value, tuple):
+        return tuple(_widen(item, plain.element) for item in value)
     if isinstance(value, int) and not isinstance(value, bool):
         if plain == t.DECIMAL:
             return Decimal(value)
