@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "examples" / "coffee_shop.storm"
 STORMGEN = [sys.executable, "-m", "stormgen"]
+PLACE_ORDER = "/ordering/order/place-order"
 ORDER = {"customer": "Ada", "drinks": [{"name": "Latte", "price": "3.50"}], "total": "3.50"}
 
 
@@ -139,10 +140,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.kill()
 
 
-def run_target(
-    argv: list[str], cwd: Path, path: str, levels: list[int], seconds: float
-) -> list[dict[str, Any]]:
-    """Start a server, load it at each concurrency level, stop it."""
+def launch(argv: list[str], cwd: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start a server on a free port; return its URL and process once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STORMGEN_")}
@@ -153,12 +152,19 @@ def run_target(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        wait_up(url, process)
-        asyncio.run(load(url, path, 1, 0.5))  # warm up (imports, caches, first pages)
-        return [asyncio.run(load(url, path, n, seconds)) for n in levels]
-    finally:
-        stop(process)
+    wait_up(url, process)
+    return url, process
+
+
+def wait_idle(url: str, timeout: float = 120) -> None:
+    """Wait until the service's views and policies have caught up with the log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        consumers = httpx.get(f"{url}/health", timeout=10).json()["consumers"]
+        if all(c["behind"] == 0 for c in consumers.values()):
+            return
+        time.sleep(0.1)
+    raise SystemExit("the service's consumers did not catch up")
 
 
 def main() -> None:
@@ -181,21 +187,29 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        api = run_target(
+        api_url, api_server = launch(
             [*STORMGEN, "run", str(work / "shop"), "--store", f"sqlite:///{work / 'events.db'}"],
             work,
-            "/ordering/order/place-order",
-            levels,
-            args.seconds,
         )
-        floor_db = str(work / "floor.db")
-        floor = run_target(
-            [sys.executable, __file__, "--floor-server", floor_db],
-            work,
-            "/insert",
-            levels,
-            args.seconds,
+        floor_url, floor_server_process = launch(
+            [sys.executable, __file__, "--floor-server", str(work / "floor.db")], work
         )
+        api: list[dict[str, Any]] = []
+        floor: list[dict[str, Any]] = []
+        try:
+            # warm up (imports, caches, first pages), then alternate the two at each
+            # level so both see the same machine; the API starts each level with its
+            # views and policies caught up (the work of one level is not billed to the next)
+            asyncio.run(load(api_url, PLACE_ORDER, 1, 0.5))
+            asyncio.run(load(floor_url, "/insert", 1, 0.5))
+            for clients in levels:
+                wait_idle(api_url)
+                api.append(asyncio.run(load(api_url, PLACE_ORDER, clients, args.seconds)))
+                wait_idle(api_url)
+                floor.append(asyncio.run(load(floor_url, "/insert", clients, args.seconds)))
+        finally:
+            stop(api_server)
+            stop(floor_server_process)
     result: dict[str, Any] = {
         "benchmark": "http",
         "store": "sqlite",
