@@ -96,12 +96,15 @@ class Contender(Protocol):
 
 
 # -- stormgen ----------------------------------------------------------------------------
-def stormgen_command_app(store: EventStore) -> tuple[Callable[[str, int], None], str]:
+def stormgen_command_app(
+    store: EventStore, *, store_only: bool = False
+) -> tuple[Callable[[str, int], None], str]:
     """Return a command runner on the runtime's domain layer, else a hand-written loop."""
-    try:
-        return _application_runner(store), "Application.handle"
-    except ImportError:
-        pass
+    if not store_only:
+        try:
+            return _application_runner(store), "Application.handle"
+        except ImportError:
+            pass
 
     def run(ident: str, n: int) -> None:
         stream = f"Bench.Counter/{ident}"
@@ -184,10 +187,12 @@ def _application_runner(store: EventStore) -> Callable[[str, int], None]:
 class Stormgen:
     name = "stormgen"
 
-    def __init__(self, url: str, sizes: Sizes) -> None:
+    def __init__(self, url: str, sizes: Sizes, *, store_only: bool = False) -> None:
         self.store = open_store(url)
         self.sizes = sizes
-        self.run, self.how = stormgen_command_app(self.store)
+        self.run, self.how = stormgen_command_app(self.store, store_only=store_only)
+        if store_only:
+            self.name = "store-only"
         self.idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
 
     def command_round(self, n: int) -> int:
@@ -519,9 +524,15 @@ class RawPostgres:
 
 
 # -- running --------------------------------------------------------------------------------
-def measure(contenders: list[Contender], sizes: Sizes) -> dict[str, dict[str, float]]:
-    """Run every workload for every contender, taking turns; return events per second."""
-    names = [c.name for c in contenders]
+def measure(
+    contenders: list[Contender], sizes: Sizes, command_only: list[Contender]
+) -> dict[str, dict[str, float]]:
+    """Run every workload for every contender, taking turns; return events per second.
+
+    ``command_only`` contenders take part in the command rounds only.
+    """
+    everyone = contenders + command_only
+    names = [c.name for c in everyone]
     spent = dict.fromkeys(names, 0.0)
     done = dict.fromkeys(names, 0)
 
@@ -530,13 +541,16 @@ def measure(contenders: list[Contender], sizes: Sizes) -> dict[str, dict[str, fl
         return contenders[k % len(contenders) :] + contenders[: k % len(contenders)]
 
     for n in range(sizes.commands):
-        for c in turns(n):
+        k = n % len(everyone)
+        for c in everyone[k:] + everyone[:k]:
             started = time.perf_counter()
             done[c.name] += c.command_round(n)
             spent[c.name] += time.perf_counter() - started
     rates: dict[str, dict[str, float]] = {
         name: {"command": done[name] / spent[name]} for name in names
     }
+    for c in command_only:
+        c.close()
     steps: list[tuple[str, Callable[[Contender, int], int]]] = [
         ("append", lambda c, r: c.append(r)),
         ("load", lambda c, r: c.load()),
@@ -574,19 +588,31 @@ def run_sqlite(sizes: Sizes, folder: Path, durability: str) -> dict[str, Any]:
         sizes,
     )
     raw = RawSQLite(folder / "raw.db", sizes)
+    store_only = Stormgen(f"sqlite:///{folder / 'store-only.db'}", sizes, store_only=True)
     contenders: list[Contender] = [sg, es, raw]
     try:
-        rates = measure(contenders, sizes)
+        rates = measure(contenders, sizes, [store_only])
     finally:
         for c in contenders:
             c.close()
-    return {**rates, "durability": durability, "command_via": sg.how}
+    store_only_command = rates.pop("store-only")["command"]
+    return {
+        **rates,
+        "durability": durability,
+        "command_via": sg.how,
+        "store_only_command": store_only_command,
+    }
 
 
 def run_postgres(sizes: Sizes, url: str, durability: str) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     with temporary_schemas(url) as schemas:
-        schemas += [f"bench_sg_{tag}", f"bench_es_{tag}", f"bench_raw_{tag}"]
+        schemas += [
+            f"bench_sg_{tag}",
+            f"bench_es_{tag}",
+            f"bench_raw_{tag}",
+            f"bench_so_{tag}",
+        ]
         sep = "&" if "?" in url else "?"
         sg = Stormgen(f"{url}{sep}schema={schemas[0]}", sizes)
         parts = psycopg.conninfo.conninfo_to_dict(url)
@@ -605,13 +631,20 @@ def run_postgres(sizes: Sizes, url: str, durability: str) -> dict[str, Any]:
             sizes,
         )
         raw = RawPostgres(url, schemas[2], sizes)
+        store_only = Stormgen(f"{url}{sep}schema={schemas[3]}", sizes, store_only=True)
         contenders: list[Contender] = [sg, es, raw]
         try:
-            rates = measure(contenders, sizes)
+            rates = measure(contenders, sizes, [store_only])
         finally:
             for c in contenders:
                 c.close()
-    return {**rates, "durability": durability, "command_via": sg.how}
+    store_only_command = rates.pop("store-only")["command"]
+    return {
+        **rates,
+        "durability": durability,
+        "command_via": sg.how,
+        "store_only_command": store_only_command,
+    }
 
 
 def print_table(name: str, result: dict[str, Any]) -> None:
@@ -622,6 +655,12 @@ def print_table(name: str, result: dict[str, Any]) -> None:
     for w in WORKLOADS:
         sg, es, raw = result["stormgen"][w], result["eventsourcing"][w], result["raw"][w]
         print(f"{w:<10}{sg:>12,.0f}{es:>15,.0f}{raw:>12,.0f}{sg / es:>8.2f}{100 * sg / raw:>7.0f}%")
+    so = result["store_only_command"]
+    raw_command = result["raw"]["command"]
+    print(
+        f"command, store only (hand-written load/decide/append in one unit of work, no "
+        f"domain layer): {so:,.0f}/s = {100 * so / raw_command:.0f}% of raw"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -667,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         backend: {
             k: ({w: round(v) for w, v in r.items()} if isinstance(r, dict) else r)
             for k, r in res.items()
-            if k != "command_via"
+            if k not in ("command_via", "store_only_command")
         }
         for backend, res in results.items()
     }
