@@ -191,3 +191,12 @@ def test_reads_do_not_wait_for_an_open_write_transaction(store: EventStore) -> N
         release.set()
         thread.join(10)
     assert store.get_checkpoint("c") == 9
+
+
+def test_view_keys_sort_and_page_in_byte_order_everywhere(store: EventStore) -> None:
+    store.ensure_view_table("Shop.Names", {"n": "integer"})
+    with store.transaction() as uow:
+        for i, key in enumerate(["a", "B", "é", "z", "Z", "10", "9"]):
+            uow.upsert_row("Shop.Names", key, {"n": i})
+    assert [r.key for r in store.query_rows("Shop.Names")] == ["10", "9", "B", "Z", "a", "z", "é"]
+    assert [r.key for r in store.query_rows("Shop.Names", after_key="Z", limit=2)] == ["a", "z"]

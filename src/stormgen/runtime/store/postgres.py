@@ -388,7 +388,7 @@ class PostgresUnitOfWork(UnitOfWork):
                 clauses.append(sql.SQL("{} = %s").format(ident))
                 params.append(_view_value(columns[name], value))
         if after_key is not None:
-            clauses.append(sql.SQL("key > %s"))
+            clauses.append(sql.SQL('key COLLATE "C" > %s'))
             params.append(after_key)
         statement: sql.Composable = sql.SQL("SELECT key, doc FROM {}").format(sql.Identifier(table))
         if clauses:
