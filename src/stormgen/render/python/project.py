@@ -963,6 +963,10 @@ class ProjectBuilder:
             fake,
             f"The adapter to {ext.name}: replace the fake with real calls here.",
             (
+                "from collections.abc import Sequence",
+                "from uuid import UUID",
+                "from stormgen.runtime import Command, Event",
+                "",
                 "def send(self, command: Command, command_id: UUID) -> Sequence[Event]:",
                 "    # call the real system here; raising makes a failure event and a retry",
                 "    return super().send(command, command_id)",
@@ -986,13 +990,20 @@ class ProjectBuilder:
             imports=tuple(mod.import_lines()),
             policies=vms,
         )
-        for p, vm in zip(context.policies, vms, strict=True):
+        for p in context.policies:
+            found = self.scope.resolve(context, p.when.name, EVENT_KINDS)
+            assert found is not None  # policy() resolved it already
+            event_symbol = self.symbols[id(found.element)]
             self.user_file(
                 p,
                 self._base_symbols[id(p)],
                 f"The policy {p.name}: override its mapping here.",
                 (
-                    f"def commands(self, event: {vm.event}, envelope: Envelope) -> list[Command]:",
+                    "from stormgen.runtime import Command, Envelope",
+                    f"from {event_symbol.module} import {event_symbol.name}",
+                    "",
+                    f"def commands(self, event: {event_symbol.name}, envelope: Envelope)"
+                    " -> list[Command]:",
                     "    return super().commands(event, envelope)",
                 ),
             )
@@ -1081,6 +1092,9 @@ class ProjectBuilder:
                 self._base_symbols[id(v)],
                 f"The view {v.name}: override how an event updates a row here.",
                 (
+                    "from stormgen.runtime import Delete, Envelope, Event",
+                    f"from {self._row_symbols[id(v)].module} import {vm.row.name}",
+                    "",
                     f"def update(self, row: {vm.row.name}, event: Event, envelope: Envelope)"
                     f" -> {vm.row.name} | Delete:",
                     "    return super().update(row, event, envelope)",
@@ -1418,6 +1432,8 @@ def _aggregate_example(vm: AggregateVM) -> tuple[str, ...]:
         return ()
     h = vm.handlers[0]
     return (
+        f"from {vm.module} import {vm.state.name}, {h.command}",
+        "",
         f"def {h.check}(self, state: {vm.state.name}, command: {h.command}) -> None:",
         f"    super().{h.check}(state, command)",
     )

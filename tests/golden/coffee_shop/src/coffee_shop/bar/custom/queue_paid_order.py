@@ -10,5 +10,8 @@ class QueuePaidOrder(QueuePaidOrderBase):
 
     # An override, for example:
     #
+    # from stormgen.runtime import Command, Envelope
+    # from coffee_shop.ordering.order import OrderPaid
+    #
     # def commands(self, event: OrderPaid, envelope: Envelope) -> list[Command]:
     #     return super().commands(event, envelope)

@@ -10,5 +10,7 @@ class Ticket(TicketBase):
 
     # An override, for example:
     #
+    # from coffee_shop.bar.ticket import TicketState, OpenTicket
+    #
     # def check_open_ticket(self, state: TicketState, command: OpenTicket) -> None:
     #     super().check_open_ticket(state, command)

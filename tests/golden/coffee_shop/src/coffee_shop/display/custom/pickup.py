@@ -10,5 +10,8 @@ class Pickup(PickupBase):
 
     # An override, for example:
     #
+    # from stormgen.runtime import Delete, Envelope, Event
+    # from coffee_shop.display.views import PickupRow
+    #
     # def update(self, row: PickupRow, event: Event, envelope: Envelope) -> PickupRow | Delete:
     #     return super().update(row, event, envelope)

@@ -10,5 +10,8 @@ class CancelWhenDeclined(CancelWhenDeclinedBase):
 
     # An override, for example:
     #
+    # from stormgen.runtime import Command, Envelope
+    # from coffee_shop.ordering.payment_gateway import CardDeclined
+    #
     # def commands(self, event: CardDeclined, envelope: Envelope) -> list[Command]:
     #     return super().commands(event, envelope)

@@ -10,5 +10,8 @@ class ChargeOnOrder(ChargeOnOrderBase):
 
     # An override, for example:
     #
+    # from stormgen.runtime import Command, Envelope
+    # from coffee_shop.ordering.order import OrderPlaced
+    #
     # def commands(self, event: OrderPlaced, envelope: Envelope) -> list[Command]:
     #     return super().commands(event, envelope)

@@ -10,5 +10,8 @@ class DailySales(DailySalesBase):
 
     # An override, for example:
     #
+    # from stormgen.runtime import Delete, Envelope, Event
+    # from coffee_shop.ordering.views import DailySalesRow
+    #
     # def update(self, row: DailySalesRow, event: Event, envelope: Envelope) -> DailySalesRow | Delete:
     #     return super().update(row, event, envelope)

@@ -10,5 +10,7 @@ class Order(OrderBase):
 
     # An override, for example:
     #
+    # from coffee_shop.ordering.order import OrderState, PlaceOrder
+    #
     # def check_place_order(self, state: OrderState, command: PlaceOrder) -> None:
     #     super().check_place_order(state, command)

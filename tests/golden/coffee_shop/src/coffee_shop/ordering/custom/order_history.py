@@ -10,5 +10,8 @@ class OrderHistory(OrderHistoryBase):
 
     # An override, for example:
     #
+    # from stormgen.runtime import Delete, Envelope, Event
+    # from coffee_shop.ordering.views import OrderHistoryRow
+    #
     # def update(self, row: OrderHistoryRow, event: Event, envelope: Envelope) -> OrderHistoryRow | Delete:
     #     return super().update(row, event, envelope)

@@ -10,5 +10,8 @@ class PaidWhenCharged(PaidWhenChargedBase):
 
     # An override, for example:
     #
+    # from stormgen.runtime import Command, Envelope
+    # from coffee_shop.ordering.payment_gateway import CardCharged
+    #
     # def commands(self, event: CardCharged, envelope: Envelope) -> list[Command]:
     #     return super().commands(event, envelope)

@@ -10,6 +10,10 @@ class PaymentGatewayAdapter(FakePaymentGateway):
 
     # An override, for example:
     #
+    # from collections.abc import Sequence
+    # from uuid import UUID
+    # from stormgen.runtime import Command, Event
+    #
     # def send(self, command: Command, command_id: UUID) -> Sequence[Event]:
     #     # call the real system here; raising makes a failure event and a retry
     #     return super().send(command, command_id)
