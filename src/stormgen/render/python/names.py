@@ -81,6 +81,7 @@ class Namespace:
         """The name for ``owner``: ``wanted`` if free, else ``wanted_2``, ``wanted_3``...
 
         Claiming the same ``wanted`` name for the same owner again gives the same name.
+        ``owner`` is a small hashable key (an ``id()``, a name, a tuple of those).
         """
         given = self._given.get((wanted, owner))
         if given is not None:

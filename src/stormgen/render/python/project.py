@@ -320,7 +320,7 @@ class ProjectBuilder:
             for e in context.enums:
                 self._place(e, f"{base}.types", e.name, self.symbols)
             for agg in context.aggregates:
-                mod = f"{base}.{_claim_module(inner, agg.name, agg, 'aggregate')}"
+                mod = f"{base}.{_claim_module(inner, agg.name, id(agg), 'aggregate')}"
                 for cmd in agg.commands:
                     self._place(cmd, mod, cmd.name, self.symbols)
                 for ev in agg.events:
@@ -330,7 +330,7 @@ class ProjectBuilder:
                 user = f"{base}.custom.{mod.rsplit('.', 1)[1]}"
                 self._place(agg, user, agg.name, self._user_symbols)
             for ext in context.externals:
-                mod = f"{base}.{_claim_module(inner, ext.name, ext, 'system')}"
+                mod = f"{base}.{_claim_module(inner, ext.name, id(ext), 'system')}"
                 for cmd in ext.commands:
                     self._place(cmd, mod, cmd.name, self.symbols)
                 for ev in ext.events:
@@ -342,17 +342,17 @@ class ProjectBuilder:
                 self._place(ext, user, ext.name + "Adapter", self._user_symbols)
             custom = Namespace()
             for agg in context.aggregates:
-                custom.claim(self._user_symbols[id(agg)].module.rsplit(".", 1)[1], agg)
+                custom.claim(self._user_symbols[id(agg)].module.rsplit(".", 1)[1], id(agg))
             for ext in context.externals:
-                custom.claim(self._user_symbols[id(ext)].module.rsplit(".", 1)[1], ext)
+                custom.claim(self._user_symbols[id(ext)].module.rsplit(".", 1)[1], id(ext))
             for pol in context.policies:
                 self._place(pol, f"{base}.policies", pol.name + "Base", self._base_symbols)
-                user = f"{base}.custom.{_claim_module(custom, pol.name, pol, 'policy')}"
+                user = f"{base}.custom.{_claim_module(custom, pol.name, id(pol), 'policy')}"
                 self._place(pol, user, pol.name, self._user_symbols)
             for view in context.views:
                 self._place(view, f"{base}.views", view.name + "Row", self._row_symbols)
                 self._place(view, f"{base}.views", view.name + "Base", self._base_symbols)
-                user = f"{base}.custom.{_claim_module(custom, view.name, view, 'view')}"
+                user = f"{base}.custom.{_claim_module(custom, view.name, id(view), 'view')}"
                 self._place(view, user, view.name, self._user_symbols)
 
     def _contexts(self) -> list[Context]:
@@ -1183,7 +1183,7 @@ class ProjectBuilder:
     ) -> None:
         user = self._user_symbols[id(element)]
         mod = Module(user.module, self.package)
-        mod.define(user.name, element)
+        mod.define(user.name, id(element))
         base_name = mod.use(base)
         self.out.add(
             _path(user.module),
