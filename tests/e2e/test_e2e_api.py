@@ -258,3 +258,18 @@ def test_openapi_schemas_describe_what_the_server_accepts(server: Server) -> Non
     assert not place.is_valid({"customer": "Ada", "total": "1"})
     assert validator("/bar/ticket/{id}/start-brewing").is_valid({})
     assert not validator("/ordering/order/{id}/cancel").is_valid({})
+
+
+def test_sse_resumes_after_last_event_id(server: Server) -> None:
+    with server.client() as c:
+        place(c)
+        last = c.get("/health").json()["position"]
+        assert last >= 2
+        resume = {**CUSTOMER, "Last-Event-ID": str(last - 1)}
+        with c.stream("GET", "/events/stream?after=0", headers=resume) as response:
+            ids = []
+            for line in response.iter_lines():
+                if line.startswith("id:"):
+                    ids.append(int(line.partition(":")[2]))
+                    break
+        assert ids == [last]
