@@ -252,3 +252,21 @@ def test_unreadable_tokens_file_is_one_sentence(run: Any, workdir: Path) -> None
     )
     assert result.exit_code == 2
     assert "cannot read the tokens file" in result.stderr
+
+
+def test_build_cache_is_reused_until_the_model_changes(tmp_path: Path) -> None:
+    from stormgen.cli.run import build_model
+
+    model = tmp_path / "shop.storm"
+    model.write_text(MODEL.read_text())
+    build = tmp_path / "build"
+    root = build_model(model, build)
+    app_file = root / "src" / "coffee_shop" / "app.py"
+    stamp = (root / ".stormgen-build").read_text()
+    first = app_file.stat().st_mtime_ns
+    assert build_model(model, build) == root
+    assert app_file.stat().st_mtime_ns == first  # not rewritten
+    model.write_text(MODEL.read_text().replace("actor Barista", "actor Barista\nactor Manager"))
+    build_model(model, build)
+    assert (root / ".stormgen-build").read_text() != stamp
+    assert app_file.stat().st_mtime_ns != first
