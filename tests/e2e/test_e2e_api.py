@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BARISTA, CUSTOMER, GATEWAY, Server, wait_for
+from e2e_support import BARISTA, CUSTOMER, GATEWAY, Server, wait_for
 
 ORDER = {"customer": "Grace", "drinks": [{"name": "Mocha", "price": "4.20"}], "total": "4.20"}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import CUSTOMER, Server
+from e2e_support import CUSTOMER, Server
 
 COMMANDS = 500
 CLIENTS = 4

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from conftest import BARISTA, CUSTOMER, TOKENS, Server, wait_for
+from e2e_support import BARISTA, CUSTOMER, TOKENS, Server, wait_for
 
 ORDER = {
     "customer": "Ada",
@@ -108,7 +108,7 @@ def test_journey_on_postgres(workdir: Path, postgres_url: str) -> None:
 
 
 def test_open_mode_is_refused_off_loopback(workdir: Path) -> None:
-    from conftest import MODEL, clean_env, stormgen
+    from e2e_support import MODEL, clean_env, stormgen
 
     done = stormgen(
         "run", str(MODEL), "--host", "0.0.0.0", "--store", "memory://", cwd=workdir,
@@ -131,7 +131,7 @@ def test_open_mode_on_loopback_says_so(workdir: Path) -> None:
 
 
 def test_bad_store_url_is_one_sentence(workdir: Path) -> None:
-    from conftest import MODEL, stormgen
+    from e2e_support import MODEL, stormgen
 
     done = stormgen("run", str(MODEL), "--store", "mysql://x", cwd=workdir)
     assert done.returncode == 2

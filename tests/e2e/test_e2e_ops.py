@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODEL, STORMGEN, clean_env
+from e2e_support import MODEL, STORMGEN, clean_env
 from typer.testing import CliRunner
 
 from stormgen.cli import app as cli
