@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ._helpers import EXAMPLES, TRICKY, check_project, generate, render
+from ._helpers import EXAMPLES, FEATURES, TRICKY, check_project, generate, render
 
 
 @pytest.mark.parametrize("model", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -21,6 +21,18 @@ def test_example_project_is_clean_and_its_tests_pass(
     project = generate(model, tmp_path / model.stem)
     assert list((project / "tests").glob("test_*.py")), "no generated tests"
     check_project(project, mypy_cache)
+
+
+def test_every_language_feature_makes_a_clean_project(tmp_path: Path, mypy_cache: Path) -> None:
+    project = generate(FEATURES, tmp_path / "features")
+    check_project(project, mypy_cache)
+    quote = (project / "src/features/sales/quote.py").read_text()
+    assert 'was={"label": "title"}' in quote and "version=2" in quote
+    assert 'pii=("customer",)' in quote
+    assert "datetime.now(UTC).date()" in quote  # date(now())
+    # every command's accepted case and every guard's rejection were found
+    tests = (project / "tests/test_sales_quote.py").read_text()
+    assert "could not find" not in tests
 
 
 def test_adversarial_names_and_strings_make_a_clean_project(
