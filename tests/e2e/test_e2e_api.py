@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -122,8 +123,20 @@ def race(a: httpx.Client, b: httpx.Client, path: str, version: int) -> list[http
 
 def test_two_clients_race_with_if_match(server: Server) -> None:
     """Both read version 1 and write with If-Match: 1; exactly one wins, nothing is lost."""
+    races(server, 5)
+
+
+def test_two_clients_race_with_if_match_on_postgres(workdir: Path, postgres_url: str) -> None:
+    server = Server(workdir, postgres_url).start()
+    try:
+        races(server, 3)
+    finally:
+        server.stop()
+
+
+def races(server: Server, rounds: int) -> None:
     with server.client() as a, server.client() as b:
-        for _ in range(5):
+        for _ in range(rounds):
             ticket = open_ticket(a)
             version = a.get(f"/bar/ticket/{ticket}", headers=BARISTA).json()["stream_version"]
             assert version == 1
