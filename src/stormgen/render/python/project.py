@@ -1228,6 +1228,7 @@ class ProjectBuilder:
             description=_toml_str(description),
             package=pkg,
         )
+        self.out.add(".gitignore", "gitignore.jinja", owned=False)
         self.out.add(
             "README.md",
             "README.md.jinja",
