@@ -69,10 +69,13 @@ def test_sigkill_loses_nothing_acknowledged(workdir: Path) -> None:
     ]
     for t in clients:
         t.start()
-    # kill at a random moment while commands and policies are in flight
-    deadline = time.monotonic() + random.uniform(0.3, 1.5)
+    # once commands flow, kill at a random moment while commands and policies are in flight
+    started = time.monotonic()
+    while len(acked) < 5 and time.monotonic() - started < 30:
+        time.sleep(0.005)
+    deadline = time.monotonic() + random.uniform(0.0, 1.2)
     while time.monotonic() < deadline and todo:
-        time.sleep(0.01)
+        time.sleep(0.005)
     server.kill()
     for t in clients:
         t.join(15)
