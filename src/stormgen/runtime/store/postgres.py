@@ -89,9 +89,6 @@ _SCHEMA = [
         view text PRIMARY KEY, table_name text NOT NULL, columns jsonb NOT NULL)""",
 ]
 
-_COLUMNS = (
-    "position, id, type, version, stream, stream_id, stream_version, recorded_at, data, metadata"
-)
 # A command's append in one statement (one round trip; as a statement of its own, one
 # transaction): lock, idempotency look-up, version check, insert, NOTIFY. PL/pgSQL
 # takes a fresh snapshot per statement, so the reads after the LOCK see every commit
@@ -176,11 +173,33 @@ def _text(value: Any) -> str:
     return _encode(value).decode()
 
 
-def _rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
-    return [
-        RecordedEvent(id_, type_, version, stream, stream_id, sv, position, at, data, meta)
-        for position, id_, type_, version, stream, stream_id, sv, at, data, meta in rows
-    ]
+# One JSON array per event, aggregated server-side into one text per result set and
+# decoded by msgspec straight into RecordedEvent structs (as on SQLite).
+_EVENT_JSON = (
+    "json_build_array(id, type, version, stream, stream_id, stream_version, position,"
+    " recorded_at, data, metadata)"
+)
+_decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
+
+
+def _select_events(
+    conn: psycopg.Connection[Any],
+    where: str,
+    params: Sequence[Any],
+    limit: int | None = None,
+    order: str = "position",
+) -> list[RecordedEvent]:
+    """Return the events matching ``where`` in position order (``order`` gives it)."""
+    inner = f"SELECT * FROM events WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        inner += " LIMIT %s"
+        params = [*params, limit]
+    query = (
+        f"SELECT coalesce(json_agg({_EVENT_JSON} ORDER BY {order}), '[]')::text FROM ({inner}) e"
+    )
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return _decode_events(row[0])
 
 
 def _view_value(kind: str, value: Any) -> Any:
@@ -797,18 +816,11 @@ class PostgresStore(EventStore):
     # -- reading -------------------------------------------------------------------
     def _replay_result(self, conn: psycopg.Connection[Any], saved: JSONDict) -> AppendResult:
         first, last = int(saved["first_position"]), int(saved["last_position"])
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE position BETWEEN %s AND %s AND stream = %s "
-            "ORDER BY position",
-            (first, last, saved["stream"]),
-        ).fetchall()
+        events = _select_events(
+            conn, "position BETWEEN %s AND %s AND stream = %s", (first, last, saved["stream"])
+        )
         return AppendResult(
-            str(saved["stream"]),
-            int(saved["stream_version"]),
-            first,
-            last,
-            _rows_to_events(rows),
-            True,
+            str(saved["stream"]), int(saved["stream_version"]), first, last, events, True
         )
 
     @staticmethod
@@ -831,18 +843,18 @@ class PostgresStore(EventStore):
         up_to_position: int | None,
     ) -> list[RecordedEvent]:
         if up_to_position is None:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream = %s AND stream_version > %s "
-                "ORDER BY stream_version",
+            return _select_events(
+                conn,
+                "stream = %s AND stream_version > %s",
                 (stream, after_version),
-            ).fetchall()
-        else:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream = %s AND stream_version > %s "
-                "AND position <= %s ORDER BY stream_version",
-                (stream, after_version, up_to_position),
-            ).fetchall()
-        return _rows_to_events(rows)
+                order="stream_version",
+            )
+        return _select_events(
+            conn,
+            "stream = %s AND stream_version > %s AND position <= %s",
+            (stream, after_version, up_to_position),
+            order="stream_version",
+        )
 
     def read_stream(
         self, stream: str, after_version: int = 0, up_to_position: int | None = None
@@ -857,20 +869,16 @@ class PostgresStore(EventStore):
         types: Sequence[str] | None = None,
         up_to_position: int | None = None,
     ) -> list[RecordedEvent]:
-        query = f"SELECT {_COLUMNS} FROM events WHERE position > %s"
+        where = "position > %s"
         params: list[Any] = [after_position]
         if up_to_position is not None:
-            query += " AND position <= %s"
+            where += " AND position <= %s"
             params.append(up_to_position)
         if types:
-            query += " AND type = ANY(%s)"
+            where += " AND type = ANY(%s)"
             params.append(list(types))
-        query += " ORDER BY position"
-        if limit is not None:
-            query += " LIMIT %s"
-            params.append(limit)
         with self._connection() as conn:
-            return _rows_to_events(conn.execute(query, params).fetchall())
+            return _select_events(conn, where, params, limit)
 
     def stream_version(self, stream: str) -> int:
         with self._connection() as conn:
