@@ -345,11 +345,18 @@ def _domain_error(exc: Exception) -> ApiError:
 
 
 async def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run blocking application work in the thread pool; domain errors become ApiErrors."""
     try:
         return await run_in_threadpool(function, *args, **kwargs)
-    except (ApiError, AlreadyExists, NotFound, Rejected, VersionConflict, DecodeError) as exc:
-        raise _domain_error(exc) from None
-    except StoreUnavailable as exc:
+    except (
+        ApiError,
+        AlreadyExists,
+        NotFound,
+        Rejected,
+        VersionConflict,
+        DecodeError,
+        StoreUnavailable,
+    ) as exc:
         raise _domain_error(exc) from None
 
 
