@@ -96,7 +96,7 @@ def measure(size: int, repeat: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=list(SIZES))
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
 
