@@ -141,7 +141,14 @@ def test_bad_store_url_is_one_sentence(workdir: Path) -> None:
 
 def test_one_process_per_context_sharing_one_store(workdir: Path) -> None:
     """Ordering, Bar and Display served apart: events cross through the shared log."""
-    store = f"sqlite:///{workdir / f'split-{uuid.uuid4().hex[:6]}.db'}"
+    split_contexts(workdir, f"sqlite:///{workdir / f'split-{uuid.uuid4().hex[:6]}.db'}")
+
+
+def test_one_process_per_context_sharing_postgres(workdir: Path, postgres_url: str) -> None:
+    split_contexts(workdir, postgres_url)
+
+
+def split_contexts(workdir: Path, store: str) -> None:
     servers = {
         name: Server(workdir, store, TOKENS, "--context", name)
         for name in ("Ordering", "Bar", "Display")
