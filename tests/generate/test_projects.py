@@ -79,3 +79,5 @@ def test_python_names_are_made_safe() -> None:
     assert "class Decimal_:" in shared  # a value named Decimal keeps decimal.Decimal usable
     assert "class_: str" in shared and "from_: int" in shared  # keyword field names
     assert 'None_ = "None"' in shared and 'upper_ = "upper"' in shared  # enum members
+    # an event named like a runtime class the module imports
+    assert "class Rejected_(" in files["src/tricky/custom/policies_aggregate.py"].content

@@ -26,9 +26,22 @@ RESERVED_FIELD_NAMES = frozenset(keyword.kwlist) | frozenset(
     {"str", "int", "float", "bool", "tuple", "date", "datetime", "Decimal", "UUID", "field"}
 )
 
+#: What generated modules import by their own names: the runtime's, the standard
+#: library's and pytest's. A model class named like one (an event `Rejected`) is renamed.
+_IMPORTED_NAMES = frozenset(
+    {"Aggregate", "Application", "Command", "Delete", "DELETE", "Envelope", "Event"}
+    | {"FakePort", "Policy", "Port", "RecordedEvent", "Rejected", "RetrySettings", "UNSET"}
+    | {"View", "Collection", "Sequence", "TypeVar", "raises", "argparse", "os", "sys"}
+    | {"ServeError", "TokenConfigError", "StormgenRuntimeError", "serve"}
+)
+
 #: Module-level names in generated modules must not shadow builtins the code calls.
 RESERVED_MODULE_NAMES = (
-    frozenset(keyword.kwlist) | frozenset(dir(builtins)) | _TYPE_NAMES | {"annotations"}
+    frozenset(keyword.kwlist)
+    | frozenset(dir(builtins))
+    | _TYPE_NAMES
+    | _IMPORTED_NAMES
+    | {"annotations"}
 )
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
