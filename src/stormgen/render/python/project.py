@@ -280,6 +280,8 @@ class ProjectBuilder:
         self._row_symbols: dict[int, Symbol] = {}
         self._events_symbols: dict[int, Symbol] = {}
         self._constant_envs: dict[str | None, t.Env] = {}
+        self._test_modules = Namespace()
+        self._test_modules.claim("test_service", "test_service")
         # (context, aggregate, creates command, its happy path, its field types)
         self._service_cases: list[tuple[Context, Aggregate, Command, Outcome, Any]] = []
 
@@ -781,7 +783,8 @@ class ProjectBuilder:
     def tests(self, context: Context, agg: Aggregate) -> None:
         ctx_module = self.context_packages[context.name].rsplit(".", 1)[1]
         agg_module = self._base_symbols[id(agg)].module.rsplit(".", 1)[1]
-        name = f"test_{ctx_module}_{agg_module}"
+        # Two pairs can meet in one name (`a_b` + `c`, `a` + `b_c`): names are claimed.
+        name = self._test_modules.claim(f"test_{ctx_module}_{agg_module}", id(agg))
         mod = Module(f"tests.{name}", self.package)
         base = mod.use(self._base_symbols[id(agg)])
         state_cls = mod.use(self._state_symbols[id(agg)])
