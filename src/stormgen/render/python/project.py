@@ -301,7 +301,7 @@ class ProjectBuilder:
         """Give every generated class its module and name (before any is rendered)."""
         pkg = self.package
         top = Namespace()
-        for fixed in ("app", "shared", "tests"):
+        for fixed in ("app", "shared", "tests", "__init__", "__main__"):
             top.claim(fixed, fixed)
         if self.model.values or self.model.enums:
             for v in self.model.values:
@@ -315,7 +315,7 @@ class ProjectBuilder:
             base = f"{pkg}.{ctx_pkg}"
             self.context_packages[context.name] = base
             inner = Namespace()
-            for fixed in ("types", "policies", "views", "custom"):
+            for fixed in ("types", "policies", "views", "custom", "__init__", "__main__"):
                 inner.claim(fixed, fixed)
             for v in context.values:
                 self._place(v, f"{base}.types", v.name, self.symbols)
@@ -343,6 +343,7 @@ class ProjectBuilder:
                 user = f"{base}.custom.{mod.rsplit('.', 1)[1]}"
                 self._place(ext, user, ext.name + "Adapter", self._user_symbols)
             custom = Namespace()
+            custom.claim("__init__", "__init__")
             for agg in context.aggregates:
                 custom.claim(self._user_symbols[id(agg)].module.rsplit(".", 1)[1], id(agg))
             for ext in context.externals:
