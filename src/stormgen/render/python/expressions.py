@@ -44,6 +44,10 @@ class Target:
     enum: Callable[[t.EnumType], str] = lambda e: e.name
     #: ``event.<name>`` metadata in Python, with the names that text needs imported
     metadata_names: Mapping[str, tuple[str, frozenset[str]]] | None = None
+    #: state (row) fields that are None until set although their type is not optional
+    #: (a view's columns without a default), and the function that reads one
+    unset: frozenset[str] = frozenset()
+    required: str = "_value"
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,9 @@ class Compiler:
             head = f"{self.target.message}.{field_name(binding.field)}"
         else:
             head = f"{self.target.state}.{field_name(binding.field)}"
+            if binding.field in self.target.unset:
+                self.uses.add("required")
+                head = f"{self.target.required}({head}, {py_str(binding.field)})"
         path = "".join(f".{field_name(p)}" for p in binding.path)
         return Code(head + path, _ATOM)
 

@@ -281,6 +281,7 @@ class ProjectBuilder:
         self._events_symbols: dict[int, Symbol] = {}
         self._constant_envs: dict[str | None, t.Env] = {}
         self._test_modules = Namespace()
+        self.needs_value = False  # a views module reads a column that may be None
         self._test_modules.claim("test_service", "test_service")
         # (context, aggregate, creates command, its happy path, its field types)
         self._service_cases: list[tuple[Context, Aggregate, Command, Outcome, Any]] = []
@@ -414,7 +415,7 @@ class ProjectBuilder:
         """Import what compiled expressions used."""
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
         where["uuid4"] = where["UUID"] = "uuid"
-        for name in sorted(compiler.uses):
+        for name in sorted(compiler.uses - {"required"}):
             mod.std(where[name], name)
 
     def fields(
@@ -1082,13 +1083,19 @@ class ProjectBuilder:
         mod.std("dataclasses", "dataclass")
         for name in ("Delete", "Envelope", "Event", "View"):
             mod.std(RUNTIME, name)
+        self.needs_value = False
         vms = tuple(self.view(context, v, mod) for v in context.views)
+        value_reader = mod.define("_value", "_value") if self.needs_value else ""
+        if value_reader:
+            mod.std("typing", "TypeVar")
         self.out.add(
             _path(mod.dotted),
             "src/__package__/__context__/views.py.jinja",
             doc=py_docstring(f"The views (read models) of the {context.name} context."),
             imports=tuple(mod.import_lines()),
             views=vms,
+            value_reader=value_reader,
+            typevar=mod.define("_T", "_T") if value_reader else "",
         )
         for v, vm in zip(context.views, vms, strict=True):
             self.user_file(
@@ -1119,6 +1126,8 @@ class ProjectBuilder:
         handlers = []
         event_classes: list[str] = []
         methods = Namespace()
+        # Columns without a default are None until set; reading one goes through _value.
+        unset = frozenset(f.name for f in view.fields if f.default is None and not f.type.optional)
         for on in view.handlers:
             found = self.scope.resolve(context, on.event.name, EVENT_KINDS)
             if found is None or not isinstance(found.element, Event):
@@ -1148,12 +1157,15 @@ class ProjectBuilder:
                     message="event",
                     state="row",
                     metadata="envelope",
+                    unset=unset,
+                    required=mod.define("_value", "_value"),
                     **_envelope_names(mod, found.owner),
                 )
                 updates = self._updates(
                     c, env, on.assignments, view.fields, context, "row", frozenset()
                 )
                 self.finish(c, mod)
+                self.needs_value |= "required" in c.uses
                 if updates:
                     mod.std("dataclasses", "replace")
             method = methods.claim(f"on_{snake_case(event.name)}", id(on))
