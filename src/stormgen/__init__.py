@@ -29,20 +29,11 @@ class LoadedModel:
 def load(path: str | os.PathLike[str]) -> LoadedModel:
     """Read the model at ``path`` (and its imports) and build its graph."""
     # Imported here so that ``import stormgen`` stays cheap (no textX, no networkx).
-    import gc
-
+    from stormgen._gc import collector_paused
     from stormgen.lang import parse_model
     from stormgen.model.graph import build_graph
 
     model = parse_model(path)
-    # The graph's allocations would set off collections that walk the whole (just
-    # built, acyclic) model again and again: a third of the graph's time on large
-    # models. Building it makes no garbage cycles worth collecting.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         graph = build_graph(model)
-    finally:
-        if enabled:
-            gc.enable()
     return LoadedModel(model, graph)

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 
+from stormgen._gc import collector_paused
 from stormgen.checks import copies, names, structure
 from stormgen.checks._context import CheckContext
 from stormgen.checks._registry import RULES, Rule
@@ -55,13 +56,14 @@ def sort_key(model: Model) -> Callable[[Diagnostic], tuple[int, str, int, int, i
 
 def check(model: Model, scope: Scope | None = None) -> list[Diagnostic]:
     """Run every rule on ``model``; the findings sorted by file, line and column."""
-    ctx = CheckContext(model, scope)
     found: list[Diagnostic] = []
-    for r in RULES:
-        found.extend(r.function(ctx))
-    expressions = _expression_checker()
-    if expressions is not None:
-        found.extend(expressions(model, ctx.scope))
+    with collector_paused():
+        ctx = CheckContext(model, scope)
+        for r in RULES:
+            found.extend(r.function(ctx))
+        expressions = _expression_checker()
+        if expressions is not None:
+            found.extend(expressions(model, ctx.scope))
     found.sort(key=sort_key(model))
     return found
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import sys
@@ -10,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stormgen._gc import collector_paused
 from stormgen.diagnostics import Diagnostic, Level, Location, ModelError
 from stormgen.lang import tree
 from stormgen.lang.builder import Builder, FileParts
@@ -44,16 +44,13 @@ def _parsing() -> Iterator[None]:
     Parsing allocates millions of small objects and no garbage cycles worth finding:
     the collector alone was a third of the time on large models.
     """
-    enabled = gc.isenabled()
     limit = sys.getrecursionlimit()
-    gc.disable()
     sys.setrecursionlimit(max(limit, _RECURSION_LIMIT))
     try:
-        yield
+        with collector_paused():
+            yield
     finally:
         sys.setrecursionlimit(limit)
-        if enabled:
-            gc.enable()
 
 
 def _error(code: str, message: str, loc: Location | None) -> Diagnostic:
