@@ -32,7 +32,7 @@ _IMPORTED_NAMES = frozenset(
     {"Aggregate", "Application", "Command", "Delete", "DELETE", "Envelope", "Event"}
     | {"FakePort", "Policy", "Port", "RecordedEvent", "Rejected", "RetrySettings", "UNSET"}
     | {"View", "Collection", "Sequence", "TypeVar", "raises", "argparse", "os", "sys"}
-    | {"ServeError", "TokenConfigError", "StormgenRuntimeError", "serve"}
+    | {"ServeError", "TokenConfigError", "StormgenRuntimeError", "serve", "info", "id_text"}
 )
 
 #: Module-level names in generated modules must not shadow builtins the code calls.

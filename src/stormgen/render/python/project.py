@@ -38,7 +38,13 @@ from stormgen.render.python.expressions import CompileError, Compiler, Target
 from stormgen.render.python.literals import comment_text, py_decimal, py_docstring, py_str
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import Namespace, field_name, member_name, snake_case
-from stormgen.render.python.scenarios import EnumValue, Outcome, ScenarioFinder, Unknowable
+from stormgen.render.python.scenarios import (
+    RECORDED_AT,
+    EnumValue,
+    Outcome,
+    ScenarioFinder,
+    Unknowable,
+)
 
 RUNTIME = "stormgen.runtime"
 
@@ -227,6 +233,7 @@ class TestModuleVM:
     imports: tuple[str, ...]
     aggregate: str
     state: str
+    recorded_at: str  # when the tests' events are recorded
     tests: tuple[TestVM, ...]
     missing: tuple[str, ...]  # comments: scenarios that could not be found
 
@@ -790,8 +797,10 @@ class ProjectBuilder:
         mod = Module(f"tests.{name}", self.package)
         base = mod.use(self._base_symbols[id(agg)])
         state_cls = mod.use(self._state_symbols[id(agg)])
-        for n in ("Command", "Event"):
+        for n in ("Command", "Event", "RecordedEvent", "id_text", "info"):
             mod.std(RUNTIME, n)
+        mod.std("uuid", "UUID")
+        recorded_at = Values(self, mod, context).value(RECORDED_AT, t.DATETIME)
         finder = ScenarioFinder(self.scope, context, agg)
         values = Values(self, mod, context)
         functions = Namespace()
@@ -864,6 +873,7 @@ class ProjectBuilder:
             tuple(mod.import_lines()),
             base,
             state_cls,
+            recorded_at,
             tuple(tests),
             tuple(comment_text(m) for m in missing),
         )

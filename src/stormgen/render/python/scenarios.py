@@ -42,6 +42,8 @@ from stormgen.model.nodes import (
 from stormgen.model.scope import EVENT_KINDS, Scope
 
 ATTEMPTS = 400
+#: When the generated tests' events are recorded (what ``event.recorded_at`` reads).
+RECORDED_AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
 #: A guard that reads the clock is tried at both ends of the years the tests may run
 #: in; a case is used only when both agree (candidate dates lie outside that range).
 CLOCKS = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2990, 1, 1, tzinfo=UTC))
@@ -83,6 +85,8 @@ class Interpreter:
         self.env = env
         self.unset = unset  # state fields that are None until an event sets them
         self.clock = clock  # what now() reads; None: the clock is unknowable
+        # ``event.<metadata>`` of the event being applied, as the generated tests record it
+        self.metadata: dict[str, Any] | None = None
         self._analyses: dict[tuple[int, int], t.Analysis] = {}
         # Keeps analysed nodes and types alive, so that their ids stay theirs.
         self._keep: list[tuple[Expr, t.Type | None]] = []
@@ -120,7 +124,9 @@ class Interpreter:
                 assert b.enum is not None
                 return EnumValue(b.enum.name, b.enum.context_name, b.field)
             if b.source == "metadata":
-                raise Unknowable("event metadata")
+                if self.metadata is None or b.field not in self.metadata:
+                    raise Unknowable("event metadata")
+                return self.metadata[b.field]
             source = message if b.source == "message" else state
             if b.field not in source:
                 raise Unknowable(f"'{b.field}' has no value")
@@ -416,8 +422,8 @@ class ScenarioFinder:
             return Outcome(state, command, None, None, None)
         try:
             after = dict(state)
-            for event, data in events:
-                after = self._apply(event, data, after)
+            for number, (event, data) in enumerate(events, 1):
+                after = self._apply(event, data, after, number)
         except Unknowable:
             return Outcome(state, command, None, events, None)
         return Outcome(state, command, None, events, after)
@@ -461,11 +467,22 @@ class ScenarioFinder:
             out.append((event, data))
         return tuple(out)
 
-    def _apply(self, event: Event, data: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    def _apply(
+        self, event: Event, data: dict[str, Any], state: dict[str, Any], number: int
+    ) -> dict[str, Any]:
         interp = self._appliers.get(id(event))
         if interp is None:
             env = t.apply_env(event, self.scope)
             interp = self._appliers[id(event)] = Interpreter(env, self.unset)
+        ident = data[self.agg.id_field.name]
+        interp.metadata = {
+            "id": UUID(int=number),
+            "position": number,
+            "version": event.version,
+            "recorded_at": RECORDED_AT,
+            "stream": f"{self.context.name}.{self.agg.name}/{ident}",
+            "stream_id": ident,
+        }
         after = dict(state)
         assigned = {a.target for a in event.apply}
         for f in self.agg.state:

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
 from pytest import raises
-from stormgen.runtime import Command, Event, Rejected
+from stormgen.runtime import Command, Event, RecordedEvent, Rejected, id_text, info
 
 from coffee_shop.bar.ticket import (
     BrewingStarted,
@@ -27,11 +28,24 @@ from coffee_shop.shared import Drink, Size
 
 
 def when(state: TicketState, command: Command) -> tuple[list[Event], TicketState]:
-    """Decide, then apply the events: what the application does with one command."""
+    """Decide, then evolve the state by each event: what the application does."""
     aggregate = TicketBase()
     events = list(aggregate.decide(state, command))
-    for event in events:
-        state = aggregate.apply(state, event)
+    for number, event in enumerate(events, 1):
+        ident = getattr(event, aggregate.id_field)
+        recorded = RecordedEvent(
+            id=str(UUID(int=number)),
+            type=info(event).name,
+            version=info(event).version,
+            stream=aggregate.stream(ident),
+            stream_id=id_text(ident),
+            stream_version=number,
+            position=number,
+            recorded_at=datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
+            data={},
+            metadata={},
+        )
+        state = aggregate.evolve(state, event, recorded)
     return events, state
 
 
