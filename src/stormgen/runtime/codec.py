@@ -14,7 +14,8 @@ import hashlib
 import re
 import types
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
 
 import msgspec
@@ -179,28 +180,8 @@ def from_data_redacted(cls: type[T], data: Mapping[str, Any], gone: Collection[s
     return cls(**kwargs)
 
 
-_Plan = tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
-_PLANS: dict[Any, _Plan | None] = {}
-
-
-def _plan(cls: Any) -> _Plan | None:
-    """Which plain defaults a dataclass has and which fields may hold dataclasses."""
-    if cls in _PLANS:
-        return _PLANS[cls]
-    _PLANS[cls] = None  # recursion guard
-    defaults = tuple(
-        (f.name, f.default) for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
-    )
-    nested = tuple(name for name, hint in _hints(cls).items() if _mentions_dataclass(hint, set()))
-    plan = (defaults, nested) if defaults or nested else None
-    _PLANS[cls] = plan
-    return plan
-
-
-def _mentions_dataclass(tp: Any, seen: set[Any]) -> bool:
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return True
-    return any(_mentions_dataclass(a, seen) for a in typing.get_args(tp))
+_Filler = Callable[[Any], None]
+_FILLERS: dict[Any, _Filler | None] = {}
 
 
 def _fill_defaults(value: Any, hint: Any) -> None:
@@ -208,25 +189,122 @@ def _fill_defaults(value: Any, hint: Any) -> None:
 
     msgspec does not put a dataclass field's plain default into the instance's
     `__dict__` (attribute access finds the class attribute), so `to_builtins` would
-    silently drop it on the next encoding; this puts it there.
+    silently drop it on the next encoding; this puts it there, at every depth the
+    type `hint` allows (nested values, in lists, tuples, sets, dict values, optionals).
     """
-    if isinstance(value, list):
-        for item in value:
-            _fill_defaults(item, None)
-        return
-    if not dataclasses.is_dataclass(value) or isinstance(value, type):
-        return
-    plan = _plan(type(value))
-    if plan is None:
-        return
-    defaults, nested = plan
-    state = getattr(value, "__dict__", None)
-    if state is not None:
-        for name, default in defaults:
-            if name not in state:
-                state[name] = default
-    for name in nested:
-        _fill_defaults(getattr(value, name), None)
+    fill = _filler(hint)
+    if fill is not None:
+        fill(value)
+
+
+def _filler(tp: Any) -> _Filler | None:
+    """A function filling missing plain defaults into decoded values of type `tp`, cached.
+
+    None when the type cannot hold a dataclass with plain defaults (nothing to walk).
+    """
+    try:
+        return _FILLERS[tp]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation: walk nothing rather than fail
+        return None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _dataclass_filler(tp)
+    fill: _Filler | None = None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        fill = _filler(args[0])
+    elif origin in (list, tuple, set, frozenset) or (
+        isinstance(origin, type) and issubclass(origin, Sequence | AbstractSet)
+    ):
+        fill = _items_filler([_filler(a) for a in args if a is not Ellipsis])
+    elif origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        fill = _values_filler(_filler(args[1])) if len(args) == 2 else None
+    elif origin is typing.Union or origin is types.UnionType:
+        fill = _union_filler([_filler(a) for a in args])
+    _FILLERS[tp] = fill
+    return fill
+
+
+def _dataclass_filler(cls: type[Any]) -> _Filler | None:
+    # registered before its fields are looked at, so a recursive value type terminates
+    plan: list[tuple[str, _Filler]] = []
+    defaults = tuple(
+        (f.name, f.default) for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+    )
+
+    def fill(value: Any) -> None:
+        if not isinstance(value, cls):
+            return  # another member of a union
+        state = getattr(value, "__dict__", None)
+        if state is not None:  # slotted classes get every field set by msgspec
+            for name, default in defaults:
+                if name not in state:
+                    state[name] = default
+        for name, field_fill in plan:
+            field_fill(getattr(value, name))
+
+    _FILLERS[cls] = fill
+    for name, hint in _hints(cls).items():
+        field_fill = _filler(hint)
+        if field_fill is not None:
+            plan.append((name, field_fill))
+    if not defaults and not plan and _FILLERS[cls] is fill:
+        # nothing to do; a recursive reference taken meanwhile keeps the (cheap) closure
+        _FILLERS[cls] = None
+        return None
+    return fill
+
+
+def _items_filler(fills: list[_Filler | None]) -> _Filler | None:
+    known = [f for f in fills if f is not None]
+    if not known:
+        return None
+    if len(fills) == 1 or (len(set(known)) == 1 and len(known) == len(fills)):
+        each = known[0]
+
+        def fill_items(value: Any) -> None:
+            if isinstance(value, list | tuple | set | frozenset):
+                for item in value:
+                    each(item)
+
+        return fill_items
+
+    # a fixed-shape tuple: one filler per place
+    def fill_places(value: Any) -> None:
+        if isinstance(value, list | tuple):
+            for item, place in zip(value, fills, strict=False):
+                if place is not None:
+                    place(item)
+
+    return fill_places
+
+
+def _values_filler(each: _Filler | None) -> _Filler | None:
+    if each is None:
+        return None
+
+    def fill_values(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                each(item)
+
+    return fill_values
+
+
+def _union_filler(fills: list[_Filler | None]) -> _Filler | None:
+    known = [f for f in fills if f is not None]
+    if not known:
+        return None
+    if len(known) == 1:
+        return known[0]  # each filler checks the value's type itself
+
+    def fill_any(value: Any) -> None:
+        for fill in known:
+            fill(value)
+
+    return fill_any
 
 
 _ENCODER = msgspec.json.Encoder()
