@@ -929,14 +929,15 @@ class ProjectBuilder:
             if first is None:
                 continue
             args = []
-            cmd_fields = {f.name for f in cmd.fields}
+            # A command field fills the answer's field of the same name when its type fits.
+            cmd_types = {f.name: self.type_of(f, context) for f in cmd.fields}
             for f in first.fields:
                 tp = self.type_of(f, context)
-                if f.name in cmd_fields:
+                source = cmd_types.get(f.name)
+                if source is not None and _fits(source, tp):
                     value = f"command.{field_name(f.name)}"
-                    src = next(x for x in cmd.fields if x.name == f.name)
-                    if self.type_of(src, context) != tp:
-                        value = _convert(value, self.type_of(src, context), tp, mod)
+                    if source != tp:
+                        value = _convert(value, source, tp, mod)
                 elif f.default is not None:
                     dc = self.compiler(self.constant_env(context), mod)
                     value = dc.compile(f.default, tp)
@@ -1415,6 +1416,19 @@ def _envelope_names(
         # Every event of an aggregate carries the aggregate's id: that is its stream id.
         names["stream_id"] = (f"event.{field_name(owner.id_field.name)}", frozenset())
     return {"metadata_names": names}
+
+
+def _fits(source: t.Type, target: t.Type) -> bool:
+    """Whether a value of ``source`` can be stored as ``target`` as is (or as a Decimal)."""
+    if source == target:
+        return True
+    plain_s, plain_t = t.strip_optional(source), t.strip_optional(target)
+    if isinstance(source, t.OptionalType) and not isinstance(target, t.OptionalType):
+        return False
+    if plain_s == plain_t:
+        return True
+    widening = plain_s == t.INT and plain_t in (t.DECIMAL, t.FLOAT)
+    return widening and not isinstance(source, t.OptionalType)
 
 
 def _convert(value: str, source: t.Type, target: t.Type, mod: Module) -> str:
