@@ -893,7 +893,7 @@ class ProjectBuilder:
             data = dict(happy.command)
             # A distinct instance per aggregate, so that policies do not collide.
             data[agg.id_field.name] = _nth_id(data[agg.id_field.name], number)
-            call = values.build(mod.use(self.symbols[id(cmd)]), data, ctypes)
+            call = values.build(mod.use(self.symbols[id(cmd)], context.name), data, ctypes)
             versions = str(len(happy.events)) if happy.events is not None else None
             cases.append((call, versions))
         self.out.add(
