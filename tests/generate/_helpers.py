@@ -25,6 +25,8 @@ EXAMPLES = [p for p in EXAMPLES if p.parent.name in ("examples", p.stem)]
 TRICKY = Path(__file__).with_name("tricky.storm")
 #: Every construct of language.md that changes generated code.
 FEATURES = Path(__file__).with_name("features.storm")
+#: The same names in several contexts.
+CLASHES = Path(__file__).with_name("clashes.storm")
 
 
 def render(model: Path) -> dict[str, RenderedFile]:

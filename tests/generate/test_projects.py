@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ._helpers import EXAMPLES, FEATURES, TRICKY, check_project, generate, render
+from ._helpers import CLASHES, EXAMPLES, FEATURES, TRICKY, check_project, generate, render
 
 
 @pytest.mark.parametrize("model", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -33,6 +33,16 @@ def test_every_language_feature_makes_a_clean_project(tmp_path: Path, mypy_cache
     # every command's accepted case and every guard's rejection were found
     tests = (project / "tests/test_sales_quote.py").read_text()
     assert "could not find" not in tests
+
+
+def test_same_names_in_several_contexts_make_a_clean_project(
+    tmp_path: Path, mypy_cache: Path
+) -> None:
+    project = generate(CLASHES, tmp_path / "clashes")
+    check_project(project, mypy_cache)
+    views = (project / "src/dup/c/views.py").read_text()
+    assert "from dup.a.item import Created\n" in views
+    assert "from dup.b.item import Created as BCreated\n" in views
 
 
 def test_adversarial_names_and_strings_make_a_clean_project(
