@@ -110,6 +110,11 @@ class HandlerVM:
     guards: tuple[GuardVM, ...]
     emits: tuple[EmitVM, ...]
 
+    @property
+    def conditional(self) -> bool:
+        """Whether some event is emitted only under a condition."""
+        return any(e.condition is not None for e in self.emits)
+
 
 @dataclass(frozen=True)
 class UpdateVM:
@@ -146,6 +151,11 @@ class AggregateVM:
     command_tuple: str
     event_tuple: str
 
+    @property
+    def evolves(self) -> bool:
+        """Whether some update reads the envelope (so the base overrides ``evolve``)."""
+        return any(a.recorded for a in self.applies)
+
 
 @dataclass(frozen=True)
 class ExternalVM:
@@ -162,6 +172,11 @@ class ExternalVM:
     answers: tuple[tuple[str, str, Call], ...]  # (method, command class, answer)
     user_class: str
     user_module: str
+
+    @property
+    def has_events(self) -> bool:
+        """Whether the system sends events (a fake needs one to answer with)."""
+        return self.event_tuple != "()"
 
 
 @dataclass(frozen=True)
@@ -188,6 +203,11 @@ class ViewVM:
     handlers: tuple[UpdateVM, ...]
     user_class: str
     user_module: str
+
+    @property
+    def picks_keys(self) -> bool:
+        """Whether some ``on`` has a ``by`` (so the base overrides ``key_of``)."""
+        return any(h.key is not None for h in self.handlers)
 
 
 @dataclass(frozen=True)
@@ -1262,7 +1282,7 @@ class ProjectBuilder:
             title=_markdown(model.name),
             description=_markdown(model.description or ""),
             package=pkg,
-            contexts=tuple((_markdown(c.name), c) for c in contexts),
+            contexts=tuple((_markdown(c.name), _summary(c)) for c in contexts),
         )
 
     def app_module(self, contexts: tuple[ContextVM, ...]) -> AppVM:
@@ -1302,6 +1322,18 @@ class ProjectBuilder:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _summary(c: ContextVM) -> str:
+    """``2 aggregates, 1 policy, ...`` for the README."""
+    counts = (
+        (len(c.aggregates), "aggregate", "aggregates"),
+        (len(c.externals), "external system", "external systems"),
+        (len(c.policies), "policy", "policies"),
+        (len(c.views), "view", "views"),
+    )
+    parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n]
+    return ", ".join(parts) or "no elements yet"
 
 
 def _nth_id(ident: Any, number: int) -> Any:
