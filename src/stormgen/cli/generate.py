@@ -7,43 +7,16 @@ exits 1 when ``DIR`` differs from what it would write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from stormgen.cli import app
-from stormgen.cli._console import console, err_console
+from stormgen.cli._console import console, err_console, progress_bar
 from stormgen.cli._report import OutputFormat, load_model, render_text
 from stormgen.diagnostics import Level
-from stormgen.render.targets import TARGETS, Progress
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Progress | None]:
-    """A rich progress bar on a terminal; nothing at all otherwise (pipes, CI, tests)."""
-    if not err_console.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-    from rich.progress import Progress as RichProgress
-
-    with RichProgress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
+from stormgen.render.targets import TARGETS
 
 
 @app.command()

@@ -8,8 +8,6 @@ Each command takes ``--store`` (default ``$STORMGEN_STORE``, else the SQLite fil
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from stormgen.cli import app
-from stormgen.cli._console import console, err_console
+from stormgen.cli._console import console, err_console, progress_bar
 from stormgen.cli.run import StoreOption, fail, load_service
 
 if TYPE_CHECKING:
@@ -27,30 +25,6 @@ if TYPE_CHECKING:
 ModelArgument = Annotated[
     Path, typer.Argument(help="The .storm model, or a project made by 'stormgen generate'.")
 ]
-
-
-@contextmanager
-def _progress(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on a terminal; a no-op otherwise (pipes, CI, tests)."""
-    if not err_console.is_terminal:
-        yield lambda done, total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
 
 
 def _open_store(url: str | None) -> EventStore:
@@ -227,7 +201,7 @@ def replay(
                 raise fail(f"{why} {view!r}; views: {known}")
             names = matches
         total = 0
-        with _progress("replaying views", len(names)) as advance:
+        with progress_bar("replaying views", len(names)) as advance:
             for done, name in enumerate(names, 1):
                 total += application.replay(name)
                 advance(done, len(names))
@@ -258,7 +232,7 @@ def fork(
     source = _open_store(store)
     try:
         end = source.last_position() if at is None else parse_at(source, at)
-        with _progress("forking", end) as advance:
+        with progress_bar("forking", end) as advance:
             try:
                 target = fork_store(source, to, end, progress=advance)
             except StormgenRuntimeError as exc:
