@@ -6,7 +6,13 @@ Workloads (each contender on its own fresh database):
 
 - command: N aggregates x M commands, one transaction per command: load the
   instance, decide, append one event (stormgen: ``Application.handle``; eventsourcing:
-  ``repository.get`` + method + ``save``; raw: one transaction doing SELECT + INSERT);
+  ``repository.get`` + method + ``save``; raw: one transaction doing SELECT + INSERT).
+  The ``stormgen`` column runs with the runtime's default state cache (10,000 states,
+  fast-forwarded by reading the events after the cached version); the ``eventsourcing``
+  column without its cache (its default). Two command-only runs complete the picture:
+  stormgen with ``state_cache=0`` and eventsourcing with ``AGGREGATE_CACHE_MAXSIZE``
+  (fast-forwarded likewise), reported as ``command_with_caches`` and
+  ``command_without_caches``;
 - append: one stream, 10,000 events appended in batches of 100;
 - load: read a 10,000-event stream back, decoded into events;
 - catchup: read the whole log from position 0 in pages of 1,000, decoded into events
@@ -52,6 +58,8 @@ from stormgen.runtime.subscription import Subscription
 WORKLOADS = ("command", "append", "load", "catchup")
 REPEATS = 3
 PAGE = 1000
+#: the state cache size of both frameworks where it is on (stormgen's default)
+CACHE_SIZE = 10_000
 
 
 @dataclass
@@ -97,12 +105,12 @@ class Contender(Protocol):
 
 # -- stormgen ----------------------------------------------------------------------------
 def stormgen_command_app(
-    store: EventStore, *, store_only: bool = False
+    store: EventStore, *, store_only: bool = False, state_cache: int = 10_000
 ) -> tuple[Callable[[str, int], None], str]:
     """Return a command runner on the runtime's domain layer, else a hand-written loop."""
     if not store_only:
         try:
-            return _application_runner(store), "Application.handle"
+            return _application_runner(store, state_cache), "Application.handle"
         except ImportError:
             pass
 
@@ -118,7 +126,7 @@ def stormgen_command_app(
     return run, "hand-written load/decide/append"
 
 
-def _application_runner(store: EventStore) -> Callable[[str, int], None]:
+def _application_runner(store: EventStore, state_cache: int) -> Callable[[str, int], None]:
     """Build a one-aggregate service with the runtime's domain layer (Application)."""
     from dataclasses import dataclass as frozen_dc
 
@@ -175,7 +183,7 @@ def _application_runner(store: EventStore) -> Callable[[str, int], None]:
             assert isinstance(event, Incremented)
             return CounterState(state.count + event.by)
 
-    app = Application(store, aggregates=[Counter()])
+    app = Application(store, aggregates=[Counter()], state_cache=state_cache)
 
     def run(ident: str, n: int) -> None:
         kind = Start if n == 0 else Increment
@@ -187,12 +195,18 @@ def _application_runner(store: EventStore) -> Callable[[str, int], None]:
 class Stormgen:
     name = "stormgen"
 
-    def __init__(self, url: str, sizes: Sizes, *, store_only: bool = False) -> None:
+    def __init__(
+        self, url: str, sizes: Sizes, *, store_only: bool = False, state_cache: int = 10_000
+    ) -> None:
         self.store = open_store(url)
         self.sizes = sizes
-        self.run, self.how = stormgen_command_app(self.store, store_only=store_only)
+        self.run, self.how = stormgen_command_app(
+            self.store, store_only=store_only, state_cache=state_cache
+        )
         if store_only:
             self.name = "store-only"
+        elif not state_cache:
+            self.name = "stormgen-nocache"
         self.idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
 
     def command_round(self, n: int) -> int:
@@ -256,8 +270,12 @@ def eventsourcing_classes() -> tuple[Any, Any]:
 class Eventsourcing:
     name = "eventsourcing"
 
-    def __init__(self, env: dict[str, str], sizes: Sizes) -> None:
+    def __init__(self, env: dict[str, str], sizes: Sizes, *, cache: bool = False) -> None:
         self.counter_class, app_class = eventsourcing_classes()
+        if cache:
+            # its aggregate cache, fast-forwarded from the log like stormgen's state cache
+            env = {**env, "AGGREGATE_CACHE_MAXSIZE": str(CACHE_SIZE)}
+            self.name = "eventsourcing-cache"
         self.app = app_class(env=env)
         self.sizes = sizes
         self.ids: list[Any] = []
@@ -588,19 +606,45 @@ def run_sqlite(sizes: Sizes, folder: Path, durability: str) -> dict[str, Any]:
         sizes,
     )
     raw = RawSQLite(folder / "raw.db", sizes)
-    store_only = Stormgen(f"sqlite:///{folder / 'store-only.db'}", sizes, store_only=True)
+    extra: list[Contender] = [
+        Stormgen(f"sqlite:///{folder / 'store-only.db'}", sizes, store_only=True),
+        Stormgen(f"sqlite:///{folder / 'nocache.db'}", sizes, state_cache=0),
+        Eventsourcing(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(folder / "eventsourcing-cache.db"),
+            },
+            sizes,
+            cache=True,
+        ),
+    ]
     contenders: list[Contender] = [sg, es, raw]
     try:
-        rates = measure(contenders, sizes, [store_only])
+        rates = measure(contenders, sizes, extra)
     finally:
         for c in contenders:
             c.close()
-    store_only_command = rates.pop("store-only")["command"]
+    return command_extras(rates, durability, sg.how)
+
+
+def command_extras(rates: dict[str, dict[str, float]], durability: str, how: str) -> dict[str, Any]:
+    """Fold the command-only contenders into the result as `command_*` figures."""
+    store_only = rates.pop("store-only")["command"]
+    nocache = rates.pop("stormgen-nocache")["command"]
+    es_cache = rates.pop("eventsourcing-cache")["command"]
     return {
         **rates,
         "durability": durability,
-        "command_via": sg.how,
-        "store_only_command": store_only_command,
+        "command_via": how,
+        "store_only_command": store_only,
+        "command_with_caches": {
+            "stormgen": rates["stormgen"]["command"],
+            "eventsourcing": es_cache,
+        },
+        "command_without_caches": {
+            "stormgen": nocache,
+            "eventsourcing": rates["eventsourcing"]["command"],
+        },
     }
 
 
@@ -612,39 +656,38 @@ def run_postgres(sizes: Sizes, url: str, durability: str) -> dict[str, Any]:
             f"bench_es_{tag}",
             f"bench_raw_{tag}",
             f"bench_so_{tag}",
+            f"bench_nc_{tag}",
+            f"bench_esc_{tag}",
         ]
         sep = "&" if "?" in url else "?"
         sg = Stormgen(f"{url}{sep}schema={schemas[0]}", sizes)
         parts = psycopg.conninfo.conninfo_to_dict(url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schemas[1]}")
-        es = Eventsourcing(
-            {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
-                "POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),
-                "POSTGRES_PORT": str(parts.get("port", "5432")),
-                "POSTGRES_USER": str(parts.get("user", "postgres")),
-                "POSTGRES_PASSWORD": str(parts.get("password", "")),
-                "POSTGRES_SCHEMA": schemas[1],
-            },
-            sizes,
-        )
+        es_env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
+            "POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),
+            "POSTGRES_PORT": str(parts.get("port", "5432")),
+            "POSTGRES_USER": str(parts.get("user", "postgres")),
+            "POSTGRES_PASSWORD": str(parts.get("password", "")),
+        }
+        es = Eventsourcing({**es_env, "POSTGRES_SCHEMA": schemas[1]}, sizes)
         raw = RawPostgres(url, schemas[2], sizes)
-        store_only = Stormgen(f"{url}{sep}schema={schemas[3]}", sizes, store_only=True)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schemas[5]}")
+        extra: list[Contender] = [
+            Stormgen(f"{url}{sep}schema={schemas[3]}", sizes, store_only=True),
+            Stormgen(f"{url}{sep}schema={schemas[4]}", sizes, state_cache=0),
+            Eventsourcing({**es_env, "POSTGRES_SCHEMA": schemas[5]}, sizes, cache=True),
+        ]
         contenders: list[Contender] = [sg, es, raw]
         try:
-            rates = measure(contenders, sizes, [store_only])
+            rates = measure(contenders, sizes, extra)
         finally:
             for c in contenders:
                 c.close()
-    store_only_command = rates.pop("store-only")["command"]
-    return {
-        **rates,
-        "durability": durability,
-        "command_via": sg.how,
-        "store_only_command": store_only_command,
-    }
+    return command_extras(rates, durability, sg.how)
 
 
 def print_table(name: str, result: dict[str, Any]) -> None:
@@ -661,6 +704,13 @@ def print_table(name: str, result: dict[str, Any]) -> None:
         f"command, store only (hand-written load/decide/append in one unit of work, no "
         f"domain layer): {so:,.0f}/s = {100 * so / raw_command:.0f}% of raw"
     )
+    for label, key in (("with", "command_with_caches"), ("without", "command_without_caches")):
+        pair = result[key]
+        sg, es = pair["stormgen"], pair["eventsourcing"]
+        print(
+            f"command, both {label} their state caches: stormgen {sg:,.0f}/s, eventsourcing "
+            f"{es:,.0f}/s = {sg / es:.2f}x; stormgen {100 * sg / raw_command:.0f}% of raw"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -704,9 +754,15 @@ def main(argv: list[str] | None = None) -> int:
         print_table("PostgreSQL", results["postgres"])
     rounded = {
         backend: {
-            k: ({w: round(v) for w, v in r.items()} if isinstance(r, dict) else r)
+            k: (
+                {w: round(v) for w, v in r.items()}
+                if isinstance(r, dict)
+                else round(r)
+                if isinstance(r, float)
+                else r
+            )
             for k, r in res.items()
-            if k not in ("command_via", "store_only_command")
+            if k not in ("command_via",)
         }
         for backend, res in results.items()
     }

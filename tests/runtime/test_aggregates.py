@@ -236,6 +236,7 @@ def test_a_snapshot_is_taken_every_n_events_and_loads_the_same_state(stores: Sto
     # the snapshot is used: doctor it and see the doctored value come back
     doctored = replace(snap, state={**snap.state, "paid": "100"})
     app.store.save_snapshot(doctored)
+    app.state_cache.clear()  # the state cache sits in front of snapshots
     assert app.state(Order, order.id).state.paid == Decimal(101)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +21,8 @@ from typing import Any, TypeVar, cast
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
-from stormgen.runtime.crypto import KeyRing
-from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.crypto import KeyRing, is_sealed
+from stormgen.runtime.envelope import NewEvent, RecordedEvent, new_event_id
 from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
@@ -37,6 +39,7 @@ from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import View
 
 log = logging.getLogger("stormgen.runtime")
+_NONE: frozenset[str] = frozenset()
 
 S = TypeVar("S")
 AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
@@ -75,6 +78,87 @@ class CommandResult:
         }
 
 
+class _Unsealed:
+    """The key marker of a cached state built from no encrypted field."""
+
+
+UNSEALED = _Unsealed()
+_Key = bytes | _Unsealed | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A cached instance state: the log's stream folded up to `version`.
+
+    `key` is the stream key its sealed (pii) fields were read with, taken before they
+    were read, or `UNSEALED`: a state whose key has changed since (forgotten) is not
+    used again.
+    """
+
+    version: int
+    position: int
+    state: Any
+    key: _Key
+
+
+class StateCache:
+    """A bounded LRU of instance states by stream: a cache of the log, never the truth.
+
+    A hit is brought up to date by reading only the events after its version, and a
+    command's append still checks the version it decided on, so a stale entry (another
+    process wrote) costs a retry, never a wrong decision. Entries are immutable
+    states shared between threads: aggregates must not change a state in place.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, _Cached] = OrderedDict()
+        self._lock = threading.Lock()
+        #: bumped by `forget`: a load that began before may not store what it read
+        self.generation = 0
+
+    def get(self, stream: str) -> _Cached | None:
+        """The cached state of a stream, marked as recently used."""
+        with self._lock:
+            item = self._items.get(stream)
+            if item is not None:
+                self._items.move_to_end(stream)
+            return item
+
+    def put(self, stream: str, item: _Cached, generation: int) -> None:
+        """Remember a state, unless a newer one is known or a forget came in between."""
+        with self._lock:
+            if generation != self.generation:
+                return
+            known = self._items.get(stream)
+            if known is not None and known.version > item.version:
+                return
+            self._items[stream] = item
+            self._items.move_to_end(stream)
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def drop(self, stream: str) -> None:
+        """Forget a stream's entry (it lost a race, or its key changed)."""
+        with self._lock:
+            self._items.pop(stream, None)
+
+    def forget(self, stream: str) -> None:
+        """Drop a stream's entry and refuse entries read before now (crypto-shredding)."""
+        with self._lock:
+            self.generation += 1
+            self._items.pop(stream, None)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self.generation += 1
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def _add_once(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
     # names are checkpoint and table names too: a silent overwrite would mix two up
     if name in table:
@@ -108,9 +192,12 @@ class Application:
         messages: Iterable[type[Message]] = (),
         retry: RetrySettings | None = None,
         command_retries: int = 10,
+        state_cache: int = 10_000,
         owns_store: bool = False,
     ) -> None:
         self.store = store
+        #: instance states kept between commands (at most `state_cache`; 0: none)
+        self.state_cache = StateCache(state_cache)
         self.owns_store = owns_store
         self.command_retries = command_retries
         self.aggregates: dict[str, Aggregate[Any]] = {}
@@ -249,11 +336,15 @@ class Application:
         data, gone = self.keys.decrypt(recorded.stream, recorded.data)
         cls = self.registry.get(recorded.type)
         if cls is None or not issubclass(cls, Event):
-            for name in gone:
-                data[name] = REDACTED
+            if gone:
+                data = dict(data)
+                for name in gone:
+                    data[name] = REDACTED
             return Envelope(recorded, None, data, recorded.version, frozenset(gone))
         event = self.registry.decode(recorded.type, recorded.version, data, gone)
-        return Envelope(recorded, event, data, info(cls).version, frozenset(gone))
+        return Envelope(
+            recorded, event, data, cls.__message__.version, frozenset(gone) if gone else _NONE
+        )
 
     def decode(self, recorded: RecordedEvent) -> Event:
         """The typed event of a record (decrypted, upcast); `UnknownEventType` if unknown."""
@@ -304,9 +395,20 @@ class Application:
         return self._load(agg, agg.stream(ident), at)
 
     def _load(self, agg: Aggregate[S], stream: str, at: int | None = None) -> Loaded[S]:
+        if at is None and self.state_cache.size:
+            return self._load_latest(agg, stream)[0]
+        return self._load_from_store(agg, stream, at)[0]
+
+    def _load_from_store(
+        self, agg: Aggregate[S], stream: str, at: int | None = None
+    ) -> tuple[Loaded[S], _Key]:
+        """Load from the latest usable snapshot and later events; also the key marker."""
         state: Any = None
         version = position = 0
+        key: _Key = UNSEALED
         if agg.snapshot_every:
+            # a snapshot may hold decrypted pii: note the key before reading it
+            key = self.keys.key_for_reading(stream)
             snap = self.store.get_snapshot(stream, at)
             if snap is not None and snap.schema_hash == self._state_hash(agg):
                 try:
@@ -315,12 +417,56 @@ class Application:
                 except DecodeError:
                     # snapshots are a cache: a stale one is rebuilt from events
                     state = None
+            if state is None:
+                key = UNSEALED
         if state is None:
             state = agg.initial_state()
-        for recorded in self.store.read_stream(stream, version, at):
-            state = agg.evolve(state, self.decode(recorded), recorded)
-            version, position = recorded.stream_version, recorded.position
-        return Loaded(stream, state, version, position)
+        records = self.store.read_stream(stream, version, at)
+        if records:
+            state, key = self._fold(agg, state, records, key)
+            version, position = records[-1].stream_version, records[-1].position
+        return Loaded(stream, state, version, position), key
+
+    def _fold(
+        self,
+        agg: Aggregate[S],
+        state: S,
+        records: Sequence[RecordedEvent],
+        key: _Key,
+    ) -> tuple[S, _Key]:
+        """Evolve a state through recorded events; track the key sealed fields use."""
+        evolve, decode = agg.evolve, self.decode
+        for recorded in records:
+            if key is UNSEALED and is_sealed(recorded.data):
+                # taken before decrypting: a later forget then shows as a changed key
+                key = self.keys.key_for_reading(recorded.stream)
+            state = evolve(state, decode(recorded), recorded)
+        return state, key
+
+    def _load_latest(self, agg: Aggregate[S], stream: str) -> tuple[Loaded[S], _Key]:
+        """The current state through the state cache: only later events are read."""
+        cache = self.state_cache
+        generation = cache.generation
+        hit = cache.get(stream)
+        if hit is not None and not (
+            hit.key is UNSEALED or self.keys.key_for_reading(stream) == hit.key
+        ):
+            # the stream was forgotten (or re-keyed) since: its pii must not show
+            cache.drop(stream)
+            hit = None
+        if hit is None:
+            loaded, key = self._load_from_store(agg, stream)
+        else:
+            records = self.store.read_stream(stream, hit.version)
+            if not records:
+                return Loaded(stream, hit.state, hit.version, hit.position), hit.key
+            state, key = self._fold(agg, hit.state, records, hit.key)
+            last = records[-1]
+            loaded = Loaded(stream, state, last.stream_version, last.position)
+        if loaded.version:
+            entry = _Cached(loaded.version, loaded.position, loaded.state, key)
+            cache.put(stream, entry, generation)
+        return loaded, key
 
     def state(
         self, aggregate: AggregateRef, ident: Any, *, at: int | datetime | None = None
@@ -371,7 +517,7 @@ class Application:
             prior = self._idempotent_result(idempotency_key, ident)
             if prior is not None:
                 return self._with_first_id(agg, prior)
-        cid = command_id or str(uuid.uuid4())
+        cid = command_id or new_event_id()
         event_metadata: dict[str, Any] = dict(metadata or {})
         event_metadata.update(
             command_id=cid,
@@ -384,8 +530,13 @@ class Application:
             # kept in the log so the idempotency index can be rebuilt (e.g. in a fork)
             event_metadata["idempotency_key"] = idempotency_key
         attempt = 0
+        cache = self.state_cache
         while True:
-            loaded = self._load(agg, stream)
+            generation = cache.generation
+            if cache.size:
+                loaded, key = self._load_latest(agg, stream)
+            else:
+                loaded, key = self._load_from_store(agg, stream)
             if meta.creates and loaded.exists:
                 raise AlreadyExists(f"{agg.name} {id_text(ident)} already exists")
             if not meta.creates and not loaded.exists:
@@ -405,6 +556,7 @@ class Application:
                     event_metadata,
                 )
             except VersionConflict:
+                cache.drop(stream)
                 attempt += 1
                 if expected_version is not None or attempt > self.command_retries:
                     raise
@@ -414,8 +566,10 @@ class Application:
                 continue
             if result.duplicate:
                 return self._with_first_id(agg, result)
-            result = dataclasses.replace(result, id=ident)
-            self._maybe_snapshot(agg, loaded, events, result)
+            result = CommandResult(
+                result.stream, ident, result.stream_id, result.stream_version, result.events
+            )
+            self._after_append(agg, loaded, key, events, result, generation)
             return result
 
     @staticmethod
@@ -489,23 +643,43 @@ class Application:
             return None
         return self._result_from(saved, ident, duplicate=True)
 
-    def _maybe_snapshot(
+    def _after_append(
         self,
         agg: Aggregate[Any],
         loaded: Loaded[Any],
+        key: _Key,
         events: Sequence[Event],
         result: CommandResult,
+        generation: int,
     ) -> None:
+        """Fold the recorded events into the state: cache it, and snapshot when due."""
+        cache = self.state_cache
         every = agg.snapshot_every
-        if not every or result.stream_version // every == loaded.version // every:
+        snapshot = bool(every) and result.stream_version // every != loaded.version // every  # type: ignore[operator]
+        if not (cache.size or snapshot):
             return
+        stream = result.stream
         try:
             state = loaded.state
             for event, envelope in zip(events, result.events, strict=True):
-                state = agg.evolve(state, event, envelope.recorded)
+                # the event as read back from the log, as a later load will see it
+                typed = envelope.event if envelope.event is not None else event
+                state = agg.evolve(state, typed, envelope.recorded)
+        except Exception:
+            cache.drop(stream)
+            log.exception("could not evolve %s after appending", stream)
+            return
+        if cache.size:
+            if key is UNSEALED and any(is_sealed(e.recorded.data) for e in result.events):
+                key = self.keys.key_for_reading(stream)
+            last = result.events[-1].position
+            cache.put(stream, _Cached(result.stream_version, last, state, key), generation)
+        if not snapshot:
+            return
+        try:
             self.store.save_snapshot(
                 Snapshot(
-                    stream=result.stream,
+                    stream=stream,
                     version=result.stream_version,
                     position=result.events[-1].position,
                     state=agg.state_data(state),
@@ -514,7 +688,7 @@ class Application:
             )
         except Exception:
             # a snapshot is only a cache: failing to write one must not fail the command
-            log.exception("could not snapshot %s", result.stream)
+            log.exception("could not snapshot %s", stream)
 
     # -- external systems ------------------------------------------------------------------
     def record_external(
@@ -569,6 +743,7 @@ class Application:
             marker = NewEvent(type=FORGOTTEN, data={"stream": stream}, metadata=metadata)
             appended = uow.append(SYSTEM_STREAM, [marker], None)
         self.keys.evict(stream)
+        self.state_cache.forget(stream)
         return appended.last_position
 
     # -- views -------------------------------------------------------------------------------

@@ -135,13 +135,55 @@ def from_data(cls: type[T], data: Any, *, strict: bool = False) -> T:
     try:
         value = msgspec.convert(data, cls, strict=strict)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = _PATH.search(text)
-        path = match.group(1) if match else "$"
-        message = text[: match.start()] if match else text
-        raise DecodeError(f"{message} at `{path}`" if match else message, path) from None
+        raise _decode_error(exc) from None
     _fill_defaults(value, cls)
     return value
+
+
+def _decode_error(exc: msgspec.ValidationError) -> DecodeError:
+    text = str(exc)
+    match = _PATH.search(text)
+    path = match.group(1) if match else "$"
+    message = text[: match.start()] if match else text
+    return DecodeError(f"{message} at `{path}`" if match else message, path)
+
+
+_DECODERS: dict[Any, Callable[[Any], Any]] = {}
+
+
+def decoder(cls: type[T]) -> Callable[[Any], T]:
+    """A function decoding builtins into `cls` exactly like `from_data(cls, data)`, cached.
+
+    The type's default-filling plan is looked up once, not per call: hot paths
+    (loading events) decode many values of a few classes.
+    """
+    try:
+        return _DECODERS[cls]
+    except KeyError:
+        pass
+    fill = _filler(cls)
+    convert = msgspec.convert
+
+    if fill is None:
+
+        def decode(data: Any) -> Any:
+            try:
+                return convert(data, cls)
+            except msgspec.ValidationError as exc:
+                raise _decode_error(exc) from None
+
+    else:
+
+        def decode(data: Any) -> Any:
+            try:
+                value = convert(data, cls)
+            except msgspec.ValidationError as exc:
+                raise _decode_error(exc) from None
+            fill(value)
+            return value
+
+    _DECODERS[cls] = decode
+    return decode
 
 
 def redacted_value(hint: Any) -> Any:

@@ -31,6 +31,14 @@ def is_encrypted(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and MARKER in value
 
 
+def is_sealed(data: Mapping[str, Any]) -> bool:
+    """Whether any field of stored event data is an encrypted token."""
+    values = data.values()
+    # a C-level scan for dict values first: most events have none, and only those
+    # may be tokens (value objects are dicts too)
+    return dict in map(type, values) and any(is_encrypted(v) for v in values)
+
+
 def _aad(stream: str, field: str) -> bytes:
     # binding the ciphertext to its stream and field stops a token being moved elsewhere
     return f"{stream}\x00{field}".encode()
@@ -108,10 +116,13 @@ class KeyRing:
         return out
 
     def decrypt(self, stream: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
-        """Return `data` with tokens decrypted, and the names of fields that stay redacted."""
-        if not any(type(value) is dict for value in data.values()):
-            # the common case: no field is sealed
-            return dict(data), set()
+        """Return `data` with tokens decrypted, and the names of fields that stay redacted.
+
+        When no field is sealed (the common case) the result is `data` itself, not a
+        copy: treat it as read-only.
+        """
+        if not is_sealed(data):
+            return data, set()  # type: ignore[return-value]
         out = dict(data)
         gone: set[str] = set()
         key: bytes | None = None

@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stormgen.runtime.codec import from_data, from_data_redacted
+from stormgen.runtime.codec import decoder, from_data, from_data_redacted
 from stormgen.runtime.messages import Event, Message, info
 from stormgen.runtime.rejections import DecodeError, UnknownEventType, UpcastError
 
@@ -26,6 +26,9 @@ class Registry:
     def __init__(self, classes: Iterable[type[Message]] = ()) -> None:
         self._classes: dict[str, type[Message]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        # type name -> (current version, decoder) for event types whose current-version
+        # data decodes as stored (no renames to apply): the common case, one C call
+        self._direct: dict[str, tuple[int, Callable[[Any], Any]]] = {}
         for cls in classes:
             self.add(cls)
 
@@ -40,6 +43,9 @@ class Registry:
         if unknown:
             raise ValueError(f"{cls.__qualname__}: pii/was name unknown fields {sorted(unknown)}")
         self._classes[meta.name] = cls
+        self._direct.pop(meta.name, None)
+        if issubclass(cls, Event) and not meta.renamed:
+            self._direct[meta.name] = (meta.version, decoder(cls))
 
     def add_upcaster(self, type_name: str, from_version: int, upcaster: Upcaster) -> None:
         """Register a function lifting `type_name` data from `from_version` to the next."""
@@ -95,6 +101,13 @@ class Registry:
         `redacted` names fields whose personal data was forgotten: they read as
         `REDACTED` (str fields) or `None` (other types), whatever their type says.
         """
+        direct = self._direct.get(type_name)
+        if direct is not None and direct[0] == version and not redacted:
+            # stored at the current version: nothing to lift or rename
+            try:
+                return direct[1](data)  # type: ignore[no-any-return]
+            except DecodeError:
+                pass  # the general path below words the error
         cls = self.event_class(type_name)
         upcast = self.upcast(type_name, version, data)
         gone = set(redacted)
