@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -35,19 +35,13 @@ from stormgen.runtime.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from stormgen.runtime.store._sql import Dialect, SQLStore, SQLUnitOfWork, encode
 from stormgen.runtime.store.base import (
     SCHEMA_VERSION,
     AppendResult,
-    EventStore,
     Notifier,
-    ParkedFailure,
-    Snapshot,
     UnitOfWork,
-    ViewRow,
-    check_columns,
     check_expected,
-    column_name,
-    view_table_name,
 )
 
 _SQL_TYPES = {
@@ -160,7 +154,6 @@ _COPY = (
     " recorded_at, data, metadata) FROM STDIN"
 )
 
-_encode = msgspec.json.Encoder().encode
 _SAFE_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _OUR_OPTIONS = {"schema", "pool_max", "pool_min", "poll_interval", "connect_timeout"}
 
@@ -170,7 +163,7 @@ def _json_loads(data: str | bytes) -> Any:
 
 
 def _text(value: Any) -> str:
-    return _encode(value).decode()
+    return encode(value).decode()
 
 
 # One JSON array per event, aggregated server-side into one text per result set and
@@ -212,14 +205,31 @@ def _view_value(kind: str, value: Any) -> Any:
     return value
 
 
-class PostgresUnitOfWork(UnitOfWork):
+def _dict(value: Any) -> JSONDict:
+    return dict(value)
+
+
+_DIALECT = Dialect(
+    param="%s",
+    json_param="%s::jsonb",
+    greatest="greatest",
+    # COLLATE "C": byte order, the same as SQLite and Python, so paging agrees.
+    key='key COLLATE "C"',
+    column_types=_SQL_TYPES,
+    view_value=_view_value,
+    load_json=_dict,
+    max_identifier=63,
+)
+
+
+class PostgresUnitOfWork(SQLUnitOfWork[psycopg.Connection[Any]]):
     """A transaction on a PostgreSQL store (one pooled connection)."""
 
+    _store: PostgresStore
+
     def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
-        self._store = store
-        self._conn = conn
+        super().__init__(store, conn)
         self._locked = False
-        self.appended_to = 0
 
     def _lock(self) -> None:
         if not self._locked:
@@ -313,204 +323,11 @@ class PostgresUnitOfWork(UnitOfWork):
                 (idempotency_key, _text(result.to_json())),
             )
 
-    def read_stream(
-        self, stream: str, after_version: int = 0, up_to_position: int | None = None
-    ) -> list[RecordedEvent]:
-        return self._store._read_stream(self._conn, stream, after_version, up_to_position)
 
-    def stream_version(self, stream: str) -> int:
-        return self._store._stream_version(self._conn, stream)
-
-    # -- checkpoints ---------------------------------------------------------------
-    def get_checkpoint(self, consumer: str) -> int:
-        row = self._conn.execute(
-            "SELECT position FROM checkpoints WHERE consumer = %s", (consumer,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def set_checkpoint(self, consumer: str, position: int) -> int:
-        row = self._conn.execute(
-            "INSERT INTO checkpoints AS c (consumer, position) VALUES (%s, %s) "
-            "ON CONFLICT (consumer) DO UPDATE SET "
-            "position = greatest(c.position, excluded.position) RETURNING position",
-            (consumer, position),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
-        self._conn.execute(
-            "INSERT INTO checkpoints (consumer, position) VALUES (%s, %s) "
-            "ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
-            (consumer, position),
-        )
-
-    # -- views ---------------------------------------------------------------------
-    def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
-        table, columns = self._store._view_spec(self._conn, view)
-        names = [column_name(c) for c in columns]
-        values: list[Any] = [key, _text(doc)]
-        values.extend(_view_value(kind, doc.get(c)) for c, kind in columns.items())
-        placeholders = [sql.SQL("%s"), sql.SQL("%s::jsonb")]
-        placeholders += [
-            sql.SQL("%s::jsonb") if kind == "json" else sql.SQL("%s") for kind in columns.values()
-        ]
-        all_names = [sql.Identifier("key"), sql.Identifier("doc")]
-        all_names += [sql.Identifier(n) for n in names]
-        statement = sql.SQL(
-            "INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT (key) DO UPDATE SET {sets}"
-        ).format(
-            t=sql.Identifier(table),
-            cols=sql.SQL(", ").join(all_names),
-            vals=sql.SQL(", ").join(placeholders),
-            sets=sql.SQL(", ").join(
-                sql.SQL("{c} = excluded.{c}").format(c=c) for c in all_names[1:]
-            ),
-        )
-        self._conn.execute(statement, values)
-
-    def delete_row(self, view: str, key: str) -> bool:
-        table, _ = self._store._view_spec(self._conn, view)
-        cur = self._conn.execute(
-            sql.SQL("DELETE FROM {} WHERE key = %s").format(sql.Identifier(table)), (key,)
-        )
-        return cur.rowcount > 0
-
-    def get_row(self, view: str, key: str) -> JSONDict | None:
-        table, _ = self._store._view_spec(self._conn, view)
-        row = self._conn.execute(
-            sql.SQL("SELECT doc FROM {} WHERE key = %s").format(sql.Identifier(table)), (key,)
-        ).fetchone()
-        return dict(row[0]) if row else None
-
-    def query_rows(
-        self,
-        view: str,
-        where: Mapping[str, Any] | None = None,
-        *,
-        after_key: str | None = None,
-        limit: int | None = None,
-    ) -> list[ViewRow]:
-        table, columns = self._store._view_spec(self._conn, view)
-        clauses: list[sql.Composable] = []
-        params: list[Any] = []
-        for name, value in (where or {}).items():
-            if name not in columns:
-                raise ValueError(f"view {view!r} has no column {name!r} to filter on")
-            ident = sql.Identifier(column_name(name))
-            if value is None:
-                clauses.append(sql.SQL("{} IS NULL").format(ident))
-            elif columns[name] == "json":
-                clauses.append(sql.SQL("{} = %s::jsonb").format(ident))
-                params.append(_view_value("json", value))
-            else:
-                clauses.append(sql.SQL("{} = %s").format(ident))
-                params.append(_view_value(columns[name], value))
-        if after_key is not None:
-            clauses.append(sql.SQL('key COLLATE "C" > %s'))
-            params.append(after_key)
-        statement: sql.Composable = sql.SQL("SELECT key, doc FROM {}").format(sql.Identifier(table))
-        if clauses:
-            statement += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses)
-        # COLLATE "C": byte order, the same as SQLite and Python, so paging agrees.
-        statement += sql.SQL(' ORDER BY key COLLATE "C"')
-        if limit is not None:
-            statement += sql.SQL(" LIMIT %s")
-            params.append(limit)
-        return [ViewRow(k, d) for k, d in self._conn.execute(statement, params)]
-
-    def clear_view(self, view: str) -> None:
-        table, _ = self._store._view_spec(self._conn, view)
-        self._conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
-
-    # -- snapshots -----------------------------------------------------------------
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        self._conn.execute(
-            "INSERT INTO snapshots (stream, version, position, state, schema_hash) "
-            "VALUES (%s, %s, %s, %s::jsonb, %s) ON CONFLICT (stream) DO UPDATE SET "
-            "version = excluded.version, position = excluded.position, "
-            "state = excluded.state, schema_hash = excluded.schema_hash",
-            (
-                snapshot.stream,
-                snapshot.version,
-                snapshot.position,
-                _text(snapshot.state),
-                snapshot.schema_hash,
-            ),
-        )
-
-    def get_snapshot(self, stream: str, max_position: int | None = None) -> Snapshot | None:
-        row = self._conn.execute(
-            "SELECT version, position, state, schema_hash FROM snapshots WHERE stream = %s",
-            (stream,),
-        ).fetchone()
-        if row is None or (max_position is not None and row[1] > max_position):
-            return None
-        return Snapshot(stream, row[0], row[1], dict(row[2]), row[3])
-
-    def delete_snapshot(self, stream: str) -> None:
-        self._conn.execute("DELETE FROM snapshots WHERE stream = %s", (stream,))
-
-    # -- keys ----------------------------------------------------------------------
-    def put_key(self, stream: str, key: bytes) -> None:
-        self._conn.execute(
-            "INSERT INTO stream_keys (stream, key) VALUES (%s, %s) "
-            "ON CONFLICT (stream) DO UPDATE SET key = excluded.key",
-            (stream, bytes(key)),
-        )
-
-    def get_key(self, stream: str) -> bytes | None:
-        row = self._conn.execute(
-            "SELECT key FROM stream_keys WHERE stream = %s", (stream,)
-        ).fetchone()
-        return bytes(row[0]) if row else None
-
-    def delete_key(self, stream: str) -> bool:
-        cur = self._conn.execute("DELETE FROM stream_keys WHERE stream = %s", (stream,))
-        return cur.rowcount > 0
-
-    # -- failures ------------------------------------------------------------------
-    def park_failure(self, failure: ParkedFailure) -> None:
-        self._conn.execute(
-            "INSERT INTO parked_failures "
-            "(consumer, position, event_id, error, attempts, parked_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (consumer, position) DO UPDATE SET "
-            "event_id = excluded.event_id, error = excluded.error, "
-            "attempts = excluded.attempts, parked_at = excluded.parked_at",
-            (
-                failure.consumer,
-                failure.position,
-                failure.event_id,
-                failure.error,
-                failure.attempts,
-                failure.parked_at,
-            ),
-        )
-
-    def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
-        query = (
-            "SELECT consumer, position, event_id, error, attempts, parked_at FROM parked_failures"
-        )
-        params: tuple[Any, ...] = ()
-        if consumer is not None:
-            query += " WHERE consumer = %s"
-            params = (consumer,)
-        query += " ORDER BY position, consumer"
-        return [
-            ParkedFailure(c, p, e, err, a, at)
-            for c, p, e, err, a, at in self._conn.execute(query, params)
-        ]
-
-    def delete_failure(self, consumer: str, position: int) -> bool:
-        cur = self._conn.execute(
-            "DELETE FROM parked_failures WHERE consumer = %s AND position = %s",
-            (consumer, position),
-        )
-        return cur.rowcount > 0
-
-
-class PostgresStore(EventStore):
+class PostgresStore(SQLStore[psycopg.Connection[Any]]):
     """An event store in a PostgreSQL schema, shared by any number of processes."""
+
+    dialect = _DIALECT
 
     def __init__(
         self,
@@ -525,6 +342,7 @@ class PostgresStore(EventStore):
     ) -> None:
         if not _SAFE_SCHEMA.match(schema):
             raise InvalidStoreURL(f"schema {schema!r} is not a plain SQL identifier")
+        super().__init__()
         self.conninfo = conninfo
         self.schema = schema
         self.url = display_url or conninfo
@@ -540,9 +358,6 @@ class PostgresStore(EventStore):
             "autocommit": True,
         }
         self._local = threading.local()
-        self._views: dict[str, tuple[str, dict[str, str]]] = {}
-        self._views_lock = threading.Lock()
-        self.closed = False
         self._open()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
@@ -663,7 +478,7 @@ class PostgresStore(EventStore):
 
     # -- transactions ---------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[UnitOfWork]:
+    def transaction(self) -> Iterator[PostgresUnitOfWork]:
         outer: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
         if outer is not None:
             with outer._conn.transaction():
@@ -764,26 +579,9 @@ class PostgresStore(EventStore):
 
     def import_events(self, events: Sequence[RecordedEvent]) -> None:
         with self.transaction() as uow:
-            assert isinstance(uow, PostgresUnitOfWork)
             uow._lock()
             conn = uow._conn
-            last = self._last_position(conn)
-            if events and events[0].position <= last:
-                raise StoreError(
-                    f"cannot import event at position {events[0].position}: "
-                    f"the store is already at {last}"
-                )
-            versions: dict[str, int] = {}
-            for e in events:
-                expected = versions.get(e.stream)
-                if expected is None:
-                    expected = self._stream_version(conn, e.stream)
-                if e.stream_version != expected + 1:
-                    raise StoreError(
-                        f"cannot import {e.stream} version {e.stream_version}: "
-                        f"the stream is at version {expected}"
-                    )
-                versions[e.stream] = e.stream_version
+            self._check_import(conn, events)
             if not events:
                 return
             self._copy_events(
@@ -814,26 +612,10 @@ class PostgresStore(EventStore):
                 copy.write_row(row)
 
     # -- reading -------------------------------------------------------------------
-    def _replay_result(self, conn: psycopg.Connection[Any], saved: JSONDict) -> AppendResult:
-        first, last = int(saved["first_position"]), int(saved["last_position"])
-        events = _select_events(
-            conn, "position BETWEEN %s AND %s AND stream = %s", (first, last, saved["stream"])
-        )
-        return AppendResult(
-            str(saved["stream"]), int(saved["stream_version"]), first, last, events, True
-        )
-
-    @staticmethod
-    def _last_position(conn: psycopg.Connection[Any]) -> int:
-        row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-        return int(row[0]) if row else 0
-
-    @staticmethod
-    def _stream_version(conn: psycopg.Connection[Any], stream: str) -> int:
-        row = conn.execute(
-            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = %s", (stream,)
-        ).fetchone()
-        return int(row[0]) if row else 0
+    def _select_events(
+        self, conn: psycopg.Connection[Any], where: str, params: Sequence[Any]
+    ) -> list[RecordedEvent]:
+        return _select_events(conn, where, params)
 
     @staticmethod
     def _read_stream(
@@ -900,10 +682,6 @@ class PostgresStore(EventStore):
         return int(row[0]) if row else 0
 
     # -- waiting ---------------------------------------------------------------------
-    @property
-    def notifier(self) -> Notifier:
-        return self._notifier
-
     def wait_for_events(self, after_position: int, timeout: float | None = None) -> bool:
         self._start_listener()
         return self._notifier.wait(after_position, timeout)
@@ -935,77 +713,9 @@ class PostgresStore(EventStore):
                 threading.Event().wait(1.0)
 
     # -- views ---------------------------------------------------------------------
-    def _view_spec(self, conn: psycopg.Connection[Any], view: str) -> tuple[str, dict[str, str]]:
-        spec = self._views.get(view)
-        if spec is not None:
-            return spec
-        row = conn.execute(
-            "SELECT table_name, columns FROM stormgen_views WHERE view = %s", (view,)
-        ).fetchone()
-        if row is None:
-            self._create_view(conn, view, {})
-            spec = (view_table_name(view), {})
-        else:
-            spec = (row[0], dict(row[1]))
-        with self._views_lock:
-            self._views[view] = spec
-        return spec
-
-    @staticmethod
-    def _create_view(conn: psycopg.Connection[Any], view: str, columns: dict[str, str]) -> None:
-        table = view_table_name(view)
-        ident = sql.Identifier(table)
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
-        cols = sql.SQL("").join(
-            sql.SQL(", {} {}").format(sql.Identifier(column_name(c)), sql.SQL(_SQL_TYPES[k]))
-            for c, k in columns.items()
-        )
-        conn.execute(
-            sql.SQL("CREATE TABLE {} (key text PRIMARY KEY, doc jsonb NOT NULL{})").format(
-                ident, cols
-            )
-        )
-        for c in columns:
-            conn.execute(
-                sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                    sql.Identifier(f"{table}_{column_name(c)}"[:63]),
-                    ident,
-                    sql.Identifier(column_name(c)),
-                )
-            )
-        conn.execute(
-            "INSERT INTO stormgen_views (view, table_name, columns) VALUES (%s, %s, %s::jsonb) "
-            "ON CONFLICT (view) DO UPDATE SET table_name = excluded.table_name, "
-            "columns = excluded.columns",
-            (view, table, _text(columns)),
-        )
-
-    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
-        wanted = check_columns(columns)
-        with self.transaction() as uow:
-            assert isinstance(uow, PostgresUnitOfWork)
-            conn = uow._conn
-            # Two processes starting at once must not both rebuild the table.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("view:" + view,))
-            row = conn.execute(
-                "SELECT columns FROM stormgen_views WHERE view = %s", (view,)
-            ).fetchone()
-            changed = row is None or dict(row[0]) != wanted
-            if changed:
-                self._create_view(conn, view, wanted)
-        with self._views_lock:
-            self._views[view] = (view_table_name(view), wanted)
-        return changed
-
-    def drop_view_table(self, view: str) -> None:
-        with self.transaction() as uow:
-            assert isinstance(uow, PostgresUnitOfWork)
-            uow._conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(view_table_name(view)))
-            )
-            uow._conn.execute("DELETE FROM stormgen_views WHERE view = %s", (view,))
-        with self._views_lock:
-            self._views.pop(view, None)
+    def _lock_view(self, conn: psycopg.Connection[Any], view: str) -> None:
+        # Two processes starting at once must not both rebuild the table.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("view:" + view,))
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 
-from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent, format_time
+from stormgen.runtime.envelope import NewEvent, RecordedEvent, format_time
 from stormgen.runtime.errors import (
     ConcurrencyError,
     InvalidStoreURL,
@@ -30,19 +30,20 @@ from stormgen.runtime.errors import (
     StoreError,
     StoreUnavailable,
 )
+from stormgen.runtime.store._sql import (
+    Dialect,
+    SQLStore,
+    SQLUnitOfWork,
+    decode_json,
+    encode,
+    encode_json,
+)
 from stormgen.runtime.store.base import (
     SCHEMA_VERSION,
     AppendResult,
-    EventStore,
     Notifier,
-    ParkedFailure,
-    Snapshot,
     UnitOfWork,
-    ViewRow,
-    check_columns,
     check_expected,
-    column_name,
-    view_table_name,
 )
 
 #: ``PRAGMA application_id`` of stormgen stores ("STRM"), to recognise foreign files.
@@ -123,20 +124,6 @@ _IMPORT = (
     " recorded_at, data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-_encode = msgspec.json.Encoder().encode
-_decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
-
-
-def encode_json(value: Any) -> str:
-    """Encode a JSON-ready value as compact JSON text."""
-    return _encode(value).decode()
-
-
-def decode_json(text: str | bytes) -> JSONDict:
-    """Decode a JSON object (fresh dict each call)."""
-    return _decode_dict(text)
-
-
 # One JSON array per event, aggregated by SQLite into one JSON text per result set and
 # decoded by msgspec straight into RecordedEvent structs: no Python code per row.
 _EVENT_JSON = (
@@ -188,17 +175,21 @@ def _view_value(kind: str, value: Any) -> Any:
     return value
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+_DIALECT = Dialect(
+    param="?",
+    json_param="?",
+    greatest="max",
+    key="key",
+    column_types=_SQL_TYPES,
+    view_value=_view_value,
+    load_json=decode_json,
+    dump_time=format_time,
+    load_time=datetime.fromisoformat,
+)
 
 
-class SQLiteUnitOfWork(UnitOfWork):
+class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
     """A write transaction on a SQLite store (one connection, ``BEGIN IMMEDIATE``)."""
-
-    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
-        self._store = store
-        self._conn = conn
-        self.appended_to = 0
 
     # -- the log -----------------------------------------------------------------
     def append(
@@ -232,8 +223,8 @@ class SQLiteUnitOfWork(UnitOfWork):
                 e.stream_id,
                 current + i,
                 at,
-                _encode(e.data).decode(),
-                "{}" if not e.metadata else _encode(e.metadata).decode(),
+                encode(e.data).decode(),
+                "{}" if not e.metadata else encode(e.metadata).decode(),
             )
             for i, e in enumerate(events, 1)
         ]
@@ -276,181 +267,11 @@ class SQLiteUnitOfWork(UnitOfWork):
             )
         return result
 
-    def read_stream(
-        self, stream: str, after_version: int = 0, up_to_position: int | None = None
-    ) -> list[RecordedEvent]:
-        return self._store._read_stream(self._conn, stream, after_version, up_to_position)
 
-    def stream_version(self, stream: str) -> int:
-        return self._store._stream_version(self._conn, stream)
-
-    # -- checkpoints ---------------------------------------------------------------
-    def get_checkpoint(self, consumer: str) -> int:
-        row = self._conn.execute(
-            "SELECT position FROM checkpoints WHERE consumer = ?", (consumer,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def set_checkpoint(self, consumer: str, position: int) -> int:
-        row = self._conn.execute(
-            "INSERT INTO checkpoints (consumer, position) VALUES (?, ?) "
-            "ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position) "
-            "RETURNING position",
-            (consumer, position),
-        ).fetchone()
-        return int(row[0])
-
-    def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
-        self._conn.execute(
-            "INSERT INTO checkpoints (consumer, position) VALUES (?, ?) "
-            "ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
-            (consumer, position),
-        )
-
-    # -- views ---------------------------------------------------------------------
-    def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
-        table, columns = self._store._view_spec(self._conn, view)
-        names = ["key", "doc", *(column_name(c) for c in columns)]
-        values = [key, encode_json(doc)]
-        values.extend(_view_value(kind, doc.get(c)) for c, kind in columns.items())
-        sql = (
-            f"INSERT INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
-            f"VALUES ({', '.join('?' * len(names))}) ON CONFLICT (key) DO UPDATE SET "
-            + ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names[1:])
-        )
-        self._conn.execute(sql, values)
-
-    def delete_row(self, view: str, key: str) -> bool:
-        table, _ = self._store._view_spec(self._conn, view)
-        cur = self._conn.execute(f"DELETE FROM {_quote(table)} WHERE key = ?", (key,))
-        return cur.rowcount > 0
-
-    def get_row(self, view: str, key: str) -> JSONDict | None:
-        table, _ = self._store._view_spec(self._conn, view)
-        row = self._conn.execute(
-            f"SELECT doc FROM {_quote(table)} WHERE key = ?", (key,)
-        ).fetchone()
-        return decode_json(row[0]) if row else None
-
-    def query_rows(
-        self,
-        view: str,
-        where: Mapping[str, Any] | None = None,
-        *,
-        after_key: str | None = None,
-        limit: int | None = None,
-    ) -> list[ViewRow]:
-        table, columns = self._store._view_spec(self._conn, view)
-        clauses: list[str] = []
-        params: list[Any] = []
-        for name, value in (where or {}).items():
-            if name not in columns:
-                raise ValueError(f"view {view!r} has no column {name!r} to filter on")
-            if value is None:
-                clauses.append(f"{_quote(column_name(name))} IS NULL")
-            else:
-                clauses.append(f"{_quote(column_name(name))} = ?")
-                params.append(_view_value(columns[name], value))
-        if after_key is not None:
-            clauses.append("key > ?")
-            params.append(after_key)
-        sql = f"SELECT key, doc FROM {_quote(table)}"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY key"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [ViewRow(k, decode_json(d)) for k, d in self._conn.execute(sql, params)]
-
-    def clear_view(self, view: str) -> None:
-        table, _ = self._store._view_spec(self._conn, view)
-        self._conn.execute(f"DELETE FROM {_quote(table)}")
-
-    # -- snapshots -----------------------------------------------------------------
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        self._conn.execute(
-            "INSERT INTO snapshots (stream, version, position, state, schema_hash) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream) DO UPDATE SET "
-            "version = excluded.version, position = excluded.position, "
-            "state = excluded.state, schema_hash = excluded.schema_hash",
-            (
-                snapshot.stream,
-                snapshot.version,
-                snapshot.position,
-                encode_json(snapshot.state),
-                snapshot.schema_hash,
-            ),
-        )
-
-    def get_snapshot(self, stream: str, max_position: int | None = None) -> Snapshot | None:
-        row = self._conn.execute(
-            "SELECT version, position, state, schema_hash FROM snapshots WHERE stream = ?",
-            (stream,),
-        ).fetchone()
-        if row is None or (max_position is not None and row[1] > max_position):
-            return None
-        return Snapshot(stream, row[0], row[1], decode_json(row[2]), row[3])
-
-    def delete_snapshot(self, stream: str) -> None:
-        self._conn.execute("DELETE FROM snapshots WHERE stream = ?", (stream,))
-
-    # -- keys ----------------------------------------------------------------------
-    def put_key(self, stream: str, key: bytes) -> None:
-        self._conn.execute(
-            "INSERT INTO stream_keys (stream, key) VALUES (?, ?) "
-            "ON CONFLICT (stream) DO UPDATE SET key = excluded.key",
-            (stream, bytes(key)),
-        )
-
-    def get_key(self, stream: str) -> bytes | None:
-        row = self._conn.execute(
-            "SELECT key FROM stream_keys WHERE stream = ?", (stream,)
-        ).fetchone()
-        return bytes(row[0]) if row else None
-
-    def delete_key(self, stream: str) -> bool:
-        cur = self._conn.execute("DELETE FROM stream_keys WHERE stream = ?", (stream,))
-        return cur.rowcount > 0
-
-    # -- failures ------------------------------------------------------------------
-    def park_failure(self, failure: ParkedFailure) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO parked_failures "
-            "(consumer, position, event_id, error, attempts, parked_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                failure.consumer,
-                failure.position,
-                failure.event_id,
-                failure.error,
-                failure.attempts,
-                format_time(failure.parked_at),
-            ),
-        )
-
-    def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
-        sql = "SELECT consumer, position, event_id, error, attempts, parked_at FROM parked_failures"
-        params: tuple[Any, ...] = ()
-        if consumer is not None:
-            sql += " WHERE consumer = ?"
-            params = (consumer,)
-        sql += " ORDER BY position, consumer"
-        return [
-            ParkedFailure(c, p, e, err, a, datetime.fromisoformat(at))
-            for c, p, e, err, a, at in self._conn.execute(sql, params)
-        ]
-
-    def delete_failure(self, consumer: str, position: int) -> bool:
-        cur = self._conn.execute(
-            "DELETE FROM parked_failures WHERE consumer = ? AND position = ?",
-            (consumer, position),
-        )
-        return cur.rowcount > 0
-
-
-class SQLiteStore(EventStore):
+class SQLiteStore(SQLStore[sqlite3.Connection]):
     """An event store in one SQLite file (WAL mode)."""
+
+    dialect = _DIALECT
 
     def __init__(
         self,
@@ -466,14 +287,12 @@ class SQLiteStore(EventStore):
         self.url = f"sqlite:///{self.path}"
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
+        super().__init__()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         # Threads of this process queue here rather than in SQLite's sleeping busy handler.
         self._write_lock = threading.RLock()
-        self._views: dict[str, tuple[str, dict[str, str]]] = {}
-        self._views_lock = threading.Lock()
-        self.closed = False
         self._open()
         self._notifier = Notifier(self.last_position, poll_interval)
         self._notifier.notify(self.last_position())
@@ -608,7 +427,7 @@ class SQLiteStore(EventStore):
 
     # -- transactions ---------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[UnitOfWork]:
+    def transaction(self) -> Iterator[SQLiteUnitOfWork]:
         outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
         if outer is not None:
             # Nested: a savepoint inside the thread's open transaction.
@@ -656,25 +475,8 @@ class SQLiteStore(EventStore):
 
     def import_events(self, events: Sequence[RecordedEvent]) -> None:
         with self.transaction() as uow:
-            assert isinstance(uow, SQLiteUnitOfWork)
             conn = uow._conn
-            last = self._last_position(conn)
-            if events and events[0].position <= last:
-                raise StoreError(
-                    f"cannot import event at position {events[0].position}: "
-                    f"the store is already at {last}"
-                )
-            versions: dict[str, int] = {}
-            for e in events:
-                expected = versions.get(e.stream)
-                if expected is None:
-                    expected = self._stream_version(conn, e.stream)
-                if e.stream_version != expected + 1:
-                    raise StoreError(
-                        f"cannot import {e.stream} version {e.stream_version}: "
-                        f"the stream is at version {expected}"
-                    )
-                versions[e.stream] = e.stream_version
+            self._check_import(conn, events)
             conn.executemany(
                 _IMPORT,
                 [
@@ -697,26 +499,10 @@ class SQLiteStore(EventStore):
                 uow.appended_to = events[-1].position
 
     # -- reading -------------------------------------------------------------------
-    def _replay_result(self, conn: sqlite3.Connection, saved: JSONDict) -> AppendResult:
-        first, last = int(saved["first_position"]), int(saved["last_position"])
-        events = select_events(
-            conn, "position BETWEEN ? AND ? AND stream = ?", (first, last, saved["stream"])
-        )
-        return AppendResult(
-            str(saved["stream"]), int(saved["stream_version"]), first, last, events, True
-        )
-
-    @staticmethod
-    def _last_position(conn: sqlite3.Connection) -> int:
-        row = conn.execute("SELECT max(position) FROM events").fetchone()
-        return int(row[0] or 0)
-
-    @staticmethod
-    def _stream_version(conn: sqlite3.Connection, stream: str) -> int:
-        row = conn.execute(
-            "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
-        ).fetchone()
-        return int(row[0] or 0)
+    def _select_events(
+        self, conn: sqlite3.Connection, where: str, params: Sequence[Any]
+    ) -> list[RecordedEvent]:
+        return select_events(conn, where, params)
 
     @staticmethod
     def _read_stream(
@@ -774,68 +560,6 @@ class SQLiteStore(EventStore):
             .fetchone()
         )
         return int(row[0]) if row else 0
-
-    @property
-    def notifier(self) -> Notifier:
-        return self._notifier
-
-    # -- views ---------------------------------------------------------------------
-    def _view_spec(self, conn: sqlite3.Connection, view: str) -> tuple[str, dict[str, str]]:
-        spec = self._views.get(view)
-        if spec is not None:
-            return spec
-        row = conn.execute(
-            "SELECT table_name, columns FROM stormgen_views WHERE view = ?", (view,)
-        ).fetchone()
-        if row is None:
-            self._create_view(conn, view, {})
-            spec = (view_table_name(view), {})
-        else:
-            spec = (row[0], decode_json(row[1]))
-        with self._views_lock:
-            self._views[view] = spec
-        return spec
-
-    @staticmethod
-    def _create_view(conn: sqlite3.Connection, view: str, columns: dict[str, str]) -> None:
-        table = view_table_name(view)
-        cols = "".join(f", {_quote(column_name(c))} {_SQL_TYPES[k]}" for c, k in columns.items())
-        conn.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-        conn.execute(
-            f"CREATE TABLE {_quote(table)} (key TEXT PRIMARY KEY, doc TEXT NOT NULL{cols})"
-        )
-        for c in columns:
-            conn.execute(
-                f"CREATE INDEX {_quote(table + '_' + column_name(c))} "
-                f"ON {_quote(table)} ({_quote(column_name(c))})"
-            )
-        conn.execute(
-            "INSERT OR REPLACE INTO stormgen_views (view, table_name, columns) VALUES (?, ?, ?)",
-            (view, table, encode_json(columns)),
-        )
-
-    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
-        wanted = check_columns(columns)
-        with self.transaction() as uow:
-            assert isinstance(uow, SQLiteUnitOfWork)
-            conn = uow._conn
-            row = conn.execute(
-                "SELECT columns FROM stormgen_views WHERE view = ?", (view,)
-            ).fetchone()
-            changed = row is None or decode_json(row[0]) != wanted
-            if changed:
-                self._create_view(conn, view, wanted)
-        with self._views_lock:
-            self._views[view] = (view_table_name(view), wanted)
-        return changed
-
-    def drop_view_table(self, view: str) -> None:
-        with self.transaction() as uow:
-            assert isinstance(uow, SQLiteUnitOfWork)
-            uow._conn.execute(f"DROP TABLE IF EXISTS {_quote(view_table_name(view))}")
-            uow._conn.execute("DELETE FROM stormgen_views WHERE view = ?", (view,))
-        with self._views_lock:
-            self._views.pop(view, None)
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:

@@ -1,0 +1,447 @@
+"""What the SQL stores (SQLite, PostgreSQL) share: the side tables, views and imports.
+
+A backend describes its SQL with a :class:`Dialect` (parameter marker, JSON casts, key
+collation, column types) and a few conversion hooks; the statements here are written
+once for both. What differs in kind stays in the backend: connections, transactions
+and locking, the tuned append and read paths, and waking subscribers.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+
+from stormgen.runtime.envelope import JSONDict, RecordedEvent
+from stormgen.runtime.errors import StoreError
+from stormgen.runtime.store.base import (
+    AppendResult,
+    EventStore,
+    Notifier,
+    ParkedFailure,
+    Snapshot,
+    UnitOfWork,
+    ViewRow,
+    check_columns,
+    column_name,
+    view_table_name,
+)
+
+encode = msgspec.json.Encoder().encode
+_decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def encode_json(value: Any) -> str:
+    """Encode a JSON-ready value as compact JSON text."""
+    return encode(value).decode()
+
+
+def decode_json(text: str | bytes) -> JSONDict:
+    """Decode a JSON object (fresh dict each call)."""
+    return _decode_dict(text)
+
+
+def quote(name: str) -> str:
+    """Quote an SQL identifier (the same rule on SQLite and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the shared statements use."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection the shared statements use."""
+
+    def execute(self, query: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+ConnT = TypeVar("ConnT", bound=Connection)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+class Dialect:
+    """How one database spells the statements the SQL stores share (built once)."""
+
+    def __init__(
+        self,
+        *,
+        param: str,
+        json_param: str,
+        greatest: str,
+        key: str,
+        column_types: Mapping[str, str],
+        view_value: Callable[[str, Any], Any],
+        load_json: Callable[[Any], JSONDict],
+        dump_time: Callable[[datetime], Any] = _as_is,
+        load_time: Callable[[Any], datetime] = _as_is,
+        max_identifier: int | None = None,
+    ) -> None:
+        p, j = param, json_param
+        self.param = p
+        self.json_param = j
+        #: the view key as compared and sorted (byte order on every backend)
+        self.key = key
+        #: SQL type of each logical view column type (see ``VIEW_COLUMN_TYPES``)
+        self.column_types = column_types
+        #: converts a document value for a declared view column of a logical type
+        self.view_value = view_value
+        #: returns a JSON column's value, as the driver reads it, as a fresh dict
+        self.load_json = load_json
+        #: convert a time to what the database stores, and back to an aware datetime
+        self.dump_time = dump_time
+        self.load_time = load_time
+        #: longest identifier the database keeps (None: no limit)
+        self.max_identifier = max_identifier
+        self.last_position = "SELECT coalesce(max(position), 0) FROM events"
+        self.stream_version = (
+            f"SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = {p}"
+        )
+        self.replay_where = f"position BETWEEN {p} AND {p} AND stream = {p}"
+        self.get_checkpoint = f"SELECT position FROM checkpoints WHERE consumer = {p}"
+        self.set_checkpoint = (
+            f"INSERT INTO checkpoints AS c (consumer, position) VALUES ({p}, {p}) "
+            "ON CONFLICT (consumer) DO UPDATE SET "
+            f"position = {greatest}(c.position, excluded.position) RETURNING position"
+        )
+        self.reset_checkpoint = (
+            f"INSERT INTO checkpoints (consumer, position) VALUES ({p}, {p}) "
+            "ON CONFLICT (consumer) DO UPDATE SET position = excluded.position"
+        )
+        self.save_snapshot = (
+            "INSERT INTO snapshots (stream, version, position, state, schema_hash) "
+            f"VALUES ({p}, {p}, {p}, {j}, {p}) ON CONFLICT (stream) DO UPDATE SET "
+            "version = excluded.version, position = excluded.position, "
+            "state = excluded.state, schema_hash = excluded.schema_hash"
+        )
+        self.get_snapshot = (
+            f"SELECT version, position, state, schema_hash FROM snapshots WHERE stream = {p}"
+        )
+        self.delete_snapshot = f"DELETE FROM snapshots WHERE stream = {p}"
+        self.put_key = (
+            f"INSERT INTO stream_keys (stream, key) VALUES ({p}, {p}) "
+            "ON CONFLICT (stream) DO UPDATE SET key = excluded.key"
+        )
+        self.get_key = f"SELECT key FROM stream_keys WHERE stream = {p}"
+        self.delete_key = f"DELETE FROM stream_keys WHERE stream = {p}"
+        self.park_failure = (
+            "INSERT INTO parked_failures "
+            "(consumer, position, event_id, error, attempts, parked_at) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (consumer, position) "
+            "DO UPDATE SET event_id = excluded.event_id, error = excluded.error, "
+            "attempts = excluded.attempts, parked_at = excluded.parked_at"
+        )
+        self.list_failures = (
+            "SELECT consumer, position, event_id, error, attempts, parked_at FROM parked_failures"
+        )
+        self.consumer_is = f" WHERE consumer = {p}"
+        self.delete_failure = f"DELETE FROM parked_failures WHERE consumer = {p} AND position = {p}"
+        self.view_spec = f"SELECT table_name, columns FROM stormgen_views WHERE view = {p}"
+        self.view_columns = f"SELECT columns FROM stormgen_views WHERE view = {p}"
+        self.save_view = (
+            f"INSERT INTO stormgen_views (view, table_name, columns) VALUES ({p}, {p}, {j}) "
+            "ON CONFLICT (view) DO UPDATE SET table_name = excluded.table_name, "
+            "columns = excluded.columns"
+        )
+        self.delete_view = f"DELETE FROM stormgen_views WHERE view = {p}"
+
+    def marker(self, kind: str) -> str:
+        """Return the parameter marker for a view column of logical type ``kind``."""
+        return self.json_param if kind == "json" else self.param
+
+
+class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
+    """A transaction on a SQL store (one connection): the side tables' operations."""
+
+    def __init__(self, store: SQLStore[ConnT], conn: ConnT) -> None:
+        self._store = store
+        self._conn = conn
+        self._sql = store.dialect
+        self.appended_to = 0
+
+    # -- the log -----------------------------------------------------------------
+    def read_stream(
+        self, stream: str, after_version: int = 0, up_to_position: int | None = None
+    ) -> list[RecordedEvent]:
+        return self._store._read_stream(self._conn, stream, after_version, up_to_position)
+
+    def stream_version(self, stream: str) -> int:
+        return self._store._stream_version(self._conn, stream)
+
+    # -- checkpoints ---------------------------------------------------------------
+    def get_checkpoint(self, consumer: str) -> int:
+        row = self._conn.execute(self._sql.get_checkpoint, (consumer,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_checkpoint(self, consumer: str, position: int) -> int:
+        row = self._conn.execute(self._sql.set_checkpoint, (consumer, position)).fetchone()
+        return int(row[0])
+
+    def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
+        self._conn.execute(self._sql.reset_checkpoint, (consumer, position))
+
+    # -- views ---------------------------------------------------------------------
+    def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
+        table, columns = self._store._view_spec(self._conn, view)
+        d = self._sql
+        names = ["key", "doc", *(column_name(c) for c in columns)]
+        markers = [d.param, d.json_param, *(d.marker(kind) for kind in columns.values())]
+        values = [key, encode_json(doc)]
+        values.extend(d.view_value(kind, doc.get(c)) for c, kind in columns.items())
+        statement = (
+            f"INSERT INTO {quote(table)} ({', '.join(map(quote, names))}) "
+            f"VALUES ({', '.join(markers)}) ON CONFLICT (key) DO UPDATE SET "
+            + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in names[1:])
+        )
+        self._conn.execute(statement, values)
+
+    def delete_row(self, view: str, key: str) -> bool:
+        table, _ = self._store._view_spec(self._conn, view)
+        cur = self._conn.execute(
+            f"DELETE FROM {quote(table)} WHERE key = {self._sql.param}", (key,)
+        )
+        return cur.rowcount > 0
+
+    def get_row(self, view: str, key: str) -> JSONDict | None:
+        table, _ = self._store._view_spec(self._conn, view)
+        row = self._conn.execute(
+            f"SELECT doc FROM {quote(table)} WHERE key = {self._sql.param}", (key,)
+        ).fetchone()
+        return self._sql.load_json(row[0]) if row else None
+
+    def query_rows(
+        self,
+        view: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[ViewRow]:
+        table, columns = self._store._view_spec(self._conn, view)
+        d = self._sql
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, value in (where or {}).items():
+            if name not in columns:
+                raise ValueError(f"view {view!r} has no column {name!r} to filter on")
+            if value is None:
+                clauses.append(f"{quote(column_name(name))} IS NULL")
+            else:
+                clauses.append(f"{quote(column_name(name))} = {d.marker(columns[name])}")
+                params.append(self._sql.view_value(columns[name], value))
+        if after_key is not None:
+            clauses.append(f"{d.key} > {d.param}")
+            params.append(after_key)
+        statement = f"SELECT key, doc FROM {quote(table)}"
+        if clauses:
+            statement += " WHERE " + " AND ".join(clauses)
+        statement += f" ORDER BY {d.key}"
+        if limit is not None:
+            statement += f" LIMIT {d.param}"
+            params.append(limit)
+        load = d.load_json
+        return [ViewRow(k, load(doc)) for k, doc in self._conn.execute(statement, params)]
+
+    def clear_view(self, view: str) -> None:
+        table, _ = self._store._view_spec(self._conn, view)
+        self._conn.execute(f"DELETE FROM {quote(table)}")
+
+    # -- snapshots -----------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        self._conn.execute(
+            self._sql.save_snapshot,
+            (
+                snapshot.stream,
+                snapshot.version,
+                snapshot.position,
+                encode_json(snapshot.state),
+                snapshot.schema_hash,
+            ),
+        )
+
+    def get_snapshot(self, stream: str, max_position: int | None = None) -> Snapshot | None:
+        row = self._conn.execute(self._sql.get_snapshot, (stream,)).fetchone()
+        if row is None or (max_position is not None and row[1] > max_position):
+            return None
+        return Snapshot(stream, row[0], row[1], self._sql.load_json(row[2]), row[3])
+
+    def delete_snapshot(self, stream: str) -> None:
+        self._conn.execute(self._sql.delete_snapshot, (stream,))
+
+    # -- keys ----------------------------------------------------------------------
+    def put_key(self, stream: str, key: bytes) -> None:
+        self._conn.execute(self._sql.put_key, (stream, bytes(key)))
+
+    def get_key(self, stream: str) -> bytes | None:
+        row = self._conn.execute(self._sql.get_key, (stream,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def delete_key(self, stream: str) -> bool:
+        return self._conn.execute(self._sql.delete_key, (stream,)).rowcount > 0
+
+    # -- failures ------------------------------------------------------------------
+    def park_failure(self, failure: ParkedFailure) -> None:
+        self._conn.execute(
+            self._sql.park_failure,
+            (
+                failure.consumer,
+                failure.position,
+                failure.event_id,
+                failure.error,
+                failure.attempts,
+                self._sql.dump_time(failure.parked_at),
+            ),
+        )
+
+    def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
+        statement = self._sql.list_failures
+        params: tuple[Any, ...] = ()
+        if consumer is not None:
+            statement += self._sql.consumer_is
+            params = (consumer,)
+        statement += " ORDER BY position, consumer"
+        load_time = self._sql.load_time
+        return [
+            ParkedFailure(c, p, e, err, a, load_time(at))
+            for c, p, e, err, a, at in self._conn.execute(statement, params)
+        ]
+
+    def delete_failure(self, consumer: str, position: int) -> bool:
+        cur = self._conn.execute(self._sql.delete_failure, (consumer, position))
+        return cur.rowcount > 0
+
+
+class SQLStore(EventStore, Generic[ConnT]):
+    """An event store in a SQL database: what SQLite and PostgreSQL do the same way."""
+
+    #: how this database spells the shared statements
+    dialect: Dialect
+    _notifier: Notifier
+
+    def __init__(self) -> None:
+        # View name -> (table, declared columns), read from stormgen_views once.
+        self._views: dict[str, tuple[str, dict[str, str]]] = {}
+        self._views_lock = threading.Lock()
+        self.closed = False
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[SQLUnitOfWork[ConnT]]:
+        """Open a write transaction (see :meth:`EventStore.transaction`)."""
+
+    @property
+    def notifier(self) -> Notifier:
+        return self._notifier
+
+    @abstractmethod
+    def _select_events(self, conn: ConnT, where: str, params: Sequence[Any]) -> list[RecordedEvent]:
+        """Return the events matching ``where`` (SQL on ``events``) in position order."""
+
+    @abstractmethod
+    def _read_stream(
+        self, conn: ConnT, stream: str, after_version: int, up_to_position: int | None
+    ) -> list[RecordedEvent]:
+        """Return a stream's events (see :meth:`EventStore.read_stream`) on ``conn``."""
+
+    # -- the log -----------------------------------------------------------------------
+    def _last_position(self, conn: ConnT) -> int:
+        return int(conn.execute(self.dialect.last_position).fetchone()[0])
+
+    def _stream_version(self, conn: ConnT, stream: str) -> int:
+        return int(conn.execute(self.dialect.stream_version, (stream,)).fetchone()[0])
+
+    def _replay_result(self, conn: ConnT, saved: JSONDict) -> AppendResult:
+        """Return the result of the append an idempotency key remembers."""
+        first, last = int(saved["first_position"]), int(saved["last_position"])
+        events = self._select_events(
+            conn, self.dialect.replay_where, (first, last, saved["stream"])
+        )
+        return AppendResult(
+            str(saved["stream"]), int(saved["stream_version"]), first, last, events, True
+        )
+
+    def _check_import(self, conn: ConnT, events: Sequence[RecordedEvent]) -> None:
+        """Raise :class:`StoreError` unless ``events`` continue the log and their streams."""
+        last = self._last_position(conn)
+        if events and events[0].position <= last:
+            raise StoreError(
+                f"cannot import event at position {events[0].position}: "
+                f"the store is already at {last}"
+            )
+        versions: dict[str, int] = {}
+        for e in events:
+            expected = versions.get(e.stream)
+            if expected is None:
+                expected = self._stream_version(conn, e.stream)
+            if e.stream_version != expected + 1:
+                raise StoreError(
+                    f"cannot import {e.stream} version {e.stream_version}: "
+                    f"the stream is at version {expected}"
+                )
+            versions[e.stream] = e.stream_version
+
+    # -- views ---------------------------------------------------------------------
+    def _view_spec(self, conn: ConnT, view: str) -> tuple[str, dict[str, str]]:
+        spec = self._views.get(view)
+        if spec is not None:
+            return spec
+        row = conn.execute(self.dialect.view_spec, (view,)).fetchone()
+        if row is None:
+            self._create_view(conn, view, {})
+            spec = (view_table_name(view), {})
+        else:
+            spec = (row[0], self.dialect.load_json(row[1]))
+        with self._views_lock:
+            self._views[view] = spec
+        return spec
+
+    def _create_view(self, conn: ConnT, view: str, columns: dict[str, str]) -> None:
+        d = self.dialect
+        table = view_table_name(view)
+        cols = "".join(f", {quote(column_name(c))} {d.column_types[k]}" for c, k in columns.items())
+        conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+        conn.execute(
+            f"CREATE TABLE {quote(table)} (key {d.column_types['text']} PRIMARY KEY, "
+            f"doc {d.column_types['json']} NOT NULL{cols})"
+        )
+        for c in columns:
+            index = f"{table}_{column_name(c)}"[: d.max_identifier]
+            conn.execute(f"CREATE INDEX {quote(index)} ON {quote(table)} ({quote(column_name(c))})")
+        conn.execute(d.save_view, (view, table, encode_json(columns)))
+
+    def _lock_view(self, conn: ConnT, view: str) -> None:
+        """Keep other processes from rebuilding the view's table until this commits."""
+
+    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
+        wanted = check_columns(columns)
+        with self.transaction() as uow:
+            conn = uow._conn
+            self._lock_view(conn, view)
+            row = conn.execute(self.dialect.view_columns, (view,)).fetchone()
+            changed = row is None or self.dialect.load_json(row[0]) != wanted
+            if changed:
+                self._create_view(conn, view, wanted)
+        with self._views_lock:
+            self._views[view] = (view_table_name(view), wanted)
+        return changed
+
+    def drop_view_table(self, view: str) -> None:
+        with self.transaction() as uow:
+            uow._conn.execute(f"DROP TABLE IF EXISTS {quote(view_table_name(view))}")
+            uow._conn.execute(self.dialect.delete_view, (view,))
+        with self._views_lock:
+            self._views.pop(view, None)
