@@ -1,84 +1,31 @@
 """Fixtures for the domain-layer tests: applications on every store backend.
 
 PostgreSQL cases run when ``STORMGEN_TEST_POSTGRES`` names a server (a fresh schema per
-test, dropped afterwards) and skip with a reason otherwise.
+test, dropped afterwards) and skip with a reason otherwise. The helpers live in
+``runtime_support`` (import them from there, not from ``conftest``).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
+from runtime_support import Stores, make_stores
 
-from stormgen.runtime import Application, RetrySettings
-
-PG_ENV = "STORMGEN_TEST_POSTGRES"
-
-#: tiny delays so failure tests run fast
-FAST_RETRY = RetrySettings(max_attempts=3, base_delay=0.001, max_delay=0.01, idle_timeout=0.05)
-
-
-class Stores:
-    """Makes store URLs of one backend for a test and cleans them up."""
-
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        self.tmp_path = tmp_path
-        self.schemas: list[str] = []
-        self.apps: list[Application] = []
-        self.count = 0
-
-    def url(self) -> str:
-        """A new, empty store's URL."""
-        self.count += 1
-        if self.kind == "memory":
-            return f"memory://rt-{uuid.uuid4().hex}"
-        if self.kind == "sqlite":
-            return f"sqlite:///{self.tmp_path}/events-{self.count}.db"
-        base = os.environ[PG_ENV]
-        schema = f"stormgen_rt_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-        self.schemas.append(schema)
-        return base + ("&" if "?" in base else "?") + f"schema={schema}"
-
-    def app(self, url: str | None = None, **definitions: Any) -> Application:
-        """An application on a new store (or `url`), closed after the test."""
-        definitions.setdefault("retry", FAST_RETRY)
-        app = Application.open(url or self.url(), **definitions)
-        self.apps.append(app)
-        return app
-
-    def cleanup(self) -> None:
-        for app in self.apps:
-            app.close()
-        if self.schemas:
-            with psycopg.connect(os.environ[PG_ENV], autocommit=True) as conn:
-                for schema in self.schemas:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def _stores(kind: str, tmp_path: Path) -> Iterator[Stores]:
-    if kind == "postgres" and not os.environ.get(PG_ENV):
-        pytest.skip(f"{PG_ENV} is not set: PostgreSQL cases skipped")
-    stores = Stores(kind, tmp_path)
-    yield stores
-    stores.cleanup()
+from stormgen.runtime import Application
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
     """Every backend in turn."""
-    yield from _stores(request.param, tmp_path)
+    yield from make_stores(request.param, tmp_path)
 
 
 @pytest.fixture
 def sqlite_stores(tmp_path: Path) -> Iterator[Stores]:
     """SQLite files only (for the less central cases)."""
-    yield from _stores("sqlite", tmp_path)
+    yield from make_stores("sqlite", tmp_path)
 
 
 AppFactory = Callable[..., Application]

@@ -26,7 +26,7 @@ from coffee_domain import (
     definitions,
     latte,
 )
-from conftest import Stores
+from runtime_support import ENVELOPE_FIELDS, Stores
 
 from stormgen.runtime import (
     AlreadyExists,
@@ -56,18 +56,7 @@ def test_a_command_records_events_and_evolves_state(stores: Stores) -> None:
     assert placed.position == 1 and placed.stream_version == 1
     assert placed.data["total"] == "3.50"
     envelope = placed.to_json()
-    assert set(envelope) == {
-        "id",
-        "type",
-        "version",
-        "stream",
-        "stream_id",
-        "stream_version",
-        "position",
-        "recorded_at",
-        "data",
-        "metadata",
-    }
+    assert set(envelope) == set(ENVELOPE_FIELDS)
     assert envelope["recorded_at"].endswith("Z")
 
     paid = app.handle(MarkPaid(order_id=result.id, amount=Decimal("3.50")))

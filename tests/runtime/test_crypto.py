@@ -20,8 +20,8 @@ from coffee_domain import (
     definitions,
     latte,
 )
-from conftest import Stores
 from cryptography.exceptions import InvalidTag
+from runtime_support import Stores
 
 from stormgen.runtime import (
     FORGOTTEN,

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from coffee_domain import MarkPaid, Order, OrderStatus, PlaceOrder, Tally, definitions, latte
-from conftest import Stores
+from runtime_support import Stores
 
 from stormgen.runtime import REDACTED, Application
 

@@ -25,7 +25,7 @@ from coffee_domain import (
     definitions,
     latte,
 )
-from conftest import FAST_RETRY, Stores
+from runtime_support import FAST_RETRY, Stores
 
 from stormgen.runtime import (
     Command,

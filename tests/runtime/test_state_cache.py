@@ -1,16 +1,30 @@
-"""The state cache: instance states kept between commands, brought up to date from the log."""
+"""The state cache: instance states kept between commands, brought up to date from the log.
+
+A command decides on a cached state without reading the log first; the append's
+version check catches a stale entry, and any other outcome is confirmed on the log.
+"""
 
 from __future__ import annotations
 
 import threading
+import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from coffee_domain import Cancel, MarkPaid, Order, OrderStatus, PlaceOrder, Tally, latte
-from conftest import Stores
+from runtime_support import Stores
 
-from stormgen.runtime import Application, Rejected, VersionConflict
+from stormgen.runtime import (
+    Aggregate,
+    AlreadyExists,
+    Application,
+    Command,
+    Event,
+    Rejected,
+    VersionConflict,
+)
 from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.messages import REDACTED
 
@@ -142,3 +156,139 @@ def test_time_travel_reads_the_log_not_the_cache(stores: Stores) -> None:
     past = app.state(Order, order.id, at=first.events[-1].position)
     assert past.version == 2 and past.state.paid == Decimal(1)
     assert app.state(Order, order.id).state.paid == Decimal(3)
+
+
+# -- a shelf whose guard can turn from "no" to "yes" as other writers add stock ----------
+@dataclass(frozen=True)
+class Open(Command, name="Depot.Open", aggregate="Depot.Shelf", creates=True):
+    shelf_id: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Stock(Command, name="Depot.Stock", aggregate="Depot.Shelf"):
+    shelf_id: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Take(Command, name="Depot.Take", aggregate="Depot.Shelf"):
+    shelf_id: str
+
+
+@dataclass(frozen=True)
+class Tidy(Command, name="Depot.Tidy", aggregate="Depot.Shelf"):
+    shelf_id: str
+
+
+@dataclass(frozen=True)
+class Stocked(Event, name="Depot.Stocked", aggregate="Depot.Shelf"):
+    shelf_id: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Taken(Event, name="Depot.Taken", aggregate="Depot.Shelf"):
+    shelf_id: str
+
+
+@dataclass(frozen=True)
+class ShelfState:
+    items: int = 0
+
+
+class Shelf(Aggregate[ShelfState]):
+    name = "Depot.Shelf"
+    id_field = "shelf_id"
+    id_type = str
+    state_type = ShelfState
+    commands = (Open, Stock, Take, Tidy)
+    events = (Stocked, Taken)
+
+    def initial_state(self) -> ShelfState:
+        return ShelfState()
+
+    def decide(self, state: ShelfState, command: Command) -> list[Event]:
+        match command:
+            case Open() | Stock():
+                return [Stocked(shelf_id=command.shelf_id, count=command.count)]
+            case Take():
+                if state.items < 1:
+                    raise Rejected("the shelf is empty")
+                return [Taken(shelf_id=command.shelf_id)]
+            case Tidy():
+                # tidying an empty shelf does nothing; a full one is taken from
+                return [Taken(shelf_id=command.shelf_id)] if state.items else []
+        raise TypeError(command)
+
+    def apply(self, state: ShelfState, event: Event) -> ShelfState:
+        match event:
+            case Stocked():
+                return ShelfState(state.items + event.count)
+            case Taken():
+                return ShelfState(state.items - 1)
+        return state
+
+
+def test_a_rejection_on_a_stale_state_is_confirmed_on_the_log(stores: Stores) -> None:
+    url = shared_url(stores)
+    mine = stores.app(url, aggregates=[Shelf()])
+    theirs = stores.app(url, aggregates=[Shelf()])
+    mine.handle(Open(shelf_id="s1", count=1))
+    mine.handle(Take(shelf_id="s1"))  # the cache now says: empty, version 2
+    theirs.handle(Stock(shelf_id="s1", count=5))
+    # the cached state rejects; the log's state (6 stocked, 1 taken) accepts
+    result = mine.handle(Take(shelf_id="s1"))
+    assert result.stream_version == 4
+    assert mine.state(Shelf, "s1").state.items == 4
+    # and a real rejection still comes through
+    for _ in range(4):
+        theirs.handle(Take(shelf_id="s1"))
+    with pytest.raises(Rejected, match="empty"):
+        mine.handle(Take(shelf_id="s1"))
+
+
+def test_no_events_on_a_stale_state_is_confirmed_on_the_log(stores: Stores) -> None:
+    url = shared_url(stores)
+    mine = stores.app(url, aggregates=[Shelf()])
+    theirs = stores.app(url, aggregates=[Shelf()])
+    mine.handle(Open(shelf_id="s1", count=1))
+    mine.handle(Take(shelf_id="s1"))
+    theirs.handle(Stock(shelf_id="s1", count=2))
+    # stale: nothing to do at version 2; the log says there are two items
+    result = mine.handle(Tidy(shelf_id="s1"))
+    assert result.stream_version == 4 and len(result.events) == 1
+    # up to date and nothing to do: answered at the current version, nothing written
+    theirs.handle(Take(shelf_id="s1"))
+    idle = mine.handle(Tidy(shelf_id="s1"))
+    assert idle.events == [] and idle.stream_version == 5
+
+
+def test_a_stale_cache_loses_the_append_and_decides_again(stores: Stores) -> None:
+    url = shared_url(stores)
+    mine = stores.app(url, aggregates=[Shelf()])
+    theirs = stores.app(url, aggregates=[Shelf()])
+    mine.handle(Open(shelf_id="s1", count=1))
+    theirs.handle(Take(shelf_id="s1"))
+    theirs.handle(Stock(shelf_id="s1", count=3))
+    # the cache says 1 item at version 1: the append at version 1 conflicts, the retry
+    # decides on the log's 3 items
+    result = mine.handle(Take(shelf_id="s1"))
+    assert result.stream_version == 4
+    assert mine.state(Shelf, "s1").state.items == 2
+    assert theirs.state(Shelf, "s1").state.items == 2
+
+
+def test_creating_an_instance_another_writer_created_is_refused(stores: Stores) -> None:
+    url = shared_url(stores)
+    mine = stores.app(url, aggregates=[Order()])
+    theirs = stores.app(url, aggregates=[Order()])
+    order_id = uuid.uuid4()
+    theirs.handle(PlaceOrder(customer="Bo", drinks=[latte()], total=Decimal(1), order_id=order_id))
+    # nothing cached here: the create is tried at version 0 and conflicts
+    with pytest.raises(AlreadyExists):
+        mine.handle(
+            PlaceOrder(customer="Ada", drinks=[latte()], total=Decimal(1), order_id=order_id)
+        )
+    assert mine.state(Order, order_id).state.customer == "Bo"
+    assert len(mine.history(Order, order_id)) == 1

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import Stores
+from runtime_support import Stores
 
 from stormgen.runtime import (
     UNSET,

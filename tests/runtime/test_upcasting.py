@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from coffee_domain import Order, OrderCancelled, OrderStatus, PlaceOrder, latte
-from conftest import Stores
+from runtime_support import Stores
 
 from stormgen.runtime import (
     Event,

@@ -24,7 +24,7 @@ from coffee_domain import (
     Tickets,
     latte,
 )
-from conftest import Stores
+from runtime_support import Stores, make_stores
 
 from stormgen.runtime import DecodeError, Delete, Envelope, Event, View
 
@@ -229,9 +229,7 @@ class OrderCount(View[CountRow]):
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_two_processes_running_one_view_apply_each_event_once(kind: str, tmp_path: Path) -> None:
-    from conftest import _stores
-
-    for stores in _stores(kind, tmp_path):
+    for stores in make_stores(kind, tmp_path):
         url = stores.url()
         one = stores.app(url, aggregates=[Order()], views=[OrderCount()])
         two = stores.app(url, aggregates=[Order()], views=[OrderCount()])

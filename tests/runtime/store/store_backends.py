@@ -72,26 +72,22 @@ class Backend:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def _backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
+    b = make_backend(kind, tmp_path)
+    yield b
+    b.cleanup()
+
+
 @pytest.fixture(params=BACKENDS, name="backend")
 def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Each backend in turn."""
-    kind = request.param
-    if kind == "postgres":
-        pg_base_url()
-    b = Backend(kind, tmp_path)
-    yield b
-    b.cleanup()
+    yield from _backend(request.param, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "postgres"], name="db_backend")
 def db_backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backends that persist to a database shared between processes."""
-    kind = request.param
-    if kind == "postgres":
-        pg_base_url()
-    b = Backend(kind, tmp_path)
-    yield b
-    b.cleanup()
+    yield from _backend(request.param, tmp_path)
 
 
 @pytest.fixture(name="store")

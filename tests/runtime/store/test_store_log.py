@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from runtime_support import ENVELOPE_FIELDS
 from store_backends import (  # noqa: F401 (fixtures, used by name)
     Backend,
     backend_fixture,
@@ -46,18 +47,7 @@ def test_append_returns_recorded_events_with_envelope(store: EventStore) -> None
     [stored] = store.read_stream("Shop.Order/1")
     assert stored == result.events[0]
     envelope = stored.to_json()
-    assert list(envelope) == [
-        "id",
-        "type",
-        "version",
-        "stream",
-        "stream_id",
-        "stream_version",
-        "position",
-        "recorded_at",
-        "data",
-        "metadata",
-    ]
+    assert list(envelope) == ENVELOPE_FIELDS
     assert envelope["data"] == {"customer": "Ada", "drinks": ["tea"], "total": "7.50"}
     assert envelope["metadata"] == {"correlation_id": "c1", "actor": "Customer"}
     assert envelope["recorded_at"].endswith("Z")
