@@ -27,26 +27,24 @@ from stormgen.render.diagram import context_map, event_flow, to_dot, to_mermaid,
 from stormgen.render.targets import with_graph
 
 HERE = Path(__file__).resolve().parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TARGETS = {"render_s": 10.0, "open_s": 3.0}
 
 
-def synth_text(aggregates: int) -> str:
-    spec = importlib.util.spec_from_file_location("synth", HERE / "synth.py")
+def load_module(name: str, path: Path) -> Any:
+    """Import a Python file that is not on the import path."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    text: str = module.synth(aggregates)
+    return module
+
+
+#: Chromium launched as the browser tests launch it.
+browser_support = load_module("browser_support", HERE.parent / "tests/browser/browser_support.py")
+
+
+def synth_text(aggregates: int) -> str:
+    text: str = load_module("synth", HERE / "synth.py").synth(aggregates)
     return text
 
 
@@ -58,11 +56,8 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
 
 def open_in_chromium(page_file: Path, runs: int = 3) -> list[float]:
     """Seconds from navigation to the second animation frame (the page drawn), per run."""
-    from playwright.sync_api import sync_playwright
-
     times = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with browser_support.chromium() as browser:
         for _ in range(runs):
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             errors: list[str] = []
@@ -76,7 +71,6 @@ def open_in_chromium(page_file: Path, runs: int = 3) -> list[float]:
             if errors:
                 raise RuntimeError(f"the board raised in Chromium: {errors[0]}")
             page.close()
-        browser.close()
     return times
 
 
@@ -99,7 +93,7 @@ def run(aggregates: int) -> dict[str, Any]:
         dot_text, diagrams["dot_s"] = timed(lambda: (to_dot(cmap), to_dot(flow)))
         if shutil.which("dot"):
             _, diagrams["context_map_svg_s"] = timed(to_svg, dot_text[0])
-        opens = open_in_chromium(page_file) if Path(CHROMIUM).exists() else []
+        opens = open_in_chromium(page_file) if Path(browser_support.CHROMIUM).exists() else []
     board_render_s = layout_s + html_s
     graph_render_s = sum(diagrams.values())
     result: dict[str, Any] = {

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from browser_support import chromium
+from playwright.sync_api import Page
 
 from stormgen.lang import parse_model
 from stormgen.render.diagram import context_map, event_flow, to_mermaid
@@ -20,17 +21,6 @@ EXAMPLES = [
     ROOT / "examples" / "coffee_shop.storm",
     ROOT / "examples" / "clinic.storm",
     ROOT / "examples" / "library" / "library.storm",
-]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 ]
 RENDER = """async (text) => {
   try {
@@ -47,15 +37,12 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def page() -> Iterator[Page]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed (scripts/test.sh installs it)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         pg = browser.new_page()
         pg.set_content("<!DOCTYPE html><html><body></body></html>")
         pg.add_script_tag(path=str(MERMAID_JS))
         pg.evaluate("() => mermaid.initialize({ startOnLoad: false, securityLevel: 'strict' })")
         yield pg
-        browser.close()
 
 
 def render(page: Page, text: str) -> str:
