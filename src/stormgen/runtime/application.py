@@ -531,32 +531,52 @@ class Application:
             event_metadata["idempotency_key"] = idempotency_key
         attempt = 0
         cache = self.state_cache
+        # The first try may decide on the cached state without reading the log: the
+        # append checks the version it decided on, so a stale entry only costs a
+        # conflict. Any other outcome (a rejection, an error, no events) is confirmed
+        # on the log's current state before it is answered.
+        trusting = bool(cache.size)
         while True:
             generation = cache.generation
-            if cache.size:
-                loaded, key = self._load_latest(agg, stream)
-            else:
-                loaded, key = self._load_from_store(agg, stream)
-            if meta.creates and loaded.exists:
-                raise AlreadyExists(f"{agg.name} {id_text(ident)} already exists")
-            if not meta.creates and not loaded.exists:
-                raise NotFound(f"{agg.name} {id_text(ident)} does not exist")
-            if expected_version is not None and loaded.version != expected_version:
-                raise VersionConflict(stream, expected_version, loaded.version)
-            events = list(agg.decide(loaded.state, command))
+            loaded = (
+                self._trusted(agg, stream, meta.creates, expected_version) if trusting else None
+            )
+            confirmed = loaded is None
+            if loaded is None:
+                full, key = (
+                    self._load_latest(agg, stream)
+                    if cache.size
+                    else self._load_from_store(agg, stream)
+                )
+                loaded = full.state, full.version, key
+            state, version, key = loaded
+            try:
+                if meta.creates and version:
+                    raise AlreadyExists(f"{agg.name} {id_text(ident)} already exists")
+                if not meta.creates and not version:
+                    raise NotFound(f"{agg.name} {id_text(ident)} does not exist")
+                if expected_version is not None and version != expected_version:
+                    raise VersionConflict(stream, expected_version, version)
+                events = list(agg.decide(state, command))
+            except Exception:
+                if confirmed:
+                    raise
+                trusting = False
+                continue
             if not events:
-                return CommandResult(stream, ident, id_text(ident), loaded.version, [])
+                if not confirmed:
+                    trusting = False
+                    continue
+                return CommandResult(stream, ident, id_text(ident), version, [])
             try:
                 result = self._append(
-                    stream,
-                    id_text(ident),
-                    events,
-                    loaded.version,
-                    idempotency_key,
-                    event_metadata,
+                    stream, id_text(ident), events, version, idempotency_key, event_metadata
                 )
             except VersionConflict:
                 cache.drop(stream)
+                if not confirmed and expected_version is None:
+                    trusting = False  # the cache was behind the log: read it, no pause
+                    continue
                 attempt += 1
                 if expected_version is not None or attempt > self.command_retries:
                     raise
@@ -569,8 +589,29 @@ class Application:
             result = CommandResult(
                 result.stream, ident, result.stream_id, result.stream_version, result.events
             )
-            self._after_append(agg, loaded, key, events, result, generation)
+            self._after_append(agg, state, version, key, events, result, generation)
             return result
+
+    def _trusted(
+        self, agg: Aggregate[Any], stream: str, creates: bool, expected: int | None
+    ) -> tuple[Any, int, _Key] | None:
+        """A state to decide on without reading the log, if the cache has one.
+
+        A cached entry whose key still holds; for a `creates` command with no entry, the
+        initial state (an existing instance shows as a conflict). None when there is none
+        or the caller's expected version differs (then the log must say).
+        """
+        hit = self.state_cache.get(stream)
+        if hit is None:
+            if creates and not expected:
+                return agg.initial_state(), 0, UNSEALED
+            return None
+        if expected is not None and hit.version != expected:
+            return None
+        if hit.key is not UNSEALED and self.keys.key_for_reading(stream) != hit.key:
+            self.state_cache.drop(stream)
+            return None
+        return hit.state, hit.version, hit.key
 
     @staticmethod
     def _with_first_id(agg: Aggregate[Any], result: CommandResult) -> CommandResult:
@@ -646,7 +687,8 @@ class Application:
     def _after_append(
         self,
         agg: Aggregate[Any],
-        loaded: Loaded[Any],
+        state: Any,
+        version: int,
         key: _Key,
         events: Sequence[Event],
         result: CommandResult,
@@ -655,12 +697,11 @@ class Application:
         """Fold the recorded events into the state: cache it, and snapshot when due."""
         cache = self.state_cache
         every = agg.snapshot_every
-        snapshot = bool(every) and result.stream_version // every != loaded.version // every  # type: ignore[operator]
+        snapshot = bool(every) and result.stream_version // every != version // every  # type: ignore[operator]
         if not (cache.size or snapshot):
             return
         stream = result.stream
         try:
-            state = loaded.state
             for event, envelope in zip(events, result.events, strict=True):
                 # the event as read back from the log, as a later load will see it
                 typed = envelope.event if envelope.event is not None else event
