@@ -17,7 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from stormgen.runtime.envelope import JSONDict, RecordedEvent
+from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError
 from stormgen.runtime.store.base import (
     AppendResult,
@@ -44,6 +44,27 @@ def encode_json(value: Any) -> str:
 def decode_json(text: str | bytes) -> JSONDict:
     """Decode a JSON object (fresh dict each call)."""
     return _decode_dict(text)
+
+
+def recorded_events(
+    stream: str, events: Sequence[NewEvent], version: int, position: int, now: datetime
+) -> list[RecordedEvent]:
+    """Return the events an append wrote after stream ``version`` and global ``position``."""
+    return [
+        RecordedEvent(
+            e.id,
+            e.type,
+            e.version,
+            stream,
+            e.stream_id,
+            version + i,
+            position + i,
+            now,
+            e.data,
+            e.metadata,
+        )
+        for i, e in enumerate(events, 1)
+    ]
 
 
 def quote(name: str) -> str:
@@ -112,6 +133,8 @@ class Dialect:
         self.stream_version = (
             f"SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = {p}"
         )
+        self.stream_after = f"stream = {p} AND stream_version > {p}"
+        self.stream_up_to = f"stream = {p} AND stream_version > {p} AND position <= {p}"
         self.replay_where = f"position BETWEEN {p} AND {p} AND stream = {p}"
         self.get_checkpoint = f"SELECT position FROM checkpoints WHERE consumer = {p}"
         self.set_checkpoint = (
@@ -348,18 +371,34 @@ class SQLStore(EventStore, Generic[ConnT]):
         return self._notifier
 
     @abstractmethod
-    def _select_events(self, conn: ConnT, where: str, params: Sequence[Any]) -> list[RecordedEvent]:
-        """Return the events matching ``where`` (SQL on ``events``) in position order."""
-
-    @abstractmethod
-    def _read_stream(
-        self, conn: ConnT, stream: str, after_version: int, up_to_position: int | None
+    def _select_events(
+        self,
+        conn: ConnT,
+        where: str,
+        params: Sequence[Any],
+        limit: int | None = None,
+        order: str = "position",
     ) -> list[RecordedEvent]:
-        """Return a stream's events (see :meth:`EventStore.read_stream`) on ``conn``."""
+        """Return the events matching ``where`` (SQL on ``events``) in position order."""
 
     # -- the log -----------------------------------------------------------------------
     def _last_position(self, conn: ConnT) -> int:
         return int(conn.execute(self.dialect.last_position).fetchone()[0])
+
+    def _read_stream(
+        self, conn: ConnT, stream: str, after_version: int, up_to_position: int | None
+    ) -> list[RecordedEvent]:
+        # Within one stream, stream_version order is position order and follows the index.
+        if up_to_position is None:
+            return self._select_events(
+                conn, self.dialect.stream_after, (stream, after_version), order="stream_version"
+            )
+        return self._select_events(
+            conn,
+            self.dialect.stream_up_to,
+            (stream, after_version, up_to_position),
+            order="stream_version",
+        )
 
     def _stream_version(self, conn: ConnT, stream: str) -> int:
         return int(conn.execute(self.dialect.stream_version, (stream,)).fetchone()[0])

@@ -35,7 +35,13 @@ from stormgen.runtime.errors import (
     StoreUnavailable,
     VersionConflict,
 )
-from stormgen.runtime.store._sql import Dialect, SQLStore, SQLUnitOfWork, encode
+from stormgen.runtime.store._sql import (
+    Dialect,
+    SQLStore,
+    SQLUnitOfWork,
+    encode,
+    recorded_events,
+)
 from stormgen.runtime.store.base import (
     SCHEMA_VERSION,
     AppendResult,
@@ -287,21 +293,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[psycopg.Connection[Any]]):
             )
             for i, e in enumerate(events, 1)
         ]
-        recorded = [
-            RecordedEvent(
-                e.id,
-                e.type,
-                e.version,
-                stream,
-                e.stream_id,
-                current + i,
-                position + i,
-                now,
-                e.data,
-                e.metadata,
-            )
-            for i, e in enumerate(events, 1)
-        ]
+        recorded = recorded_events(stream, events, current, position, now)
         first = position + 1 if n else position
         result = AppendResult(stream, current + n, first, position + n, recorded)
         try:
@@ -550,21 +542,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         if status == "conflict":
             raise VersionConflict(stream, expected_version, version)
         current = version - len(events)
-        recorded = [
-            RecordedEvent(
-                e.id,
-                e.type,
-                e.version,
-                stream,
-                e.stream_id,
-                current + i,
-                first + i - 1,
-                now,
-                e.data,
-                e.metadata,
-            )
-            for i, e in enumerate(events, 1)
-        ]
+        recorded = recorded_events(stream, events, current, first - 1, now)
         return AppendResult(stream, version, first, last, recorded)
 
     @contextmanager
@@ -613,30 +591,14 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
 
     # -- reading -------------------------------------------------------------------
     def _select_events(
-        self, conn: psycopg.Connection[Any], where: str, params: Sequence[Any]
-    ) -> list[RecordedEvent]:
-        return _select_events(conn, where, params)
-
-    @staticmethod
-    def _read_stream(
+        self,
         conn: psycopg.Connection[Any],
-        stream: str,
-        after_version: int,
-        up_to_position: int | None,
+        where: str,
+        params: Sequence[Any],
+        limit: int | None = None,
+        order: str = "position",
     ) -> list[RecordedEvent]:
-        if up_to_position is None:
-            return _select_events(
-                conn,
-                "stream = %s AND stream_version > %s",
-                (stream, after_version),
-                order="stream_version",
-            )
-        return _select_events(
-            conn,
-            "stream = %s AND stream_version > %s AND position <= %s",
-            (stream, after_version, up_to_position),
-            order="stream_version",
-        )
+        return _select_events(conn, where, params, limit, order)
 
     def read_stream(
         self, stream: str, after_version: int = 0, up_to_position: int | None = None

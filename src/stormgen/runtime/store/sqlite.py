@@ -37,6 +37,7 @@ from stormgen.runtime.store._sql import (
     decode_json,
     encode,
     encode_json,
+    recorded_events,
 )
 from stormgen.runtime.store.base import (
     SCHEMA_VERSION,
@@ -244,21 +245,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             self.appended_to = last
         else:
             first = last = self._store._last_position(conn)
-        recorded = [
-            RecordedEvent(
-                e.id,
-                e.type,
-                e.version,
-                stream,
-                e.stream_id,
-                current + i,
-                first + i - 1,
-                now,
-                e.data,
-                e.metadata,
-            )
-            for i, e in enumerate(events, 1)
-        ]
+        recorded = recorded_events(stream, events, current, first - 1, now)
         result = AppendResult(stream, current + n, first, last, recorded)
         if idempotency_key is not None:
             conn.execute(
@@ -500,27 +487,14 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
 
     # -- reading -------------------------------------------------------------------
     def _select_events(
-        self, conn: sqlite3.Connection, where: str, params: Sequence[Any]
+        self,
+        conn: sqlite3.Connection,
+        where: str,
+        params: Sequence[Any],
+        limit: int | None = None,
+        order: str = "position",
     ) -> list[RecordedEvent]:
-        return select_events(conn, where, params)
-
-    @staticmethod
-    def _read_stream(
-        conn: sqlite3.Connection, stream: str, after_version: int, up_to_position: int | None
-    ) -> list[RecordedEvent]:
-        if up_to_position is None:
-            return select_events(
-                conn,
-                "stream = ? AND stream_version > ?",
-                (stream, after_version),
-                order="stream_version",
-            )
-        return select_events(
-            conn,
-            "stream = ? AND stream_version > ? AND position <= ?",
-            (stream, after_version, up_to_position),
-            order="stream_version",
-        )
+        return select_events(conn, where, params, limit, order)
 
     def read_stream(
         self, stream: str, after_version: int = 0, up_to_position: int | None = None
