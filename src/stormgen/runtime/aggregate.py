@@ -80,6 +80,8 @@ def id_text(ident: Any) -> str:
     """An id as text, as it appears in stream names and envelopes."""
     if isinstance(ident, str):
         return ident
+    if type(ident) is uuid.UUID:
+        return str(ident)  # the canonical form `to_data` writes too, without its dispatch
     encoded = codec.to_data(ident)
     return encoded if isinstance(encoded, str) else str(encoded)
 

@@ -348,8 +348,11 @@ class Application:
 
     def decode(self, recorded: RecordedEvent) -> Event:
         """The typed event of a record (decrypted, upcast); `UnknownEventType` if unknown."""
-        data, gone = self.keys.decrypt(recorded.stream, recorded.data)
-        return self.registry.decode(recorded.type, recorded.version, data, gone)
+        data = recorded.data
+        if is_sealed(data):
+            data, gone = self.keys.decrypt(recorded.stream, data)
+            return self.registry.decode(recorded.type, recorded.version, data, gone)
+        return self.registry.decode(recorded.type, recorded.version, data)
 
     def events(
         self,
@@ -513,6 +516,7 @@ class Application:
             ident = uuid.uuid4()
             command = dataclasses.replace(command, **{agg.id_field: ident})  # type: ignore[type-var]
         stream = agg.stream(ident)
+        ident_text = id_text(ident)
         if idempotency_key is not None:
             prior = self._idempotent_result(idempotency_key, ident)
             if prior is not None:
@@ -552,9 +556,9 @@ class Application:
             state, version, key = loaded
             try:
                 if meta.creates and version:
-                    raise AlreadyExists(f"{agg.name} {id_text(ident)} already exists")
+                    raise AlreadyExists(f"{agg.name} {ident_text} already exists")
                 if not meta.creates and not version:
-                    raise NotFound(f"{agg.name} {id_text(ident)} does not exist")
+                    raise NotFound(f"{agg.name} {ident_text} does not exist")
                 if expected_version is not None and version != expected_version:
                     raise VersionConflict(stream, expected_version, version)
                 events = list(agg.decide(state, command))
@@ -567,10 +571,10 @@ class Application:
                 if not confirmed:
                     trusting = False
                     continue
-                return CommandResult(stream, ident, id_text(ident), version, [])
+                return CommandResult(stream, ident, ident_text, version, [])
             try:
                 result = self._append(
-                    stream, id_text(ident), events, version, idempotency_key, event_metadata
+                    stream, ident_text, events, version, idempotency_key, event_metadata, ident
                 )
             except VersionConflict:
                 cache.drop(stream)
@@ -586,9 +590,6 @@ class Application:
                 continue
             if result.duplicate:
                 return self._with_first_id(agg, result)
-            result = CommandResult(
-                result.stream, ident, result.stream_id, result.stream_version, result.events
-            )
             self._after_append(agg, state, version, key, events, result, generation)
             return result
 
@@ -629,32 +630,50 @@ class Application:
         expected: int | None,
         idempotency_key: str | None,
         metadata: Mapping[str, Any],
+        ident: Any = None,
     ) -> CommandResult:
-        with self.store.transaction() as uow:
-            new = []
-            for event in events:
-                meta = info(event)
-                data = codec.to_data(event)
-                if meta.pii:
-                    data = self.keys.encrypt(uow, stream, data, meta.pii)
-                new.append(
-                    NewEvent(
-                        type=meta.name,
-                        data=data,
-                        version=meta.version,
-                        stream_id=stream_id,
-                        metadata=dict(metadata),
-                    )
+        """Encode (sealing pii) and append events in one transaction; `ident` is the
+        result's `id` (default: `stream_id`)."""
+        metas = [info(event) for event in events]
+        if idempotency_key is None and not any(meta.pii for meta in metas):
+            # nothing else to write with the events: the store's own atomic append (one
+            # round trip to PostgreSQL, no transaction around it)
+            new = [
+                NewEvent(
+                    type=meta.name,
+                    data=codec.to_data(event),
+                    version=meta.version,
+                    stream_id=stream_id,
+                    metadata=dict(metadata),
                 )
-            appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
-            if idempotency_key is not None and not appended.duplicate:
-                uow.upsert_row(IDEMPOTENCY_TABLE, idempotency_key, appended.to_json())
-                uow.set_checkpoint(IDEMPOTENCY_TABLE, appended.last_position)
+                for event, meta in zip(events, metas, strict=True)
+            ]
+            appended = self.store.append(stream, new, expected)
+        else:
+            with self.store.transaction() as uow:
+                new = []
+                for event, meta in zip(events, metas, strict=True):
+                    data = codec.to_data(event)
+                    if meta.pii:
+                        data = self.keys.encrypt(uow, stream, data, meta.pii)
+                    new.append(
+                        NewEvent(
+                            type=meta.name,
+                            data=data,
+                            version=meta.version,
+                            stream_id=stream_id,
+                            metadata=dict(metadata),
+                        )
+                    )
+                appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
+                if idempotency_key is not None and not appended.duplicate:
+                    uow.upsert_row(IDEMPOTENCY_TABLE, idempotency_key, appended.to_json())
+                    uow.set_checkpoint(IDEMPOTENCY_TABLE, appended.last_position)
         if appended.duplicate:
             return self._result_from(appended.to_json(), stream_id, duplicate=True)
         return CommandResult(
             stream,
-            stream_id,
+            stream_id if ident is None else ident,
             stream_id or stream,
             appended.stream_version,
             [self.envelope(r) for r in appended.events],
