@@ -22,7 +22,6 @@ from stormgen.runtime.errors import StoreError
 from stormgen.runtime.store.base import (
     AppendResult,
     EventStore,
-    Notifier,
     ParkedFailure,
     Snapshot,
     UnitOfWork,
@@ -354,7 +353,6 @@ class SQLStore(EventStore, Generic[ConnT]):
 
     #: how this database spells the shared statements
     dialect: Dialect
-    _notifier: Notifier
 
     def __init__(self) -> None:
         # View name -> (table, declared columns), read from stormgen_views once.
@@ -365,10 +363,6 @@ class SQLStore(EventStore, Generic[ConnT]):
     @abstractmethod
     def transaction(self) -> AbstractContextManager[SQLUnitOfWork[ConnT]]:
         """Open a write transaction (see :meth:`EventStore.transaction`)."""
-
-    @property
-    def notifier(self) -> Notifier:
-        return self._notifier
 
     @abstractmethod
     def _select_events(

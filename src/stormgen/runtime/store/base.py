@@ -418,10 +418,13 @@ class EventStore(ABC):
         return batch[0] if batch else None
 
     # -- waiting for new events ------------------------------------------------------
+    #: Set by each backend when it opens.
+    _notifier: Notifier
+
     @property
-    @abstractmethod
     def notifier(self) -> Notifier:
         """The store's wake-up mechanism (used by subscriptions)."""
+        return self._notifier
 
     def wait_for_events(self, after_position: int, timeout: float | None = None) -> bool:
         """Block until an event above ``after_position`` may exist; False on timeout/wake."""

@@ -296,10 +296,6 @@ class MemoryStore(EventStore):
         self._notifier = Notifier(None, 1.0)
         self.closed = False
 
-    @property
-    def notifier(self) -> Notifier:
-        return self._notifier
-
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
         self._check_open()
