@@ -23,6 +23,18 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 pytestmark = pytest.mark.browser
 
 
+def run_board(model: Path, out: Path) -> Path:
+    """Write a model's board with ``stormgen board``, as a user would; return the page."""
+    done = subprocess.run(
+        [sys.executable, "-m", "stormgen", "board", str(model), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with chromium() as b:
@@ -31,15 +43,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def board_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("board") / "coffee_shop.html"
-    done = subprocess.run(
-        [sys.executable, "-m", "stormgen", "board", str(COFFEE_SHOP), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return out
+    return run_board(COFFEE_SHOP, tmp_path_factory.mktemp("board") / "coffee_shop.html")
 
 
 class Opened:
@@ -237,14 +241,7 @@ def synth_model(tmp_path: Path, aggregates: int) -> Path:
 
 def test_a_bigger_board(browser: Browser, tmp_path: Path) -> None:
     model = synth_model(tmp_path, 60)
-    out = tmp_path / "synth.html"
-    done = subprocess.run(
-        [sys.executable, "-m", "stormgen", "board", str(model), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    out = run_board(model, tmp_path / "synth.html")
     opened = Opened(browser, out)
     try:
         loaded = with_graph(parse_model(model))
