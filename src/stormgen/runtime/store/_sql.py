@@ -1,9 +1,9 @@
-"""What the SQL stores (SQLite, PostgreSQL) share: the side tables, views and imports.
+"""What the SQL stores (SQLite, PostgreSQL) share: side tables, views, imports, replays.
 
 A backend describes its SQL with a :class:`Dialect` (parameter marker, JSON casts, key
-collation, column types) and a few conversion hooks; the statements here are written
-once for both. What differs in kind stays in the backend: connections, transactions
-and locking, the tuned append and read paths, and waking subscribers.
+collation, column types, value conversions); the statements here are written once for
+both. What differs in kind stays in the backend: connections, transactions and locking,
+the tuned append paths, how a result set becomes events, and waking subscribers.
 """
 
 from __future__ import annotations
