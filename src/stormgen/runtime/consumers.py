@@ -5,6 +5,12 @@ view applies a batch of events and moves its checkpoint in one transaction; a po
 issues its commands (idempotent by their deterministic ids) and then moves its
 checkpoint, so delivery is at least once and effects happen once.
 
+Consumers read only the event types they handle. Moving past events of other types
+(and a policy's own progress) is kept in memory and written lazily: at most every
+`checkpoint_interval` seconds or `checkpoint_lag` events, when idle, and on stop. A
+crash then re-reads that stretch: nothing for a view (its rows moved with its
+checkpoint), idempotent redelivery for a policy; nothing relevant is ever skipped.
+
 When a consumer fails on an event it appends a `$Failure` event to the `$failures`
 stream, waits (exponential backoff) and tries again; after `max_attempts` it parks the
 event for that consumer (a `$Failure` with `parked: true`) and goes on.
@@ -54,6 +60,10 @@ class RetrySettings:
     max_delay: float = 5.0
     batch_size: int = 500
     idle_timeout: float = 1.0
+    # how far a consumer's durable checkpoint may trail what it has done: a crash makes
+    # it re-read at most this much (harmless: see the module docstring)
+    checkpoint_interval: float = 1.0
+    checkpoint_lag: int = 1000
 
     def delay(self, attempt: int) -> float:
         """The wait after the `attempt`-th failure (1-based)."""
@@ -90,6 +100,34 @@ class _Consumer:
         self.policy = policy
         # serialises the background thread with replays and synchronous runs
         self.lock = threading.RLock()
+        # progress not yet written: `reached` is how far the consumer is done, valid only
+        # while the stored checkpoint is still `base` (anyone else moving it, forward or
+        # back as a replay does, makes the stored value authoritative again)
+        self.base = -1
+        self.reached = 0
+        self.dirty_since: float | None = None
+        # set by the dispatcher when an event of this consumer's types is appended
+        self.wakeup = threading.Event()
+
+    def position(self, stored: int) -> int:
+        """Where to go on from, given the stored checkpoint."""
+        if stored == self.base and self.reached > stored:
+            return self.reached
+        return stored
+
+    def stored(self, position: int) -> None:
+        """Record that the stored checkpoint is now `position` (nothing pending)."""
+        self.base = self.reached = position
+        self.dirty_since = None
+
+    def advance(self, stored: int, position: int) -> None:
+        """Record progress to `position` in memory only (the stored checkpoint is `stored`)."""
+        if stored != self.base:
+            self.base, self.reached, self.dirty_since = stored, stored, None
+        if position > self.reached:
+            self.reached = position
+            if self.dirty_since is None:
+                self.dirty_since = time.monotonic()
 
 
 class Consumers:
@@ -215,8 +253,8 @@ class Consumers:
                 uow.set_checkpoint(consumer.name, env.position)
             return
         assert consumer.policy is not None and env.event is not None
+        # the checkpoint moves in memory (run_once): redelivery after a crash is harmless
         self._react(consumer.policy, env)
-        self.store.set_checkpoint(consumer.name, env.position)
 
     def _react(self, policy: Policy, env: Envelope) -> None:
         assert env.event is not None
@@ -318,30 +356,67 @@ class Consumers:
         """Process the consumer's next batch of events; return how many there were."""
         consumer = self._consumers[name]
         with consumer.lock:
-            after = self.store.get_checkpoint(name)
+            stored = self.store.get_checkpoint(name)
+            if stored != consumer.base:
+                # first run, or someone else moved it (another process, a replay)
+                consumer.stored(stored)
+            after = consumer.position(stored)
             last = self.store.last_position()
             if last <= after:
                 return 0
             size = self.retry.batch_size
             batch = self.store.read_all(after, size, consumer.types, last)
             if not batch:
-                # nothing of ours up to `last`: the checkpoint still follows the log
-                self.store.set_checkpoint(name, last)
+                # nothing of ours up to `last`: follow the log in memory, write it lazily
+                consumer.advance(stored, last)
+                self._flush(consumer, stored)
                 return 0
             end = last if len(batch) < size else batch[-1].position
             try:
                 if consumer.view is not None and self._view_batch(consumer, batch, after, end):
+                    consumer.stored(end)
                     return len(batch)
                 cursor = after
                 for rec in batch:
                     if not self._process_with_retries(consumer, rec, cursor):
                         return 0
                     cursor = rec.position
+                    if consumer.policy is not None:
+                        consumer.advance(stored, cursor)
             except _Overtaken:
                 # another process runs this consumer too and got there first
                 return 0
-            self.store.set_checkpoint(name, end)
+            if consumer.view is not None:
+                # event by event: each event's transaction moved the checkpoint already
+                consumer.stored(self.store.set_checkpoint(name, end))
+            else:
+                consumer.advance(stored, end)
+                self._flush(consumer, stored)
             return len(batch)
+
+    def _flush(self, consumer: _Consumer, stored: int, *, force: bool = False) -> None:
+        """Write the progress kept in memory when it is due (or forced)."""
+        if consumer.dirty_since is None or consumer.position(stored) <= stored:
+            return
+        due = (
+            force
+            or consumer.reached - stored >= self.retry.checkpoint_lag
+            or time.monotonic() - consumer.dirty_since >= self.retry.checkpoint_interval
+        )
+        if due:
+            consumer.stored(self.store.set_checkpoint(consumer.name, consumer.reached))
+
+    def flush(self, name: str | None = None) -> None:
+        """Write every consumer's (or one's) pending progress to its stored checkpoint."""
+        for consumer in self._consumers.values():
+            if name is not None and consumer.name != name:
+                continue
+            with consumer.lock:
+                self._flush(consumer, self.store.get_checkpoint(consumer.name), force=True)
+
+    def position(self, name: str) -> int:
+        """How far a consumer is done (its stored checkpoint, or further in memory)."""
+        return self._consumers[name].position(self.store.get_checkpoint(name))
 
     def _view_batch(
         self, consumer: _Consumer, batch: list[RecordedEvent], after: int, end: int
@@ -371,11 +446,10 @@ class Consumers:
             for name in self._consumers:
                 round_total += self.run_once(name)
             total += round_total
-            caught_up = all(
-                self.store.get_checkpoint(name) >= self.store.last_position()
-                for name in self._consumers
-            )
+            last = self.store.last_position()
+            caught_up = all(self.position(name) >= last for name in self._consumers)
             if round_total == 0 and caught_up:
+                self.flush()
                 return total
             if time.monotonic() > deadline:
                 raise TimeoutError(f"consumers did not catch up within {timeout} s")
@@ -393,11 +467,12 @@ class Consumers:
                 uow.reset_checkpoint(view.name, 0)
                 for failure in uow.list_failures(view.name):
                     uow.delete_failure(view.name, failure.position)
+            consumer.stored(0)
             total = 0
             while True:
                 done = self.run_once(view.name)
                 total += done
-                position, end = self.store.get_checkpoint(view.name), self.store.last_position()
+                position, end = self.position(view.name), self.store.last_position()
                 if progress is not None:
                     progress(min(position, end), end)
                 if done == 0 and position >= end:
@@ -436,10 +511,16 @@ class Consumers:
 
     # -- background threads --------------------------------------------------------------------
     def start(self) -> None:
-        """Start one daemon thread per consumer."""
-        if self._threads:
+        """Start one daemon thread per consumer, and one dispatching new events to them."""
+        if self._threads or not self._consumers:
             return
         self._stopping.clear()
+        dispatcher = threading.Thread(
+            target=self._dispatch, args=(self.store.last_position(),), name="stormgen:dispatch",
+            daemon=True,
+        )  # fmt: skip
+        self._threads.append(dispatcher)
+        dispatcher.start()
         for name in self._consumers:
             thread = threading.Thread(
                 target=self._loop, args=(name,), name=f"stormgen:{name}", daemon=True
@@ -448,16 +529,64 @@ class Consumers:
             thread.start()
 
     def _loop(self, name: str) -> None:
+        consumer = self._consumers[name]
         while not self._stopping.is_set():
             try:
-                if self.run_once(name) == 0:
-                    self.store.wait_for_events(
-                        self.store.get_checkpoint(name), self.retry.idle_timeout
-                    )
+                # cleared before reading, so a wake-up during the run is not lost
+                consumer.wakeup.clear()
+                done = self.run_once(name)
+                # a short batch ran to the end of the log: wait for the dispatcher's call
+                if done < self.retry.batch_size and not consumer.wakeup.wait(
+                    self.retry.idle_timeout
+                ):
+                    self.flush(name)  # idle for a while: write what is pending
             except Exception:
                 # e.g. the database went away: keep the thread alive and try again later
                 log.exception("consumer %s stopped on an error; retrying", name)
                 self._stopping.wait(self.retry.idle_timeout)
+
+    def _dispatch(self, watched: int) -> None:
+        """Wake only the consumers an appended event concerns; move the others along.
+
+        One reader for all consumers instead of every consumer waking, reading and
+        finding nothing on every append. A consumer not woken still wakes after
+        `idle_timeout` and reads for itself, so a missed event is late, never lost.
+        """
+        wanted = sorted({t for c in self._consumers.values() for t in c.types})
+        while not self._stopping.is_set():
+            try:
+                if not self.store.wait_for_events(watched, self.retry.idle_timeout):
+                    continue
+                last = self.store.last_position()
+                seen: set[str] = set()
+                after = watched
+                while after < last:
+                    batch = self.store.read_all(after, 1000, wanted, last)
+                    seen.update(rec.type for rec in batch)
+                    if len(batch) < 1000:
+                        break
+                    after = batch[-1].position
+                for consumer in self._consumers.values():
+                    if seen.intersection(consumer.types):
+                        consumer.wakeup.set()
+                    else:
+                        self._skip(consumer, watched, last)
+                watched = max(watched, last)
+            except Exception:
+                log.exception("the consumers' dispatcher stopped on an error; retrying")
+                self._stopping.wait(self.retry.idle_timeout)
+
+    @staticmethod
+    def _skip(consumer: _Consumer, scanned_from: int, last: int) -> None:
+        """Move an idle consumer past events it does not read, in memory."""
+        if not consumer.lock.acquire(blocking=False):
+            return  # busy: it reads on to the end of the log by itself
+        try:
+            # only when it has reached where this scan began: nothing of its types since
+            if consumer.base >= 0 and consumer.reached >= scanned_from:
+                consumer.advance(consumer.base, last)
+        finally:
+            consumer.lock.release()
 
     def stop(self) -> None:
         """Stop the background threads and wait for them."""
@@ -465,16 +594,23 @@ class Consumers:
             return
         self._stopping.set()
         self.store.wake_waiters()
+        for consumer in self._consumers.values():
+            consumer.wakeup.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads = []
+        try:
+            self.flush()
+        except Exception:
+            # a store gone away: the progress is re-read after a restart, nothing is lost
+            log.exception("could not write the consumers' checkpoints on stop")
 
     def progress(self) -> dict[str, dict[str, int]]:
         """Each consumer's checkpoint and lag behind the log."""
         last = self.store.last_position()
         out: dict[str, dict[str, int]] = {}
         for name in self._consumers:
-            checkpoint = self.store.get_checkpoint(name)
+            checkpoint = self.position(name)
             out[name] = {"position": checkpoint, "behind": max(0, last - checkpoint)}
         return out
 
