@@ -189,12 +189,16 @@ def _application_runner(store: EventStore, state_cache: int) -> Callable[[str, i
             assert isinstance(event, Incremented)
             return CounterState(state.count + event.by)
 
-    app = Application(store, aggregates=[Counter()], state_cache=state_cache)
+    # Bench.Step too: the typed load and catchup decode the big streams with this app
+    app = Application(
+        store, aggregates=[Counter()], messages=[step_class()], state_cache=state_cache
+    )
 
     def run(ident: str, n: int) -> None:
         kind = Start if n == 0 else Increment
         app.handle(kind(counter_id=ident, **payload(n)))
 
+    run.app = app  # type: ignore[attr-defined]
     return run
 
 
@@ -214,7 +218,6 @@ class Stormgen:
         elif not state_cache:
             self.name = "stormgen-nocache"
         self.idents = [str(uuid.uuid4()) for _ in range(sizes.aggregates)]
-        self.reader: Any = None
 
     def command_round(self, n: int) -> int:
         for ident in self.idents:
@@ -244,11 +247,7 @@ class Stormgen:
         return count
 
     def _typed(self) -> Callable[[Any], Any]:
-        if self.reader is None:
-            from stormgen.runtime import Application
-
-            self.reader = Application(self.store, messages=[step_class()])
-        return self.reader.decode
+        return self.run.app.decode  # type: ignore[attr-defined,no-any-return]
 
     def load_typed(self) -> int:
         """Load big stream 0 decoded into typed events (`Application.decode`)."""
