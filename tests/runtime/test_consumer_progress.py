@@ -10,10 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from coffee_domain import (
+    PAYMENT_EVENTS,
+    Cancel,
+    ChargeOnOrder,
     OpenTicket,
     Order,
     OrderHistory,
     OrderPlaced,
+    PaidWhenCharged,
     PlaceOrder,
     Ticket,
     Tickets,
@@ -133,3 +137,30 @@ def test_background_consumers_wake_only_for_their_events(stores: Stores) -> None
     # stopping writes what was kept in memory
     assert app.store.get_checkpoint("Ordering.OrderHistory") == 6
     assert app.store.get_checkpoint("Bar.Tickets") == 6
+
+
+def test_a_policy_batch_commits_once_and_a_failing_command_is_isolated(stores: Stores) -> None:
+    app = stores.app(
+        aggregates=[Order(), Ticket()],
+        policies=[ChargeOnOrder(), PaidWhenCharged()],
+        system_events={"Ordering.PaymentGateway": PAYMENT_EVENTS},
+    )
+    orders = [place(app, f"c{i}") for i in range(3)]
+    # the second order is cancelled before its payment comes in: MarkPaid is refused
+    app.handle(Cancel(order_id=orders[1].id, reason="changed my mind"))
+    app.run_consumers()
+    paid = [e.data["order_id"] for e in app.events(types=["Ordering.OrderPaid"])]
+    assert sorted(paid) == sorted([str(orders[0].id), str(orders[2].id)])
+    charged = app.events(types=["Ordering.CardCharged"])
+    assert len(charged) == 3  # the gateway's answers, each recorded once
+    assert len(app.ports["Ordering.PaymentGateway"].sent) == 3  # type: ignore[attr-defined]
+    (parked,) = app.parked("Ordering.PaidWhenCharged")
+    assert parked.error == "Rejected: only a placed order can be paid"
+    assert app.store.get_checkpoint("Ordering.PaidWhenCharged") == app.store.last_position()
+    # redelivering the whole batch repeats nothing
+    with app.store.transaction() as uow:
+        uow.reset_checkpoint("Ordering.PaidWhenCharged", 0)
+        uow.reset_checkpoint("Ordering.ChargeOnOrder", 0)
+    before = [e.id for e in app.events() if not e.type.startswith("$")]
+    app.run_consumers()
+    assert [e.id for e in app.events() if not e.type.startswith("$")] == before

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ from stormgen.runtime import codec
 from stormgen.runtime.aggregate import id_text
 from stormgen.runtime.crypto import MARKER, decrypt_value, encrypt_value
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
-from stormgen.runtime.messages import Envelope, info
+from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy, command_id
 from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
 from stormgen.runtime.views import DELETE, View
@@ -76,6 +77,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 _GONE = object()  # a sealed value whose key was forgotten
+_POLICY_BATCH = 50
 
 
 class _Overtaken(Exception):
@@ -256,10 +258,20 @@ class Consumers:
         # the checkpoint moves in memory (run_once): redelivery after a crash is harmless
         self._react(consumer.policy, env)
 
-    def _react(self, policy: Policy, env: Envelope) -> None:
+    def _react(
+        self,
+        policy: Policy,
+        env: Envelope,
+        commands: list[Command] | None = None,
+        answered: dict[uuid.UUID, Sequence[Event]] | None = None,
+    ) -> None:
+        """Issue a reaction's commands; `answered` holds external systems' answers got
+        beforehand (a batch), else each system is asked here."""
         assert env.event is not None
         correlation = env.metadata.get("correlation_id") or env.id
-        for index, command in enumerate(policy.react(env.event, env)):
+        if commands is None:
+            commands = list(policy.react(env.event, env))
+        for index, command in enumerate(commands):
             cid = command_id(policy.name, env.id, index)
             system = info(command).system
             if system is None:
@@ -272,13 +284,15 @@ class Consumers:
                     actor=policy.name,
                 )
                 continue
-            if self.app.was_handled(str(cid)):
+            if answered is not None:
+                if cid not in answered:
+                    continue  # answered before the batch: the answer is in the log
+                answers = answered[cid]
+            elif self.app.was_handled(str(cid)):
                 # the system was asked before and its answer is in the log: don't ask twice
                 continue
-            port = self.app.ports.get(system)
-            if port is None:
-                raise LookupError(f"no adapter for the external system {system}")
-            answers = port.send(command, cid)
+            else:
+                answers = self._ask(system, command, cid)
             self.app.record_external(
                 list(answers),
                 idempotency_key=str(cid),
@@ -286,6 +300,55 @@ class Consumers:
                 correlation_id=correlation,
                 causation_id=str(cid),
             )
+
+    def _ask(self, system: str, command: Command, cid: uuid.UUID) -> Sequence[Event]:
+        port = self.app.ports.get(system)
+        if port is None:
+            raise LookupError(f"no adapter for the external system {system}")
+        return list(port.send(command, cid))
+
+    def _policy_batch(
+        self, consumer: _Consumer, batch: list[RecordedEvent], after: int, end: int
+    ) -> bool:
+        """Issue a batch's commands and move the checkpoint in one transaction.
+
+        One commit for many reactions (under load a policy finds many events at once).
+        External systems are asked first, outside the transaction: no network call
+        holds the store's write lock. False (nothing kept) sends the caller event by
+        event, with retries: a reaction that asks a system after issuing a command
+        (which could fail first), or any error.
+        """
+        policy = consumer.policy
+        assert policy is not None
+        try:
+            plans: list[tuple[Envelope, list[Command]]] = []
+            for rec in batch:
+                env = self.app.envelope(rec)
+                assert env.event is not None
+                commands = list(policy.react(env.event, env))
+                kinds = [info(c).system is not None for c in commands]
+                if kinds != sorted(kinds, reverse=True):
+                    return False  # a system asked after a command: keep the order of effects
+                plans.append((env, commands))
+            answered: dict[uuid.UUID, Sequence[Event]] = {}
+            for env, commands in plans:
+                for index, command in enumerate(commands):
+                    system = info(command).system
+                    cid = command_id(policy.name, env.id, index)
+                    if system is not None and not self.app.was_handled(str(cid)):
+                        answered[cid] = self._ask(system, command, cid)
+            with self.store.transaction() as uow:
+                self._claim(uow, consumer.name, after)
+                for env, commands in plans:
+                    self._react(policy, env, commands, answered)
+                uow.set_checkpoint(consumer.name, end)
+            return True
+        except _Overtaken:
+            raise
+        except Exception:
+            # rolled back: states the commands cached never happened; go event by event
+            self.app.state_cache.clear()
+            return False
 
     def _record_failure(
         self,
@@ -364,7 +427,7 @@ class Consumers:
             last = self.store.last_position()
             if last <= after:
                 return 0
-            size = self.retry.batch_size
+            size = self._batch_size(consumer)
             batch = self.store.read_all(after, size, consumer.types, last)
             if not batch:
                 # nothing of ours up to `last`: follow the log in memory, write it lazily
@@ -374,6 +437,13 @@ class Consumers:
             end = last if len(batch) < size else batch[-1].position
             try:
                 if consumer.view is not None and self._view_batch(consumer, batch, after, end):
+                    consumer.stored(end)
+                    return len(batch)
+                if (
+                    consumer.policy is not None
+                    and len(batch) > 1
+                    and self._policy_batch(consumer, batch, after, end)
+                ):
                     consumer.stored(end)
                     return len(batch)
                 cursor = after
@@ -393,6 +463,13 @@ class Consumers:
                 consumer.advance(stored, end)
                 self._flush(consumer, stored)
             return len(batch)
+
+    def _batch_size(self, consumer: _Consumer) -> int:
+        if consumer.policy is not None:
+            # a policy's batch runs its commands in one transaction: keep it short, other
+            # writers wait for it
+            return min(self.retry.batch_size, _POLICY_BATCH)
+        return self.retry.batch_size
 
     def _flush(self, consumer: _Consumer, stored: int, *, force: bool = False) -> None:
         """Write the progress kept in memory when it is due (or forced)."""
@@ -536,7 +613,7 @@ class Consumers:
                 consumer.wakeup.clear()
                 done = self.run_once(name)
                 # a short batch ran to the end of the log: wait for the dispatcher's call
-                if done < self.retry.batch_size and not consumer.wakeup.wait(
+                if done < self._batch_size(consumer) and not consumer.wakeup.wait(
                     self.retry.idle_timeout
                 ):
                     self.flush(name)  # idle for a while: write what is pending
