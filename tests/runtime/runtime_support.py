@@ -25,27 +25,55 @@ PG_ENV = "STORMGEN_TEST_POSTGRES"
 FAST_RETRY = RetrySettings(max_attempts=3, base_delay=0.001, max_delay=0.01, idle_timeout=0.05)
 
 
-class Stores:
-    """Makes store URLs of one backend for a test and cleans them up."""
+def pg_base_url() -> str:
+    """Return the PostgreSQL URL from the environment, or skip the test."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL cases skipped")
+    return url
+
+
+def with_schema(url: str, schema: str) -> str:
+    """Add ``schema=`` to a PostgreSQL URL."""
+    return url + ("&" if "?" in url else "?") + f"schema={schema}"
+
+
+class StoreURLs:
+    """Makes URLs of new, empty stores of one backend for a test; drops their schemas."""
+
+    #: tells this suite's stores apart (memory store names, PostgreSQL schemas)
+    prefix = "rt"
 
     def __init__(self, kind: str, tmp_path: Path) -> None:
         self.kind = kind
         self.tmp_path = tmp_path
         self.schemas: list[str] = []
-        self.apps: list[Application] = []
         self.count = 0
 
     def url(self) -> str:
         """A new, empty store's URL."""
         self.count += 1
         if self.kind == "memory":
-            return f"memory://rt-{uuid.uuid4().hex}"
+            return f"memory://{self.prefix}-{uuid.uuid4().hex}"
         if self.kind == "sqlite":
             return f"sqlite:///{self.tmp_path}/events-{self.count}.db"
-        base = os.environ[PG_ENV]
-        schema = f"stormgen_rt_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+        schema = f"stormgen_{self.prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
         self.schemas.append(schema)
-        return base + ("&" if "?" in base else "?") + f"schema={schema}"
+        return with_schema(pg_base_url(), schema)
+
+    def drop_schemas(self) -> None:
+        if self.schemas:
+            with psycopg.connect(pg_base_url(), autocommit=True) as conn:
+                for schema in self.schemas:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+class Stores(StoreURLs):
+    """Makes store URLs of one backend for a test, opens applications, cleans up."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        super().__init__(kind, tmp_path)
+        self.apps: list[Application] = []
 
     def app(self, url: str | None = None, **definitions: Any) -> Application:
         """An application on a new store (or `url`), closed after the test."""
@@ -57,10 +85,7 @@ class Stores:
     def cleanup(self) -> None:
         for app in self.apps:
             app.close()
-        if self.schemas:
-            with psycopg.connect(os.environ[PG_ENV], autocommit=True) as conn:
-                for schema in self.schemas:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        self.drop_schemas()
 
 
 def make_stores(kind: str, tmp_path: Path) -> Iterator[Stores]:

@@ -7,55 +7,32 @@ the variable is set and the server is unreachable the cases fail.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
+from runtime_support import StoreURLs, pg_base_url
+from runtime_support import with_schema as with_schema  # re-exported for the tests
 
 from stormgen.runtime.store import EventStore, open_store
 
-PG_ENV = "STORMGEN_TEST_POSTGRES"
 BACKENDS = ["memory", "sqlite", "postgres"]
 
 StoreFactory = Callable[[], EventStore]
 
 
-def pg_base_url() -> str:
-    """Return the PostgreSQL URL from the environment, or skip the test."""
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set: PostgreSQL store tests skipped")
-    return url
+class Backend(StoreURLs):
+    """Makes stores of one backend for one test, and cleans up after it."""
 
-
-def with_schema(url: str, schema: str) -> str:
-    """Add ``schema=`` to a PostgreSQL URL."""
-    return url + ("&" if "?" in url else "?") + f"schema={schema}"
-
-
-class Backend:
-    """Makes store URLs of one backend for one test, and cleans up after it."""
+    prefix = "test"
 
     def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        self.tmp_path = tmp_path
-        self.schemas: list[str] = []
+        super().__init__(kind, tmp_path)
         self.stores: list[EventStore] = []
-        self.count = 0
 
     def new_url(self) -> str:
         """Return the URL of a new, empty store of this backend."""
-        self.count += 1
-        if self.kind == "memory":
-            return f"memory://test-{uuid.uuid4().hex}"
-        if self.kind == "sqlite":
-            return f"sqlite:///{self.tmp_path}/events-{self.count}.db"
-        schema = f"stormgen_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-        self.schemas.append(schema)
-        return with_schema(pg_base_url(), schema)
+        return self.url()
 
     def open(self, url: str | None = None) -> EventStore:
         """Open (and remember to close) a store; a new empty one without a URL."""
@@ -66,10 +43,7 @@ class Backend:
     def cleanup(self) -> None:
         for store in self.stores:
             store.close()
-        if self.schemas:
-            with psycopg.connect(pg_base_url(), autocommit=True) as conn:
-                for schema in self.schemas:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        self.drop_schemas()
 
 
 def _backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
