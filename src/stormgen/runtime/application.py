@@ -354,6 +354,39 @@ class Application:
             return self.registry.decode(recorded.type, recorded.version, data, gone)
         return self.registry.decode(recorded.type, recorded.version, data)
 
+    def decode_all(self, records: Sequence[RecordedEvent]) -> list[Event]:
+        """The typed events of many records, as `decode` gives each (faster in bulk)."""
+        return self._decode_all(records, None)[0]
+
+    def _decode_all(self, records: Sequence[RecordedEvent], key: _Key) -> tuple[list[Event], _Key]:
+        """Decode records with one msgspec call per type and version.
+
+        `key` is the stream key marker of a load: when it is `UNSEALED` and some record
+        has sealed fields, the stream's key is taken before they are decrypted (a later
+        forget then shows as a changed key).
+        """
+        groups: dict[tuple[str, int], list[int]] = {}
+        sealed: list[int] = []
+        for i, recorded in enumerate(records):
+            data = recorded.data
+            # the quick C-level test first: most events have no dict-valued field at all
+            if dict in map(type, data.values()) and is_sealed(data):
+                sealed.append(i)
+            else:
+                groups.setdefault((recorded.type, recorded.version), []).append(i)
+        out: list[Any] = [None] * len(records)
+        decode_many = self.registry.decode_many
+        for (type_name, version), places in groups.items():
+            datas = [records[i].data for i in places]
+            for i, event in zip(places, decode_many(type_name, version, datas), strict=True):
+                out[i] = event
+        if sealed:
+            if key is UNSEALED:
+                key = self.keys.key_for_reading(records[sealed[0]].stream)
+            for i in sealed:
+                out[i] = self.decode(records[i])
+        return out, key
+
     def events(
         self,
         after: int = 0,
@@ -438,18 +471,9 @@ class Application:
         key: _Key,
     ) -> tuple[S, _Key]:
         """Evolve a state through recorded events; track the key sealed fields use."""
-        evolve, decode, keys = agg.evolve, self.registry.decode, self.keys
-        for recorded in records:
-            data = recorded.data
-            # the quick C-level test first: most events have no dict-valued field at all
-            if dict in map(type, data.values()) and is_sealed(data):
-                if key is UNSEALED:
-                    # taken before decrypting: a later forget then shows as a changed key
-                    key = keys.key_for_reading(recorded.stream)
-                data, gone = keys.decrypt(recorded.stream, data)
-                event = decode(recorded.type, recorded.version, data, gone)
-            else:
-                event = decode(recorded.type, recorded.version, data)
+        events, key = self._decode_all(records, key)
+        evolve = agg.evolve
+        for event, recorded in zip(events, records, strict=True):
             state = evolve(state, event, recorded)
         return state, key
 

@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stormgen.runtime.codec import decoder, from_data, from_data_redacted
+from stormgen.runtime.codec import decoder, from_data, from_data_redacted, many_decoder
 from stormgen.runtime.messages import Event, Message, info
 from stormgen.runtime.rejections import DecodeError, UnknownEventType, UpcastError
 
@@ -26,9 +26,12 @@ class Registry:
     def __init__(self, classes: Iterable[type[Message]] = ()) -> None:
         self._classes: dict[str, type[Message]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
-        # type name -> (current version, decoder) for event types whose current-version
-        # data decodes as stored (no renames to apply): the common case, one C call
-        self._direct: dict[str, tuple[int, Callable[[Any], Any]]] = {}
+        # type name -> (current version, decoder, list decoder) for event types whose
+        # current-version data decodes as stored (no renames to apply): the common
+        # case, one C call
+        self._direct: dict[
+            str, tuple[int, Callable[[Any], Any], Callable[[list[Any]], list[Any]]]
+        ] = {}
         for cls in classes:
             self.add(cls)
 
@@ -45,7 +48,7 @@ class Registry:
         self._classes[meta.name] = cls
         self._direct.pop(meta.name, None)
         if issubclass(cls, Event) and not meta.renamed:
-            self._direct[meta.name] = (meta.version, decoder(cls))
+            self._direct[meta.name] = (meta.version, decoder(cls), many_decoder(cls))
 
     def add_upcaster(self, type_name: str, from_version: int, upcaster: Upcaster) -> None:
         """Register a function lifting `type_name` data from `from_version` to the next."""
@@ -88,6 +91,16 @@ class Registry:
                         out[new] = out.pop(old)
                         break
         return out
+
+    def decode_many(self, type_name: str, version: int, datas: list[dict[str, Any]]) -> list[Event]:
+        """Decode stored data of one type and version, like `decode` on each."""
+        direct = self._direct.get(type_name)
+        if direct is not None and direct[0] == version:
+            try:
+                return direct[2](datas)
+            except DecodeError:
+                pass  # `decode` below words the error for the first bad item
+        return [self.decode(type_name, version, data) for data in datas]
 
     def decode(
         self,
