@@ -290,5 +290,11 @@ def test_creating_an_instance_another_writer_created_is_refused(stores: Stores) 
         mine.handle(
             PlaceOrder(customer="Ada", drinks=[latte()], total=Decimal(1), order_id=order_id)
         )
+    # with an expected version too: the log says why (it exists), not just "conflict"
+    with pytest.raises(AlreadyExists):
+        mine.handle(
+            PlaceOrder(customer="Ada", drinks=[latte()], total=Decimal(1), order_id=order_id),
+            expected_version=0,
+        )
     assert mine.state(Order, order_id).state.customer == "Bo"
     assert len(mine.history(Order, order_id)) == 1

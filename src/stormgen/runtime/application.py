@@ -609,8 +609,11 @@ class Application:
                 )
             except VersionConflict:
                 cache.drop(stream)
-                if not confirmed and expected_version is None:
-                    trusting = False  # the cache was behind the log: read it, no pause
+                if not confirmed:
+                    # the cache was behind the log: read it and decide again, no pause
+                    # (the log then says which error, if any: AlreadyExists for a
+                    # create, VersionConflict for another expected version)
+                    trusting = False
                     continue
                 attempt += 1
                 if expected_version is not None or attempt > self.command_retries:
