@@ -65,6 +65,10 @@ class RetrySettings:
     # it re-read at most this much (harmless: see the module docstring)
     checkpoint_interval: float = 1.0
     checkpoint_lag: int = 1000
+    # after a wake-up, wait this long for more events before reading (background threads
+    # only): a burst becomes one batch, one transaction; it delays views and policy chains
+    # by as much per hop
+    coalesce: float = 0.02
 
     def delay(self, attempt: int) -> float:
         """The wait after the `attempt`-th failure (1-based)."""
@@ -612,11 +616,14 @@ class Consumers:
                 # cleared before reading, so a wake-up during the run is not lost
                 consumer.wakeup.clear()
                 done = self.run_once(name)
+                if done >= self._batch_size(consumer):
+                    continue  # a full batch: more is waiting
                 # a short batch ran to the end of the log: wait for the dispatcher's call
-                if done < self._batch_size(consumer) and not consumer.wakeup.wait(
-                    self.retry.idle_timeout
-                ):
+                if not consumer.wakeup.wait(self.retry.idle_timeout):
                     self.flush(name)  # idle for a while: write what is pending
+                elif self.retry.coalesce > 0:
+                    # let a burst gather: one batch (one transaction) instead of many
+                    self._stopping.wait(self.retry.coalesce)
             except Exception:
                 # e.g. the database went away: keep the thread alive and try again later
                 log.exception("consumer %s stopped on an error; retrying", name)
