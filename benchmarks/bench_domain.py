@@ -5,7 +5,8 @@ Usage: ``python benchmarks/bench_domain.py [--quick]`` — prints one JSON objec
 - codec: encode and decode a typical event (nested value objects, decimals, a datetime)
   with the runtime's codec (msgspec) and with a careful hand-written typed codec;
 - handle: ``Application.handle`` commands per second on memory:// and a SQLite file
-  (load from the log, decide, append with its own durable transaction);
+  (the state from the runtime's state cache, on by default; decide; append with its
+  own durable transaction);
 - replay: events per second through ``Application.replay`` of one view on SQLite;
 - pii: events per second decoded with and without an encrypted (``pii``) field.
 """
