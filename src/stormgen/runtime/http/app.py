@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
+import os
 import re
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -58,6 +62,36 @@ _MAX_POSITION = 2**63 - 1
 _MAX_PAGE = 10_000
 #: A comment line sent on an idle event stream so proxies keep it open.
 _KEEPALIVE_SECONDS = 15.0
+#: Threads running blocking application work for requests (created as needed).
+_WORKERS = 32
+
+
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="stormgen-http")
+
+
+class _Uuids:
+    """Random (version 4) UUIDs from a buffer of ``os.urandom`` bytes.
+
+    ``uuid.uuid4()`` makes one ``getrandom`` call per id, and each call lets the event
+    loop's thread lose the GIL to busy worker threads; one call per 256 ids does not.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+
+    def __call__(self) -> uuid.UUID:
+        with self._lock:
+            if self._offset >= len(self._buffer):
+                self._buffer, self._offset = os.urandom(16 * 256), 0
+            chunk = self._buffer[self._offset : self._offset + 16]
+            self._offset += 16
+        return uuid.UUID(bytes=chunk, version=4)
+
+
+_uuid4 = _Uuids()
 
 
 class JSON(Response):
@@ -115,6 +149,9 @@ class Api:
     ) -> None:
         self.application = application
         self.tokens = tokens
+        # blocking work runs here: a plain executor costs less per call than AnyIO's
+        # thread pool (no capacity limiter or cancel scope to enter per request)
+        self.executor = _executor()
         self.contexts = set(contexts) if contexts else None
         self.factory = ModelFactory()
         self.models: list[type[BaseModel]] = []
@@ -344,10 +381,13 @@ def _domain_error(exc: Exception) -> ApiError:
     raise exc
 
 
-async def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run blocking application work in the thread pool; domain errors become ApiErrors."""
+async def _call(api: Api, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run blocking application work in a worker thread; domain errors become ApiErrors."""
+    loop = asyncio.get_running_loop()
     try:
-        return await run_in_threadpool(function, *args, **kwargs)
+        return await loop.run_in_executor(
+            api.executor, functools.partial(function, *args, **kwargs)
+        )
     except (
         ApiError,
         AlreadyExists,
@@ -387,7 +427,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
         if route.creates:
             _validate(route.model, data)
             if data.get(id_field) is None:
-                data[id_field] = str(uuid.uuid4())
+                data[id_field] = str(_uuid4())
         else:
             ident_text = _path_param(request, "id")
             given = data.pop(id_field, None)
@@ -400,6 +440,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
             data[id_field] = codec.to_data(ident)
         command = _decode(route.cls, data)
         result = await _call(
+            api,
             api.application.handle,
             command,
             expected_version=expected,
@@ -416,7 +457,7 @@ def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
         api.principal(request)
         ident = _parse_id(agg, _path_param(request, "id"))
         at = _at(request)
-        loaded = await _call(api.application.state, agg, ident, at=at)
+        loaded = await _call(api, api.application.state, agg, ident, at=at)
         body = {
             "id": codec.to_data(ident),
             "stream": loaded.stream,
@@ -433,7 +474,7 @@ def _history_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     async def history(request: Request) -> Response:
         api.principal(request)
         ident = _parse_id(agg, _path_param(request, "id"))
-        envelopes = await _call(api.application.history, agg, ident)
+        envelopes = await _call(api, api.application.history, agg, ident)
         return JSON({"events": [e.to_json() for e in envelopes]})
 
     return history
@@ -447,7 +488,7 @@ def _external_handler(api: Api, route: ExternalRoute) -> Handler:
         _validate(route.model, data)
         event = _decode(route.cls, data)
         envelopes = await _call(
-            api.application.record_external, [event], idempotency_key=key, actor=actor
+            api, api.application.record_external, [event], idempotency_key=key, actor=actor
         )
         position = envelopes[-1].position if envelopes else None
         return JSON(
@@ -488,7 +529,7 @@ def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
         limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
         after = request.query_params.get("after") or None
         where = _view_filters(view, request)
-        found = await _call(api.application.view_rows, view, where, after=after, limit=limit)
+        found = await _call(api, api.application.view_rows, view, where, after=after, limit=limit)
         next_after = None
         if limit is not None and len(found) == limit:
             next_after = api.application.consumers.view_key_text(view, found[-1][view.key])
@@ -502,7 +543,7 @@ def _view_row_handler(api: Api, view: View[Any]) -> Handler:
         api.principal(request)
         key = _path_param(request, "key")
         try:
-            found = await _call(api.application.view_row, view, key)
+            found = await _call(api, api.application.view_row, view, key)
         except ApiError as exc:
             if exc.status == 422:  # a key that cannot be of the key's type names no row
                 found = None
@@ -547,6 +588,9 @@ def create_app(
         finally:
             if run_consumers:
                 await run_in_threadpool(application.stop)
+            # a new, idle executor (it starts no thread until used) for a next startup
+            api.executor.shutdown(wait=False)
+            api.executor = _executor()
 
     app = FastAPI(
         title=title or "stormgen service",
@@ -645,7 +689,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         api.principal(request)
         after = _int_param(request, "after", 0) or 0
         limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
-        found = await _call(application.events, after, limit)
+        found = await _call(api, application.events, after, limit)
         next_after = found[-1].position if found else after
         return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
 
