@@ -4,8 +4,11 @@ Serves the coffee shop (examples/coffee_shop.storm) with ``stormgen run`` on SQL
 sends ``PlaceOrder`` commands from 1, 8 and 32 concurrent clients (the policies charge,
 pay and open a ticket in the background meanwhile, as in production). The floor is a
 minimal FastAPI endpoint served by uvicorn with the same settings, doing one SQLite
-insert per request (WAL, ``synchronous=FULL``, like the store). Prints JSON with
-``--json``.
+insert per request (WAL, ``synchronous=FULL``, like the store). The load comes from
+a minimal keep-alive HTTP/1.1 client (httpx capped the floor at ~950/s on this 2-core
+machine: the client was the bottleneck, not the server). Besides throughput and
+latency each level reports the server's CPU milliseconds per request. Prints JSON
+with ``--json``.
 
     python benchmarks/bench_http.py --json [--seconds 3] [--clients 1,8,32]
 """
@@ -172,6 +175,31 @@ async def load(url: str, path: str, clients: int, seconds: float) -> dict[str, A
     }
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) the process has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    url: str, path: str, clients: int, seconds: float, server: subprocess.Popen[bytes]
+) -> dict[str, Any]:
+    """:func:`load`, plus the server's CPU time per answered request.
+
+    The machine is shared and noisy: the CPU a request costs the server (background
+    consumers included, for the API) moves far less between runs than throughput does.
+    """
+    before = cpu_seconds(server.pid)
+    result = asyncio.run(load(url, path, clients, seconds))
+    after = cpu_seconds(server.pid)
+    if before is not None and after is not None and result["requests"]:
+        result["server_cpu_ms_per_request"] = round((after - before) * 1000 / result["requests"], 3)
+    return result
+
+
 def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -259,9 +287,11 @@ def main() -> None:
             asyncio.run(load(floor_url, "/insert", 1, 0.5))
             for clients in levels:
                 wait_idle(api_url)
-                api.append(asyncio.run(load(api_url, PLACE_ORDER, clients, args.seconds)))
+                api.append(measure(api_url, PLACE_ORDER, clients, args.seconds, api_server))
                 wait_idle(api_url)
-                floor.append(asyncio.run(load(floor_url, "/insert", clients, args.seconds)))
+                floor.append(
+                    measure(floor_url, "/insert", clients, args.seconds, floor_server_process)
+                )
         finally:
             stop(api_server)
             stop(floor_server_process)
