@@ -504,3 +504,32 @@ def test_openapi_declares_bearer_security_when_tokens_are_set(secured: TestClien
         for operation in operations.values():
             expected = [] if path == "/health" else [{"bearer": []}]
             assert operation.get("security", []) == expected, path
+
+
+# ---------------------------------------------------------------- the direct command path
+
+
+def test_commands_and_their_neighbours_answer_as_routed(client: TestClient) -> None:
+    # commands skip FastAPI's inner layers (DirectCommands); every other answer on
+    # their paths still comes from the router, in the same shapes
+    wrong_method = client.put("/ordering/order/place-order", json=ORDER)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"
+    nowhere = client.post("/nowhere/order/place-order", json=ORDER)
+    assert nowhere.status_code == 404
+    assert nowhere.json()["error"] == "not_found"
+    order_id = place(client)["id"]
+    cancelled = client.post(f"/ordering/order/{order_id}/cancel", json={"reason": "x"})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.headers["etag"] == f'"{cancelled.json()["stream_version"]}"'
+    again = client.post(f"/ordering/order/{order_id}/cancel", json={"reason": "x"})
+    assert again.status_code == 409, again.text
+    assert again.json()["error"] == "rejected"
+
+
+def test_a_store_failure_during_a_command_is_503(shop: Application) -> None:
+    with TestClient(create_app(shop, tokens="", run_consumers=False)) as c:
+        shop.store.close()
+        response = c.post("/ordering/order/place-order", json=ORDER)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "unavailable"
