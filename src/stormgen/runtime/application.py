@@ -543,7 +543,8 @@ class Application:
         ident = getattr(command, agg.id_field, None)
         if ident is None:
             if not (meta.creates and agg.id_type is uuid.UUID):
-                raise DecodeError(f"the command has no {agg.id_field}", f"$.{agg.id_field}")
+                wire = codec.wire_name(type(command), agg.id_field)
+                raise DecodeError(f"the command has no {wire}", f"$.{wire}")
             ident = uuid.uuid4()
             command = dataclasses.replace(command, **{agg.id_field: ident})  # type: ignore[type-var]
         stream = agg.stream(ident)
@@ -867,7 +868,8 @@ class Application:
         for name, value in (where or {}).items():
             if name not in columns:
                 raise DecodeError(f"view {v.name} has no column {name!r} to filter on", name)
-            encoded[name] = codec.to_data(codec.from_data(hints[name], value))
+            hint = hints[v.attribute(name)]
+            encoded[name] = codec.to_data(codec.from_data(hint, value))
         rows = self.store.query_rows(v.name, encoded, after_key=after, limit=limit)
         return [self.consumers.open_doc(v, row.doc) for row in rows]
 

@@ -3,6 +3,12 @@
 Decimals travel as strings, datetimes as ISO 8601 UTC with `Z`, dates as ISO dates,
 uuids as strings, enums by value, value objects as nested objects. Decoding is typed
 from the dataclass field annotations (msgspec does the work in C).
+
+A dataclass field whose attribute name is not its wire name (a model field `from`
+is the attribute `from_`) says so in its metadata: `field(metadata={"name": "from"})`.
+msgspec ignores dataclass metadata, so classes holding such a field (at any depth)
+get their keys renamed after encoding and before decoding; the others take the plain
+msgspec path.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from stormgen.runtime.rejections import DecodeError
 from stormgen.runtime.unset import UNSET
 
 T = TypeVar("T")
+
+WIRE_NAME = "name"
+"""The dataclass field metadata key holding the field's JSON name (when not its attribute)."""
 
 _UTC = dt.UTC
 _ZERO = dt.timedelta(0)
@@ -109,7 +118,8 @@ def to_data(obj: Any) -> Any:
     """Encode a dataclass instance (or any supported value) into JSON-ready builtins."""
     if isinstance(obj, dt.datetime):
         return _normalise(obj)
-    top, fields = _datetime_plan(type(obj))
+    cls = type(obj)
+    top, fields = _datetime_plan(cls)
     if top:
         data = msgspec.to_builtins(obj, enc_hook=_enc_hook)
         # msgspec writes an aware UTC datetime as §4 wants (`...Z`); fix the others
@@ -117,10 +127,15 @@ def to_data(obj: Any) -> Any:
             value = getattr(obj, name)
             if isinstance(value, dt.datetime) and value.utcoffset() != _ZERO:
                 data[name] = _normalise(value)
-        return data
-    # datetimes deeper inside: let them through raw and normalise on the way out
-    data = msgspec.to_builtins(obj, builtin_types=(dt.datetime,), enc_hook=_enc_hook)
-    return _normalise(data)
+    else:
+        # datetimes deeper inside: let them through raw and normalise on the way out
+        data = _normalise(
+            msgspec.to_builtins(obj, builtin_types=(dt.datetime,), enc_hook=_enc_hook)
+        )
+    rename = _OUT_RENAMERS.get(cls, _UNKNOWN)
+    if rename is _UNKNOWN:
+        rename = _renamer(cls, out=True)
+    return data if rename is None else rename(data)
 
 
 def from_data(cls: type[T], data: Any, *, strict: bool = False) -> T:
@@ -132,19 +147,25 @@ def from_data(cls: type[T], data: Any, *, strict: bool = False) -> T:
     uuids are read from strings either way. Raises `DecodeError` naming the offending
     field's path (`$.drinks[0].price`).
     """
+    rename = _renamer(cls, out=False)
     try:
-        value = msgspec.convert(data, cls, strict=strict)
+        value = msgspec.convert(data if rename is None else rename(data), cls, strict=strict)
     except msgspec.ValidationError as exc:
-        raise _decode_error(exc) from None
+        raise _decode_error(exc, cls if rename is not None else None) from None
     _fill_defaults(value, cls)
     return value
 
 
-def _decode_error(exc: msgspec.ValidationError) -> DecodeError:
+def _decode_error(exc: msgspec.ValidationError, aliased: Any = None) -> DecodeError:
+    """The error as a `DecodeError`; with `aliased`, attribute names become wire names."""
     text = str(exc)
     match = _PATH.search(text)
     path = match.group(1) if match else "$"
     message = text[: match.start()] if match else text
+    if aliased is not None:
+        names = _tree_aliases(aliased)
+        message = re.sub(r"`(\w+)`", lambda m: f"`{names.get(m.group(1), m.group(1))}`", message)
+        path = re.sub(r"\.(\w+)", lambda m: "." + names.get(m.group(1), m.group(1)), path)
     return DecodeError(f"{message} at `{path}`" if match else message, path)
 
 
@@ -163,8 +184,20 @@ def decoder(cls: type[T]) -> Callable[[Any], T]:
         pass
     fill = _filler(cls)
     convert = msgspec.convert
+    rename = _renamer(cls, out=False)
 
-    if fill is None:
+    if rename is not None:
+        # a class with wire names: rename keys first (only these classes pay for it)
+        def decode(data: Any) -> Any:
+            try:
+                value = convert(rename(data), cls)
+            except msgspec.ValidationError as exc:
+                raise _decode_error(exc, cls) from None
+            if fill is not None:
+                fill(value)
+            return value
+
+    elif fill is None:
 
         def decode(data: Any) -> Any:
             try:
@@ -202,12 +235,16 @@ def many_decoder(cls: type[T]) -> Callable[[list[Any]], list[T]]:
     fill = _filler(cls)
     convert = msgspec.convert
     many = list[cls]  # type: ignore[valid-type]
+    rename = _renamer(cls, out=False)
 
     def decode_many(items: list[Any]) -> list[Any]:
         try:
-            values: list[Any] = convert(items, many)
+            if rename is None:
+                values: list[Any] = convert(items, many)
+            else:
+                values = convert([rename(item) for item in items], many)
         except msgspec.ValidationError as exc:
-            raise _decode_error(exc) from None
+            raise _decode_error(exc, None if rename is None else cls) from None
         if fill is not None:
             for value in values:
                 fill(value)
@@ -236,20 +273,21 @@ def from_data_redacted(cls: type[T], data: Mapping[str, Any], gone: Collection[s
     kwargs: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = field.name
-        if name in gone:
+        wire = field.metadata.get(WIRE_NAME, name)
+        if wire in gone or name in gone:
             kwargs[name] = redacted_value(hints[name])
-        elif name in data:
+        elif wire in data:
             try:
-                kwargs[name] = from_data(hints[name], data[name])
+                kwargs[name] = from_data(hints[name], data[wire])
             except DecodeError as exc:
-                path = "$." + name + exc.path[1:]
+                path = "$." + wire + exc.path[1:]
                 raise DecodeError(f"{exc.message.split(' at `')[0]} at `{path}`", path) from None
         elif field.default is not dataclasses.MISSING:
             kwargs[name] = field.default
         elif field.default_factory is not dataclasses.MISSING:
             kwargs[name] = field.default_factory()
         else:
-            raise DecodeError(f"Object missing required field `{name}`", "$")
+            raise DecodeError(f"Object missing required field `{wire}`", "$")
     return cls(**kwargs)
 
 
@@ -380,6 +418,151 @@ def _union_filler(fills: list[_Filler | None]) -> _Filler | None:
     return fill_any
 
 
+def wire_names(cls: type[Any]) -> dict[str, str]:
+    """A dataclass's fields whose JSON name differs from their attribute: attribute -> name."""
+    names = _WIRE_NAMES.get(cls)
+    if names is None:
+        names = _WIRE_NAMES[cls] = {
+            f.name: f.metadata[WIRE_NAME]
+            for f in dataclasses.fields(cls)
+            if f.metadata.get(WIRE_NAME, f.name) != f.name
+        }
+    return names
+
+
+def wire_name(cls: type[Any], attribute: str) -> str:
+    """The JSON name of a dataclass field given its attribute name."""
+    return wire_names(cls).get(attribute, attribute)
+
+
+_Renamer = Callable[[Any], Any]
+_UNKNOWN: Any = object()
+_WIRE_NAMES: dict[Any, dict[str, str]] = {}
+_OUT_RENAMERS: dict[Any, _Renamer | None] = {}
+_IN_RENAMERS: dict[Any, _Renamer | None] = {}
+_TREE_ALIASES: dict[Any, dict[str, str]] = {}
+
+
+def _renamer(tp: Any, *, out: bool) -> _Renamer | None:
+    """A function renaming the keys of builtins of type `tp`, cached.
+
+    `out=True` turns attribute names into wire names (after encoding), `out=False`
+    the reverse (before decoding; a key spelled as the attribute is dropped, so only
+    the wire name is accepted). None when the type holds no renamed field anywhere.
+    """
+    cache = _OUT_RENAMERS if out else _IN_RENAMERS
+    try:
+        return cache[tp]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation: rename nothing rather than fail
+        return None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _dataclass_renamer(tp, out, cache)
+    rename: _Renamer | None = None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        rename = _renamer(args[0], out=out)
+    elif origin in (list, tuple, set, frozenset) or (
+        isinstance(origin, type) and issubclass(origin, Sequence | AbstractSet)
+    ):
+        known = [r for a in args if a is not Ellipsis if (r := _renamer(a, out=out))]
+        # fixed-shape tuples of different renamed values are not used by generated code
+        rename = _items_renamer(known[0]) if known else None
+    elif origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        each = _renamer(args[1], out=out) if len(args) == 2 else None
+        rename = _values_renamer(each) if each is not None else None
+    elif origin is typing.Union or origin is types.UnionType:
+        known = [r for a in args if (r := _renamer(a, out=out))]
+        rename = known[0] if len(known) == 1 else _chain_renamer(known) if known else None
+    cache[tp] = rename
+    return rename
+
+
+def _dataclass_renamer(
+    cls: type[Any], out: bool, cache: dict[Any, _Renamer | None]
+) -> _Renamer | None:
+    names = wire_names(cls)
+    mapping = dict(names) if out else {wire: attr for attr, wire in names.items()}
+    drop = frozenset() if out else frozenset(names) - frozenset(names.values())
+    # nested renamers by the key as it is before renaming
+    plan: dict[str, _Renamer] = {}
+
+    def rename(data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        result: dict[Any, Any] = {}
+        for key, value in data.items():
+            if key in drop:
+                continue
+            sub = plan.get(key)
+            result[mapping.get(key, key)] = value if sub is None else sub(value)
+        return result
+
+    # registered before the fields are looked at, so a recursive value type terminates
+    cache[cls] = rename
+    for attr, hint in _hints(cls).items():
+        sub = _renamer(hint, out=out)
+        if sub is not None:
+            plan[names.get(attr, attr) if not out else attr] = sub
+    if not mapping and not plan and cache[cls] is rename:
+        cache[cls] = None
+        return None
+    return rename
+
+
+def _items_renamer(each: _Renamer) -> _Renamer:
+    def rename_items(value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [each(item) for item in value]
+        return value
+
+    return rename_items
+
+
+def _values_renamer(each: _Renamer) -> _Renamer:
+    def rename_values(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: each(item) for key, item in value.items()}
+        return value
+
+    return rename_values
+
+
+def _chain_renamer(known: list[_Renamer]) -> _Renamer:
+    # a union of several renamed value types: each renames only its own keys
+    def rename_any(value: Any) -> Any:
+        for rename in known:
+            value = rename(value)
+        return value
+
+    return rename_any
+
+
+def _tree_aliases(tp: Any) -> dict[str, str]:
+    """Every attribute -> wire name renamed in a type, at any depth (for error messages)."""
+    found = _TREE_ALIASES.get(tp)
+    if found is None:
+        found = {}
+        _collect_aliases(tp, found, set())
+        _TREE_ALIASES[tp] = found
+    return found
+
+
+def _collect_aliases(tp: Any, found: dict[str, str], seen: set[Any]) -> None:
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if tp in seen:
+            return
+        seen.add(tp)
+        found.update(wire_names(tp))
+        for hint in _hints(tp).values():
+            _collect_aliases(hint, found, seen)
+        return
+    for arg in typing.get_args(tp):
+        _collect_aliases(arg, found, seen)
+
+
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
 
@@ -402,7 +585,8 @@ def _describe(tp: Any, seen: set[Any]) -> str:
         if tp in seen:
             return tp.__qualname__
         seen.add(tp)
-        parts = [f"{name}:{_describe(h, seen)}" for name, h in _hints(tp).items()]
+        wire = wire_names(tp)
+        parts = [f"{wire.get(name, name)}:{_describe(h, seen)}" for name, h in _hints(tp).items()]
         return f"{tp.__qualname__}{{{','.join(parts)}}}"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return f"{tp.__qualname__}({','.join(str(m.value) for m in tp)})"

@@ -172,16 +172,19 @@ class Consumers:
     def _open_doc(self, view: View[Any], doc: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
         hints = codec._hints(view.row_type)
         # the row class's field order, whatever order the database kept
-        out = {name: doc[name] for name in hints if name in doc}
+        wires = codec.wire_names(view.row_type)
+        columns = [wires.get(name, name) for name in hints]
+        out = {column: doc[column] for column in columns if column in doc}
         gone: set[str] = set()
         for name in view.pii:
-            token = doc.get(name)
+            column = wires.get(name, name)
+            token = doc.get(column)
             if isinstance(token, dict) and MARKER in token:
-                value = self._open_token(view, name, token)
+                value = self._open_token(view, column, token)
                 if value is _GONE:
-                    gone.add(name)
+                    gone.add(column)
                     value = codec.redacted_value(hints[name])
-                out[name] = value
+                out[column] = value
         return out, gone
 
     def _open_token(self, view: View[Any], column: str, token: dict[str, Any]) -> Any:
@@ -204,7 +207,8 @@ class Consumers:
         stream: str,
     ) -> dict[str, Any]:
         doc: dict[str, Any] = codec.to_data(row)
-        for name in view.pii:
+        for attribute in view.pii:
+            name = view.wire(attribute)
             value = doc.get(name)
             if value is None:
                 continue

@@ -33,6 +33,8 @@ class MessageInfo:
     kind: Literal["event", "command"]
     name: str
     version: int = 1
+    # pii and was name fields as the data does: by the model's (wire) names, which
+    # differ from the attribute for a field declared `field(metadata={"name": ...})`
     pii: frozenset[str] = frozenset()
     # current field name -> earlier names, most recent first (`was`)
     renamed: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)

@@ -62,7 +62,8 @@ class FakePort:
         """Record the command and answer with the first declared event."""
         self.sent.append(command)
         data = codec.to_data(command)
-        fields = {name: data[name] for name in field_names(self.answer) if name in data}
+        wires = (codec.wire_name(self.answer, name) for name in field_names(self.answer))
+        fields = {wire: data[wire] for wire in wires if wire in data}
         return [codec.from_data(self.answer, fields)]
 
 

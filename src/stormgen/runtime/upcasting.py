@@ -12,7 +12,13 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stormgen.runtime.codec import decoder, from_data, from_data_redacted, many_decoder
+from stormgen.runtime.codec import (
+    WIRE_NAME,
+    decoder,
+    from_data,
+    from_data_redacted,
+    many_decoder,
+)
 from stormgen.runtime.messages import Event, Message, info
 from stormgen.runtime.rejections import DecodeError, UnknownEventType, UpcastError
 
@@ -41,7 +47,11 @@ class Registry:
         known = self._classes.get(meta.name)
         if known is not None and known is not cls:
             raise ValueError(f"two classes claim the message name {meta.name!r}")
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        # pii and was name fields as the data does: by the model's (wire) names
+        names = {
+            f.metadata.get(WIRE_NAME, f.name)
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        }
         unknown = (set(meta.pii) | set(meta.renamed)) - names
         if unknown:
             raise ValueError(f"{cls.__qualname__}: pii/was name unknown fields {sorted(unknown)}")

@@ -71,13 +71,29 @@ class View(ABC, Generic[R]):
         return codec._hints(cls.row_type)[cls.key]
 
     @classmethod
+    def wire(cls, attribute: str) -> str:
+        """A row field's column name (the model's name) given its attribute name."""
+        return codec.wire_name(cls.row_type, attribute)
+
+    @classmethod
+    def attribute(cls, column: str) -> str:
+        """A row field's attribute name given its column name (the model's name)."""
+        for attribute, wire in codec.wire_names(cls.row_type).items():
+            if wire == column:
+                return attribute
+        return column
+
+    @classmethod
     def sql_columns(cls) -> dict[str, str]:
-        """The filterable columns and their logical SQL types (pii columns excluded)."""
+        """The filterable columns (by the model's names) and their logical SQL types.
+
+        pii columns and the key are left out.
+        """
         out: dict[str, str] = {}
         for f in dataclasses.fields(cls.row_type):
             if f.name == cls.key or f.name in cls.pii:
                 continue
-            out[f.name] = sql_type(codec._hints(cls.row_type)[f.name])
+            out[cls.wire(f.name)] = sql_type(codec._hints(cls.row_type)[f.name])
         return out
 
 

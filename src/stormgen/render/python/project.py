@@ -59,6 +59,23 @@ class FieldVM:
     annotation: str
     default: str | None = None
     comment: str | None = None
+    # the model's name when the attribute differs (`from_` for `from`), and the local
+    # name of `dataclasses.field` that carries it as `metadata={"name": ...}`
+    wire: str | None = None
+    field_call: str = "field"
+
+    @property
+    def value(self) -> str | None:
+        """What follows ``=`` in the class body: the default, with the wire name if any."""
+        if self.wire is None:
+            return self.default
+        meta = f"metadata={{{py_str('name')}: {py_str(self.wire)}}}"
+        if self.default is None:
+            return f"{self.field_call}({meta})"
+        if self.default.startswith(self.field_call + "("):
+            # already a `field(...)` call (a default factory): add the metadata to it
+            return f"{self.default[:-1]}, {meta})"
+        return f"{self.field_call}(default={self.default}, {meta})"
 
 
 @dataclass(frozen=True)
@@ -459,12 +476,16 @@ class ProjectBuilder:
                 self.finish(c, mod)
             elif isinstance(tp, t.OptionalType):
                 default = "None"
+            name = field_name(f.name)
+            renamed = name != f.name
             out.append(
                 FieldVM(
-                    field_name(f.name),
+                    name,
                     self.annotation(tp, mod),
                     default,
                     comment_text(f.description) if f.description else None,
+                    wire=f.name if renamed else None,
+                    field_call=mod.std("dataclasses", "field") if renamed else "field",
                 )
             )
         return tuple(out)
@@ -482,12 +503,11 @@ class ProjectBuilder:
             id_name = field_name(owner.id_field.name)
             if self.type_of(owner.id_field, context) == t.UUID:
                 own = tuple(
-                    FieldVM(
-                        f.name,
-                        f.annotation,
-                        f"{mod.std('dataclasses', 'field')}"
+                    replace(
+                        f,
+                        default=f"{mod.std('dataclasses', 'field')}"
                         f"(default_factory={mod.std('uuid', 'uuid4')})",
-                        f.comment,
+                        field_call=mod.std("dataclasses", "field"),
                     )
                     if f.name == id_name and f.default is None
                     else f
@@ -512,10 +532,11 @@ class ProjectBuilder:
         if isinstance(msg, Event):
             if msg.version != 1:
                 keywords.append(f"version={msg.version}")
-            pii = [field_name(f.name) for f in msg.fields if f.pii]
+            # pii and was act on the data, so they use the model's (wire) names
+            pii = [f.name for f in msg.fields if f.pii]
             if pii:
                 keywords.append(f"pii=({', '.join(py_str(p) for p in pii)},)")
-            renames = [(field_name(f.name), f.was) for f in msg.fields if f.was]
+            renames = [(f.name, f.was) for f in msg.fields if f.was]
             if renames:
                 pairs = ", ".join(f"{py_str(a)}: {py_str(b)}" for a, b in renames)
                 keywords.append(f"was={{{pairs}}}")
@@ -625,7 +646,7 @@ class ProjectBuilder:
             if fvm.default is None:
                 # No default and no `?`: UNSET until an event sets it; the runtime's UNSET
                 # raises on any use, so reading it early is an error (language.md §5).
-                fvm = FieldVM(fvm.name, fvm.annotation, mod.std(RUNTIME, "UNSET"), fvm.comment)
+                fvm = replace(fvm, default=mod.std(RUNTIME, "UNSET"))
             state_fields.append(fvm)
         state_name = self._state_symbols[id(agg)].name
         state = ClassVM(
@@ -1150,7 +1171,7 @@ class ProjectBuilder:
         for vm in self.fields(view.fields, context, mod):
             if vm.default is None:
                 # A column without a default starts as none (language.md §9).
-                vm = FieldVM(vm.name, f"{vm.annotation} | None", "None", vm.comment)
+                vm = replace(vm, annotation=f"{vm.annotation} | None", default="None")
             columns.append(vm)
         row_name = self._row_symbols[id(view)].name
         row = ClassVM(row_name, py_docstring(f"One row of {view.name}."), (key_vm, *columns))

@@ -418,7 +418,8 @@ def _command_answer(result: CommandResult, creates: bool) -> Response:
 
 def _command_handler(api: Api, route: CommandRoute) -> Handler:
     agg = route.aggregate
-    id_field = agg.id_field
+    # the id as the body spells it (the model's name)
+    id_field = codec.wire_name(route.cls, agg.id_field)
 
     async def handle(request: Request) -> Response:
         actor = api.authorize_command(request, route)
@@ -506,16 +507,17 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
     for name, value in request.query_params.multi_items():
         if name in ("limit", "after"):
             continue
+        attribute = view.attribute(name)
         if name not in columns:
             fields = {f.name for f in dataclasses.fields(view.row_type)}
-            why = "holds personal data" if name in view.pii else "is not a column"
-            if name not in fields:
+            why = "holds personal data" if attribute in view.pii else "is not a column"
+            if attribute not in fields or view.wire(attribute) != name:
                 why = "is not a column"
-            elif name == view.key:
+            elif attribute == view.key:
                 why = "is the key (use the /{key} route)"
             raise errors.invalid(f"cannot filter {_short(view.name)} on {name!r}: it {why}", name)
         try:
-            codec.from_data(codec._hints(view.row_type)[name], value)
+            codec.from_data(codec._hints(view.row_type)[attribute], value)
         except DecodeError as exc:
             raise errors.invalid(
                 f"the filter {name!r} does not fit the column: {exc.message}", name
@@ -533,7 +535,9 @@ def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
         found = await _call(api, api.application.view_rows, view, where, after=after, limit=limit)
         next_after = None
         if limit is not None and len(found) == limit:
-            next_after = api.application.consumers.view_key_text(view, found[-1][view.key])
+            next_after = api.application.consumers.view_key_text(
+                view, found[-1][view.wire(view.key)]
+            )
         return JSON({"rows": found, "next_after": next_after})
 
     return rows

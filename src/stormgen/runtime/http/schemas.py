@@ -20,6 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic import Field as PydanticField
 
+from stormgen.runtime.codec import WIRE_NAME
+
 _FORBID = ConfigDict(extra="forbid")
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, Decimal, uuid.UUID, dt.date, dt.datetime)
 
@@ -88,14 +90,22 @@ class ModelFactory:
             if f.name in exclude or not f.init:
                 continue
             tp = self.translate(hints[f.name])
+            # bodies and the OpenAPI document use the model's name (`from`, not `from_`)
+            alias = f.metadata.get(WIRE_NAME)
             if f.default is not dataclasses.MISSING:
-                definitions[f.name] = (tp, f.default)
+                default: Any = f.default
+                if alias is not None:
+                    default = PydanticField(default=f.default, alias=alias)
+                definitions[f.name] = (tp, default)
             elif f.default_factory is not dataclasses.MISSING:
-                definitions[f.name] = (tp, PydanticField(default_factory=f.default_factory))
+                definitions[f.name] = (
+                    tp,
+                    PydanticField(default_factory=f.default_factory, alias=alias),
+                )
             elif f.name in optional:
-                definitions[f.name] = (tp | None, None)
+                definitions[f.name] = (tp | None, PydanticField(default=None, alias=alias))
             else:
-                definitions[f.name] = (tp, ...)
+                definitions[f.name] = (tp, PydanticField(alias=alias))
         definitions.update(extra_fields or {})
         model: type[BaseModel] = create_model(
             name, __config__=_FORBID, __doc__=description or cls.__doc__, **definitions
