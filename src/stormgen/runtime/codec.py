@@ -68,7 +68,8 @@ def _needs_pass(tp: Any, seen: set[Any]) -> bool:
 
 
 _HINTS: dict[Any, dict[str, Any]] = {}
-_DATETIME_PASS: dict[Any, tuple[bool, tuple[str, ...]]] = {}
+_Plan = tuple[bool, tuple[str, ...], Callable[[Any], Any] | None]
+_DATETIME_PASS: dict[Any, _Plan] = {}
 _SCHEMA_HASHES: dict[Any, str] = {}
 
 
@@ -83,11 +84,13 @@ def _hints(cls: Any) -> dict[str, Any]:
     return hints
 
 
-def _datetime_plan(cls: Any) -> tuple[bool, tuple[str, ...]]:
-    """Where datetimes may sit in a class: (only as top-level fields?, those fields).
+def _encoding_plan(cls: Any) -> _Plan:
+    """How to encode a class: (datetimes only as top-level fields?, those fields, renamer).
 
-    `(True, ())` means no datetime anywhere; `(False, ...)` means some sit deeper (in
-    lists or nested values) or the class is not a dataclass.
+    `(True, (), ...)` means no datetime anywhere; `(False, ...)` means some sit deeper
+    (in lists or nested values) or the class is not a dataclass. The renamer (None for
+    most classes) turns attribute names into wire names; it is kept here so the common
+    path looks one thing up per encoding.
     """
     plan = _DATETIME_PASS.get(cls)
     if plan is None:
@@ -100,10 +103,10 @@ def _datetime_plan(cls: Any) -> tuple[bool, tuple[str, ...]]:
                 or set(typing.get_args(hints[name])) <= {dt.datetime, type(None)}
                 for name in fields
             )
-            plan = (top, fields)
+            plan = (top, fields, _renamer(cls, out=True))
         else:
             # a bare value or container: its element types are unknown
-            plan = (False, ())
+            plan = (False, (), None)
         _DATETIME_PASS[cls] = plan
     return plan
 
@@ -119,7 +122,7 @@ def to_data(obj: Any) -> Any:
     if isinstance(obj, dt.datetime):
         return _normalise(obj)
     cls = type(obj)
-    top, fields = _datetime_plan(cls)
+    top, fields, rename = _encoding_plan(cls)
     if top:
         data = msgspec.to_builtins(obj, enc_hook=_enc_hook)
         # msgspec writes an aware UTC datetime as §4 wants (`...Z`); fix the others
@@ -132,9 +135,6 @@ def to_data(obj: Any) -> Any:
         data = _normalise(
             msgspec.to_builtins(obj, builtin_types=(dt.datetime,), enc_hook=_enc_hook)
         )
-    rename = _OUT_RENAMERS.get(cls, _UNKNOWN)
-    if rename is _UNKNOWN:
-        rename = _renamer(cls, out=True)
     return data if rename is None else rename(data)
 
 
@@ -147,7 +147,10 @@ def from_data(cls: type[T], data: Any, *, strict: bool = False) -> T:
     uuids are read from strings either way. Raises `DecodeError` naming the offending
     field's path (`$.drinks[0].price`).
     """
-    rename = _renamer(cls, out=False)
+    try:
+        rename = _IN_RENAMERS[cls]
+    except (KeyError, TypeError):  # first use (or an unhashable annotation)
+        rename = _renamer(cls, out=False)
     try:
         value = msgspec.convert(data if rename is None else rename(data), cls, strict=strict)
     except msgspec.ValidationError as exc:
@@ -436,7 +439,6 @@ def wire_name(cls: type[Any], attribute: str) -> str:
 
 
 _Renamer = Callable[[Any], Any]
-_UNKNOWN: Any = object()
 _WIRE_NAMES: dict[Any, dict[str, str]] = {}
 _OUT_RENAMERS: dict[Any, _Renamer | None] = {}
 _IN_RENAMERS: dict[Any, _Renamer | None] = {}
