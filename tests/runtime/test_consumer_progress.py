@@ -111,8 +111,9 @@ def test_a_crash_rereads_what_was_not_written_and_applies_nothing_twice(
 
 
 def test_background_consumers_wake_only_for_their_events(stores: Stores) -> None:
-    # an idle timeout longer than the test: a consumer runs only when the dispatcher wakes it
-    retry = dataclasses.replace(FAST_RETRY, idle_timeout=60)
+    # an idle timeout longer than the test: a consumer runs only when the dispatcher wakes
+    # it; and no timed checkpoint write either, however slow a loaded machine runs the test
+    retry = dataclasses.replace(FAST_RETRY, idle_timeout=60, checkpoint_interval=60)
     app = stores.app(aggregates=[Order(), Ticket()], views=[OrderHistory(), Tickets()], retry=retry)
     app.start()
     try:
