@@ -114,6 +114,8 @@ def _encoding_plan(cls: Any) -> _Plan:
 def _enc_hook(value: Any) -> Any:
     if value is UNSET:
         return None
+    # msgspec's contract for an ``enc_hook``: NotImplementedError means "unsupported type"
+    # and becomes its ordinary encoding error
     raise NotImplementedError(f"cannot encode {type(value).__qualname__} as JSON")
 
 
