@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -126,16 +127,16 @@ _IMPORT = (
 )
 
 # One JSON array per event, aggregated by SQLite into one JSON text per result set and
-# decoded by msgspec straight into RecordedEvent structs: no Python code per row.
+# decoded by msgspec straight into RecordedEvent structs: no Python code per row. Most
+# events have no metadata: an empty object skips SQLite's parse of the stored text.
 _EVENT_JSON = (
     "json_array(id, type, version, stream, stream_id, stream_version, position,"
-    " recorded_at, json(data), json(metadata))"
+    " recorded_at, json(data), iif(metadata = '{}', json_object(), json(metadata)))"
 )
 _decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
 
 
-def _by_position(event: RecordedEvent) -> int:
-    return event.position
+_by_position = attrgetter("position")
 
 
 def select_events(
