@@ -44,17 +44,32 @@ def _aad(stream: str, field: str) -> bytes:
     return f"{stream}\x00{field}".encode()
 
 
+_CIPHERS: dict[bytes, AESGCM] = {}
+_CIPHERS_MAX = 1024
+
+
+def _cipher(key: bytes) -> AESGCM:
+    # building an AESGCM object sets up the key schedule (a third of a field's cost):
+    # keep one per recent key; a forgotten key is simply never asked for again
+    cipher = _CIPHERS.get(key)
+    if cipher is None:
+        if len(_CIPHERS) >= _CIPHERS_MAX:
+            _CIPHERS.clear()
+        cipher = _CIPHERS[key] = AESGCM(key)
+    return cipher
+
+
 def encrypt_value(key: bytes, stream: str, field: str, value: Any) -> dict[str, str]:
     """Encrypt one encoded (JSON-ready) field value into a token."""
     nonce = os.urandom(_NONCE)
-    sealed = AESGCM(key).encrypt(nonce, codec.dumps(value), _aad(stream, field))
+    sealed = _cipher(key).encrypt(nonce, codec.dumps(value), _aad(stream, field))
     return {MARKER: base64.b64encode(nonce + sealed).decode()}
 
 
 def decrypt_value(key: bytes, stream: str, field: str, token: Mapping[str, str]) -> Any:
     """Decrypt a token; raises `InvalidTag` when the key is not the one it was sealed with."""
     raw = base64.b64decode(token[MARKER])
-    plain = AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], _aad(stream, field))
+    plain = _cipher(key).decrypt(raw[:_NONCE], raw[_NONCE:], _aad(stream, field))
     return codec.loads(plain)
 
 
