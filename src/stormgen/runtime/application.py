@@ -40,6 +40,8 @@ from stormgen.runtime.views import View
 
 log = logging.getLogger("stormgen.runtime")
 _NONE: frozenset[str] = frozenset()
+#: decoded envelopes kept for the consumers (a few seconds of events under load)
+_SHARED_ENVELOPES = 4096
 
 S = TypeVar("S")
 AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
@@ -237,6 +239,9 @@ class Application:
             if system not in self.ports and classes:
                 self.ports[system] = FakePort(classes)
         self.keys = KeyRing(store)
+        #: decoded envelopes by position, shared by the consumers (see `shared_envelope`)
+        self._envelopes: dict[int, tuple[_Key, Envelope]] = {}
+        self._envelopes_lock = threading.Lock()
         self.store.ensure_view_table(IDEMPOTENCY_TABLE)
         self._index_idempotency_keys()
         self.consumers = Consumers(self, retry or RetrySettings())
@@ -345,6 +350,38 @@ class Application:
         return Envelope(
             recorded, event, data, cls.__message__.version, frozenset(gone) if gone else _NONE
         )
+
+    def shared_envelope(self, recorded: RecordedEvent) -> Envelope:
+        """`envelope(recorded)`, decoded once for all the consumers reading it.
+
+        Every view and policy reading an event would otherwise decrypt and decode it
+        again. An entry is used only for the same event id (a rolled-back append may
+        leave its position to another event) and, when the event holds sealed fields,
+        only while the stream's key is the one taken before decrypting them: a
+        `forget` is never undone by the cache (the state cache's rule).
+        """
+        hit = self._envelopes.get(recorded.position)
+        if hit is not None:
+            key, envelope = hit
+            if envelope.recorded.id == recorded.id and (
+                key is UNSEALED or self.keys.key_for_reading(recorded.stream) == key
+            ):
+                return envelope
+        data = recorded.data
+        key = UNSEALED
+        if dict in map(type, data.values()) and is_sealed(data):
+            key = self.keys.key_for_reading(recorded.stream)
+        envelope = self.envelope(recorded)
+        self._share(recorded.position, key, envelope)
+        return envelope
+
+    def _share(self, position: int, key: _Key, envelope: Envelope) -> None:
+        with self._envelopes_lock:
+            envelopes = self._envelopes
+            envelopes[position] = (key, envelope)
+            if len(envelopes) > _SHARED_ENVELOPES:
+                # the oldest first: consumers read the log forwards
+                del envelopes[next(iter(envelopes))]
 
     def decode(self, recorded: RecordedEvent) -> Event:
         """The typed event of a record (decrypted, upcast); `UnknownEventType` if unknown."""
@@ -684,11 +721,14 @@ class Application:
                 for event, meta in zip(events, metas, strict=True)
             ]
             appended = self.store.append(stream, new, expected)
+            plain = [n.data for n in new]
         else:
             with self.store.transaction() as uow:
                 new = []
+                plain = []
                 for event, meta in zip(events, metas, strict=True):
                     data = codec.to_data(event)
+                    plain.append(data)
                     if meta.pii:
                         data = self.keys.encrypt(uow, stream, data, meta.pii)
                     new.append(
@@ -711,8 +751,27 @@ class Application:
             stream_id if ident is None else ident,
             stream_id or stream,
             appended.stream_version,
-            [self.envelope(r) for r in appended.events],
+            [self._fresh_envelope(r, data) for r, data in zip(appended.events, plain, strict=True)],
         )
+
+    def _fresh_envelope(self, recorded: RecordedEvent, plain: dict[str, Any]) -> Envelope:
+        """The envelope of an event just appended, from its data before sealing.
+
+        The same as `envelope(recorded)` (the stored pii decrypts to exactly this data,
+        and the key cannot have been forgotten within the append) without decrypting.
+        """
+        cls = self.registry.get(recorded.type)
+        if cls is None or not issubclass(cls, Event):
+            return self.envelope(recorded)
+        event = self.registry.decode(recorded.type, recorded.version, plain)
+        envelope = Envelope(recorded, event, plain, cls.__message__.version, _NONE)
+        # `plain` is `to_data` of the event just decided, which is what `data` would
+        # compute again from its decoded copy: fill the cached property now
+        envelope.__dict__["data"] = plain
+        if plain is recorded.data or not is_sealed(recorded.data):
+            # nothing sealed: the consumers about to read this event can take it as is
+            self._share(recorded.position, UNSEALED, envelope)
+        return envelope
 
     def _result_from(
         self, saved: Mapping[str, Any], ident: Any, *, duplicate: bool

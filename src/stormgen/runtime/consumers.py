@@ -331,7 +331,7 @@ class Consumers:
         try:
             plans: list[tuple[Envelope, list[Command]]] = []
             for rec in batch:
-                env = self.app.envelope(rec)
+                env = self.app.shared_envelope(rec)
                 assert env.event is not None
                 commands = list(policy.react(env.event, env))
                 kinds = [info(c).system is not None for c in commands]
@@ -402,7 +402,7 @@ class Consumers:
         """Process an event, retrying and finally parking it; False if stopped midway."""
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
-                self._process(consumer, self.app.envelope(rec), expected)
+                self._process(consumer, self.app.shared_envelope(rec), expected)
                 return True
             except _Overtaken:
                 raise
@@ -509,7 +509,7 @@ class Consumers:
         """Apply a whole batch in one transaction; False if some event fails."""
         assert consumer.view is not None
         try:
-            envelopes = [self.app.envelope(rec) for rec in batch]
+            envelopes = [self.app.shared_envelope(rec) for rec in batch]
             with self.store.transaction() as uow:
                 self._claim(uow, consumer.name, after)
                 for env in envelopes:
