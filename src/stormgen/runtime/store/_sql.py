@@ -219,17 +219,27 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
 
     # -- views ---------------------------------------------------------------------
     def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
-        table, columns = self._store._view_spec(self._conn, view)
+        store = self._store
+        spec = store._view_spec(self._conn, view)
+        table, columns = spec
         d = self._sql
-        names = ["key", "doc", *(column_name(c) for c in columns)]
-        markers = [d.param, d.json_param, *(d.marker(kind) for kind in columns.values())]
+        cached = store._upserts.get(view)
+        if cached is not None and cached[0] is spec:
+            statement = cached[1]
+        else:
+            # built once per view spec (a changed spec is a new tuple): every view
+            # update used to spend more on this text than on the insert
+            names = ["key", "doc", *(column_name(c) for c in columns)]
+            markers = [d.param, d.json_param, *(d.marker(kind) for kind in columns.values())]
+            statement = (
+                f"INSERT INTO {quote(table)} ({', '.join(map(quote, names))}) "
+                f"VALUES ({', '.join(markers)}) ON CONFLICT (key) DO UPDATE SET "
+                + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in names[1:])
+            )
+            store._upserts[view] = (spec, statement)
         values = [key, encode_json(doc)]
-        values.extend(d.view_value(kind, doc.get(c)) for c, kind in columns.items())
-        statement = (
-            f"INSERT INTO {quote(table)} ({', '.join(map(quote, names))}) "
-            f"VALUES ({', '.join(markers)}) ON CONFLICT (key) DO UPDATE SET "
-            + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in names[1:])
-        )
+        view_value = d.view_value
+        values.extend(view_value(kind, doc.get(c)) for c, kind in columns.items())
         self._conn.execute(statement, values)
 
     def delete_row(self, view: str, key: str) -> bool:
@@ -358,6 +368,8 @@ class SQLStore(EventStore, Generic[ConnT]):
         # View name -> (table, declared columns), read from stormgen_views once.
         self._views: dict[str, tuple[str, dict[str, str]]] = {}
         self._views_lock = threading.Lock()
+        #: a view's upsert statement, with the spec it was built for (by identity)
+        self._upserts: dict[str, tuple[tuple[str, dict[str, str]], str]] = {}
         self.closed = False
 
     @abstractmethod

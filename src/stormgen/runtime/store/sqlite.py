@@ -215,7 +215,9 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         current = current or 0
         check_expected(stream, expected_version, current)
         now = datetime.now(UTC)
-        at = format_time(now)
+        # format_time's text (ISO, microseconds, "Z") without strftime: a UTC time's
+        # isoformat ends in "+00:00"
+        at = now.isoformat(timespec="microseconds")[:-6] + "Z"
         rows = [
             (
                 e.id,
