@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ class Policy(ABC):
         """The commands to issue for `event` (empty when its condition is false)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def command_id(policy: str, event_id: str, index: int) -> uuid.UUID:
     """The deterministic id of the `index`-th command a policy issues for an event.
 
