@@ -111,9 +111,12 @@ class Dialect:
         dump_time: Callable[[datetime], Any] = _as_is,
         load_time: Callable[[Any], datetime] = _as_is,
         max_identifier: int | None = None,
+        array_params: bool = False,
     ) -> None:
         p, j = param, json_param
         self.param = p
+        #: the driver binds a Python list as an SQL array (``= ANY(%s)``)
+        self.array_params = array_params
         self.json_param = j
         #: the view key as compared and sorted (byte order on every backend)
         self.key = key
@@ -181,6 +184,25 @@ class Dialect:
             "columns = excluded.columns"
         )
         self.delete_view = f"DELETE FROM stormgen_views WHERE view = {p}"
+
+    def log_filter(
+        self, after_position: int, up_to_position: int | None, types: Sequence[str] | None
+    ) -> tuple[str, list[Any]]:
+        """The ``WHERE`` of a read of the whole log, with its parameters."""
+        p = self.param
+        where = f"position > {p}"
+        params: list[Any] = [after_position]
+        if up_to_position is not None:
+            where += f" AND position <= {p}"
+            params.append(up_to_position)
+        if types:
+            if self.array_params:
+                where += f" AND type = ANY({p})"
+                params.append(list(types))
+            else:
+                where += f" AND type IN ({', '.join([p] * len(types))})"
+                params.extend(types)
+        return where, params
 
     def marker(self, kind: str) -> str:
         """Return the parameter marker for a view column of logical type ``kind``."""

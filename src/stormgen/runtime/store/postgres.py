@@ -222,6 +222,7 @@ def _dict(value: Any) -> JSONDict:
 
 _DIALECT = Dialect(
     param="%s",
+    array_params=True,
     json_param="%s::jsonb",
     greatest="greatest",
     # COLLATE "C": byte order, the same as SQLite and Python, so paging agrees.
@@ -618,14 +619,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         types: Sequence[str] | None = None,
         up_to_position: int | None = None,
     ) -> list[RecordedEvent]:
-        where = "position > %s"
-        params: list[Any] = [after_position]
-        if up_to_position is not None:
-            where += " AND position <= %s"
-            params.append(up_to_position)
-        if types:
-            where += " AND type = ANY(%s)"
-            params.append(list(types))
+        where, params = self.dialect.log_filter(after_position, up_to_position, types)
         with self._connection() as conn:
             return _select_events(conn, where, params, limit)
 

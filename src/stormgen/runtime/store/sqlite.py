@@ -511,14 +511,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         types: Sequence[str] | None = None,
         up_to_position: int | None = None,
     ) -> list[RecordedEvent]:
-        where = "position > ?"
-        params: list[Any] = [after_position]
-        if up_to_position is not None:
-            where += " AND position <= ?"
-            params.append(up_to_position)
-        if types:
-            where += f" AND type IN ({', '.join('?' * len(types))})"
-            params.extend(types)
+        where, params = self.dialect.log_filter(after_position, up_to_position, types)
         return select_events(self._conn(), where, params, limit)
 
     def stream_version(self, stream: str) -> int:
