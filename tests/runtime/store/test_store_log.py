@@ -140,6 +140,11 @@ def test_read_all_filters_and_pages(store: EventStore) -> None:
     assert [e.position for e in store.read_all(3, limit=4)] == [4, 5, 6, 7]
     assert [e.position for e in store.read_all(types=["Y"])] == [2, 4, 6, 8, 10]
     assert [e.position for e in store.read_all(2, types=["X"], up_to_position=7)] == [3, 5, 7]
+    # a page of a filtered read ends at its limit-th match, wherever that is
+    assert [e.position for e in store.read_all(1, limit=3, types=["X"])] == [3, 5, 7]
+    assert [e.position for e in store.read_all(7, limit=3, types=["X"])] == [9]
+    assert [e.position for e in store.read_all(2, limit=2, up_to_position=3)] == [3]
+    assert store.read_all(limit=0) == []
     assert [e.position for e in store.iter_all(batch_size=3)] == list(range(1, 11))
     event = store.read_event(6)
     assert event is not None and event.data["n"] == 6

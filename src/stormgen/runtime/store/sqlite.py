@@ -137,6 +137,7 @@ _decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
 
 
 _by_position = attrgetter("position")
+_MAX_POSITION = 2**63 - 1
 
 
 def select_events(
@@ -144,24 +145,27 @@ def select_events(
     where: str,
     params: Sequence[Any],
     limit: int | None = None,
-    order: str = "position",
 ) -> list[RecordedEvent]:
-    """Return the events matching ``where`` (SQL on ``events``) in position order.
+    """Return the (first ``limit``) events matching ``where`` (SQL on ``events``) in order.
 
-    ``order`` is the SQL order that gives position order cheaply: ``stream_version``
-    within one stream follows its index instead of sorting.
+    The aggregate reads the table directly, in the order of the index the ``where``
+    uses (stream_version within a stream, else position). A page (``limit``) is bounded
+    by its last position, found on the position index alone: feeding the aggregate
+    from an ordered, limited subquery copied every row first, a third of a read.
     """
-    sql = (
-        f"SELECT json_group_array({_EVENT_JSON}) FROM "
-        f"(SELECT * FROM events WHERE {where} ORDER BY {order}"
-    )
+    if limit is not None and limit <= 0:
+        return []
+    sql = f"SELECT json_group_array({_EVENT_JSON}) FROM events WHERE {where}"
     if limit is not None:
-        sql += " LIMIT ?"
-        params = [*params, limit]
-    row = conn.execute(sql + ")", params).fetchone()
+        sql += (
+            f" AND position <= coalesce((SELECT position FROM events WHERE {where}"
+            f" ORDER BY position LIMIT 1 OFFSET ?), {_MAX_POSITION})"
+        )
+        params = [*params, *params, limit - 1]
+    row = conn.execute(sql, params).fetchone()
     events = _decode_events(row[0])
-    # SQLite feeds the aggregate in the subquery's order; sorting an already sorted list
-    # is one linear pass, and makes the order not depend on that.
+    # Sorting an already sorted list is one linear pass, and makes the order not depend
+    # on the plan SQLite picks.
     events.sort(key=_by_position)
     return events
 
@@ -497,7 +501,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         limit: int | None = None,
         order: str = "position",
     ) -> list[RecordedEvent]:
-        return select_events(conn, where, params, limit, order)
+        return select_events(conn, where, params, limit)
 
     def read_stream(
         self, stream: str, after_version: int = 0, up_to_position: int | None = None
