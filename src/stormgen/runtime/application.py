@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
+from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 from stormgen.runtime import codec
@@ -85,6 +87,10 @@ class _Unsealed:
 
 
 UNSEALED = _Unsealed()
+
+_data_of = attrgetter("data")
+_type_of = attrgetter("type")
+_version_of = attrgetter("version")
 _Key = bytes | _Unsealed | None
 
 
@@ -401,21 +407,32 @@ class Application:
         `key` is the stream key marker of a load: when it is `UNSEALED` and some record
         has sealed fields, the stream's key is taken before they are decrypted (a later
         forget then shows as a changed key).
+
+        The common case (no encrypted field, one type) runs without a Python step per
+        record: the sealed test first looks for any dict-valued field in the whole page
+        at C level (a token is a dict; most pages have none).
         """
-        groups: dict[tuple[str, int], list[int]] = {}
-        sealed: list[int] = []
-        for i, recorded in enumerate(records):
-            data = recorded.data
-            # the quick C-level test first: most events have no dict-valued field at all
-            if dict in map(type, data.values()) and is_sealed(data):
-                sealed.append(i)
-            else:
-                groups.setdefault((recorded.type, recorded.version), []).append(i)
-        out: list[Any] = [None] * len(records)
+        datas = list(map(_data_of, records))
+        if dict in map(type, chain.from_iterable(map(dict.values, datas))):
+            sealed = [i for i, data in enumerate(datas) if is_sealed(data)]
+        else:
+            sealed = []
         decode_many = self.registry.decode_many
+        types = set(map(_type_of, records))
+        if not sealed and len(types) == 1:
+            versions = set(map(_version_of, records))
+            if len(versions) == 1:
+                return decode_many(types.pop(), versions.pop(), datas), key
+        groups: dict[tuple[str, int], list[int]] = {}
+        skip = set(sealed)
+        kinds = zip(map(_type_of, records), map(_version_of, records), strict=True)
+        for i, kind in enumerate(kinds):
+            if i not in skip:
+                groups.setdefault(kind, []).append(i)
+        out: list[Any] = [None] * len(records)
         for (type_name, version), places in groups.items():
-            datas = [records[i].data for i in places]
-            for i, event in zip(places, decode_many(type_name, version, datas), strict=True):
+            batch = [datas[i] for i in places]
+            for i, event in zip(places, decode_many(type_name, version, batch), strict=True):
                 out[i] = event
         if sealed:
             if key is UNSEALED:
