@@ -289,3 +289,14 @@ def test_nested_transactions_roll_back_to_their_savepoint(store: EventStore) -> 
     assert store.get_checkpoint("outer") == 1
     assert store.get_checkpoint("inner") == 0
     assert store.stream_version("S/1") == 1
+
+
+def test_a_batch_larger_than_one_insert_statement_keeps_its_order(store: EventStore) -> None:
+    # SQLite writes a batch 100 rows per INSERT: positions and versions stay consecutive
+    store.append("A/1", [ev(0)], 0)
+    result = store.append("B/1", [ev(i) for i in range(1, 251)], 0)
+    assert (result.first_position, result.last_position, result.stream_version) == (2, 251, 250)
+    events = store.read_stream("B/1")
+    assert [e.data["n"] for e in events] == list(range(1, 251))
+    assert [e.position for e in events] == list(range(2, 252))
+    assert [(e.id, e.position) for e in events] == [(e.id, e.position) for e in result.events]
