@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from datetime import UTC, datetime
+from itertools import starmap
 from typing import Any
 
 import msgspec
@@ -15,18 +16,20 @@ JSONDict = dict[str, Any]
 _ids = threading.local()
 
 
+_UUID_LAYOUT = "{}{}-{}-{}-{}-{}{}{}".format
+#: byte maps setting a uuid4's version bits (byte 6) and variant bits (byte 8)
+_VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
+_RFC_4122_VARIANT = bytes(b & 0x3F | 0x80 for b in range(256))
+
+
 def _fresh_ids(count: int = 256) -> list[str]:
     """Make ``count`` random uuid4 strings from one read of the OS's random source."""
     raw = bytearray(os.urandom(16 * count))
-    for i in range(0, len(raw), 16):
-        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
-        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = raw.hex()
-    return [
-        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
-        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
-        for i in range(0, len(text), 32)
-    ]
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_RFC_4122_VARIANT)
+    # hex in groups of two bytes, joined five groups to a uuid's 8-4-4-4-12 layout
+    groups = iter(raw.hex("-", 2).split("-"))
+    return list(starmap(_UUID_LAYOUT, zip(*[groups] * 8, strict=True)))
 
 
 def _forget_ids() -> None:
