@@ -19,6 +19,12 @@ Workloads (each contender on its own fresh database):
 - catchup: read the whole log from position 0 in pages of 1,000, decoded into events
   (stormgen: a ``Subscription``; eventsourcing: ``select_notifications`` + mapper).
 
+The raw contender keeps one column per envelope field (data and metadata as JSON text)
+and decodes rows with the stdlib; stormgen's SQLite store keeps each event's envelope
+as one JSON text beside the columns it filters on (docs/runtime.md, "Store decisions").
+Every contender decodes every event fully: stormgen's reads build each envelope with
+its data and metadata as dicts (nothing is decoded lazily).
+
 stormgen's load and catchup stop at recorded events (envelopes with JSON data), while
 eventsourcing's mapper builds domain event objects; ``load_typed`` and
 ``catchup_typed`` (stormgen only) also decode each event into its typed class with

@@ -26,7 +26,8 @@ from typing import Any, Final, NamedTuple
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict
 
-#: Current version of the on-disk schema; stores refuse schemas newer than this.
+#: Current version of the PostgreSQL schema; stores refuse schemas newer than this.
+#: The SQLite store has its own (``sqlite.SCHEMA_VERSION``, 2: the envelope column).
 SCHEMA_VERSION: Final = 1
 
 #: ``expected_version`` value meaning "append whatever the stream's version is".
