@@ -150,6 +150,10 @@ _MIGRATE_1_TO_2 = (
 _INSERT = (
     "INSERT INTO events (position, type, stream, stream_version, recorded_at, envelope) VALUES "
 )
+_HEAD = (
+    "SELECT (SELECT max(stream_version) FROM events WHERE stream = ?),"
+    " (SELECT seq FROM sqlite_sequence WHERE name = 'events')"
+)
 #: rows per INSERT statement: 600 parameters, under the oldest SQLite limit (999)
 _ROWS_PER_INSERT = 100
 
@@ -281,18 +285,15 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             ).fetchone()
             if row is not None:
                 return self._store._replay_result(conn, decode_json(row[0]))
-        current = conn.execute(
-            "SELECT max(stream_version) FROM events WHERE stream = ?", (stream,)
-        ).fetchone()[0]
-        current = current or 0
+        # the stream's version, and the AUTOINCREMENT counter the positions follow
+        # (writers are serialized)
+        current, position = conn.execute(_HEAD, (stream,)).fetchone()
+        current, position = current or 0, position or 0
         check_expected(stream, expected_version, current)
         now = datetime.now(UTC)
         # format_time's text (ISO, microseconds, "Z") without strftime: a UTC time's
         # isoformat ends in "+00:00"
         at = now.isoformat(timespec="microseconds")[:-6] + "Z"
-        # Writers are serialized: the positions follow the AUTOINCREMENT counter.
-        counter = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        position = counter[0] if counter else 0
         # the envelope as _envelope writes it, inline: this is the hot path of appends
         rows = [
             (
