@@ -10,7 +10,8 @@ import pytest
 
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreCorrupt
-from stormgen.runtime.store.sqlite import APPLICATION_ID, SCHEMA_VERSION, SQLiteStore
+from stormgen.runtime.store import SCHEMA_VERSION
+from stormgen.runtime.store.sqlite import APPLICATION_ID, SQLiteStore
 
 # The schema stormgen wrote up to schema version 2 (the envelope column).
 SCHEMA_1 = """

@@ -26,9 +26,9 @@ from typing import Any, Final, NamedTuple
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict
 
-#: Current version of the PostgreSQL schema; stores refuse schemas newer than this.
-#: The SQLite store has its own (``sqlite.SCHEMA_VERSION``, 2: the envelope column).
-SCHEMA_VERSION: Final = 1
+#: Current version of the stores' schema; stores refuse schemas newer than this and
+#: upgrade older ones. Version 2 added the events' ``envelope`` column.
+SCHEMA_VERSION: Final = 2
 
 #: ``expected_version`` value meaning "append whatever the stream's version is".
 ANY: Final = None

@@ -19,7 +19,7 @@ from functools import cache
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
@@ -43,6 +43,7 @@ from stormgen.runtime.store._sql import (
     recorded_events,
 )
 from stormgen.runtime.store.base import (
+    SCHEMA_VERSION,
     AppendResult,
     Notifier,
     UnitOfWork,
@@ -64,9 +65,6 @@ _SQL_TYPES = {
     "timestamp": "TEXT",
     "json": "TEXT",
 }
-
-#: Version of this backend's schema: 2 added the ``envelope`` column (see ``_EVENTS``).
-SCHEMA_VERSION: Final = 2
 
 # Each event is stored as its envelope, the JSON array RecordedEvent decodes from (id,
 # type, version, stream, stream_id, stream_version, position, recorded_at, data,

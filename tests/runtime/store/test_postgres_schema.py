@@ -1,0 +1,72 @@
+"""The PostgreSQL store's schema: upgrading a version 1 schema to the envelope column."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from runtime_support import pg_base_url, with_schema
+
+from stormgen.runtime.envelope import NewEvent
+from stormgen.runtime.errors import StoreCorrupt
+from stormgen.runtime.store import SCHEMA_VERSION, open_store
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    base = pg_base_url()
+    name = f"stormgen_test_v1_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+def test_a_version_1_schema_is_upgraded_in_place(schema: str) -> None:
+    base = pg_base_url()
+    url = with_schema(base, schema)
+    with open_store(url) as store:
+        store.append("S/1", [NewEvent(type="T", data={"n": 1}, stream_id="1")], 0)
+        store.append("S/2", [NewEvent(type="T", data={}, metadata={"actor": "ada"})], 0)
+        before = store.read_all()
+    # turn it back into what stormgen wrote as schema version 1
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        conn.execute("ALTER TABLE events DROP COLUMN envelope")
+        conn.execute("DROP FUNCTION stormgen_append")
+        conn.execute(
+            "CREATE FUNCTION stormgen_append(text, integer, text[], text[], integer[], text[],"
+            " jsonb[], jsonb[], text, text) RETURNS void LANGUAGE sql AS ''"
+        )
+        conn.execute("UPDATE stormgen_meta SET value = '1' WHERE key = 'schema_version'")
+    with open_store(url) as store:
+        assert store.read_all() == before
+        # both append paths: the function (a command's few events) and COPY (a batch)
+        store.append("S/1", [NewEvent(type="T", data={"n": 2})], 1)
+        store.append("S/3", [NewEvent(type="T", data={"n": i}) for i in range(60)], 0)
+        assert [e.position for e in store.read_all()] == list(range(1, 64))
+        assert [e.data["n"] for e in store.read_stream("S/1")] == [1, 2]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        version = conn.execute("SELECT value FROM stormgen_meta").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
+        functions = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'stormgen_append'"
+            " AND pronamespace = %s::regnamespace",
+            (schema,),
+        ).fetchone()
+        assert functions == (1,)
+        # the data stays queryable as jsonb
+        row = conn.execute("SELECT data ->> 'n' FROM events WHERE position = 1").fetchone()
+        assert row == ("1",)
+
+
+def test_a_damaged_envelope_is_reported_as_a_corrupt_store(schema: str) -> None:
+    base = pg_base_url()
+    with open_store(with_schema(base, schema)) as store:
+        store.append("S/1", [NewEvent(type="T", data={"n": n}) for n in range(3)], 0)
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"UPDATE {schema}.events SET envelope = '[1' WHERE position = 2")
+        with pytest.raises(StoreCorrupt, match=f"{schema}.*damaged"):
+            store.read_stream("S/1")
