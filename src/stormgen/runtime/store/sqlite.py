@@ -440,9 +440,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             try:
                 # Re-check under the write lock: another process may have created it.
                 version = self._check(conn, where)
-                if version < SCHEMA_VERSION and version:
-                    self._migrate(conn, version)
-                elif not version:
+                if not version:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
@@ -452,6 +450,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                     )
                     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                elif version < SCHEMA_VERSION:
+                    self._migrate(conn, version)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
