@@ -118,6 +118,23 @@ def test_positions_continue_the_counter_across_the_upgrade(tmp_path: Path) -> No
         assert result.first_position == 10
 
 
+def test_a_version_1_store_with_damaged_data_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    version_1_store(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE events SET data = '{\"total\":' WHERE position = 2")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreCorrupt, match=r"cannot upgrade .*old\.db.*JSON"):
+        SQLiteStore(path)
+    # the upgrade was rolled back: still the version 1 store, every row in place
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM stormgen_meta").fetchone() == ("1",)
+    assert conn.execute("SELECT count(*) FROM events").fetchone() == (3,)
+    assert conn.execute("SELECT data FROM events WHERE position = 2").fetchone() == ('{"total":',)
+    conn.close()
+
+
 def test_an_empty_version_1_store_is_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

@@ -451,7 +451,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 elif version < SCHEMA_VERSION:
-                    self._migrate(conn, version)
+                    self._migrate(conn, version, where)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -469,14 +469,20 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         self._connections.append(conn)
 
     @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    def _migrate(conn: sqlite3.Connection, version: int, where: str) -> None:
         """Upgrade a store of an older schema version (in the caller's transaction)."""
         if version < 2:
             counter = conn.execute(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
             ).fetchone()
-            for statement in _MIGRATE_1_TO_2:
-                conn.execute(statement)
+            try:
+                for statement in _MIGRATE_1_TO_2:
+                    conn.execute(statement)
+            except sqlite3.OperationalError as exc:
+                if "JSON" not in str(exc):
+                    raise
+                # an event whose data or metadata is not JSON: nothing was changed
+                raise StoreCorrupt(f"cannot upgrade {where}: an event's {exc}") from exc
             conn.execute("DROP TABLE events_v1")
             # positions are never reused: the new table continues the old counter
             conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
