@@ -514,6 +514,9 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         where, params = self.dialect.log_filter(after_position, up_to_position, types)
         return select_events(self._conn(), where, params, limit)
 
+    def event_types(self, after_position: int, up_to_position: int) -> set[str]:
+        return self._event_types(self._conn(), after_position, up_to_position)
+
     def stream_version(self, stream: str) -> int:
         return self._stream_version(self._conn(), stream)
 
