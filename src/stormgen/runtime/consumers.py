@@ -661,7 +661,11 @@ class Consumers:
     def _skip(consumer: _Consumer, scanned_from: int, last: int) -> None:
         """Move an idle consumer past events it does not read, in memory."""
         if not consumer.lock.acquire(blocking=False):
-            return  # busy: it reads on to the end of the log by itself
+            # busy with a batch that may end before `last`: have it look once more (it
+            # finds nothing of its own and moves along in memory) rather than trail the
+            # log until its idle timeout
+            consumer.wakeup.set()
+            return
         try:
             # only when it has reached where this scan began: nothing of its types since
             if consumer.base >= 0 and consumer.reached >= scanned_from:
