@@ -422,6 +422,10 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         if outer is not None:
             # Nested: a savepoint inside the thread's open transaction.
             conn = outer._conn
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back (an I/O error, a full disk):
+                # a SAVEPOINT now would begin a new one, committed at its RELEASE
+                raise StoreError(f"store {self.url}: the transaction was rolled back")
             name = f"sp{id(outer)}_{getattr(self._local, 'depth', 0)}"
             self._local.depth = getattr(self._local, "depth", 0) + 1
             conn.execute(f"SAVEPOINT {name}")
@@ -445,7 +449,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 yield uow
             except BaseException:
                 self._local.uow = None
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled it back already
+                    conn.execute("ROLLBACK")
                 raise
             self._local.uow = None
             try:
