@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from http_shop import Cancel, Drink, PlaceOrder, open_shop
 
 from stormgen.runtime import Application, Rejected
-from stormgen.runtime.application import CommandResult
+from stormgen.runtime.application import UNSEALED, CommandResult, _Cached
 from stormgen.runtime.errors import StoreError
 from stormgen.runtime.http import create_app
 from stormgen.runtime.http.writer import CommandWriter
@@ -209,3 +209,27 @@ def test_a_savepoint_after_sqlite_rolled_back_the_transaction_raises(
         uow._conn.execute("ROLLBACK")  # type: ignore[attr-defined]  # as SQLite does on I/O errors
         with store.transaction():
             pass
+
+
+def test_held_entries_are_put_after_the_block_and_dropped_when_it_raises(
+    shop: Application,
+) -> None:
+    cache = shop.state_cache
+    entry = _Cached(1, 1, object(), UNSEALED)
+    with cache.held():
+        cache.put("s-1", entry, cache.generation)
+        assert cache.get("s-1") is entry  # this thread sees its own
+        other: list[Any] = []
+        look = threading.Thread(target=lambda: other.append(cache.get("s-1")))
+        look.start()
+        look.join()
+        assert other == [None]
+    assert cache.get("s-1") is entry
+    with pytest.raises(RuntimeError), cache.held():
+        cache.put("s-2", entry, cache.generation)
+        raise RuntimeError("rolled back")
+    assert cache.get("s-2") is None
+    with cache.held():
+        cache.put("s-3", entry, cache.generation)
+        cache.forget("s-3")  # a forget in between: the held entry is refused
+    assert cache.get("s-3") is None

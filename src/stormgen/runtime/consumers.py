@@ -345,7 +345,9 @@ class Consumers:
                     cid = command_id(policy.name, env.id, index)
                     if system is not None and not self.app.was_handled(str(cid)):
                         answered[cid] = self._ask(system, command, cid)
-            with self.store.transaction() as uow:
+            # the states the commands cache stay this thread's until the commit: other
+            # threads must not decide on (or show) what may be rolled back
+            with self.app.state_cache.held(), self.store.transaction() as uow:
                 self._claim(uow, consumer.name, after)
                 for env, commands in plans:
                     self._react(policy, env, commands, answered)
@@ -354,8 +356,7 @@ class Consumers:
         except _Overtaken:
             raise
         except Exception:
-            # rolled back: states the commands cached never happened; go event by event
-            self.app.state_cache.clear()
+            # rolled back (with the states cached meanwhile): go event by event
             return False
 
     def _record_failure(
