@@ -163,6 +163,61 @@ def test_retry_with_the_same_idempotency_key_writes_once(server: Server) -> None
         assert len(placed) == 1
 
 
+def test_concurrent_commands_each_get_their_own_answer(server: Server) -> None:
+    """Requests that arrive together share a transaction (group commit) on SQLite, yet
+    each is answered for itself: a repeated Idempotency-Key writes once, a rejection
+    or an id that exists fails only its own request, the others are all in the log."""
+    key = f"together-{uuid.uuid4()}"
+    with server.client() as c:
+        existing = place(c)
+    jobs: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+    for n in range(24):
+        kind = ("plain", "same-key", "rejected", "exists")[n % 4]
+        if kind == "plain":
+            jobs.append((kind, ORDER, {}))
+        elif kind == "same-key":
+            jobs.append((kind, ORDER, {"Idempotency-Key": key}))
+        elif kind == "rejected":
+            jobs.append((kind, {**ORDER, "drinks": []}, {}))
+        else:
+            jobs.append((kind, {**ORDER, "order_id": existing}, {}))
+    answers: list[tuple[str, httpx.Response]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(jobs))
+
+    def send(kind: str, body: dict[str, Any], headers: dict[str, str]) -> None:
+        with server.client() as c:
+            start.wait()
+            response = c.post(
+                "/ordering/order/place-order", json=body, headers={**CUSTOMER, **headers}
+            )
+        with lock:
+            answers.append((kind, response))
+
+    threads = [threading.Thread(target=send, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    by_kind: dict[str, list[httpx.Response]] = {}
+    for kind, response in answers:
+        by_kind.setdefault(kind, []).append(response)
+    assert [r.status_code for r in by_kind["plain"]] == [201] * 6
+    assert [r.status_code for r in by_kind["same-key"]] == [201] * 6
+    assert len({r.json()["id"] for r in by_kind["same-key"]}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in by_kind["same-key"]) == 5
+    assert {r.status_code for r in by_kind["rejected"]} == {409}
+    assert {r.json()["error"] for r in by_kind["rejected"]} == {"rejected"}
+    assert {r.status_code for r in by_kind["exists"]} == {409}
+    assert {r.json()["error"] for r in by_kind["exists"]} == {"exists"}
+    with server.client() as c:
+        for response in by_kind["plain"] + by_kind["same-key"][:1]:
+            order_id = response.json()["id"]
+            history = c.get(f"/ordering/order/{order_id}/events", headers=CUSTOMER).json()
+            placed = [e for e in history["events"] if e["type"] == "Ordering.OrderPlaced"]
+            assert len(placed) == 1
+
+
 def test_wrong_actors_token_is_403(server: Server) -> None:
     with server.client() as c:
         ticket = open_ticket(c)

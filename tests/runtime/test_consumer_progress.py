@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from coffee_domain import (
 )
 from runtime_support import FAST_RETRY, Stores
 
-from stormgen.runtime import Envelope, Event, View
+from stormgen.runtime import Command, Envelope, Event, Policy, View
 
 
 def place(app: Any, customer: str = "Ada") -> Any:
@@ -138,6 +139,47 @@ def test_background_consumers_wake_only_for_their_events(stores: Stores) -> None
     # stopping writes what was kept in memory
     assert app.store.get_checkpoint("Ordering.OrderHistory") == 6
     assert app.store.get_checkpoint("Bar.Tickets") == 6
+
+
+class GatedPolicy(Policy):
+    """Reacts to orders with nothing, once the test opens its gate (outside any
+    transaction: the log stays writable meanwhile)."""
+
+    name = "Ordering.Gated"
+    events = (OrderPlaced,)
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def react(self, event: Event, envelope: Envelope) -> list[Command]:
+        self.entered.set()
+        self.gate.wait(10)
+        return []
+
+
+def test_a_consumer_busy_when_other_types_arrive_does_not_trail_them(stores: Stores) -> None:
+    # no idle timeout within the test: only the dispatcher's call moves the policy along
+    retry = dataclasses.replace(FAST_RETRY, idle_timeout=60, checkpoint_interval=60)
+    policy = GatedPolicy()
+    app = stores.app(aggregates=[Order(), Ticket()], policies=[policy], retry=retry)
+    app.start()
+    try:
+        place(app)
+        assert policy.entered.wait(10)
+        # the policy is in the middle of its batch (up to position 1) while events of
+        # other types arrive: the dispatcher cannot move it along now
+        for _ in range(2):
+            open_ticket(app)
+        time.sleep(0.2)
+        policy.gate.set()
+        deadline = time.monotonic() + 10
+        while app.progress()[policy.name]["behind"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.progress()[policy.name] == {"position": 3, "behind": 0}
+    finally:
+        policy.gate.set()
+        app.stop()
 
 
 def test_a_policy_batch_commits_once_and_a_failing_command_is_isolated(stores: Stores) -> None:

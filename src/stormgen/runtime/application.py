@@ -13,7 +13,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -32,6 +33,7 @@ from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
     NotFound,
+    Rejected,
     UnknownCommand,
 )
 from stormgen.runtime.store import EventStore, Snapshot, open_store
@@ -46,6 +48,7 @@ _NONE: frozenset[str] = frozenset()
 _SHARED_ENVELOPES = 4096
 
 S = TypeVar("S")
+T = TypeVar("T")
 AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
 ViewRef = View[Any] | type[View[Any]] | str
 
@@ -124,9 +127,33 @@ class StateCache:
         self._lock = threading.Lock()
         #: bumped by `forget`: a load that began before may not store what it read
         self.generation = 0
+        #: per thread, the entries `held` keeps back until its transaction commits
+        self._local = threading.local()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep this thread's entries to itself until the block ends without error.
+
+        For a transaction that stays open across several commands: its states are
+        not committed yet, so other threads must not decide on them (or show them),
+        while this thread's later commands may. When the block ends the entries are
+        put as usual; when it raises (e.g. the commit failed) they are dropped.
+        """
+        pending: dict[str, tuple[_Cached, int]] = {}
+        self._local.pending = pending
+        try:
+            yield
+        finally:
+            self._local.pending = None
+        for stream, (item, generation) in pending.items():
+            self.put(stream, item, generation)
 
     def get(self, stream: str) -> _Cached | None:
         """The cached state of a stream, marked as recently used."""
+        pending: dict[str, tuple[_Cached, int]] | None = self._local.__dict__.get("pending")
+        held = pending.get(stream) if pending is not None else None
+        if held is not None and held[1] == self.generation:
+            return held[0]
         with self._lock:
             item = self._items.get(stream)
             if item is not None:
@@ -135,6 +162,12 @@ class StateCache:
 
     def put(self, stream: str, item: _Cached, generation: int) -> None:
         """Remember a state, unless a newer one is known or a forget came in between."""
+        pending = self._local.__dict__.get("pending")
+        if pending is not None:
+            held = pending.get(stream)
+            if generation == self.generation and (held is None or held[0].version <= item.version):
+                pending[stream] = (item, generation)
+            return
         with self._lock:
             if generation != self.generation:
                 return
@@ -148,6 +181,9 @@ class StateCache:
 
     def drop(self, stream: str) -> None:
         """Forget a stream's entry (it lost a race, or its key changed)."""
+        pending = self._local.__dict__.get("pending")
+        if pending is not None:
+            pending.pop(stream, None)
         with self._lock:
             self._items.pop(stream, None)
 
@@ -178,6 +214,17 @@ def _ref_name(ref: Any) -> str:
     if isinstance(ref, str):
         return ref
     return cast(str, ref.name)
+
+
+#: What a command answers without having written anything (see `handle_together`).
+_DOMAIN_ANSWERS = (Rejected, NotFound, AlreadyExists, VersionConflict, DecodeError)
+
+
+def _outcome(unit: Callable[[], T]) -> T | Exception:
+    try:
+        return unit()
+    except Exception as exc:
+        return exc
 
 
 class Application:
@@ -681,6 +728,36 @@ class Application:
                 return self._with_first_id(agg, result)
             self._after_append(agg, state, version, key, events, result, generation)
             return result
+
+    def handle_together(self, units: Sequence[Callable[[], T]]) -> list[T | Exception]:
+        """Run units of command work (say ``lambda: app.handle(cmd)``) with one commit.
+
+        Group commit: the units run one after the other in one store transaction, each
+        append in a savepoint of its own (its nested transaction), and become durable
+        together at the one COMMIT; nothing is returned before it. Each unit's outcome
+        is its result or the exception it raised: a domain answer (`Rejected`,
+        `NotFound`, `AlreadyExists`, `VersionConflict`, `DecodeError`) wrote nothing
+        and fails that unit only. Any other error (the store failing, the commit
+        failing, a bug in a unit) rolls the whole transaction back; then each unit runs
+        again alone, in a transaction of its own, so one unit's failure is no other's.
+        States cached meanwhile stay this thread's own until the commit
+        (`StateCache.held`). The store must make nested transactions savepoints (the
+        SQL stores do; the memory store does not).
+        """
+        if len(units) == 1:
+            return [_outcome(units[0])]
+        outcomes: list[T | Exception] = []
+        try:
+            with self.state_cache.held(), self.store.transaction():
+                for unit in units:
+                    try:
+                        outcomes.append(unit())
+                    except _DOMAIN_ANSWERS as exc:
+                        outcomes.append(exc)
+        except Exception:
+            log.warning("a group of %d commands failed; running each alone", len(units))
+            return [_outcome(unit) for unit in units]
+        return outcomes
 
     def _trusted(
         self, agg: Aggregate[Any], stream: str, creates: bool, expected: int | None

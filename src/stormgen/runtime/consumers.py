@@ -345,7 +345,9 @@ class Consumers:
                     cid = command_id(policy.name, env.id, index)
                     if system is not None and not self.app.was_handled(str(cid)):
                         answered[cid] = self._ask(system, command, cid)
-            with self.store.transaction() as uow:
+            # the states the commands cache stay this thread's until the commit: other
+            # threads must not decide on (or show) what may be rolled back
+            with self.app.state_cache.held(), self.store.transaction() as uow:
                 self._claim(uow, consumer.name, after)
                 for env, commands in plans:
                     self._react(policy, env, commands, answered)
@@ -354,8 +356,7 @@ class Consumers:
         except _Overtaken:
             raise
         except Exception:
-            # rolled back: states the commands cached never happened; go event by event
-            self.app.state_cache.clear()
+            # rolled back (with the states cached meanwhile): go event by event
             return False
 
     def _record_failure(
@@ -640,20 +641,13 @@ class Consumers:
         finding nothing on every append. A consumer not woken still wakes after
         `idle_timeout` and reads for itself, so a missed event is late, never lost.
         """
-        wanted = sorted({t for c in self._consumers.values() for t in c.types})
         while not self._stopping.is_set():
             try:
                 if not self.store.wait_for_events(watched, self.retry.idle_timeout):
                     continue
                 last = self.store.last_position()
-                seen: set[str] = set()
-                after = watched
-                while after < last:
-                    batch = self.store.read_all(after, 1000, wanted, last)
-                    seen.update(rec.type for rec in batch)
-                    if len(batch) < 1000:
-                        break
-                    after = batch[-1].position
+                # the types only: the consumers read (and decode) the events themselves
+                seen = self.store.event_types(watched, last)
                 for consumer in self._consumers.values():
                     if seen.intersection(consumer.types):
                         consumer.wakeup.set()
@@ -668,7 +662,11 @@ class Consumers:
     def _skip(consumer: _Consumer, scanned_from: int, last: int) -> None:
         """Move an idle consumer past events it does not read, in memory."""
         if not consumer.lock.acquire(blocking=False):
-            return  # busy: it reads on to the end of the log by itself
+            # busy with a batch that may end before `last`: have it look once more (it
+            # finds nothing of its own and moves along in memory) rather than trail the
+            # log until its idle timeout
+            consumer.wakeup.set()
+            return
         try:
             # only when it has reached where this scan began: nothing of its types since
             if consumer.base >= 0 and consumer.reached >= scanned_from:

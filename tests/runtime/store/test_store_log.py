@@ -151,6 +151,16 @@ def test_read_all_filters_and_pages(store: EventStore) -> None:
     assert store.read_event(11) is None
 
 
+def test_event_types_names_the_types_in_a_range(store: EventStore) -> None:
+    store.append("A/1", [ev(i, "X" if i % 2 else "Y") for i in range(1, 11)], 0)
+    store.append("B/1", [ev(11, "Z")], 0)
+    assert store.event_types(0, 11) == {"X", "Y", "Z"}
+    assert store.event_types(2, 3) == {"X"}  # (after, up to]: position 3 only
+    assert store.event_types(9, 11) == {"Y", "Z"}
+    assert store.event_types(10, 10) == set()
+    assert store.event_types(11, 20) == set()  # nothing past the end of the log
+
+
 def test_idempotent_retry_returns_first_result_and_writes_nothing(store: EventStore) -> None:
     first = store.append("S/1", [ev(1), ev(2)], 0, idempotency_key="cmd-1")
     store.append("S/2", [ev(3)], 0)

@@ -41,6 +41,7 @@ from stormgen.runtime.http.auth import Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.naming import kebab
 from stormgen.runtime.http.schemas import ModelFactory, first_error
+from stormgen.runtime.http.writer import CommandWriter
 from stormgen.runtime.messages import Command, Event, Message, info
 from stormgen.runtime.rejections import (
     AlreadyExists,
@@ -49,6 +50,7 @@ from stormgen.runtime.rejections import (
     Rejected,
     VersionConflict,
 )
+from stormgen.runtime.store.sqlite import SQLiteStore
 from stormgen.runtime.views import View
 
 log = logging.getLogger("stormgen.http")
@@ -153,6 +155,11 @@ class Api:
         # blocking work runs here: a plain executor costs less per call than AnyIO's
         # thread pool (no capacity limiter or cancel scope to enter per request)
         self.executor = _executor()
+        # commands and external events: on one thread, grouped into one transaction
+        # per arrival (group commit) where writes are serialized anyway (SQLite)
+        self.writer = (
+            CommandWriter(application) if isinstance(application.store, SQLiteStore) else None
+        )
         self.contexts = set(contexts) if contexts else None
         self.factory = ModelFactory()
         self.models: list[type[BaseModel]] = []
@@ -385,10 +392,21 @@ def _domain_error(exc: Exception) -> ApiError:
 async def _call(api: Api, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run blocking application work in a worker thread; domain errors become ApiErrors."""
     loop = asyncio.get_running_loop()
+    return await _answered(
+        loop.run_in_executor(api.executor, functools.partial(function, *args, **kwargs))
+    )
+
+
+async def _write(api: Api, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Like `_call`, for work that writes: on the command writer, where there is one."""
+    if api.writer is None:
+        return await _call(api, function, *args, **kwargs)
+    return await _answered(api.writer.run(function, *args, **kwargs))
+
+
+async def _answered(work: Awaitable[Any]) -> Any:
     try:
-        return await loop.run_in_executor(
-            api.executor, functools.partial(function, *args, **kwargs)
-        )
+        return await work
     except (
         ApiError,
         AlreadyExists,
@@ -441,7 +459,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
                 )
             data[id_field] = codec.to_data(ident)
         command = _decode(route.cls, data)
-        result = await _call(
+        result = await _write(
             api,
             api.application.handle,
             command,
@@ -489,7 +507,7 @@ def _external_handler(api: Api, route: ExternalRoute) -> Handler:
         data = _json_body(await request.body())
         _validate(route.model, data)
         event = _decode(route.cls, data)
-        envelopes = await _call(
+        envelopes = await _write(
             api, api.application.record_external, [event], idempotency_key=key, actor=actor
         )
         position = envelopes[-1].position if envelopes else None
@@ -591,6 +609,8 @@ def create_app(
         try:
             yield
         finally:
+            if api.writer is not None:
+                await run_in_threadpool(api.writer.stop)
             if run_consumers:
                 await run_in_threadpool(application.stop)
             # a new, idle executor (it starts no thread until used) for a next startup

@@ -413,6 +413,13 @@ class SQLStore(EventStore, Generic[ConnT]):
     def _last_position(self, conn: ConnT) -> int:
         return int(conn.execute(self.dialect.last_position).fetchone()[0])
 
+    def _event_types(self, conn: ConnT, after_position: int, up_to_position: int) -> set[str]:
+        where, params = self.dialect.log_filter(after_position, up_to_position, None)
+        return {
+            row[0]
+            for row in conn.execute(f"SELECT DISTINCT type FROM events WHERE {where}", params)
+        }
+
     def _read_stream(
         self, conn: ConnT, stream: str, after_version: int, up_to_position: int | None
     ) -> list[RecordedEvent]:

@@ -382,6 +382,19 @@ class EventStore(ABC):
         ``up_to_position`` stops at that position.
         """
 
+    def event_types(self, after_position: int, up_to_position: int) -> set[str]:
+        """Return the types of the events with a position in (``after_position``,
+        ``up_to_position``]: what a dispatcher needs to know whom to wake, without
+        reading (and decoding) the events themselves."""
+        found: set[str] = set()
+        while after_position < up_to_position:
+            page = self.read_all(after_position, 1000, None, up_to_position)
+            if not page:
+                break
+            found.update(event.type for event in page)
+            after_position = page[-1].position
+        return found
+
     @abstractmethod
     def stream_version(self, stream: str) -> int:
         """Return the stream's current version (0 when it does not exist)."""

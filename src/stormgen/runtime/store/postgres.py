@@ -692,6 +692,10 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         with self._connection() as conn:
             return _select_events(conn, where, params, limit)
 
+    def event_types(self, after_position: int, up_to_position: int) -> set[str]:
+        with self._connection() as conn:
+            return self._event_types(conn, after_position, up_to_position)
+
     def stream_version(self, stream: str) -> int:
         with self._connection() as conn:
             return self._stream_version(conn, stream)

@@ -533,6 +533,10 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         if outer is not None:
             # Nested: a savepoint inside the thread's open transaction.
             conn = outer._conn
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back (an I/O error, a full disk):
+                # a SAVEPOINT now would begin a new one, committed at its RELEASE
+                raise StoreError(f"store {self.url}: the transaction was rolled back")
             name = f"sp{id(outer)}_{getattr(self._local, 'depth', 0)}"
             self._local.depth = getattr(self._local, "depth", 0) + 1
             conn.execute(f"SAVEPOINT {name}")
@@ -556,7 +560,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 yield uow
             except BaseException:
                 self._local.uow = None
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled it back already
+                    conn.execute("ROLLBACK")
                 raise
             self._local.uow = None
             try:
@@ -619,6 +624,9 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
     ) -> list[RecordedEvent]:
         where, params = self.dialect.log_filter(after_position, up_to_position, types)
         return select_events(self._conn(), where, params, limit)
+
+    def event_types(self, after_position: int, up_to_position: int) -> set[str]:
+        return self._event_types(self._conn(), after_position, up_to_position)
 
     def stream_version(self, stream: str) -> int:
         return self._stream_version(self._conn(), stream)
