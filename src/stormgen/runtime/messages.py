@@ -62,7 +62,7 @@ class Message:
     """Base of events and commands; subclasses are frozen dataclasses.
 
     The bases have empty `__slots__`, so a subclass declared `slots=True` has no
-    instance `__dict__` (decoding builds such instances at about half the cost). Such a
+    instance `__dict__` (msgspec builds such instances in half the time). Such a
     dataclass is built twice: the class body with its keywords, then a copy without
     them (`dataclasses` recreates a class to add slots). The metadata is stored on the
     first and copied into the second with the class namespace; the copy's own
