@@ -144,32 +144,32 @@ def stormgen_command_app(
 
 def _application_runner(store: EventStore, state_cache: int) -> Callable[[str, int], None]:
     """Build a one-aggregate service with the runtime's domain layer (Application)."""
-    from dataclasses import dataclass as frozen_dc
-
     from stormgen.runtime import Aggregate, Application, Command, Event
 
-    @frozen_dc(frozen=True)
-    class Increment(Command, name="Bench.Increment", aggregate="Bench.Counter"):  # type: ignore[call-arg]
+    # declared as the generator declares messages and state (frozen, slotted, kw_only)
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Increment(Command, name="Bench.Increment", aggregate="Bench.Counter"):
         counter_id: str
         by: int
         note: str
         total: str
 
-    @frozen_dc(frozen=True)
-    class Start(Command, name="Bench.Start", aggregate="Bench.Counter", creates=True):  # type: ignore[call-arg]
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Start(Command, name="Bench.Start", aggregate="Bench.Counter", creates=True):
         counter_id: str
         by: int
         note: str
         total: str
 
-    @frozen_dc(frozen=True)
-    class Incremented(Event, name="Bench.Incremented", aggregate="Bench.Counter"):  # type: ignore[call-arg]
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Incremented(Event, name="Bench.Incremented", aggregate="Bench.Counter"):
         counter_id: str
         by: int
         note: str
         total: str
 
-    @frozen_dc(frozen=True)
+    @dataclass(frozen=True, slots=True, kw_only=True)
     class CounterState:
         count: int = 0
 
@@ -197,7 +197,7 @@ def _application_runner(store: EventStore, state_cache: int) -> Callable[[str, i
 
         def apply(self, state: CounterState, event: Event) -> CounterState:
             assert isinstance(event, Incremented)
-            return CounterState(state.count + event.by)
+            return CounterState(count=state.count + event.by)
 
     # Bench.Step too: the typed load and catchup decode the big streams with this app
     app = Application(
@@ -286,12 +286,11 @@ def step_class() -> Any:
     """The typed event of the big stream (``Bench.Step``), defined once."""
     global _STEP
     if _STEP is None:
-        from dataclasses import dataclass as frozen_dc
-
         from stormgen.runtime import Event
 
-        @frozen_dc(frozen=True)
-        class Step(Event, name="Bench.Step"):  # type: ignore[call-arg]
+        # declared as the generator declares events (frozen, slotted, kw_only)
+        @dataclass(frozen=True, slots=True, kw_only=True)
+        class Step(Event, name="Bench.Step"):
             by: int
             note: str
             total: str

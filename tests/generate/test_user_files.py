@@ -48,6 +48,8 @@ with open_application("memory://") as app:
         return PlaceOrder(order_id=uuid4(), customer=customer, drinks=drinks, total=Decimal(2))
 
     assert app.handle(order("Ada")).stream_version == 1
+    # the generated data classes are slotted (docs/generated.md)
+    assert not hasattr(order("Ada"), "__dict__") and not hasattr(drinks[0], "__dict__")
     try:
         app.handle(order("Mallory"))
     except Rejected as exc:

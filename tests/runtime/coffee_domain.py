@@ -34,7 +34,7 @@ class OrderStatus(enum.Enum):
     Cancelled = "Cancelled"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Drink:
     name: str
     price: Decimal
@@ -42,7 +42,7 @@ class Drink:
 
 
 # -- Ordering.Order ----------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlaceOrder(Command, name="Ordering.PlaceOrder", aggregate="Ordering.Order", creates=True):
     customer: str
     drinks: list[Drink]
@@ -50,19 +50,19 @@ class PlaceOrder(Command, name="Ordering.PlaceOrder", aggregate="Ordering.Order"
     order_id: UUID = field(default_factory=uuid4)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MarkPaid(Command, name="Ordering.MarkPaid", aggregate="Ordering.Order"):
     order_id: UUID
     amount: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order"):
     order_id: UUID
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderPlaced(
     Event, name="Ordering.OrderPlaced", aggregate="Ordering.Order", pii=("customer",)
 ):
@@ -72,13 +72,13 @@ class OrderPlaced(
     total: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
     order_id: UUID
     amount: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderCancelled(
     Event,
     name="Ordering.OrderCancelled",
@@ -91,7 +91,7 @@ class OrderCancelled(
     cancelled_by: str = "customer"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderState:
     customer: str = ""
     drinks: list[Drink] = field(default_factory=list)
@@ -152,19 +152,19 @@ class Tally(Order):
 
 
 # -- Ordering.PaymentGateway (external) ----------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChargeCard(Command, name="Ordering.ChargeCard", system="Ordering.PaymentGateway"):
     order_id: UUID
     amount: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardCharged(Event, name="Ordering.CardCharged", system="Ordering.PaymentGateway"):
     order_id: UUID
     amount: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardDeclined(Event, name="Ordering.CardDeclined", system="Ordering.PaymentGateway"):
     order_id: UUID
     reason: str
@@ -192,29 +192,29 @@ class PaidWhenCharged(Policy):
 
 
 # -- Bar.Ticket ------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpenTicket(Command, name="Bar.OpenTicket", aggregate="Bar.Ticket", creates=True):
     ticket_id: UUID
     drinks: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandOver(Command, name="Bar.HandOver", aggregate="Bar.Ticket"):
     ticket_id: UUID
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketOpened(Event, name="Bar.TicketOpened", aggregate="Bar.Ticket"):
     ticket_id: UUID
     drinks: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketHandedOver(Event, name="Bar.TicketHandedOver", aggregate="Bar.Ticket"):
     ticket_id: UUID
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketState:
     drinks: int = 0
     handed_over: bool = False
@@ -261,7 +261,7 @@ class TicketForPaidOrder(Policy):
 
 
 # -- views ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderHistoryRow:
     order_id: UUID
     customer: str | None = None
@@ -292,7 +292,7 @@ class OrderHistory(View[OrderHistoryRow]):
         return row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketRow:
     ticket_id: UUID
     drinks: int = 0

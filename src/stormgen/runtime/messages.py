@@ -1,9 +1,9 @@
 """Events and commands: frozen dataclasses carrying class-level metadata.
 
 A message class subclasses `Event` or `Command` and states its metadata as class
-keywords, then is made a frozen dataclass::
+keywords, then is made a frozen, slotted dataclass::
 
-    @dataclass(frozen=True)
+    @dataclass(frozen=True, slots=True)
     class OrderPlaced(Event, name="Ordering.OrderPlaced", aggregate="Ordering.Order",
                       pii=("customer",)):
         order_id: UUID
@@ -59,8 +59,17 @@ def _renames(was: Mapping[str, str | Iterable[str]] | None) -> dict[str, tuple[s
 
 
 class Message:
-    """Base of events and commands; subclasses are frozen dataclasses."""
+    """Base of events and commands; subclasses are frozen dataclasses.
 
+    The bases have empty `__slots__`, so a subclass declared `slots=True` has no
+    instance `__dict__` (msgspec builds such instances in half the time). Such a
+    dataclass is built twice: the class body with its keywords, then a copy without
+    them (`dataclasses` recreates a class to add slots). The metadata is stored on the
+    first and copied into the second with the class namespace; the copy's own
+    `__init_subclass__` call, carrying no `name`, leaves it alone.
+    """
+
+    __slots__ = ()
     __message__: ClassVar[MessageInfo]
     _kind: ClassVar[Literal["event", "command"]]
 
@@ -101,12 +110,14 @@ class Message:
 class Event(Message):
     """A fact that happened; owned by an aggregate or an external system."""
 
+    __slots__ = ()
     _kind = "event"
 
 
 class Command(Message):
     """A request to an aggregate (or to an external system, through its port)."""
 
+    __slots__ = ()
     _kind = "command"
 
 

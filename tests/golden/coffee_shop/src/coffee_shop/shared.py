@@ -16,7 +16,7 @@ class Size(StrEnum):
     Large = "Large"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Drink:
     """One drink on an order"""
 

@@ -11,7 +11,7 @@ from stormgen.runtime import Delete, Envelope, Event, View
 from coffee_shop.bar.ticket import DrinksReady, TicketHandedOver, TicketOpened
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PickupRow:
     """One row of Pickup."""
 

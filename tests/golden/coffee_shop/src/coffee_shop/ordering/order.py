@@ -13,7 +13,7 @@ from coffee_shop.ordering.types import OrderStatus
 from coffee_shop.shared import Drink
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlaceOrder(
     Command,
     name="Ordering.PlaceOrder",
@@ -30,7 +30,7 @@ class PlaceOrder(
     total: Decimal
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MarkPaid(
     Command,
     name="Ordering.MarkPaid",
@@ -43,7 +43,7 @@ class MarkPaid(
     amount: Decimal
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order", by=("Customer",)):
     """The command Cancel to Order."""
 
@@ -51,7 +51,7 @@ class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order", by=("C
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderPlaced(
     Event,
     name="Ordering.OrderPlaced",
@@ -67,7 +67,7 @@ class OrderPlaced(
     total: Decimal
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
     """The event OrderPaid of Order."""
 
@@ -76,7 +76,7 @@ class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
     drinks: tuple[Drink, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCancelled(Event, name="Ordering.OrderCancelled", aggregate="Ordering.Order"):
     """The event OrderCancelled of Order."""
 
@@ -84,7 +84,7 @@ class OrderCancelled(Event, name="Ordering.OrderCancelled", aggregate="Ordering.
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderState:
     """The state of one Order."""
 

@@ -11,7 +11,7 @@ from uuid import UUID
 from stormgen.runtime import Command, Event, FakePort
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChargeCard(
     Command, name="Ordering.PaymentGateway.ChargeCard", system="Ordering.PaymentGateway"
 ):
@@ -21,7 +21,7 @@ class ChargeCard(
     amount: Decimal
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CardCharged(
     Event, name="Ordering.PaymentGateway.CardCharged", system="Ordering.PaymentGateway"
 ):
@@ -31,7 +31,7 @@ class CardCharged(
     amount: Decimal
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CardDeclined(
     Event, name="Ordering.PaymentGateway.CardDeclined", system="Ordering.PaymentGateway"
 ):

@@ -14,7 +14,7 @@ from stormgen.runtime import Delete, Envelope, Event, View
 from coffee_shop.ordering.order import OrderCancelled, OrderPaid, OrderPlaced
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderHistoryRow:
     """One row of OrderHistory."""
 
@@ -64,7 +64,7 @@ class OrderHistoryBase(View[OrderHistoryRow]):
         return replace(row, status="cancelled")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DailySalesRow:
     """One row of DailySales."""
 
