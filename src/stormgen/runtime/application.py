@@ -456,14 +456,17 @@ class Application:
         forget then shows as a changed key).
 
         The common case (no encrypted field, one type) runs without a Python step per
-        record: the sealed test first looks for any dict-valued field in the whole page
-        at C level (a token is a dict; most pages have none).
+        record: a page the store read as one text says when it holds no token
+        (`EventPage.unsealed`); otherwise the sealed test first looks for any dict-valued
+        field in the whole page at C level (a token is a dict; most pages have none).
         """
         datas = list(map(_data_of, records))
-        if dict in map(type, chain.from_iterable(map(dict.values, datas))):
-            sealed = [i for i, data in enumerate(datas) if is_sealed(data)]
-        else:
+        if getattr(records, "unsealed", False) or dict not in map(
+            type, chain.from_iterable(map(dict.values, datas))
+        ):
             sealed = []
+        else:
+            sealed = [i for i, data in enumerate(datas) if is_sealed(data)]
         decode_many = self.registry.decode_many
         types = set(map(_type_of, records))
         if not sealed and len(types) == 1:

@@ -18,9 +18,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stormgen.runtime import codec
+from stormgen.runtime.envelope import SEALED_KEY
 from stormgen.runtime.store.base import EventStore, UnitOfWork
 
-MARKER = "$pii"
+MARKER = SEALED_KEY
 """The key of the one-entry object that stands for an encrypted field."""
 
 _NONCE = 12

@@ -69,6 +69,11 @@ def parse_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+#: The key of the one-entry object that stands for an encrypted (``pii``) field in stored
+#: event data: ``{"$pii": "<base64 nonce + ciphertext>"}`` (see ``crypto``).
+SEALED_KEY = "$pii"
+
+
 class NewEvent(msgspec.Struct, kw_only=True):
     """An event the domain layer wants appended; the store adds stream, version, position.
 
@@ -139,3 +144,26 @@ class RecordedEvent(msgspec.Struct, array_like=True, gc=False):
             data=dict(envelope.get("data") or {}),
             metadata=dict(envelope.get("metadata") or {}),
         )
+
+
+class EventPage(list[RecordedEvent]):
+    """Events a store read in one go, with what their stored text told it.
+
+    ``unsealed`` is True when no event of the page can hold an encrypted field: the
+    stores that read a page as one JSON text set it when the token key ``"$pii"``
+    occurs nowhere in that text (a JSON encoder writes every key in full). A decoder may
+    then skip looking for tokens value by value; False (the default, and any plain
+    list) means some event may hold one.
+    """
+
+    unsealed = False
+
+    @classmethod
+    def of(cls, events: list[RecordedEvent], text: str) -> EventPage:
+        """The page of ``events``, decoded from the JSON ``text``."""
+        page = cls(events)
+        page.unsealed = _QUOTED_SEALED_KEY not in text
+        return page
+
+
+_QUOTED_SEALED_KEY = f'"{SEALED_KEY}"'

@@ -26,7 +26,13 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent, format_time
+from stormgen.runtime.envelope import (
+    EventPage,
+    JSONDict,
+    NewEvent,
+    RecordedEvent,
+    format_time,
+)
 from stormgen.runtime.errors import (
     ConcurrencyError,
     InvalidStoreURL,
@@ -251,7 +257,7 @@ def _select_events(
             f" damaged ({exc})"
         ) from None
     events.sort(key=_by_position)
-    return events
+    return EventPage.of(events, row[0])
 
 
 def _view_value(kind: str, value: Any) -> Any:

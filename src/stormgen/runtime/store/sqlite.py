@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 
-from stormgen.runtime.envelope import NewEvent, RecordedEvent, format_time
+from stormgen.runtime.envelope import EventPage, NewEvent, RecordedEvent, format_time
 from stormgen.runtime.errors import (
     ConcurrencyError,
     InvalidStoreURL,
@@ -206,7 +206,7 @@ def select_events(
     # Sorting an already sorted list is one linear pass, and makes the order not depend
     # on the plan SQLite picks.
     events.sort(key=_by_position)
-    return events
+    return EventPage.of(events, text)
 
 
 def _envelope(
