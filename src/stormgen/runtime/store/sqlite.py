@@ -537,7 +537,9 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 # SQLite rolled the whole transaction back (an I/O error, a full disk):
                 # a SAVEPOINT now would begin a new one, committed at its RELEASE
                 raise StoreError(f"store {self.url}: the transaction was rolled back")
-            name = f"sp{id(outer)}_{getattr(self._local, 'depth', 0)}"
+            # one name per depth (a connection has one transaction at a time): the
+            # statements' texts repeat, so they stay in the connection's statement cache
+            name = f"sp{getattr(self._local, 'depth', 0)}"
             self._local.depth = getattr(self._local, "depth", 0) + 1
             conn.execute(f"SAVEPOINT {name}")
             try:
