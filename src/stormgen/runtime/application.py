@@ -850,7 +850,8 @@ class Application:
                     data = codec.to_data(event)
                     plain.append(data)
                     if meta.pii:
-                        data = self.keys.encrypt(uow, stream, data, meta.pii)
+                        # an append expecting no stream writes the stream's first pii
+                        data = self.keys.encrypt(uow, stream, data, meta.pii, new=expected == 0)
                     new.append(
                         NewEvent(
                             type=meta.name,
