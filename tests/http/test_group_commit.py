@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from http_shop import Cancel, Drink, PlaceOrder, open_shop
 
 from stormgen.runtime import Application, Rejected
-from stormgen.runtime.application import UNSEALED, CommandResult, _Cached
+from stormgen.runtime.application import IDEMPOTENCY_TABLE, UNSEALED, CommandResult, _Cached
 from stormgen.runtime.errors import StoreError
 from stormgen.runtime.http import create_app
 from stormgen.runtime.http.writer import CommandWriter
@@ -77,6 +77,40 @@ def test_one_idempotency_key_twice_in_a_group_writes_once(shop: Application) -> 
     assert not one.duplicate and two.duplicate
     assert two.id == one.id and two.stream_version == one.stream_version
     assert len(shop.store.read_all(0)) == 1
+
+
+def test_a_group_moves_the_idempotency_index_checkpoint_once(shop: Application) -> None:
+    """Each idempotent command indexes its key; the index's checkpoint moves at the end."""
+    statements: list[str] = []
+    shop.store._conn().set_trace_callback(statements.append)  # the writer's connection
+    outcomes = shop.handle_together(
+        [handler(shop, order(), idempotency_key=f"k-{i}") for i in range(3)]
+        + [handler(shop, order())]
+    )
+    shop.store._conn().set_trace_callback(None)
+    assert all(isinstance(o, CommandResult) for o in outcomes)
+    moves = [s for s in statements if s.startswith("INSERT INTO checkpoints")]
+    assert len(moves) == 1
+    last = max(o.events[-1].position for o in outcomes if isinstance(o, CommandResult))
+    assert shop.store.get_checkpoint(IDEMPOTENCY_TABLE) == last - 1  # the keyless one's after
+    assert all(shop.was_handled(f"k-{i}") for i in range(3))
+
+
+def test_a_rolled_back_group_leaves_the_index_and_its_checkpoint(shop: Application) -> None:
+    shop.handle(order(), idempotency_key="k-0")
+    before = shop.store.get_checkpoint(IDEMPOTENCY_TABLE)
+
+    def keyed_then_broken() -> CommandResult:
+        shop.handle(order(), idempotency_key="k-1")
+        raise RuntimeError("a bug in a unit")
+
+    with pytest.raises(RuntimeError), shop.batch():
+        keyed_then_broken()
+    assert shop.store.get_checkpoint(IDEMPOTENCY_TABLE) == before
+    assert not shop.was_handled("k-1")
+    # the same thread's next command, outside any batch, moves it itself again
+    again = shop.handle(order(), idempotency_key="k-1")
+    assert shop.store.get_checkpoint(IDEMPOTENCY_TABLE) == again.events[-1].position
 
 
 def test_an_error_that_is_no_answer_rolls_back_and_runs_each_alone(shop: Application) -> None:

@@ -67,6 +67,27 @@ def test_a_page_without_tokens_says_so_and_one_with_tokens_is_decrypted(stores: 
     assert paid == app.decode_all(paid_only)[0]
 
 
+def test_a_new_stream_gets_its_own_key_or_keeps_the_one_it_has(stores: Stores) -> None:
+    app = stores.app(aggregates=[Order()])
+    fresh = place(app, "Ada")
+    key = app.store.get_key(fresh.stream)
+    assert key is not None and len(key) == 32
+    [raw] = app.store.read_stream(fresh.stream)
+    assert decrypt_value(key, fresh.stream, "customer", raw.data["customer"]) == "Ada"
+    # a stream without events that has a key already (say, written by another tool):
+    # its first events are sealed with that key, not with a new one
+    ident = uuid.uuid4()
+    kept = b"k" * 32
+    app.store.put_key(Order().stream(ident), kept)
+    order = app.handle(
+        PlaceOrder(customer="Bo", drinks=[latte()], total=Decimal("3.50"), order_id=ident)
+    )
+    assert app.store.get_key(order.stream) == kept
+    [raw] = app.store.read_stream(order.stream)
+    assert decrypt_value(kept, order.stream, "customer", raw.data["customer"]) == "Bo"
+    assert app.state(Order, ident).state.customer == "Bo"
+
+
 def test_forget_redacts_events_state_and_views_but_keeps_the_log(stores: Stores) -> None:
     app = stores.app(**definitions())
     ada = place(app, "Ada")

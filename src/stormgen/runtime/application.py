@@ -37,7 +37,7 @@ from stormgen.runtime.rejections import (
     UnknownCommand,
 )
 from stormgen.runtime.store import EventStore, Snapshot, open_store
-from stormgen.runtime.store.base import ParkedFailure
+from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
 from stormgen.runtime.store.url import fork as fork_store
 from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import View
@@ -295,6 +295,8 @@ class Application:
         #: decoded envelopes by position, shared by the consumers (see `shared_envelope`)
         self._envelopes: dict[int, tuple[_Key, Envelope]] = {}
         self._envelopes_lock = threading.Lock()
+        #: per thread: in a `batch`, the last position the idempotency index covers
+        self._batch = threading.local()
         self.store.ensure_view_table(IDEMPOTENCY_TABLE)
         self._index_idempotency_keys()
         self.consumers = Consumers(self, retry or RetrySettings())
@@ -751,7 +753,7 @@ class Application:
             return [_outcome(units[0])]
         outcomes: list[T | Exception] = []
         try:
-            with self.state_cache.held(), self.store.transaction():
+            with self.batch():
                 for unit in units:
                     try:
                         outcomes.append(unit())
@@ -761,6 +763,30 @@ class Application:
             log.warning("a group of %d commands failed; running each alone", len(units))
             return [_outcome(unit) for unit in units]
         return outcomes
+
+    @contextmanager
+    def batch(self) -> Iterator[UnitOfWork]:
+        """One store transaction for several commands of this thread (a group, a
+        policy's batch), committed when the block ends; rolled back if it raises.
+
+        States cached meanwhile stay this thread's own until the commit
+        (`StateCache.held`), and the idempotency index's checkpoint moves once, before
+        the commit, instead of at each idempotent command: the row stays unlocked
+        (PostgreSQL) and unwritten until then. The index rows themselves are written
+        with their commands; the checkpoint only says where a re-index of the log
+        (`_index_idempotency_keys`, at start) may begin.
+        """
+        local = self._batch
+        if getattr(local, "indexed", None) is not None:
+            raise RuntimeError("Application.batch does not nest")
+        with self.state_cache.held(), self.store.transaction() as uow:
+            local.indexed = 0
+            try:
+                yield uow
+                if local.indexed:
+                    uow.set_checkpoint(IDEMPOTENCY_TABLE, local.indexed)
+            finally:
+                local.indexed = None
 
     def _trusted(
         self, agg: Aggregate[Any], stream: str, creates: bool, expected: int | None
@@ -827,7 +853,8 @@ class Application:
                     data = codec.to_data(event)
                     plain.append(data)
                     if meta.pii:
-                        data = self.keys.encrypt(uow, stream, data, meta.pii)
+                        # an append expecting no stream writes the stream's first pii
+                        data = self.keys.encrypt(uow, stream, data, meta.pii, new=expected == 0)
                     new.append(
                         NewEvent(
                             type=meta.name,
@@ -840,7 +867,11 @@ class Application:
                 appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
                 if idempotency_key is not None and not appended.duplicate:
                     uow.upsert_row(IDEMPOTENCY_TABLE, idempotency_key, appended.to_json())
-                    uow.set_checkpoint(IDEMPOTENCY_TABLE, appended.last_position)
+                    indexed = getattr(self._batch, "indexed", None)
+                    if indexed is None:
+                        uow.set_checkpoint(IDEMPOTENCY_TABLE, appended.last_position)
+                    else:  # moved once by `batch`, before its commit
+                        self._batch.indexed = max(indexed, appended.last_position)
         if appended.duplicate:
             return self._result_from(appended.to_json(), stream_id, duplicate=True)
         return CommandResult(

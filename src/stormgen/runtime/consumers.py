@@ -347,7 +347,7 @@ class Consumers:
                         answered[cid] = self._ask(system, command, cid)
             # the states the commands cache stay this thread's until the commit: other
             # threads must not decide on (or show) what may be rolled back
-            with self.app.state_cache.held(), self.store.transaction() as uow:
+            with self.app.batch() as uow:
                 self._claim(uow, consumer.name, after)
                 for env, commands in plans:
                     self._react(policy, env, commands, answered)

@@ -87,12 +87,20 @@ class KeyRing:
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._lock = threading.Lock()
 
-    def key_for_writing(self, uow: UnitOfWork, stream: str) -> bytes:
-        """The stream's key, created (in the caller's transaction) when it has none."""
-        key = uow.get_key(stream)
-        if key is None:
-            key = AESGCM.generate_key(bit_length=256)
-            uow.put_key(stream, key)
+    def key_for_writing(self, uow: UnitOfWork, stream: str, *, new: bool = False) -> bytes:
+        """The stream's key, created (in the caller's transaction) when it has none.
+
+        `new`: the stream is most likely new (its first events), so its key is tried
+        as a fresh one first: one statement instead of a look-up and an insert.
+        """
+        key = AESGCM.generate_key(bit_length=256) if new else None
+        if key is None or not uow.add_key(stream, key):
+            # (a new stream that had a key after all reads it here)
+            found = uow.get_key(stream)
+            if found is None:
+                found = AESGCM.generate_key(bit_length=256)
+                uow.put_key(stream, found)
+            key = found
         # readers in this process must not keep using a cached "no key" for the stream
         # (a stream forgotten and then written again); a rolled-back key does no harm
         with self._lock:
@@ -119,13 +127,20 @@ class KeyRing:
             self._cache.pop(stream, None)
 
     def encrypt(
-        self, uow: UnitOfWork, stream: str, data: dict[str, Any], pii: Collection[str]
+        self,
+        uow: UnitOfWork,
+        stream: str,
+        data: dict[str, Any],
+        pii: Collection[str],
+        *,
+        new: bool = False,
     ) -> dict[str, Any]:
-        """Return `data` with its `pii` fields (present and not None) encrypted."""
+        """Return `data` with its `pii` fields (present and not None) encrypted; `new`
+        as for `key_for_writing`."""
         fields = [name for name in pii if data.get(name) is not None]
         if not fields:
             return data
-        key = self.key_for_writing(uow, stream)
+        key = self.key_for_writing(uow, stream, new=new)
         out = dict(data)
         for name in fields:
             out[name] = encrypt_value(key, stream, name, data[name])

@@ -170,6 +170,10 @@ def test_idempotent_retry_returns_first_result_and_writes_nothing(store: EventSt
     assert (again.stream_version, again.first_position, again.last_position) == (2, 1, 2)
     assert [e.id for e in again.events] == [e.id for e in first.events]
     assert store.last_position() == 3
+    # The key alone decides: a retry aimed at another stream is the same duplicate.
+    elsewhere = store.append("S/3", [ev(4)], 0, idempotency_key="cmd-1")
+    assert elsewhere.duplicate and elsewhere.stream == "S/1"
+    assert store.stream_version("S/3") == 0 and store.last_position() == 3
     # A conflicting command does not burn the key: a later retry can still succeed.
     with pytest.raises(VersionConflict):
         store.append("S/1", [ev(9)], 0, idempotency_key="cmd-2")

@@ -135,6 +135,20 @@ def test_encryption_keys_put_get_delete(store: EventStore) -> None:
     assert store.get_key("Shop.Customer/1") is None
 
 
+def test_add_key_stores_a_first_key_only(store: EventStore) -> None:
+    first, second = b"1" * 32, b"2" * 32
+    with store.transaction() as uow:
+        assert uow.add_key("Shop.Customer/1", first) is True
+        assert uow.add_key("Shop.Customer/1", second) is False  # in the same transaction
+    with store.transaction() as uow:
+        assert uow.add_key("Shop.Customer/1", second) is False
+    assert store.get_key("Shop.Customer/1") == first
+    with pytest.raises(RuntimeError), store.transaction() as uow:
+        assert uow.add_key("Shop.Customer/2", second) is True
+        raise RuntimeError("rolled back with the transaction")
+    assert store.get_key("Shop.Customer/2") is None
+
+
 def test_key_and_events_commit_together(store: EventStore) -> None:
     with pytest.raises(RuntimeError), store.transaction() as uow:
         uow.put_key("Shop.Customer/1", b"k" * 32)

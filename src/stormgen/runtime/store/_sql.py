@@ -162,6 +162,10 @@ class Dialect:
             f"INSERT INTO stream_keys (stream, key) VALUES ({p}, {p}) "
             "ON CONFLICT (stream) DO UPDATE SET key = excluded.key"
         )
+        self.add_key = (
+            f"INSERT INTO stream_keys (stream, key) VALUES ({p}, {p}) "
+            "ON CONFLICT (stream) DO NOTHING"
+        )
         self.get_key = f"SELECT key FROM stream_keys WHERE stream = {p}"
         self.delete_key = f"DELETE FROM stream_keys WHERE stream = {p}"
         self.park_failure = (
@@ -340,6 +344,9 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
     # -- keys ----------------------------------------------------------------------
     def put_key(self, stream: str, key: bytes) -> None:
         self._conn.execute(self._sql.put_key, (stream, bytes(key)))
+
+    def add_key(self, stream: str, key: bytes) -> bool:
+        return self._conn.execute(self._sql.add_key, (stream, bytes(key))).rowcount > 0
 
     def get_key(self, stream: str) -> bytes | None:
         row = self._conn.execute(self._sql.get_key, (stream,)).fetchone()

@@ -228,6 +228,17 @@ class UnitOfWork(ABC):
     def put_key(self, stream: str, key: bytes) -> None:
         """Store the stream's data-encryption key (replacing any previous one)."""
 
+    def add_key(self, stream: str, key: bytes) -> bool:
+        """Store ``key`` as the stream's key unless it has one; return whether it did.
+
+        A stream's first key in one statement on the SQL stores (a new stream's
+        first pii), where `get_key` then `put_key` take two.
+        """
+        if self.get_key(stream) is not None:
+            return False
+        self.put_key(stream, key)
+        return True
+
     @abstractmethod
     def get_key(self, stream: str) -> bytes | None:
         """Return the stream's key, or None when there is none (or it was forgotten)."""

@@ -152,6 +152,8 @@ _HEAD = (
     "SELECT (SELECT max(stream_version) FROM events WHERE stream = ?),"
     " (SELECT seq FROM sqlite_sequence WHERE name = 'events')"
 )
+#: `_HEAD` and an idempotency key's remembered result in one statement
+_KEYED_HEAD = _HEAD + ", (SELECT result FROM idempotency_keys WHERE key = ?)"
 #: rows per INSERT statement: 600 parameters, under the oldest SQLite limit (999)
 _ROWS_PER_INSERT = 100
 
@@ -277,15 +279,16 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         idempotency_key: str | None = None,
     ) -> AppendResult:
         conn = self._conn
-        if idempotency_key is not None:
-            row = conn.execute(
-                "SELECT result FROM idempotency_keys WHERE key = ?", (idempotency_key,)
-            ).fetchone()
-            if row is not None:
-                return self._store._replay_result(conn, decode_json(row[0]))
         # the stream's version, and the AUTOINCREMENT counter the positions follow
-        # (writers are serialized)
-        current, position = conn.execute(_HEAD, (stream,)).fetchone()
+        # (writers are serialized); with a key, what it remembers, in the same statement
+        if idempotency_key is None:
+            current, position = conn.execute(_HEAD, (stream,)).fetchone()
+        else:
+            current, position, prior = conn.execute(
+                _KEYED_HEAD, (stream, idempotency_key)
+            ).fetchone()
+            if prior is not None:
+                return self._store._replay_result(conn, decode_json(prior))
         current, position = current or 0, position or 0
         check_expected(stream, expected_version, current)
         now = datetime.now(UTC)
@@ -537,7 +540,9 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 # SQLite rolled the whole transaction back (an I/O error, a full disk):
                 # a SAVEPOINT now would begin a new one, committed at its RELEASE
                 raise StoreError(f"store {self.url}: the transaction was rolled back")
-            name = f"sp{id(outer)}_{getattr(self._local, 'depth', 0)}"
+            # one name per depth (a connection has one transaction at a time): the
+            # statements' texts repeat, so they stay in the connection's statement cache
+            name = f"sp{getattr(self._local, 'depth', 0)}"
             self._local.depth = getattr(self._local, "depth", 0) + 1
             conn.execute(f"SAVEPOINT {name}")
             try:
