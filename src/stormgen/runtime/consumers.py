@@ -31,8 +31,8 @@ from cryptography.exceptions import InvalidTag
 
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import id_text
-from stormgen.runtime.crypto import MARKER, decrypt_value, encrypt_value
-from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.crypto import decrypt_value, encrypt_value
+from stormgen.runtime.envelope import SEALED_KEY, NewEvent, RecordedEvent
 from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy, command_id
 from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
@@ -179,7 +179,7 @@ class Consumers:
         for name in view.pii:
             column = wires.get(name, name)
             token = doc.get(column)
-            if isinstance(token, dict) and MARKER in token:
+            if isinstance(token, dict) and SEALED_KEY in token:
                 value = self._open_token(view, column, token)
                 if value is _GONE:
                     gone.add(column)

@@ -21,15 +21,12 @@ from stormgen.runtime import codec
 from stormgen.runtime.envelope import SEALED_KEY
 from stormgen.runtime.store.base import EventStore, UnitOfWork
 
-MARKER = SEALED_KEY
-"""The key of the one-entry object that stands for an encrypted field."""
-
 _NONCE = 12
 
 
 def is_encrypted(value: Any) -> bool:
     """Whether a stored field value is an encrypted token."""
-    return isinstance(value, dict) and len(value) == 1 and MARKER in value
+    return isinstance(value, dict) and len(value) == 1 and SEALED_KEY in value
 
 
 def is_sealed(data: Mapping[str, Any]) -> bool:
@@ -64,12 +61,12 @@ def encrypt_value(key: bytes, stream: str, field: str, value: Any) -> dict[str, 
     """Encrypt one encoded (JSON-ready) field value into a token."""
     nonce = os.urandom(_NONCE)
     sealed = _cipher(key).encrypt(nonce, codec.dumps(value), _aad(stream, field))
-    return {MARKER: base64.b64encode(nonce + sealed).decode()}
+    return {SEALED_KEY: base64.b64encode(nonce + sealed).decode()}
 
 
 def decrypt_value(key: bytes, stream: str, field: str, token: Mapping[str, str]) -> Any:
     """Decrypt a token; raises `InvalidTag` when the key is not the one it was sealed with."""
-    raw = base64.b64decode(token[MARKER])
+    raw = base64.b64decode(token[SEALED_KEY])
     plain = _cipher(key).decrypt(raw[:_NONCE], raw[_NONCE:], _aad(stream, field))
     return codec.loads(plain)
 
@@ -95,12 +92,10 @@ class KeyRing:
         """
         key = AESGCM.generate_key(bit_length=256) if new else None
         if key is None or not uow.add_key(stream, key):
-            # (a new stream that had a key after all reads it here)
-            found = uow.get_key(stream)
-            if found is None:
-                found = AESGCM.generate_key(bit_length=256)
-                uow.put_key(stream, found)
-            key = found
+            key = uow.get_key(stream)  # (a new stream that had a key after all reads it)
+            if key is None:
+                key = AESGCM.generate_key(bit_length=256)
+                uow.put_key(stream, key)
         # readers in this process must not keep using a cached "no key" for the stream
         # (a stream forgotten and then written again); a rolled-back key does no harm
         with self._lock:
