@@ -295,7 +295,6 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         # format_time's text (ISO, microseconds, "Z") without strftime: a UTC time's
         # isoformat ends in "+00:00"
         at = now.isoformat(timespec="microseconds")[:-6] + "Z"
-        # the envelope as _envelope writes it, inline: this is the hot path of appends
         rows = [
             (
                 position + i,
@@ -303,20 +302,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
                 stream,
                 current + i,
                 at,
-                encode(
-                    (
-                        e.id,
-                        e.type,
-                        e.version,
-                        stream,
-                        e.stream_id,
-                        current + i,
-                        position + i,
-                        at,
-                        e.data,
-                        e.metadata,
-                    )
-                ).decode(),
+                _envelope(e, stream, current + i, position + i, at),
             )
             for i, e in enumerate(events, 1)
         ]
@@ -613,6 +599,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         limit: int | None = None,
         order: str = "position",
     ) -> list[RecordedEvent]:
+        # `order` is PostgreSQL's hint; select_events follows the index `where` uses
         return select_events(conn, where, params, limit)
 
     def read_stream(
