@@ -148,6 +148,23 @@ class StateCache:
         for stream, (item, generation) in pending.items():
             self.put(stream, item, generation)
 
+    @contextmanager
+    def undone_on_error(self) -> Iterator[None]:
+        """Inside `held`: if the block raises, forget what it put (a rolled-back savepoint).
+
+        The states the block's commands cached were never committed; the ones held
+        before it stay.
+        """
+        pending: dict[str, tuple[_Cached, int]] | None = self._local.__dict__.get("pending")
+        before = dict(pending) if pending is not None else None
+        try:
+            yield
+        except BaseException:
+            if pending is not None and before is not None:
+                pending.clear()
+                pending.update(before)
+            raise
+
     def get(self, stream: str) -> _Cached | None:
         """The cached state of a stream, marked as recently used."""
         pending: dict[str, tuple[_Cached, int]] | None = self._local.__dict__.get("pending")
@@ -1074,7 +1091,7 @@ class Application:
         return self.consumers.run_until_idle(timeout)
 
     def start(self) -> None:
-        """Run views and policies in background threads (one per consumer)."""
+        """Run views and policies in the background (one thread, in passes)."""
         self.consumers.start()
 
     def stop(self) -> None:

@@ -11,9 +11,13 @@ Consumers read only the event types they handle. Moving past events of other typ
 crash then re-reads that stretch: nothing for a view (its rows moved with its
 checkpoint), idempotent redelivery for a policy; nothing relevant is ever skipped.
 
+In the background one thread runs every consumer in passes (`run_pass`): policies,
+then views, over what is new, in one transaction with a savepoint each.
+
 When a consumer fails on an event it appends a `$Failure` event to the `$failures`
 stream, waits (exponential backoff) and tries again; after `max_attempts` it parks the
-event for that consumer (a `$Failure` with `parked: true`) and goes on.
+event for that consumer (a `$Failure` with `parked: true`) and goes on. In the
+background it does so alone, in a thread of its own, while the passes go on.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +39,7 @@ from stormgen.runtime.crypto import decrypt_value, encrypt_value
 from stormgen.runtime.envelope import SEALED_KEY, NewEvent, RecordedEvent
 from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy, command_id
-from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
+from stormgen.runtime.store.base import EventStore, ParkedFailure, UnitOfWork
 from stormgen.runtime.views import DELETE, View
 
 if TYPE_CHECKING:
@@ -65,9 +69,9 @@ class RetrySettings:
     # it re-read at most this much (harmless: see the module docstring)
     checkpoint_interval: float = 1.0
     checkpoint_lag: int = 1000
-    # after a wake-up, wait this long for more events before reading (background threads
-    # only): a burst becomes one batch, one transaction; it delays views and policy chains
-    # by as much per hop
+    # after a wake-up, wait this long for more events before a pass (in the background
+    # only): a burst becomes one pass, one transaction; views and policy chains lag by
+    # as much
     coalesce: float = 0.02
 
     def delay(self, attempt: int) -> float:
@@ -82,6 +86,9 @@ def _error_text(exc: BaseException) -> str:
 
 _GONE = object()  # a sealed value whose key was forgotten
 _POLICY_BATCH = 50
+
+
+_CHAIN_ROUNDS = 8  # how far a pass follows policies reacting to what policies appended
 
 
 class _Overtaken(Exception):
@@ -112,8 +119,6 @@ class _Consumer:
         self.base = -1
         self.reached = 0
         self.dirty_since: float | None = None
-        # set by the dispatcher when an event of this consumer's types is appended
-        self.wakeup = threading.Event()
 
     def position(self, stored: int) -> int:
         """Where to go on from, given the stored checkpoint."""
@@ -136,8 +141,58 @@ class _Consumer:
                 self.dirty_since = time.monotonic()
 
 
+@dataclass
+class _Batch:
+    """A consumer's events for a pass, with its reactions (policies) planned."""
+
+    consumer: _Consumer
+    after: int
+    end: int
+    plans: list[tuple[Envelope, list[Command]]]
+    answered: dict[uuid.UUID, Sequence[Event]]
+
+
+@dataclass
+class _Pass:
+    """What one pass took, did and left."""
+
+    start: int  # the log's head when the pass began
+    head: int  # how far the pass has looked (what its policies append moves it)
+    # the stretches of log the transaction looked at past `start`, with their types
+    rounds: list[tuple[int, int, set[str]]] = field(default_factory=list)
+    taken: list[_Consumer] = field(default_factory=list)
+    policies: list[_Batch] = field(default_factory=list)
+    views: list[_Consumer] = field(default_factory=list)
+    done: list[tuple[_Consumer, int]] = field(default_factory=list)
+    failed: list[_Consumer] = field(default_factory=list)
+    overtaken: list[_Consumer] = field(default_factory=list)
+    more: bool = False
+
+    def look(self, store: EventStore, top: int) -> set[str]:
+        """The types appended in (head, top]; the pass has now looked up to `top`."""
+        seen = store.event_types(self.head, top)
+        self.rounds.append((self.head, top, seen))
+        self.head = top
+        return seen
+
+    def appended(self, consumer: _Consumer) -> bool:
+        """Whether events of the consumer's types lie past where it is, among those
+        the transaction looked at."""
+        after = self.reached(consumer)
+        return any(
+            end > after and seen.intersection(consumer.types) for _, end, seen in self.rounds
+        )
+
+    def reached(self, consumer: _Consumer) -> int:
+        """How far the consumer is done, this pass's work included."""
+        for done, end in reversed(self.done):
+            if done is consumer:
+                return end
+        return consumer.position(consumer.base)
+
+
 class Consumers:
-    """The views and policies of an application, run synchronously or in threads."""
+    """The views and policies of an application, run synchronously or in a thread."""
 
     def __init__(self, app: Application, retry: RetrySettings) -> None:
         self.app = app
@@ -156,6 +211,9 @@ class Consumers:
             self._consumers[policy.name] = _Consumer(policy.name, "policy", types, policy=policy)
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        # consumers that failed in a pass and run alone meanwhile, by name
+        self._recovering: dict[str, threading.Thread] = {}
+        self._recovery_lock = threading.Lock()
 
     # -- view rows -------------------------------------------------------------------
     @staticmethod
@@ -595,84 +653,275 @@ class Consumers:
                 uow.append(FAILURES_STREAM, [NewEvent(type=RESOLVED, data=data)], None)
             return True
 
-    # -- background threads --------------------------------------------------------------------
+    # -- passes: every consumer, one transaction ---------------------------------------------
+    def run_pass(self) -> tuple[int, bool]:
+        """Run every consumer once over what is new, in one store transaction.
+
+        The background path (`start`). Policies go first, in the order they were
+        declared, then the views, each in a savepoint of its own: one commit for all
+        of them instead of one each. Reading inside the transaction, a policy sees
+        what the ones before it appended, so a chain of policies and the views that
+        follow it are brought up to date in one pass. External systems are asked
+        before the transaction begins, never while it holds the store's write lock;
+        a reaction to an event appended during the pass that would ask one waits for
+        the next pass. A consumer that fails rolls back its own savepoint only and
+        goes on alone (`run_once`: retries, backoff, parking) in a thread of its own,
+        while the passes go on without it.
+
+        Returns how far every consumer it ran is done (wait for events after that) and
+        whether more is known to be waiting (a full batch, a deferred reaction).
+        """
+        head = self.store.last_position()
+        run = _Pass(head, head)
+        try:
+            self._take(run)
+            if run.policies or run.views:
+                with self.app.batch():
+                    self._pass_policies(run)
+                    self._pass_views(run)
+                for consumer, end in run.done:
+                    consumer.stored(end)
+            running = [c for c in run.taken if c not in run.failed + run.overtaken]
+            for consumer in running:
+                if consumer.position(consumer.base) >= run.start and not run.appended(consumer):
+                    # nothing of its types among what was appended during the pass
+                    consumer.advance(consumer.base, run.head)
+                self._flush(consumer, consumer.base)
+            done = min((c.position(c.base) for c in running), default=run.start)
+        finally:
+            for consumer in run.taken:
+                consumer.lock.release()
+        for consumer in run.failed:
+            self._recover(consumer)
+        return done, run.more
+
+    def _take(self, run: _Pass) -> None:
+        """Lock the consumers that may have events up to the pass's head; move the
+        others along in memory (written lazily)."""
+        for consumer in self._consumers.values():
+            if consumer.name in self._recovering or not consumer.lock.acquire(blocking=False):
+                continue  # running alone (a failure, a replay, a synchronous run)
+            run.taken.append(consumer)
+            stored = self.store.get_checkpoint(consumer.name)
+            if stored != consumer.base:
+                consumer.stored(stored)  # first pass, or moved by someone else
+        behind = [c for c in run.taken if c.position(c.base) < run.head]
+        if not behind:
+            return
+        seen = self.store.event_types(min(c.position(c.base) for c in behind), run.head)
+        for consumer in behind:
+            if not seen.intersection(consumer.types):
+                consumer.advance(consumer.base, run.head)
+            elif consumer.policy is not None:
+                self._prepare(consumer, run)
+            else:
+                run.views.append(consumer)
+
+    def _prepare(self, consumer: _Consumer, run: _Pass) -> None:
+        """Read a policy's next batch and ask the external systems its reactions call,
+        outside any transaction; a reaction that asks after issuing goes alone."""
+        policy = consumer.policy
+        assert policy is not None
+        after = consumer.position(consumer.base)
+        batch = self.store.read_all(after, _POLICY_BATCH, consumer.types, run.head)
+        if not batch:
+            consumer.advance(consumer.base, run.head)
+            return
+        try:
+            plans = self._plans(policy, batch)
+            if plans is None:
+                run.failed.append(consumer)  # keep the order of effects: event by event
+                return
+            answered: dict[uuid.UUID, Sequence[Event]] = {}
+            for env, commands in plans:
+                for index, command in enumerate(commands):
+                    system = info(command).system
+                    cid = command_id(policy.name, env.id, index)
+                    if system is not None and not self.app.was_handled(str(cid)):
+                        answered[cid] = self._ask(system, command, cid)
+        except Exception:
+            run.failed.append(consumer)  # alone, with retries and failure events
+            return
+        full = len(batch) == _POLICY_BATCH
+        run.more = run.more or full
+        end = batch[-1].position if full else run.head
+        run.policies.append(_Batch(consumer, after, end, plans, answered))
+
+    def _plans(
+        self, policy: Policy, batch: Sequence[RecordedEvent]
+    ) -> list[tuple[Envelope, list[Command]]] | None:
+        """Each event's reaction; None when one asks a system after issuing a command."""
+        plans: list[tuple[Envelope, list[Command]]] = []
+        for rec in batch:
+            env = self.app.shared_envelope(rec)
+            assert env.event is not None
+            commands = list(policy.react(env.event, env))
+            kinds = [info(c).system is not None for c in commands]
+            if kinds != sorted(kinds, reverse=True):
+                return None
+            plans.append((env, commands))
+        return plans
+
+    def _pass_policies(self, run: _Pass) -> None:
+        """The prepared batches, then the reactions to what they appended (a chain)."""
+        for batch in run.policies:
+            self._in_savepoint(run, batch)
+        for _ in range(_CHAIN_ROUNDS):
+            top = self.store.last_position()  # inside the transaction: its own appends too
+            if top <= run.head:
+                return
+            seen = run.look(self.store, top)
+            for consumer in self._consumers.values():
+                if consumer.policy is None or not seen.intersection(consumer.types):
+                    continue
+                if consumer not in run.taken or consumer in run.failed + run.overtaken:
+                    continue
+                chained = self._chained(consumer, run, top)
+                if chained is not None:
+                    self._in_savepoint(run, chained)
+
+    def _chained(self, consumer: _Consumer, run: _Pass, top: int) -> _Batch | None:
+        """A policy's batch of events appended during the pass, up to the first whose
+        reaction would ask an external system (that one waits for the next pass)."""
+        policy = consumer.policy
+        assert policy is not None
+        after = run.reached(consumer)
+        batch = self.store.read_all(after, _POLICY_BATCH, consumer.types, top)
+        if not batch:
+            return None
+        plans = self._plans(policy, batch)
+        if plans is None:
+            run.more = True  # the next pass sends it alone
+            return None
+        kept: list[tuple[Envelope, list[Command]]] = []
+        for env, commands in plans:
+            asks = any(
+                info(command).system is not None
+                and not self.app.was_handled(str(command_id(policy.name, env.id, index)))
+                for index, command in enumerate(commands)
+            )
+            if asks:
+                run.more = True
+                break
+            kept.append((env, commands))
+        if not kept:
+            return None
+        full = len(kept) < len(plans) or len(batch) == _POLICY_BATCH
+        run.more = run.more or full
+        end = kept[-1][0].position if full else top
+        return _Batch(consumer, after, end, kept, {})
+
+    def _in_savepoint(self, run: _Pass, batch: _Batch) -> None:
+        """One consumer's batch in a savepoint: on error only it is rolled back."""
+        consumer = batch.consumer
+        try:
+            with self.store.transaction() as uow, self.app.state_cache.undone_on_error():
+                self._claim(uow, consumer.name, batch.after)
+                if consumer.view is not None:
+                    for env, _ in batch.plans:
+                        self._apply_view(uow, consumer.view, env)
+                else:
+                    assert consumer.policy is not None
+                    for env, commands in batch.plans:
+                        self._react(consumer.policy, env, commands, batch.answered)
+                uow.set_checkpoint(consumer.name, batch.end)
+        except _Overtaken:
+            run.overtaken.append(consumer)  # another process got there first
+            return
+        except Exception as exc:
+            log.info("%s failed in a pass, going on alone: %s", consumer.name, _error_text(exc))
+            run.failed.append(consumer)
+            return
+        run.done.append((consumer, batch.end))
+
+    def _pass_views(self, run: _Pass) -> None:
+        """Every view with events of its types up to the log's head, policies' too."""
+        top = self.store.last_position()
+        if top > run.head:
+            run.look(self.store, top)
+        size = self.retry.batch_size
+        for consumer in self._consumers.values():
+            # appended during the pass (by its policies, or committed by others before
+            # its transaction began): the views those events concern join in
+            if consumer not in run.views and not (
+                consumer.view is not None and consumer in run.taken and run.appended(consumer)
+            ):
+                continue
+            after = consumer.position(consumer.base)
+            batch = self.store.read_all(after, size, consumer.types, top)
+            if not batch:
+                continue
+            full = len(batch) == size
+            run.more = run.more or full
+            end = batch[-1].position if full else top
+            plans: list[tuple[Envelope, list[Command]]] = [
+                (self.app.shared_envelope(rec), []) for rec in batch
+            ]
+            self._in_savepoint(run, _Batch(consumer, after, end, plans, {}))
+
+    def _recover(self, consumer: _Consumer) -> None:
+        """Run a consumer that failed in a pass alone, in a thread: `run_once` retries,
+        records failures and parks; then the passes take it back."""
+        with self._recovery_lock:
+            if consumer.name in self._recovering or self._stopping.is_set():
+                return
+            thread = threading.Thread(
+                target=self._alone, args=(consumer,), name=f"stormgen:{consumer.name}", daemon=True
+            )
+            self._recovering[consumer.name] = thread
+        thread.start()
+
+    def _alone(self, consumer: _Consumer) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.run_once(consumer.name)
+                    return
+                except Exception:
+                    # e.g. the database went away: try again later
+                    log.exception("consumer %s stopped on an error; retrying", consumer.name)
+                    self._stopping.wait(self.retry.idle_timeout)
+        finally:
+            with self._recovery_lock:
+                self._recovering.pop(consumer.name, None)
+            self.store.wake_waiters()  # the passes take it back at once
+
+    # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:
-        """Start one daemon thread per consumer, and one dispatching new events to them."""
+        """Run the views and policies in a background thread, a pass at a time."""
         if self._threads or not self._consumers:
             return
         self._stopping.clear()
-        dispatcher = threading.Thread(
-            target=self._dispatch, args=(self.store.last_position(),), name="stormgen:dispatch",
-            daemon=True,
-        )  # fmt: skip
-        self._threads.append(dispatcher)
-        dispatcher.start()
-        for name in self._consumers:
-            thread = threading.Thread(
-                target=self._loop, args=(name,), name=f"stormgen:{name}", daemon=True
-            )
-            self._threads.append(thread)
-            thread.start()
+        thread = threading.Thread(target=self._passes, name="stormgen:consumers", daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
-    def _loop(self, name: str) -> None:
-        consumer = self._consumers[name]
+    def _passes(self) -> None:
         while not self._stopping.is_set():
             try:
-                # cleared before reading, so a wake-up during the run is not lost
-                consumer.wakeup.clear()
-                done = self.run_once(name)
-                if done >= self._batch_size(consumer):
-                    continue  # a full batch: more is waiting
-                # a short batch ran to the end of the log: wait for the dispatcher's call
-                if not consumer.wakeup.wait(self.retry.idle_timeout):
-                    self.flush(name)  # idle for a while: write what is pending
-                elif self.retry.coalesce > 0:
-                    # let a burst gather: one batch (one transaction) instead of many
+                seen, more = self.run_pass()
+                if more:
+                    continue
+                if not self.store.wait_for_events(seen, self.retry.idle_timeout):
+                    self._flush_idle()  # idle (or woken): write what is pending
+                    continue
+                if self.retry.coalesce > 0:
+                    # let a burst gather: one pass (one transaction) instead of many
                     self._stopping.wait(self.retry.coalesce)
             except Exception:
                 # e.g. the database went away: keep the thread alive and try again later
-                log.exception("consumer %s stopped on an error; retrying", name)
+                log.exception("the consumers stopped on an error; retrying")
                 self._stopping.wait(self.retry.idle_timeout)
 
-    def _dispatch(self, watched: int) -> None:
-        """Wake only the consumers an appended event concerns; move the others along.
-
-        One reader for all consumers instead of every consumer waking, reading and
-        finding nothing on every append. A consumer not woken still wakes after
-        `idle_timeout` and reads for itself, so a missed event is late, never lost.
-        """
-        while not self._stopping.is_set():
+    def _flush_idle(self) -> None:
+        """Write the progress kept in memory of every consumer not running alone."""
+        for consumer in self._consumers.values():
+            if consumer.name in self._recovering or not consumer.lock.acquire(blocking=False):
+                continue
             try:
-                if not self.store.wait_for_events(watched, self.retry.idle_timeout):
-                    continue
-                last = self.store.last_position()
-                # the types only: the consumers read (and decode) the events themselves
-                seen = self.store.event_types(watched, last)
-                for consumer in self._consumers.values():
-                    if seen.intersection(consumer.types):
-                        consumer.wakeup.set()
-                    else:
-                        self._skip(consumer, watched, last)
-                watched = max(watched, last)
-            except Exception:
-                log.exception("the consumers' dispatcher stopped on an error; retrying")
-                self._stopping.wait(self.retry.idle_timeout)
-
-    @staticmethod
-    def _skip(consumer: _Consumer, scanned_from: int, last: int) -> None:
-        """Move an idle consumer past events it does not read, in memory."""
-        if not consumer.lock.acquire(blocking=False):
-            # busy with a batch that may end before `last`: have it look once more (it
-            # finds nothing of its own and moves along in memory) rather than trail the
-            # log until its idle timeout
-            consumer.wakeup.set()
-            return
-        try:
-            # only when it has reached where this scan began: nothing of its types since
-            if consumer.base >= 0 and consumer.reached >= scanned_from:
-                consumer.advance(consumer.base, last)
-        finally:
-            consumer.lock.release()
+                self._flush(consumer, self.store.get_checkpoint(consumer.name), force=True)
+            finally:
+                consumer.lock.release()
 
     def stop(self) -> None:
         """Stop the background threads and wait for them."""
@@ -680,9 +929,11 @@ class Consumers:
             return
         self._stopping.set()
         self.store.wake_waiters()
-        for consumer in self._consumers.values():
-            consumer.wakeup.set()
         for thread in self._threads:
+            thread.join(timeout=10)
+        with self._recovery_lock:
+            alone = list(self._recovering.values())
+        for thread in alone:
             thread.join(timeout=10)
         self._threads = []
         try:
