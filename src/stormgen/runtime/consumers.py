@@ -387,22 +387,10 @@ class Consumers:
         policy = consumer.policy
         assert policy is not None
         try:
-            plans: list[tuple[Envelope, list[Command]]] = []
-            for rec in batch:
-                env = self.app.shared_envelope(rec)
-                assert env.event is not None
-                commands = list(policy.react(env.event, env))
-                kinds = [info(c).system is not None for c in commands]
-                if kinds != sorted(kinds, reverse=True):
-                    return False  # a system asked after a command: keep the order of effects
-                plans.append((env, commands))
-            answered: dict[uuid.UUID, Sequence[Event]] = {}
-            for env, commands in plans:
-                for index, command in enumerate(commands):
-                    system = info(command).system
-                    cid = command_id(policy.name, env.id, index)
-                    if system is not None and not self.app.was_handled(str(cid)):
-                        answered[cid] = self._ask(system, command, cid)
+            plans = self._plans(policy, batch)
+            if plans is None:
+                return False  # a system asked after a command: keep the order of effects
+            answered = self._ask_all(policy, plans)
             # the states the commands cache stay this thread's until the commit: other
             # threads must not decide on (or show) what may be rolled back
             with self.app.batch() as uow:
@@ -732,13 +720,7 @@ class Consumers:
             if plans is None:
                 run.failed.append(consumer)  # keep the order of effects: event by event
                 return
-            answered: dict[uuid.UUID, Sequence[Event]] = {}
-            for env, commands in plans:
-                for index, command in enumerate(commands):
-                    system = info(command).system
-                    cid = command_id(policy.name, env.id, index)
-                    if system is not None and not self.app.was_handled(str(cid)):
-                        answered[cid] = self._ask(system, command, cid)
+            answered = self._ask_all(policy, plans)
         except Exception:
             run.failed.append(consumer)  # alone, with retries and failure events
             return
@@ -761,6 +743,20 @@ class Consumers:
                 return None
             plans.append((env, commands))
         return plans
+
+    def _ask_all(
+        self, policy: Policy, plans: list[tuple[Envelope, list[Command]]]
+    ) -> dict[uuid.UUID, Sequence[Event]]:
+        """Ask the external systems the planned reactions call (those not asked before:
+        their answers are in the log), by command id."""
+        answered: dict[uuid.UUID, Sequence[Event]] = {}
+        for env, commands in plans:
+            for index, command in enumerate(commands):
+                system = info(command).system
+                cid = command_id(policy.name, env.id, index)
+                if system is not None and not self.app.was_handled(str(cid)):
+                    answered[cid] = self._ask(system, command, cid)
+        return answered
 
     def _pass_policies(self, run: _Pass) -> None:
         """The prepared batches, then the reactions to what they appended (a chain)."""
