@@ -11,7 +11,9 @@ latency each level reports the server's CPU milliseconds per request and, for th
 API, how far its views and policies trail the log: positions behind when the load
 stops (``consumers_behind_at_end``) and the time until every one of them has
 processed the log's last event (``catch_up_ms``; the CPU spent meanwhile counts in
-the level's CPU per request). Prints JSON with ``--json``.
+the level's CPU per request). Last, with the service idle, the time from an accepted
+order to its row on the pickup display (the policy chain and the views,
+``order_to_pickup_ms``). Prints JSON with ``--json``.
 
     python benchmarks/bench_http.py --json [--seconds 3] [--clients 1,8,32]
 """
@@ -183,6 +185,33 @@ async def load(url: str, path: str, clients: int, seconds: float) -> dict[str, A
     }
 
 
+def journey(url: str, orders: int = 20) -> dict[str, Any]:
+    """How long an accepted order takes to reach the pickup display, one order at a time.
+
+    After ``PlaceOrder`` is answered, the policies charge the card, mark the order paid
+    and open a ticket, and the ``Display.Pickup`` view shows it: the time until its
+    row answers, polled every millisecond (the service otherwise idle).
+    """
+    times: list[float] = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for _ in range(orders):
+            started = time.perf_counter()
+            answer = client.post(PLACE_ORDER, json=ORDER)
+            answer.raise_for_status()
+            row = f"/display/views/pickup/{answer.json()['id']}"
+            while client.get(row).status_code != 200:
+                if time.perf_counter() - started > 30:
+                    raise SystemExit("an order did not reach the pickup display in 30 s")
+                time.sleep(0.001)
+            times.append(time.perf_counter() - started)
+    times.sort()
+    return {
+        "orders": orders,
+        "p50_ms": round(statistics.median(times) * 1000, 1),
+        "max_ms": round(times[-1] * 1000, 1),
+    }
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU time (user + system) the process has used so far; None off Linux."""
     try:
@@ -307,6 +336,8 @@ def main() -> None:
                 floor.append(
                     measure(floor_url, "/insert", clients, args.seconds, floor_server_process)
                 )
+            wait_idle(api_url)
+            order_to_pickup = journey(api_url)
         finally:
             stop(api_server)
             stop(floor_server_process)
@@ -316,6 +347,7 @@ def main() -> None:
         "seconds_per_level": args.seconds,
         "api": api,
         "floor": floor,
+        "order_to_pickup_ms": order_to_pickup,
         "ratio": {
             str(a["clients"]): round(a["per_second"] / f["per_second"], 3)
             if f["per_second"]
@@ -334,6 +366,11 @@ def main() -> None:
                 f"p50 {f['p50_ms']} ms p99 {f['p99_ms']} ms | "
                 f"ratio {result['ratio'][str(a['clients'])]}"
             )
+        trip = order_to_pickup
+        print(
+            f"order to pickup display: p50 {trip['p50_ms']} ms, max {trip['max_ms']} ms "
+            f"({trip['orders']} orders, one at a time)"
+        )
 
 
 if __name__ == "__main__":
