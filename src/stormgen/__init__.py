@@ -8,7 +8,6 @@ E002) when the files cannot be read or parsed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,12 +17,31 @@ __version__ = "0.1.0"
 __all__ = ["LoadedModel", "__version__", "load"]
 
 
-@dataclass(frozen=True, slots=True)
 class LoadedModel:
-    """A model read from its files, with its graph (a ``networkx`` directed graph)."""
+    """A model read from its files, with its graph (a ``networkx`` directed graph).
 
-    model: Model
-    graph: Any
+    Given no graph, it builds one the first time ``graph`` is read: a renderer that
+    needs only the model (the python target) does not pay for it.
+    """
+
+    __slots__ = ("_graph", "model")
+
+    def __init__(self, model: Model, graph: Any = None) -> None:
+        self.model = model
+        self._graph = graph
+
+    @property
+    def graph(self) -> Any:
+        if self._graph is None:
+            from stormgen._gc import collector_paused
+            from stormgen.model.graph import build_graph
+
+            with collector_paused():
+                self._graph = build_graph(self.model)
+        return self._graph
+
+    def __repr__(self) -> str:
+        return f"LoadedModel(model={self.model.name!r})"
 
 
 def load(path: str | os.PathLike[str]) -> LoadedModel:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from stormgen._gc import collector_paused
 from stormgen.cli import app
 from stormgen.cli._console import console, err_console, progress_bar
 from stormgen.cli._report import OutputFormat, load_model, render_text
@@ -37,6 +38,21 @@ def generate(
     ] = False,
 ) -> None:
     """Generate a service project, docs, an AsyncAPI document or JSON Schemas."""
+    if target not in TARGETS:
+        err_console.print(
+            f"error: unknown target '{target}' (choose one of: {', '.join(TARGETS)})",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    # Loading, checking, rendering and writing a large model make millions of objects
+    # and no garbage cycles worth collecting: the cyclic collector, which walks every
+    # live object, is paused for the whole command (the process ends with it).
+    with collector_paused():
+        _generate(model, output, target, check)
+
+
+def _generate(model: Path, output: Path, target: str, check: bool) -> None:
     from stormgen.checks import check as run_checks
     from stormgen.render.targets import (
         normalize,
@@ -47,13 +63,6 @@ def generate(
         write_files,
     )
 
-    if target not in TARGETS:
-        err_console.print(
-            f"error: unknown target '{target}' (choose one of: {', '.join(TARGETS)})",
-            markup=False,
-            highlight=False,
-        )
-        raise typer.Exit(2)
     parsed = load_model(model, OutputFormat.text)
     errors = [d for d in run_checks(parsed) if d.level is Level.ERROR]
     if errors:
@@ -72,7 +81,8 @@ def generate(
 
     loaded = with_graph(parsed)
     with progress_bar(f"rendering {target}") as advance:
-        files = normalize(render_target(target, loaded, advance))
+        # The checks above found no error: the renderer need not run them again.
+        files = normalize(render_target(target, loaded, advance, checked=True))
     changes = plan(files, output)
     if check:
         drift = changes.drift

@@ -50,10 +50,9 @@ Progress = Callable[[int, int], None]
 
 
 def with_graph(model: Model) -> LoadedModel:
-    """A parsed model with its graph, as :func:`stormgen.load` returns it."""
-    from stormgen.model.graph import build_graph
-
-    return LoadedModel(model, build_graph(model))
+    """A parsed model with its graph, as :func:`stormgen.load` returns it; the graph is
+    built when a renderer first reads it (the python target never does)."""
+    return LoadedModel(model)
 
 
 class Renderer(Protocol):
@@ -83,19 +82,19 @@ def _render_python(loaded: LoadedModel, /, **kwargs: Any) -> Rendered:
 def _render_docs(loaded: LoadedModel, /, **kwargs: Any) -> Rendered:
     from stormgen.render.docs import render_docs
 
-    return render_docs(loaded, **kwargs)
+    return render_docs(loaded, **_accepted(render_docs, kwargs))
 
 
 def _render_asyncapi(loaded: LoadedModel, /, **kwargs: Any) -> Rendered:
     from stormgen.render.asyncapi import render_asyncapi
 
-    return render_asyncapi(loaded, **kwargs)
+    return render_asyncapi(loaded, **_accepted(render_asyncapi, kwargs))
 
 
 def _render_jsonschema(loaded: LoadedModel, /, **kwargs: Any) -> Rendered:
     from stormgen.render.jsonschema import render_jsonschemas
 
-    return render_jsonschemas(loaded, **kwargs)
+    return render_jsonschemas(loaded, **_accepted(render_jsonschemas, kwargs))
 
 
 #: Target name -> renderer; ``python`` is the default target of ``stormgen generate``.
@@ -118,14 +117,22 @@ def _accepted(function: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str,
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def render_target(target: str, loaded: LoadedModel, progress: Progress | None = None) -> Rendered:
-    """Run one target's renderer; an unknown target is a :class:`StormgenError`."""
+def render_target(
+    target: str, loaded: LoadedModel, progress: Progress | None = None, *, checked: bool = False
+) -> Rendered:
+    """Run one target's renderer; an unknown target is a :class:`StormgenError`.
+
+    ``checked``: the caller has run the checks and found no error, so a renderer that
+    would run them again to refuse a model with errors (the python target) need not.
+    """
     renderer = TARGETS.get(target)
     if renderer is None:
         raise StormgenError(
             f"unknown target '{target}' (choose one of: {', '.join(sorted(TARGETS))})"
         )
     kwargs: dict[str, Any] = {"progress": progress} if progress is not None else {}
+    if checked:
+        kwargs["checked"] = True
     return renderer(loaded, **kwargs)
 
 
@@ -213,9 +220,13 @@ def write_files(
 ) -> None:
     """Write ``paths`` (from :func:`plan`) under ``out_dir``, creating folders."""
     total = len(paths)
+    made: set[Path] = set()
     for done, rel in enumerate(paths, 1):
         target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = target.parent
+        if folder not in made:  # once per folder, not once per file
+            folder.mkdir(parents=True, exist_ok=True)
+            made.add(folder)
         # newline="" keeps "\n" on every platform: generated trees are byte-identical.
         with target.open("w", encoding="utf-8", newline="") as fh:
             fh.write(files[rel].content)

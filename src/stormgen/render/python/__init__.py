@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stormgen import __version__
+from stormgen._gc import collector_paused
 from stormgen.diagnostics import Level, StormgenError
 from stormgen.model.nodes import Model
 from stormgen.render.environment import make_environment
@@ -45,44 +46,52 @@ def render_project(
     package: str | None = None,
     format_code: bool = True,
     timings: dict[str, float] | None = None,
+    checked: bool = False,
 ) -> dict[str, str | RenderedFile]:
     """Every file of the generated project, keyed by POSIX path relative to the output.
 
     ``loaded`` is a :class:`stormgen.LoadedModel` (or a bare :class:`Model`). Files
     meant for the user come as ``RenderedFile(..., overwrite=False)``. ``timings``, if
-    given, receives the seconds each phase took (for the benchmark).
+    given, receives the seconds each phase took (for the benchmark). A model with
+    errors is refused (:class:`GenerateError`) unless the caller says it has ``checked``
+    that it has none (``stormgen generate`` does, to report every error).
     """
-    clock = _Clock(timings)
-    model: Model = loaded if isinstance(loaded, Model) else loaded.model
-    _refuse_errors(model)
-    clock.lap("checks")
-    pkg = package or package_name(model.name)
-    try:
-        output = ProjectBuilder(model, pkg, __version__).build()
-    except CompileError as exc:
-        raise GenerateError(f"cannot generate: {exc}") from None
-    clock.lap("view_model")
-    env = make_environment("python")
-    rendered: dict[str, tuple[str, bool]] = {}
-    total = len(output.files)
-    for done, (path, template, variables, owned) in enumerate(output.files, 1):
-        text = env.get_template(template).render(
-            header=GENERATED_HEADER, version=__version__, **variables
-        )
-        rendered[path] = (text, owned)
-        if progress is not None and done % 50 == 0:
-            progress(done, total + 1)
-    clock.lap("templates")
-    if format_code:
-        formatted = _ruff_format({path: text for path, (text, _) in rendered.items()})
-        rendered = {path: (formatted[path], owned) for path, (_, owned) in rendered.items()}
-    clock.lap("ruff_format")
-    if progress is not None:
-        progress(total + 1, total + 1)
-    return {
-        path: text if owned else RenderedFile(text, overwrite=False)
-        for path, (text, owned) in sorted(rendered.items())
-    }
+    # The view-model, the templates and the ruff pass allocate a great many acyclic
+    # objects next to a large live model: each run of the cyclic collector walked the
+    # whole model again (~2 s of ~9 on 800 aggregates). Reference counting frees all.
+    with collector_paused():
+        clock = _Clock(timings)
+        model: Model = loaded if isinstance(loaded, Model) else loaded.model
+        if not checked:
+            _refuse_errors(model)
+        clock.lap("checks")
+        pkg = package or package_name(model.name)
+        try:
+            output = ProjectBuilder(model, pkg, __version__).build()
+        except CompileError as exc:
+            raise GenerateError(f"cannot generate: {exc}") from None
+        clock.lap("view_model")
+        env = make_environment("python")
+        rendered: dict[str, tuple[str, bool]] = {}
+        total = len(output.files)
+        for done, (path, template, variables, owned) in enumerate(output.files, 1):
+            text = env.get_template(template).render(
+                header=GENERATED_HEADER, version=__version__, **variables
+            )
+            rendered[path] = (text, owned)
+            if progress is not None and done % 50 == 0:
+                progress(done, total + 1)
+        clock.lap("templates")
+        if format_code:
+            formatted = _ruff_format({path: text for path, (text, _) in rendered.items()})
+            rendered = {path: (formatted[path], owned) for path, (_, owned) in rendered.items()}
+        clock.lap("ruff_format")
+        if progress is not None:
+            progress(total + 1, total + 1)
+        return {
+            path: text if owned else RenderedFile(text, overwrite=False)
+            for path, (text, owned) in sorted(rendered.items())
+        }
 
 
 class _Clock:
