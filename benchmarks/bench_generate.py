@@ -1,11 +1,14 @@
 """How long ``stormgen generate`` (the python target) takes on a big model.
 
 Builds the synthetic model of ``benchmarks/synth.py`` (800 aggregates by default) and
-times, best of ``--repeat``: loading the model (parse + graph, for reference, not part
-of the figure), then ``render_project`` and its phases (the checks it runs first, the
-view-model: names, imports, compiled expressions and test scenarios; the templates;
-the ruff pass that formats), and writing the files into a folder on disk.
-Target: ``generate_s`` (render + write) < 15 s for 800 aggregates.
+times, best of ``--repeat``: loading the model (parse + graph), then ``render_project``
+and its phases (the checks it runs first, the view-model: names, imports, compiled
+expressions and test scenarios; the templates; the ruff pass that formats), and
+writing the files into a folder on disk (``generate_s`` = render + write).
+The figure the target applies to is ``cli_s``: the wall-clock time of the whole
+command a user runs, ``stormgen generate MODEL -o DIR`` (a fresh process: start-up,
+imports, parse, checks, render, format, write) into an empty folder.
+Target: ``cli_s`` < 15 s for 800 aggregates.
 
 Usage: ``python benchmarks/bench_generate.py [--aggregates N] [--repeat N] [--json]``
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +68,15 @@ def measure(aggregates: int, repeat: int) -> dict[str, Any]:
 
         write_s, _ = best(1, write)
         size = sum(len(f.content.encode()) for f in files.values())
+        cli_s = float("inf")
+        for run in range(repeat):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "stormgen", "generate", str(path), "-o", f"{out}{run}"],
+                check=True,
+                capture_output=True,
+            )
+            cli_s = min(cli_s, time.perf_counter() - start)
     total = render_s + write_s
     return {
         "benchmark": "generate-python",
@@ -75,8 +88,9 @@ def measure(aggregates: int, repeat: int) -> dict[str, Any]:
         "render_project_s": round(render_s, 3),
         "write_s": round(write_s, 3),
         "generate_s": round(total, 3),
+        "cli_s": round(cli_s, 3),
         "target_s": TARGET_S,
-        "ok": total < TARGET_S,
+        "ok": cli_s < TARGET_S,
     }
 
 
