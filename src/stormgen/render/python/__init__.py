@@ -144,9 +144,12 @@ def _ruff_format(files: dict[str, str]) -> dict[str, str]:
     where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
     with tempfile.TemporaryDirectory(prefix="stormgen-", dir=where) as tmp:
         root = Path(tmp)
+        made: set[Path] = set()
         for rel, text in files.items():
             target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:  # once per folder, not once per file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             target.write_text(text, encoding="utf-8", newline="")
         base = [ruff]
         for args in (["format", "--no-cache", "--quiet", "."],):
