@@ -91,6 +91,14 @@ class Interpreter:
         # Keeps analysed nodes and types alive, so that their ids stay theirs.
         self._keep: list[tuple[Expr, t.Type | None]] = []
 
+    def with_clock(self, clock: datetime | None) -> Interpreter:
+        """The same interpreter reading ``clock``; it shares the analyses (which do not
+        depend on the clock) instead of repeating them."""
+        other = Interpreter(self.env, self.unset, clock)
+        other._analyses = self._analyses
+        other._keep = self._keep
+        return other
+
     def eval(
         self,
         expr: Expr,
@@ -353,7 +361,7 @@ class ScenarioFinder:
         """The happy path (or None) and, per guard, its rejection (or None)."""
         env = t.command_env(cmd, self.scope)
         interp = Interpreter(env, self.unset)
-        early, late = (Interpreter(env, self.unset, clock) for clock in CLOCKS)
+        early, late = (interp.with_clock(clock) for clock in CLOCKS)
         exprs: list[Expr] = [r.condition for r in cmd.requires]
         exprs += [e.condition for e in cmd.emits if e.condition is not None]
         cands = Candidates(self.scope, literals_in(exprs))
