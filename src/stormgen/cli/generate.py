@@ -47,8 +47,9 @@ def generate(
         raise typer.Exit(2)
     # Loading, checking, rendering and writing a large model make millions of objects
     # and no garbage cycles worth collecting: the cyclic collector, which walks every
-    # live object, is paused for the whole command (the process ends with it).
-    with collector_paused():
+    # live object, is paused for the whole command, and what is left is not walked
+    # once more when it resumes (~0.3 s on 800 aggregates).
+    with collector_paused(keep=True):
         _generate(model, output, target, check)
 
 
