@@ -394,10 +394,7 @@ class Consumers:
             # the states the commands cache stay this thread's until the commit: other
             # threads must not decide on (or show) what may be rolled back
             with self.app.batch() as uow:
-                self._claim(uow, consumer.name, after)
-                for env, commands in plans:
-                    self._react(policy, env, commands, answered)
-                uow.set_checkpoint(consumer.name, end)
+                self._apply_batch(uow, _Batch(consumer, after, end, plans, answered))
             return True
         except _Overtaken:
             raise
@@ -554,14 +551,9 @@ class Consumers:
         self, consumer: _Consumer, batch: list[RecordedEvent], after: int, end: int
     ) -> bool:
         """Apply a whole batch in one transaction; False if some event fails."""
-        assert consumer.view is not None
         try:
-            envelopes = [self.app.shared_envelope(rec) for rec in batch]
             with self.store.transaction() as uow:
-                self._claim(uow, consumer.name, after)
-                for env in envelopes:
-                    self._apply_view(uow, consumer.view, env)
-                uow.set_checkpoint(consumer.name, end)
+                self._apply_batch(uow, self._view_batch_of(consumer, batch, after, end))
             return True
         except _Overtaken:
             raise
@@ -807,20 +799,35 @@ class Consumers:
         end = kept[-1][0].position if full else top
         return _Batch(consumer, after, end, kept, {})
 
+    def _view_batch_of(
+        self, consumer: _Consumer, batch: Sequence[RecordedEvent], after: int, end: int
+    ) -> _Batch:
+        """A view's events as a batch (a view issues no commands)."""
+        plans: list[tuple[Envelope, list[Command]]] = [
+            (self.app.shared_envelope(rec), []) for rec in batch
+        ]
+        return _Batch(consumer, after, end, plans, {})
+
+    def _apply_batch(self, uow: UnitOfWork, batch: _Batch) -> None:
+        """Claim the consumer's checkpoint, apply (view) or react to (policy) the batch's
+        events, and move the checkpoint to its end, in the caller's transaction."""
+        consumer = batch.consumer
+        self._claim(uow, consumer.name, batch.after)
+        if consumer.view is not None:
+            for env, _ in batch.plans:
+                self._apply_view(uow, consumer.view, env)
+        else:
+            assert consumer.policy is not None
+            for env, commands in batch.plans:
+                self._react(consumer.policy, env, commands, batch.answered)
+        uow.set_checkpoint(consumer.name, batch.end)
+
     def _in_savepoint(self, run: _Pass, batch: _Batch) -> None:
         """One consumer's batch in a savepoint: on error only it is rolled back."""
         consumer = batch.consumer
         try:
             with self.store.transaction() as uow, self.app.state_cache.undone_on_error():
-                self._claim(uow, consumer.name, batch.after)
-                if consumer.view is not None:
-                    for env, _ in batch.plans:
-                        self._apply_view(uow, consumer.view, env)
-                else:
-                    assert consumer.policy is not None
-                    for env, commands in batch.plans:
-                        self._react(consumer.policy, env, commands, batch.answered)
-                uow.set_checkpoint(consumer.name, batch.end)
+                self._apply_batch(uow, batch)
         except _Overtaken:
             run.overtaken.append(consumer)  # another process got there first
             return
@@ -850,10 +857,7 @@ class Consumers:
             full = len(batch) == size
             run.more = run.more or full
             end = batch[-1].position if full else top
-            plans: list[tuple[Envelope, list[Command]]] = [
-                (self.app.shared_envelope(rec), []) for rec in batch
-            ]
-            self._in_savepoint(run, _Batch(consumer, after, end, plans, {}))
+            self._in_savepoint(run, self._view_batch_of(consumer, batch, after, end))
 
     def _recover(self, consumer: _Consumer) -> None:
         """Run a consumer that failed in a pass alone, in a thread: `run_once` retries,
