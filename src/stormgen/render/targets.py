@@ -27,7 +27,7 @@ import importlib
 import importlib.util
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -212,6 +212,13 @@ def plan(files: Mapping[str, RenderedFile], out_dir: Path) -> Plan:
     return Plan(tuple(write), tuple(unchanged), tuple(kept), stale_files(files, out_dir))
 
 
+def make_folders(root: Path, paths: Iterable[str]) -> None:
+    """Create the folders the files at ``paths`` (relative to ``root``) go into, each
+    once (not once per file: thousands of files share a few hundred folders)."""
+    for folder in sorted({(root / rel).parent for rel in paths}):
+        folder.mkdir(parents=True, exist_ok=True)
+
+
 def write_files(
     files: Mapping[str, RenderedFile],
     out_dir: Path,
@@ -220,13 +227,9 @@ def write_files(
 ) -> None:
     """Write ``paths`` (from :func:`plan`) under ``out_dir``, creating folders."""
     total = len(paths)
-    made: set[Path] = set()
+    make_folders(out_dir, paths)
     for done, rel in enumerate(paths, 1):
         target = out_dir / rel
-        folder = target.parent
-        if folder not in made:  # once per folder, not once per file
-            folder.mkdir(parents=True, exist_ok=True)
-            made.add(folder)
         # newline="" keeps "\n" on every platform: generated trees are byte-identical.
         with target.open("w", encoding="utf-8", newline="") as fh:
             fh.write(files[rel].content)

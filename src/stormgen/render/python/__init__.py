@@ -25,7 +25,7 @@ from stormgen.render.environment import make_environment
 from stormgen.render.python.expressions import CompileError
 from stormgen.render.python.names import package_name
 from stormgen.render.python.project import ProjectBuilder
-from stormgen.render.targets import RenderedFile
+from stormgen.render.targets import RenderedFile, make_folders
 
 __all__ = ["GENERATED_HEADER", "GenerateError", "render_project"]
 
@@ -144,13 +144,9 @@ def _ruff_format(files: dict[str, str]) -> dict[str, str]:
     where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
     with tempfile.TemporaryDirectory(prefix="stormgen-", dir=where) as tmp:
         root = Path(tmp)
-        made: set[Path] = set()
+        make_folders(root, files)
         for rel, text in files.items():
-            target = root / rel
-            if target.parent not in made:  # once per folder, not once per file
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            target.write_text(text, encoding="utf-8", newline="")
+            (root / rel).write_text(text, encoding="utf-8", newline="")
         base = [ruff]
         for args in (["format", "--no-cache", "--quiet", "."],):
             done = subprocess.run(
