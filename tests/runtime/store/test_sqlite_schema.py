@@ -49,6 +49,14 @@ AT = "2026-11-27T13:05:00.123456Z"
 WHEN = datetime(2026, 11, 27, 13, 5, 0, 123456, tzinfo=UTC)
 
 
+def run_sql(path: Path, statement: str) -> None:
+    """Change a store's file behind its back, as another program would."""
+    conn = sqlite3.connect(path)
+    conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
 def version_1_store(path: Path) -> None:
     """Write a store as stormgen wrote schema version 1, with three events."""
     conn = sqlite3.connect(path)
@@ -109,10 +117,7 @@ def test_positions_continue_the_counter_across_the_upgrade(tmp_path: Path) -> No
     # AUTOINCREMENT never reuses a position, even one whose row is gone
     path = tmp_path / "old.db"
     version_1_store(path)
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'events'")
-    conn.commit()
-    conn.close()
+    run_sql(path, "UPDATE sqlite_sequence SET seq = 9 WHERE name = 'events'")
     with SQLiteStore(path) as store:
         result = store.append("S/1", [NewEvent(type="T", data={})], 0)
         assert result.first_position == 10
@@ -121,10 +126,7 @@ def test_positions_continue_the_counter_across_the_upgrade(tmp_path: Path) -> No
 def test_a_version_1_store_with_damaged_data_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     version_1_store(path)
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE events SET data = '{\"total\":' WHERE position = 2")
-    conn.commit()
-    conn.close()
+    run_sql(path, "UPDATE events SET data = '{\"total\":' WHERE position = 2")
     with pytest.raises(StoreCorrupt, match=r"cannot upgrade .*old\.db.*JSON"):
         SQLiteStore(path)
     # the upgrade was rolled back: still the version 1 store, every row in place

@@ -395,7 +395,7 @@ class EventStore(ABC):
 
     def event_types(self, after_position: int, up_to_position: int) -> set[str]:
         """Return the types of the events with a position in (``after_position``,
-        ``up_to_position``]: what a dispatcher needs to know whom to wake, without
+        ``up_to_position``]: what a consumers' pass needs to know whom it concerns, without
         reading (and decoding) the events themselves."""
         found: set[str] = set()
         while after_position < up_to_position:
