@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from http_shop import Cancel, Drink, PlaceOrder, open_shop
 
 from stormgen.runtime import Application, Rejected
-from stormgen.runtime.application import IDEMPOTENCY_TABLE, UNSEALED, CommandResult, _Cached
+from stormgen.runtime.application import UNSEALED, CommandResult, _Cached
 from stormgen.runtime.errors import StoreError
 from stormgen.runtime.http import create_app
 from stormgen.runtime.http.writer import CommandWriter
@@ -79,8 +79,10 @@ def test_one_idempotency_key_twice_in_a_group_writes_once(shop: Application) -> 
     assert len(shop.store.read_all(0)) == 1
 
 
-def test_a_group_moves_the_idempotency_index_checkpoint_once(shop: Application) -> None:
-    """Each idempotent command indexes its key; the index's checkpoint moves at the end."""
+def test_a_group_remembers_each_key_with_its_append_and_writes_nothing_else(
+    shop: Application,
+) -> None:
+    """The store's append records the key; no index or checkpoint is written beside it."""
     statements: list[str] = []
     shop.store._conn().set_trace_callback(statements.append)  # the writer's connection
     outcomes = shop.handle_together(
@@ -88,17 +90,28 @@ def test_a_group_moves_the_idempotency_index_checkpoint_once(shop: Application) 
         + [handler(shop, order())]
     )
     shop.store._conn().set_trace_callback(None)
-    assert all(isinstance(o, CommandResult) for o in outcomes)
-    moves = [s for s in statements if s.startswith("INSERT INTO checkpoints")]
-    assert len(moves) == 1
-    last = max(o.events[-1].position for o in outcomes if isinstance(o, CommandResult))
-    assert shop.store.get_checkpoint(IDEMPOTENCY_TABLE) == last - 1  # the keyless one's after
-    assert all(shop.was_handled(f"k-{i}") for i in range(3))
+    results = [o for o in outcomes if isinstance(o, CommandResult)]
+    assert len(results) == 4
+    writes = [s.split("(")[0].strip() for s in statements if s.startswith(("INSERT", "UPDATE"))]
+    # the orders' pii keys, their events and the three keys: no index, no checkpoint
+    assert set(writes) == {
+        "INSERT INTO stream_keys",
+        "INSERT INTO events",
+        "INSERT INTO idempotency_keys",
+    }
+    assert writes.count("INSERT INTO idempotency_keys") == 3
+    for i, result in enumerate(results[:3]):
+        remembered = shop.store.remembered(f"k-{i}")
+        assert remembered == {
+            "stream": result.stream,
+            "stream_version": 1,
+            "first_position": result.events[0].position,
+            "last_position": result.events[-1].position,
+        }
 
 
-def test_a_rolled_back_group_leaves_the_index_and_its_checkpoint(shop: Application) -> None:
+def test_a_rolled_back_group_remembers_none_of_its_keys(shop: Application) -> None:
     shop.handle(order(), idempotency_key="k-0")
-    before = shop.store.get_checkpoint(IDEMPOTENCY_TABLE)
 
     def keyed_then_broken() -> CommandResult:
         shop.handle(order(), idempotency_key="k-1")
@@ -106,11 +119,18 @@ def test_a_rolled_back_group_leaves_the_index_and_its_checkpoint(shop: Applicati
 
     with pytest.raises(RuntimeError), shop.batch():
         keyed_then_broken()
-    assert shop.store.get_checkpoint(IDEMPOTENCY_TABLE) == before
+    assert shop.was_handled("k-0")
     assert not shop.was_handled("k-1")
-    # the same thread's next command, outside any batch, moves it itself again
     again = shop.handle(order(), idempotency_key="k-1")
-    assert shop.store.get_checkpoint(IDEMPOTENCY_TABLE) == again.events[-1].position
+    assert not again.duplicate
+    assert shop.was_handled("k-1")
+
+
+def test_batches_do_not_nest(shop: Application) -> None:
+    with shop.batch(), pytest.raises(RuntimeError, match="does not nest"), shop.batch():
+        pass
+    with shop.batch():  # the failed attempt left the thread free for the next one
+        shop.handle(order())
 
 
 def test_an_error_that_is_no_answer_rolls_back_and_runs_each_alone(shop: Application) -> None:

@@ -37,7 +37,7 @@ from stormgen.runtime.rejections import (
     UnknownCommand,
 )
 from stormgen.runtime.store import EventStore, Snapshot, open_store
-from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
+from stormgen.runtime.store.base import IDEMPOTENCY_KEY, ParkedFailure, UnitOfWork
 from stormgen.runtime.store.url import fork as fork_store
 from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import View
@@ -57,8 +57,6 @@ FAILURES_STREAM = "$failures"
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"
 FORGOTTEN = "$Forgotten"
-#: A store-internal table remembering idempotency keys' first results.
-IDEMPOTENCY_TABLE = "_stormgen.Idempotency"
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,47 +310,13 @@ class Application:
         #: decoded envelopes by position, shared by the consumers (see `shared_envelope`)
         self._envelopes: dict[int, tuple[_Key, Envelope]] = {}
         self._envelopes_lock = threading.Lock()
-        #: per thread: in a `batch`, the last position the idempotency index covers
+        #: per thread: whether a `batch` is open (they do not nest)
         self._batch = threading.local()
-        self.store.ensure_view_table(IDEMPOTENCY_TABLE)
-        self._index_idempotency_keys()
         self.consumers = Consumers(self, retry or RetrySettings())
-
-    def _index_idempotency_keys(self) -> None:
-        """Index idempotency keys found in the log past the index's checkpoint.
-
-        Appends index their key in their own transaction; this catches up a log the
-        index never saw, such as a fork's, so policies re-running there deduplicate.
-        """
-        after = self.store.get_checkpoint(IDEMPOTENCY_TABLE)
-        last = self.store.last_position()
-        if last <= after:
-            return
-        first: dict[str, list[RecordedEvent]] = {}
-        for recorded in self.store.iter_all(after, up_to_position=last):
-            key = recorded.metadata.get("idempotency_key")
-            if isinstance(key, str):
-                group = first.setdefault(key, [])
-                if not group or group[0].stream == recorded.stream:
-                    group.append(recorded)
-        with self.store.transaction() as uow:
-            for key, records in first.items():
-                if uow.get_row(IDEMPOTENCY_TABLE, key) is None:
-                    uow.upsert_row(
-                        IDEMPOTENCY_TABLE,
-                        key,
-                        {
-                            "stream": records[0].stream,
-                            "stream_version": records[-1].stream_version,
-                            "first_position": records[0].position,
-                            "last_position": records[-1].position,
-                        },
-                    )
-            uow.set_checkpoint(IDEMPOTENCY_TABLE, last)
 
     def was_handled(self, idempotency_key: str) -> bool:
         """Whether a command with this idempotency key was already recorded."""
-        return self.store.get_row(IDEMPOTENCY_TABLE, idempotency_key) is not None
+        return self.store.remembered(idempotency_key) is not None
 
     @classmethod
     def open(cls, url: str | None = None, **definitions: Any) -> Application:
@@ -686,8 +650,8 @@ class Application:
         if actor is not None:
             event_metadata["actor"] = actor
         if idempotency_key is not None:
-            # kept in the log so the idempotency index can be rebuilt (e.g. in a fork)
-            event_metadata["idempotency_key"] = idempotency_key
+            # kept in the log, so a copy of it (a fork) remembers the key too
+            event_metadata[IDEMPOTENCY_KEY] = idempotency_key
         attempt = 0
         cache = self.state_cache
         # The first try may decide on the cached state without reading the log: the
@@ -787,23 +751,17 @@ class Application:
         policy's batch), committed when the block ends; rolled back if it raises.
 
         States cached meanwhile stay this thread's own until the commit
-        (`StateCache.held`), and the idempotency index's checkpoint moves once, before
-        the commit, instead of at each idempotent command: the row stays unlocked
-        (PostgreSQL) and unwritten until then. The index rows themselves are written
-        with their commands; the checkpoint only says where a re-index of the log
-        (`_index_idempotency_keys`, at start) may begin.
+        (`StateCache.held`).
         """
         local = self._batch
-        if getattr(local, "indexed", None) is not None:
+        if getattr(local, "open", False):
             raise RuntimeError("Application.batch does not nest")
-        with self.state_cache.held(), self.store.transaction() as uow:
-            local.indexed = 0
-            try:
+        local.open = True
+        try:
+            with self.state_cache.held(), self.store.transaction() as uow:
                 yield uow
-                if local.indexed:
-                    uow.set_checkpoint(IDEMPOTENCY_TABLE, local.indexed)
-            finally:
-                local.indexed = None
+        finally:
+            local.open = False
 
     def _trusted(
         self, agg: Aggregate[Any], stream: str, creates: bool, expected: int | None
@@ -847,9 +805,10 @@ class Application:
         """Encode (sealing pii) and append events in one transaction; `ident` is the
         result's `id` (default: `stream_id`)."""
         metas = [info(event) for event in events]
-        if idempotency_key is None and not any(meta.pii for meta in metas):
+        if not any(meta.pii for meta in metas):
             # nothing else to write with the events: the store's own atomic append (one
-            # round trip to PostgreSQL, no transaction around it)
+            # round trip to PostgreSQL, no transaction around it), which also checks
+            # and records the idempotency key
             new = [
                 NewEvent(
                     type=meta.name,
@@ -860,7 +819,7 @@ class Application:
                 )
                 for event, meta in zip(events, metas, strict=True)
             ]
-            appended = self.store.append(stream, new, expected)
+            appended = self.store.append(stream, new, expected, idempotency_key=idempotency_key)
             plain = [n.data for n in new]
         else:
             with self.store.transaction() as uow:
@@ -882,13 +841,6 @@ class Application:
                         )
                     )
                 appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
-                if idempotency_key is not None and not appended.duplicate:
-                    uow.upsert_row(IDEMPOTENCY_TABLE, idempotency_key, appended.to_json())
-                    indexed = getattr(self._batch, "indexed", None)
-                    if indexed is None:
-                        uow.set_checkpoint(IDEMPOTENCY_TABLE, appended.last_position)
-                    else:  # moved once by `batch`, before its commit
-                        self._batch.indexed = max(indexed, appended.last_position)
         if appended.duplicate:
             return self._result_from(appended.to_json(), stream_id, duplicate=True)
         return CommandResult(
@@ -937,7 +889,7 @@ class Application:
         )
 
     def _idempotent_result(self, key: str, ident: Any) -> CommandResult | None:
-        saved = self.store.get_row(IDEMPOTENCY_TABLE, key)
+        saved = self.store.remembered(key)
         if saved is None:
             return None
         return self._result_from(saved, ident, duplicate=True)
@@ -1015,7 +967,7 @@ class Application:
         if actor is not None:
             metadata["actor"] = actor
         if idempotency_key is not None:
-            metadata["command_id"] = metadata["idempotency_key"] = idempotency_key
+            metadata["command_id"] = metadata[IDEMPOTENCY_KEY] = idempotency_key
         result = self._append(system, None, events, None, idempotency_key, metadata)
         return result.events
 

@@ -178,6 +178,15 @@ def test_idempotent_retry_returns_first_result_and_writes_nothing(store: EventSt
     with pytest.raises(VersionConflict):
         store.append("S/1", [ev(9)], 0, idempotency_key="cmd-2")
     assert store.append("S/1", [ev(9)], 2, idempotency_key="cmd-2").stream_version == 3
+    # What each key stands for, as a command's pre-check reads it.
+    assert store.remembered("cmd-1") == first.to_json()
+    assert store.remembered("cmd-2") == {
+        "stream": "S/1",
+        "stream_version": 3,
+        "first_position": 4,
+        "last_position": 4,
+    }
+    assert store.remembered("cmd-3") is None
 
 
 def test_position_at_finds_the_log_as_it_was(store: EventStore) -> None:

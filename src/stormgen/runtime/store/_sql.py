@@ -168,6 +168,11 @@ class Dialect:
         )
         self.get_key = f"SELECT key FROM stream_keys WHERE stream = {p}"
         self.delete_key = f"DELETE FROM stream_keys WHERE stream = {p}"
+        self.remembered = f"SELECT result FROM idempotency_keys WHERE key = {p}"
+        self.remember = (
+            f"INSERT INTO idempotency_keys (key, result) VALUES ({p}, {j}) "
+            "ON CONFLICT (key) DO UPDATE SET result = excluded.result"
+        )
         self.park_failure = (
             "INSERT INTO parked_failures "
             "(consumer, position, event_id, error, attempts, parked_at) "
@@ -340,6 +345,14 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
 
     def delete_snapshot(self, stream: str) -> None:
         self._conn.execute(self._sql.delete_snapshot, (stream,))
+
+    # -- idempotency keys ----------------------------------------------------------
+    def remembered(self, idempotency_key: str) -> JSONDict | None:
+        row = self._conn.execute(self._sql.remembered, (idempotency_key,)).fetchone()
+        return self._sql.load_json(row[0]) if row else None
+
+    def remember(self, idempotency_key: str, result: JSONDict) -> None:
+        self._conn.execute(self._sql.remember, (idempotency_key, encode_json(result)))
 
     # -- keys ----------------------------------------------------------------------
     def put_key(self, stream: str, key: bytes) -> None:

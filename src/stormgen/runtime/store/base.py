@@ -36,6 +36,10 @@ ANY: Final = None
 #: ``expected_version`` value meaning "the stream must not exist yet".
 NO_STREAM: Final = 0
 
+#: The metadata field in which an event records the idempotency key of its append, so
+#: a copy of the log (`import_events`, a fork) remembers the keys as well.
+IDEMPOTENCY_KEY: Final = "idempotency_key"
+
 #: Logical column types accepted by :meth:`EventStore.ensure_view_table`.
 VIEW_COLUMN_TYPES: Final = frozenset(
     {"text", "integer", "real", "numeric", "boolean", "timestamp", "json"}
@@ -247,6 +251,15 @@ class UnitOfWork(ABC):
     def delete_key(self, stream: str) -> bool:
         """Delete the stream's key for good (crypto-shredding); return whether it existed."""
 
+    # -- idempotency keys ----------------------------------------------------------
+    @abstractmethod
+    def remembered(self, idempotency_key: str) -> JSONDict | None:
+        """The first append made with the key (`AppendResult.to_json`), or None."""
+
+    @abstractmethod
+    def remember(self, idempotency_key: str, result: JSONDict) -> None:
+        """Record the key's append (an import's; `append` records its own)."""
+
     # -- failures ------------------------------------------------------------------
     @abstractmethod
     def park_failure(self, failure: ParkedFailure) -> None:
@@ -259,6 +272,28 @@ class UnitOfWork(ABC):
     @abstractmethod
     def delete_failure(self, consumer: str, position: int) -> bool:
         """Remove a parked failure (it was retried); return whether it existed."""
+
+
+def remember_imported(uow: UnitOfWork, events: Sequence[RecordedEvent]) -> None:
+    """Remember the idempotency keys that imported events carry in their metadata.
+
+    A key stands for the events of the one append made with it: consecutive events of
+    one stream. An import in batches (`fork`) may split them; a later batch extends
+    what an earlier one remembered.
+    """
+    appends: dict[str, list[RecordedEvent]] = {}
+    for event in events:
+        key = event.metadata.get(IDEMPOTENCY_KEY)
+        if isinstance(key, str):
+            appends.setdefault(key, []).append(event)
+    for key, recorded in appends.items():
+        first, last = recorded[0], recorded[-1]
+        prior = uow.remembered(key)
+        if prior is not None and prior["stream"] != first.stream:
+            continue  # not the same append: the key's first use was elsewhere
+        start = first.position if prior is None else int(prior["first_position"])
+        result = AppendResult(first.stream, last.stream_version, start, last.position, [])
+        uow.remember(key, result.to_json())
 
 
 class Notifier:
@@ -510,6 +545,11 @@ class EventStore(ABC):
         """Delete the stream's encryption key (crypto-shredding)."""
         with self.transaction() as uow:
             return uow.delete_key(stream)
+
+    def remembered(self, idempotency_key: str) -> JSONDict | None:
+        """The first append made with an idempotency key, or None if it is unused."""
+        with self.reading() as uow:
+            return uow.remembered(idempotency_key)
 
     def get_row(self, view: str, key: str) -> JSONDict | None:
         """Return one view row's document, or None."""

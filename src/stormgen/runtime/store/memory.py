@@ -24,6 +24,7 @@ from stormgen.runtime.store.base import (
     ViewRow,
     check_columns,
     check_expected,
+    remember_imported,
 )
 
 _named: dict[str, MemoryStore] = {}
@@ -263,6 +264,14 @@ class MemoryUnitOfWork(UnitOfWork):
     def delete_snapshot(self, stream: str) -> None:
         self._pop(self._s.snapshots, stream)
 
+    # -- idempotency keys ----------------------------------------------------------
+    def remembered(self, idempotency_key: str) -> JSONDict | None:
+        found = self._s.idempotency.get(idempotency_key)
+        return dict(found) if found is not None else None
+
+    def remember(self, idempotency_key: str, result: JSONDict) -> None:
+        self._put(self._s.idempotency, idempotency_key, dict(result))
+
     # -- keys ----------------------------------------------------------------------
     def put_key(self, stream: str, key: bytes) -> None:
         self._put(self._s.keys, stream, bytes(key))
@@ -358,6 +367,7 @@ class MemoryStore(EventStore):
                 s.events.append(copied)
                 history.append(copied)
                 last = event.position
+            remember_imported(MemoryUnitOfWork(self), events)
         if events:
             self._notifier.notify(events[-1].position)
 

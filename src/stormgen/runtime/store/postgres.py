@@ -55,6 +55,7 @@ from stormgen.runtime.store.base import (
     Notifier,
     UnitOfWork,
     check_expected,
+    remember_imported,
 )
 
 _SQL_TYPES = {
@@ -661,6 +662,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
                     for data, metadata in ((_text(e.data), _text(e.metadata)),)
                 ],
             )
+            remember_imported(uow, events)
             conn.execute("SELECT pg_notify(%s, %s)", (self.channel, str(events[-1].position)))
             uow.appended_to = events[-1].position
 

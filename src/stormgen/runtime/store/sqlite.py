@@ -48,6 +48,7 @@ from stormgen.runtime.store.base import (
     Notifier,
     UnitOfWork,
     check_expected,
+    remember_imported,
 )
 
 #: ``PRAGMA application_id`` of stormgen stores ("STRM"), to recognise foreign files.
@@ -587,6 +588,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 for at in (format_time(e.recorded_at),)
             ]
             _insert(conn, rows)
+            remember_imported(uow, events)
             if events:
                 uow.appended_to = events[-1].position
 
