@@ -154,11 +154,11 @@ class StateCache:
         before it stay.
         """
         pending: dict[str, tuple[_Cached, int]] | None = self._local.__dict__.get("pending")
-        before = dict(pending) if pending is not None else None
+        before = dict(pending or {})
         try:
             yield
         except BaseException:
-            if pending is not None and before is not None:
+            if pending is not None:
                 pending.clear()
                 pending.update(before)
             raise

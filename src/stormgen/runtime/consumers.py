@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -741,14 +741,23 @@ class Consumers:
     ) -> dict[uuid.UUID, Sequence[Event]]:
         """Ask the external systems the planned reactions call (those not asked before:
         their answers are in the log), by command id."""
-        answered: dict[uuid.UUID, Sequence[Event]] = {}
-        for env, commands in plans:
-            for index, command in enumerate(commands):
-                system = info(command).system
+        return {
+            cid: self._ask(system, command, cid)
+            for env, commands in plans
+            for cid, system, command in self._unasked(policy, env, commands)
+        }
+
+    def _unasked(
+        self, policy: Policy, env: Envelope, commands: Sequence[Command]
+    ) -> Iterator[tuple[uuid.UUID, str, Command]]:
+        """A reaction's commands to external systems not asked yet (an answer in the
+        log means the system was asked before), with their ids and systems."""
+        for index, command in enumerate(commands):
+            system = info(command).system
+            if system is not None:
                 cid = command_id(policy.name, env.id, index)
-                if system is not None and not self.app.was_handled(str(cid)):
-                    answered[cid] = self._ask(system, command, cid)
-        return answered
+                if not self.app.was_handled(str(cid)):
+                    yield cid, system, command
 
     def _pass_policies(self, run: _Pass) -> None:
         """The prepared batches, then the reactions to what they appended (a chain)."""
@@ -783,12 +792,7 @@ class Consumers:
             return None
         kept: list[tuple[Envelope, list[Command]]] = []
         for env, commands in plans:
-            asks = any(
-                info(command).system is not None
-                and not self.app.was_handled(str(command_id(policy.name, env.id, index)))
-                for index, command in enumerate(commands)
-            )
-            if asks:
+            if next(self._unasked(policy, env, commands), None) is not None:
                 run.more = True
                 break
             kept.append((env, commands))

@@ -324,17 +324,10 @@ class PostgresUnitOfWork(SQLUnitOfWork[psycopg.Connection[Any]]):
         datas = [_text(e.data) for e in events]
         metas = ["{}" if not e.metadata else _text(e.metadata) for e in events]
         self._lock()
-        seen = (
-            conn.execute("SELECT result FROM idempotency_keys WHERE key = %s", (idempotency_key,))
-            if idempotency_key is not None
-            else None
-        )
-        head = conn.execute(_HEAD, (stream,))
-        if seen is not None:
-            prior = seen.fetchone()
-            if prior is not None:
-                return self._store._replay_result(conn, prior[0])
-        row = head.fetchone()
+        prior = self.remembered(idempotency_key) if idempotency_key is not None else None
+        if prior is not None:
+            return self._store._replay_result(conn, prior)
+        row = conn.execute(_HEAD, (stream,)).fetchone()
         assert row is not None
         position, current, now = int(row[0]), int(row[1]), row[2]
         check_expected(stream, expected_version, current)
@@ -373,10 +366,7 @@ class PostgresUnitOfWork(SQLUnitOfWork[psycopg.Connection[Any]]):
         if result.events:
             conn.execute(_NOTIFY, (self._store.channel, str(last)))
         if idempotency_key is not None:
-            conn.execute(
-                "INSERT INTO idempotency_keys (key, result) VALUES (%s, %s::jsonb)",
-                (idempotency_key, _text(result.to_json())),
-            )
+            self.remember(idempotency_key, result.to_json())
 
 
 class PostgresStore(SQLStore[psycopg.Connection[Any]]):

@@ -320,10 +320,7 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         recorded = recorded_events(stream, events, current, first - 1, now)
         result = AppendResult(stream, current + n, first, last, recorded)
         if idempotency_key is not None:
-            conn.execute(
-                "INSERT INTO idempotency_keys (key, result) VALUES (?, ?)",
-                (idempotency_key, encode_json(result.to_json())),
-            )
+            self.remember(idempotency_key, result.to_json())
         return result
 
 
