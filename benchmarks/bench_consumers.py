@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,16 @@ def place(app: Application, count: int) -> None:
             raise outcome
 
 
-def catch_up(app: Application) -> None:
-    """Run passes until every consumer has the log's last event."""
+def catch_up(app: Application, on_sql: Callable[[str], None] | None = None) -> None:
+    """Run passes until every consumer has the log's last event; ``on_sql`` sees the
+    statements of the passes (not this loop's own look at the log's head)."""
+    conn = app.store._conn()  # type: ignore[attr-defined]  # this thread's connection
     while True:
-        done, more = app.consumers.run_pass()
+        conn.set_trace_callback(on_sql)
+        try:
+            done, more = app.consumers.run_pass()
+        finally:
+            conn.set_trace_callback(None)
         if not more and done >= app.store.last_position():
             return
 
@@ -93,12 +100,9 @@ def statements(orders: int, group: int, folder: str) -> dict[str, Any]:
         try:
             place(app, group)
             catch_up(app)
-            conn = app.store._conn()  # type: ignore[attr-defined]  # this thread's
             for _ in range(orders // group):
                 place(app, group)
-                conn.set_trace_callback(lambda sql: kinds.update([_LITERAL.sub("?", sql)[:60]]))
-                catch_up(app)
-                conn.set_trace_callback(None)
+                catch_up(app, lambda sql: kinds.update([_LITERAL.sub("?", sql)[:60]]))
         finally:
             app.close()
     done = orders // group * group
