@@ -165,6 +165,8 @@ class Api:
         self.models: list[type[BaseModel]] = []
         self.commands: list[CommandRoute] = []
         self.externals: list[ExternalRoute] = []
+        # the endpoints whose path holds an instance's id, with its aggregate
+        self.instance_endpoints: dict[Handler, Aggregate[Any]] = {}
         self._collect()
         self.systems = {route.system for route in self.externals}
 
@@ -629,7 +631,7 @@ def create_app(
     # the last added middleware runs first: slashes are kept escaped before routing
     app.add_middleware(DirectCommands, router=app.router, handlers=direct)
     app.add_middleware(EncodedSlashes)
-    _install_error_handlers(app)
+    _install_error_handlers(app, api)
     _add_log_routes(app, api)
     _add_domain_routes(app, api, direct)
     _install_openapi(app, api)
@@ -714,7 +716,23 @@ def _path_param(request: Request, name: str) -> str:
     return unquote(value) if request.scope.get("stormgen.escaped") else value
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _names_an_instance(api: Api, request: Request) -> bool:
+    """Whether a route-level 405's path holds an id its aggregate could have.
+
+    ``POST /bar/ticket/open-ticket`` reaches the state route of a ticket whose id is
+    "open-ticket"; when tickets' ids are uuids, that path names nothing (a 404).
+    """
+    agg = api.instance_endpoints.get(request.scope.get("endpoint"))  # type: ignore[arg-type]
+    if agg is None:
+        return True
+    try:
+        agg.parse_id(_path_param(request, "id"))
+    except DecodeError:
+        return False
+    return True
+
+
+def _install_error_handlers(app: FastAPI, api: Api) -> None:
     async def on_api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return _error_response(exc)
@@ -728,8 +746,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             f"{field or 'the request'}: {first.get('msg', 'invalid')}", field
         ).response()
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405 and not _names_an_instance(api, request):
+            exc = StarletteHTTPException(404)
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
         message = "no such route" if exc.status_code == 404 else str(exc.detail)
         return ApiError(exc.status_code, kind, message, headers=exc.headers).response()
@@ -876,9 +896,9 @@ async def _sse(application: Application, request: Request, after: int) -> AsyncI
 
 
 def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> None:
-    # Ids and keys match `{...:path}`: an id holding an encoded slash (`a%2Fb`) arrives
-    # decoded (`a/b`) and must still be one parameter. Routes with a fixed suffix
-    # (`/events`, a command) are registered before the bare `/{id}` they would shadow.
+    # An id or key is one path segment: one holding an encoded slash (`a%2Fb`) stays
+    # escaped while routing (EncodedSlashes), so a path with more segments than a
+    # route's (`/{id}/fly-away`) is no route, never an id that holds a slash.
     application = api.application
     seen: set[str] = set()
     for route in api.commands:
@@ -889,8 +909,8 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             extra = body
             status = 201
         else:
-            path = f"/{ctx}/{agg}/{{id:path}}/{kebab(route.name)}"
-            extra = {**body, **_path_doc("id")}
+            path = f"/{ctx}/{agg}/{{id}}/{kebab(route.name)}"
+            extra = _params(body, _path_doc("id"))
             status = 200
         extra = _with_headers(extra, "If-Match", "Idempotency-Key")
         handler = _command_handler(api, route)
@@ -911,9 +931,11 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             continue
         seen.add(agg_def.name)
         ctx, agg = kebab(_context(agg_def.name)), kebab(_short(agg_def.name))
+        history, state = _history_handler(api, agg_def), _state_handler(api, agg_def)
+        api.instance_endpoints |= {history: agg_def, state: agg_def}
         app.add_api_route(
-            f"/{ctx}/{agg}/{{id:path}}/events",
-            _history_handler(api, agg_def),
+            f"/{ctx}/{agg}/{{id}}/events",
+            history,
             methods=["GET"],
             tags=[_context(agg_def.name)],
             name=f"{agg_def.name}.history",
@@ -921,13 +943,13 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             openapi_extra=_secured(api, _path_doc("id")),
         )
         app.add_api_route(
-            f"/{ctx}/{agg}/{{id:path}}",
-            _state_handler(api, agg_def),
+            f"/{ctx}/{agg}/{{id}}",
+            state,
             methods=["GET"],
             tags=[_context(agg_def.name)],
             name=f"{agg_def.name}.state",
             summary=f"{_short(agg_def.name)} state",
-            openapi_extra=_secured(api, {**_path_doc("id"), **_query_doc("at")}),
+            openapi_extra=_secured(api, _params(_path_doc("id"), _query_doc("at"))),
         )
     for view in application.views.values():
         if not api.hosts(view.name):
@@ -943,7 +965,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             openapi_extra=_secured(api, _query_doc("limit", "after", *view.sql_columns())),
         )
         app.add_api_route(
-            f"/{ctx}/views/{name}/{{key:path}}",
+            f"/{ctx}/views/{name}/{{key}}",
             _view_row_handler(api, view),
             methods=["GET"],
             tags=[_context(view.name)],
@@ -985,6 +1007,14 @@ def _query_doc(*names: str) -> dict[str, Any]:
         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names
     ]
     return {"parameters": params}
+
+
+def _params(*docs: dict[str, Any]) -> dict[str, Any]:
+    """Merge operation docs, joining their parameter lists instead of overwriting them."""
+    merged: dict[str, Any] = {}
+    for doc in docs:
+        merged |= {**doc, "parameters": merged.get("parameters", []) + doc.get("parameters", [])}
+    return merged
 
 
 def _with_headers(extra: dict[str, Any], *names: str) -> dict[str, Any]:
