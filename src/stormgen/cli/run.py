@@ -13,7 +13,7 @@ import importlib
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,8 @@ class Service:
     module: ModuleType
     root: Path
     title: str
+    #: the .storm file the service was generated from (None for a project folder)
+    model: Path | None = None
 
     @property
     def contexts(self) -> tuple[str, ...]:
@@ -49,6 +51,20 @@ class Service:
     def open(self, store: str | None, contexts: list[str] | None = None) -> Any:
         """Open the service's Application on a store URL (None: the default store)."""
         return self.module.open_application(store, contexts)
+
+    def board(self) -> Callable[[], str] | None:
+        """What renders the model's board page (served at ``/board``), when the model is known."""
+        model = self.model
+        if model is None:
+            return None
+
+        def render() -> str:
+            from stormgen import load
+            from stormgen.render.board import render_board
+
+            return render_board(load(model))
+
+        return render
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -168,8 +184,10 @@ def load_service(target: Path) -> Service:
         module = importlib.import_module(f"{package}.app")
     except Exception as exc:
         raise fail(f"cannot import the service {package} from {src}: {exc}", 1) from None
-    title = (module.__doc__ or package).strip().splitlines()[0]
-    return Service(package, module, project, title)
+    # the package's docstring is "Name: description" (the model's name, as `serve` says)
+    doc = sys.modules[package].__doc__ or package
+    title = doc.strip().splitlines()[0].split(": ", 1)[0]
+    return Service(package, module, project, title, None if target.is_dir() else target)
 
 
 def check_context(service: Service, context: str | None) -> list[str] | None:
@@ -237,6 +255,7 @@ def run(
             tokens_file=os.fspath(tokens_file) if tokens_file else None,
             contexts=contexts,
             title=service.title,
+            board=service.board(),
             announce=lambda line: err_console.print(line, markup=False, highlight=False),
         )
     except (ServeError, TokenConfigError) as exc:

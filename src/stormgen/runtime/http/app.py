@@ -39,6 +39,7 @@ from stormgen.runtime.errors import StoreError, StoreUnavailable
 from stormgen.runtime.http import errors
 from stormgen.runtime.http.auth import Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
+from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.naming import kebab
 from stormgen.runtime.http.schemas import ModelFactory, first_error
 from stormgen.runtime.http.writer import CommandWriter
@@ -593,6 +594,7 @@ def create_app(
     run_consumers: bool = True,
     title: str | None = None,
     version: str = "1",
+    board: Callable[[], str] | None = None,
 ) -> FastAPI:
     """Return the FastAPI app serving ``application`` (service.md §5).
 
@@ -601,6 +603,8 @@ def create_app(
     or ``STORMGEN_TOKENS_FILE`` are read, and when nothing is configured the API is
     open (development mode). ``contexts`` limits the routes to those contexts. With
     ``run_consumers`` the views and policies run in background threads while serving.
+    ``GET /`` is a home page; ``board`` (renders the model's board, an HTML page) is served
+    at ``/board``.
     """
     api = Api(application, load_tokens(tokens, tokens_file), contexts)
 
@@ -634,6 +638,8 @@ def create_app(
     _install_error_handlers(app, api)
     _add_log_routes(app, api)
     _add_domain_routes(app, api, direct)
+    contexts_shown = contexts_of(application, api.contexts)
+    add_home_routes(app, app.title, contexts_shown, board, api.tokens.open)
     _install_openapi(app, api)
     return app
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from stormgen.runtime.application import Application
@@ -27,13 +27,14 @@ def serve(
     log_level: str = "info",
     access_log: bool = False,
     announce: Any = None,
+    board: Callable[[], str] | None = None,
 ) -> None:
     """Serve ``application`` until interrupted; views and policies run meanwhile.
 
     Without configured tokens the API is open (development mode), which is allowed
     only on a loopback host: otherwise :class:`ServeError` is raised before binding.
     ``announce`` (a callable taking one line) receives the start-up notes; by default
-    they go to stderr.
+    they go to stderr. ``board`` (renders the model's board page) is served at ``/board``.
     """
     import uvicorn
 
@@ -44,7 +45,7 @@ def serve(
             f"refusing to serve an open API on {host}: configure tokens with "
             "STORMGEN_TOKENS or a tokens file, or serve on 127.0.0.1"
         )
-    app = create_app(application, tokens=configured, contexts=contexts, title=title)
+    app = create_app(application, tokens=configured, contexts=contexts, title=title, board=board)
     if configured.open:
         say(
             "open development mode: no tokens are configured, so every request is "
