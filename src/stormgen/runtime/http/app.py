@@ -317,7 +317,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any]) -> None:
 
 def _decode(cls: type[Message], data: dict[str, Any]) -> Any:
     try:
-        return codec.from_data(cls, data)
+        return codec.from_data(cls, data, wire=True)
     except DecodeError as exc:
         field = exc.path.removeprefix("$.").removeprefix("$") or None
         raise errors.invalid(exc.message, field) from None
