@@ -120,13 +120,14 @@ def test_no_notes_when_every_system_and_the_operator_have_tokens(server: Server)
     log = server.log.read_text()
     assert "bearer tokens required: 4 configured" in log
     assert "no token is mapped" not in log
+    assert "issues none of the served commands" not in log
 
 
 @pytest.fixture(scope="module")
 def without_gateway(workdir: Path) -> Iterator[Server]:
-    """A server whose tokens map no token to the payment gateway nor to `operator`."""
+    """A server whose tokens map none to the payment gateway nor to `operator`, one to a typo."""
     db = workdir / f"closed-{uuid.uuid4().hex[:8]}.db"
-    running = Server(workdir, f"sqlite:///{db}", "c1=Customer,b1=Barista").start()
+    running = Server(workdir, f"sqlite:///{db}", "c1=Customer,b1=Barista,x1=Custmer").start()
     yield running
     running.stop()
 
@@ -147,9 +148,11 @@ def test_a_system_without_a_token_has_its_routes_closed(without_gateway: Server)
         # and the log is closed to everyone without an operator token
         assert c.get("/events", headers=CUSTOMER).status_code == 403
     log = without_gateway.log.read_text()
-    notes = [line for line in log.splitlines() if line.startswith("no token is mapped")]
+    notes = [line for line in log.splitlines() if "token" in line and "required" not in line]
     assert notes == [
         "no token is mapped to Ordering.PaymentGateway: its inbound events are refused (403)",
+        "Custmer (a token's principal) issues none of the served commands and is no external "
+        "system: it reads views and state as an actor",
         "no token is mapped to operator: the raw log (/events, /events/stream, instances' "
         "/events, /failures) answers 403 to every token",
     ]

@@ -73,6 +73,12 @@ def _token_notes(api: Api) -> list[str]:
         f"no token is mapped to {system}: its inbound events are refused (403)"
         for system in api.unmapped_systems()
     ]
+    actors = {actor for route in api.commands for actor in route.actors}
+    for name in sorted(api.tokens.names() - actors - api.system_names - {OPERATOR}):
+        notes.append(
+            f"{name} (a token's principal) issues none of the served commands and is no "
+            "external system: it reads views and state as an actor"
+        )
     if OPERATOR not in api.tokens.names():
         notes.append(
             f"no token is mapped to {OPERATOR}: the raw log (/events, /events/stream, "
