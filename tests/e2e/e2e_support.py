@@ -18,10 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "examples" / "coffee_shop.storm"
 PG_ENV = "STORMGEN_TEST_POSTGRES"
 STORMGEN = [sys.executable, "-m", "stormgen"]
-TOKENS = "c1=Customer,b1=Barista,g1=PaymentGateway"
+TOKENS = "c1=Customer,b1=Barista,g1=PaymentGateway,o1=operator"
 CUSTOMER = {"Authorization": "Bearer c1"}
 BARISTA = {"Authorization": "Bearer b1"}
 GATEWAY = {"Authorization": "Bearer g1"}
+#: the raw log (`/events`, the stream, histories, `/failures`) is for operator tokens
+OPERATOR = {"Authorization": "Bearer o1"}
 
 
 def free_port() -> int:

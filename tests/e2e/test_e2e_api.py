@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import BARISTA, CUSTOMER, GATEWAY, Server, wait_for
+from e2e_support import BARISTA, CUSTOMER, GATEWAY, OPERATOR, Server, wait_for
 
 ORDER = {"customer": "Grace", "drinks": [{"name": "Mocha", "price": "4.20"}], "total": "4.20"}
 
@@ -144,7 +144,7 @@ def races(server: Server, rounds: int) -> None:
             assert sorted(r.status_code for r in answers) == [200, 409]
             loser = next(r for r in answers if r.status_code == 409)
             assert loser.json()["error"] == "conflict"
-            history = a.get(f"/bar/ticket/{ticket}/events", headers=BARISTA).json()["events"]
+            history = a.get(f"/bar/ticket/{ticket}/events", headers=OPERATOR).json()["events"]
             assert [e["type"] for e in history] == ["Bar.TicketOpened", "Bar.BrewingStarted"]
             assert [e["stream_version"] for e in history] == [1, 2]
 
@@ -158,7 +158,7 @@ def test_retry_with_the_same_idempotency_key_writes_once(server: Server) -> None
         assert first.json()["id"] == second.json()["id"]
         assert first.json()["events"] == second.json()["events"]
         order_id = first.json()["id"]
-        history = c.get(f"/ordering/order/{order_id}/events", headers=CUSTOMER).json()["events"]
+        history = c.get(f"/ordering/order/{order_id}/events", headers=OPERATOR).json()["events"]
         placed = [e for e in history if e["type"] == "Ordering.OrderPlaced"]
         assert len(placed) == 1
 
@@ -213,7 +213,7 @@ def test_concurrent_commands_each_get_their_own_answer(server: Server) -> None:
     with server.client() as c:
         for response in by_kind["plain"] + by_kind["same-key"][:1]:
             order_id = response.json()["id"]
-            history = c.get(f"/ordering/order/{order_id}/events", headers=CUSTOMER).json()
+            history = c.get(f"/ordering/order/{order_id}/events", headers=OPERATOR).json()
             placed = [e for e in history["events"] if e["type"] == "Ordering.OrderPlaced"]
             assert len(placed) == 1
 
@@ -224,7 +224,7 @@ def test_wrong_actors_token_is_403(server: Server) -> None:
         refused = c.post(f"/bar/ticket/{ticket}/start-brewing", json={}, headers=CUSTOMER)
         assert refused.status_code == 403
         assert "Customer may not issue StartBrewing" in refused.json()["message"]
-        history = c.get(f"/bar/ticket/{ticket}/events", headers=BARISTA).json()["events"]
+        history = c.get(f"/bar/ticket/{ticket}/events", headers=OPERATOR).json()["events"]
         assert len(history) == 1
         # an external system's events only from its token
         declined = {"order_id": ticket, "reason": "stolen card"}
@@ -243,13 +243,13 @@ def test_late_decline_becomes_a_failure_that_can_be_retried(server: Server) -> N
         assert c.post(path, json=declined, headers=GATEWAY).status_code == 202
 
         def parked() -> list[dict[str, Any]]:
-            body = c.get("/failures", headers=CUSTOMER).json()
+            body = c.get("/failures", headers=OPERATOR).json()
             return [p for p in body["parked"] if p["consumer"] == "Ordering.CancelWhenDeclined"]
 
         [failure] = wait_for(parked, timeout=30)
         assert "only an unpaid order can be cancelled" in failure["error"]
         retry = c.post(
-            f"/failures/{failure['consumer']}/{failure['position']}/retry", headers=CUSTOMER
+            f"/failures/{failure['consumer']}/{failure['position']}/retry", headers=OPERATOR
         )
         assert retry.status_code == 200
         assert retry.json()["resolved"] is False
@@ -265,7 +265,7 @@ def test_sse_delivers_live_events(server: Server) -> None:
             with (
                 httpx.Client(base_url=server.url, timeout=20) as stream_client,
                 stream_client.stream(
-                    "GET", f"/events/stream?after={start}", headers=CUSTOMER
+                    "GET", f"/events/stream?after={start}", headers=OPERATOR
                 ) as response,
             ):
                 assert response.headers["content-type"].startswith("text/event-stream")
@@ -333,7 +333,7 @@ def test_sse_resumes_after_last_event_id(server: Server) -> None:
         place(c)
         last = c.get("/health").json()["position"]
         assert last >= 2
-        resume = {**CUSTOMER, "Last-Event-ID": str(last - 1)}
+        resume = {**OPERATOR, "Last-Event-ID": str(last - 1)}
         with c.stream("GET", "/events/stream?after=0", headers=resume) as response:
             ids = []
             for line in response.iter_lines():

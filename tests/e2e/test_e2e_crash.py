@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from e2e_support import CUSTOMER, Server
+from e2e_support import CUSTOMER, OPERATOR, Server
 
 COMMANDS = 500
 CLIENTS = 4
@@ -47,7 +47,7 @@ def _all_events(c: httpx.Client) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     after = 0
     while True:
-        page = c.get(f"/events?after={after}&limit=1000", headers=CUSTOMER).json()
+        page = c.get(f"/events?after={after}&limit=1000", headers=OPERATOR).json()
         events += page["events"]
         if not page["events"]:
             return events

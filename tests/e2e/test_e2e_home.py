@@ -13,7 +13,7 @@ from e2e_support import CUSTOMER, REPO, Server
 
 pytestmark = pytest.mark.browser
 
-READER_TOKEN = "c1"  # a token that may read the log
+READER_TOKEN = "o1"  # an operator's token: the log is for operators
 
 
 def _browser_support() -> ModuleType:

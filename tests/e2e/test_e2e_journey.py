@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from e2e_support import BARISTA, CUSTOMER, TOKENS, Server, wait_for
+from e2e_support import BARISTA, CUSTOMER, OPERATOR, TOKENS, Server, wait_for
 
 ORDER = {
     "customer": "Ada",
@@ -76,7 +76,7 @@ def journey(server: Server) -> None:
         assert Decimal(sales["revenue"]) == Decimal("7.50")
 
         # the log holds the whole chain, one correlation id from the order to the ticket
-        log = c.get("/events?limit=100", headers=CUSTOMER).json()["events"]
+        log = c.get("/events?limit=100", headers=OPERATOR).json()["events"]
         types = [e["type"] for e in log]
         assert types == [
             "Ordering.OrderPlaced",
@@ -131,6 +131,12 @@ def test_open_mode_on_loopback_says_so(workdir: Path) -> None:
         with server.client() as c:
             placed = c.post("/ordering/order/place-order", json=ORDER)
             assert placed.status_code == 201
+            # without tokens every route stays open, the raw log included
+            order_id = placed.json()["id"]
+            for path in ("/events", "/failures", f"/ordering/order/{order_id}/events"):
+                assert c.get(path).status_code == 200, path
+            with c.stream("GET", "/events/stream?after=0") as stream:
+                assert stream.status_code == 200
     finally:
         server.stop()
     assert "open development mode" in server.log.read_text()

@@ -11,6 +11,7 @@ from e2e_support import REPO, STORMGEN, Server
 
 WIRE_MODEL = REPO / "tests" / "generate" / "wire_names.storm"
 TRAVELLER = {"Authorization": "Bearer t1"}
+OPERATOR = {"Authorization": "Bearer o1"}
 
 
 class WireServer(Server):
@@ -24,7 +25,9 @@ class WireServer(Server):
 @pytest.fixture(scope="module")
 def wire_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir: Path = tmp_path_factory.mktemp("wire")
-    running = WireServer(workdir, f"sqlite:///{workdir / 'wire.db'}", "t1=Traveller").start()
+    running = WireServer(
+        workdir, f"sqlite:///{workdir / 'wire.db'}", "t1=Traveller,o1=operator"
+    ).start()
     yield running
     running.stop()
 
@@ -42,7 +45,7 @@ def test_bodies_events_state_and_views_use_the_model_names(wire_server: Server) 
             "field": "1.5",
             "legs": [{"from": "CDG", "class": "economy"}],
         }
-        history = c.get(f"/travel/trip/{trip_id}/events", headers=TRAVELLER).json()["events"]
+        history = c.get(f"/travel/trip/{trip_id}/events", headers=OPERATOR).json()["events"]
         assert history[0]["data"] == {"trip_id": trip_id, **state}
         wire_server.wait_idle(c)
         row = c.get(f"/travel/views/trips/{trip_id}", headers=TRAVELLER).json()

@@ -345,13 +345,20 @@ def test_external_events_only_from_the_systems_token(
     assert "stream_id" not in event
 
 
-def test_external_events_from_any_actor_when_no_token_is_mapped(shop: Application) -> None:
+def test_external_events_refused_when_no_token_is_mapped_to_the_system(
+    shop: Application,
+) -> None:
+    # issue 17: an external system's events come only from that system; with tokens
+    # configured and none mapped to it, its routes are closed (was: any actor's token)
     app = create_app(shop, tokens="c1=Customer,z9=OtherSystem", run_consumers=False)
     with TestClient(app) as c:
         body = {"order_id": str(uuid.uuid4()), "amount": "1.00"}
         path = "/ordering/external/payment-gateway/card-charged"
-        assert c.post(path, json=body, headers=CUSTOMER).status_code == 202
+        refused = c.post(path, json=body, headers=CUSTOMER)
+        assert refused.status_code == 403
+        assert "no token is mapped to Ordering.PaymentGateway" in refused.json()["message"]
         assert c.post(path, json=body).status_code == 401
+        assert app.state.api.unmapped_systems() == ["Ordering.PaymentGateway"]
 
 
 # ---------------------------------------------------------------- the journey, views, log

@@ -54,9 +54,16 @@ def test_command_schema_accepts_a_good_body_and_names_what_is_wrong(
     good = {"customer": "Ada", "drinks": [DRINK], "total": "4.50"}
     v.validate(good)  # a creating command may leave out its uuid id
     v.validate({**good, "order_id": ORDER_ID})
+    v.validate({**good, "total": "-123456789012345.0123456789"})  # the widest allowed
     bad_cases = [
         ({**good, "total": 4.5}, "total"),  # decimals travel as strings
         ({**good, "total": "4,50"}, "total"),
+        # issue 18: what the API refuses is outside the published pattern too
+        ({**good, "total": "1e999999999"}, "total"),
+        ({**good, "total": " 3.5 "}, "total"),
+        ({**good, "total": "1_000"}, "total"),
+        ({**good, "total": "1234567890123456"}, "total"),  # 16 integer digits
+        ({**good, "drinks": [{**DRINK, "price": "0.12345678901"}]}, "price"),  # 11 after
         ({**good, "order_id": "not-a-uuid"}, "order_id"),
         ({**good, "drinks": [{**DRINK, "size": "Huge"}]}, "size"),  # enum member
         ({**good, "surprise": 1}, "surprise"),  # closed objects

@@ -241,6 +241,62 @@ def test_text_converts_to_typed_values_unless_strict() -> None:
     assert from_data(Everything, to_data(sample()), strict=True) == sample()
 
 
+ATTACKS = ["1e999999999", "1e999999", " 3.5 ", "1_000", "NaN", "Infinity", "-1E+2", "007"]
+TOO_WIDE = ["1234567890123456", "0.12345678901", "+1", ".5", "5.", "1.5\n", "", "١٢"]
+
+
+@pytest.mark.parametrize("text", [*ATTACKS, *TOO_WIDE, 3.5, 3, True, None])
+def test_wire_decimals_outside_the_pattern_are_refused_naming_the_field(text: object) -> None:
+    # issue 18: a total of "1e999999999" was accepted and then broke a view for ever
+    data = {**to_data(sample()), "inners": [{"label": "x", "amount": text}]}
+    with pytest.raises(DecodeError) as info:
+        from_data(Everything, data, wire=True)
+    assert info.value.path == "$.inners[0].amount"
+    assert "`inners[0].amount`: a decimal is a string in plain notation" in info.value.message
+    with pytest.raises(DecodeError) as top:
+        from_data(Everything, {**to_data(sample()), "money": text}, wire=True)
+    assert top.value.path == "$.money"
+
+
+@pytest.mark.parametrize(
+    "text", ["0", "-0", "3.5", "3.50", "-12.0001", "123456789012345.0123456789", "0.0000000001"]
+)
+def test_wire_decimals_in_the_pattern_decode_exactly(text: str) -> None:
+    data = {**to_data(sample()), "money": text, "maybe_inner": {"label": "y", "amount": text}}
+    decoded = from_data(Everything, data, wire=True)
+    assert decoded.money == Decimal(text)
+    assert decoded.maybe_inner == Inner("y", Decimal(text))
+    # optional values may be left out or null
+    assert from_data(Everything, {**data, "maybe_inner": None}, wire=True).maybe_inner is None
+
+
+def test_the_widest_wire_decimals_sum_without_overflow_or_rounding() -> None:
+    import decimal
+
+    biggest = from_data(Decimal, "999999999999999.9999999999", wire=True)
+    context = decimal.getcontext()
+    flags = context.copy()
+    flags.clear_flags()
+    with decimal.localcontext(flags) as local:
+        total = sum([biggest] * 1000, Decimal(0))
+        assert not local.flags[decimal.Inexact] and not local.flags[decimal.Overflow]
+    assert total == Decimal("999999999999999999.9999999")
+
+
+def test_stored_values_outside_the_pattern_still_read() -> None:
+    # events recorded before the rule (or by the model's own arithmetic) are read as
+    # they are: the rule is for what clients send, not for the log
+    data = {
+        **to_data(sample()),
+        "money": "1e999999999",
+        "inners": [{"label": "z", "amount": " 3.5 "}],
+    }
+    decoded = from_data(Everything, data)
+    assert decoded.money == Decimal("1E+999999999")
+    assert decoded.inners[0].amount == Decimal("3.5")
+    assert to_data(decoded)["money"] == "1E+999999999"
+
+
 def test_schema_hash_follows_the_shape() -> None:
     @dataclass
     class A:

@@ -1,5 +1,5 @@
 """Rules about names: duplicates (E101), references (E102-E104, E202-E204, E206), naming
-(W506, W507) and the reserved path segments (E106)."""
+(W506, W507) and the reserved names (E106)."""
 
 from __future__ import annotations
 
@@ -178,11 +178,15 @@ def kebab(name: str) -> str:
 
 
 RESERVED_SEGMENTS = ("views", "external")
+#: The principal name a bearer token maps to for the raw log (the runtime's `OPERATOR`).
+OPERATOR = "operator"
 
 
 @rule("E106")
-def reserved_aggregate_names(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """E106: an aggregate whose path segment would be `views` or `external`."""
+def reserved_names(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """E106: an aggregate whose path segment would be `views` or `external`; an actor
+    named `operator` (the principal of the API's operator tokens)."""
+    yield from _reserved_actors(ctx)
     for context, aggregate in ctx.aggregates():
         segment = kebab(aggregate.name)
         if segment in RESERVED_SEGMENTS:
@@ -193,6 +197,22 @@ def reserved_aggregate_names(ctx: CheckContext) -> Iterator[Diagnostic]:
                 f"{'views' if segment == 'views' else 'external systems'}",
                 aggregate.loc,
                 "rename the aggregate",
+            )
+
+
+def _reserved_actors(ctx: CheckContext) -> Iterator[Diagnostic]:
+    model = ctx.model
+    members = [*top_level_members(model)]
+    for context in model.contexts:
+        members += context_members(context)
+    for r in members:
+        if r.kind == "actor" and r.name == OPERATOR:
+            yield error(
+                "E106",
+                f"actor `{r.name}` has the name the API reserves for operator tokens "
+                "(they read the raw event log)",
+                getattr(r.element, "loc"),  # noqa: B009 - every element has one
+                "rename the actor",
             )
 
 

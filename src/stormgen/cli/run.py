@@ -227,7 +227,9 @@ def run(
         Path | None,
         typer.Option(
             "--tokens-file",
-            help="Bearer tokens, one token=Actor a line (else $STORMGEN_TOKENS).",
+            help="Bearer tokens, one token=Principal a line (else $STORMGEN_TOKENS): an "
+            "actor (commands, views, state), an external system (posts its own events "
+            "only) or operator (the raw log: /events, the stream, histories, /failures).",
             show_default=False,
         ),
     ] = None,

@@ -30,14 +30,15 @@ from stormgen.model.nodes import (
     Value,
 )
 from stormgen.model.scope import Scope
+from stormgen.runtime.codec import DECIMAL_PATTERN
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 
 _PRIMITIVE_SCHEMAS: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
     "int": {"type": "integer"},
     "float": {"type": "number"},
+    # what the API accepts (one pattern with the runtime's request schemas)
     "decimal": {"type": "string", "pattern": DECIMAL_PATTERN},
     "bool": {"type": "boolean"},
     "uuid": {"type": "string", "format": "uuid"},

@@ -37,7 +37,7 @@ from stormgen.runtime.application import Application, CommandResult
 from stormgen.runtime.envelope import parse_time
 from stormgen.runtime.errors import StoreError, StoreUnavailable
 from stormgen.runtime.http import errors
-from stormgen.runtime.http.auth import Tokens, load_tokens
+from stormgen.runtime.http.auth import OPERATOR, Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.naming import kebab
@@ -169,7 +169,10 @@ class Api:
         # the endpoints whose path holds an instance's id, with its aggregate
         self.instance_endpoints: dict[Handler, Aggregate[Any]] = {}
         self._collect()
-        self.systems = {route.system for route in self.externals}
+        # every external system of the application, by full and short name: their
+        # tokens post events and read nothing
+        full = set(application.system_events) | set(application.ports)
+        self.system_names = frozenset(full | {_short(name) for name in full})
 
     # -- catalogue -----------------------------------------------------------------------
     def hosts(self, name: str) -> bool:
@@ -246,23 +249,48 @@ class Api:
         return principal
 
     def authorize_external(self, request: Request, route: ExternalRoute) -> str | None:
-        """Return who posts an external system's event, or refuse (401/403)."""
+        """Return the system posting its event: only a token mapped to it may (401/403)."""
         principal = self.principal(request)
         if principal is None:
             return None
         full = f"{route.context}.{route.system}"
-        mapped = {name for name in self.tokens.names() if name in (full, route.system)}
-        if mapped:
-            if principal not in mapped:
-                raise errors.forbidden(
-                    f"only {route.system}'s token may post its events, not {principal}'s"
-                )
+        if principal in (full, route.system):
             return principal
-        systems = self.systems | {f"{r.context}.{r.system}" for r in self.externals}
-        if principal in systems:
-            # another external system's token speaks only for that system
-            raise errors.forbidden(f"{principal} may not post {route.system}'s events")
-        return principal
+        if not self.mapped(route):
+            raise errors.forbidden(
+                f"no token is mapped to {full}, so this service accepts none of its events"
+            )
+        raise errors.forbidden(
+            f"only {route.system}'s token may post its events, not {principal}'s"
+        )
+
+    def mapped(self, route: ExternalRoute) -> bool:
+        """Whether some token stands for the route's external system."""
+        names = self.tokens.names()
+        return f"{route.context}.{route.system}" in names or route.system in names
+
+    def unmapped_systems(self) -> list[str]:
+        """The served external systems no token maps to (their events are refused)."""
+        if self.tokens.open:
+            return []
+        found = {f"{r.context}.{r.system}" for r in self.externals if not self.mapped(r)}
+        return sorted(found)
+
+    def authorize_read(self, request: Request) -> None:
+        """Views and instances' state: any token but an external system's (401/403)."""
+        principal = self.principal(request)
+        if principal is not None and principal in self.system_names:
+            raise errors.forbidden(
+                f"{principal} is an external system: its token posts its events and reads nothing"
+            )
+
+    def authorize_log(self, request: Request, what: str) -> None:
+        """The raw log (decrypted personal data of everyone): operators only (401/403)."""
+        principal = self.principal(request)
+        if principal is not None and principal != OPERATOR:
+            raise errors.forbidden(
+                f"{what} is for operators: only a token mapped to {OPERATOR!r} may use it"
+            )
 
 
 # ---------------------------------------------------------------- helpers
@@ -292,7 +320,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any]) -> None:
 
 def _decode(cls: type[Message], data: dict[str, Any]) -> Any:
     try:
-        return codec.from_data(cls, data)
+        return codec.from_data(cls, data, wire=True)
     except DecodeError as exc:
         field = exc.path.removeprefix("$.").removeprefix("$") or None
         raise errors.invalid(exc.message, field) from None
@@ -477,7 +505,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
 
 def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     async def state(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_read(request)
         ident = _parse_id(agg, _path_param(request, "id"))
         at = _at(request)
         loaded = await _call(api, api.application.state, agg, ident, at=at)
@@ -495,7 +523,7 @@ def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
 
 def _history_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     async def history(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_log(request, "an instance's history")
         ident = _parse_id(agg, _path_param(request, "id"))
         envelopes = await _call(api, api.application.history, agg, ident)
         return JSON({"events": [e.to_json() for e in envelopes]})
@@ -549,7 +577,7 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
 
 def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
     async def rows(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_read(request)
         limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
         after = request.query_params.get("after") or None
         where = _view_filters(view, request)
@@ -566,7 +594,7 @@ def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
 
 def _view_row_handler(api: Api, view: View[Any]) -> Handler:
     async def row(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_read(request)
         key = _path_param(request, "key")
         try:
             found = await _call(api, api.application.view_row, view, key)
@@ -786,7 +814,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         return JSON(await run_in_threadpool(probe))
 
     async def events(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_log(request, "the event log")
         after = _int_param(request, "after", 0) or 0
         limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
         found = await _call(api, application.events, after, limit)
@@ -794,7 +822,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
 
     async def stream(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_log(request, "the event stream")
         last_id = request.headers.get("last-event-id")
         after = _int_param(request, "after", 0) or 0
         if last_id and last_id.isdigit():
@@ -806,7 +834,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         )
 
     async def failures(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_log(request, "the failure list")
         after = _int_param(request, "after", 0) or 0
         limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
 
@@ -828,7 +856,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         return JSON(await run_in_threadpool(read))
 
     async def retry(request: Request) -> Response:
-        api.principal(request)
+        api.authorize_log(request, "retrying a failure")
         consumer = request.path_params["consumer"]
         position_text = request.path_params["position"]
         if not position_text.isdigit() or int(position_text) > _MAX_POSITION:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 TOKENS_ENV = "STORMGEN_TOKENS"
 TOKENS_FILE_ENV = "STORMGEN_TOKENS_FILE"
+#: The principal of tokens that read the raw log (`/events`, the event stream, an
+#: instance's history, `/failures`); no actor may have this name (check E106).
+OPERATOR = "operator"
 
 
 class TokenConfigError(ValueError):
@@ -19,7 +22,7 @@ class TokenConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """Which principal (an actor or an external system's name) each bearer token stands for."""
+    """Which principal (an actor, an external system or `operator`) each token stands for."""
 
     principals: Mapping[str, str]
 

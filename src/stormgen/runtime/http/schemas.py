@@ -15,15 +15,38 @@ import typing
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 
-from stormgen.runtime.codec import WIRE_NAME
+from stormgen.runtime.codec import DECIMAL_PATTERN, DECIMAL_RULE, WIRE_NAME, wire_decimal_error
 
 _FORBID = ConfigDict(extra="forbid")
-_SCALARS: tuple[Any, ...] = (str, int, float, bool, Decimal, uuid.UUID, dt.date, dt.datetime)
+_SCALARS: tuple[Any, ...] = (str, int, float, bool, uuid.UUID, dt.date, dt.datetime)
+
+
+def _wire_decimal(value: Any) -> Any:
+    why = wire_decimal_error(value)
+    if why is not None:
+        raise PydanticCustomError("decimal", why)
+    return value
+
+
+#: A decimal in a request: a string in plain notation within the wire's digits.
+WireDecimal = Annotated[
+    str,
+    BeforeValidator(_wire_decimal),
+    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN, "description": DECIMAL_RULE}),
+]
 
 
 class ModelFactory:
@@ -46,6 +69,8 @@ class ModelFactory:
         """Return the pydantic-side type for a dataclass field annotation."""
         if tp is Any or tp in _SCALARS:
             return tp
+        if tp is Decimal:
+            return WireDecimal
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return tp
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):

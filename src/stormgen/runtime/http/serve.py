@@ -7,8 +7,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from stormgen.runtime.application import Application
-from stormgen.runtime.http.app import create_app
-from stormgen.runtime.http.auth import Tokens, is_loopback, load_tokens
+from stormgen.runtime.http.app import Api, create_app
+from stormgen.runtime.http.auth import OPERATOR, Tokens, is_loopback, load_tokens
 
 
 class ServeError(Exception):
@@ -53,6 +53,8 @@ def serve(
         )
     else:
         say(f"bearer tokens required: {len(configured.principals)} configured")
+        for line in _token_notes(app.state.api):
+            say(line)
     where = ", ".join(sorted(contexts)) if contexts else "every context"
     say(f"serving {where} on http://{_url_host(host)}:{port} (store {application.store.url})")
     uvicorn.run(
@@ -64,6 +66,26 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
+
+
+def _token_notes(api: Api) -> list[str]:
+    """What the configured tokens leave closed, said once at start-up."""
+    notes = [
+        f"no token is mapped to {system}: its inbound events are refused (403)"
+        for system in api.unmapped_systems()
+    ]
+    actors = {actor for route in api.commands for actor in route.actors}
+    for name in sorted(api.tokens.names() - actors - api.system_names - {OPERATOR}):
+        notes.append(
+            f"{name} (a token's principal) issues none of the served commands and is no "
+            "external system: it reads views and state as an actor"
+        )
+    if OPERATOR not in api.tokens.names():
+        notes.append(
+            f"no token is mapped to {OPERATOR}: the raw log (/events, /events/stream, "
+            "instances' /events, /failures) answers 403 to every token"
+        )
+    return notes
 
 
 def _url_host(host: str) -> str:
