@@ -78,6 +78,14 @@ def shop(tmp_path: Path) -> Iterator[Application]:
     app.close()
 
 
+@pytest.fixture
+def memory_shop() -> Iterator[Application]:
+    """A store without the command writer (commands on the request threads)."""
+    app = open_shop(f"memory://idem-{uuid.uuid4().hex}", retry=FAST)
+    yield app
+    app.close()
+
+
 def serve(shop: Application, tokens: str) -> ThreadServer:
     # the tests run the views and policies themselves (run_consumers), to be deterministic
     return ThreadServer(create_app(shop, tokens=tokens, run_consumers=False))
@@ -216,3 +224,12 @@ def test_a_systems_event_key_is_scoped_and_fingerprinted_too(secured: httpx.Clie
     assert again.status_code == 202 and again.json() == first.json()
     other = secured.post(route, json={**charged, "amount": "1.00"}, headers=key)
     assert other.status_code == 422 and other.json()["error"] == "key_reused"
+
+
+def test_a_reused_key_is_a_422_without_the_command_writer_too(memory_shop: Application) -> None:
+    with serve(memory_shop, TOKENS) as server, httpx.Client(base_url=server.url) as c:
+        key = {**ADA, "Idempotency-Key": "k"}
+        first = place(c, key)
+        assert place(c, key).json() == first.json()
+        other = c.post(PLACE, json={**ORDER, "customer": "Eve"}, headers=key)
+        assert other.status_code == 422 and other.json()["error"] == "key_reused"
