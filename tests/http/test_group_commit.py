@@ -101,7 +101,8 @@ def test_a_group_remembers_each_key_with_its_append_and_writes_nothing_else(
     }
     assert writes.count("INSERT INTO idempotency_keys") == 3
     for i, result in enumerate(results[:3]):
-        remembered = shop.store.remembered(f"k-{i}")
+        # the application's own keys (not a client's): the internal namespace
+        remembered = shop.store.remembered(f"internal/k-{i}")
         assert remembered == {
             "stream": result.stream,
             "stream_version": 1,

@@ -15,12 +15,14 @@ from stormgen.runtime.codec import dumps, from_data, loads, schema_hash, to_data
 from stormgen.runtime.consumers import FAILURE, RESOLVED, RetrySettings
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
+from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
 from stormgen.runtime.policies import FakePort, Policy, Port, command_id, copy_fields
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
     DomainError,
+    KeyReused,
     NotFound,
     Rejected,
     UnknownCommand,
@@ -45,6 +47,7 @@ __all__ = [
     "Aggregate",
     "AlreadyExists",
     "Application",
+    "ClientKey",
     "Command",
     "CommandResult",
     "DecodeError",
@@ -54,6 +57,7 @@ __all__ = [
     "Event",
     "EventStore",
     "FakePort",
+    "KeyReused",
     "Loaded",
     "Message",
     "MessageInfo",

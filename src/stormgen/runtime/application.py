@@ -27,11 +27,13 @@ from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing, is_sealed
 from stormgen.runtime.envelope import NewEvent, RecordedEvent, new_event_id
 from stormgen.runtime.errors import VersionConflict
+from stormgen.runtime.idempotency import FINGERPRINT, ClientKey, fingerprint_of, stored_key
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
+    KeyReused,
     NotFound,
     Rejected,
     UnknownCommand,
@@ -232,7 +234,7 @@ def _ref_name(ref: Any) -> str:
 
 
 #: What a command answers without having written anything (see `handle_together`).
-_DOMAIN_ANSWERS = (Rejected, NotFound, AlreadyExists, VersionConflict, DecodeError)
+_DOMAIN_ANSWERS = (Rejected, NotFound, AlreadyExists, VersionConflict, DecodeError, KeyReused)
 
 
 def _outcome(unit: Callable[[], T]) -> T | Exception:
@@ -314,9 +316,10 @@ class Application:
         self._batch = threading.local()
         self.consumers = Consumers(self, retry or RetrySettings())
 
-    def was_handled(self, idempotency_key: str) -> bool:
-        """Whether a command with this idempotency key was already recorded."""
-        return self.store.remembered(idempotency_key) is not None
+    def was_handled(self, idempotency_key: str | ClientKey) -> bool:
+        """Whether a command with this idempotency key was already recorded (a string
+        is the service's own key, as `handle` takes it)."""
+        return self.store.remembered(stored_key(idempotency_key)) is not None
 
     @classmethod
     def open(cls, url: str | None = None, **definitions: Any) -> Application:
@@ -610,7 +613,7 @@ class Application:
         command: Command,
         *,
         expected_version: int | None = None,
-        idempotency_key: str | None = None,
+        idempotency_key: str | ClientKey | None = None,
         actor: str | None = None,
         command_id: str | None = None,
         correlation_id: str | None = None,
@@ -623,7 +626,9 @@ class Application:
         `creates` command on an existing instance) or `VersionConflict` (the instance
         is not at `expected_version`). Without an `expected_version`, a concurrent
         writer's conflict is retried a few times. A used `idempotency_key` returns the
-        first result and writes nothing.
+        first result and writes nothing: a string is the service's own key (a policy's,
+        a program's), a `ClientKey` an API client's; a client's key used before for a
+        different request raises `KeyReused`.
         """
         agg = self.aggregate_for(command)
         meta = info(command)
@@ -636,8 +641,10 @@ class Application:
             command = dataclasses.replace(command, **{agg.id_field: ident})  # type: ignore[type-var]
         stream = agg.stream(ident)
         ident_text = id_text(ident)
+        stored = mark = None
         if idempotency_key is not None:
-            prior = self._idempotent_result(idempotency_key, ident)
+            stored, mark = stored_key(idempotency_key), fingerprint_of(idempotency_key)
+            prior = self._idempotent_result(stored, mark, ident)
             if prior is not None:
                 return self._with_first_id(agg, prior)
         cid = command_id or new_event_id()
@@ -649,9 +656,11 @@ class Application:
         )
         if actor is not None:
             event_metadata["actor"] = actor
-        if idempotency_key is not None:
+        if stored is not None:
             # kept in the log, so a copy of it (a fork) remembers the key too
-            event_metadata[IDEMPOTENCY_KEY] = idempotency_key
+            event_metadata[IDEMPOTENCY_KEY] = stored
+            if mark is not None:
+                event_metadata[FINGERPRINT] = mark
         attempt = 0
         cache = self.state_cache
         # The first try may decide on the cached state without reading the log: the
@@ -693,7 +702,7 @@ class Application:
                 return CommandResult(stream, ident, ident_text, version, [])
             try:
                 result = self._append(
-                    stream, ident_text, events, version, idempotency_key, event_metadata, ident
+                    stream, ident_text, events, version, stored, event_metadata, ident
                 )
             except VersionConflict:
                 cache.drop(stream)
@@ -803,7 +812,8 @@ class Application:
         ident: Any = None,
     ) -> CommandResult:
         """Encode (sealing pii) and append events in one transaction; `ident` is the
-        result's `id` (default: `stream_id`)."""
+        result's `id` (default: `stream_id`). `idempotency_key` is the stored key, and
+        `metadata` holds its request's fingerprint, if any."""
         metas = [info(event) for event in events]
         if not any(meta.pii for meta in metas):
             # nothing else to write with the events: the store's own atomic append (one
@@ -842,7 +852,8 @@ class Application:
                     )
                 appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
         if appended.duplicate:
-            return self._result_from(appended.to_json(), stream_id, duplicate=True)
+            saved = appended.to_json()
+            return self._result_from(saved, stream_id, metadata.get(FINGERPRINT), duplicate=True)
         return CommandResult(
             stream,
             stream_id if ident is None else ident,
@@ -871,13 +882,20 @@ class Application:
         return envelope
 
     def _result_from(
-        self, saved: Mapping[str, Any], ident: Any, *, duplicate: bool
+        self, saved: Mapping[str, Any], ident: Any, mark: str | None, *, duplicate: bool
     ) -> CommandResult:
+        """The result of the append a key remembers, if the key's request was the one
+        with the fingerprint ``mark`` (its events' metadata says); else `KeyReused`."""
         stream = str(saved["stream"])
         first, last = int(saved["first_position"]), int(saved["last_position"])
         records = [
             r for r in self.store.read_all(first - 1, None, None, last) if r.stream == stream
         ]
+        if records and records[0].metadata.get(FINGERPRINT) != mark:
+            raise KeyReused(
+                "this idempotency key was used for a different request;"
+                " a new request needs a new key"
+            )
         stream_id = records[0].stream_id if records and records[0].stream_id else id_text(ident)
         return CommandResult(
             stream,
@@ -888,11 +906,11 @@ class Application:
             duplicate=duplicate,
         )
 
-    def _idempotent_result(self, key: str, ident: Any) -> CommandResult | None:
+    def _idempotent_result(self, key: str, mark: str | None, ident: Any) -> CommandResult | None:
         saved = self.store.remembered(key)
         if saved is None:
             return None
-        return self._result_from(saved, ident, duplicate=True)
+        return self._result_from(saved, ident, mark, duplicate=True)
 
     def _after_append(
         self,
@@ -946,12 +964,15 @@ class Application:
         self,
         events: Sequence[Event],
         *,
-        idempotency_key: str | None = None,
+        idempotency_key: str | ClientKey | None = None,
         actor: str | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
     ) -> list[Envelope]:
-        """Append events that came from an external system to its stream `Context.System`."""
+        """Append events that came from an external system to its stream `Context.System`.
+
+        A used `idempotency_key` (as `handle` takes it) returns the first append's events.
+        """
         if not events:
             return []
         system = info(events[0]).system
@@ -966,9 +987,15 @@ class Application:
         }
         if actor is not None:
             metadata["actor"] = actor
-        if idempotency_key is not None:
-            metadata["command_id"] = metadata[IDEMPOTENCY_KEY] = idempotency_key
-        result = self._append(system, None, events, None, idempotency_key, metadata)
+        key = None
+        if isinstance(idempotency_key, ClientKey):
+            metadata["command_id"] = idempotency_key.key
+            metadata[IDEMPOTENCY_KEY] = key = idempotency_key.stored
+            metadata[FINGERPRINT] = idempotency_key.fingerprint
+        elif idempotency_key is not None:
+            metadata["command_id"] = idempotency_key
+            metadata[IDEMPOTENCY_KEY] = key = stored_key(idempotency_key)
+        result = self._append(system, None, events, None, key, metadata)
         return result.events
 
     # -- crypto-shredding ------------------------------------------------------------------

@@ -34,6 +34,8 @@ def command_id(policy: str, event_id: str, index: int) -> uuid.UUID:
     """The deterministic id of the `index`-th command a policy issues for an event.
 
     It is the command's idempotency key, so a redelivered event never issues twice.
+    Anyone who reads the event can compute it: it is kept in the service's own
+    namespace of keys, which no API client can write (`stormgen.runtime.idempotency`).
     """
     return uuid.uuid5(POLICY_NAMESPACE, f"{policy}/{event_id}/{index}")
 

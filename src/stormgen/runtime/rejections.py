@@ -12,6 +12,7 @@ __all__ = [
     "AlreadyExists",
     "DecodeError",
     "DomainError",
+    "KeyReused",
     "NotFound",
     "Rejected",
     "UnknownCommand",
@@ -48,6 +49,15 @@ class DecodeError(DomainError, ValueError):
         super().__init__(message)
         self.message = message
         self.path = path
+
+
+class KeyReused(DomainError):
+    """An idempotency key that was used for a different request (another type or body):
+    nothing was written; the API answers 422."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class UnknownCommand(DomainError, TypeError):

@@ -70,3 +70,31 @@ def test_a_damaged_envelope_is_reported_as_a_corrupt_store(schema: str) -> None:
             conn.execute(f"UPDATE {schema}.events SET envelope = '[1' WHERE position = 2")
         with pytest.raises(StoreCorrupt, match=f"{schema}.*damaged"):
             store.read_stream("S/1")
+
+
+def test_a_version_2_schemas_keys_move_to_the_internal_namespace(schema: str) -> None:
+    base = pg_base_url()
+    url = with_schema(base, schema)
+    with open_store(url) as store:
+        store.append("S/1", [NewEvent(type="T", data={})], 0, idempotency_key="internal/a")
+    # turn it back into what stormgen wrote as schema version 2 (one namespace), with
+    # keys an old client may have sent: already in a namespace's form, or colliding
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        conn.execute("UPDATE idempotency_keys SET key = 'a'")
+        for key in ("client/x", "internal/b", "b"):
+            conn.execute(
+                "INSERT INTO idempotency_keys SELECT %s, result FROM idempotency_keys LIMIT 1",
+                (key,),
+            )
+        conn.execute("UPDATE stormgen_meta SET value = '2' WHERE key = 'schema_version'")
+    with open_store(url) as store:
+        keys = ("a", "internal/a", "client/x", "internal/b", "b")
+        kept = {k for k in keys if store.remembered(k) is not None}
+        assert kept == {"internal/a", "client/x", "internal/b", "b"}
+        again = store.append("S/1", [NewEvent(type="T", data={})], 0, idempotency_key="internal/a")
+        assert again.duplicate and again.last_position == 1
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        version = conn.execute("SELECT value FROM stormgen_meta").fetchone()
+        assert version == (str(SCHEMA_VERSION),)

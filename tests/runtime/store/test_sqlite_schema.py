@@ -172,3 +172,31 @@ def test_a_damaged_envelope_is_reported_as_a_corrupt_store(tmp_path: Path) -> No
     conn.close()
     with SQLiteStore(path) as store, pytest.raises(StoreCorrupt, match=r"events\.db.*damaged"):
         store.read_stream("S/1")
+
+
+def test_a_version_2_stores_keys_move_to_the_internal_namespace(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as store:
+        store.append("S/1", [NewEvent(type="T", data={})], 0, idempotency_key="internal/a")
+    # turn it back into what stormgen wrote as schema version 2 (one namespace), with
+    # keys an old client may have sent: already in a namespace's form, or colliding
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE idempotency_keys SET key = 'a'")
+    for key in ("client/x", "internal/b", "b"):
+        conn.execute(
+            "INSERT INTO idempotency_keys SELECT ?, result FROM idempotency_keys LIMIT 1", (key,)
+        )
+    conn.execute("UPDATE stormgen_meta SET value = '2' WHERE key = 'schema_version'")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store:
+        keys = ("a", "internal/a", "client/x", "internal/b", "b")
+        kept = {k for k in keys if store.remembered(k) is not None}
+        assert kept == {"internal/a", "client/x", "internal/b", "b"}
+        again = store.append("S/1", [NewEvent(type="T", data={})], 0, idempotency_key="internal/a")
+        assert again.duplicate and again.last_position == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM stormgen_meta").fetchone() == (str(SCHEMA_VERSION),)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    conn.close()

@@ -43,10 +43,12 @@ from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.naming import kebab
 from stormgen.runtime.http.schemas import ModelFactory, first_error
 from stormgen.runtime.http.writer import CommandWriter
+from stormgen.runtime.idempotency import ANONYMOUS, ClientKey, caller_of
 from stormgen.runtime.messages import Command, Event, Message, info
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
+    KeyReused,
     NotFound,
     Rejected,
     VersionConflict,
@@ -292,6 +294,18 @@ class Api:
                 f"{what} is for operators: only a token mapped to {OPERATOR!r} may use it"
             )
 
+    def client_key(self, request: Request, key: str, kind: str, body: Any) -> ClientKey:
+        """A request's Idempotency-Key, scoped to its caller and its type ``kind``.
+
+        The caller is a hash of the bearer token (checked before: `principal`), or the
+        one anonymous caller of an open service; ``body`` is the request's JSON as its
+        fingerprint covers it.
+        """
+        caller = ANONYMOUS
+        if not self.tokens.open:
+            caller = caller_of(request.headers["authorization"].partition(" ")[2].strip())
+        return ClientKey.of(caller, kind, key, body)
+
 
 # ---------------------------------------------------------------- helpers
 
@@ -415,6 +429,8 @@ def _domain_error(exc: Exception) -> ApiError:
     if isinstance(exc, DecodeError):
         field = exc.path.removeprefix("$.").removeprefix("$") or None
         return errors.invalid(exc.message, field)
+    if isinstance(exc, KeyReused):
+        return errors.key_reused(exc.message)
     if isinstance(exc, StoreUnavailable):
         return errors.unavailable(f"the event store is unavailable: {exc}")
     raise exc
@@ -445,6 +461,7 @@ async def _answered(work: Awaitable[Any]) -> Any:
         Rejected,
         VersionConflict,
         DecodeError,
+        KeyReused,
         StoreUnavailable,
     ) as exc:
         raise _domain_error(exc) from None
@@ -469,16 +486,19 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
     agg = route.aggregate
     # the id as the body spells it (the model's name)
     id_field = codec.wire_name(route.cls, agg.id_field)
+    kind = info(route.cls).name
 
     async def handle(request: Request) -> Response:
         actor = api.authorize_command(request, route)
         expected = _if_match(request)
         key = _idempotency_key(request)
         data = _json_body(await request.body())
+        generated = False
         if route.creates:
             _validate(route.model, data)
             if data.get(id_field) is None:
                 data[id_field] = str(_uuid4())
+                generated = True
         else:
             ident_text = _path_param(request, "id")
             given = data.pop(id_field, None)
@@ -490,12 +510,20 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
                 )
             data[id_field] = codec.to_data(ident)
         command = _decode(route.cls, data)
+        scoped = None
+        if key is not None:
+            # the request as the client sent it: the command, with the id in the path
+            # but not one generated here
+            body = codec.to_data(command)
+            if generated:
+                del body[id_field]
+            scoped = api.client_key(request, key, kind, body)
         result = await _write(
             api,
             api.application.handle,
             command,
             expected_version=expected,
-            idempotency_key=key,
+            idempotency_key=scoped,
             actor=actor,
         )
         return _command_answer(result, route.creates)
@@ -532,14 +560,17 @@ def _history_handler(api: Api, agg: Aggregate[Any]) -> Handler:
 
 
 def _external_handler(api: Api, route: ExternalRoute) -> Handler:
+    kind = info(route.cls).name
+
     async def receive(request: Request) -> Response:
         actor = api.authorize_external(request, route)
         key = _idempotency_key(request)
         data = _json_body(await request.body())
         _validate(route.model, data)
         event = _decode(route.cls, data)
+        scoped = None if key is None else api.client_key(request, key, kind, codec.to_data(event))
         envelopes = await _write(
-            api, api.application.record_external, [event], idempotency_key=key, actor=actor
+            api, api.application.record_external, [event], idempotency_key=scoped, actor=actor
         )
         position = envelopes[-1].position if envelopes else None
         return JSON(

@@ -57,6 +57,11 @@ def invalid(message: str, field: str | None = None) -> ApiError:
     return ApiError(422, "invalid", message, field=field)
 
 
+def key_reused(message: str) -> ApiError:
+    """422: the Idempotency-Key was used before for a different request."""
+    return ApiError(422, "key_reused", message)
+
+
 def not_found(message: str) -> ApiError:
     """404: no such instance, view row or route."""
     return ApiError(404, "not_found", message)

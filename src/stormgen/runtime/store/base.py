@@ -27,8 +27,9 @@ from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict
 
 #: Current version of the stores' schema; stores refuse schemas newer than this and
-#: upgrade older ones. Version 2 added the events' ``envelope`` column.
-SCHEMA_VERSION: Final = 2
+#: upgrade older ones. Version 2 added the events' ``envelope`` column; version 3 put
+#: the idempotency keys in namespaces (`INTERNAL_KEYS`, `CLIENT_KEYS`).
+SCHEMA_VERSION: Final = 3
 
 #: ``expected_version`` value meaning "append whatever the stream's version is".
 ANY: Final = None
@@ -39,6 +40,25 @@ NO_STREAM: Final = 0
 #: The metadata field in which an event records the idempotency key of its append, so
 #: a copy of the log (`import_events`, a fork) remembers the keys as well.
 IDEMPOTENCY_KEY: Final = "idempotency_key"
+
+#: The namespace of the service's own idempotency keys: the ids policies give their
+#: commands (and the answers of external systems to them), a program's own keys.
+INTERNAL_KEYS: Final = "internal/"
+#: The namespace of API clients' keys: ``client/<caller>/<type>/<key>``. The API writes
+#: every client's key here, so no client can write (or read) an internal key.
+CLIENT_KEYS: Final = "client/"
+
+
+def namespaced_key(key: str) -> str:
+    """The stored form of a key an event's metadata carries.
+
+    A key written before schema version 3 has no namespace (keys were one namespace
+    then): it is an internal one now, as the schema upgrade moved it.
+    """
+    if key.startswith((INTERNAL_KEYS, CLIENT_KEYS)):
+        return key
+    return INTERNAL_KEYS + key
+
 
 #: Logical column types accepted by :meth:`EventStore.ensure_view_table`.
 VIEW_COLUMN_TYPES: Final = frozenset(
@@ -279,13 +299,14 @@ def remember_imported(uow: UnitOfWork, events: Sequence[RecordedEvent]) -> None:
 
     A key stands for the events of the one append made with it: consecutive events of
     one stream. An import in batches (`fork`) may split them; a later batch extends
-    what an earlier one remembered.
+    what an earlier one remembered. A key without a namespace (an event written
+    before schema version 3) is remembered as an internal one (`namespaced_key`).
     """
     appends: dict[str, list[RecordedEvent]] = {}
     for event in events:
         key = event.metadata.get(IDEMPOTENCY_KEY)
         if isinstance(key, str):
-            appends.setdefault(key, []).append(event)
+            appends.setdefault(namespaced_key(key), []).append(event)
     for key, recorded in appends.items():
         first, last = recorded[0], recorded[-1]
         prior = uow.remembered(key)

@@ -50,6 +50,8 @@ from stormgen.runtime.store._sql import (
     recorded_events,
 )
 from stormgen.runtime.store.base import (
+    CLIENT_KEYS,
+    INTERNAL_KEYS,
     SCHEMA_VERSION,
     AppendResult,
     Notifier,
@@ -184,6 +186,16 @@ _MIGRATE_1_TO_2 = (
     "ALTER TABLE events ALTER COLUMN envelope SET NOT NULL",
     "DROP FUNCTION IF EXISTS stormgen_append(text, integer, text[], text[], integer[],"
     " text[], jsonb[], jsonb[], text, text)",
+)
+
+#: Schema 2 to 3: the keys of one global namespace become internal ones (a client's
+#: key cannot be told from a policy's there, nor its caller known); a key that would
+#: collide with one already in a namespace stays as it was, unreachable.
+_MIGRATE_2_TO_3 = (
+    f"UPDATE idempotency_keys k SET key = '{INTERNAL_KEYS}' || k.key"
+    f" WHERE left(k.key, {len(INTERNAL_KEYS)}) <> '{INTERNAL_KEYS}'"
+    f" AND left(k.key, {len(CLIENT_KEYS)}) <> '{CLIENT_KEYS}' AND NOT EXISTS"
+    f" (SELECT 1 FROM idempotency_keys o WHERE o.key = '{INTERNAL_KEYS}' || k.key)"
 )
 
 _SAFE_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -496,6 +508,9 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
                 if version < 2:
                     for statement in _MIGRATE_1_TO_2:
                         conn.execute(statement)
+                if version < 3:
+                    conn.execute(_MIGRATE_2_TO_3)
+                if version < SCHEMA_VERSION:
                     conn.execute(
                         "UPDATE stormgen_meta SET value = %s WHERE key = 'schema_version'",
                         (str(SCHEMA_VERSION),),

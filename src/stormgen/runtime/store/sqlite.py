@@ -43,6 +43,8 @@ from stormgen.runtime.store._sql import (
     recorded_events,
 )
 from stormgen.runtime.store.base import (
+    CLIENT_KEYS,
+    INTERNAL_KEYS,
     SCHEMA_VERSION,
     AppendResult,
     Notifier,
@@ -144,6 +146,15 @@ _MIGRATE_1_TO_2 = (
     " version, stream, stream_id, stream_version, position, recorded_at, json(data),"
     " json(metadata)) FROM events_v1 ORDER BY position",
     _EVENTS_VIEW,
+)
+
+#: Schema 2 to 3: the keys of one global namespace become internal ones (a client's
+#: key cannot be told from a policy's there, nor its caller known); a key that would
+#: collide with one already in a namespace stays as it was, unreachable.
+_MIGRATE_2_TO_3 = (
+    f"UPDATE OR IGNORE idempotency_keys SET key = '{INTERNAL_KEYS}' || key"
+    f" WHERE substr(key, 1, {len(INTERNAL_KEYS)}) <> '{INTERNAL_KEYS}'"
+    f" AND substr(key, 1, {len(CLIENT_KEYS)}) <> '{CLIENT_KEYS}'"
 )
 
 _INSERT = (
@@ -477,6 +488,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 conn.execute(
                     "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", counter
                 )
+        if version < 3:
+            conn.execute(_MIGRATE_2_TO_3)
         conn.execute(
             "UPDATE stormgen_meta SET value = ? WHERE key = 'schema_version'",
             (str(SCHEMA_VERSION),),
