@@ -18,6 +18,7 @@ page's small script only looks them up. The template prints; it decides nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -191,18 +192,31 @@ def _note_height(note: Note) -> int:
     return max(NOTE_H, 32 + lines * NAME_LINE_H)
 
 
-def _link_path(a: Note, b: Note) -> str:
-    """An arrow from ``a``'s right side to ``b``'s left side (under both when it goes back)."""
-    x1, y1 = a.left + a.w, a.top + a.h // 2
-    x2, y2 = b.left, b.top + b.h // 2
-    if x2 >= x1:
-        bend = max(12, (x2 - x1) // 2)
-        return f"M{x1},{y1} C{x1 + bend},{y1} {x2 - bend},{y2} {x2},{y2}"
-    # Back to an earlier column (a loop cut by the layering): round under the notes.
-    x1, x2 = a.left + a.w // 2, b.left + b.w // 2
-    y1, y2 = a.top + a.h, b.top + b.h
-    low = max(y1, y2) + 24
-    return f"M{x1},{y1} C{x1},{low} {x2},{low} {x2},{y2}"
+def _link_path(kind: str, a: Note, b: Note) -> str:
+    """An arrow from ``a``'s right side to ``b``'s left side (under both when it goes back).
+
+    It runs level, turns up or down in the gap between two columns, and runs level again:
+    an arrow into a policy turns right after its event and runs along the policies' row,
+    an arrow out of one runs along that row and turns right before its command, so that
+    arrows cross the busy rows of aggregates only in the gaps between their notes.
+    """
+    x1, y1 = a.left + a.w, a.top + min(a.h // 2, NOTE_H // 2)
+    x2, y2 = b.left, b.top + min(b.h // 2, NOTE_H // 2)
+    if x2 < x1:
+        # Back to an earlier column (a loop cut by the layering): round under the notes.
+        x1, x2 = a.left + a.w // 2, b.left + b.w // 2
+        y1, y2 = a.top + a.h, b.top + b.h
+        low = max(y1, y2) + 24
+        return f"M{x1},{y1} C{x1},{low} {x2},{low} {x2},{y2}"
+    if y1 == y2:
+        return f"M{x1},{y1} H{x2}"
+    turn = x2 - COL_GAP // 2 if kind == "issues" else x1 + COL_GAP // 2
+    r = min(8, abs(y2 - y1) // 2, (x2 - x1) // 2)
+    down = 1 if y2 > y1 else -1
+    return (
+        f"M{x1},{y1} H{turn - r} Q{turn},{y1} {turn},{y1 + down * r} "
+        f"V{y2 - down * r} Q{turn},{y2} {turn + r},{y2} H{x2}"
+    )
 
 
 class _BoardBuilder:
@@ -299,7 +313,7 @@ class _BoardBuilder:
                 if k == "contains" and self.nodes[t]["kind"] == "command"
             ]
             commands.sort(key=lambda c: layer[c])  # stable: the model's order breaks ties
-            for before, after in zip(commands, commands[1:], strict=False):
+            for before, after in itertools.pairwise(commands):
                 edges.extend((e, after) for e in self.emitted(before) or [before])
         return edges
 
@@ -517,10 +531,10 @@ class _BoardBuilder:
         lane.h = ty - lane.y
         lane.notes.sort(key=lambda n: n.index)
         drawn: set[tuple[str, int, int]] = set()
-        for kind, a, b in cells.links:
-            if (kind, a.index, b.index) not in drawn:
-                drawn.add((kind, a.index, b.index))
-                lane.links.append(Link(kind, a.ref, b.ref, _link_path(a, b)))
+        for kind, src, dst in cells.links:
+            if (kind, src.index, dst.index) not in drawn:
+                drawn.add((kind, src.index, dst.index))
+                lane.links.append(Link(kind, src.ref, dst.ref, _link_path(kind, src, dst)))
         return ty
 
     # ------------------------------------------------------------ the whole board
