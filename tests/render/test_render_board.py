@@ -289,3 +289,34 @@ def test_names_are_cut_at_their_humps() -> None:
     assert wrapped_lines(["Internationalisation"], 15) == 2
     assert wrapped_lines(["who", "pays", "for", "it"], 8, " ") == 2
     assert wrapped_lines(["who", "pays", "for", "it"], 7, " ") == 3
+
+
+TWO_AT_ONCE = """
+actor Clerk
+context Shop {
+  aggregate Sale {
+    command Sell by Clerk creates { emit Sold }
+    published event Sold {}
+  }
+  external Warehouse {
+    command Reserve { sale_id: uuid }
+    command Notify { sale_id: uuid }
+    event Reserved { sale_id: uuid }
+  }
+  policy ReserveOnSale { when Sold then Warehouse.Reserve }
+  policy NotifyOnSale { when Sold then Warehouse.Notify }
+}
+"""
+
+
+def test_two_commands_in_one_column_take_two_bands(
+    load_text: Callable[[str], LoadedModel],
+) -> None:
+    board = build_board(load_text(TWO_AT_ONCE))
+    notes = by_name(board.notes)
+    reserve, notify = notes["Shop.Warehouse.Reserve"], notes["Shop.Warehouse.Notify"]
+    assert reserve.x == notify.x and notify.y > reserve.y
+    # The system's answer stands level with the first; the second band starts below it.
+    reserved = notes["Shop.Warehouse.Reserved"]
+    assert reserved.y == reserve.y and reserved.x > reserve.x
+    assert notify.y >= reserved.y + reserved.h
