@@ -44,6 +44,17 @@
     return e;
   }
 
+  // A heading that may wrap only between the words of its PascalCase (and dotted) name.
+  function wrappable(tag, text) {
+    var e = document.createElement(tag);
+    var parts = text.split(/(?<=[a-z0-9_.])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])/);
+    for (var i = 0; i < parts.length; i++) {
+      if (i) e.appendChild(document.createElement("wbr"));
+      e.appendChild(document.createTextNode(parts[i]));
+    }
+    return e;
+  }
+
   function showPanel(ref) {
     var d = data.details[ref];
     panel.textContent = "";
@@ -55,7 +66,7 @@
     panel.appendChild(close);
     var kind = el("span", d.kind, "kind k-" + d.kind);
     panel.appendChild(kind);
-    panel.appendChild(el("h2", d.name));
+    panel.appendChild(wrappable("h2", d.name));
     if (d.description) panel.appendChild(el("p", d.description));
     if (d.where) panel.appendChild(el("div", d.where, "where"));
     for (var s = 0; s < d.sections.length; s++) {

@@ -188,8 +188,8 @@ def test_arrows_link_commands_events_and_policies(page: Page, graph: Any) -> Non
 
 # Each rendered line of a note's name, found from where its characters stand.
 LINES_JS = """
-() => [...document.querySelectorAll('.note')].map(n => {
-  const b = n.querySelector('b');
+(selector) => [...document.querySelectorAll(selector || '.note')].map(n => {
+  const b = n.querySelector('b') || n;
   const walker = document.createTreeWalker(b, NodeFilter.SHOW_TEXT);
   const breaks = []; let text = ''; let prev = null;
   while (walker.nextNode()) {
@@ -232,6 +232,15 @@ def test_names_break_only_between_words_and_are_never_cut(page: Page, graph: Any
     assert wrapped >= 10  # long names do wrap, at their humps
     names = {n["text"] for n in lines}
     assert "RegisterHandlingEvent" in names  # one text, cut into lines only by layout
+
+
+def test_the_panel_title_breaks_only_between_words(page: Page) -> None:
+    page.click('.note[data-id="event:Booking.CargoArrivedAtDestination"]:not([data-copy])')
+    (title,) = page.evaluate(LINES_JS, "#panel h2")
+    assert title["text"] == "Booking.CargoArrivedAtDestination"
+    assert title["breaks"]  # too long for one line of the panel
+    for i in title["breaks"]:
+        assert between_words(title["text"], i) or title["text"][i - 1] == ".", i
 
 
 def test_hotspots_are_shown_in_full(page: Page, graph: Any) -> None:

@@ -82,6 +82,7 @@ class Note:
     w: int = NOTE_W
     h: int = NOTE_H
     lane_y: int = 0  # the top of its lane: the page positions notes inside their lane
+    track_y: int = 0  # the top of its track (row)
     copy: bool = False  # a shared actor drawn again in another lane
     ghost: bool = False  # another context's event, drawn where it is consumed
     external_message: bool = False  # a command or event of an external system
@@ -192,13 +193,31 @@ def _note_height(note: Note) -> int:
     return max(NOTE_H, 32 + lines * NAME_LINE_H)
 
 
+def _rounded(points: list[tuple[int, int]]) -> str:
+    """An SVG path through ``points`` (each leg level or upright), its corners rounded."""
+    d = f"M{points[0][0]},{points[0][1]}"
+    for (px, py), (x, y), (nx, ny) in zip(points, points[1:], points[2:], strict=False):
+        r = min(6, (abs(x - px) + abs(y - py)) // 2, (abs(nx - x) + abs(ny - y)) // 2)
+
+        def toward(ax: int, ay: int, r: int = r, x: int = x, y: int = y) -> tuple[int, int]:
+            return (
+                x + (r if ax > x else -r if ax < x else 0),
+                y + (r if ay > y else -r if ay < y else 0),
+            )
+
+        (bx, by), (cx, cy) = toward(px, py), toward(nx, ny)
+        d += f" L{bx},{by} Q{x},{y} {cx},{cy}"
+    return d + f" L{points[-1][0]},{points[-1][1]}"
+
+
 def _link_path(kind: str, a: Note, b: Note) -> str:
     """An arrow from ``a``'s right side to ``b``'s left side (under both when it goes back).
 
-    It runs level, turns up or down in the gap between two columns, and runs level again:
-    an arrow into a policy turns right after its event and runs along the policies' row,
-    an arrow out of one runs along that row and turns right before its command, so that
-    arrows cross the busy rows of aggregates only in the gaps between their notes.
+    Its legs run level or upright, and only where no note stands: upright in the gaps
+    between two columns, level in the margin at the top of the target's row. Between
+    neighbouring columns it turns once, in the gap between them. Arrows into policies
+    turn a little left of a gap's middle, arrows out of them a little right, so that
+    the two do not run on one line.
     """
     x1, y1 = a.left + a.w, a.top + min(a.h // 2, NOTE_H // 2)
     x2, y2 = b.left, b.top + min(b.h // 2, NOTE_H // 2)
@@ -210,12 +229,19 @@ def _link_path(kind: str, a: Note, b: Note) -> str:
         return f"M{x1},{y1} C{x1},{low} {x2},{low} {x2},{y2}"
     if y1 == y2:
         return f"M{x1},{y1} H{x2}"
-    turn = x2 - COL_GAP // 2 if kind == "issues" else x1 + COL_GAP // 2
-    r = min(8, abs(y2 - y1) // 2, (x2 - x1) // 2)
-    down = 1 if y2 > y1 else -1
-    return (
-        f"M{x1},{y1} H{turn - r} Q{turn},{y1} {turn},{y1 + down * r} "
-        f"V{y2 - down * r} Q{turn},{y2} {turn + r},{y2} H{x2}"
+    gap = COL_GAP // 2 + {"triggers": -4, "issues": 4}.get(kind, 0)
+    if x2 - x1 <= COL_GAP + gap:
+        return _rounded([(x1, y1), (x1 + gap, y1), (x1 + gap, y2), (x2, y2)])
+    margin = b.track_y - b.lane_y - 1 + TRACK_PAD // 2
+    return _rounded(
+        [
+            (x1, y1),
+            (x1 + gap, y1),
+            (x1 + gap, margin),
+            (x2 - COL_GAP + gap, margin),
+            (x2 - COL_GAP + gap, y2),
+            (x2, y2),
+        ]
     )
 
 
@@ -519,7 +545,7 @@ class _BoardBuilder:
                             item.x, item.w = PAD + 8, HEADER_W - 16
                         else:
                             item.x = PAD + HEADER_W + col * (NOTE_W + COL_GAP)
-                        item.y, item.lane_y = sy, lane.y
+                        item.y, item.lane_y, item.track_y = sy, lane.y, ty
                         lane.notes.append(item)
                         sy += item.h + ROW_GAP
                     bottom = max(bottom, sy - ROW_GAP)
