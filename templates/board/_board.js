@@ -44,6 +44,17 @@
     return e;
   }
 
+  // A heading that may wrap only between the words of its PascalCase (and dotted) name.
+  function wrappable(tag, text) {
+    var e = document.createElement(tag);
+    var parts = text.split(/(?<=[a-z0-9_.])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])/);
+    for (var i = 0; i < parts.length; i++) {
+      if (i) e.appendChild(document.createElement("wbr"));
+      e.appendChild(document.createTextNode(parts[i]));
+    }
+    return e;
+  }
+
   function showPanel(ref) {
     var d = data.details[ref];
     panel.textContent = "";
@@ -55,7 +66,7 @@
     panel.appendChild(close);
     var kind = el("span", d.kind, "kind k-" + d.kind);
     panel.appendChild(kind);
-    panel.appendChild(el("h2", d.name));
+    panel.appendChild(wrappable("h2", d.name));
     if (d.description) panel.appendChild(el("p", d.description));
     if (d.where) panel.appendChild(el("div", d.where, "where"));
     for (var s = 0; s < d.sections.length; s++) {
@@ -156,16 +167,23 @@
   var zoomLevel = document.getElementById("zoomlevel");
   var width = parseFloat(board.style.width);
   var height = parseFloat(board.style.height);
-  function zoom(to) {
-    // Keep the point in the middle of the viewport where it is.
-    var cx = (viewport.scrollLeft + viewport.clientWidth / 2) / scale;
-    var cy = (viewport.scrollTop + viewport.clientHeight / 2) / scale;
+  function setScale(to) {
     scale = to;
     board.style.transform = "scale(" + scale + ")";
     sizer.style.width = (width * scale) + "px";
     sizer.style.height = (height * scale) + "px";
     zoomLevel.textContent = Math.round(scale * 100) + "%";
+  }
+  function zoom(to) {
+    // Keep the point in the middle of the viewport where it is.
+    var cx = (viewport.scrollLeft + viewport.clientWidth / 2) / scale;
+    var cy = (viewport.scrollTop + viewport.clientHeight / 2) / scale;
+    setScale(to);
     viewport.scrollTo(cx * scale - viewport.clientWidth / 2, cy * scale - viewport.clientHeight / 2);
+  }
+  // The scale at which the whole width of the board is in the window (never above 100%).
+  function fitted() {
+    return Math.max(0.1, Math.min(1, (viewport.clientWidth - 2) / width));
   }
   document.querySelector(".zoom").addEventListener("click", function (ev) {
     var b = ev.target.closest("button");
@@ -173,11 +191,19 @@
     var dir = parseInt(b.dataset.zoom, 10);
     if (dir === 0) {
       // Toggle between 100% and "whole width in view".
-      zoom(scale !== 1 ? 1 : Math.max(0.1, Math.min(1, viewport.clientWidth / width)));
+      zoom(scale !== 1 ? 1 : fitted());
       return;
     }
-    var i = steps.indexOf(scale);
-    if (i === -1) i = steps.indexOf(1);
-    zoom(steps[Math.max(0, Math.min(steps.length - 1, i + dir))]);
+    // The next step below or above the current scale (which may be the fitted one).
+    var to = scale;
+    for (var i = 0; i < steps.length; i++) {
+      var s = dir > 0 ? steps[i] : steps[steps.length - 1 - i];
+      if (dir > 0 ? s > scale + 0.001 : s < scale - 0.001) { to = s; break; }
+    }
+    zoom(to);
   });
+  // The board opens fitted to the window: its whole width in view.
+  setScale(fitted());
+  // Fitting may add or remove the vertical scroll bar, which changes the room: fit again.
+  if (Math.abs(fitted() - scale) > 0.001) setScale(fitted());
 })();

@@ -204,6 +204,10 @@ def test_jump_to_a_context(opened: Opened) -> None:
 def test_zoom_keeps_the_view_centred(opened: Opened) -> None:
     page = opened.page
     page.set_viewport_size({"width": 1000, "height": 500})  # room to scroll either way
+    # The board opened fitted to the window; the middle button toggles it to 100%.
+    assert page.inner_text("#zoomlevel") != "100%"
+    page.click('[data-zoom="0"]')
+    assert page.inner_text("#zoomlevel") == "100%"
     page.select_option("#lanes", label="Bar")
     centre = (
         "() => { const v = document.getElementById('viewport');"

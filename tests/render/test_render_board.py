@@ -222,3 +222,101 @@ def test_a_policy_loop_is_laid_out(load_text: Callable[[str], LoadedModel]) -> N
     chain = {board.notes[i].ref for i in data["chains"][data["eventChain"]["event:Loop.Ticked"]]}
     assert {"policy:Loop.Again", "command:Loop.Tick", "command:Loop.Start"} <= chain
     assert "command:Loop.Stop" not in chain
+
+
+CARGO = Path(__file__).resolve().parents[2] / "tests" / "browser" / "cargo.storm"
+
+
+def test_an_aggregate_row_is_a_timeline() -> None:
+    from stormgen.lang import parse_model
+    from stormgen.render.targets import with_graph
+
+    board = build_board(with_graph(parse_model(CARGO)))
+    notes = by_name(board.notes)
+    cargo = [
+        "Booking.BookNewCargo",
+        "Booking.AssignCargoToRoute",
+        "Booking.ChangeDestinationOfCargo",
+        "Booking.RecordHandlingOfCargo",
+        "Booking.ClaimCargoAtDestination",
+        "Booking.CancelCargoBooking",
+    ]
+    xs = [notes[c].x for c in cargo]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)
+    step = notes["Booking.CargoBooked"].x - notes["Booking.BookNewCargo"].x
+    # Each command's events in the next column, the first level with it.
+    record = notes["Booking.RecordHandlingOfCargo"]
+    outcomes = [
+        "Booking.CargoReceivedInPort",
+        "Booking.CargoLoadedOnboard",
+        "Booking.CargoArrivedAtDestination",
+        "Booking.CargoMisdirected",
+    ]
+    assert [notes[e].x - record.x for e in outcomes] == [step] * 4
+    assert notes[outcomes[0]].y == record.y
+    # CargoMisrouted is emitted by two commands: drawn after the later one, copied
+    # beside the earlier one.
+    route, change = notes["Booking.AssignCargoToRoute"], notes["Booking.ChangeDestinationOfCargo"]
+    assert notes["Booking.CargoMisrouted"].x == change.x + step
+    copies = [n for n in board.notes if n.ref == "event:Booking.CargoMisrouted" and n.copy]
+    assert [n.x for n in copies] == [route.x + step]
+    # One arrow per (command, event) pair, though CargoMisdirected has two emits.
+    (lane,) = [lane for lane in board.lanes if lane.name == "Booking"]
+    pairs = [(k.source, k.target) for k in lane.links if k.kind == "emits"]
+    assert len(pairs) == len(set(pairs))
+    assert (
+        pairs.count(("command:Booking.RecordHandlingOfCargo", "event:Booking.CargoMisdirected"))
+        == 1
+    )
+    # The actor that issues nothing is in the strip of actors, with the others.
+    assert board.cast is not None
+    assert {n.ref for n in board.cast.notes} == {
+        "actor:Shipper",
+        "actor:BookingClerk",
+        "actor:HandlingOperator",
+        "actor:Auditor",
+    }
+
+
+def test_names_are_cut_at_their_humps() -> None:
+    from stormgen.render.board_notes import name_parts, wrapped_lines
+
+    assert name_parts("RegisterHandlingEvent") == ["Register", "Handling", "Event"]
+    assert name_parts("HTTPServerStarted") == ["HTTP", "Server", "Started"]
+    assert name_parts("A20Created") == ["A20", "Created"]
+    assert name_parts("order_placed") == ["order_", "placed"]
+    assert wrapped_lines(["Register", "Handling", "Event"], 15) == 2
+    assert wrapped_lines(["Internationalisation"], 15) == 2
+    assert wrapped_lines(["who", "pays", "for", "it"], 8, " ") == 2
+    assert wrapped_lines(["who", "pays", "for", "it"], 7, " ") == 3
+
+
+TWO_AT_ONCE = """
+actor Clerk
+context Shop {
+  aggregate Sale {
+    command Sell by Clerk creates { emit Sold }
+    published event Sold {}
+  }
+  external Warehouse {
+    command Reserve { sale_id: uuid }
+    command Notify { sale_id: uuid }
+    event Reserved { sale_id: uuid }
+  }
+  policy ReserveOnSale { when Sold then Warehouse.Reserve }
+  policy NotifyOnSale { when Sold then Warehouse.Notify }
+}
+"""
+
+
+def test_two_commands_in_one_column_take_two_bands(
+    load_text: Callable[[str], LoadedModel],
+) -> None:
+    board = build_board(load_text(TWO_AT_ONCE))
+    notes = by_name(board.notes)
+    reserve, notify = notes["Shop.Warehouse.Reserve"], notes["Shop.Warehouse.Notify"]
+    assert reserve.x == notify.x and notify.y > reserve.y
+    # The system's answer stands level with the first; the second band starts below it.
+    reserved = notes["Shop.Warehouse.Reserved"]
+    assert reserved.y == reserve.y and reserved.x > reserve.x
+    assert notify.y >= reserved.y + reserved.h

@@ -17,6 +17,7 @@ from stormgen.cli import app
 from stormgen.render.diagram import context_map, event_flow, to_dot, to_mermaid
 
 COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
+CARGO = Path(__file__).resolve().parents[2] / "tests" / "browser" / "cargo.storm"
 
 runner = CliRunner()
 
@@ -25,10 +26,14 @@ flowchart LR
   n0["Ordering"]
   n1["Bar"]
   n2["Display"]
+  n3["PaymentGateway"]
   n0 -->|"OHS, PL → CF"| n1
   n1 -->|"PL → D"| n2
+  n0 -.->|"1 command · 2 events"| n3
   classDef context fill:#f1f3f5,stroke:#495057,color:#212529
   class n0,n1,n2 context
+  classDef external fill:#fcc2d7,stroke:#495057,color:#212529
+  class n3 external
 """
 
 
@@ -41,6 +46,38 @@ def mermaid_edges(text: str) -> set[tuple[str, str, str]]:
 
 def test_context_map_mermaid(coffee: LoadedModel) -> None:
     assert to_mermaid(context_map(coffee.graph)) == COFFEE_MAP
+
+
+def test_context_map_shows_each_contexts_external_systems() -> None:
+    done = stormgen("graph", str(CARGO))
+    assert done.returncode == 0, done.stderr
+    edges = mermaid_edges(done.stdout)
+    assert {
+        ("Booking", "-.->", "CustomsAuthority"),
+        ("Handling", "-.->", "CarrierNetwork"),
+        ("Tracking", "-.->", "SmsGateway"),
+    } <= edges
+    assert '"1 command · 2 events"' in done.stdout
+    # Only the filtered context's own systems, not its neighbours'.
+    done = stormgen("graph", str(CARGO), "--context", "Tracking")
+    assert "SmsGateway" in done.stdout and "CustomsAuthority" not in done.stdout
+
+
+def test_flow_draws_one_arrow_per_pair_however_many_conditional_emits() -> None:
+    # RecordHandlingOfCargo emits CargoMisdirected under two conditions; the model
+    # graph has two edges, the drawing one arrow.
+    for fmt in ("mermaid", "dot"):
+        done = stormgen("graph", str(CARGO), "--flow", "-f", fmt)
+        assert done.returncode == 0, done.stderr
+        if fmt == "mermaid":
+            ids = dict(re.findall(r'^\s*(\w+)[\[\(\{]+"([^"]*)"', done.stdout, re.M))
+            pairs = re.findall(r"^\s*(\w+) -\.?->(?:\|[^|]*\|)? (\w+)$", done.stdout, re.M)
+        else:
+            ids = dict(re.findall(r'^\s*(n\d+) \[label="([^"]*)"', done.stdout, re.M))
+            pairs = re.findall(r"^\s*(n\d+) -> (n\d+)", done.stdout, re.M)
+        named = [(ids[a], ids[b]) for a, b in pairs]
+        assert len(named) == len(set(named)), fmt
+        assert named.count(("RecordHandlingOfCargo", "CargoMisdirected")) == 1, fmt
 
 
 def test_event_flow_mermaid_has_the_board_arrows(coffee: LoadedModel) -> None:

@@ -1,18 +1,24 @@
 """The model as an Event Storming board: one self-contained HTML file.
 
-Everything is computed here, in Python: a swimlane per context; inside it a track
-(row) of actors, of incoming events from other contexts, one per aggregate (its yellow
-note heads the row, its commands and events follow), one per external system, one of
-policies, one of read models and one of open questions. Columns are causal order: a
-longest-path layering of the lane's flow graph (command -> event -> policy -> command,
+Everything is computed here, in Python: a strip of the model's actors on top, then a
+swimlane per context; inside it a track (row) of actors, of incoming events from other
+contexts, one per aggregate (its yellow note heads the row), one per external system,
+one of policies, one of read models and one of open questions. Columns are causal order:
+a longest-path layering of the lane's flow graph (command -> event -> policy -> command,
 event -> view, an external command -> that system's events), with cycles broken at the
-edge that closes them. The causal chain of every event (its ancestors and descendants
-across contexts) is precomputed as lists of note indices; the page's small script only
-looks them up. The template prints; it decides nothing.
+edge that closes them. An aggregate's row is a timeline: its commands follow one another
+(creating commands first, then causal order, then the model's order), each with the
+events it emits in the next column, level with it; an event emitted by two commands is
+drawn again (a copy) beside the earlier one. Two commands that fall in one column take
+two bands of the row. Arrows link a command to its events, an event to the policies it
+triggers and a policy to the commands it issues. The causal chain of every event (its
+ancestors and descendants across contexts) is precomputed as lists of note indices; the
+page's small script only looks them up. The template prints; it decides nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +28,13 @@ from stormgen.model.nodes import (
     Context,
     Name,
 )
-from stormgen.render.board_notes import hover_text, note_details, subtitle
+from stormgen.render.board_notes import (
+    hover_text,
+    name_parts,
+    note_details,
+    subtitle,
+    wrapped_lines,
+)
 from stormgen.render.diagram import COLOURS
 from stormgen.render.layout import causal_chains, guard_equalities, longest_path_layers
 
@@ -41,6 +53,16 @@ LANE_TITLE_H = 34
 LANE_GAP = 18
 LANE_X = 8
 TRACK_PAD = 8
+BAND_GAP = 6  # between two bands of one aggregate's row
+CAST_H = 46  # an actor in the strip on top, with its subtitle
+# Wrapping, estimated on the safe side (wide glyphs), so that a note is never too short
+# for its text: the note's inner width and the width of a character of its name (bold
+# 12.5px) and of a hotspot's text (11.5px), and the line heights.
+TEXT_W = NOTE_W - 18
+NAME_CHAR_W = 8.6
+HOTSPOT_CHAR_W = 7.2
+NAME_LINE_H = 17
+HOTSPOT_LINE_H = 15
 
 KINDS = ("actor", "aggregate", "command", "event", "policy", "view", "external", "hotspot")
 
@@ -60,9 +82,11 @@ class Note:
     w: int = NOTE_W
     h: int = NOTE_H
     lane_y: int = 0  # the top of its lane: the page positions notes inside their lane
+    track_y: int = 0  # the top of its track (row)
     copy: bool = False  # a shared actor drawn again in another lane
     ghost: bool = False  # another context's event, drawn where it is consumed
     external_message: bool = False  # a command or event of an external system
+    parts: list[str] = field(default_factory=list)  # the name, cut where it may wrap
 
     @property
     def left(self) -> int:
@@ -83,6 +107,16 @@ class Track:
 
 
 @dataclass
+class Link:
+    """An arrow inside a lane: an SVG path between two notes, in the lane's coordinates."""
+
+    kind: str  # emits, answers, triggers, issues
+    source: str
+    target: str
+    d: str
+
+
+@dataclass
 class Lane:
     name: str
     description: str
@@ -90,6 +124,7 @@ class Lane:
     h: int = 0
     tracks: list[Track] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +141,7 @@ class Board:
     counts: dict[str, int]
     colours: dict[str, str] = field(default_factory=lambda: dict(COLOURS))
     lane_title_height: int = LANE_TITLE_H
+    cast: Lane | None = None  # the model's actors, on top
 
     @property
     def lane_width(self) -> int:
@@ -116,17 +152,97 @@ class Board:
 
 
 class _Cells:
-    """The tracks of one lane: track label -> column -> stacked notes (column -1: header)."""
+    """The tracks of one lane: label -> (band, column) -> stacked notes (column -1: header)."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[int, list[Note]]] = {}
+        self.rows: dict[str, dict[tuple[int, int], list[Note]]] = {}
         self.headers: dict[str, Note | None] = {}
+        self.links: list[tuple[str, Note, Note]] = []  # (kind, from, to)
 
-    def track(self, label: str, header: Note | None = None) -> dict[int, list[Note]]:
+    def track(self, label: str, header: Note | None = None) -> dict[tuple[int, int], list[Note]]:
         if label not in self.rows:
             self.rows[label] = defaultdict(list)
             self.headers[label] = header
         return self.rows[label]
+
+
+class _Bands:
+    """The bands of one row: a step (a command and its events) takes the first band free
+    over its columns, so that a command always stands level with what it emits."""
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []  # the last column used, per band
+
+    def take(self, first: int, last: int) -> int:
+        for band, end in enumerate(self.ends):
+            if end < first:
+                self.ends[band] = last
+                return band
+        self.ends.append(last)
+        return len(self.ends) - 1
+
+
+def _note_height(note: Note) -> int:
+    """Tall enough for the whole name (or a hotspot's whole text), wrapped as estimated."""
+    if note.kind == "hotspot":
+        lines = wrapped_lines(note.name.split(), int(TEXT_W // HOTSPOT_CHAR_W), " ")
+        return max(SMALL_H, 14 + lines * HOTSPOT_LINE_H)
+    lines = wrapped_lines(note.parts, int(TEXT_W // NAME_CHAR_W))
+    if note.kind == "actor":
+        return max(SMALL_H, 12 + lines * NAME_LINE_H)
+    return max(NOTE_H, 32 + lines * NAME_LINE_H)
+
+
+def _rounded(points: list[tuple[int, int]]) -> str:
+    """An SVG path through ``points`` (each leg level or upright), its corners rounded."""
+    d = f"M{points[0][0]},{points[0][1]}"
+    for (px, py), (x, y), (nx, ny) in zip(points, points[1:], points[2:], strict=False):
+        r = min(6, (abs(x - px) + abs(y - py)) // 2, (abs(nx - x) + abs(ny - y)) // 2)
+
+        def toward(ax: int, ay: int, r: int = r, x: int = x, y: int = y) -> tuple[int, int]:
+            return (
+                x + (r if ax > x else -r if ax < x else 0),
+                y + (r if ay > y else -r if ay < y else 0),
+            )
+
+        (bx, by), (cx, cy) = toward(px, py), toward(nx, ny)
+        d += f" L{bx},{by} Q{x},{y} {cx},{cy}"
+    return d + f" L{points[-1][0]},{points[-1][1]}"
+
+
+def _link_path(kind: str, a: Note, b: Note) -> str:
+    """An arrow from ``a``'s right side to ``b``'s left side (under both when it goes back).
+
+    Its legs run level or upright, and only where no note stands: upright in the gaps
+    between two columns, level in the margin at the top of the target's row. Between
+    neighbouring columns it turns once, in the gap between them. Arrows into policies
+    turn a little left of a gap's middle, arrows out of them a little right, so that
+    the two do not run on one line.
+    """
+    x1, y1 = a.left + a.w, a.top + min(a.h // 2, NOTE_H // 2)
+    x2, y2 = b.left, b.top + min(b.h // 2, NOTE_H // 2)
+    if x2 < x1:
+        # Back to an earlier column (a loop cut by the layering): round under the notes.
+        x1, x2 = a.left + a.w // 2, b.left + b.w // 2
+        y1, y2 = a.top + a.h, b.top + b.h
+        low = max(y1, y2) + 24
+        return f"M{x1},{y1} C{x1},{low} {x2},{low} {x2},{y2}"
+    if y1 == y2:
+        return f"M{x1},{y1} H{x2}"
+    gap = COL_GAP // 2 + {"triggers": -4, "issues": 4}.get(kind, 0)
+    if x2 - x1 <= COL_GAP + gap:
+        return _rounded([(x1, y1), (x1 + gap, y1), (x1 + gap, y2), (x2, y2)])
+    margin = b.track_y - b.lane_y - 1 + TRACK_PAD // 2
+    return _rounded(
+        [
+            (x1, y1),
+            (x1 + gap, y1),
+            (x1 + gap, margin),
+            (x2 - COL_GAP + gap, margin),
+            (x2 - COL_GAP + gap, y2),
+            (x2, y2),
+        ]
+    )
 
 
 class _BoardBuilder:
@@ -142,12 +258,13 @@ class _BoardBuilder:
             self.out_edges[u].append((d["kind"], v))
             self.in_edges[v].append((d["kind"], u))
         # Causal edges: the flow, plus "an external system answers its commands with its
-        # events" (the fake adapter does exactly that), so chains run through it.
-        self.causal: list[tuple[str, str]] = [
-            (u, v)
+        # events" (the fake adapter does exactly that), so chains run through it. One edge
+        # per pair, however many conditional emits link them.
+        causal: dict[tuple[str, str], None] = {
+            (u, v): None
             for u, v, d in graph.edges(data=True)
             if d["kind"] in ("emits", "triggers", "feeds", "issues")
-        ]
+        }
         self.hotspot_owner: dict[str, str] = {}
         self.owner_of: dict[str, str] = {}  # command/event -> aggregate/external
         for nid, data in self.nodes.items():
@@ -155,12 +272,13 @@ class _BoardBuilder:
             if data["kind"] == "external":
                 cmds = [m for m in contained if self.nodes[m]["kind"] == "command"]
                 evts = [m for m in contained if self.nodes[m]["kind"] == "event"]
-                self.causal.extend((c, e) for c in cmds for e in evts)
+                causal.update(((c, e), None) for c in cmds for e in evts)
             for t in contained:
                 if self.nodes[t]["kind"] == "hotspot":
                     self.hotspot_owner[t] = nid
                 elif data["kind"] in ("aggregate", "external"):
                     self.owner_of[t] = nid
+        self.causal: list[tuple[str, str]] = list(causal)
         # Causal edges by the context of their target: each lane looks at its own only.
         self.causal_into: dict[str | None, list[tuple[str, str]]] = defaultdict(list)
         for u, v in self.causal:
@@ -203,6 +321,28 @@ class _BoardBuilder:
                         hints.extend((e, cid) for e in sets.get((field_name, member), ()))
         return hints
 
+    def emitted(self, command: str) -> list[str]:
+        """The events a command emits, once each, in the order of its emits."""
+        return list(dict.fromkeys(t for k, t in self.out_edges[command] if k == "emits"))
+
+    def timeline(self, owners: list[str], layer: dict[str, int]) -> list[tuple[str, str]]:
+        """Layout-only edges making each aggregate's commands follow one another.
+
+        The commands are taken in the order the lane's layering gave them (ties in the
+        model's order), and each comes after the events of the one before it.
+        """
+        edges: list[tuple[str, str]] = []
+        for owner in owners:
+            commands = [
+                t
+                for k, t in self.out_edges[owner]
+                if k == "contains" and self.nodes[t]["kind"] == "command"
+            ]
+            commands.sort(key=lambda c: layer[c])  # stable: the model's order breaks ties
+            for before, after in itertools.pairwise(commands):
+                edges.extend((e, after) for e in self.emitted(before) or [before])
+        return edges
+
     def note(self, ref: str, **extra: Any) -> Note:
         data = self.nodes[ref]
         if ref not in self.details:
@@ -216,8 +356,8 @@ class _BoardBuilder:
             title=hover_text(self.details[ref]),
             **extra,
         )
-        if n.kind in ("actor", "hotspot"):
-            n.h = SMALL_H
+        n.parts = [n.name] if n.kind == "hotspot" else name_parts(n.name)
+        n.h = _note_height(n)
         if n.ghost:
             n.sub = f"from {data['context']}"
         self.notes.append(n)
@@ -225,11 +365,22 @@ class _BoardBuilder:
 
     # ------------------------------------------------------------ lanes
 
-    def shared_lane(self, actors: list[str]) -> _Cells:
+    def cast_lane(self, actors: list[str]) -> _Cells:
+        """The model's own actors in one row, each saying where it issues commands."""
         cells = _Cells()
         row = cells.track("Actors")
         for col, nid in enumerate(actors):
-            row[col].append(self.note(nid))
+            where = list(
+                dict.fromkeys(
+                    self.nodes[t]["context"]
+                    for k, t in self.out_edges[nid]
+                    if k == "issues" and self.nodes[t]["context"] is not None
+                )
+            )
+            item = self.note(nid)
+            item.sub = "in " + ", ".join(where) if where else "no command yet"
+            item.h = max(item.h, CAST_H)
+            row[0, col].append(item)
         self.max_col = max(self.max_col, len(actors) - 1)
         return cells
 
@@ -252,7 +403,11 @@ class _BoardBuilder:
             for u, v in self.causal_into[ctx]
             if (u in flow_set or u in ghosts) and v in flow_set
         ]
-        layer = longest_path_layers([*ghosts, *flow_nodes], lane_edges, self.hints(ctx))
+        laid = [*ghosts, *flow_nodes]
+        hints = self.hints(ctx)
+        aggregates = [n for n in members if nodes[n]["kind"] == "aggregate"]
+        first = longest_path_layers(laid, lane_edges, hints)
+        layer = longest_path_layers(laid, lane_edges, hints + self.timeline(aggregates, first))
         if layer:
             self.max_col = max(self.max_col, max(layer.values()))
 
@@ -268,14 +423,16 @@ class _BoardBuilder:
         if actors:
             row = cells.track("Actors")
             for a, col in actors.items():
-                row[col].append(self.note(a, copy=nodes[a]["context"] is None))
+                row[0, col].append(self.note(a, copy=nodes[a]["context"] is None))
+        shown: dict[str, Note] = {}  # the note an arrow from or to an element goes to
         if ghosts:
             row = cells.track("From other contexts")
             for gid in ghosts:
-                row[layer[gid]].append(self.note(gid, ghost=True))
+                shown[gid] = self.note(gid, ghost=True)
+                row[0, layer[gid]].append(shown[gid])
 
         placed: dict[str, Note] = {}
-        cell_of: dict[str, tuple[str, int]] = {}
+        cell_of: dict[str, tuple[str, tuple[int, int]]] = {}
         header_track: dict[str, str] = {}
         for owner_kind in ("aggregate", "external"):
             for n in members:
@@ -283,20 +440,26 @@ class _BoardBuilder:
                     continue
                 label = f"{owner_kind}:{n}"
                 header_track[n] = label
-                row = cells.track(label, self.note(n))
-                for k, t in self.out_edges[n]:
-                    if k == "contains" and nodes[t]["kind"] in ("command", "event"):
-                        placed[t] = self.note(t, external_message=owner_kind == "external")
-                        row[layer[t]].append(placed[t])
-                        cell_of[t] = (label, layer[t])
+                cells.track(label, self.note(n))
+                self.owner_row(cells, label, n, layer, placed, cell_of)
         for kind, label in (("policy", "Policies"), ("view", "Read models")):
             items = [n for n in flow_nodes if nodes[n]["kind"] == kind]
             if items:
                 row = cells.track(label)
                 for n in items:
                     placed[n] = self.note(n)
-                    row[layer[n]].append(placed[n])
-                    cell_of[n] = (label, layer[n])
+                    row[0, layer[n]].append(placed[n])
+                    cell_of[n] = (label, (0, layer[n]))
+        shown.update(placed)
+        for n in flow_nodes:
+            if nodes[n]["kind"] != "policy":
+                continue
+            for k, src in self.in_edges[n]:
+                if k == "triggers" and src in shown:
+                    cells.links.append(("triggers", shown[src], shown[n]))
+            for k, t in self.out_edges[n]:
+                if k == "issues" and t in shown:
+                    cells.links.append(("issues", shown[n], shown[t]))
 
         # Hotspots go right under what they question; the context's own get their row.
         loose: list[Note] = []
@@ -306,19 +469,61 @@ class _BoardBuilder:
             owner = self.hotspot_owner.get(h, "")
             hotspot = self.note(h)
             if owner in placed:
-                label, col = cell_of[owner]
-                stack = cells.rows[label][col]
+                label, cell = cell_of[owner]
+                stack = cells.rows[label][cell]
                 stack.insert(stack.index(placed[owner]) + 1, hotspot)
             elif owner in header_track:
-                cells.rows[header_track[owner]][-1].append(hotspot)
+                cells.rows[header_track[owner]][0, -1].append(hotspot)
             else:
                 loose.append(hotspot)
         if loose:
             row = cells.track("Open questions")
             for col, hotspot in enumerate(loose):
-                row[col].append(hotspot)
+                row[0, col].append(hotspot)
             self.max_col = max(self.max_col, len(loose) - 1)
         return cells
+
+    def owner_row(
+        self,
+        cells: _Cells,
+        label: str,
+        owner: str,
+        layer: dict[str, int],
+        placed: dict[str, Note],
+        cell_of: dict[str, tuple[str, tuple[int, int]]],
+    ) -> None:
+        """An aggregate's (or external system's) row: each command, then what it emits."""
+        nodes, row, bands = self.nodes, cells.rows[label], _Bands()
+        external = nodes[owner]["kind"] == "external"
+        contained = [t for k, t in self.out_edges[owner] if k == "contains"]
+        commands = sorted(
+            (t for t in contained if nodes[t]["kind"] == "command"), key=lambda c: layer[c]
+        )
+        events = [t for t in contained if nodes[t]["kind"] == "event"]
+
+        def put(ref: str, cell: tuple[int, int], *, copy: bool = False) -> Note:
+            item = self.note(ref, external_message=external, copy=copy)
+            row[cell].append(item)
+            if not copy:
+                placed[ref], cell_of[ref] = item, (label, cell)
+            return item
+
+        for command in commands:
+            col = layer[command]
+            if external:  # it answers with its events: those in the next column
+                answers = [e for e in events if e not in placed and layer[e] == col + 1]
+            else:
+                answers = [e for e in self.emitted(command) if e in events]
+            band = bands.take(col, col + 1 if answers else col)
+            source = put(command, (band, col))
+            for e in answers:
+                # The event stands after its last emitter; beside any other, a copy.
+                copy = e in placed or layer[e] != col + 1
+                target = put(e, (band, col + 1), copy=copy)
+                cells.links.append(("answers" if external else "emits", source, target))
+        for e in events:
+            if e not in placed:
+                put(e, (bands.take(layer[e], layer[e]), layer[e]))
 
     @staticmethod
     def place(lane: Lane, cells: _Cells) -> int:
@@ -327,42 +532,48 @@ class _BoardBuilder:
         for label, row in cells.rows.items():
             head = cells.headers[label]
             if head is not None:
-                row[-1].insert(0, head)
-            height = 0
-            for col, stack in row.items():
-                sy = ty + TRACK_PAD
-                for item in stack:
-                    if col < 0:
-                        item.x, item.w = PAD + 8, HEADER_W - 16
-                    else:
-                        item.x = PAD + HEADER_W + col * (NOTE_W + COL_GAP)
-                    item.y, item.lane_y = sy, lane.y
-                    lane.notes.append(item)
-                    sy += item.h + ROW_GAP
-                height = max(height, sy - ty - ROW_GAP + TRACK_PAD)
-            height = max(height, SMALL_H + 2 * TRACK_PAD)
+                row[0, -1].insert(0, head)
+            bottom = ty + TRACK_PAD
+            for band in sorted({b for b, _ in row}):
+                top = bottom + (BAND_GAP if band else 0)
+                for (b, col), stack in sorted(row.items()):
+                    if b != band:
+                        continue
+                    sy = top
+                    for item in stack:
+                        if col < 0:
+                            item.x, item.w = PAD + 8, HEADER_W - 16
+                        else:
+                            item.x = PAD + HEADER_W + col * (NOTE_W + COL_GAP)
+                        item.y, item.lane_y, item.track_y = sy, lane.y, ty
+                        lane.notes.append(item)
+                        sy += item.h + ROW_GAP
+                    bottom = max(bottom, sy - ROW_GAP)
+            height = max(bottom - ty + TRACK_PAD, SMALL_H + 2 * TRACK_PAD)
             lane.tracks.append(
                 Track(label="" if head is not None else label, y=ty, h=height, top=ty - lane.y - 1)
             )
             ty += height
         lane.h = ty - lane.y
         lane.notes.sort(key=lambda n: n.index)
+        drawn: set[tuple[str, int, int]] = set()
+        for kind, src, dst in cells.links:
+            if (kind, src.index, dst.index) not in drawn:
+                drawn.add((kind, src.index, dst.index))
+                lane.links.append(Link(kind, src.ref, dst.ref, _link_path(kind, src, dst)))
         return ty
 
     # ------------------------------------------------------------ the whole board
 
     def build(self) -> Board:
         nodes = self.nodes
-        issuing = {u for u, _ in self.causal if nodes[u]["kind"] == "actor"}
-        shared = [
-            n for n in self.by_context[None] if nodes[n]["kind"] == "actor" and n not in issuing
-        ]
+        cast_actors = [n for n in self.by_context[None] if nodes[n]["kind"] == "actor"]
         lanes: list[Lane] = []
         y = PAD
-        if shared:
-            lane = Lane("Shared", "actors of the whole model that issue no command", y=y)
-            y = self.place(lane, self.shared_lane(shared)) + LANE_GAP
-            lanes.append(lane)
+        cast: Lane | None = None
+        if cast_actors:
+            cast = Lane("Actors", "who issues the commands, drawn again beside them", y=y)
+            y = self.place(cast, self.cast_lane(cast_actors)) + LANE_GAP
         for context in self.lane_order():
             lane = Lane(context.name, context.description or "", y=y)
             y = self.place(lane, self.context_lane(context.name)) + LANE_GAP
@@ -384,6 +595,7 @@ class _BoardBuilder:
             notes=self.notes,
             data_json=_script_json(blob),
             counts=counts,
+            cast=cast,
         )
 
     def lane_order(self) -> list[Context]:

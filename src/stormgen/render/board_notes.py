@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -175,3 +176,32 @@ def subtitle(kind: str, element: Any) -> str:
     if isinstance(element, External):
         return "external system"
     return kind
+
+
+# A hump of a PascalCase name: before an upper-case letter that follows a lower-case
+# letter or a digit (`Handling|Event`), before the last capital of an acronym that
+# starts a word (`HTTP|Server`), after an underscore.
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=_)(?=.)")
+
+
+def name_parts(name: str) -> list[str]:
+    """A name cut at its word boundaries: a note may break its line only between parts."""
+    return [part for part in _HUMP.split(name) if part]
+
+
+def wrapped_lines(words: list[str], per_line: int, joiner: str = "") -> int:
+    """How many lines ``words`` take when wrapped greedily at ``per_line`` characters.
+
+    A word longer than a line takes as many lines as it needs (the page lets it break
+    inside only then).
+    """
+    lines, used = 1, 0
+    for word in words:
+        extra = len(word) + (len(joiner) if used else 0)
+        if used and used + extra > per_line:
+            lines, used = lines + 1, len(word)
+        else:
+            used += extra
+        while used > per_line:
+            lines, used = lines + 1, used - per_line
+    return lines

@@ -69,6 +69,7 @@ class Edge:
 @dataclass
 class Diagram:
     title: str
+    fill: bool = False  # a small diagram (the context map): the HTML page scales it up
     clusters: list[Cluster] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
@@ -94,9 +95,11 @@ def _description(data: dict[str, Any]) -> str:
 
 
 def context_map(graph: Any, context: str | None = None) -> Diagram:
-    """Contexts and the relations of the context map (one edge per relation)."""
+    """Contexts, the relations of the context map (one edge per relation) and each
+    context's external systems (a dashed arrow from the context, saying how many
+    commands it sends and events it hears)."""
     _check_context(graph, context)
-    diagram = Diagram(title=str(graph.graph.get("name", "model")) + " context map")
+    diagram = Diagram(title=str(graph.graph.get("name", "model")) + " context map", fill=True)
     relations: list[tuple[str, str, dict[str, Any]]] = []
     seen_symmetric: set[tuple[str, str, object]] = set()
     for u, v, data in graph.edges(data=True):
@@ -142,7 +145,31 @@ def context_map(graph: Any, context: str | None = None) -> Diagram:
                 head_label=f"D {down}".strip(),
             )
         )
+    for nid, members in _external_messages(graph).items():
+        owner = f"context:{graph.nodes[nid]['context']}"
+        if keep is not None and owner != f"context:{context}":
+            continue
+        diagram.nodes.append(
+            Node(
+                id=nid,
+                label=graph.nodes[nid]["name"],
+                kind="external",
+                tooltip=_description(graph.nodes[nid]),
+            )
+        )
+        kinds = [graph.nodes[m]["kind"] for m in members]
+        diagram.edges.append(Edge(owner, nid, "uses", label=_counted(kinds), dashed=True))
     return diagram
+
+
+def _counted(kinds: list[str]) -> str:
+    """``1 command · 2 events``: what a context and an external system exchange."""
+    parts = []
+    for kind in ("command", "event"):
+        n = kinds.count(kind)
+        if n:
+            parts.append(f"{n} {kind}{'s' if n != 1 else ''}")
+    return " · ".join(parts)
 
 
 def event_flow(graph: Any, context: str | None = None) -> Diagram:
@@ -200,9 +227,11 @@ def event_flow(graph: Any, context: str | None = None) -> Diagram:
         )
     # Clusters in model order: contexts first as they appear, then their children.
     diagram.clusters = sorted(clusters.values(), key=lambda c: c.parent is not None)
-    for u, v, data in flow_kept:
+    # One arrow per pair: a command with several conditional emits of one event (or a
+    # policy issuing one command twice) is linked once.
+    for u, v, kind in dict.fromkeys((u, v, d["kind"]) for u, v, d in flow_kept):
         cross = graph.nodes[u]["context"] not in (None, graph.nodes[v]["context"])
-        diagram.edges.append(Edge(u, v, data["kind"], dashed=cross))
+        diagram.edges.append(Edge(u, v, kind, dashed=cross))
     # An external system answers the commands sent to it with its events: a dotted arrow.
     for members in _external_messages(graph).values():
         commands = [m for m in members if m in keep and graph.nodes[m]["kind"] == "command"]
@@ -409,4 +438,4 @@ def to_html(diagram: Diagram, svg: str, mermaid: str) -> str:
     from stormgen.render.environment import make_environment
 
     template = make_environment("graph").get_template("graph.html.jinja")
-    return template.render(title=diagram.title, svg=svg, mermaid=mermaid)
+    return template.render(title=diagram.title, svg=svg, mermaid=mermaid, fill=diagram.fill)

@@ -82,9 +82,10 @@ def longest_path_layers(
 
 
 def guard_equalities(expr: Expr) -> list[tuple[str, str]]:
-    """``(field, Member)`` for each ``field == Member`` joined by ``and`` in a guard."""
+    """``(field, Member)`` for each ``field == Member`` joined by ``and``/``or`` in a guard."""
     if isinstance(expr, Binary):
-        if expr.op == "and":
+        # `a == X or a == Y` too: the command comes after the events setting either.
+        if expr.op in ("and", "or"):
             return guard_equalities(expr.left) + guard_equalities(expr.right)
         if expr.op == "==":
             for a, b in ((expr.left, expr.right), (expr.right, expr.left)):
