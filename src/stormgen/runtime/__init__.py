@@ -16,7 +16,16 @@ from stormgen.runtime.consumers import FAILURE, RESOLVED, RetrySettings
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
-from stormgen.runtime.policies import FakePort, Policy, Port, command_id, copy_fields
+from stormgen.runtime.policies import (
+    FakeChoiceError,
+    FakePort,
+    Policy,
+    Port,
+    command_id,
+    copy_fields,
+    fake_choices,
+    steer_fakes,
+)
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
@@ -53,6 +62,7 @@ __all__ = [
     "Envelope",
     "Event",
     "EventStore",
+    "FakeChoiceError",
     "FakePort",
     "Loaded",
     "Message",
@@ -76,6 +86,7 @@ __all__ = [
     "command_id",
     "copy_fields",
     "dumps",
+    "fake_choices",
     "from_data",
     "id_text",
     "info",
@@ -83,5 +94,6 @@ __all__ = [
     "loads",
     "open_store",
     "schema_hash",
+    "steer_fakes",
     "to_data",
 ]

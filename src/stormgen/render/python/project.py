@@ -186,7 +186,8 @@ class ExternalVM:
     events_name: str
     fake: str
     event_tuple: str
-    answers: tuple[tuple[str, str, Call], ...]  # (method, command class, answer)
+    # (method, command class, answer with the first event, other answers: (event class, call))
+    answers: tuple[tuple[str, str, Call, tuple[tuple[str, Call], ...]], ...]
     user_class: str
     user_module: str
 
@@ -951,6 +952,29 @@ class ProjectBuilder:
 
     # ------------------------------------------------------------ external systems
 
+    def fake_answer(self, cmd: Command, event: Event, context: Context, mod: Module) -> Call:
+        """A fake's answer to `cmd` with `event`: a command field fills the answer's field
+        of the same name when its type fits; else its default, None, or a placeholder."""
+        args = []
+        cmd_types = {f.name: self.type_of(f, context) for f in cmd.fields}
+        for f in event.fields:
+            tp = self.type_of(f, context)
+            source = cmd_types.get(f.name)
+            if source is not None and _fits(source, tp):
+                value = f"command.{field_name(f.name)}"
+                if source != tp:
+                    value = _convert(value, source, tp, mod)
+            elif f.default is not None:
+                dc = self.compiler(self.constant_env(context), mod)
+                value = dc.compile(f.default, tp)
+                self.finish(dc, mod)
+            elif isinstance(tp, t.OptionalType):
+                value = "None"
+            else:
+                value = _zero(tp, mod, self)
+            args.append((field_name(f.name), value))
+        return Call(self.symbols[id(event)].name, tuple(args))
+
     def external(self, context: Context, ext: External) -> ExternalVM:
         port = self._port_symbols[id(ext)]
         fake = self._base_symbols[id(ext)]
@@ -965,34 +989,16 @@ class ProjectBuilder:
         mod.std("collections.abc", "Sequence")
         mod.std("uuid", "UUID")
         answers = []
-        first = ext.events[0] if ext.events else None
         for cmd in ext.commands:
-            if first is None:
+            if not ext.events:
                 continue
-            args = []
-            # A command field fills the answer's field of the same name when its type fits.
-            cmd_types = {f.name: self.type_of(f, context) for f in cmd.fields}
-            for f in first.fields:
-                tp = self.type_of(f, context)
-                source = cmd_types.get(f.name)
-                if source is not None and _fits(source, tp):
-                    value = f"command.{field_name(f.name)}"
-                    if source != tp:
-                        value = _convert(value, source, tp, mod)
-                elif f.default is not None:
-                    dc = self.compiler(self.constant_env(context), mod)
-                    value = dc.compile(f.default, tp)
-                    self.finish(dc, mod)
-                elif isinstance(tp, t.OptionalType):
-                    value = "None"
-                else:
-                    value = _zero(tp, mod, self)
-                args.append((field_name(f.name), value))
+            first, *others = (self.fake_answer(cmd, e, context, mod) for e in ext.events)
             answers.append(
                 (
                     snake_case(cmd.name),
                     self.symbols[id(cmd)].name,
-                    Call(self.symbols[id(first)].name, tuple(args)),
+                    first,
+                    tuple((answer.callee, answer) for answer in others),
                 )
             )
         qualified = f"{context.name}.{ext.name}"
