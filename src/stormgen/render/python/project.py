@@ -330,6 +330,8 @@ class ProjectBuilder:
         self._test_modules.claim("test_service", "test_service")
         # (context, aggregate, creates command, its happy path, its field types)
         self._service_cases: list[tuple[Context, Aggregate, Command, Outcome, Any]] = []
+        # the creating commands without a happy path the service test could use
+        self._service_missing: list[str] = []
 
     # ------------------------------------------------------------ modules and symbols
 
@@ -857,9 +859,13 @@ class ProjectBuilder:
                 happy, rejections = finder.scenarios(cmd)
             except Unknowable as exc:
                 missing.append(f"{cmd.name}: no scenario ({exc})")
+                if cmd.creates:
+                    self._service_missing.append(f"{context.name}.{cmd.name}: no scenario")
                 continue
             if cmd.creates and happy is not None:
                 self._service_cases.append((context, agg, cmd, happy, ctypes))
+            elif cmd.creates:
+                self._service_missing.append(f"{context.name}.{cmd.name}: no accepted case")
             outcomes: list[tuple[str, Outcome | None, Require | None]] = [("accepted", happy, None)]
             outcomes += [
                 (f"rejected_{i + 1}", r, cmd.requires[i]) for i, r in enumerate(rejections)
@@ -922,9 +928,11 @@ class ProjectBuilder:
         self.out.add(f"tests/{name}.py", "tests/test___context_____aggregate__.py.jinja", tests=vm)
 
     def service_test(self) -> None:
-        """tests/test_service.py: each creating command through the application."""
-        if not self._service_cases:
-            return
+        """tests/test_service.py: each creating command through the application.
+
+        Always written: without a creating command to handle (a model of views and
+        external systems only, or no accepted case found) it still opens every context
+        on memory:// and runs the consumers."""
         mod = Module("tests.test_service", self.package)
         for name in ("Application", "RetrySettings"):
             mod.std(RUNTIME, name)
@@ -948,6 +956,7 @@ class ProjectBuilder:
             imports=tuple(mod.import_lines()),
             definitions=definitions,
             cases=tuple(cases),
+            missing=tuple(comment_text(m) for m in self._service_missing),
         )
 
     # ------------------------------------------------------------ external systems
