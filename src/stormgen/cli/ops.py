@@ -112,7 +112,7 @@ def events(
         bool, typer.Option("--follow", "-f", help="Keep printing new events as they come.")
     ] = False,
 ) -> None:
-    """Print the log as JSON lines, one event envelope (service.md §4) per line."""
+    """Print the log as JSON lines, one event envelope per line (docs/http.md, "Routes")."""
     from stormgen.runtime.envelope import RecordedEvent
     from stormgen.runtime.subscription import Subscription
 
