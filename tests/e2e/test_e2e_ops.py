@@ -110,7 +110,17 @@ def test_state_now_and_then(run: Any, shop: Shop) -> None:
         "--at", "2000-01-01T00:00:00Z",
     )  # fmt: skip
     assert early.exit_code == 1
-    assert "does not exist" in early.stderr
+    assert "did not exist at 2000-01-01T00:00:00Z" in early.stderr
+    assert "position" not in early.stderr
+
+
+def test_state_before_the_instance_names_the_position_asked(run: Any, shop: Shop) -> None:
+    early = run(
+        "state", str(MODEL), "Ordering.Order", shop.orders[1], "--store", shop.url,
+        "--at", str(shop.placed_at),
+    )  # fmt: skip
+    assert early.exit_code == 1
+    assert f"did not exist at position {shop.placed_at}" in early.stderr
 
 
 @pytest.mark.parametrize(
@@ -270,3 +280,13 @@ def test_build_cache_is_reused_until_the_model_changes(tmp_path: Path) -> None:
     build_model(model, build)
     assert (root / ".stormgen-build").read_text() != stamp
     assert app_file.stat().st_mtime_ns != first
+
+
+def test_forget_without_pii_writes_nothing(run: Any, shop: Shop) -> None:
+    before = lines(run("events", "--store", shop.url).stdout)
+    ticket = next(e["stream"].split("/", 1)[1] for e in before if e["type"] == "Bar.TicketOpened")
+    result = run("forget", str(MODEL), "Bar.Ticket", ticket, "--store", shop.url)
+    assert result.exit_code == 0, result.output
+    assert "Bar.Ticket has no personal (pii) fields: nothing to forget" in result.stdout
+    assert "forgot" not in result.stdout
+    assert lines(run("events", "--store", shop.url).stdout) == before

@@ -91,3 +91,65 @@ def test_python_names_are_made_safe() -> None:
     assert 'None_ = "None"' in shared and 'upper_ = "upper"' in shared  # enum members
     # an event named like a runtime class the module imports
     assert "class Rejected_(" in files["src/tricky/custom/policies_aggregate.py"].content
+
+
+@pytest.mark.parametrize("model", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_has_its_service_test(model: Path) -> None:
+    assert "tests/test_service.py" in render(model)
+
+
+#: A model of an external system and a view only: no aggregate, no command to handle.
+NO_AGGREGATE = """\
+model OnlyView
+
+context Shop {
+  external Gateway {
+    event Pinged { id: str }
+  }
+  view Pings {
+    key id: str
+    on Gateway.Pinged { }
+  }
+}
+"""
+
+#: A creating command whose accepted case the scenario finder cannot find.
+NO_ACCEPTED_CASE = """\
+model Hard
+
+context Shop {
+  aggregate Cart {
+    id cart_id: uuid
+    state { n: int = 0 }
+    command OpenCart creates {
+      count: int
+      require count * count == 49 else "must be seven"
+      emit CartOpened
+    }
+    published event CartOpened { count: int }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "package", "comment"),
+    [
+        (NO_AGGREGATE, "only_view", None),
+        (NO_ACCEPTED_CASE, "hard", "# - Shop.OpenCart: no accepted case"),
+    ],
+    ids=["no-aggregate", "no-accepted-case"],
+)
+def test_a_model_without_a_command_to_handle_still_has_its_service_test(
+    source: str, package: str, comment: str | None, tmp_path: Path, mypy_cache: Path
+) -> None:
+    model = tmp_path / f"{package}.storm"
+    model.write_text(source, encoding="utf-8")
+    project = generate(model, tmp_path / package)
+    service_test = project / "tests" / "test_service.py"
+    assert service_test.is_file()
+    text = service_test.read_text(encoding="utf-8")
+    assert f"from {package}.app import definitions" in text
+    if comment is not None:
+        assert comment in text
+    check_project(project, mypy_cache)

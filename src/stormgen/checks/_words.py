@@ -5,6 +5,7 @@ The tense rule is a heuristic, documented in docs/language.md ("Checks: decision
 
 from __future__ import annotations
 
+import itertools
 import re
 
 
@@ -37,9 +38,22 @@ IRREGULAR = _word_set(
     Shot Shown Shrunk Slept Slid Slung Sold Sought Sown Sped Spent Spilt Spoken Spun
     Sprung Stolen Stood Stuck Stung Striven Struck Strung Sung Sunk Sworn Swept Swum
     Swung Taken Taught Thought Thrown Told Torn Trodden Understood Woken Won Worn
-    Wound Woven Written Wrung
+    Wound Woven Written Wrung Slain Wept Crept Leapt Swollen Strewn Mown Hewn Shorn
+    Bidden Stridden Spat
     """
 )
+
+# Irregular simple past forms (a fact too: `ProductWasOutOfStock`, `StockFell`). Only
+# events read them; a command starting with one is not judged by them.
+SIMPLE_PAST = _word_set(
+    """
+    Was Were Had Did Went Came Became Began Broke Chose Drove Fell Flew Forgot Froze
+    Gave Grew Knew Ran Rode Rose Sank Shook Spoke Stole Took Threw Woke Wrote
+    """
+)
+
+# Two-word phrases naming a reached state (`ProductOutOfStock`, `BackInStock`, `OnHold`).
+STATE_PHRASES = frozenset({("Out", "Of"), ("In", "Stock"), ("On", "Hold")})
 
 # Adjectives naming a reached state, accepted as event names (`DrinksReady`).
 STATE_ADJECTIVES = _word_set(
@@ -92,8 +106,15 @@ def _is_participle(word: str, *, same_as_base: bool) -> bool:
 
 
 def is_past_tense(name: str) -> bool:
-    """Whether an event name reads as a fact: some word is a past participle or state."""
-    return any(_is_participle(w, same_as_base=True) or w in STATE_ADJECTIVES for w in words(name))
+    """Whether an event name reads as a fact: some word is a past participle, a simple
+    past form or a state adjective, or two words are a state phrase."""
+    ws = words(name)
+    if any(pair in STATE_PHRASES for pair in itertools.pairwise(ws)):
+        return True
+    return any(
+        _is_participle(w, same_as_base=True) or w in SIMPLE_PAST or w in STATE_ADJECTIVES
+        for w in ws
+    )
 
 
 # Verbs that take a participle as complement: `MarkPaid`, `SetArchived`.
@@ -104,12 +125,22 @@ _COMPLEMENT_VERBS = _word_set(
 )
 
 
+# Verbs that are hardly ever nouns: a command starting with one is an order whatever
+# word ends it (`NotifyMisdirected`, `ConfirmDelivered`), where `OrderPlaced` is not.
+_VERBS_ONLY = _word_set(
+    """
+    Notify Inform Warn Confirm Acknowledge Approve Verify Escalate Announce
+    """
+)
+
+
 def is_imperative(name: str) -> bool:
     """Whether a command name reads as an order (see docs/language.md for the heuristic).
 
     Not imperative: the first word is a past participle (`PlacedOrder`) or an -ing form
     (`PlacingOrder`), or the name ends in a regular "-ed" participle after a first word
-    that does not take one as complement (`OrderPlaced`, but not `MarkCompleted`).
+    that does not take one as complement and is not a verb only (`OrderPlaced`, but not
+    `MarkCompleted` or `NotifyMisdirected`).
     """
     ws = words(name)
     if not ws:
@@ -124,6 +155,7 @@ def is_imperative(name: str) -> bool:
         and last.endswith("ed")
         and _is_participle(last, same_as_base=False)
         and first not in _COMPLEMENT_VERBS
+        and first not in _VERBS_ONLY
     )
 
 

@@ -9,19 +9,79 @@ from __future__ import annotations
 
 import gc
 import sys
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from stormgen.cli._console import err_console
 from stormgen.diagnostics import StormgenError
 
+#: The commands in the order a user meets them: a model, its checks and pictures, the
+#: service, the operations on its store, then comparing a changed model with the old.
+COMMAND_ORDER = (
+    "init",
+    "validate",
+    "graph",
+    "board",
+    "generate",
+    "run",
+    "events",
+    "state",
+    "replay",
+    "fork",
+    "forget",
+    "diff",
+)
+
+
+# Recent typer carries its own copy of click (`typer._click`), older typer is click's:
+# `typer.Exit` and `typer.Abort` are the ones raised either way, and the base of the
+# usage errors is found above `typer.BadParameter` (click's `ClickException`, or the copy).
+_CLICK_ERRORS: tuple[type[BaseException], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+class _Commands(TyperGroup):
+    """Lists the commands in `COMMAND_ORDER` (any other after them, as registered)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
 app = typer.Typer(
     name="stormgen",
+    cls=_Commands,
     help="Turn an Event Storming model (.storm) into a running event-sourced service.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from stormgen import __version__
+
+        print(f"stormgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print stormgen's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Turn an Event Storming model (.storm) into a running event-sourced service."""
 
 
 def _register() -> None:
@@ -64,14 +124,13 @@ def _main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click's usage errors and anything unforeseen
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, typer.Exit):
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
+        if isinstance(exc, _CLICK_ERRORS):
+            shown: Any = exc
+            shown.show(file=sys.stderr)
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, typer.Abort):
             sys.exit(1)
         err_console.print(
             f"internal error: {type(exc).__name__}: {exc} (please report this)", markup=False

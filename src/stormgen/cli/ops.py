@@ -112,7 +112,7 @@ def events(
         bool, typer.Option("--follow", "-f", help="Keep printing new events as they come.")
     ] = False,
 ) -> None:
-    """Print the log as JSON lines, one event envelope (service.md §4) per line."""
+    """Print the log as JSON lines, one event envelope per line (docs/http.md, "Routes")."""
     from stormgen.runtime.envelope import RecordedEvent
     from stormgen.runtime.subscription import Subscription
 
@@ -169,7 +169,10 @@ def state(
         try:
             loaded = application.state(agg, key, at=position)
         except NotFound as exc:
-            raise fail(exc.message, 1) from None
+            # name the point asked for (a time stays a time, not the position it maps to)
+            when = None if at is None else f"position {at}" if at.isdigit() else at
+            message = exc.message if when is None else f"{agg.name} {ident} did not exist at {when}"
+            raise fail(message, 1) from None
         _print_json(
             {
                 "id": to_data(key),
@@ -259,6 +262,13 @@ def forget(
     with _open_application(model, store) as application:
         agg = _aggregate(application, aggregate)
         key = _parse_id(agg, ident)
+        if not _has_pii(agg):
+            console.print(
+                f"{agg.name} has no personal (pii) fields: nothing to forget",
+                markup=False,
+                highlight=False,
+            )
+            return
         try:
             position = application.forget(agg, key)
         except NotFound as exc:
@@ -268,3 +278,10 @@ def forget(
         markup=False,
         highlight=False,
     )
+
+
+def _has_pii(aggregate: Any) -> bool:
+    """Whether any event of the aggregate has a `pii` field (else there is nothing to shred)."""
+    from stormgen.runtime.messages import info
+
+    return any(info(event).pii for event in aggregate.events)

@@ -233,9 +233,21 @@ def run(
             show_default=False,
         ),
     ] = None,
+    fake: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fake",
+            metavar="SYSTEM=EVENT",
+            help="An external system without a real adapter gets a fake one, which answers "
+            "every command with the first event the system declares; this makes it answer "
+            "with another of its events, e.g. PaymentGateway=CardDeclined, to walk the sad "
+            "path (repeatable; else $STORMGEN_FAKES).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve a model or a generated project over HTTP (views and policies run too)."""
-    from stormgen.runtime import StormgenRuntimeError
+    from stormgen.runtime import FakeChoiceError, StormgenRuntimeError, fake_choices
     from stormgen.runtime.errors import InvalidStoreURL
     from stormgen.runtime.http import ServeError, TokenConfigError, serve
 
@@ -250,6 +262,7 @@ def run(
     except StormgenRuntimeError as exc:
         raise fail(f"cannot open the store: {exc}", 1) from None
     try:
+        _steer_fakes(application, fake_choices(fake))
         serve(
             application,
             host,
@@ -260,7 +273,17 @@ def run(
             board=service.board(),
             announce=lambda line: err_console.print(line, markup=False, highlight=False),
         )
-    except (ServeError, TokenConfigError) as exc:
+    except (ServeError, TokenConfigError, FakeChoiceError) as exc:
         raise fail(str(exc)) from None
     finally:
         application.close()
+
+
+def _steer_fakes(application: Any, choices: dict[str, str]) -> None:
+    """Set the fake adapters' answers and say what each answers with."""
+    from stormgen.runtime import steer_fakes
+
+    answers = steer_fakes(application.ports, choices)
+    if answers:
+        said = ", ".join(f"{system} answers {event}" for system, event in answers.items())
+        err_console.print(f"fake adapters: {said}", markup=False, highlight=False)

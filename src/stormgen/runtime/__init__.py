@@ -17,7 +17,16 @@ from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
 from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
-from stormgen.runtime.policies import FakePort, Policy, Port, command_id, copy_fields
+from stormgen.runtime.policies import (
+    FakeChoiceError,
+    FakePort,
+    Policy,
+    Port,
+    command_id,
+    copy_fields,
+    fake_choices,
+    steer_fakes,
+)
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
@@ -56,6 +65,7 @@ __all__ = [
     "Envelope",
     "Event",
     "EventStore",
+    "FakeChoiceError",
     "FakePort",
     "KeyReused",
     "Loaded",
@@ -80,6 +90,7 @@ __all__ = [
     "command_id",
     "copy_fields",
     "dumps",
+    "fake_choices",
     "from_data",
     "id_text",
     "info",
@@ -87,5 +98,6 @@ __all__ = [
     "loads",
     "open_store",
     "schema_hash",
+    "steer_fakes",
     "to_data",
 ]

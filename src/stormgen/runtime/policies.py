@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from stormgen.runtime import codec
-from stormgen.runtime.messages import Command, Envelope, Event, field_names
+from stormgen.runtime.errors import StormgenRuntimeError
+from stormgen.runtime.messages import Command, Envelope, Event, field_names, info
 
 #: Namespace of the deterministic ids of the commands policies issue.
 POLICY_NAMESPACE = uuid.UUID("6f1d3c1e-5a0b-4d7c-9a51-3e6a2b8f0c47")
@@ -54,21 +56,88 @@ class Port(Protocol):
 
 class FakePort:
     """A development adapter: answers every command with the system's first declared
-    event, its fields copied by name from the command (defaults for the rest)."""
+    event (or the one `answer` names: `steer_fakes`), its fields copied by name from the
+    command (defaults for the rest)."""
 
     def __init__(self, events: Sequence[type[Event]]) -> None:
         if not events:
             raise ValueError("a fake port needs at least one event class to answer with")
+        #: the events the system declares, in model order
+        self.events = tuple(events)
+        #: the event it answers with
         self.answer = events[0]
         self.sent: list[Command] = []
 
     def send(self, command: Command, command_id: uuid.UUID) -> Sequence[Event]:
-        """Record the command and answer with the first declared event."""
+        """Record the command and answer with the chosen event."""
         self.sent.append(command)
         data = codec.to_data(command)
         wires = (codec.wire_name(self.answer, name) for name in field_names(self.answer))
         fields = {wire: data[wire] for wire in wires if wire in data}
         return [codec.from_data(self.answer, fields)]
+
+
+#: The environment variable `fake_choices` reads when no choice is given: `SYSTEM=EVENT`
+#: items separated by commas or spaces.
+FAKES_ENV = "STORMGEN_FAKES"
+
+
+class FakeChoiceError(StormgenRuntimeError, ValueError):
+    """A fake adapter's answer that names no system with a fake, or no event of it."""
+
+
+def fake_choices(items: Iterable[str] | None = None) -> dict[str, str]:
+    """`SYSTEM=EVENT` items (`--fake`, repeatable) as a mapping; without any, the items
+    of `$STORMGEN_FAKES` (comma or space separated). The last choice of a system wins."""
+    chosen = list(items or ())
+    if not chosen:
+        chosen = os.environ.get(FAKES_ENV, "").replace(",", " ").split()
+    choices: dict[str, str] = {}
+    for item in chosen:
+        system, sep, event = (part.strip() for part in item.partition("="))
+        if not (sep and system and event):
+            raise FakeChoiceError(f"a fake's answer is written SYSTEM=EVENT, not {item!r}")
+        choices[system] = event
+    return choices
+
+
+def steer_fakes(ports: Mapping[str, Port], choices: Mapping[str, str]) -> dict[str, str]:
+    """Make the fake adapter of each chosen system answer with the chosen event.
+
+    A system is named `Context.System` or just `System`; an event by its name
+    (`CardDeclined`) or its full name. Raises `FakeChoiceError` (one sentence) for a
+    system that has no fake here or an event it does not declare. Returns every fake's
+    answer afterwards: `{"Context.System": "EventName"}`.
+    """
+    fakes = {name: port for name, port in ports.items() if isinstance(port, FakePort)}
+    for system, event in choices.items():
+        name = _fake_system(fakes, system)
+        fakes[name].answer = _declared_event(fakes[name], name, event)
+    return {name: _short(info(fake.answer).name) for name, fake in sorted(fakes.items())}
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _fake_system(fakes: Mapping[str, FakePort], system: str) -> str:
+    matches = [name for name in fakes if system in (name, _short(name))]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise FakeChoiceError(
+            f"several systems are named {system!r} ({', '.join(matches)}): write Context.System"
+        )
+    known = ", ".join(sorted(fakes)) or "none"
+    raise FakeChoiceError(f"no external system {system!r} has a fake adapter here (fakes: {known})")
+
+
+def _declared_event(fake: FakePort, system: str, event: str) -> type[Event]:
+    for cls in fake.events:
+        if event in (info(cls).name, _short(info(cls).name)):
+            return cls
+    declared = ", ".join(_short(info(cls).name) for cls in fake.events)
+    raise FakeChoiceError(f"{system} declares no event {event!r} (it declares {declared})")
 
 
 def copy_fields(target: type[Any], source: Any, **assignments: Any) -> Any:

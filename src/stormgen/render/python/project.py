@@ -186,7 +186,8 @@ class ExternalVM:
     events_name: str
     fake: str
     event_tuple: str
-    answers: tuple[tuple[str, str, Call], ...]  # (method, command class, answer)
+    # (method, command class, answer with the first event, other answers: (event class, call))
+    answers: tuple[tuple[str, str, Call, tuple[tuple[str, Call], ...]], ...]
     user_class: str
     user_module: str
 
@@ -329,6 +330,8 @@ class ProjectBuilder:
         self._test_modules.claim("test_service", "test_service")
         # (context, aggregate, creates command, its happy path, its field types)
         self._service_cases: list[tuple[Context, Aggregate, Command, Outcome, Any]] = []
+        # the creating commands without a happy path the service test could use
+        self._service_missing: list[str] = []
 
     # ------------------------------------------------------------ modules and symbols
 
@@ -856,9 +859,13 @@ class ProjectBuilder:
                 happy, rejections = finder.scenarios(cmd)
             except Unknowable as exc:
                 missing.append(f"{cmd.name}: no scenario ({exc})")
+                if cmd.creates:
+                    self._service_missing.append(f"{context.name}.{cmd.name}: no scenario")
                 continue
             if cmd.creates and happy is not None:
                 self._service_cases.append((context, agg, cmd, happy, ctypes))
+            elif cmd.creates:
+                self._service_missing.append(f"{context.name}.{cmd.name}: no accepted case")
             outcomes: list[tuple[str, Outcome | None, Require | None]] = [("accepted", happy, None)]
             outcomes += [
                 (f"rejected_{i + 1}", r, cmd.requires[i]) for i, r in enumerate(rejections)
@@ -921,9 +928,11 @@ class ProjectBuilder:
         self.out.add(f"tests/{name}.py", "tests/test___context_____aggregate__.py.jinja", tests=vm)
 
     def service_test(self) -> None:
-        """tests/test_service.py: each creating command through the application."""
-        if not self._service_cases:
-            return
+        """tests/test_service.py: each creating command through the application.
+
+        Always written: without a creating command to handle (a model of views and
+        external systems only, or no accepted case found) it still opens every context
+        on memory:// and runs the consumers."""
         mod = Module("tests.test_service", self.package)
         for name in ("Application", "RetrySettings"):
             mod.std(RUNTIME, name)
@@ -947,9 +956,33 @@ class ProjectBuilder:
             imports=tuple(mod.import_lines()),
             definitions=definitions,
             cases=tuple(cases),
+            missing=tuple(comment_text(m) for m in self._service_missing),
         )
 
     # ------------------------------------------------------------ external systems
+
+    def fake_answer(self, cmd: Command, event: Event, context: Context, mod: Module) -> Call:
+        """A fake's answer to `cmd` with `event`: a command field fills the answer's field
+        of the same name when its type fits; else its default, None, or a placeholder."""
+        args = []
+        cmd_types = {f.name: self.type_of(f, context) for f in cmd.fields}
+        for f in event.fields:
+            tp = self.type_of(f, context)
+            source = cmd_types.get(f.name)
+            if source is not None and _fits(source, tp):
+                value = f"command.{field_name(f.name)}"
+                if source != tp:
+                    value = _convert(value, source, tp, mod)
+            elif f.default is not None:
+                dc = self.compiler(self.constant_env(context), mod)
+                value = dc.compile(f.default, tp)
+                self.finish(dc, mod)
+            elif isinstance(tp, t.OptionalType):
+                value = "None"
+            else:
+                value = _zero(tp, mod, self)
+            args.append((field_name(f.name), value))
+        return Call(self.symbols[id(event)].name, tuple(args))
 
     def external(self, context: Context, ext: External) -> ExternalVM:
         port = self._port_symbols[id(ext)]
@@ -965,34 +998,16 @@ class ProjectBuilder:
         mod.std("collections.abc", "Sequence")
         mod.std("uuid", "UUID")
         answers = []
-        first = ext.events[0] if ext.events else None
         for cmd in ext.commands:
-            if first is None:
+            if not ext.events:
                 continue
-            args = []
-            # A command field fills the answer's field of the same name when its type fits.
-            cmd_types = {f.name: self.type_of(f, context) for f in cmd.fields}
-            for f in first.fields:
-                tp = self.type_of(f, context)
-                source = cmd_types.get(f.name)
-                if source is not None and _fits(source, tp):
-                    value = f"command.{field_name(f.name)}"
-                    if source != tp:
-                        value = _convert(value, source, tp, mod)
-                elif f.default is not None:
-                    dc = self.compiler(self.constant_env(context), mod)
-                    value = dc.compile(f.default, tp)
-                    self.finish(dc, mod)
-                elif isinstance(tp, t.OptionalType):
-                    value = "None"
-                else:
-                    value = _zero(tp, mod, self)
-                args.append((field_name(f.name), value))
+            first, *others = (self.fake_answer(cmd, e, context, mod) for e in ext.events)
             answers.append(
                 (
                     snake_case(cmd.name),
                     self.symbols[id(cmd)].name,
-                    Call(self.symbols[id(first)].name, tuple(args)),
+                    first,
+                    tuple((answer.callee, answer) for answer in others),
                 )
             )
         qualified = f"{context.name}.{ext.name}"

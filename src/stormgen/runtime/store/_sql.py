@@ -90,6 +90,25 @@ class Connection(Protocol):
 
 ConnT = TypeVar("ConnT", bound=Connection)
 
+#: The idempotency index stores kept before `idempotency_keys` became the one record of
+#: a key (a view table with its `stormgen_views` row, and a checkpoint): unused since.
+OLD_IDEMPOTENCY_INDEX = "_stormgen.Idempotency"
+
+
+def drop_old_idempotency_index(conn: Connection, placeholder: str) -> None:
+    """Drop what is left of the old idempotency index (in the caller's open transaction)."""
+    p = placeholder
+    found = conn.execute(
+        f"SELECT (SELECT count(*) FROM stormgen_views WHERE view = {p}) "
+        f"+ (SELECT count(*) FROM checkpoints WHERE consumer = {p})",
+        (OLD_IDEMPOTENCY_INDEX, OLD_IDEMPOTENCY_INDEX),
+    ).fetchone()
+    if not found[0]:
+        return
+    conn.execute(f"DROP TABLE IF EXISTS {quote(view_table_name(OLD_IDEMPOTENCY_INDEX))}")
+    conn.execute(f"DELETE FROM stormgen_views WHERE view = {p}", (OLD_IDEMPOTENCY_INDEX,))
+    conn.execute(f"DELETE FROM checkpoints WHERE consumer = {p}", (OLD_IDEMPOTENCY_INDEX,))
+
 
 def _as_is(value: Any) -> Any:
     return value

@@ -46,6 +46,7 @@ from stormgen.runtime.store._sql import (
     Dialect,
     SQLStore,
     SQLUnitOfWork,
+    drop_old_idempotency_index,
     encode,
     recorded_events,
 )
@@ -515,6 +516,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
                         "UPDATE stormgen_meta SET value = %s WHERE key = 'schema_version'",
                         (str(SCHEMA_VERSION),),
                     )
+                drop_old_idempotency_index(conn, "%s")
                 conn.execute(_APPEND_FUNCTION)
                 return
             if "events" in tables:

@@ -38,6 +38,7 @@ from stormgen.runtime.store._sql import (
     SQLStore,
     SQLUnitOfWork,
     decode_json,
+    drop_old_idempotency_index,
     encode,
     encode_json,
     recorded_events,
@@ -450,6 +451,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 elif version < SCHEMA_VERSION:
                     self._migrate(conn, version, where)
+                if version:
+                    drop_old_idempotency_index(conn, "?")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

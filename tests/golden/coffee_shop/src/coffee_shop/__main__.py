@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from stormgen.runtime import StormgenRuntimeError
+from stormgen.runtime import FakeChoiceError, StormgenRuntimeError, fake_choices, steer_fakes
 from stormgen.runtime.http import ServeError, TokenConfigError, serve
 
 from coffee_shop.app import CONTEXTS, open_application
@@ -26,11 +26,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", default="127.0.0.1", help="address to listen on")
     run.add_argument("--port", type=int, default=8000, help="port to listen on")
     run.add_argument("--context", choices=CONTEXTS, default=None, help="host only this context")
+    run.add_argument(
+        "--fake",
+        action="append",
+        metavar="SYSTEM=EVENT",
+        help="make the fake adapter of an external system answer with another of its events"
+        " (repeatable; else $STORMGEN_FAKES); by default a fake answers with the first",
+    )
     args = parser.parse_args(argv)
     contexts = None if args.context is None else [args.context]
     try:
         with open_application(args.store, contexts) as application:
+            steer_fakes(application.ports, fake_choices(args.fake))
             serve(application, args.host, args.port, contexts=contexts, title="CoffeeShop")
+    except FakeChoiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (ServeError, TokenConfigError, StormgenRuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

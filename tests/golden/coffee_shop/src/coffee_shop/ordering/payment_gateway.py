@@ -43,12 +43,13 @@ class CardDeclined(
 
 #: The system's name: its events are appended to the stream of that name.
 SYSTEM = "Ordering.PaymentGateway"
-#: The events the system sends in; a fake answers with the first.
+#: The events the system sends in; a fake answers with the first (or `answer`).
 EVENTS: tuple[type[Event], ...] = (CardCharged, CardDeclined)
 
 
 class FakePaymentGateway(FakePort):
-    """A stand-in for the real system: answers each command with the first event."""
+    """A stand-in for the real system: answers each command with the first event, or
+    with the one `answer` names (`stormgen run --fake SYSTEM=EVENT`)."""
 
     def __init__(self) -> None:
         super().__init__(EVENTS)
@@ -57,5 +58,7 @@ class FakePaymentGateway(FakePort):
         """Record the command and answer it the way the model says the system does."""
         if isinstance(command, ChargeCard):
             self.sent.append(command)
+            if self.answer is CardDeclined:
+                return [CardDeclined(order_id=command.order_id, reason="")]
             return [CardCharged(order_id=command.order_id, amount=command.amount)]
         return super().send(command, command_id)
