@@ -21,7 +21,8 @@ import httpx
 from e2e_support import CUSTOMER, MODEL, Server, stormgen
 
 CLIENTS = 4
-WARMUP_ORDERS = 150  # placed before the replay starts: its rebuild spans several batches
+WARMUP_ORDERS = 150  # placed before the first replay starts
+REPLAYS = 3  # one after another, orders flowing all along
 
 
 class Traffic:
@@ -82,7 +83,7 @@ def _replay_during_traffic(workdir: Path, store: str) -> None:
             while traffic.count() < WARMUP_ORDERS and time.monotonic() < deadline:
                 assert not traffic.errors, traffic.errors
                 time.sleep(0.02)
-            for _ in range(2):
+            for _ in range(REPLAYS):
                 replayed = stormgen("replay", str(MODEL), "--store", store, cwd=workdir)
                 assert replayed.returncode == 0, replayed.stderr
                 assert "replayed 3 views" in replayed.stderr
