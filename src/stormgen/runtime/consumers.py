@@ -659,6 +659,7 @@ class Consumers:
         if rec is None:
             raise KeyError(f"no event at position {position}")
         with consumer.lock:
+            gone = False
             try:
                 env = self.app.envelope(rec)
                 if consumer.view is not None:
@@ -667,9 +668,9 @@ class Consumers:
                         # a replay that started over meanwhile dropped the failure and
                         # applies the event itself
                         uow.lock_checkpoint(name)
-                        if all(f.position != position for f in uow.list_failures(name)):
-                            return False
-                        self._apply_view(uow, consumer.view, env)
+                        gone = all(f.position != position for f in uow.list_failures(name))
+                        if not gone:
+                            self._apply_view(uow, consumer.view, env)
                 else:
                     assert consumer.policy is not None
                     self._react(consumer.policy, env)
@@ -677,6 +678,8 @@ class Consumers:
                 attempts = failure.attempts + 1
                 self._record_failure(consumer, rec, exc, attempts, parked=True, moves=False)
                 return False
+            if gone:
+                raise KeyError(f"no parked failure of {name} at position {position}")
             data = {"consumer": name, "event_id": rec.id, "position": position}
             with self.store.transaction() as uow:
                 uow.delete_failure(name, position)
