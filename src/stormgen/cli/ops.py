@@ -193,7 +193,7 @@ def replay(
         typer.Option(help="Only this view (Context.View, or View).", show_default=False),
     ] = None,
 ) -> None:
-    """Rebuild the views (all, or one) from the log."""
+    """Rebuild the views (all, or one) from the log; safe while the service runs."""
     with _open_application(model, store) as application:
         names = list(application.views)
         if view is not None:
@@ -209,8 +209,13 @@ def replay(
                 total += application.replay(name)
                 advance(done, len(names))
         plural = "view" if len(names) == 1 else "views"
+        progress = application.progress()
+        reached = min(progress[name]["position"] for name in names)
+        # a service running on the store rebuilds alongside (its consumers see the
+        # checkpoint moved back): the events it applied are not counted here
         err_console.print(
-            f"replayed {len(names)} {plural} ({total} events applied)",
+            f"replayed {len(names)} {plural} up to position {reached} "
+            f"({total} events applied by this command)",
             markup=False,
             highlight=False,
         )

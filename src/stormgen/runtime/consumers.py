@@ -3,7 +3,11 @@
 Each view and each policy is a consumer with a durable checkpoint named after it. A
 view applies a batch of events and moves its checkpoint in one transaction; a policy
 issues its commands (idempotent by their deterministic ids) and then moves its
-checkpoint, so delivery is at least once and effects happen once.
+checkpoint, so delivery is at least once and effects happen once. Every write of a
+checkpoint is a compare-and-set against the stored value the consumer went on from
+(`_claim`, `_move`): another process running the same consumer may have moved it
+forward, a replay back (emptying the view first); either way the consumer backs off
+and goes on from the stored value, so a replay while the service runs loses nothing.
 
 Consumers read only the event types they handle. Moving past events of other types
 (and a policy's own progress) is kept in memory and written lazily: at most every
@@ -150,6 +154,8 @@ class _Batch:
     end: int
     plans: list[tuple[Envelope, list[Command]]]
     answered: dict[uuid.UUID, Sequence[Event]]
+    # the stored checkpoint `after` was worked out from (the claim checks it is unmoved)
+    base: int
 
 
 @dataclass
@@ -182,6 +188,13 @@ class _Pass:
         return any(
             end > after and seen.intersection(consumer.types) for _, end, seen in self.rounds
         )
+
+    def stored(self, consumer: _Consumer) -> int:
+        """The consumer's stored checkpoint as this pass's transaction left it."""
+        for done, end in reversed(self.done):
+            if done is consumer:
+                return end
+        return consumer.base
 
     def reached(self, consumer: _Consumer) -> int:
         """How far the consumer is done, this pass's work included."""
@@ -302,21 +315,33 @@ class Consumers:
 
     # -- processing ----------------------------------------------------------------------
     @staticmethod
-    def _claim(uow: UnitOfWork, name: str, expected: int) -> None:
-        """Lock the consumer's checkpoint row for this transaction and check it is unmoved.
+    def _claim(uow: UnitOfWork, name: str, base: int) -> None:
+        """Lock the consumer's checkpoint row for this transaction and check it is still
+        `base`, the stored value the caller worked out where to go on from.
 
-        The upsert locks the row until commit, so another process running the same
-        view waits, then sees the moved checkpoint and backs off instead of applying
-        the same events twice.
+        Compare-and-set: another process running the same consumer moved it forward, or
+        a replay moved it back (and emptied the view); either way the caller backs off
+        and starts again from what is stored, instead of applying events twice or
+        writing its stale position over a rebuild. The lock is held until commit: a
+        process that claims the checkpoint meanwhile waits, then sees it moved.
         """
-        if uow.set_checkpoint(name, expected) != expected:
+        if uow.lock_checkpoint(name) != base:
             raise _Overtaken(name)
 
-    def _process(self, consumer: _Consumer, env: Envelope, expected: int) -> None:
+    def _move(self, consumer: _Consumer, position: int) -> int:
+        """Move the stored checkpoint from `consumer.base` to `position` (compare-and-set);
+        return the stored value: someone else's when it moved meanwhile."""
+        with self.store.transaction() as uow:
+            stored = uow.lock_checkpoint(consumer.name)
+            if stored == consumer.base:
+                stored = uow.set_checkpoint(consumer.name, position)
+        return stored
+
+    def _process(self, consumer: _Consumer, env: Envelope) -> None:
         """Process one event with no retry; raises what the handler raised."""
         if consumer.view is not None:
             with self.store.transaction() as uow:
-                self._claim(uow, consumer.name, expected)
+                self._claim(uow, consumer.name, consumer.base)
                 self._apply_view(uow, consumer.view, env)
                 uow.set_checkpoint(consumer.name, env.position)
             return
@@ -394,7 +419,8 @@ class Consumers:
             # the states the commands cache stay this thread's until the commit: other
             # threads must not decide on (or show) what may be rolled back
             with self.app.batch() as uow:
-                self._apply_batch(uow, _Batch(consumer, after, end, plans, answered))
+                planned = _Batch(consumer, after, end, plans, answered, base=consumer.base)
+                self._apply_batch(uow, planned)
             return True
         except _Overtaken:
             raise
@@ -409,7 +435,11 @@ class Consumers:
         exc: BaseException,
         attempt: int,
         parked: bool,
+        *,
+        moves: bool = True,
     ) -> None:
+        """Append a `$Failure`; a parked one (`moves`) also moves the checkpoint past the
+        event, by compare-and-set like any other move (`_Overtaken` if it moved)."""
         error = _error_text(exc)
         data: dict[str, Any] = {
             "consumer": consumer.name,
@@ -425,7 +455,10 @@ class Consumers:
             "correlation_id": rec.metadata.get("correlation_id", rec.id),
             "causation_id": rec.id,
         }
+        moved = parked and moves
         with self.store.transaction() as uow:
+            if moved:
+                self._claim(uow, consumer.name, consumer.base)
             uow.append(
                 FAILURES_STREAM, [NewEvent(type=FAILURE, data=data, metadata=metadata)], None
             )
@@ -440,13 +473,16 @@ class Consumers:
                         parked_at=datetime.now(UTC),
                     )
                 )
-                uow.set_checkpoint(consumer.name, rec.position)
+                if moved:
+                    uow.set_checkpoint(consumer.name, rec.position)
+        if moved:
+            consumer.stored(rec.position)
 
-    def _process_with_retries(self, consumer: _Consumer, rec: RecordedEvent, expected: int) -> bool:
+    def _process_with_retries(self, consumer: _Consumer, rec: RecordedEvent) -> bool:
         """Process an event, retrying and finally parking it; False if stopped midway."""
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
-                self._process(consumer, self.app.shared_envelope(rec), expected)
+                self._process(consumer, self.app.shared_envelope(rec))
                 return True
             except _Overtaken:
                 raise
@@ -498,22 +534,23 @@ class Consumers:
                 ):
                     consumer.stored(end)
                     return len(batch)
-                cursor = after
                 for rec in batch:
-                    if not self._process_with_retries(consumer, rec, cursor):
+                    if not self._process_with_retries(consumer, rec):
                         return 0
-                    cursor = rec.position
-                    if consumer.policy is not None:
-                        consumer.advance(stored, cursor)
+                    if consumer.view is not None:
+                        consumer.stored(rec.position)  # its transaction moved the checkpoint
+                    else:
+                        consumer.advance(consumer.base, rec.position)
             except _Overtaken:
-                # another process runs this consumer too and got there first
+                # another process runs this consumer too and got there first, or a
+                # replay started over: go on from the stored checkpoint next time
                 return 0
             if consumer.view is not None:
                 # event by event: each event's transaction moved the checkpoint already
-                consumer.stored(self.store.set_checkpoint(name, end))
+                consumer.stored(self._move(consumer, end))
             else:
-                consumer.advance(stored, end)
-                self._flush(consumer, stored)
+                consumer.advance(consumer.base, end)
+                self._flush(consumer, consumer.base)
             return len(batch)
 
     def _batch_size(self, consumer: _Consumer) -> int:
@@ -533,7 +570,9 @@ class Consumers:
             or time.monotonic() - consumer.dirty_since >= self.retry.checkpoint_interval
         )
         if due:
-            consumer.stored(self.store.set_checkpoint(consumer.name, consumer.reached))
+            # compare-and-set: a replay that reset the checkpoint meanwhile must not see it
+            # jump forward over what it has not rebuilt yet
+            consumer.stored(self._move(consumer, consumer.reached))
 
     def flush(self, name: str | None = None) -> None:
         """Write every consumer's (or one's) pending progress to its stored checkpoint."""
@@ -553,7 +592,8 @@ class Consumers:
         """Apply a whole batch in one transaction; False if some event fails."""
         try:
             with self.store.transaction() as uow:
-                self._apply_batch(uow, self._view_batch_of(consumer, batch, after, end))
+                view_batch = self._view_batch_of(consumer, batch, after, end, consumer.base)
+                self._apply_batch(uow, view_batch)
             return True
         except _Overtaken:
             raise
@@ -587,6 +627,9 @@ class Consumers:
         consumer = self._consumers[view.name]
         with consumer.lock:
             with self.store.transaction() as uow:
+                # first the checkpoint: no process applies events to the view until this
+                # commits (each claims it first), and afterwards each sees it moved back
+                uow.lock_checkpoint(view.name)
                 uow.clear_view(view.name)
                 uow.reset_checkpoint(view.name, 0)
                 for failure in uow.list_failures(view.name):
@@ -616,17 +659,27 @@ class Consumers:
         if rec is None:
             raise KeyError(f"no event at position {position}")
         with consumer.lock:
+            gone = False
             try:
                 env = self.app.envelope(rec)
                 if consumer.view is not None:
                     with self.store.transaction() as uow:
-                        self._apply_view(uow, consumer.view, env)
+                        # under the checkpoint's lock, like every writer of the view's rows:
+                        # a replay that started over meanwhile dropped the failure and
+                        # applies the event itself
+                        uow.lock_checkpoint(name)
+                        gone = all(f.position != position for f in uow.list_failures(name))
+                        if not gone:
+                            self._apply_view(uow, consumer.view, env)
                 else:
                     assert consumer.policy is not None
                     self._react(consumer.policy, env)
             except Exception as exc:
-                self._record_failure(consumer, rec, exc, failure.attempts + 1, parked=True)
+                attempts = failure.attempts + 1
+                self._record_failure(consumer, rec, exc, attempts, parked=True, moves=False)
                 return False
+            if gone:
+                raise KeyError(f"no parked failure of {name} at position {position}")
             data = {"consumer": name, "event_id": rec.id, "position": position}
             with self.store.transaction() as uow:
                 uow.delete_failure(name, position)
@@ -719,7 +772,7 @@ class Consumers:
         full = len(batch) == _POLICY_BATCH
         run.more = run.more or full
         end = batch[-1].position if full else run.head
-        run.policies.append(_Batch(consumer, after, end, plans, answered))
+        run.policies.append(_Batch(consumer, after, end, plans, answered, base=consumer.base))
 
     def _plans(
         self, policy: Policy, batch: Sequence[RecordedEvent]
@@ -801,22 +854,27 @@ class Consumers:
         full = len(kept) < len(plans) or len(batch) == _POLICY_BATCH
         run.more = run.more or full
         end = kept[-1][0].position if full else top
-        return _Batch(consumer, after, end, kept, {})
+        return _Batch(consumer, after, end, kept, {}, base=run.stored(consumer))
 
     def _view_batch_of(
-        self, consumer: _Consumer, batch: Sequence[RecordedEvent], after: int, end: int
+        self,
+        consumer: _Consumer,
+        batch: Sequence[RecordedEvent],
+        after: int,
+        end: int,
+        base: int,
     ) -> _Batch:
         """A view's events as a batch (a view issues no commands)."""
         plans: list[tuple[Envelope, list[Command]]] = [
             (self.app.shared_envelope(rec), []) for rec in batch
         ]
-        return _Batch(consumer, after, end, plans, {})
+        return _Batch(consumer, after, end, plans, {}, base=base)
 
     def _apply_batch(self, uow: UnitOfWork, batch: _Batch) -> None:
         """Claim the consumer's checkpoint, apply (view) or react to (policy) the batch's
         events, and move the checkpoint to its end, in the caller's transaction."""
         consumer = batch.consumer
-        self._claim(uow, consumer.name, batch.after)
+        self._claim(uow, consumer.name, batch.base)
         if consumer.view is not None:
             for env, _ in batch.plans:
                 self._apply_view(uow, consumer.view, env)
@@ -861,7 +919,8 @@ class Consumers:
             full = len(batch) == size
             run.more = run.more or full
             end = batch[-1].position if full else top
-            self._in_savepoint(run, self._view_batch_of(consumer, batch, after, end))
+            view_batch = self._view_batch_of(consumer, batch, after, end, consumer.base)
+            self._in_savepoint(run, view_batch)
 
     def _recover(self, consumer: _Consumer) -> None:
         """Run a consumer that failed in a pass alone, in a thread: `run_once` retries,

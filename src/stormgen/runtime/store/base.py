@@ -201,6 +201,16 @@ class UnitOfWork(ABC):
     def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
         """Set the consumer's checkpoint to ``position`` even if that moves it back."""
 
+    def lock_checkpoint(self, consumer: str) -> int:
+        """Return the consumer's checkpoint, locked against every other writer until
+        this transaction ends (its row is written unchanged: PostgreSQL locks the row,
+        SQLite holds the write lock already).
+
+        A consumer claims its checkpoint so before it touches what the checkpoint
+        guards (a view's rows), and moves it by compare-and-set: see ``consumers``.
+        """
+        return self.set_checkpoint(consumer, 0)
+
     # -- views -------------------------------------------------------------------
     @abstractmethod
     def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
