@@ -9,6 +9,8 @@ from typing import Any
 from stormgen.runtime.application import Application
 from stormgen.runtime.http.app import create_app
 from stormgen.runtime.http.auth import Tokens, is_loopback, load_tokens
+from stormgen.runtime.http.connections import limited_protocol
+from stormgen.runtime.http.limits import Limits, LimitsError
 
 
 class ServeError(Exception):
@@ -27,24 +29,32 @@ def serve(
     log_level: str = "info",
     access_log: bool = False,
     announce: Any = None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve ``application`` until interrupted; views and policies run meanwhile.
 
     Without configured tokens the API is open (development mode), which is allowed
     only on a loopback host: otherwise :class:`ServeError` is raised before binding.
     ``announce`` (a callable taking one line) receives the start-up notes; by default
-    they go to stderr.
+    they go to stderr. ``limits`` (default: the ``STORMGEN_*`` variables, else
+    :class:`Limits`' defaults) bound bodies, strings, lists, event streams,
+    connections and how long a request may take to arrive (docs/http.md).
     """
     import uvicorn
 
     say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
+    if limits is None:
+        try:
+            limits = Limits.from_env()
+        except LimitsError as exc:
+            raise ServeError(str(exc)) from None
     configured = load_tokens(tokens, tokens_file)
     if configured.open and not is_loopback(host):
         raise ServeError(
             f"refusing to serve an open API on {host}: configure tokens with "
             "STORMGEN_TOKENS or a tokens file, or serve on 127.0.0.1"
         )
-    app = create_app(application, tokens=configured, contexts=contexts, title=title)
+    app = create_app(application, tokens=configured, contexts=contexts, title=title, limits=limits)
     if configured.open:
         say(
             "open development mode: no tokens are configured, so every request is "
@@ -62,6 +72,7 @@ def serve(
         access_log=access_log,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        http=limited_protocol(limits),
     )
 
 
