@@ -22,7 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 from http_shop import Drink, PlaceOrder, open_shop
 
-from stormgen.runtime.http import create_app
+from stormgen.runtime.http import ServeError, create_app, serve
+from stormgen.runtime.http.limits import Limits, LimitsError
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "limits_server.py"
@@ -191,14 +192,19 @@ def test_a_chunked_body_over_the_limit_gets_the_json_413(store: str, servers: li
 
 def test_strings_and_lists_are_bounded_and_published() -> None:
     application = open_shop()
+    declined = "/ordering/external/payment-gateway/card-declined"
+    order_id = "7f1c0b5e-0000-4000-8000-000000000000"
     try:
         with TestClient(create_app(application, run_consumers=False)) as client:
             long_name = client.post(PLACE, json=order_body(customer="x" * 10_001))
             many = client.post(PLACE, json=order_body(drinks=1001))
             fits = client.post(PLACE, json=order_body(customer="x" * 10_000, drinks=1000))
+            external = client.post(declined, json={"order_id": order_id, "reason": "x" * 10_001})
             schemas = client.get("/openapi.json").json()["components"]["schemas"]
     finally:
         application.close()
+    assert external.status_code == 422, external.text
+    assert external.json()["field"] == "reason"
     assert long_name.status_code == 422, long_name.text
     assert long_name.json()["field"] == "customer"
     assert "10000" in long_name.json()["message"]
@@ -210,6 +216,25 @@ def test_strings_and_lists_are_bounded_and_published() -> None:
     assert place["drinks"]["maxItems"] == 1_000
     drink = schemas["Drink"]["properties"]
     assert drink["name"]["maxLength"] == 10_000
+
+
+def test_limits_are_read_from_the_environment_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limits = Limits.from_env({"STORMGEN_MAX_BODY_BYTES": "2048", "STORMGEN_BODY_TIMEOUT": "2.5"})
+    assert limits.max_body_bytes == 2048 and limits.body_timeout == 2.5
+    assert limits.max_list_items == Limits().max_list_items
+    with pytest.raises(LimitsError, match="STORMGEN_MAX_STREAMS must be a whole number"):
+        Limits.from_env({"STORMGEN_MAX_STREAMS": "many"})
+    with pytest.raises(LimitsError, match="STORMGEN_HEADER_TIMEOUT must be greater than 0"):
+        Limits.from_env({"STORMGEN_HEADER_TIMEOUT": "0"})
+    application = open_shop()
+    try:
+        monkeypatch.setenv("STORMGEN_MAX_BODY_BYTES", "1MB")
+        with pytest.raises(ServeError, match="STORMGEN_MAX_BODY_BYTES must be a whole number"):
+            serve(application, announce=lambda _: None)
+    finally:
+        application.close()
 
 
 # ------------------------------------------------------------------ 3: the event stream
