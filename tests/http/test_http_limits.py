@@ -251,6 +251,18 @@ def _big_log(store: str, size: int) -> None:
         application.close()
 
 
+def settled_rss_kib(server: Server) -> int:
+    """The server's RSS once it has not moved by more than 1 MiB for half a second."""
+    last, since = server.rss_kib(), time.monotonic()
+    deadline = since + 15
+    while time.monotonic() - since < 0.5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = server.rss_kib()
+        if abs(now - last) > 1024:
+            last, since = now, time.monotonic()
+    return last
+
+
 def _open_stream(server: Server, after: int = 0) -> socket.socket:
     """A stream that reads its headers and first bytes, then reads nothing more."""
     sock = server.connect()
@@ -274,8 +286,7 @@ def test_stream_memory_does_not_grow_with_connections_over_a_big_event(
     baseline = server.rss_kib()
     streams = [_open_stream(server) for _ in range(20)]
     try:
-        time.sleep(0.5)  # let every stream push what it can into its socket
-        grown_mib = (server.rss_kib() - baseline) / 1024
+        grown_mib = (settled_rss_kib(server) - baseline) / 1024
     finally:
         for sock in streams:
             sock.close()

@@ -691,7 +691,8 @@ class RequestBodies:
             if complete:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                async with asyncio.timeout_at(deadline):  # no task per read, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 raise errors.timed_out(self.limits.body_timeout) from None
             if message["type"] != "http.request":
