@@ -62,6 +62,13 @@ def serve(
         )
     else:
         say(f"bearer tokens required: {len(configured.principals)} configured")
+    descriptors = _descriptor_limit()
+    if descriptors is not None and limits.max_connections > descriptors - 64:
+        say(
+            f"warning: up to {limits.max_connections} connections are allowed but the "
+            f"process may open only {descriptors} files (ulimit -n); lower "
+            "STORMGEN_MAX_CONNECTIONS or raise the limit"
+        )
     where = ", ".join(sorted(contexts)) if contexts else "every context"
     say(f"serving {where} on http://{_url_host(host)}:{port} (store {application.store.url})")
     uvicorn.run(
@@ -74,6 +81,16 @@ def serve(
         timeout_graceful_shutdown=5,
         http=limited_protocol(limits),
     )
+
+
+def _descriptor_limit() -> int | None:
+    """The process's soft limit on open files, None where it cannot be read."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _url_host(host: str) -> str:
