@@ -993,9 +993,9 @@ class _Pages:
     def __init__(self, application: Application) -> None:
         self.application = application
         self._shared: weakref.WeakValueDictionary[int, _Page] = weakref.WeakValueDictionary()
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        # an asyncio.Lock belongs to one event loop: a new one for a new loop (tests
+        # start the app on several)
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     async def after(self, api: Api, position: int, count: int) -> _Page | None:
         """The page after ``position`` (at most ``count`` events), None at the log's end."""
@@ -1003,8 +1003,9 @@ class _Pages:
         if page is not None:
             return page
         loop = asyncio.get_running_loop()
-        lock = self._locks.setdefault(loop, asyncio.Lock())
-        async with lock:
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        async with self._lock[1]:
             page = self._shared.get(position)
             if page is None:
                 page = await loop.run_in_executor(api.executor, self._read, position, count)
