@@ -14,7 +14,8 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -40,6 +41,7 @@ from stormgen.runtime.http import errors
 from stormgen.runtime.http.auth import OPERATOR, Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.home import add_home_routes, contexts_of
+from stormgen.runtime.http.limits import Limits
 from stormgen.runtime.http.naming import kebab
 from stormgen.runtime.http.schemas import ModelFactory, first_error
 from stormgen.runtime.http.writer import CommandWriter
@@ -68,6 +70,14 @@ _MAX_POSITION = 2**63 - 1
 _MAX_PAGE = 10_000
 #: A comment line sent on an idle event stream so proxies keep it open.
 _KEEPALIVE_SECONDS = 15.0
+#: The most events an event stream reads from the store at once.
+_STREAM_PAGE = 100
+#: A stream's page ends after the event that takes its frames past this many bytes.
+_STREAM_PAGE_BYTES = 256 * 1024
+#: The most bytes a stream hands to the server at once (each send awaits the client).
+_STREAM_SEND_BYTES = 64 * 1024
+#: Seconds a client refused for too many open streams is told to wait.
+_STREAM_RETRY_AFTER = 5
 #: Threads running blocking application work for requests (created as needed).
 _WORKERS = 32
 
@@ -152,9 +162,14 @@ class Api:
         application: Application,
         tokens: Tokens,
         contexts: Collection[str] | None,
+        limits: Limits | None = None,
     ) -> None:
         self.application = application
         self.tokens = tokens
+        self.limits = limits or Limits()
+        #: event streams open now (`GET /events/stream`), at most `limits.max_streams`
+        self.open_streams = 0
+        self.pages = _Pages(application)
         # blocking work runs here: a plain executor costs less per call than AnyIO's
         # thread pool (no capacity limiter or cancel scope to enter per request)
         self.executor = _executor()
@@ -164,7 +179,7 @@ class Api:
             CommandWriter(application) if isinstance(application.store, SQLiteStore) else None
         )
         self.contexts = set(contexts) if contexts else None
-        self.factory = ModelFactory()
+        self.factory = ModelFactory(self.limits.max_string_length, self.limits.max_list_items)
         self.models: list[type[BaseModel]] = []
         self.commands: list[CommandRoute] = []
         self.externals: list[ExternalRoute] = []
@@ -654,6 +669,7 @@ def create_app(
     title: str | None = None,
     version: str = "1",
     board: Callable[[], str] | None = None,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """Return the FastAPI app serving ``application`` (service.md §5).
 
@@ -664,8 +680,11 @@ def create_app(
     ``run_consumers`` the views and policies run in background threads while serving.
     ``GET /`` is a home page; ``board`` (renders the model's board, an HTML page) is served
     at ``/board``.
+    ``limits`` bound bodies, strings, lists and event streams (default: the
+    ``STORMGEN_*`` variables, else :class:`Limits`' defaults; docs/http.md).
     """
-    api = Api(application, load_tokens(tokens, tokens_file), contexts)
+    limits = limits or Limits.from_env()
+    api = Api(application, load_tokens(tokens, tokens_file), contexts, limits)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -694,6 +713,7 @@ def create_app(
     # the last added middleware runs first: slashes are kept escaped before routing
     app.add_middleware(DirectCommands, router=app.router, handlers=direct)
     app.add_middleware(EncodedSlashes)
+    app.add_middleware(RequestBodies, limits=limits)
     _install_error_handlers(app, api)
     _add_log_routes(app, api)
     _add_domain_routes(app, api, direct)
@@ -701,6 +721,74 @@ def create_app(
     add_home_routes(app, app.title, contexts_shown, board, api.tokens.open)
     _install_openapi(app, api)
     return app
+
+
+class RequestBodies:
+    """Bound each request's body in size and in time, before anything reads it.
+
+    A ``Content-Length`` over ``limits.max_body_bytes`` is a 413 at once (nothing is
+    read); a body that grows past it while it streams (chunked) is a 413 as soon as it
+    does, so no more than the limit (plus the server's one read) is ever held. A body
+    not complete ``limits.body_timeout`` seconds after its headers is a 408. Both
+    answers close the connection. The server also closes a connection whose body stops
+    arriving when nothing reads it (``serve``: the same timeout).
+    """
+
+    def __init__(self, app: Any, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.max_body_bytes
+        length = _content_length(scope)
+        if length is not None and length > limit:
+            await errors.too_large(limit).response()(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.body_timeout
+        received = 0
+        complete = length == 0
+        started = False
+
+        async def bounded_receive() -> Any:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):  # no task per read, unlike wait_for
+                    message = await receive()
+            except TimeoutError:
+                raise errors.timed_out(self.limits.body_timeout) from None
+            if message["type"] != "http.request":
+                complete = True
+                return message
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise errors.too_large(limit)
+            complete = not message.get("more_body", False)
+            return message
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracked_send)
+        except ApiError as exc:  # raised by a read outside the handlers' own answers
+            if started:
+                raise
+            await exc.response()(scope, receive, send)
+
+
+def _content_length(scope: Any) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 _KEPT_ESCAPES = re.compile(r"(%2[fF]|%25)")
@@ -854,15 +942,17 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
 
     async def stream(request: Request) -> Response:
         api.authorize_log(request, "the event stream")
-        last_id = request.headers.get("last-event-id")
-        after = _int_param(request, "after", 0) or 0
-        if last_id and last_id.isdigit():
-            after = max(after, int(last_id))
-        return StreamingResponse(
-            _sse(application, request, after),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        after = max(_int_param(request, "after", 0) or 0, _last_event_id(request))
+        if api.open_streams >= api.limits.max_streams:
+            raise ApiError(
+                503,
+                "unavailable",
+                f"{api.open_streams} event streams are open, the most this service serves "
+                "at once; retry later",
+                headers={"Retry-After": str(_STREAM_RETRY_AFTER)},
+            )
+        api.open_streams += 1
+        return _EventStream(_sse(api, request, after), api)
 
     async def failures(request: Request) -> Response:
         api.authorize_log(request, "the failure list")
@@ -930,25 +1020,143 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
     )
 
 
-async def _sse(application: Application, request: Request, after: int) -> AsyncIterator[bytes]:
-    """The log as Server-Sent Events: ``id`` is the position, ``event`` the type."""
-    store = application.store
+def _last_event_id(request: Request) -> int:
+    """The position in a ``Last-Event-ID`` header (0 without one); 400 when it is none."""
+    text = (request.headers.get("last-event-id") or "").strip()
+    if not text:
+        return 0
+    if not text.isdigit() or int(text) > _MAX_POSITION:
+        raise errors.bad_request(
+            f"Last-Event-ID must be a log position (0 to {_MAX_POSITION}), not {text[:40]!r}"
+        )
+    return int(text)
+
+
+class _EventStream(StreamingResponse):
+    """An event stream that gives its place back (``Api.open_streams``) when it ends."""
+
+    def __init__(self, content: AsyncIterator[bytes], api: Api) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.api: Api | None = api
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.api is not None:
+                self.api.open_streams -= 1
+                self.api = None
+
+
+class _Page:
+    """Some events of the log after a position, as Server-Sent Events frames."""
+
+    __slots__ = ("__weakref__", "cut", "frames", "last")
+
+    def __init__(self, frames: list[bytes], last: int, cut: bool) -> None:
+        self.frames = frames
+        #: the position of the last event in the page
+        self.last = last
+        #: True when the page stopped at its size in bytes before the events read
+        self.cut = cut
+
+
+class _Pages:
+    """The log's pages for the event streams: read one at a time, shared while in use.
+
+    Streams read the store through here, one page at a time for all of them (so one
+    page's events are decoded at any moment, however many streams there are), and a
+    page still held by a stream is handed to every other stream asking for the same
+    position instead of being read again: N streams over a large event hold one copy
+    of its frame, not N.
+    """
+
+    def __init__(self, application: Application) -> None:
+        self.application = application
+        self._shared: weakref.WeakValueDictionary[int, _Page] = weakref.WeakValueDictionary()
+        # an asyncio.Lock belongs to one event loop: a new one for a new loop (tests
+        # start the app on several)
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    async def after(self, api: Api, position: int, count: int) -> _Page | None:
+        """The page after ``position`` (at most ``count`` events), None at the log's end."""
+        page = self._shared.get(position)
+        if page is not None:
+            return page
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        async with self._lock[1]:
+            page = self._shared.get(position)
+            if page is None:
+                page = await loop.run_in_executor(api.executor, self._read, position, count)
+                if page is not None:
+                    self._shared[position] = page
+        return page
+
+    def _read(self, position: int, count: int) -> _Page | None:
+        batch = self.application.events(position, count)
+        frames: list[bytes] = []
+        size = 0
+        for env in batch:
+            data = _ENCODER.encode(env.to_json())
+            frames.append(
+                b"id: %d\nevent: %s\ndata: %s\n\n" % (env.position, env.type.encode(), data)
+            )
+            size += len(frames[-1])
+            if size >= _STREAM_PAGE_BYTES:
+                break
+        if not frames:
+            return None
+        return _Page(frames, batch[len(frames) - 1].position, len(frames) < len(batch))
+
+
+def _pieces(page: _Page) -> Iterator[bytes]:
+    """A page's frames in pieces of at most `_STREAM_SEND_BYTES` (small frames joined)."""
+    pending: list[bytes] = []
+    size = 0
+    for frame in page.frames:
+        if size + len(frame) > _STREAM_SEND_BYTES and pending:
+            yield b"".join(pending)
+            pending, size = [], 0
+        if len(frame) > _STREAM_SEND_BYTES:
+            view = memoryview(frame)
+            for start in range(0, len(frame), _STREAM_SEND_BYTES):
+                yield bytes(view[start : start + _STREAM_SEND_BYTES])
+            continue
+        pending.append(frame)
+        size += len(frame)
+    if pending:
+        yield b"".join(pending)
+
+
+async def _sse(api: Api, request: Request, after: int) -> AsyncIterator[bytes]:
+    """The log as Server-Sent Events: ``id`` is the position, ``event`` the type.
+
+    The log goes out a page at a time (`_Pages`), in pieces of at most 64 KiB; each
+    piece waits until the server could hand the previous one to the client, so a
+    stream holds a bounded part of the log whatever its size and its client's speed.
+    """
+    store = api.application.store
     position = after
+    count = _STREAM_PAGE
     yield b": stormgen event stream\nretry: 1000\n\n"
     loop = asyncio.get_running_loop()
     idle = 0.0
     while True:
-        batch = await run_in_threadpool(application.events, position, 200)
-        if batch:
+        page = await api.pages.after(api, position, count)
+        if page is not None:
             idle = 0.0
-            chunks = []
-            for env in batch:
-                data = _ENCODER.encode(env.to_json())
-                chunks.append(
-                    b"id: %d\nevent: %s\ndata: %s\n\n" % (env.position, env.type.encode(), data)
-                )
-            position = batch[-1].position
-            yield b"".join(chunks)
+            # a page cut at its size holds large events: read fewer next time
+            count = max(1, len(page.frames)) if page.cut else min(_STREAM_PAGE, count * 2)
+            position = page.last
+            for piece in _pieces(page):
+                yield piece
+            del page
             continue
         if await request.is_disconnected():
             return

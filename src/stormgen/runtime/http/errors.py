@@ -97,6 +97,27 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
+def too_large(limit: int) -> ApiError:
+    """413: the request body is larger than the limit; the connection is closed."""
+    return ApiError(
+        413,
+        "too_large",
+        f"the request body is larger than {limit} bytes, the most this service accepts",
+        extra={"limit": limit},
+        headers={"Connection": "close"},
+    )
+
+
+def timed_out(seconds: float) -> ApiError:
+    """408: the request body did not arrive in time; the connection is closed."""
+    return ApiError(
+        408,
+        "timeout",
+        f"the request body did not arrive within {seconds:g} s",
+        headers={"Connection": "close"},
+    )
+
+
 def unavailable(message: str) -> ApiError:
     """503: the store cannot be reached; the client may retry."""
     return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})

@@ -50,11 +50,17 @@ WireDecimal = Annotated[
 
 
 class ModelFactory:
-    """Builds (and caches) pydantic models for dataclasses, nested values included."""
+    """Builds (and caches) pydantic models for dataclasses, nested values included.
 
-    def __init__(self) -> None:
+    Strings are bounded to ``max_string_length`` characters, lists and maps to
+    ``max_list_items`` (``maxLength``, ``maxItems``, ``maxProperties`` in the schemas).
+    """
+
+    def __init__(self, max_string_length: int = 10_000, max_list_items: int = 1_000) -> None:
         self._values: dict[type[Any], type[BaseModel]] = {}
         self._used_names: set[str] = set()
+        self._string = PydanticField(max_length=max_string_length)
+        self._items = PydanticField(max_length=max_list_items)
 
     def unique_name(self, name: str) -> str:
         """Return ``name``, or ``name2``, ``name3``... when it is taken."""
@@ -67,6 +73,8 @@ class ModelFactory:
 
     def translate(self, tp: Any) -> Any:
         """Return the pydantic-side type for a dataclass field annotation."""
+        if tp is str:
+            return Annotated[str, self._string]
         if tp is Any or tp in _SCALARS:
             return tp
         if tp is Decimal:
@@ -82,9 +90,11 @@ class ModelFactory:
             return typing.Union[translated]  # noqa: UP007 (a runtime-built union)
         if origin in (list, tuple, set, frozenset) and args:
             # JSON has arrays only: `tuple[Drink, ...]` and `list[Drink]` read alike
-            return list[self.translate(args[0])]  # type: ignore[misc]
+            items: Any = list[self.translate(args[0])]  # type: ignore[misc]
+            return Annotated[items, self._items]
         if origin is dict and len(args) == 2:
-            return dict[self.translate(args[0]), self.translate(args[1])]  # type: ignore[misc]
+            entries: Any = dict[self.translate(args[0]), self.translate(args[1])]  # type: ignore[misc]
+            return Annotated[entries, self._items]
         if origin is typing.Literal:
             return tp
         return tp

@@ -9,6 +9,8 @@ from typing import Any
 from stormgen.runtime.application import Application
 from stormgen.runtime.http.app import Api, create_app
 from stormgen.runtime.http.auth import OPERATOR, Tokens, is_loopback, load_tokens
+from stormgen.runtime.http.connections import limited_protocol
+from stormgen.runtime.http.limits import Limits, LimitsError
 
 
 class ServeError(Exception):
@@ -28,6 +30,7 @@ def serve(
     access_log: bool = False,
     announce: Any = None,
     board: Callable[[], str] | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve ``application`` until interrupted; views and policies run meanwhile.
 
@@ -35,17 +38,32 @@ def serve(
     only on a loopback host: otherwise :class:`ServeError` is raised before binding.
     ``announce`` (a callable taking one line) receives the start-up notes; by default
     they go to stderr. ``board`` (renders the model's board page) is served at ``/board``.
+    they go to stderr. ``limits`` (default: the ``STORMGEN_*`` variables, else
+    :class:`Limits`' defaults) bound bodies, strings, lists, event streams,
+    connections and how long a request may take to arrive (docs/http.md).
     """
     import uvicorn
 
     say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
+    if limits is None:
+        try:
+            limits = Limits.from_env()
+        except LimitsError as exc:
+            raise ServeError(str(exc)) from None
     configured = load_tokens(tokens, tokens_file)
     if configured.open and not is_loopback(host):
         raise ServeError(
             f"refusing to serve an open API on {host}: configure tokens with "
             "STORMGEN_TOKENS or a tokens file, or serve on 127.0.0.1"
         )
-    app = create_app(application, tokens=configured, contexts=contexts, title=title, board=board)
+    app = create_app(
+        application,
+        tokens=configured,
+        contexts=contexts,
+        title=title,
+        board=board,
+        limits=limits,
+    )
     if configured.open:
         say(
             "open development mode: no tokens are configured, so every request is "
@@ -55,6 +73,13 @@ def serve(
         say(f"bearer tokens required: {len(configured.principals)} configured")
         for line in _token_notes(app.state.api):
             say(line)
+    descriptors = _descriptor_limit()
+    if descriptors is not None and limits.max_connections > descriptors - 64:
+        say(
+            f"warning: up to {limits.max_connections} connections are allowed but the "
+            f"process may open only {descriptors} files (ulimit -n); lower "
+            "STORMGEN_MAX_CONNECTIONS or raise the limit"
+        )
     where = ", ".join(sorted(contexts)) if contexts else "every context"
     say(f"serving {where} on http://{_url_host(host)}:{port} (store {application.store.url})")
     uvicorn.run(
@@ -65,6 +90,7 @@ def serve(
         access_log=access_log,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        http=limited_protocol(limits),
     )
 
 
@@ -86,6 +112,16 @@ def _token_notes(api: Api) -> list[str]:
             "instances' /events, /failures) answers 403 to every token"
         )
     return notes
+
+
+def _descriptor_limit() -> int | None:
+    """The process's soft limit on open files, None where it cannot be read."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _url_host(host: str) -> str:
