@@ -177,6 +177,44 @@ def test_a_failing_view_handler_parks_the_event_and_goes_on(stores: Stores) -> N
     assert app.failures()[-1].type == "$FailureResolved"
 
 
+class FlakyHistory(OrderHistory):
+    """An order history whose OrderPlaced handler fails for some customers."""
+
+    name = "Ordering.FlakyHistory"
+
+    def __init__(self) -> None:
+        self.fail_for = {"Boom"}
+
+    def update(
+        self, row: OrderHistoryRow, event: Event, envelope: Envelope
+    ) -> OrderHistoryRow | Delete:
+        if isinstance(event, OrderPlaced):
+            if event.customer in self.fail_for:
+                raise ValueError(f"cannot show {event.customer}")
+            return replace(row, customer=event.customer, total=event.total, status="placed")
+        return super().update(row, event, envelope)
+
+
+def test_a_retried_parked_event_never_lands_after_newer_ones(stores: Stores) -> None:
+    flaky = FlakyHistory()
+    app = stores.app(aggregates=[Order()], views=[flaky])
+    boom = place(app, "Boom")
+    app.run_consumers()
+    assert [p.position for p in app.parked()] == [1]
+    # a newer event for the same row is applied while the older one is parked
+    app.handle(Cancel(order_id=boom.id, reason="changed my mind"))
+    app.run_consumers()
+    assert app.view_row(FlakyHistory, boom.id)["status"] == "cancelled"
+    # fixed and retried: the row is as if the events had come in order
+    flaky.fail_for = set()
+    assert app.retry_parked("Ordering.FlakyHistory", 1) is True
+    row = app.view_row(FlakyHistory, boom.id)
+    assert (row["customer"], row["total"], row["status"]) == ("Boom", "3.50", "cancelled")
+    # and a rebuild from the log agrees
+    app.replay(FlakyHistory)
+    assert app.view_row(FlakyHistory, boom.id) == row
+
+
 def test_a_changed_view_shape_is_rebuilt(sqlite_stores: Stores, tmp_path: Path) -> None:
     url = sqlite_stores.url()
     app = sqlite_stores.app(url, aggregates=[Order()], views=[OrderHistory()])

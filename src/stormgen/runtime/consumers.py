@@ -667,10 +667,11 @@ class Consumers:
                         # under the checkpoint's lock, like every writer of the view's rows:
                         # a replay that started over meanwhile dropped the failure and
                         # applies the event itself
-                        uow.lock_checkpoint(name)
-                        gone = all(f.position != position for f in uow.list_failures(name))
+                        upto = uow.lock_checkpoint(name)
+                        still = {f.position for f in uow.list_failures(name)}
+                        gone = position not in still
                         if not gone:
-                            self._apply_view(uow, consumer.view, env)
+                            self._rebuild_row(uow, consumer, env, upto, still - {position})
                 else:
                     assert consumer.policy is not None
                     self._react(consumer.policy, env)
@@ -685,6 +686,38 @@ class Consumers:
                 uow.delete_failure(name, position)
                 uow.append(FAILURES_STREAM, [NewEvent(type=RESOLVED, data=data)], None)
             return True
+
+    def _rebuild_row(
+        self, uow: UnitOfWork, consumer: _Consumer, env: Envelope, upto: int, parked: set[int]
+    ) -> None:
+        """Rebuild the row a parked event concerns from the log, its events in log order.
+
+        The view went on past the parked event, so newer events may have changed its
+        row since: applying the old one on top would undo them. Every event of the
+        view's types up to its checkpoint is read again (the retry of a parked event is
+        an operator's rare act; events still parked stay out).
+        """
+        view = consumer.view
+        assert view is not None and env.event is not None
+        key = view.key_of(env.event, env)
+        if key is None:
+            return
+        key_text = id_text(key)
+        uow.delete_row(view.name, key_text)
+        after = 0
+        while after < upto:
+            page = self.store.read_all(after, 1000, consumer.types, upto)
+            if not page:
+                break
+            for rec in page:
+                if rec.position in parked:
+                    continue
+                other = env if rec.position == env.position else self.app.envelope(rec)
+                assert other.event is not None
+                found = view.key_of(other.event, other)
+                if found is not None and id_text(found) == key_text:
+                    self._apply_view(uow, view, other)
+            after = page[-1].position
 
     # -- passes: every consumer, one transaction ---------------------------------------------
     def run_pass(self) -> tuple[int, bool]:
