@@ -892,13 +892,15 @@ class HealthCheck:
                 kind = "view" if name in app.views else "policy"
                 consumers[name] = {"kind": kind, **progress}
             parked = len(app.parked())
-        except StoreError as exc:
+        except Exception as exc:
             # the details stay in the log: /health needs no token
-            log.warning("health: %s", exc)
             if isinstance(exc, StoreFull):
+                log.warning("health: %s", exc)
                 return _failing("full", "the store's disk is full: writes fail until it has room")
             if isinstance(exc, StoreUnavailable):
+                log.warning("health: %s", exc)
                 return _failing("unreachable", "the store cannot be reached")
+            log.exception("health: the store failed")
             return _failing("failed", "the store failed")
         return {
             "status": "ok",

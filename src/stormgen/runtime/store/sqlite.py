@@ -390,7 +390,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
-        """Open the store a ``sqlite:///path`` URL names (``?synchronous=full|normal``)."""
+        """Open the store a ``sqlite:///path`` URL names (``?synchronous=full|normal``,
+        ``?poll_interval=``, ``?wal_limit=`` bytes)."""
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise InvalidStoreURL(
@@ -402,13 +403,17 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         if not path:
             raise InvalidStoreURL(f"store URL {url!r} names no file")
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(options) - {"synchronous", "poll_interval"}
+        unknown = set(options) - {"synchronous", "poll_interval", "wal_limit"}
         if unknown:
             raise InvalidStoreURL(f"store URL {url!r}: unknown option(s) {sorted(unknown)}")
+        wal_limit = options.get("wal_limit", str(WAL_LIMIT))
+        if not wal_limit.isdigit():
+            raise InvalidStoreURL(f"store URL {url!r}: wal_limit must be a number of bytes")
         return cls(
             path,
             synchronous=options.get("synchronous", "full").lower(),
             poll_interval=float(options.get("poll_interval", "0.2")),
+            wal_limit=int(wal_limit),
         )
 
     # -- connections -----------------------------------------------------------------
