@@ -10,8 +10,10 @@ every process; polling is the fallback.
 When the server goes away, nothing waits long: a connection is acquired within
 ``acquire_timeout`` (2 s) or the operation fails with `StoreUnavailable`; a pooled
 connection the server has closed is noticed before use (a readable socket on an idle
-connection is the server's goodbye) and replaced; the pool retries connecting at most a
-second apart, so the first operation after the server's return finds a connection.
+connection is the server's goodbye) and replaced. Once a connection was lost (or none
+came in time) operations wait only 0.1 s for one until a connection works again; the
+pool retries connecting at most a second apart, so the first operation after the
+server's return finds a connection.
 """
 
 from __future__ import annotations
@@ -208,6 +210,11 @@ _OUR_OPTIONS = {
 #: doubles the wait between attempts (1, 2, 4... s): long outages made the first
 #: success after the server's return take up to half the outage again.
 _RECONNECT_SECONDS = 2.0
+#: How long an operation waits for a connection while the server seems away (a
+#: connection was lost, or none came within ``acquire_timeout``): a request fails in a
+#: tenth of a second rather than holding a thread for the whole timeout, whatever the
+#: load. The first live connection ends it.
+_AWAY_WAIT_SECONDS = 0.1
 
 
 def _alive(conn: psycopg.Connection[Any]) -> bool:
@@ -441,6 +448,8 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         if not acquire_timeout > 0:
             raise InvalidStoreURL(f"acquire_timeout={acquire_timeout}: expected seconds above 0")
         self._acquire_timeout = acquire_timeout
+        #: a connection was lost, or none came in time (see _AWAY_WAIT_SECONDS)
+        self._away = False
         self._kwargs: dict[str, Any] = {
             # Keep the user's PGOPTIONS (libpq drops it when options are given).
             "options": f"{os.environ.get('PGOPTIONS', '')} -c search_path={schema} "
@@ -578,6 +587,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         try:
             yield conn
         except psycopg.OperationalError as exc:
+            self._away = self._away or conn.closed
             # psycopg's message spans lines (one per address tried): keep it on one.
             reason = " ".join(str(exc).split()) or type(exc).__name__
             raise StoreUnavailable(f"lost PostgreSQL at {self._where}: {reason}") from exc
@@ -586,18 +596,23 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
 
     def _acquire(self, timeout: float) -> psycopg.Connection[Any]:
         """A live connection from the pool within ``timeout`` seconds, or StoreUnavailable."""
+        if self._away:
+            timeout = min(timeout, _AWAY_WAIT_SECONDS)
         deadline = time.monotonic() + timeout
         while True:
             try:
                 conn = self._pool.getconn(max(0.001, deadline - time.monotonic()))
             except PoolTimeout as exc:
+                self._away = True
                 raise StoreUnavailable(
                     f"no connection to PostgreSQL at {self._where} within {timeout:g} s"
                     " (the server is down or every connection is busy)"
                 ) from exc
             if _alive(conn):
+                self._away = False
                 return conn
             # closed: the pool replaces it (the others of a restarted server follow here)
+            self._away = True
             self._pool.putconn(conn)
 
     def probe(self, timeout: float = 1.0) -> None:
