@@ -67,9 +67,9 @@ _MAX_PAGE = 10_000
 _KEEPALIVE_SECONDS = 15.0
 #: Threads running blocking application work for requests (created as needed).
 _WORKERS = 32
-#: `GET /health` answers within this many seconds, whatever the store does; the store's
-#: own look (`EventStore.probe`) may wait for a connection this long.
+#: `GET /health` answers within this many seconds, whatever the store does.
 HEALTH_TIMEOUT = 0.8
+#: How long its look at the store (`EventStore.probe`) may wait for a connection.
 _PROBE_TIMEOUT = 0.5
 
 
