@@ -7,14 +7,16 @@ The model is generated once per session into a shared working folder (its
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from e2e_support import PG_ENV, Server
+from e2e_support import PG_ENV, PrivatePostgres, Server
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +45,39 @@ def postgres_url() -> Iterator[str]:
     yield f"{base}{sep}schema={schema}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the test's own, running (to stop and start: an outage)."""
+    why = PrivatePostgres.missing()
+    if why:
+        pytest.skip(f"no private PostgreSQL server: {why}")
+    server = PrivatePostgres()
+    try:
+        yield server.init()
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A folder on a 4 MiB tmpfs mounted for the test (to fill: a full disk); needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs (a disk to fill) needs root")
+    folder = Path(tempfile.mkdtemp(prefix="stormgen-disk-"))
+    mount = ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)]
+    mounted = subprocess.run(mount, capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        folder.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        if subprocess.run(["umount", str(folder)], capture_output=True, check=False).returncode:
+            # still busy (a process that outlived the test): detach it now, freed later
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+        folder.rmdir()
 
 
 @pytest.fixture(scope="module", autouse=True)

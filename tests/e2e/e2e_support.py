@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -156,3 +159,92 @@ def wait_for(check: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for a condition")
         time.sleep(interval)
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own, to stop and start at will: a real outage
+    without touching a server others use (initdb in a temporary folder, a free port,
+    ``fsync=off``). As root the server runs as the ``postgres`` user."""
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.root = Path(tempfile.mkdtemp(prefix="stormgen-pg-"))
+        self.data = self.root / "data"
+        self.running = False
+
+    @staticmethod
+    def missing() -> str | None:
+        """Why no private server can run here (None when one can)."""
+        if _postgres_bin() is None:
+            return "no PostgreSQL server binaries (initdb, pg_ctl) found"
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                return "running as root without a 'postgres' user to run PostgreSQL as"
+            if shutil.which("runuser") is None:
+                return "running as root without runuser to run PostgreSQL as 'postgres'"
+        return None
+
+    def init(self) -> PrivatePostgres:
+        """Create the cluster and start the server."""
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        return self.start()
+
+    def start(self) -> PrivatePostgres:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.root} -c fsync=off"
+        )
+        log = str(self.root / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (fast: clients are disconnected at once)."""
+        if self.running:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self.running = False
+
+    def remove(self) -> None:
+        """Stop the server and delete its files."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _run(self, tool: str, *args: str) -> None:
+        assert self.bin is not None
+        runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        command = [*runner, str(self.bin / tool), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"{tool} failed: {done.stdout}{done.stderr}")
+
+
+def _postgres_bin() -> Path | None:
+    """The folder of PostgreSQL's server programs (Debian's layout, else the PATH)."""
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
+            return folder
+    found = shutil.which("pg_ctl")
+    if found and (Path(found).parent / "initdb").exists():
+        return Path(found).parent
+    return None

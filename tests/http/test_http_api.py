@@ -566,3 +566,18 @@ def test_a_store_failure_during_a_command_is_503(shop: Application) -> None:
         response = c.post("/ordering/order/place-order", json=ORDER)
     assert response.status_code == 503, response.text
     assert response.json()["error"] == "unavailable"
+
+
+def test_health_says_when_the_store_fails(shop: Application) -> None:
+    with TestClient(create_app(shop, tokens="", run_consumers=False)) as c:
+        healthy = c.get("/health")
+        shop.store.close()
+        failing = c.get("/health")
+    assert healthy.status_code == 200, healthy.text
+    assert healthy.json()["store"] == {"ok": True}
+    assert failing.status_code == 503, failing.text
+    assert failing.headers["retry-after"] == "1"
+    assert failing.json() == {
+        "status": "failing",
+        "store": {"ok": False, "error": "failed", "message": "the store failed"},
+    }

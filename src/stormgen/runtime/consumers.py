@@ -41,6 +41,7 @@ from stormgen.runtime import codec
 from stormgen.runtime.aggregate import id_text
 from stormgen.runtime.crypto import decrypt_value, encrypt_value
 from stormgen.runtime.envelope import SEALED_KEY, NewEvent, RecordedEvent
+from stormgen.runtime.errors import StoreUnavailable
 from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy, command_id
 from stormgen.runtime.store.base import EventStore, ParkedFailure, UnitOfWork
@@ -77,10 +78,22 @@ class RetrySettings:
     # only): a burst becomes one pass, one transaction; views and policy chains lag by
     # as much
     coalesce: float = 0.02
+    # how often the background thread lets the store do its housekeeping
+    # (`EventStore.maintain`: SQLite empties a grown WAL)
+    maintain_interval: float = 5.0
 
     def delay(self, attempt: int) -> float:
         """The wait after the `attempt`-th failure (1-based)."""
         return float(min(self.max_delay, self.base_delay * self.factor ** (attempt - 1)))
+
+
+def _log_stop(exc: Exception, who: str) -> None:
+    """Log a background error: one line for a store that is away (it says so every
+    second while it is), the traceback for anything else."""
+    if isinstance(exc, StoreUnavailable):
+        log.warning("%s stopped: %s; retrying", who, exc)
+    else:
+        log.exception("%s stopped on an error; retrying", who)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -484,7 +497,9 @@ class Consumers:
             try:
                 self._process(consumer, self.app.shared_envelope(rec))
                 return True
-            except _Overtaken:
+            except (_Overtaken, StoreUnavailable):
+                # an unreachable store or a full disk is not the event's fault: the
+                # caller tries again later, no attempt counted, nothing parked
                 raise
             except Exception as exc:
                 last = attempt >= self.retry.max_attempts
@@ -973,9 +988,9 @@ class Consumers:
                 try:
                     self.run_once(consumer.name)
                     return
-                except Exception:
+                except Exception as exc:
                     # e.g. the database went away: try again later
-                    log.exception("consumer %s stopped on an error; retrying", consumer.name)
+                    _log_stop(exc, f"consumer {consumer.name}")
                     self._stopping.wait(self.retry.idle_timeout)
         finally:
             with self._recovery_lock:
@@ -993,8 +1008,12 @@ class Consumers:
         thread.start()
 
     def _passes(self) -> None:
+        maintained = time.monotonic()
         while not self._stopping.is_set():
             try:
+                if time.monotonic() - maintained >= self.retry.maintain_interval:
+                    maintained = time.monotonic()
+                    self.store.maintain()
                 seen, more = self.run_pass()
                 if more:
                     continue
@@ -1004,9 +1023,9 @@ class Consumers:
                 if self.retry.coalesce > 0:
                     # let a burst gather: one pass (one transaction) instead of many
                     self._stopping.wait(self.retry.coalesce)
-            except Exception:
+            except Exception as exc:
                 # e.g. the database went away: keep the thread alive and try again later
-                log.exception("the consumers stopped on an error; retrying")
+                _log_stop(exc, "the consumers")
                 self._stopping.wait(self.retry.idle_timeout)
 
     def _flush_idle(self) -> None:

@@ -19,6 +19,10 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached (PostgreSQL down, file not writable)."""
 
 
+class StoreFull(StoreUnavailable):
+    """The store's disk is full: nothing more can be written until space is freed."""
+
+
 class StoreCorrupt(StoreError):
     """The file or schema is not a stormgen store, or is damaged."""
 

@@ -36,7 +36,7 @@ from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.application import Application, CommandResult
 from stormgen.runtime.envelope import parse_time
-from stormgen.runtime.errors import StoreError, StoreUnavailable
+from stormgen.runtime.errors import StoreError, StoreFull, StoreUnavailable
 from stormgen.runtime.http import errors
 from stormgen.runtime.http.auth import OPERATOR, Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
@@ -80,6 +80,10 @@ _STREAM_SEND_BYTES = 64 * 1024
 _STREAM_RETRY_AFTER = 5
 #: Threads running blocking application work for requests (created as needed).
 _WORKERS = 32
+#: `GET /health` answers within this many seconds, whatever the store does.
+HEALTH_TIMEOUT = 0.8
+#: How long its look at the store (`EventStore.probe`) may wait for a connection.
+_PROBE_TIMEOUT = 0.5
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -447,8 +451,21 @@ def _domain_error(exc: Exception) -> ApiError:
     if isinstance(exc, KeyReused):
         return errors.key_reused(exc.message)
     if isinstance(exc, StoreUnavailable):
-        return errors.unavailable(f"the event store is unavailable: {exc}")
+        return _store_answer(exc)
     raise exc
+
+
+def _store_answer(exc: StoreError) -> ApiError:
+    """A store's failure: 507 for a full disk, else 503 (both: retry later)."""
+    if isinstance(exc, StoreFull):
+        log.error("store full: %s", exc)
+        return errors.insufficient_storage(
+            "the event store's disk is full: nothing was written; retry once space is freed"
+        )
+    if isinstance(exc, StoreUnavailable):
+        return errors.unavailable(f"the event store is unavailable: {exc}")
+    log.error("store error: %s", exc)
+    return errors.unavailable(f"the event store failed: {exc}")
 
 
 async def _call(api: Api, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -859,8 +876,7 @@ def _error_response(exc: ApiError | StoreError) -> Response:
     """The answer to an ApiError or a store's failure (the app's handlers use it too)."""
     if isinstance(exc, ApiError):
         return exc.response()
-    log.error("store error: %s", exc)
-    return errors.unavailable(f"the event store failed: {exc}").response()
+    return _store_answer(exc).response()
 
 
 def _path_param(request: Request, name: str) -> str:
@@ -920,17 +936,13 @@ def _install_error_handlers(app: FastAPI, api: Api) -> None:
 def _add_log_routes(app: FastAPI, api: Api) -> None:
     application = api.application
 
-    async def health(_: Request) -> Response:
-        def probe() -> dict[str, Any]:
-            last = application.store.last_position()
-            consumers: dict[str, Any] = {}
-            for name, progress in application.progress().items():
-                kind = "view" if name in application.views else "policy"
-                consumers[name] = {"kind": kind, **progress}
-            parked = len(application.parked())
-            return {"status": "ok", "position": last, "consumers": consumers, "parked": parked}
+    health_check = HealthCheck(application)
 
-        return JSON(await run_in_threadpool(probe))
+    async def health(_: Request) -> Response:
+        body = await health_check()
+        if body["status"] == "ok":
+            return JSON(body)
+        return JSON(body, status_code=503, headers={"Retry-After": "1"})
 
     async def events(request: Request) -> Response:
         api.authorize_log(request, "the event log")
@@ -1018,6 +1030,64 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         tags=["operations"],
         openapi_extra=_secured(api, _path_doc("consumer", "position")),
     )
+
+
+class HealthCheck:
+    """What `GET /health` says, within `HEALTH_TIMEOUT` seconds whatever the store does.
+
+    One look at the store at a time, on a thread of its own (not behind requests
+    waiting for the store): requests arriving meanwhile share its answer. A look that
+    takes longer is answered as a failing store; it finishes in the background.
+    """
+
+    def __init__(self, application: Application, timeout: float = HEALTH_TIMEOUT) -> None:
+        self.application = application
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormgen-health")
+        self._running: asyncio.Future[dict[str, Any]] | None = None
+
+    async def __call__(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        running = self._running
+        if running is None or running.done() or running.get_loop() is not loop:
+            running = self._running = loop.run_in_executor(self._executor, self.look)
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), self.timeout)
+        except TimeoutError:
+            return _failing("timeout", f"the store did not answer within {self.timeout:g} s")
+
+    def look(self) -> dict[str, Any]:
+        """The store's state and each consumer's lag (blocking)."""
+        app = self.application
+        try:
+            app.store.probe(_PROBE_TIMEOUT)
+            last = app.store.last_position()
+            consumers: dict[str, Any] = {}
+            for name, progress in app.progress().items():
+                kind = "view" if name in app.views else "policy"
+                consumers[name] = {"kind": kind, **progress}
+            parked = len(app.parked())
+        except Exception as exc:
+            # the details stay in the log: /health needs no token
+            if isinstance(exc, StoreFull):
+                log.warning("health: %s", exc)
+                return _failing("full", "the store's disk is full: writes fail until it has room")
+            if isinstance(exc, StoreUnavailable):
+                log.warning("health: %s", exc)
+                return _failing("unreachable", "the store cannot be reached")
+            log.exception("health: the store failed")
+            return _failing("failed", "the store failed")
+        return {
+            "status": "ok",
+            "store": {"ok": True},
+            "position": last,
+            "consumers": consumers,
+            "parked": parked,
+        }
+
+
+def _failing(error: str, message: str) -> dict[str, Any]:
+    return {"status": "failing", "store": {"ok": False, "error": error, "message": message}}
 
 
 def _last_event_id(request: Request) -> int:

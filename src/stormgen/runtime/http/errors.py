@@ -121,3 +121,8 @@ def timed_out(seconds: float) -> ApiError:
 def unavailable(message: str) -> ApiError:
     """503: the store cannot be reached; the client may retry."""
     return ApiError(503, "unavailable", message, headers={"Retry-After": "1"})
+
+
+def insufficient_storage(message: str) -> ApiError:
+    """507: the store's disk is full; nothing was written, retry once space is freed."""
+    return ApiError(507, "insufficient_storage", message, headers={"Retry-After": "10"})

@@ -604,6 +604,21 @@ class EventStore(ABC):
         with self.reading() as uow:
             return uow.list_failures(consumer)
 
+    # -- health ----------------------------------------------------------------------
+    def probe(self, timeout: float = 1.0) -> None:
+        """Raise :class:`StoreUnavailable` (or :class:`StoreFull`) if the store cannot
+        serve now; wait about ``timeout`` seconds at most for a connection (``/health``).
+        """
+        self.last_position()
+
+    def maintain(self) -> None:
+        """Housekeeping the store wants now and then (SQLite: truncate a grown WAL).
+
+        The consumers' background thread calls it every few seconds; it must be cheap
+        when there is nothing to do. Nothing, by default.
+        """
+        return
+
     # -- lifecycle -------------------------------------------------------------------
     @abstractmethod
     def close(self) -> None:

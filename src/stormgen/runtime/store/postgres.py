@@ -6,13 +6,23 @@ and without holes: a reader that has seen position N never later finds a new eve
 below N, and a rolled-back append leaves nothing a reader could wait for. Each append
 sends ``NOTIFY`` inside its transaction (delivered on commit) to wake subscribers in
 every process; polling is the fallback.
+
+When the server goes away, nothing waits long: a connection is acquired within
+``acquire_timeout`` (2 s) or the operation fails with `StoreUnavailable`; a pooled
+connection the server has closed is noticed before use (a readable socket on an idle
+connection is the server's goodbye) and replaced. Once a connection was lost (or none
+came in time) operations wait only 0.1 s for one until a connection works again; the
+pool retries connecting at most a second apart, so the first operation after the
+server's return finds a connection.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import select
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -24,7 +34,7 @@ import msgspec
 import psycopg
 from psycopg import sql
 from psycopg.types.json import set_json_loads
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stormgen.runtime.envelope import (
     EventPage,
@@ -200,7 +210,46 @@ _MIGRATE_2_TO_3 = (
 )
 
 _SAFE_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_OUR_OPTIONS = {"schema", "pool_max", "pool_min", "poll_interval", "connect_timeout"}
+_OUR_OPTIONS = {
+    "schema",
+    "pool_max",
+    "pool_min",
+    "poll_interval",
+    "connect_timeout",
+    "acquire_timeout",
+}
+#: How long the pool keeps retrying one lost connection (attempts 1 s apart) before it
+#: gives up on it; a later request starts a new attempt at once. psycopg_pool's backoff
+#: doubles the wait between attempts (1, 2, 4... s): long outages made the first
+#: success after the server's return take up to half the outage again.
+_RECONNECT_SECONDS = 2.0
+#: How long an operation waits for a connection while the server seems away (a
+#: connection was lost, or none came within ``acquire_timeout``): a request fails in a
+#: tenth of a second rather than holding a thread for the whole timeout, whatever the
+#: load. The first live connection ends it.
+_AWAY_WAIT_SECONDS = 0.1
+
+
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a pooled (idle) connection still reaches its server.
+
+    An idle connection has nothing to read; a readable socket holds the server's
+    goodbye (a shutdown, a terminated backend, a closed proxy) or, rarely, a notice:
+    then one empty round trip decides. A poll costs a microsecond, a round trip per
+    acquire (psycopg_pool's ``check``) would cost every operation one.
+    """
+    if conn.closed:
+        return False
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if not poller.poll(0):
+        return True
+    try:
+        conn.execute("")
+    except psycopg.Error:
+        conn.close()
+        return False
+    return True
 
 
 def _json_loads(data: str | bytes) -> Any:
@@ -396,6 +445,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         pool_max: int = 10,
         poll_interval: float = 1.0,
         connect_timeout: float = 3.0,
+        acquire_timeout: float = 2.0,
         display_url: str | None = None,
     ) -> None:
         if not _SAFE_SCHEMA.match(schema):
@@ -408,6 +458,11 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         parts = urlsplit(conninfo)
         self._where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
         self._connect_timeout = connect_timeout
+        if not acquire_timeout > 0:
+            raise InvalidStoreURL(f"acquire_timeout={acquire_timeout}: expected seconds above 0")
+        self._acquire_timeout = acquire_timeout
+        #: a connection was lost, or none came in time (see _AWAY_WAIT_SECONDS)
+        self._away = False
         self._kwargs: dict[str, Any] = {
             # Keep the user's PGOPTIONS (libpq drops it when options are given).
             "options": f"{os.environ.get('PGOPTIONS', '')} -c search_path={schema} "
@@ -425,6 +480,8 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
             configure=self._configure,
             open=False,
             name=f"stormgen-{schema}",
+            timeout=acquire_timeout,
+            reconnect_timeout=_RECONNECT_SECONDS,
         )
         try:
             self._pool.open(wait=True, timeout=max(connect_timeout, 5.0))
@@ -456,6 +513,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
                 pool_max=int(ours.get("pool_max", "10")),
                 poll_interval=float(ours.get("poll_interval", "1.0")),
                 connect_timeout=float(ours.get("connect_timeout", "3")),
+                acquire_timeout=float(ours.get("acquire_timeout", "2")),
                 display_url=display,
             )
         except ValueError as exc:
@@ -533,18 +591,50 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
             )
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection (the thread's transaction's, inside one); ``timeout``: how
+        long to wait for one (default ``acquire_timeout``)."""
         current: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
         if current is not None:
             yield current._conn
             return
         if self.closed:
             raise StoreError(f"store {self.url} is closed")
+        conn = self._acquire(self._acquire_timeout if timeout is None else timeout)
         try:
-            with self._pool.connection() as conn:
-                yield conn
+            yield conn
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"lost PostgreSQL at {self._where}: {exc}") from exc
+            self._away = self._away or conn.closed
+            # psycopg's message spans lines (one per address tried): keep it on one.
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise StoreUnavailable(f"lost PostgreSQL at {self._where}: {reason}") from exc
+        finally:
+            self._pool.putconn(conn)
+
+    def _acquire(self, timeout: float) -> psycopg.Connection[Any]:
+        """A live connection from the pool within ``timeout`` seconds, or StoreUnavailable."""
+        if self._away:
+            timeout = min(timeout, _AWAY_WAIT_SECONDS)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn = self._pool.getconn(max(0.001, deadline - time.monotonic()))
+            except PoolTimeout as exc:
+                self._away = True
+                raise StoreUnavailable(
+                    f"no connection to PostgreSQL at {self._where} within {timeout:g} s"
+                    " (the server is down or every connection is busy)"
+                ) from exc
+            if _alive(conn):
+                self._away = False
+                return conn
+            # closed: the pool replaces it (the others of a restarted server follow here)
+            self._away = True
+            self._pool.putconn(conn)
+
+    def probe(self, timeout: float = 1.0) -> None:
+        with self._connection(timeout) as conn:
+            conn.execute("")
 
     # -- transactions ---------------------------------------------------------------
     @contextmanager

@@ -5,10 +5,18 @@ process so they hand over without SQLite's busy back-off), so positions
 (``INTEGER PRIMARY KEY AUTOINCREMENT``: never reused) become visible in commit order.
 Each thread uses its own connection. Threads of this process are woken right after a
 commit; other processes' appends are found by polling.
+
+A full disk fails the write that needs the space (`StoreFull`; SQLite rolls the
+transaction back, so nothing half-written stays) and is remembered until a write
+succeeds again: `probe` then tries one small write. The WAL is emptied (``PRAGMA
+wal_checkpoint(TRUNCATE)``) by `maintain` once it has grown past ``wal_limit``: SQLite's
+own checkpoints cannot restart it while readers keep using it, so under steady reads
+it would otherwise grow without bound.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -31,6 +39,7 @@ from stormgen.runtime.errors import (
     SchemaTooNew,
     StoreCorrupt,
     StoreError,
+    StoreFull,
     StoreUnavailable,
 )
 from stormgen.runtime.store._sql import (
@@ -186,6 +195,28 @@ _decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
 
 _by_position = attrgetter("position")
 _MAX_POSITION = 2**63 - 1
+
+#: The WAL's size past which `SQLiteStore.maintain` empties it (and the size SQLite
+#: trims it to after its own checkpoints, ``PRAGMA journal_size_limit``).
+WAL_LIMIT = 16 * 2**20
+#: How long an emptying checkpoint waits for readers to leave the WAL before it gives up
+#: until the next time (writers of this process wait meanwhile).
+_CHECKPOINT_BUSY_SECONDS = 1.0
+_SQLITE_FULL = 13
+_SQLITE_IOERR = 10
+log = logging.getLogger("stormgen.runtime")
+
+
+def storage_error(path: Path, exc: sqlite3.Error) -> StoreError | None:
+    """The store error a full disk or a failing one (an I/O error) is, else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    if code & 0xFF == _SQLITE_FULL:
+        return StoreFull(f"{path}: the disk is full; nothing more can be written ({exc})")
+    if code & 0xFF == _SQLITE_IOERR:
+        return StoreUnavailable(f"{path}: the disk failed a read or write ({exc})")
+    return None
 
 
 def select_events(
@@ -348,6 +379,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         synchronous: str = "full",
         poll_interval: float = 0.2,
         busy_timeout: float = 30.0,
+        wal_limit: int = WAL_LIMIT,
     ) -> None:
         if synchronous not in ("full", "normal", "extra"):
             raise InvalidStoreURL(f"synchronous={synchronous!r}: expected full, normal or extra")
@@ -355,6 +387,9 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         self.url = f"sqlite:///{self.path}"
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
+        self.wal_limit = wal_limit
+        #: why the last write failed on storage (a full disk), until one succeeds
+        self.write_failure: StoreError | None = None
         super().__init__()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -367,7 +402,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
-        """Open the store a ``sqlite:///path`` URL names (``?synchronous=full|normal``)."""
+        """Open the store a ``sqlite:///path`` URL names (``?synchronous=full|normal``,
+        ``?poll_interval=``, ``?wal_limit=`` bytes)."""
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise InvalidStoreURL(
@@ -379,13 +415,17 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         if not path:
             raise InvalidStoreURL(f"store URL {url!r} names no file")
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(options) - {"synchronous", "poll_interval"}
+        unknown = set(options) - {"synchronous", "poll_interval", "wal_limit"}
         if unknown:
             raise InvalidStoreURL(f"store URL {url!r}: unknown option(s) {sorted(unknown)}")
+        wal_limit = options.get("wal_limit", str(WAL_LIMIT))
+        if not wal_limit.isdigit():
+            raise InvalidStoreURL(f"store URL {url!r}: wal_limit must be a number of bytes")
         return cls(
             path,
             synchronous=options.get("synchronous", "full").lower(),
             poll_interval=float(options.get("poll_interval", "0.2")),
+            wal_limit=int(wal_limit),
         )
 
     # -- connections -----------------------------------------------------------------
@@ -398,6 +438,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             cached_statements=256,
         )
         conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        conn.execute(f"PRAGMA journal_size_limit = {self.wal_limit}")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -548,8 +589,10 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             try:
                 yield outer
             except BaseException:
-                conn.execute(f"ROLLBACK TO {name}")
-                conn.execute(f"RELEASE {name}")
+                # a full disk rolls the whole transaction back: no savepoint is left
+                if conn.in_transaction:
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
                 raise
             else:
                 conn.execute(f"RELEASE {name}")
@@ -557,7 +600,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 self._local.depth -= 1
             return
         conn = self._conn()
-        with self._write_lock:
+        with self._write_lock, self._storage_errors():
             conn.execute("BEGIN IMMEDIATE")
             uow = SQLiteUnitOfWork(self, conn)
             self._local.uow = uow
@@ -575,8 +618,21 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            self.write_failure = None
         if uow.appended_to:
             self._notifier.notify(uow.appended_to)
+
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """Turn a full or failing disk into a StoreError, and remember it."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            error = storage_error(self.path, exc)
+            if error is None:
+                raise
+            self.write_failure = error
+            raise error from exc
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
@@ -651,6 +707,50 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             .fetchone()
         )
         return int(row[0]) if row else 0
+
+    # -- health ----------------------------------------------------------------------
+    def probe(self, timeout: float = 1.0) -> None:
+        """Reads must work; after a write failed on storage, one small write must too."""
+        self.last_position()
+        if self.write_failure is None:
+            return
+        if not self._write_lock.acquire(timeout=timeout):
+            raise StoreUnavailable(f"{self.path}: no write went through within {timeout:g} s")
+        try:
+            with self.transaction() as uow:
+                # a value that changes: SQLite writes nothing for an unchanged row
+                uow._conn.execute(
+                    "INSERT OR REPLACE INTO stormgen_meta (key, value) VALUES (?, ?)",
+                    ("probed_at", format_time(datetime.now(UTC))),
+                )
+        finally:
+            self._write_lock.release()
+
+    def maintain(self) -> None:
+        """Empty the WAL once it is larger than ``wal_limit`` bytes."""
+        try:
+            size = os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return
+        if size > self.wal_limit and not self.closed:
+            self.checkpoint()
+
+    def checkpoint(self, busy_seconds: float = _CHECKPOINT_BUSY_SECONDS) -> bool:
+        """Copy the WAL into the database and empty it (``wal_checkpoint(TRUNCATE)``).
+
+        Waits up to ``busy_seconds`` for readers to leave the WAL; False when they did
+        not (the WAL is left as it is, for next time).
+        """
+        conn = self._conn()
+        with self._write_lock, self._storage_errors():
+            conn.execute(f"PRAGMA busy_timeout = {round(busy_seconds * 1000)}")
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {round(self.busy_timeout * 1000)}")
+        if busy:
+            log.info("%s: readers kept the WAL busy; it is emptied later", self.path)
+        return not busy
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
