@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from e2e_support import CUSTOMER, PrivatePostgres, Server, wait_for
+from e2e_support import CUSTOMER, OPERATOR, PrivatePostgres, Server, wait_for
 
 #: the issue's bounds, with slack for a loaded 2-core machine: a request during an
 #: outage is answered (503) within 5 s; /health within a second (it gives up at 0.8 s);
@@ -48,7 +48,7 @@ def _placed_ids(c: httpx.Client) -> list[str]:
     ids: list[str] = []
     after = 0
     while True:
-        page = c.get(f"/events?after={after}&limit=1000", headers=CUSTOMER).json()
+        page = c.get(f"/events?after={after}&limit=1000", headers=OPERATOR).json()
         if not page["events"]:
             return ids
         ids += [e["stream_id"] for e in page["events"] if e["type"] == "Ordering.OrderPlaced"]
