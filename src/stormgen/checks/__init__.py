@@ -1,4 +1,4 @@
-"""The rules of ``stormgen validate`` (language.md §12): one function per rule, each with
+"""The rules of ``stormgen validate`` (docs/language.md): one function per rule, each with
 its code, all sharing one :class:`~stormgen.model.scope.Scope`.
 
 :func:`check` runs them all and returns the findings sorted by file, line and column.

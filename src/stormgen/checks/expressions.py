@@ -1,4 +1,4 @@
-"""E401, E402, E403: every expression and default of a model, type-checked (language.md §6).
+"""E401, E402, E403: every expression and default of a model, type-checked (docs/language.md).
 
 Each expression is checked in the environment of the place it stands in: a
 ``require`` sees the command and the state, an ``apply`` the event and the state, a

@@ -1,4 +1,4 @@
-"""Operations on a store (service.md §6): events, state, replay, fork, forget.
+"""Operations on a store (docs/http.md, "Operations CLI"): events, state, replay, fork, forget.
 
 Each command takes ``--store`` (default ``$STORMGEN_STORE``, else the SQLite file
 ``./.stormgen/events.db``). Commands that need the model's definitions (``state``,

@@ -1,4 +1,4 @@
-"""``stormgen validate MODEL``: report every finding of language.md §12."""
+"""``stormgen validate MODEL``: report every finding of the checks (docs/language.md)."""
 
 from __future__ import annotations
 
