@@ -22,7 +22,6 @@ from typing import Annotated, Any
 
 import typer
 
-from stormgen.cli import app
 from stormgen.cli._console import err_console
 from stormgen.cli._report import render_text
 from stormgen.diagnostics import ModelError, StormgenError
@@ -212,7 +211,6 @@ StoreOption = Annotated[
 ]
 
 
-@app.command()
 def run(
     target: Annotated[
         Path, typer.Argument(help="A .storm model, or a project made by 'stormgen generate'.")

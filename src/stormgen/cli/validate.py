@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 
 from stormgen.checks import check
-from stormgen.cli import app
 from stormgen.cli._report import OutputFormat, load_model, print_diagnostics
 from stormgen.diagnostics import Level
 
 
-@app.command()
 def validate(
     model: Annotated[Path, typer.Argument(help="The .storm file to check.")],
     format: Annotated[
