@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from stormgen.model.nodes import Aggregate, Context, Event, Model
 from stormgen.render.jsonschema import dump_json
+from stormgen.render.output import Progress
 from stormgen.render.schema import JsonSchema, SchemaBuilder
-from stormgen.render.targets import Progress
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel
