@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/stormgen ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e .
+  .venv/bin/python -m pip install --quiet -e '.[generator]'
 fi
 stormgen=.venv/bin/stormgen
 

@@ -1,3 +1,3 @@
-from stormgen.cli import main
+from stormgen._entry import main
 
 main()

@@ -488,7 +488,7 @@ context C {
     ]  # fmt: skip
 
 
-# ---------------------------------------------------------------- lookup order (§6)
+# ---------------------------------------------------------------- lookup order
 
 
 def test_message_field_shadows_state_field(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The operations commands (service.md §6) on a real SQLite store of the coffee shop."""
+"""The operations commands (docs/http.md) on a real SQLite store of the coffee shop."""
 
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from stormgen import load
+from stormgen.render.output import RenderedFile
 from stormgen.render.python import render_project, ruff_executable
-from stormgen.render.targets import RenderedFile, normalize, plan, write_files
+from stormgen.render.targets import normalize, plan, write_files
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every example model: ``examples/x.storm``, and ``examples/x/x.storm`` for a model

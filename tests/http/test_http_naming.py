@@ -1,4 +1,4 @@
-"""Path segments are kebab-case names (service.md §5)."""
+"""Path segments are kebab-case names (docs/http.md, "Routes")."""
 
 from __future__ import annotations
 

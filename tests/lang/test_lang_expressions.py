@@ -1,4 +1,4 @@
-"""Expressions get the precedence of language.md §6 and their locations."""
+"""Expressions get the precedence of the grammar and their locations."""
 
 from __future__ import annotations
 

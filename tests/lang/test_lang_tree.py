@@ -45,6 +45,4 @@ def test_builder_board_matches_too() -> None:
 
 
 def test_an_empty_file_has_no_root() -> None:
-    parser = metamodel()._parser_blueprint.clone()
-    parser.parse("   \n")
-    assert tree.root(parser.parse_tree) is None
+    assert tree.parse("   \n") is None

@@ -311,7 +311,7 @@ def test_operators_on_wrong_types() -> None:
     )
 
 
-# ---------------------------------------------------------------- name lookup (§6)
+# ---------------------------------------------------------------- name lookup
 
 
 def test_message_fields_come_before_state() -> None:
@@ -584,7 +584,7 @@ def test_bindings_tell_the_code_generator_where_names_come_from() -> None:
 
 
 def test_lookup_order_fields_before_members_and_expected_before_unique() -> None:
-    # A field named like a member wins over the member (§6: fields come first).
+    # A field named like a member wins over the member (fields come first).
     env = Env(
         SCOPE,
         ORDERING,

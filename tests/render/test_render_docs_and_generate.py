@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from stormgen import LoadedModel
 from stormgen.cli import app
 from stormgen.render.docs import render_docs
-from stormgen.render.targets import RenderedFile, plan, write_files
+from stormgen.render.output import RenderedFile
+from stormgen.render.targets import plan, write_files
 
 COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""The list of rules ``stormgen validate`` runs: each a function registered with its code."""
+"""The list of rules ``stormgen validate`` runs: each a function registered with its codes."""
 
 from __future__ import annotations
 
@@ -16,25 +16,25 @@ RuleFunction = Callable[["CheckContext"], Iterable[Diagnostic]]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One check: the code it reports and the function that finds it."""
+    """One check: the codes it reports and the function that finds them."""
 
-    code: str
+    codes: tuple[str, ...]
     function: RuleFunction
 
     @property
     def summary(self) -> str:
         doc = self.function.__doc__ or ""
-        return doc.strip().splitlines()[0] if doc.strip() else self.code
+        return doc.strip().splitlines()[0] if doc.strip() else ", ".join(self.codes)
 
 
 RULES: list[Rule] = []
 
 
-def rule(code: str) -> Callable[[RuleFunction], RuleFunction]:
-    """Register a rule function that reports ``code``."""
+def rule(code: str, *more: str) -> Callable[[RuleFunction], RuleFunction]:
+    """Register a rule function that reports ``code`` (and the codes ``more``)."""
 
     def register(function: RuleFunction) -> RuleFunction:
-        RULES.append(Rule(code, function))
+        RULES.append(Rule((code, *more), function))
         return function
 
     return register

@@ -2,7 +2,7 @@
 
 An `emit` fills event fields from command and state fields of the same name, a policy's
 `then` fills command fields from the event's, a view copies event fields into columns,
-and `apply` sets state fields from event fields (language.md §5, §8, §9). Each copy
+and `apply` sets state fields from event fields (docs/language.md, "Checks: decisions"). Each copy
 must fit its target as an assignment would; the written expressions themselves are
 checked by :mod:`stormgen.checks.expressions`.
 """

@@ -1,4 +1,4 @@
-"""E401, E402, E403: every expression and default of a model, type-checked (language.md §6).
+"""E401, E402, E403: every expression and default of a model, type-checked (docs/language.md).
 
 Each expression is checked in the environment of the place it stands in: a
 ``require`` sees the command and the state, an ``apply`` the event and the state, a
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from stormgen.checks._context import CheckContext
+from stormgen.checks._registry import rule
 from stormgen.diagnostics import Diagnostic, Level, Location
 from stormgen.model.nodes import (
     Aggregate,
@@ -57,6 +59,12 @@ from stormgen.model.types import (
     view_env,
     view_row,
 )
+
+
+@rule("E401", "E402", "E403")
+def expressions(ctx: CheckContext) -> list[Diagnostic]:
+    """E401, E402, E403: an expression or a default that does not type-check."""
+    return check_expressions(ctx.model, ctx.scope)
 
 
 def check_expressions(model: Model, scope: Scope) -> list[Diagnostic]:

@@ -171,7 +171,7 @@ def non_actors_in_by(ctx: CheckContext) -> Iterable[Diagnostic]:
 
 
 def kebab(name: str) -> str:
-    """The API path segment of a name (service.md §5): ``PlaceOrder`` -> ``place-order``."""
+    """The API path segment of a name (docs/http.md): ``PlaceOrder`` -> ``place-order``."""
     s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name)
     s = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "-", s)
     return s.lower()

@@ -1,4 +1,4 @@
-"""The ``stormgen`` command line: one module per command group, combined here.
+"""The ``stormgen`` command line: one module per command group, registered here.
 
 Each command is a thin wrapper over library functions. The tool's own errors
 (:class:`~stormgen.diagnostics.StormgenError`) are caught once, in :func:`main`, and
@@ -9,30 +9,33 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from stormgen.cli import board, diff, generate, graph, init, ops, run, validate
 from stormgen.cli._console import err_console
 from stormgen.diagnostics import StormgenError
 
 #: The commands in the order a user meets them: a model, its checks and pictures, the
 #: service, the operations on its store, then comparing a changed model with the old.
-COMMAND_ORDER = (
-    "init",
-    "validate",
-    "graph",
-    "board",
-    "generate",
-    "run",
-    "events",
-    "state",
-    "replay",
-    "fork",
-    "forget",
-    "diff",
+COMMANDS: tuple[Callable[..., Any], ...] = (
+    init.init,
+    validate.validate,
+    graph.graph,
+    board.board,
+    generate.generate,
+    run.run,
+    ops.events,
+    ops.state,
+    ops.replay,
+    ops.fork,
+    ops.forget,
+    diff.diff,
 )
+COMMAND_ORDER = tuple(command.__name__ for command in COMMANDS)
 
 
 # Recent typer carries its own copy of click (`typer._click`), older typer is click's:
@@ -84,17 +87,8 @@ def _options(
     """Turn an Event Storming model (.storm) into a running event-sourced service."""
 
 
-def _register() -> None:
-    # Each module adds its commands to ``app`` when imported.
-    import importlib
-    import pkgutil
-
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
-
-
-_register()
+for _command in COMMANDS:
+    app.command()(_command)
 
 
 def main() -> None:

@@ -7,13 +7,11 @@ from typing import Annotated
 
 import typer
 
-from stormgen.cli import app
 from stormgen.cli._console import err_console
 from stormgen.cli._report import OutputFormat, load_model
 from stormgen.cli.graph import warn_if_invalid, write_output
 
 
-@app.command()
 def board(
     model: Annotated[Path, typer.Argument(help="The .storm file to show.")],
     output: Annotated[

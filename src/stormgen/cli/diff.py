@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
-from stormgen.cli import app
 from stormgen.cli._report import OutputFormat, load_model, print_diagnostics
 from stormgen.model.diff import diff_models
 
 
-@app.command()
 def diff(
     old: Annotated[Path, typer.Argument(help="The model as it was (what stored events follow).")],
     new: Annotated[Path, typer.Argument(help="The model as it is now.")],

@@ -13,14 +13,12 @@ from typing import Annotated
 import typer
 
 from stormgen._gc import collector_paused
-from stormgen.cli import app
 from stormgen.cli._console import console, err_console, progress_bar
 from stormgen.cli._report import OutputFormat, load_model, render_text
 from stormgen.diagnostics import Level
 from stormgen.render.targets import TARGETS
 
 
-@app.command()
 def generate(
     model: Annotated[Path, typer.Argument(help="The .storm file to generate from.")],
     output: Annotated[

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from stormgen.cli import app
 from stormgen.cli._console import err_console
 from stormgen.cli._report import OutputFormat, load_model
 from stormgen.diagnostics import Level
@@ -52,7 +51,6 @@ def write_output(text: str, output: Path | None) -> None:
         raise typer.Exit(2) from None
 
 
-@app.command()
 def graph(
     model: Annotated[Path, typer.Argument(help="The .storm file to draw.")],
     format: Annotated[

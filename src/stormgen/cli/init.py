@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from stormgen.cli import app
 from stormgen.cli._console import console, err_console
 from stormgen.lang.builder import snake_case
 
@@ -144,7 +143,6 @@ An Event Storming model for stormgen, started with `stormgen init`.
 """
 
 
-@app.command()
 def init(
     name: Annotated[str, typer.Argument(help="The folder to create (and the model's name).")],
 ) -> None:

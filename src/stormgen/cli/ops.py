@@ -1,4 +1,4 @@
-"""Operations on a store (service.md §6): events, state, replay, fork, forget.
+"""Operations on a store (docs/http.md, "Operations CLI"): events, state, replay, fork, forget.
 
 Each command takes ``--store`` (default ``$STORMGEN_STORE``, else the SQLite file
 ``./.stormgen/events.db``). Commands that need the model's definitions (``state``,
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stormgen.cli import app
 from stormgen.cli._console import console, err_console, progress_bar
 from stormgen.cli.run import StoreOption, fail, load_service
 
@@ -90,7 +89,6 @@ def _print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-@app.command()
 def events(
     store: StoreOption = None,
     stream: Annotated[
@@ -146,7 +144,6 @@ def events(
         source.close()
 
 
-@app.command()
 def state(
     model: ModelArgument,
     aggregate: Annotated[str, typer.Argument(help="Context.Aggregate, e.g. Ordering.Order.")],
@@ -184,7 +181,6 @@ def state(
         )
 
 
-@app.command()
 def replay(
     model: ModelArgument,
     store: StoreOption = None,
@@ -221,7 +217,6 @@ def replay(
         )
 
 
-@app.command()
 def fork(
     to: Annotated[str, typer.Option("--to", help="The URL of the new (empty) store.")],
     store: StoreOption = None,
@@ -254,7 +249,6 @@ def fork(
     )
 
 
-@app.command()
 def forget(
     model: ModelArgument,
     aggregate: Annotated[str, typer.Argument(help="Context.Aggregate, e.g. Ordering.Order.")],

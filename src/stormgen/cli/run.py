@@ -22,7 +22,6 @@ from typing import Annotated, Any
 
 import typer
 
-from stormgen.cli import app
 from stormgen.cli._console import err_console
 from stormgen.cli._report import render_text
 from stormgen.diagnostics import ModelError, StormgenError
@@ -99,9 +98,9 @@ def _fingerprint(files: list[Path]) -> str:
 def build_model(model_path: Path, build_dir: Path | None = None) -> Path:
     """Generate the project of a model into the build cache; return the project folder."""
     import stormgen
+    from stormgen.render.output import RenderedFile
     from stormgen.render.python import render_project
     from stormgen.render.python.names import package_name
-    from stormgen.render.targets import RenderedFile
 
     loaded = stormgen.load(model_path)
     package = package_name(loaded.model.name)
@@ -212,7 +211,6 @@ StoreOption = Annotated[
 ]
 
 
-@app.command()
 def run(
     target: Annotated[
         Path, typer.Argument(help="A .storm model, or a project made by 'stormgen generate'.")

@@ -1,4 +1,4 @@
-"""``stormgen validate MODEL``: report every finding of language.md §12."""
+"""``stormgen validate MODEL``: report every finding of the checks (docs/language.md)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 
 from stormgen.checks import check
-from stormgen.cli import app
 from stormgen.cli._report import OutputFormat, load_model, print_diagnostics
 from stormgen.diagnostics import Level
 
 
-@app.command()
 def validate(
     model: Annotated[Path, typer.Argument(help="The .storm file to check.")],
     format: Annotated[

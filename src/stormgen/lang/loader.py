@@ -17,7 +17,6 @@ from stormgen.lang.grammar import (
     LineIndex,
     blank_comments,
     deepest_nesting,
-    metamodel,
     syntax_diagnostic,
 )
 from stormgen.model import nodes as n
@@ -101,12 +100,8 @@ def parse_text(text: str, display: str) -> FileParts | list[Diagnostic]:
     from textx.exceptions import TextXError, TextXSyntaxError
 
     text = blank_comments(text)
-    # textX's parser for the grammar; the parse tree is read by `tree`, not by textX's
-    # (much slower, general) object-model walk.
-    parser = metamodel()._parser_blueprint.clone()
     try:
-        parser.parse(text)
-        tx_model = tree.root(parser.parse_tree)
+        tx_model = tree.parse(text)
     except TextXSyntaxError as exc:
         return [syntax_diagnostic(text, display, exc, LineIndex.of(text))]
     except RecursionError:
@@ -114,8 +109,6 @@ def parse_text(text: str, display: str) -> FileParts | list[Diagnostic]:
     except TextXError as exc:  # not expected from this grammar; still a located E001
         line, col = int(exc.line or 1), int(exc.col or 1)
         return [_error("E001", f"syntax error: {exc.message}", Location(display, line, col))]
-    finally:
-        _release(parser)
     if tx_model is None:  # a file with nothing in it
         return FileParts()
     builder = Builder(display, LineIndex.of(text).starts)
@@ -131,17 +124,6 @@ def parse_text(text: str, display: str) -> FileParts | list[Diagnostic]:
 def _too_deep(text: str, display: str) -> Diagnostic:
     line, col = LineIndex.of(text).linecol(deepest_nesting(text))
     return _error("E001", "nesting too deep for the parser", Location(display, line, col))
-
-
-def _release(parser: object) -> None:
-    """Drop the parser's parse tree and caches so reference counting frees them now.
-
-    The parse tree is most of the garbage a parse leaves; without this it waits for a
-    full collection, which walks every object of a large model again.
-    """
-    for attr in ("parse_tree", "nm", "comment_positions"):
-        if hasattr(parser, attr):
-            setattr(parser, attr, None)
 
 
 def parse_model(path: str | os.PathLike[str]) -> n.Model:

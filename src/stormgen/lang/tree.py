@@ -7,6 +7,11 @@ none of it: this module does the same conversion for this grammar's rule kinds
 (common, abstract and match rules; ``=``, ``?=``, ``+=``, ``*=`` assignments) with
 plain objects, so the builder reads ``obj.name``, ``obj.members``... as it would on
 textX's objects.
+
+This is the one module that reads textX's and arpeggio's internals (the parser's
+blueprint, its parse tree, the rules' attributes): ``tests/lang/test_lang_tree.py``
+checks it against textX's own object model, and the ``generator`` extra pins textX
+below its next major version (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -104,3 +109,29 @@ def root(parse_tree: Any) -> Any:
     if first is None or isinstance(first, Terminal):  # only the end of file
         return None
     return convert(first)
+
+
+def parse(text: str) -> Any:
+    """Parse ``text`` with the language's parser; the model node, or ``None`` for a file
+    with nothing in it. textX's errors (``TextXSyntaxError``...) propagate."""
+    from stormgen.lang.grammar import metamodel
+
+    # textX's parser for the grammar; the parse tree is read here, not by textX's
+    # (much slower, general) object-model walk.
+    parser = metamodel()._parser_blueprint.clone()
+    try:
+        parser.parse(text)
+        return root(parser.parse_tree)
+    finally:
+        _release(parser)
+
+
+def _release(parser: object) -> None:
+    """Drop the parser's parse tree and caches so reference counting frees them now.
+
+    The parse tree is most of the garbage a parse leaves; without this it waits for a
+    full collection, which walks every object of a large model again.
+    """
+    for attr in ("parse_tree", "nm", "comment_positions"):
+        if hasattr(parser, attr):
+            setattr(parser, attr, None)

@@ -1,4 +1,4 @@
-"""Name resolution (language.md §4): which element a name written in a context means.
+"""Name resolution (docs/language.md): which element a name written in a context means.
 
 A :class:`Scope` indexes a whole :class:`~stormgen.model.nodes.Model` once, in
 dictionaries, so that every lookup afterwards is O(1) in the size of the model.

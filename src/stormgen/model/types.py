@@ -1,4 +1,4 @@
-"""Static types of `.storm` expressions (language.md §3, §6): representation and inference.
+"""Static types of `.storm` expressions (docs/language.md): representation and inference.
 
 The checks use this module to report E401 (unknown name) and E402 (type mismatch);
 the code generator uses it to learn what an expression computes (``/`` of two ints is
@@ -48,7 +48,7 @@ class Primitive:
     """``str``, ``int``, ``float``, ``decimal``, ``bool``, ``uuid``, ``date``, ``datetime``.
 
     ``literal`` marks the type of a number literal with a fraction (``4.50``): a
-    ``decimal`` that also fits ``float`` (language.md §3).
+    ``decimal`` that also fits ``float``.
     """
 
     name: str
@@ -314,7 +314,7 @@ class Namespace:
 
 @dataclass(frozen=True, slots=True)
 class Env:
-    """The names an expression may use, in language.md §6 lookup order.
+    """The names an expression may use, in lookup order.
 
     ``message`` (the command or event being handled) is searched first, then
     ``state`` (the aggregate state or the view row), then the members of the

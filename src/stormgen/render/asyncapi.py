@@ -2,7 +2,7 @@
 
 One channel per published event (address ``Context.Event``, the envelope's ``type``),
 one ``send`` operation per channel (the owning context publishes it), one message per
-event whose payload is the stored-event envelope of service.md §4 with the event's
+event whose payload is the stored-event envelope (docs/runtime.md, "Stores") with the event's
 fields as ``data``. Value and enum types are ``components.schemas``. The document is
 JSON (``asyncapi.json``), which every AsyncAPI tool reads.
 """
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from stormgen.model.nodes import Aggregate, Context, Event, Model
 from stormgen.render.jsonschema import dump_json
+from stormgen.render.output import Progress
 from stormgen.render.schema import JsonSchema, SchemaBuilder
-from stormgen.render.targets import Progress
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel

@@ -27,7 +27,7 @@ from stormgen.model.nodes import (
 )
 from stormgen.render.diagram import context_map, event_flow, to_mermaid
 from stormgen.render.environment import make_environment
-from stormgen.render.targets import Progress
+from stormgen.render.output import Progress
 from stormgen.render.text import assignment, expression
 
 if TYPE_CHECKING:

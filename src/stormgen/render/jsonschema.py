@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from stormgen.model.nodes import Aggregate, Command, Context, Event, External, Model
+from stormgen.render.output import Progress
 from stormgen.render.schema import JSON_SCHEMA_DIALECT, JsonSchema, SchemaBuilder
-from stormgen.render.targets import Progress
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel

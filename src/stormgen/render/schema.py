@@ -1,7 +1,7 @@
 """JSON Schema (2020-12) for the model's types, commands and events.
 
 Shared by the ``jsonschema`` and ``asyncapi`` targets and the docs. The mapping follows
-the wire format of service.md §4: decimals travel as strings (with a pattern), uuids,
+the wire format (docs/runtime.md, "Messages"): decimals travel as strings (with a pattern), uuids,
 dates and datetimes as formatted strings, enums as their member names, value objects
 as ``$defs``, ``T?`` as a union with ``null``, and ``pii`` fields are annotated with
 ``"x-pii": true``.
@@ -223,7 +223,7 @@ class SchemaBuilder:
         data: JsonSchema,
         defs: JsonSchema,
     ) -> JsonSchema:
-        """The stored-event envelope of service.md §4 around an event's ``data`` schema."""
+        """The stored-event envelope (docs/runtime.md) around an event's ``data`` schema."""
         stream = f"{context.name}.{owner.name}"
         properties: JsonSchema = {
             "id": {"type": "string", "format": "uuid"},

@@ -16,7 +16,7 @@ from stormgen.model.nodes import (
     Unary,
 )
 
-# Loosest first, as in language.md §6; a child binding looser than its parent gets parens.
+# Loosest first, as the grammar has them; a child binding looser than its parent gets parens.
 _PRECEDENCE = {
     "or": 1,
     "and": 2,

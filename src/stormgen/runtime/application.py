@@ -54,7 +54,7 @@ T = TypeVar("T")
 AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
 ViewRef = View[Any] | type[View[Any]] | str
 
-#: The stream of failure events (service.md §7).
+#: The stream of failure events (docs/runtime.md, "Failures").
 FAILURES_STREAM = "$failures"
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"

@@ -1,4 +1,4 @@
-"""JSON encoding of messages, values and states (service.md §4).
+"""JSON encoding of messages, values and states (docs/runtime.md, "Messages").
 
 Decimals travel as strings, datetimes as ISO 8601 UTC with `Z`, dates as ISO dates,
 uuids as strings, enums by value, value objects as nested objects. Decoding is typed
@@ -147,7 +147,7 @@ def to_data(obj: Any) -> Any:
     top, fields, rename = _encoding_plan(cls)
     if top:
         data = msgspec.to_builtins(obj, enc_hook=_enc_hook)
-        # msgspec writes an aware UTC datetime as §4 wants (`...Z`); fix the others
+        # msgspec writes an aware UTC datetime as the envelope wants (`...Z`); fix the others
         for name in fields:
             value = getattr(obj, name)
             if isinstance(value, dt.datetime) and value.utcoffset() != _ZERO:

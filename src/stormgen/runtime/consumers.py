@@ -1,4 +1,4 @@
-"""Views and policies consuming the log, and failures as events (service.md §7).
+"""Views and policies consuming the log, and failures as events (docs/runtime.md, "Failures").
 
 Each view and each policy is a consumer with a durable checkpoint named after it. A
 view applies a batch of events and moves its checkpoint in one transaction; a policy

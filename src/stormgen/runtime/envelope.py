@@ -1,4 +1,4 @@
-"""The event envelope of service.md §4: events to append and events as recorded."""
+"""The event envelope (docs/runtime.md, "Stores"): events to append and events as recorded."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class NewEvent(msgspec.Struct, kw_only=True):
 
 
 class RecordedEvent(msgspec.Struct, array_like=True, gc=False):
-    """An event as stored in the log: the envelope of service.md §4.
+    """An event as stored in the log: its envelope (docs/runtime.md, "Stores").
 
     ``version`` is the event's schema version; ``stream_version`` its place in the
     stream (1-based, gapless); ``position`` its place in the global log (1-based,
@@ -113,7 +113,7 @@ class RecordedEvent(msgspec.Struct, array_like=True, gc=False):
     metadata: JSONDict
 
     def to_json(self) -> JSONDict:
-        """Return the §4 envelope as a JSON-ready dict (``stream_id`` absent when None)."""
+        """Return the envelope as a JSON-ready dict (``stream_id`` absent when None)."""
         out: JSONDict = {
             "id": self.id,
             "type": self.type,
@@ -131,7 +131,7 @@ class RecordedEvent(msgspec.Struct, array_like=True, gc=False):
 
     @classmethod
     def from_json(cls, envelope: JSONDict) -> RecordedEvent:
-        """Build a recorded event from a §4 envelope (as produced by ``to_json``)."""
+        """Build a recorded event from an envelope (as produced by ``to_json``)."""
         return cls(
             id=str(envelope["id"]),
             type=str(envelope["type"]),

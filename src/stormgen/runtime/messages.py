@@ -202,7 +202,7 @@ class Envelope:
         return self.recorded.metadata
 
     def to_json(self) -> dict[str, Any]:
-        """The §4 envelope, with the data as the current schema sees it."""
+        """The stored-event envelope, with the data as the current schema sees it."""
         out = self.recorded.to_json()
         out["version"] = self.version
         out["data"] = self.data

@@ -143,7 +143,7 @@ def _declared_event(fake: FakePort, system: str, event: str) -> type[Event]:
 def copy_fields(target: type[Any], source: Any, **assignments: Any) -> Any:
     """Build `target` from explicit assignments, then same-named fields of `source`.
 
-    The default mapping of a policy's `then` line (language.md §8).
+    The default mapping of a policy's `then` line (docs/runtime.md, "Policies and ports").
     """
     values: dict[str, Any] = {}
     for f in dataclasses.fields(target):

@@ -1,6 +1,6 @@
 """`UNSET`: the value of a state field that has no default until an event sets it.
 
-language.md §5: "a field with no default and no `?` starts as unset and reading it
+The language: "a field with no default and no `?` starts as unset and reading it
 before an event sets it is a runtime error". Using `UNSET` in a comparison, arithmetic,
 `len`, `str`, truth test or attribute access raises `UnsetFieldError`; it encodes as
 `null` and snapshots leave it out.

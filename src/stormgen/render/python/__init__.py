@@ -22,10 +22,10 @@ from stormgen._gc import collector_paused
 from stormgen.diagnostics import Level, StormgenError
 from stormgen.model.nodes import Model
 from stormgen.render.environment import make_environment
+from stormgen.render.output import RenderedFile, make_folders
 from stormgen.render.python.expressions import CompileError
 from stormgen.render.python.names import package_name
 from stormgen.render.python.project import ProjectBuilder
-from stormgen.render.targets import RenderedFile, make_folders
 
 __all__ = ["GENERATED_HEADER", "GenerateError", "render_project"]
 

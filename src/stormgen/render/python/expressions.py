@@ -1,4 +1,4 @@
-"""Compile `.storm` expressions (language.md §6) into plain Python source.
+"""Compile `.storm` expressions (docs/generated.md, "Behavior") into plain Python source.
 
 The static types come from :mod:`stormgen.model.types` (``analyse``): each name's
 meaning (message field, state field, event metadata or enum member) and each node's

@@ -3,7 +3,7 @@
 :class:`ProjectBuilder` walks the model once and produces, per output file, a small
 typed record that a template only prints. All decisions live here: module and class
 names (made unique and safe), imports, annotations, defaults, compiled guards, emits,
-``apply`` updates, policy mappings and view updates (language.md §5, §8, §9).
+``apply`` updates, policy mappings and view updates (docs/generated.md, "Behavior").
 """
 
 from __future__ import annotations
@@ -648,7 +648,7 @@ class ProjectBuilder:
         for fvm in self.fields(agg.state, context, mod):
             if fvm.default is None:
                 # No default and no `?`: UNSET until an event sets it; the runtime's UNSET
-                # raises on any use, so reading it early is an error (language.md §5).
+                # raises on any use, so reading it early is an error (docs/runtime.md).
                 fvm = replace(fvm, default=mod.std(RUNTIME, "UNSET"))
             state_fields.append(fvm)
         state_name = self._state_symbols[id(agg)].name
@@ -1185,7 +1185,7 @@ class ProjectBuilder:
         columns = []
         for vm in self.fields(view.fields, context, mod):
             if vm.default is None:
-                # A column without a default starts as none (language.md §9).
+                # A column without a default starts as none (docs/generated.md).
                 vm = replace(vm, annotation=f"{vm.annotation} | None", default="None")
             columns.append(vm)
         row_name = self._row_symbols[id(view)].name

@@ -3,9 +3,9 @@
 For every command, :class:`ScenarioFinder` looks for a state and a command that pass
 all guards (the happy path), and for each guard one that passes the guards before it
 and fails it (its rejection). It evaluates the model's expressions with a small
-interpreter of language.md §6 (independent of the compiled Python), so the generated
+interpreter of the model's expressions (independent of the compiled Python), so the generated
 tests check the generated code against the model's meaning: the events expected, with
-their fields sourced per §5, and the state after ``apply``.
+their fields sourced as the model says, and the state after ``apply``.
 
 The search is a deterministic sampling of typical values (0, 1, -1, the literals the
 expressions mention, each enum member, empty and one-item lists...). When nothing is

@@ -1,4 +1,4 @@
-"""The HTTP API of a service (service.md §5): FastAPI routes built from an Application."""
+"""The HTTP API of a service (docs/http.md): FastAPI routes built from an Application."""
 
 from stormgen.runtime.http.app import create_app
 from stormgen.runtime.http.auth import TokenConfigError, Tokens, load_tokens, parse_tokens

@@ -1,4 +1,4 @@
-"""The HTTP API of a service (service.md §5), built from an Application's definitions.
+"""The HTTP API of a service (docs/http.md), built from an Application's definitions.
 
 Routes are registered at startup, one per command, view and external event, from the
 metadata of the classes the application was given; nothing here knows a model.
@@ -688,7 +688,7 @@ def create_app(
     board: Callable[[], str] | None = None,
     limits: Limits | None = None,
 ) -> FastAPI:
-    """Return the FastAPI app serving ``application`` (service.md §5).
+    """Return the FastAPI app serving ``application`` (docs/http.md).
 
     ``tokens`` (``"t1=Customer,t2=Barista"``, a mapping or :class:`Tokens`) or
     ``tokens_file`` configure bearer authentication; with neither, ``STORMGEN_TOKENS``

@@ -1,4 +1,4 @@
-"""Bearer tokens mapped to actors and external systems (service.md §5)."""
+"""Bearer tokens mapped to actors and external systems (docs/http.md, "Authorization")."""
 
 from __future__ import annotations
 

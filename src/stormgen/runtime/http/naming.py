@@ -1,4 +1,4 @@
-"""Names on the HTTP API: kebab-case path segments (service.md §5)."""
+"""Names on the HTTP API: kebab-case path segments (docs/http.md, "Routes")."""
 
 from __future__ import annotations
 

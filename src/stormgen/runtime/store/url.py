@@ -1,4 +1,4 @@
-"""Open a store from its URL (service.md §3) and fork one store's log into another."""
+"""Open a store from its URL (docs/runtime.md, "Stores") and fork one store's log into another."""
 
 from __future__ import annotations
 
