@@ -15,15 +15,18 @@ import typing
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Strict, ValidationError, create_model
 from pydantic import Field as PydanticField
 
 from stormgen.runtime.codec import WIRE_NAME
 
 _FORBID = ConfigDict(extra="forbid")
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, Decimal, uuid.UUID, dt.date, dt.datetime)
+#: JSON's own scalars are taken only as themselves: `"7"` is no int, `1` no bool (the
+#: runtime decodes bodies strictly too), as their JSON Schema types say.
+_STRICT: dict[Any, Any] = {tp: Annotated[tp, Strict()] for tp in (str, int, float, bool)}
 
 
 class ModelFactory:
@@ -44,6 +47,8 @@ class ModelFactory:
 
     def translate(self, tp: Any) -> Any:
         """Return the pydantic-side type for a dataclass field annotation."""
+        if isinstance(tp, type) and tp in _STRICT:
+            return _STRICT[tp]
         if tp is Any or tp in _SCALARS:
             return tp
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
