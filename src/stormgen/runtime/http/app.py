@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
+from pydantic import Field as PydanticField
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,7 +42,7 @@ from stormgen.runtime.http import errors, openapi
 from stormgen.runtime.http.auth import Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.naming import kebab
-from stormgen.runtime.http.schemas import ModelFactory, first_error
+from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory, first_error
 from stormgen.runtime.http.writer import CommandWriter
 from stormgen.runtime.messages import Command, Event, Message, info
 from stormgen.runtime.rejections import (
@@ -190,11 +191,16 @@ class Api:
                     continue
                 optional = (agg.id_field,) if meta.creates and agg.id_type is uuid.UUID else ()
                 exclude = () if meta.creates else (agg.id_field,)
+                text_id = None
+                if meta.creates and agg.id_type is str:
+                    alias = codec.wire_name(cls, agg.id_field)
+                    text_id = {agg.id_field: (ID_TEXT, PydanticField(alias=alias))}
                 model = self.factory.model(
                     cls,
                     name=self._model_name(meta.name),
                     optional=optional,
                     exclude=exclude,
+                    extra_fields=text_id,
                     description=meta.description or None,
                 )
                 self.models.append(model)
@@ -333,6 +339,14 @@ def _parse_id(agg: Aggregate[Any], text: str) -> Any:
         raise errors.not_found(f"{agg.name} {text!r} does not exist") from None
 
 
+def _one(request: Request, name: str) -> str | None:
+    """A query parameter given at most once (422 when repeated), or None."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise errors.invalid(f"the parameter {name!r} is given more than once", name)
+    return values[0] if values else None
+
+
 def _int_param(
     request: Request,
     name: str,
@@ -340,7 +354,7 @@ def _int_param(
     minimum: int = 0,
     maximum: int = _MAX_POSITION,
 ) -> int | None:
-    text = request.query_params.get(name)
+    text = _one(request, name)
     if text is None:
         return default
     if not _INTEGER.fullmatch(text):
@@ -354,7 +368,7 @@ def _int_param(
 
 
 def _at(request: Request) -> int | datetime | None:
-    text = request.query_params.get("at")
+    text = _one(request, "at")
     if text is None:
         return None
     if _INTEGER.fullmatch(text) and not text.startswith("-"):
@@ -536,6 +550,7 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
     for name, value in request.query_params.multi_items():
         if name in ("limit", "after"):
             continue
+        _one(request, name)
         attribute = view.attribute(name)
         if name not in columns:
             fields = {f.name for f in dataclasses.fields(view.row_type)}
@@ -545,25 +560,34 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
             elif attribute == view.key:
                 why = "is the key (use the /{key} route)"
             raise errors.invalid(f"cannot filter {_short(view.name)} on {name!r}: it {why}", name)
+        if columns[name] == "json":
+            raise errors.invalid(
+                f"cannot filter {_short(view.name)} on {name!r}: it holds a list or a value", name
+            )
         _query_value(codec._hints(view.row_type)[attribute], value, f"the filter {name!r}", name)
         where[name] = value
     return where
 
 
 def _query_value(hint: Any, text: str, what: str, name: str) -> Any:
-    """Parse a query string's value as the type ``hint`` says, as the OpenAPI document
-    publishes it: ``true``/``false`` for booleans, ASCII digits for integers (422 if not).
+    """Parse a query string's value of type ``hint`` as the OpenAPI document publishes
+    it (422 if not): ``true``/``false``, ASCII digits within 64 bits, and ISO texts
+    for times, dates and uuids (no numbers read as times).
     """
     present = [a for a in typing.get_args(hint) if a is not type(None)]
     base = present[0] if len(present) == 1 else hint
-    if base is bool and text not in ("true", "false"):
-        raise errors.invalid(f"{what} must be true or false", name)
-    if base is int and not (
-        _INTEGER.fullmatch(text) and -_MAX_POSITION - 1 <= int(text) <= _MAX_POSITION
-    ):
-        raise errors.invalid(f"{what} must be a whole number that fits 64 bits", name)
+    if base is not hint and base is not str and text == "null":
+        return None  # an optional column's filter on no value
+    if base is bool:
+        if text not in ("true", "false"):
+            raise errors.invalid(f"{what} must be true or false", name)
+        return text == "true"
+    if base is int:
+        if not (_INTEGER.fullmatch(text) and -_MAX_POSITION - 1 <= int(text) <= _MAX_POSITION):
+            raise errors.invalid(f"{what} must be a whole number that fits 64 bits", name)
+        return int(text)
     try:
-        return codec.from_data(hint, text)
+        return codec.from_data(hint, text, strict=True)
     except DecodeError as exc:
         raise errors.invalid(f"{what} does not fit the column: {exc.message}", name) from None
 
@@ -572,7 +596,7 @@ def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
     async def rows(request: Request) -> Response:
         api.principal(request)
         limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
-        after = request.query_params.get("after")
+        after = _one(request, "after")
         if after is not None:
             _query_value(view.key_type(), after, "the parameter 'after'", "after")
         after = after or None
@@ -965,7 +989,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
     seen: set[str] = set()
     for route in api.commands:
         ctx, agg = kebab(route.context), kebab(_short(route.aggregate.name))
-        id_schema = openapi.type_schema(route.aggregate.id_type)
+        id_schema = openapi.id_schema(route.aggregate.id_type)
         if route.creates:
             path = f"/{ctx}/{agg}/{kebab(route.name)}"
             doc = openapi.answers(
@@ -1008,7 +1032,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
         ctx, agg = kebab(_context(agg_def.name)), kebab(_short(agg_def.name))
         history, state = _history_handler(api, agg_def), _state_handler(api, agg_def)
         api.instance_endpoints |= {history: agg_def, state: agg_def}
-        id_param = openapi.path(id=openapi.type_schema(agg_def.id_type))
+        id_param = openapi.path(id=openapi.id_schema(agg_def.id_type))
         app.add_api_route(
             f"/{ctx}/{agg}/{{id}}/events",
             history,
@@ -1038,7 +1062,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
                     openapi.query(at=openapi.at_param()),
                     openapi.answers(
                         200,
-                        openapi.state_answer(openapi.type_schema(agg_def.id_type)),
+                        openapi.state_answer(openapi.id_schema(agg_def.id_type)),
                         404,
                         422,
                         503,
@@ -1081,7 +1105,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             openapi_extra=_secured(
                 api,
                 openapi.merge(
-                    openapi.path(key=key_schema),
+                    openapi.path(key=openapi.id_schema(view.key_type())),
                     openapi.answers(200, {"type": "object"}, 404, 503),
                 ),
             ),
@@ -1107,9 +1131,13 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
 
 
 def _filter_schemas(view: View[Any]) -> dict[str, dict[str, Any]]:
-    """The view's filterable columns, each with the schema of its values as text."""
+    """The view's filterable columns (one value each), with the schema of their text."""
     hints = codec._hints(view.row_type)
-    return {name: openapi.type_schema(hints[view.attribute(name)]) for name in view.sql_columns()}
+    return {
+        name: openapi.type_schema(hints[view.attribute(name)])
+        for name, kind in view.sql_columns().items()
+        if kind != "json"
+    }
 
 
 # ---------------------------------------------------------------- OpenAPI

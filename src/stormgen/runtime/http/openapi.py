@@ -103,12 +103,23 @@ def events_list() -> dict[str, Any]:
 # ---------------------------------------------------------------- types
 
 
+def id_schema(tp: Any) -> dict[str, Any]:
+    """The JSON Schema of an instance's id: a text id is never empty."""
+    schema = type_schema(tp)
+    return {**schema, "minLength": 1} if schema == {"type": "string"} else schema
+
+
 def type_schema(tp: Any) -> dict[str, Any]:
     """The JSON Schema of a value of type ``tp`` as text in a path or query string."""
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         present = [a for a in typing.get_args(tp) if a is not type(None)]
-        return type_schema(present[0]) if len(present) == 1 else {"type": "string"}
+        if len(present) != 1:
+            return {"type": "string"}
+        if present[0] is str:
+            return {"type": "string"}  # "null" is a text like any other
+        # an optional column: `null` filters on no value
+        return {"anyOf": [type_schema(present[0]), {"type": "string", "enum": ["null"]}]}
     if tp is bool:
         return {"type": "boolean"}
     if tp is int:

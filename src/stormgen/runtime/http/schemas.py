@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Strict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Strict, StringConstraints, ValidationError, create_model
 from pydantic import Field as PydanticField
 
 from stormgen.runtime.codec import WIRE_NAME
@@ -27,6 +27,8 @@ _SCALARS: tuple[Any, ...] = (str, int, float, bool, Decimal, uuid.UUID, dt.date,
 #: JSON's own scalars are taken only as themselves: `"7"` is no int, `1` no bool (the
 #: runtime decodes bodies strictly too), as their JSON Schema types say.
 _STRICT: dict[Any, Any] = {tp: Annotated[tp, Strict()] for tp in (str, int, float, bool)}
+#: A text id given in a body: an empty one could never be named in a path.
+ID_TEXT = Annotated[str, Strict(), StringConstraints(min_length=1)]
 
 
 class ModelFactory:
