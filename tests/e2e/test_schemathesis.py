@@ -82,6 +82,7 @@ def config(document: dict[str, Any], tokens: dict[str, str]) -> str:
         "generation.max-examples = 3",
     ]
     schemas = document.get("components", {}).get("schemas", {})
+    loose = False
     for path, item in document["paths"].items():
         for method, operation in item.items():
             who = operation.get("x-stormgen-by", [])
@@ -98,10 +99,14 @@ def config(document: dict[str, Any], tokens: dict[str, str]) -> str:
             ]
             if _loose_decimals(operation.get("requestBody", {}), schemas, set()):
                 # a 422 for such a "decimal" is right: accept it, as for an invalid body
+                loose = True
                 lines.append(
                     "checks.positive_data_acceptance.expected-statuses = "
                     '["2xx", "3xx", 401, 403, 404, 409, 422, 429, "5xx"]'
                 )
+    if not loose:
+        # "mostly rejected generated data": a published schema looser than the API
+        lines.insert(0, 'warnings = { fail-on = ["validation_mismatch"] }')
     return "\n".join(lines) + "\n"
 
 
@@ -110,7 +115,8 @@ def _loose_decimals(schema: Any, schemas: dict[str, Any], seen: set[str]) -> boo
 
     WORKAROUND until the decimal pattern is published (issue 18, item 6): the API
     refuses `"abc"` for a decimal, which such a schema allows, so schemathesis's
-    `positive_data_acceptance` takes a 422 from the operations with one, and only them.
+    `positive_data_acceptance` takes a 422 from the operations with one, and only them,
+    and the "schema validation mismatch" warning fails the run only when there is none.
     """
     if isinstance(schema, list):
         return any(_loose_decimals(s, schemas, seen) for s in schema)
@@ -165,7 +171,7 @@ def test_the_openapi_document_holds_for_every_operation(example: str, tmp_path: 
                 "--no-color",
             ],
             cwd=tmp_path,
-            env=clean_env(SCHEMATHESIS_HOOKS="", **{"PYTHONHASHSEED": "0"}),
+            env=clean_env(),
             capture_output=True,
             text=True,
             timeout=240,
