@@ -333,6 +333,8 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 def _parse_id(agg: Aggregate[Any], text: str) -> Any:
+    if "\x00" in text:  # no instance can have it (PostgreSQL keeps no NUL in text)
+        raise errors.not_found(f"{agg.name} {text!r} does not exist")
     try:
         return agg.parse_id(text)
     except DecodeError:
@@ -574,6 +576,8 @@ def _query_value(hint: Any, text: str, what: str, name: str) -> Any:
     it (422 if not): ``true``/``false``, ASCII digits within 64 bits, and ISO texts
     for times, dates and uuids (no numbers read as times).
     """
+    if "\x00" in text:
+        raise errors.invalid(f"{what} must not contain a NUL character", name)
     present = [a for a in typing.get_args(hint) if a is not type(None)]
     base = present[0] if len(present) == 1 else hint
     if base is not hint and base is not str and text == "null":
@@ -616,6 +620,8 @@ def _view_row_handler(api: Api, view: View[Any]) -> Handler:
     async def row(request: Request) -> Response:
         api.principal(request)
         key = _path_param(request, "key")
+        if "\x00" in key:  # no row can have it (PostgreSQL keeps no NUL in text)
+            raise errors.not_found(f"{view.name} has no row {key!r}")
         try:
             found = await _call(api, api.application.view_row, view, key)
         except ApiError as exc:

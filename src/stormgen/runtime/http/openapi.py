@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from stormgen.runtime.http.schemas import NO_NUL
+
 #: Shared schemas; a dot keeps their names apart from the model's (which have none).
 ERROR = "stormgen.Error"
 EVENT = "stormgen.Event"
@@ -32,6 +34,9 @@ MAX_IDEMPOTENCY_KEY = 200
 #: A decimal in a query string (a view filter): plain notation.
 # TODO(authz): the wire's decimal pattern (digits bounded) replaces this one.
 DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
+
+#: Text: anything but a NUL character (no store can keep one everywhere).
+_TEXT = {"type": "string", "pattern": NO_NUL}
 
 _ERROR_TEXT = {
     400: "Malformed: the body is not a JSON object, or a header is malformed",
@@ -106,7 +111,7 @@ def events_list() -> dict[str, Any]:
 def id_schema(tp: Any) -> dict[str, Any]:
     """The JSON Schema of an instance's id: a text id is never empty."""
     schema = type_schema(tp)
-    return {**schema, "minLength": 1} if schema == {"type": "string"} else schema
+    return {**schema, "minLength": 1} if schema == _TEXT else schema
 
 
 def type_schema(tp: Any) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def type_schema(tp: Any) -> dict[str, Any]:
         if len(present) != 1:
             return {"type": "string"}
         if present[0] is str:
-            return {"type": "string"}  # "null" is a text like any other
+            return _TEXT  # "null" is a text like any other
         # an optional column: `null` filters on no value
         return {"anyOf": [type_schema(present[0]), {"type": "string", "enum": ["null"]}]}
     if tp is bool:
@@ -134,7 +139,7 @@ def type_schema(tp: Any) -> dict[str, Any]:
         return {"type": "string", "pattern": DECIMAL_TEXT}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"type": "string", "enum": [str(m.value) for m in tp]}
-    return {"type": "string"}
+    return _TEXT
 
 
 # ---------------------------------------------------------------- parameters

@@ -24,11 +24,16 @@ from stormgen.runtime.codec import WIRE_NAME
 
 _FORBID = ConfigDict(extra="forbid")
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, Decimal, uuid.UUID, dt.date, dt.datetime)
+#: Text holds no NUL character: PostgreSQL stores none (in `text` or `jsonb`).
+NO_NUL = r"^[^\x00]*$"
 #: JSON's own scalars are taken only as themselves: `"7"` is no int, `1` no bool (the
 #: runtime decodes bodies strictly too), as their JSON Schema types say.
-_STRICT: dict[Any, Any] = {tp: Annotated[tp, Strict()] for tp in (str, int, float, bool)}
+_STRICT: dict[Any, Any] = {
+    str: Annotated[str, Strict(), StringConstraints(pattern=NO_NUL)],
+    **{tp: Annotated[tp, Strict()] for tp in (int, float, bool)},
+}
 #: A text id given in a body: an empty one could never be named in a path.
-ID_TEXT = Annotated[str, Strict(), StringConstraints(min_length=1)]
+ID_TEXT = Annotated[str, Strict(), StringConstraints(min_length=1, pattern=NO_NUL)]
 
 
 class ModelFactory:
@@ -133,6 +138,8 @@ def first_error(exc: ValidationError) -> tuple[str, str | None]:
         text = f"the field {field!r} is missing"
     elif kind == "extra_forbidden":
         text = f"the field {field!r} is unknown"
+    elif kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NO_NUL:
+        text = f"the field {field!r} must not contain a NUL character"
     elif field:
         text = f"the field {field!r} is invalid: {error.get('msg', 'invalid value')}"
     else:
