@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -340,6 +341,30 @@ def test_view_filters_on_booleans_integers_and_no_value(store: TestClient) -> No
     assert keys("rush=true") == ["b"]
     assert keys("rush=false&copies=2") == ["a"]
     assert keys("checked_on=null") == ["a", "b"]
+
+
+def test_view_rows_are_published_with_their_columns_types(store: TestClient) -> None:
+    app: Application = store.app.state.api.application  # type: ignore[attr-defined]
+    stock = {"shelf_id": "b", "copies": 3, "rush": True}
+    assert store.post("/store/shelf/stock", json=stock).status_code == 201
+    app.run_consumers()
+    paths = store.get("/openapi.json").json()["paths"]
+    schema = paths["/store/views/shelves"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    row = schema["properties"]["rows"]["items"]["properties"]
+    assert row["copies"] == {"type": "integer"}
+    assert row["rush"] == {"type": "boolean"}
+    assert row["tags"] == {"type": "array", "items": {"type": "string"}}
+    assert {"type": "null"} in row["checked_on"]["anyOf"]
+    answer = store.get("/store/views/shelves").json()
+    jsonschema.validate(answer, schema)
+    one = paths["/store/views/shelves/{key}"]["get"]["responses"]["200"]["content"]
+    jsonschema.validate(
+        store.get("/store/views/shelves/b").json(), one["application/json"]["schema"]
+    )
+    with pytest.raises(jsonschema.ValidationError):  # it said "an object", nothing more
+        jsonschema.validate({**answer["rows"][0], "copies": "3"}, one["application/json"]["schema"])
 
 
 def test_a_views_after_must_be_of_its_keys_type(shop: TestClient) -> None:

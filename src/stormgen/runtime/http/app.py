@@ -1082,6 +1082,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             continue
         ctx, name = kebab(_context(view.name)), kebab(_short(view.name))
         key_schema = openapi.type_schema(view.key_type())
+        row_schema = _row_schema(view)
         app.add_api_route(
             f"/{ctx}/views/{name}",
             _view_rows_handler(api, view),
@@ -1097,7 +1098,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
                         after=key_schema,
                         **_filter_schemas(view),
                     ),
-                    openapi.answers(200, openapi.rows_answer(), 422, 503),
+                    openapi.answers(200, openapi.rows_answer(row_schema), 422, 503),
                 ),
             ),
         )
@@ -1112,7 +1113,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
                 api,
                 openapi.merge(
                     openapi.path(key=openapi.id_schema(view.key_type())),
-                    openapi.answers(200, {"type": "object"}, 404, 503),
+                    openapi.answers(200, row_schema, 404, 503),
                 ),
             ),
         )
@@ -1134,6 +1135,15 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             summary=f"{ext.system}: {ext.name}",
             openapi_extra=_secured(api, doc),
         )
+
+
+def _row_schema(view: View[Any]) -> dict[str, Any]:
+    """A view's row as the API answers it: a forgotten `pii` column that is not text
+    reads null (text reads "[redacted]").
+    """
+    hints = codec._hints(view.row_type)
+    redacted = frozenset(n for n in view.pii if codec.redacted_value(hints[n]) is None)
+    return openapi.record_schema(view.row_type, redacted)
 
 
 def _filter_schemas(view: View[Any]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ parameters with the types and formats the handlers accept, and its answers' sche
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import types
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from stormgen.runtime.codec import WIRE_NAME
 from stormgen.runtime.http.schemas import NO_NUL
 
 #: Shared schemas; a dot keeps their names apart from the model's (which have none).
@@ -140,6 +142,56 @@ def type_schema(tp: Any) -> dict[str, Any]:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"type": "string", "enum": [str(m.value) for m in tp]}
     return _TEXT
+
+
+def value_schema(tp: Any, seen: frozenset[Any] = frozenset()) -> dict[str, Any]:
+    """The JSON Schema of a value of type ``tp`` as the API encodes it in an answer."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        return {"anyOf": [value_schema(a, seen) for a in args]}
+    if tp is type(None):
+        return {"type": "null"}
+    simple = _ANSWER_TYPES.get(tp)
+    if simple is not None:
+        return dict(simple)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"enum": [m.value for m in tp]}
+    if origin in (list, tuple, set, frozenset) and args:
+        return {"type": "array", "items": value_schema(args[0], seen)}
+    if origin is dict and len(args) == 2:
+        return {"type": "object", "additionalProperties": value_schema(args[1], seen)}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type) and tp not in seen:
+        return record_schema(tp, seen=seen | {tp})
+    return {}
+
+
+def record_schema(
+    cls: type[Any], nullable: frozenset[str] = frozenset(), seen: frozenset[Any] = frozenset()
+) -> dict[str, Any]:
+    """An encoded dataclass: its fields by their wire names; ``nullable`` ones may be
+    null (a forgotten `pii` value that is not text).
+    """
+    hints = typing.get_type_hints(cls)
+    properties: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        schema = value_schema(hints[f.name], seen or frozenset({cls}))
+        if f.name in nullable:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        properties[f.metadata.get(WIRE_NAME, f.name)] = schema
+    return {"type": "object", "properties": properties}
+
+
+_ANSWER_TYPES: dict[Any, dict[str, Any]] = {
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    Decimal: {"type": "string"},
+    uuid.UUID: {"type": "string", "format": "uuid"},
+    dt.date: {"type": "string", "format": "date"},
+    dt.datetime: {"type": "string", "format": "date-time"},
+}
 
 
 # ---------------------------------------------------------------- parameters
@@ -284,13 +336,10 @@ def state_answer(id_schema: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def rows_answer() -> dict[str, Any]:
+def rows_answer(row: dict[str, Any]) -> dict[str, Any]:
     """A page of view rows; ``next_after`` is the last key as text (null: last page)."""
     return _obj(
-        {
-            "rows": {"type": "array", "items": {"type": "object"}},
-            "next_after": {"type": ["string", "null"]},
-        }
+        {"rows": {"type": "array", "items": row}, "next_after": {"type": ["string", "null"]}}
     )
 
 
