@@ -75,6 +75,7 @@ class Shelf(Aggregate[ShelfState]):
 @dataclass(frozen=True)
 class ShelfRow:
     shelf_id: str
+    limit: int = 0  # a column named like a page parameter: no filter, and no crash
     copies: int = 0
     rush: bool = False
     checked_on: date | None = None
@@ -289,6 +290,7 @@ def test_query_parameters_have_their_types_and_bounds(store: TestClient) -> None
     assert {"type": "string", "format": "date"} in checked
     # a list column cannot be filtered on: not offered
     assert "tags" not in {p["name"] for p in rows["parameters"]}
+    assert [p["name"] for p in rows["parameters"]].count("limit") == 1
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,8 @@ _MAX_POSITION = 2**63 - 1
 #: A whole number in a query string (ASCII digits only: `int()` takes "٣", "1_0", " 7").
 _INTEGER = re.compile(r"-?[0-9]+")
 _IF_MATCH = re.compile(openapi.IF_MATCH_PATTERN)
+#: A view's query parameters that are no filter.
+_PAGE_PARAMETERS = ("limit", "after")
 #: The most rows or events one page may ask for.
 _MAX_PAGE = 10_000
 #: A comment line sent on an idle event stream so proxies keep it open.
@@ -550,7 +552,7 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
     where: dict[str, str] = {}
     columns = view.sql_columns()
     for name, value in request.query_params.multi_items():
-        if name in ("limit", "after"):
+        if name in _PAGE_PARAMETERS:
             continue
         _one(request, name)
         attribute = view.attribute(name)
@@ -1011,12 +1013,11 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
                 ),
             )
             status = 200
-        # who may issue it (a 403 for any other token)
         doc = openapi.merge(
             doc,
             openapi.body(route.model),
             openapi.command_headers(),
-            {"x-stormgen-by": [*route.actors]},
+            {"x-stormgen-by": [*route.actors]},  # who may issue it: a 403 for other tokens
         )
         handler = _command_handler(api, route)
         app.add_api_route(
@@ -1147,12 +1148,15 @@ def _row_schema(view: View[Any]) -> dict[str, Any]:
 
 
 def _filter_schemas(view: View[Any]) -> dict[str, dict[str, Any]]:
-    """The view's filterable columns (one value each), with the schema of their text."""
+    """The view's filterable columns (one value each), with the schema of their text.
+
+    A column named `limit` or `after` cannot be filtered on: those name the page.
+    """
     hints = codec._hints(view.row_type)
     return {
         name: openapi.type_schema(hints[view.attribute(name)])
         for name, kind in view.sql_columns().items()
-        if kind != "json"
+        if kind != "json" and name not in _PAGE_PARAMETERS
     }
 
 
