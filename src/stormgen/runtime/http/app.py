@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import typing
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
@@ -27,6 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
+from pydantic import Field as PydanticField
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,13 +39,13 @@ from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.application import Application, CommandResult
 from stormgen.runtime.envelope import parse_time
 from stormgen.runtime.errors import StoreError, StoreFull, StoreUnavailable
-from stormgen.runtime.http import errors
+from stormgen.runtime.http import errors, openapi
 from stormgen.runtime.http.auth import OPERATOR, Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.limits import Limits
 from stormgen.runtime.http.naming import kebab
-from stormgen.runtime.http.schemas import ModelFactory, first_error
+from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory, first_error
 from stormgen.runtime.http.writer import CommandWriter
 from stormgen.runtime.idempotency import ANONYMOUS, ClientKey, caller_of
 from stormgen.runtime.messages import Command, Event, Message, info
@@ -66,6 +68,11 @@ _SCHEMA_REF = "#/components/schemas/{model}"
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 #: Positions are 64-bit integers in every store.
 _MAX_POSITION = 2**63 - 1
+#: A whole number in a query string (ASCII digits only: `int()` takes "٣", "1_0", " 7").
+_INTEGER = re.compile(r"-?[0-9]+")
+_IF_MATCH = re.compile(openapi.IF_MATCH_PATTERN)
+#: A view's query parameters that are no filter.
+_PAGE_PARAMETERS = ("limit", "after")
 #: The most rows or events one page may ask for.
 _MAX_PAGE = 10_000
 #: A comment line sent on an idle event stream so proxies keep it open.
@@ -211,11 +218,16 @@ class Api:
                     continue
                 optional = (agg.id_field,) if meta.creates and agg.id_type is uuid.UUID else ()
                 exclude = () if meta.creates else (agg.id_field,)
+                text_id = None
+                if meta.creates and agg.id_type is str:
+                    alias = codec.wire_name(cls, agg.id_field)
+                    text_id = {agg.id_field: (ID_TEXT, PydanticField(alias=alias))}
                 model = self.factory.model(
                     cls,
                     name=self._model_name(meta.name),
                     optional=optional,
                     exclude=exclude,
+                    extra_fields=text_id,
                     description=meta.description or None,
                 )
                 self.models.append(model)
@@ -353,7 +365,8 @@ def _validate(model: type[BaseModel], data: dict[str, Any]) -> None:
 
 def _decode(cls: type[Message], data: dict[str, Any]) -> Any:
     try:
-        return codec.from_data(cls, data, wire=True)
+        # strict: a JSON body's numbers and booleans are taken only as themselves
+        return codec.from_data(cls, data, strict=True, wire=True)
     except DecodeError as exc:
         field = exc.path.removeprefix("$.").removeprefix("$") or None
         raise errors.invalid(exc.message, field) from None
@@ -363,16 +376,12 @@ def _if_match(request: Request) -> int | None:
     header = request.headers.get("if-match")
     if header is None:
         return None
-    text = header.strip().removeprefix("W/").strip('"')
-    try:
-        version = int(text)
-    except ValueError:
+    text = header.strip()
+    if not _IF_MATCH.fullmatch(text):
         raise errors.bad_request(
-            f"If-Match must be a stream version (a whole number), not {header!r}"
-        ) from None
-    if version < 0:
-        raise errors.bad_request("If-Match must not be negative")
-    return version
+            f'If-Match must be a stream version ("3", W/"3" or 3), not {header!r}'
+        )
+    return int(text.removeprefix("W/").strip('"'))
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -380,16 +389,28 @@ def _idempotency_key(request: Request) -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if not key or len(key) > 200:
-        raise errors.bad_request("Idempotency-Key must be 1 to 200 characters")
+    if not key or len(key) > openapi.MAX_IDEMPOTENCY_KEY:
+        raise errors.bad_request(
+            f"Idempotency-Key must be 1 to {openapi.MAX_IDEMPOTENCY_KEY} characters"
+        )
     return key
 
 
 def _parse_id(agg: Aggregate[Any], text: str) -> Any:
+    if "\x00" in text:  # no instance can have it (PostgreSQL keeps no NUL in text)
+        raise errors.not_found(f"{agg.name} {text!r} does not exist")
     try:
         return agg.parse_id(text)
     except DecodeError:
         raise errors.not_found(f"{agg.name} {text!r} does not exist") from None
+
+
+def _one(request: Request, name: str) -> str | None:
+    """A query parameter given at most once (422 when repeated), or None."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise errors.invalid(f"the parameter {name!r} is given more than once", name)
+    return values[0] if values else None
 
 
 def _int_param(
@@ -399,13 +420,12 @@ def _int_param(
     minimum: int = 0,
     maximum: int = _MAX_POSITION,
 ) -> int | None:
-    text = request.query_params.get(name)
-    if text is None or text == "":
+    text = _one(request, name)
+    if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise errors.invalid(f"the parameter {name!r} must be a whole number", name) from None
+    if not _INTEGER.fullmatch(text):
+        raise errors.invalid(f"the parameter {name!r} must be a whole number", name)
+    value = int(text)
     if not minimum <= value <= maximum:
         raise errors.invalid(
             f"the parameter {name!r} must be between {minimum} and {maximum}", name
@@ -414,10 +434,10 @@ def _int_param(
 
 
 def _at(request: Request) -> int | datetime | None:
-    text = request.query_params.get("at")
-    if text is None or text == "":
+    text = _one(request, "at")
+    if text is None:
         return None
-    if text.isdigit():
+    if _INTEGER.fullmatch(text) and not text.startswith("-"):
         if int(text) > _MAX_POSITION:
             raise errors.invalid(f"the parameter 'at' must be at most {_MAX_POSITION}", "at")
         return int(text)
@@ -564,8 +584,15 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
 
 
 def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
+    # `GET /ordering/order/place-order` names a command's route, not an instance
+    creating = {kebab(r.name) for r in api.commands if r.creates and r.aggregate is agg}
+
     async def state(request: Request) -> Response:
         api.authorize_read(request)
+        if _path_param(request, "id") in creating:
+            raise ApiError(
+                405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
+            )
         ident = _parse_id(agg, _path_param(request, "id"))
         at = _at(request)
         loaded = await _call(api, api.application.state, agg, ident, at=at)
@@ -617,8 +644,9 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
     where: dict[str, str] = {}
     columns = view.sql_columns()
     for name, value in request.query_params.multi_items():
-        if name in ("limit", "after"):
+        if name in _PAGE_PARAMETERS:
             continue
+        _one(request, name)
         attribute = view.attribute(name)
         if name not in columns:
             fields = {f.name for f in dataclasses.fields(view.row_type)}
@@ -628,21 +656,48 @@ def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
             elif attribute == view.key:
                 why = "is the key (use the /{key} route)"
             raise errors.invalid(f"cannot filter {_short(view.name)} on {name!r}: it {why}", name)
-        try:
-            codec.from_data(codec._hints(view.row_type)[attribute], value)
-        except DecodeError as exc:
+        if columns[name] == "json":
             raise errors.invalid(
-                f"the filter {name!r} does not fit the column: {exc.message}", name
-            ) from None
+                f"cannot filter {_short(view.name)} on {name!r}: it holds a list or a value", name
+            )
+        _query_value(codec._hints(view.row_type)[attribute], value, f"the filter {name!r}", name)
         where[name] = value
     return where
+
+
+def _query_value(hint: Any, text: str, what: str, name: str) -> Any:
+    """Parse a query string's value of type ``hint`` as the OpenAPI document publishes
+    it (422 if not): ``true``/``false``, ASCII digits within 64 bits, and ISO texts
+    for times, dates and uuids (no numbers read as times).
+    """
+    if "\x00" in text:
+        raise errors.invalid(f"{what} must not contain a NUL character", name)
+    present = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = present[0] if len(present) == 1 else hint
+    if base is not hint and base is not str and text == "null":
+        return None  # an optional column's filter on no value
+    if base is bool:
+        if text not in ("true", "false"):
+            raise errors.invalid(f"{what} must be true or false", name)
+        return text == "true"
+    if base is int:
+        if not (_INTEGER.fullmatch(text) and -_MAX_POSITION - 1 <= int(text) <= _MAX_POSITION):
+            raise errors.invalid(f"{what} must be a whole number that fits 64 bits", name)
+        return int(text)
+    try:
+        return codec.from_data(hint, text, strict=True)
+    except DecodeError as exc:
+        raise errors.invalid(f"{what} does not fit the column: {exc.message}", name) from None
 
 
 def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
     async def rows(request: Request) -> Response:
         api.authorize_read(request)
         limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
-        after = request.query_params.get("after") or None
+        after = _one(request, "after")
+        if after is not None:
+            _query_value(view.key_type(), after, "the parameter 'after'", "after")
+        after = after or None
         where = _view_filters(view, request)
         found = await _call(api, api.application.view_rows, view, where, after=after, limit=limit)
         next_after = None
@@ -659,6 +714,8 @@ def _view_row_handler(api: Api, view: View[Any]) -> Handler:
     async def row(request: Request) -> Response:
         api.authorize_read(request)
         key = _path_param(request, "key")
+        if "\x00" in key:  # no row can have it (PostgreSQL keeps no NUL in text)
+            raise errors.not_found(f"{view.name} has no row {key!r}")
         try:
             found = await _call(api, api.application.view_row, view, key)
         except ApiError as exc:
@@ -1000,13 +1057,25 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
             raise errors.not_found(str(exc.args[0]) if exc.args else "no such failure") from None
         return JSON({"consumer": consumer, "position": int(position_text), "resolved": ok})
 
-    app.add_api_route("/health", health, methods=["GET"], tags=["operations"])
+    app.add_api_route(
+        "/health",
+        health,
+        methods=["GET"],
+        tags=["operations"],
+        openapi_extra=openapi.answers(200, openapi.health_answer(), 503),
+    )
     app.add_api_route(
         "/events",
         events,
         methods=["GET"],
         tags=["log"],
-        openapi_extra=_secured(api, _query_doc("after", "limit")),
+        openapi_extra=_secured(
+            api,
+            openapi.merge(
+                openapi.query(after=openapi.after_param(), limit=openapi.limit_param(_MAX_PAGE)),
+                openapi.answers(200, openapi.log_answer(), 422, 503),
+            ),
+        ),
     )
     app.add_api_route(
         "/events/stream",
@@ -1014,21 +1083,48 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         methods=["GET"],
         tags=["log"],
         response_class=StreamingResponse,
-        openapi_extra=_secured(api, _query_doc("after")),
+        openapi_extra=_secured(
+            api,
+            openapi.merge(
+                openapi.query(after=openapi.after_param()),
+                openapi.last_event_id(),
+                openapi.answers(
+                    200,
+                    openapi.sse_event(),
+                    400,
+                    422,
+                    503,
+                    description="Server-Sent Events: the log from `after` on, live",
+                    media_type="text/event-stream",
+                ),
+            ),
+        ),
     )
     app.add_api_route(
         "/failures",
         failures,
         methods=["GET"],
         tags=["operations"],
-        openapi_extra=_secured(api, _query_doc("after", "limit")),
+        openapi_extra=_secured(
+            api,
+            openapi.merge(
+                openapi.query(after=openapi.after_param(), limit=openapi.limit_param(_MAX_PAGE)),
+                openapi.answers(200, openapi.failures_answer(), 422, 503),
+            ),
+        ),
     )
     app.add_api_route(
         "/failures/{consumer}/{position}/retry",
         retry,
         methods=["POST"],
         tags=["operations"],
-        openapi_extra=_secured(api, _path_doc("consumer", "position")),
+        openapi_extra=_secured(
+            api,
+            openapi.merge(
+                openapi.path(consumer={"type": "string"}, position=openapi.after_param()),
+                openapi.answers(200, openapi.retry_answer(), 404, *openapi.WRITE_ERRORS),
+            ),
+        ),
     )
 
 
@@ -1246,16 +1342,41 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
     seen: set[str] = set()
     for route in api.commands:
         ctx, agg = kebab(route.context), kebab(_short(route.aggregate.name))
-        body = _body_doc(route.model)
+        id_schema = openapi.id_schema(route.aggregate.id_type)
         if route.creates:
             path = f"/{ctx}/{agg}/{kebab(route.name)}"
-            extra = body
+            doc = openapi.answers(
+                201,
+                openapi.command_answer(id_schema),
+                400,
+                409,
+                422,
+                *openapi.WRITE_ERRORS,
+                headers=_ETAG,
+            )
             status = 201
         else:
             path = f"/{ctx}/{agg}/{{id}}/{kebab(route.name)}"
-            extra = _params(body, _path_doc("id"))
+            doc = openapi.merge(
+                openapi.path(id=id_schema),
+                openapi.answers(
+                    200,
+                    openapi.command_answer(None),
+                    400,
+                    404,
+                    409,
+                    422,
+                    *openapi.WRITE_ERRORS,
+                    headers=_ETAG,
+                ),
+            )
             status = 200
-        extra = _with_headers(extra, "If-Match", "Idempotency-Key")
+        doc = openapi.merge(
+            doc,
+            openapi.body(route.model),
+            openapi.command_headers(),
+            {"x-stormgen-by": [*route.actors]},  # who may issue it: a 403 for other tokens
+        )
         handler = _command_handler(api, route)
         app.add_api_route(
             path,
@@ -1266,7 +1387,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             name=f"{route.context}.{route.name}",
             summary=route.name,
             description=info(route.cls).description or None,
-            openapi_extra=_secured(api, extra),
+            openapi_extra=_secured(api, doc),
         )
         direct[id(app.router.routes[-1])] = handler  # routes are not hashable
     for agg_def in application.aggregates.values():
@@ -1276,6 +1397,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
         ctx, agg = kebab(_context(agg_def.name)), kebab(_short(agg_def.name))
         history, state = _history_handler(api, agg_def), _state_handler(api, agg_def)
         api.instance_endpoints |= {history: agg_def, state: agg_def}
+        id_param = openapi.path(id=openapi.id_schema(agg_def.id_type))
         app.add_api_route(
             f"/{ctx}/{agg}/{{id}}/events",
             history,
@@ -1283,7 +1405,13 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[_context(agg_def.name)],
             name=f"{agg_def.name}.history",
             summary=f"{_short(agg_def.name)} history",
-            openapi_extra=_secured(api, _path_doc("id")),
+            openapi_extra=_secured(
+                api,
+                openapi.merge(
+                    id_param,
+                    openapi.answers(200, openapi.obj(events=openapi.events_list()), 404, 503),
+                ),
+            ),
         )
         app.add_api_route(
             f"/{ctx}/{agg}/{{id}}",
@@ -1292,12 +1420,28 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[_context(agg_def.name)],
             name=f"{agg_def.name}.state",
             summary=f"{_short(agg_def.name)} state",
-            openapi_extra=_secured(api, _params(_path_doc("id"), _query_doc("at"))),
+            openapi_extra=_secured(
+                api,
+                openapi.merge(
+                    id_param,
+                    openapi.query(at=openapi.at_param()),
+                    openapi.answers(
+                        200,
+                        openapi.state_answer(openapi.id_schema(agg_def.id_type)),
+                        404,
+                        422,
+                        503,
+                        headers=_ETAG,
+                    ),
+                ),
+            ),
         )
     for view in application.views.values():
         if not api.hosts(view.name):
             continue
         ctx, name = kebab(_context(view.name)), kebab(_short(view.name))
+        key_schema = openapi.type_schema(view.key_type())
+        row_schema = _row_schema(view)
         app.add_api_route(
             f"/{ctx}/views/{name}",
             _view_rows_handler(api, view),
@@ -1305,7 +1449,17 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[_context(view.name)],
             name=f"{view.name}.rows",
             summary=f"{_short(view.name)} rows",
-            openapi_extra=_secured(api, _query_doc("limit", "after", *view.sql_columns())),
+            openapi_extra=_secured(
+                api,
+                openapi.merge(
+                    openapi.query(
+                        limit=openapi.limit_param(_MAX_PAGE),
+                        after=key_schema,
+                        **_filter_schemas(view),
+                    ),
+                    openapi.answers(200, openapi.rows_answer(row_schema), 422, 503),
+                ),
+            ),
         )
         app.add_api_route(
             f"/{ctx}/views/{name}/{{key}}",
@@ -1314,10 +1468,22 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[_context(view.name)],
             name=f"{view.name}.row",
             summary=f"{_short(view.name)} row",
-            openapi_extra=_secured(api, _path_doc("key")),
+            openapi_extra=_secured(
+                api,
+                openapi.merge(
+                    openapi.path(key=openapi.id_schema(view.key_type())),
+                    openapi.answers(200, row_schema, 404, 503),
+                ),
+            ),
         )
     for ext in api.externals:
         path = f"/{kebab(ext.context)}/external/{kebab(ext.system)}/{kebab(ext.name)}"
+        doc = openapi.merge(
+            openapi.body(ext.model),
+            openapi.idempotency_header(),
+            openapi.answers(202, openapi.external_answer(), 400, 422, *openapi.WRITE_ERRORS),
+            {"x-stormgen-system": f"{ext.context}.{ext.system}"},
+        )
         app.add_api_route(
             path,
             _external_handler(api, ext),
@@ -1326,61 +1492,55 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[ext.context],
             name=f"{ext.context}.{ext.system}.{ext.name}",
             summary=f"{ext.system}: {ext.name}",
-            openapi_extra=_secured(api, _with_headers(_body_doc(ext.model), "Idempotency-Key")),
+            openapi_extra=_secured(api, doc),
         )
+
+
+def _row_schema(view: View[Any]) -> dict[str, Any]:
+    """A view's row as the API answers it: a forgotten `pii` column that is not text
+    reads null (text reads "[redacted]").
+    """
+    hints = codec._hints(view.row_type)
+    redacted = frozenset(n for n in view.pii if codec.redacted_value(hints[n]) is None)
+    return openapi.record_schema(view.row_type, redacted)
+
+
+def _filter_schemas(view: View[Any]) -> dict[str, dict[str, Any]]:
+    """The view's filterable columns (one value each), with the schema of their text.
+
+    A column named `limit` or `after` cannot be filtered on: those name the page.
+    """
+    hints = codec._hints(view.row_type)
+    return {
+        name: openapi.type_schema(hints[view.attribute(name)])
+        for name, kind in view.sql_columns().items()
+        if kind != "json" and name not in _PAGE_PARAMETERS
+    }
 
 
 # ---------------------------------------------------------------- OpenAPI
 
 
-def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"$ref": _SCHEMA_REF.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def _path_doc(*names: str) -> dict[str, Any]:
-    params = [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
-    ]
-    return {"parameters": params}
-
-
-def _query_doc(*names: str) -> dict[str, Any]:
-    params = [
-        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names
-    ]
-    return {"parameters": params}
-
-
-def _params(*docs: dict[str, Any]) -> dict[str, Any]:
-    """Merge operation docs, joining their parameter lists instead of overwriting them."""
-    merged: dict[str, Any] = {}
-    for doc in docs:
-        merged |= {**doc, "parameters": merged.get("parameters", []) + doc.get("parameters", [])}
-    return merged
-
-
-def _with_headers(extra: dict[str, Any], *names: str) -> dict[str, Any]:
-    params = list(extra.get("parameters", []))
-    params += [
-        {"name": n, "in": "header", "required": False, "schema": {"type": "string"}} for n in names
-    ]
-    return {**extra, "parameters": params}
+_ETAG = openapi.etag()
 
 
 def _secured(api: Api, extra: dict[str, Any]) -> dict[str, Any]:
-    return extra if api.tokens.open else {**extra, "security": _BEARER}
+    """With tokens: the bearer scheme, and 401 and 403 among the answers."""
+    if api.tokens.open:
+        return extra
+    return openapi.merge(extra, {"security": _BEARER, "responses": openapi.error_answers(401, 403)})
 
 
 def _install_openapi(app: FastAPI, api: Api) -> None:
     original = app.openapi
 
-    def openapi() -> dict[str, Any]:
+    def build() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = original()
         components = document.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
+        schemas.update(openapi.components())
         if api.models:
             _, top = models_json_schema(
                 [(m, "validation") for m in api.models], ref_template=_SCHEMA_REF
@@ -1394,4 +1554,4 @@ def _install_openapi(app: FastAPI, api: Api) -> None:
         app.openapi_schema = document
         return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = build  # type: ignore[method-assign]

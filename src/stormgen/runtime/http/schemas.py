@@ -21,6 +21,8 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Strict,
+    StringConstraints,
     ValidationError,
     WithJsonSchema,
     create_model,
@@ -32,6 +34,17 @@ from stormgen.runtime.codec import DECIMAL_PATTERN, DECIMAL_RULE, WIRE_NAME, wir
 
 _FORBID = ConfigDict(extra="forbid")
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, uuid.UUID, dt.date, dt.datetime)
+
+#: Text holds no NUL character: PostgreSQL stores none (in `text` or `jsonb`).
+NO_NUL = r"^[^\x00]*$"
+#: JSON's own scalars are taken only as themselves: `"7"` is no int, `1` no bool (the
+#: runtime decodes bodies strictly too), as their JSON Schema types say.
+_STRICT: dict[Any, Any] = {
+    str: Annotated[str, Strict(), StringConstraints(pattern=NO_NUL)],
+    **{tp: Annotated[tp, Strict()] for tp in (int, float, bool)},
+}
+#: A text id given in a body: an empty one could never be named in a path.
+ID_TEXT = Annotated[str, Strict(), StringConstraints(min_length=1, pattern=NO_NUL)]
 
 
 def _wire_decimal(value: Any) -> Any:
@@ -74,7 +87,9 @@ class ModelFactory:
     def translate(self, tp: Any) -> Any:
         """Return the pydantic-side type for a dataclass field annotation."""
         if tp is str:
-            return Annotated[str, self._string]
+            return Annotated[str, Strict(), StringConstraints(pattern=NO_NUL), self._string]
+        if isinstance(tp, type) and tp in _STRICT:
+            return _STRICT[tp]
         if tp is Any or tp in _SCALARS:
             return tp
         if tp is Decimal:
@@ -161,6 +176,8 @@ def first_error(exc: ValidationError) -> tuple[str, str | None]:
         text = f"the field {field!r} is missing"
     elif kind == "extra_forbidden":
         text = f"the field {field!r} is unknown"
+    elif kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NO_NUL:
+        text = f"the field {field!r} must not contain a NUL character"
     elif field:
         text = f"the field {field!r} is invalid: {error.get('msg', 'invalid value')}"
     else:
