@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict
@@ -388,6 +388,12 @@ class EventStore(ABC):
 
     #: The URL the store was opened with (without secrets).
     url: str
+
+    #: Whether writers gain by grouping many small writes into one transaction (group
+    #: commit): True where writes queue one at a time anyway and each commit costs a
+    #: disk sync (SQLite). The API then runs its commands on one thread, several to a
+    #: transaction (``http/writer.py``); elsewhere each request commits on its own.
+    group_commit: ClassVar[bool] = False
 
     # -- writing -------------------------------------------------------------------
     def append(

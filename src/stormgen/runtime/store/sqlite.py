@@ -371,6 +371,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
     """An event store in one SQLite file (WAL mode)."""
 
     dialect = _DIALECT
+    group_commit = True
 
     def __init__(
         self,
