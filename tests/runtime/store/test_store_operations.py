@@ -13,15 +13,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from store_backends import (  # noqa: F401 (fixtures, used by name)
-    Backend,
-    backend_fixture,
-    db_backend_fixture,
-    make_backend,
-    pg_base_url,
-    store_fixture,
-    with_schema,
-)
+from runtime_support import pg_base_url, with_schema
+from store_backends import Backend, make_backend
 
 from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.errors import (

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from store_backends import (  # noqa: F401 (fixtures, used by name)
-    Backend,
-    backend_fixture,
-    store_fixture,
-)
-
 from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.store import ANY, EventStore
 

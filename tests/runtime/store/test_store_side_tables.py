@@ -9,13 +9,8 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from store_backends import (  # noqa: F401 (fixtures, used by name)
-    Backend,
-    backend_fixture,
-    db_backend_fixture,
-    pg_base_url,
-    store_fixture,
-)
+from runtime_support import pg_base_url
+from store_backends import Backend
 
 from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.store import EventStore, ParkedFailure, Snapshot, ViewRow, view_table_name

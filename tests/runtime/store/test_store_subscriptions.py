@@ -9,12 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from store_backends import (  # noqa: F401 (fixtures, used by name)
-    Backend,
-    backend_fixture,
-    db_backend_fixture,
-    store_fixture,
-)
+from store_backends import Backend
 
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.store import EventStore
