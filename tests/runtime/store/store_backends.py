@@ -1,4 +1,5 @@
-"""Backends for the store contract suite: the helpers tests use by name.
+"""Backends for the store contract suite, and the samples its modules share: the
+helpers tests use by name.
 
 The fixtures built on them (``backend``, ``db_backend``, ``store``) are in
 ``conftest.py`` beside this module.
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from runtime_support import StoreURLs, pg_base_url
 
+from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.store import EventStore, open_store
 
 #: every backend, in the order the parametrized fixtures run them
@@ -48,3 +50,19 @@ def make_backend(kind: str, tmp_path: Path) -> Backend:
     if kind == "postgres":
         pg_base_url()
     return Backend(kind, tmp_path)
+
+
+# -- samples the contract modules share ----------------------------------------------------
+def ev(n: int, type_: str = "Shop.Thing", **meta: str) -> NewEvent:
+    """An event numbered ``n`` (with a decimal-as-string field, and metadata)."""
+    return NewEvent(type=type_, data={"n": n, "total": "7.50"}, metadata=dict(meta))
+
+
+#: a view with declared columns of several types
+VIEW = "Ordering.OrderSummary"
+COLUMNS = {"customer": "text", "paid": "boolean", "total": "numeric", "drinks": "integer"}
+
+
+def order(customer: str, paid: bool, total: str, drinks: int) -> dict[str, object]:
+    """A row of `VIEW`."""
+    return {"customer": customer, "paid": paid, "total": total, "drinks": drinks, "note": None}
