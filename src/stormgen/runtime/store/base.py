@@ -223,8 +223,8 @@ class EventStore(LogWriter, LogReader):
 
     #: Whether writers gain by grouping many small writes into one transaction (group
     #: commit): True where writes queue one at a time anyway and each commit costs a
-    #: disk sync (SQLite). The API then runs its commands on one thread, several to a
-    #: transaction (``http/writer.py``); elsewhere each request commits on its own.
+    #: disk sync (SQLite). Callers with many small writes then group them (the API runs
+    #: its commands on one thread, several to a transaction); elsewhere each commits alone.
     group_commit: ClassVar[bool] = False
 
     # -- writing -------------------------------------------------------------------
