@@ -288,3 +288,18 @@ def test_held_entries_are_put_after_the_block_and_dropped_when_it_raises(
         cache.put("s-3", entry, cache.generation)
         cache.forget("s-3")  # a forget in between: the held entry is refused
     assert cache.get("s-3") is None
+
+
+@pytest.mark.parametrize(("kind", "grouped"), [("sqlite", True), ("memory", False)])
+def test_the_api_groups_commands_where_the_store_says_it_gains(
+    kind: str, grouped: bool, tmp_path: Path
+) -> None:
+    """The API asks the store (`EventStore.group_commit`), not for a class of store."""
+    url = f"sqlite:///{tmp_path / 'events.db'}" if kind == "sqlite" else "memory://"
+    app = open_shop(url)
+    try:
+        assert app.store.group_commit is grouped
+        api = create_app(app, tokens="", run_consumers=False).state.api
+        assert (api.writer is not None) is grouped
+    finally:
+        app.close()

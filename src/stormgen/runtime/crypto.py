@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stormgen.runtime import codec
 from stormgen.runtime.envelope import SEALED_KEY
-from stormgen.runtime.store.base import EventStore, UnitOfWork
+from stormgen.runtime.store.base import EventStore
+from stormgen.runtime.store.roles import EncryptionKeys
 
 _NONCE = 12
 
@@ -84,7 +85,7 @@ class KeyRing:
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._lock = threading.Lock()
 
-    def key_for_writing(self, uow: UnitOfWork, stream: str, *, new: bool = False) -> bytes:
+    def key_for_writing(self, uow: EncryptionKeys, stream: str, *, new: bool = False) -> bytes:
         """The stream's key, created (in the caller's transaction) when it has none.
 
         `new`: the stream is most likely new (its first events), so its key is tried
@@ -123,7 +124,7 @@ class KeyRing:
 
     def encrypt(
         self,
-        uow: UnitOfWork,
+        uow: EncryptionKeys,
         stream: str,
         data: dict[str, Any],
         pii: Collection[str],

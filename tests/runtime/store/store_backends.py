@@ -1,24 +1,23 @@
-"""Backends for the store contract suite: each test module imports these fixtures.
+"""Backends for the store contract suite, and the samples its modules share: the
+helpers tests use by name.
 
-PostgreSQL runs when ``STORMGEN_TEST_POSTGRES`` names a server (each test gets a fresh
-schema, dropped afterwards); without it the PostgreSQL cases skip with a reason. When
-the variable is set and the server is unreachable the cases fail.
+The fixtures built on them (``backend``, ``db_backend``, ``store``) are in
+``conftest.py`` beside this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from runtime_support import StoreURLs, pg_base_url
-from runtime_support import with_schema as with_schema  # re-exported for the tests
 
+from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.store import EventStore, open_store
 
+#: every backend, in the order the parametrized fixtures run them
 BACKENDS = ["memory", "sqlite", "postgres"]
-
-StoreFactory = Callable[[], EventStore]
+#: the backends that persist to a database shared between processes
+DB_BACKENDS = ["sqlite", "postgres"]
 
 
 class Backend(StoreURLs):
@@ -46,32 +45,24 @@ class Backend(StoreURLs):
         self.drop_schemas()
 
 
-def _backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
-    b = make_backend(kind, tmp_path)
-    yield b
-    b.cleanup()
-
-
-@pytest.fixture(params=BACKENDS, name="backend")
-def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Each backend in turn."""
-    yield from _backend(request.param, tmp_path)
-
-
-@pytest.fixture(params=["sqlite", "postgres"], name="db_backend")
-def db_backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """The backends that persist to a database shared between processes."""
-    yield from _backend(request.param, tmp_path)
-
-
-@pytest.fixture(name="store")
-def store_fixture(backend: Backend) -> EventStore:
-    """A fresh, empty store of each backend."""
-    return backend.open()
-
-
 def make_backend(kind: str, tmp_path: Path) -> Backend:
     """A backend helper outside the parametrized fixtures (for cross-backend tests)."""
     if kind == "postgres":
         pg_base_url()
     return Backend(kind, tmp_path)
+
+
+# -- samples the contract modules share ----------------------------------------------------
+def ev(n: int, type_: str = "Shop.Thing", **meta: str) -> NewEvent:
+    """An event numbered ``n`` (with a decimal-as-string field, and metadata)."""
+    return NewEvent(type=type_, data={"n": n, "total": "7.50"}, metadata=dict(meta))
+
+
+#: a view with declared columns of several types
+VIEW = "Ordering.OrderSummary"
+COLUMNS = {"customer": "text", "paid": "boolean", "total": "numeric", "drinks": "integer"}
+
+
+def order(customer: str, paid: bool, total: str, drinks: int) -> dict[str, object]:
+    """A row of `VIEW`."""
+    return {"customer": customer, "paid": paid, "total": total, "drinks": drinks, "note": None}

@@ -11,7 +11,8 @@ import pytest
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreCorrupt
 from stormgen.runtime.store import SCHEMA_VERSION
-from stormgen.runtime.store.sqlite import APPLICATION_ID, SQLiteStore
+from stormgen.runtime.store.sqlite import SQLiteStore
+from stormgen.runtime.store.sqlite_schema import APPLICATION_ID
 
 # The schema stormgen wrote up to schema version 2 (the envelope column).
 SCHEMA_1 = """

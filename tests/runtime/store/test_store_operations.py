@@ -13,15 +13,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from store_backends import (  # noqa: F401 (fixtures, used by name)
-    Backend,
-    backend_fixture,
-    db_backend_fixture,
-    make_backend,
-    pg_base_url,
-    store_fixture,
-    with_schema,
-)
+from runtime_support import pg_base_url, with_schema
+from store_backends import Backend, make_backend
 
 from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.errors import (
@@ -215,56 +208,6 @@ def test_fork_copies_the_log_up_to_a_position(
     finally:
         source_backend.cleanup()
         target_backend.cleanup()
-
-
-@pytest.mark.parametrize("target_kind", ["memory", "sqlite", "postgres"])
-def test_a_fork_remembers_the_idempotency_keys_it_copies(target_kind: str, tmp_path: Path) -> None:
-    """Keys travel in the events' metadata; an append split by the import's batches
-    is remembered whole, and the fork answers a retry as the source would."""
-    source_backend = make_backend("sqlite", tmp_path / "src")
-    target_backend = make_backend(target_kind, tmp_path / "dst")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "dst").mkdir()
-    try:
-        source = source_backend.open()
-
-        def keyed(key: str, count: int) -> list[NewEvent]:
-            meta = {"idempotency_key": key}
-            return [NewEvent(type="Shop.Step", data={}, metadata=meta) for _ in range(count)]
-
-        a, b = "internal/a", "client/c0ffee/Shop.Place/b"
-        source.append("Shop.Order/1", keyed(a, 2), 0, idempotency_key=a)  # 1-2
-        source.append("Shop.Order/2", keyed(b, 4), 0, idempotency_key=b)  # 3-6
-        source.append("Shop.Order/1", [NewEvent(type="Shop.Step", data={})], 2)  # 7
-        target = fork(source, target_backend.new_url(), batch_size=4)  # 1-4, 5-7
-        target_backend.stores.append(target)
-        for key in (a, b):
-            assert target.remembered(key) == source.remembered(key)
-        again = target.append("Shop.Order/2", keyed(b, 4), 0, idempotency_key=b)
-        assert again.duplicate and (again.first_position, again.last_position) == (3, 6)
-        assert target.last_position() == 7
-    finally:
-        source_backend.cleanup()
-        target_backend.cleanup()
-
-
-def test_an_import_remembers_a_key_written_before_namespaces_as_internal(
-    backend: Backend,
-) -> None:
-    """Events written before schema version 3 carry keys without a namespace; the
-    upgrade moved those keys to the internal one, and an import (a fork) does too."""
-    source = backend.open()
-    old = NewEvent(type="Shop.Step", data={}, metadata={"idempotency_key": "cmd-1"})
-    source.append("Shop.Order/1", [old], 0)
-    target = backend.open()
-    target.import_events(source.read_all())
-    assert target.remembered("cmd-1") is None
-    assert target.remembered("internal/cmd-1") == {
-        "stream": "Shop.Order/1",
-        "stream_version": 1,
-        "first_position": 1,
-        "last_position": 1,
-    }
 
 
 def test_fork_whole_log_to_a_store_object(backend: Backend) -> None:

@@ -9,12 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from store_backends import (  # noqa: F401 (fixtures, used by name)
-    Backend,
-    backend_fixture,
-    db_backend_fixture,
-    store_fixture,
-)
+from store_backends import Backend
 
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.store import EventStore
@@ -104,20 +99,6 @@ def test_handler_error_stops_the_subscription(store: EventStore) -> None:
     sub.join(5)
     assert isinstance(sub.error, ValueError)
     assert sub.stopped
-
-
-def test_checkpoints_only_move_forward(store: EventStore) -> None:
-    assert store.get_checkpoint("c") == 0
-    assert store.set_checkpoint("c", 5) == 5
-    assert store.set_checkpoint("c", 3) == 5
-    assert store.get_checkpoint("c") == 5
-    with store.transaction() as uow:
-        assert uow.set_checkpoint("c", 7) == 7
-        assert uow.set_checkpoint("c", 6) == 7
-    assert store.get_checkpoint("c") == 7
-    with store.transaction() as uow:
-        uow.reset_checkpoint("c")  # a replay rewinds on purpose
-    assert store.get_checkpoint("c") == 0
 
 
 def test_slow_transaction_that_began_first_is_not_skipped(store: EventStore) -> None:

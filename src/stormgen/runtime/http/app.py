@@ -57,7 +57,6 @@ from stormgen.runtime.rejections import (
     Rejected,
     VersionConflict,
 )
-from stormgen.runtime.store.sqlite import SQLiteStore
 from stormgen.runtime.views import View
 
 log = logging.getLogger("stormgen.http")
@@ -185,10 +184,8 @@ class Api:
         # thread pool (no capacity limiter or cancel scope to enter per request)
         self.executor = _executor()
         # commands and external events: on one thread, grouped into one transaction
-        # per arrival (group commit) where writes are serialized anyway (SQLite)
-        self.writer = (
-            CommandWriter(application) if isinstance(application.store, SQLiteStore) else None
-        )
+        # per arrival where the store gains by it (`EventStore.group_commit`)
+        self.writer = CommandWriter(application) if application.store.group_commit else None
         self.contexts = set(contexts) if contexts else None
         self.factory = ModelFactory(self.limits.max_string_length, self.limits.max_list_items)
         self.models: list[type[BaseModel]] = []

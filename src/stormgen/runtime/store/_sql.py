@@ -18,8 +18,9 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
-from stormgen.runtime.errors import StoreError
+from stormgen.runtime.errors import SchemaTooNew, StoreCorrupt, StoreError
 from stormgen.runtime.store.base import (
+    SCHEMA_VERSION,
     AppendResult,
     EventStore,
     ParkedFailure,
@@ -108,6 +109,24 @@ def drop_old_idempotency_index(conn: Connection, placeholder: str) -> None:
     conn.execute(f"DROP TABLE IF EXISTS {quote(view_table_name(OLD_IDEMPOTENCY_INDEX))}")
     conn.execute(f"DELETE FROM stormgen_views WHERE view = {p}", (OLD_IDEMPOTENCY_INDEX,))
     conn.execute(f"DELETE FROM checkpoints WHERE consumer = {p}", (OLD_IDEMPOTENCY_INDEX,))
+
+
+def recorded_schema_version(conn: Connection, where: str) -> int:
+    """The schema version a stormgen store records (in ``stormgen_meta``).
+
+    Raises `StoreCorrupt` when it records none, `SchemaTooNew` when it is newer than
+    this stormgen understands (``where`` names the store in the message).
+    """
+    row = conn.execute("SELECT value FROM stormgen_meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        raise StoreCorrupt(f"{where} is a stormgen store without a schema version")
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"{where} has store schema version {version}, newer than this stormgen "
+            f"understands ({SCHEMA_VERSION}); upgrade stormgen"
+        )
+    return version
 
 
 def _as_is(value: Any) -> Any:

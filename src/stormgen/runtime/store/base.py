@@ -8,7 +8,8 @@ never later finds a new event below N.
 Besides the log a store holds, in the same database, the side tables the domain layer
 needs so it can change them atomically with each other (and with appends) inside one
 :meth:`EventStore.transaction`: consumer checkpoints, view tables, snapshots,
-per-stream encryption keys, idempotency keys and parked failures.
+per-stream encryption keys, idempotency keys and parked failures. Each is a role with
+a contract of its own (``roles``); `UnitOfWork` plays them all on one transaction.
 """
 
 from __future__ import annotations
@@ -16,15 +17,31 @@ from __future__ import annotations
 import re
 import threading
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, ClassVar, Final
 
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict
+
+# the records the roles exchange, importable from here as before
+from stormgen.runtime.store.roles import AppendResult as AppendResult
+from stormgen.runtime.store.roles import (
+    Checkpoints,
+    EncryptionKeys,
+    Failures,
+    IdempotencyRecords,
+    LogReader,
+    LogWriter,
+    Snapshots,
+    StreamReader,
+    ViewRows,
+)
+from stormgen.runtime.store.roles import ParkedFailure as ParkedFailure
+from stormgen.runtime.store.roles import Snapshot as Snapshot
+from stormgen.runtime.store.roles import ViewRow as ViewRow
 
 #: Current version of the stores' schema; stores refuse schemas newer than this and
 #: upgrade older ones. Version 2 added the events' ``envelope`` column; version 3 put
@@ -87,65 +104,6 @@ def column_name(column: str) -> str:
     return name
 
 
-@dataclass(slots=True, frozen=True)
-class AppendResult:
-    """What an append did: the stream's new version and the recorded events.
-
-    ``duplicate`` is True when the idempotency key had been used before: then nothing
-    was written and the fields describe the first append made with that key.
-    """
-
-    stream: str
-    stream_version: int
-    first_position: int
-    last_position: int
-    events: list[RecordedEvent]
-    duplicate: bool = False
-
-    def to_json(self) -> JSONDict:
-        """Return a JSON-ready summary (used to remember idempotent results)."""
-        return {
-            "stream": self.stream,
-            "stream_version": self.stream_version,
-            "first_position": self.first_position,
-            "last_position": self.last_position,
-        }
-
-
-@dataclass(slots=True, frozen=True)
-class Snapshot:
-    """An aggregate's state at a stream version, to skip replaying older events.
-
-    ``position`` is the global position of the event at ``version``; ``schema_hash``
-    identifies the state's shape so a changed model ignores stale snapshots.
-    """
-
-    stream: str
-    version: int
-    position: int
-    state: JSONDict
-    schema_hash: str
-
-
-@dataclass(slots=True, frozen=True)
-class ParkedFailure:
-    """An event a consumer gave up on after its retries: kept until retried or dropped."""
-
-    consumer: str
-    position: int
-    event_id: str
-    error: str
-    attempts: int
-    parked_at: datetime
-
-
-class ViewRow(NamedTuple):
-    """One row of a view table: its key and its JSON document."""
-
-    key: str
-    doc: JSONDict
-
-
 @dataclass(slots=True)
 class ViewSpec:
     """The declared shape of a view table: real SQL columns besides ``key`` and ``doc``."""
@@ -155,156 +113,26 @@ class ViewSpec:
     columns: dict[str, str] = field(default_factory=dict)
 
 
-class UnitOfWork(ABC):
+class UnitOfWork(
+    LogWriter,
+    StreamReader,
+    Checkpoints,
+    ViewRows,
+    Snapshots,
+    EncryptionKeys,
+    IdempotencyRecords,
+    Failures,
+):
     """A database transaction on a store: everything done through it commits or none.
 
-    Obtained from :meth:`EventStore.transaction`. Appends made through it become
+    Obtained from :meth:`EventStore.transaction`. It plays every role of a store (see
+    ``roles``) on that one transaction, so a view's rows and its checkpoint, or an
+    append and its stream's key, are written together. Appends made through it become
     visible (and wake subscribers) only when the transaction commits.
     """
 
-    # -- the log -----------------------------------------------------------------
-    @abstractmethod
-    def append(
-        self,
-        stream: str,
-        events: Sequence[NewEvent],
-        expected_version: int | None,
-        *,
-        idempotency_key: str | None = None,
-    ) -> AppendResult:
-        """Append ``events`` to ``stream`` at ``expected_version`` (see EventStore.append)."""
 
-    @abstractmethod
-    def read_stream(
-        self, stream: str, after_version: int = 0, up_to_position: int | None = None
-    ) -> list[RecordedEvent]:
-        """Return the stream's events after ``after_version`` (up to a position)."""
-
-    @abstractmethod
-    def stream_version(self, stream: str) -> int:
-        """Return the stream's current version (0 when it does not exist)."""
-
-    # -- checkpoints ---------------------------------------------------------------
-    @abstractmethod
-    def get_checkpoint(self, consumer: str) -> int:
-        """Return the last position the consumer has processed (0 when none)."""
-
-    @abstractmethod
-    def set_checkpoint(self, consumer: str, position: int) -> int:
-        """Move the consumer's checkpoint forward to ``position``; return the stored value.
-
-        A position at or below the stored one changes nothing (checkpoints only move
-        forward); use :meth:`reset_checkpoint` to rewind on purpose (a replay).
-        """
-
-    @abstractmethod
-    def reset_checkpoint(self, consumer: str, position: int = 0) -> None:
-        """Set the consumer's checkpoint to ``position`` even if that moves it back."""
-
-    def lock_checkpoint(self, consumer: str) -> int:
-        """Return the consumer's checkpoint, locked against every other writer until
-        this transaction ends (its row is written unchanged: PostgreSQL locks the row,
-        SQLite holds the write lock already).
-
-        A consumer claims its checkpoint so before it touches what the checkpoint
-        guards (a view's rows), and moves it by compare-and-set: see ``consumers``.
-        """
-        return self.set_checkpoint(consumer, 0)
-
-    # -- views -------------------------------------------------------------------
-    @abstractmethod
-    def upsert_row(self, view: str, key: str, doc: JSONDict) -> None:
-        """Insert or replace a view row; declared columns are filled from ``doc``."""
-
-    @abstractmethod
-    def delete_row(self, view: str, key: str) -> bool:
-        """Delete a view row; return whether it existed."""
-
-    @abstractmethod
-    def get_row(self, view: str, key: str) -> JSONDict | None:
-        """Return a view row's document, or None."""
-
-    @abstractmethod
-    def query_rows(
-        self,
-        view: str,
-        where: Mapping[str, Any] | None = None,
-        *,
-        after_key: str | None = None,
-        limit: int | None = None,
-    ) -> list[ViewRow]:
-        """Return rows ordered by key, filtered by equality on declared columns.
-
-        ``where`` maps field names (as in the document) to values; only columns
-        declared with :meth:`EventStore.ensure_view_table` can be filtered on
-        (``ValueError`` otherwise). ``after_key`` and ``limit`` page through the rows.
-        """
-
-    @abstractmethod
-    def clear_view(self, view: str) -> None:
-        """Delete every row of a view (before a replay)."""
-
-    # -- snapshots -----------------------------------------------------------------
-    @abstractmethod
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        """Store a snapshot, replacing the stream's previous one."""
-
-    @abstractmethod
-    def get_snapshot(self, stream: str, max_position: int | None = None) -> Snapshot | None:
-        """Return the stream's snapshot, or None (also when it is past ``max_position``)."""
-
-    @abstractmethod
-    def delete_snapshot(self, stream: str) -> None:
-        """Forget the stream's snapshot (after crypto-shredding, or a model change)."""
-
-    # -- encryption keys (crypto-shredding) ----------------------------------------
-    @abstractmethod
-    def put_key(self, stream: str, key: bytes) -> None:
-        """Store the stream's data-encryption key (replacing any previous one)."""
-
-    def add_key(self, stream: str, key: bytes) -> bool:
-        """Store ``key`` as the stream's key unless it has one; return whether it did.
-
-        A stream's first key in one statement on the SQL stores (a new stream's
-        first pii), where `get_key` then `put_key` take two.
-        """
-        if self.get_key(stream) is not None:
-            return False
-        self.put_key(stream, key)
-        return True
-
-    @abstractmethod
-    def get_key(self, stream: str) -> bytes | None:
-        """Return the stream's key, or None when there is none (or it was forgotten)."""
-
-    @abstractmethod
-    def delete_key(self, stream: str) -> bool:
-        """Delete the stream's key for good (crypto-shredding); return whether it existed."""
-
-    # -- idempotency keys ----------------------------------------------------------
-    @abstractmethod
-    def remembered(self, idempotency_key: str) -> JSONDict | None:
-        """The first append made with the key (`AppendResult.to_json`), or None."""
-
-    @abstractmethod
-    def remember(self, idempotency_key: str, result: JSONDict) -> None:
-        """Record the key's append (an import's; `append` records its own)."""
-
-    # -- failures ------------------------------------------------------------------
-    @abstractmethod
-    def park_failure(self, failure: ParkedFailure) -> None:
-        """Park an event for a consumer (replaces an earlier parking of the same pair)."""
-
-    @abstractmethod
-    def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
-        """Return parked failures ordered by position (of one consumer, or all)."""
-
-    @abstractmethod
-    def delete_failure(self, consumer: str, position: int) -> bool:
-        """Remove a parked failure (it was retried); return whether it existed."""
-
-
-def remember_imported(uow: UnitOfWork, events: Sequence[RecordedEvent]) -> None:
+def remember_imported(uow: IdempotencyRecords, events: Sequence[RecordedEvent]) -> None:
     """Remember the idempotency keys that imported events carry in their metadata.
 
     A key stands for the events of the one append made with it: consecutive events of
@@ -378,8 +206,12 @@ class Notifier:
                         self._known = last
 
 
-class EventStore(ABC):
+class EventStore(LogWriter, LogReader):
     """An append-only event log plus the side tables derived from it, in one database.
+
+    It plays the log's roles itself (`LogWriter`, `LogReader`); the other roles are
+    played by its units of work (:meth:`transaction`), with a shortcut here for the
+    calls made on their own (one short transaction each).
 
     Thread-safe: one store object is shared by all threads of a process. Open stores
     with :func:`stormgen.runtime.store.open_store`; close them with :meth:`close`
@@ -388,6 +220,12 @@ class EventStore(ABC):
 
     #: The URL the store was opened with (without secrets).
     url: str
+
+    #: Whether writers gain by grouping many small writes into one transaction (group
+    #: commit): True where writes queue one at a time anyway and each commit costs a
+    #: disk sync (SQLite). Callers with many small writes then group them (the API runs
+    #: its commands on one thread, several to a transaction); elsewhere each commits alone.
+    group_commit: ClassVar[bool] = False
 
     # -- writing -------------------------------------------------------------------
     def append(
@@ -398,15 +236,7 @@ class EventStore(ABC):
         *,
         idempotency_key: str | None = None,
     ) -> AppendResult:
-        """Append events to a stream atomically, at the expected stream version.
-
-        ``expected_version`` is the stream's current version as the caller knows it
-        (``NO_STREAM`` = 0: the stream must not exist; ``ANY`` = None: don't check).
-        On a mismatch :class:`VersionConflict` is raised and nothing is written. With
-        an ``idempotency_key`` that was already used, nothing is written and the first
-        append's result is returned with ``duplicate=True``. The events are committed
-        (durable) when this returns.
-        """
+        """Append in a transaction of its own (see `LogWriter.append`)."""
         with self.transaction() as uow:
             return uow.append(stream, events, expected_version, idempotency_key=idempotency_key)
 
@@ -433,80 +263,6 @@ class EventStore(ABC):
         Used by :func:`fork`; each event's position must be above the store's last
         position and stream versions must continue their streams.
         """
-
-    # -- reading -------------------------------------------------------------------
-    @abstractmethod
-    def read_stream(
-        self, stream: str, after_version: int = 0, up_to_position: int | None = None
-    ) -> list[RecordedEvent]:
-        """Return the stream's events with version above ``after_version``, in order.
-
-        With ``up_to_position`` only events at or below that global position count
-        (the stream as it was then).
-        """
-
-    @abstractmethod
-    def read_all(
-        self,
-        after_position: int = 0,
-        limit: int | None = None,
-        types: Sequence[str] | None = None,
-        up_to_position: int | None = None,
-    ) -> list[RecordedEvent]:
-        """Return events of the global log with position above ``after_position``.
-
-        ``types`` keeps only events of those types; ``limit`` caps the count;
-        ``up_to_position`` stops at that position.
-        """
-
-    def event_types(self, after_position: int, up_to_position: int) -> set[str]:
-        """Return the types of the events with a position in (``after_position``,
-        ``up_to_position``]: what a consumers' pass needs to know whom it concerns, without
-        reading (and decoding) the events themselves."""
-        found: set[str] = set()
-        while after_position < up_to_position:
-            page = self.read_all(after_position, 1000, None, up_to_position)
-            if not page:
-                break
-            found.update(event.type for event in page)
-            after_position = page[-1].position
-        return found
-
-    @abstractmethod
-    def stream_version(self, stream: str) -> int:
-        """Return the stream's current version (0 when it does not exist)."""
-
-    @abstractmethod
-    def last_position(self) -> int:
-        """Return the highest committed position (0 for an empty log)."""
-
-    @abstractmethod
-    def position_at(self, when: datetime) -> int:
-        """Return the last position recorded at or before ``when`` (0 if none): time travel."""
-
-    def iter_all(
-        self,
-        after_position: int = 0,
-        *,
-        up_to_position: int | None = None,
-        types: Sequence[str] | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[RecordedEvent]:
-        """Yield the log from ``after_position`` in batches (for replays and forks)."""
-        position = after_position
-        while True:
-            batch = self.read_all(position, batch_size, types, up_to_position)
-            if not batch:
-                return
-            yield from batch
-            position = batch[-1].position
-            if len(batch) < batch_size:
-                return
-
-    def read_event(self, position: int) -> RecordedEvent | None:
-        """Return the event at a global position, or None."""
-        batch = self.read_all(position - 1, 1, None, position)
-        return batch[0] if batch else None
 
     # -- waiting for new events ------------------------------------------------------
     #: Set by each backend when it opens.

@@ -36,7 +36,6 @@ from stormgen.runtime.envelope import EventPage, NewEvent, RecordedEvent, format
 from stormgen.runtime.errors import (
     ConcurrencyError,
     InvalidStoreURL,
-    SchemaTooNew,
     StoreCorrupt,
     StoreError,
     StoreFull,
@@ -47,26 +46,18 @@ from stormgen.runtime.store._sql import (
     SQLStore,
     SQLUnitOfWork,
     decode_json,
-    drop_old_idempotency_index,
     encode,
     encode_json,
     recorded_events,
 )
 from stormgen.runtime.store.base import (
-    CLIENT_KEYS,
-    INTERNAL_KEYS,
-    SCHEMA_VERSION,
     AppendResult,
     Notifier,
     UnitOfWork,
     check_expected,
     remember_imported,
 )
-
-#: ``PRAGMA application_id`` of stormgen stores ("STRM"), to recognise foreign files.
-APPLICATION_ID = 0x5354524D
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
+from stormgen.runtime.store.sqlite_schema import SQLITE_HEADER, prepare_schema
 
 _SQL_TYPES = {
     "text": "TEXT",
@@ -78,94 +69,6 @@ _SQL_TYPES = {
     "timestamp": "TEXT",
     "json": "TEXT",
 }
-
-# Each event is stored as its envelope, the JSON array RecordedEvent decodes from (id,
-# type, version, stream, stream_id, stream_version, position, recorded_at, data,
-# metadata): a read joins the rows' texts and decodes a page in one msgspec call, where
-# building the JSON per row in SQL was two thirds of a read. The columns queries filter
-# on are stored beside it. The view ``events_view`` shows every field as a column
-# (generated columns would cost each append a JSON parse per column).
-_EVENTS = """
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    type TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    stream_version INTEGER NOT NULL,
-    recorded_at TEXT NOT NULL,
-    envelope TEXT NOT NULL,
-    UNIQUE (stream, stream_version)"""
-_EVENTS_VIEW = """
-CREATE VIEW IF NOT EXISTS events_view AS SELECT position,
-    json_extract(envelope, '$[0]') AS id, type, json_extract(envelope, '$[2]') AS version,
-    stream, json_extract(envelope, '$[4]') AS stream_id, stream_version, recorded_at,
-    json_extract(envelope, '$[8]') AS data, json_extract(envelope, '$[9]') AS metadata
-FROM events"""
-
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS stormgen_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-{events}
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    consumer TEXT PRIMARY KEY,
-    position INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS snapshots (
-    stream TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    schema_hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS stream_keys (
-    stream TEXT PRIMARY KEY,
-    key BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    key TEXT PRIMARY KEY,
-    result TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS parked_failures (
-    consumer TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    error TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    parked_at TEXT NOT NULL,
-    PRIMARY KEY (consumer, position)
-);
-CREATE TABLE IF NOT EXISTS stormgen_views (
-    view TEXT PRIMARY KEY,
-    table_name TEXT NOT NULL,
-    columns TEXT NOT NULL
-);
-""".replace("{events}", _EVENTS)
-    + _EVENTS_VIEW
-)
-
-#: Schema 1 to 2: the events table rebuilt with envelopes, positions and their
-#: AUTOINCREMENT counter kept (``_migrate`` moves the counter).
-_MIGRATE_1_TO_2 = (
-    "ALTER TABLE events RENAME TO events_v1",
-    f"CREATE TABLE events ({_EVENTS})",
-    "INSERT INTO events (position, type, stream, stream_version, recorded_at, envelope)"
-    " SELECT position, type, stream, stream_version, recorded_at, json_array(id, type,"
-    " version, stream, stream_id, stream_version, position, recorded_at, json(data),"
-    " json(metadata)) FROM events_v1 ORDER BY position",
-    _EVENTS_VIEW,
-)
-
-#: Schema 2 to 3: the keys of one global namespace become internal ones (a client's
-#: key cannot be told from a policy's there, nor its caller known); a key that would
-#: collide with one already in a namespace stays as it was, unreachable.
-_MIGRATE_2_TO_3 = (
-    f"UPDATE OR IGNORE idempotency_keys SET key = '{INTERNAL_KEYS}' || key"
-    f" WHERE substr(key, 1, {len(INTERNAL_KEYS)}) <> '{INTERNAL_KEYS}'"
-    f" AND substr(key, 1, {len(CLIENT_KEYS)}) <> '{CLIENT_KEYS}'"
-)
 
 _INSERT = (
     "INSERT INTO events (position, type, stream, stream_version, recorded_at, envelope) VALUES "
@@ -368,9 +271,15 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
 
 
 class SQLiteStore(SQLStore[sqlite3.Connection]):
-    """An event store in one SQLite file (WAL mode)."""
+    """An event store in one SQLite file (WAL mode).
+
+    Its connections, transactions (savepoints, the write lock, a full disk), reads and
+    WAL upkeep stay in one class of about 300 lines because they share the per-thread
+    connections and the write lock; the schema is in ``sqlite_schema``.
+    """
 
     dialect = _DIALECT
+    group_commit = True
 
     def __init__(
         self,
@@ -460,7 +369,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 raise StoreCorrupt(f"{where} is a directory, not a stormgen store")
             with open(self.path, "rb") as fh:
                 header = fh.read(16)
-            if header and header != _SQLITE_HEADER:
+            if header and header != SQLITE_HEADER:
                 raise StoreCorrupt(f"{where} is not a SQLite database (not a stormgen store)")
         else:
             try:
@@ -474,30 +383,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupt(f"{where} is damaged or not a SQLite database: {exc}") from exc
         try:
-            self._check(conn, where)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Re-check under the write lock: another process may have created it.
-                version = self._check(conn, where)
-                if not version:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(
-                        "INSERT OR REPLACE INTO stormgen_meta (key, value) VALUES (?, ?)",
-                        ("schema_version", str(SCHEMA_VERSION)),
-                    )
-                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                elif version < SCHEMA_VERSION:
-                    self._migrate(conn, version, where)
-                if version:
-                    drop_old_idempotency_index(conn, "?")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            prepare_schema(conn, where)
         except sqlite3.OperationalError as exc:
             conn.close()
             raise StoreUnavailable(f"cannot open {where}: {exc}") from exc
@@ -509,66 +395,6 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             raise
         self._local.conn = conn
         self._connections.append(conn)
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection, version: int, where: str) -> None:
-        """Upgrade a store of an older schema version (in the caller's transaction)."""
-        if version < 2:
-            counter = conn.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
-            ).fetchone()
-            try:
-                for statement in _MIGRATE_1_TO_2:
-                    conn.execute(statement)
-            except sqlite3.OperationalError as exc:
-                if "JSON" not in str(exc):
-                    raise
-                # an event whose data or metadata is not JSON: nothing was changed
-                raise StoreCorrupt(f"cannot upgrade {where}: an event's {exc}") from exc
-            conn.execute("DROP TABLE events_v1")
-            # positions are never reused: the new table continues the old counter
-            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
-            if counter is not None:
-                conn.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", counter
-                )
-        if version < 3:
-            conn.execute(_MIGRATE_2_TO_3)
-        conn.execute(
-            "UPDATE stormgen_meta SET value = ? WHERE key = 'schema_version'",
-            (str(SCHEMA_VERSION),),
-        )
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    @staticmethod
-    def _check(conn: sqlite3.Connection, where: str) -> int:
-        """Return the schema version (0: an empty database); raise if foreign or too new."""
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        if not tables:
-            return 0
-        if app_id != APPLICATION_ID or "stormgen_meta" not in tables:
-            sample = ", ".join(sorted(tables)[:5])
-            raise StoreCorrupt(
-                f"{where} is a SQLite database but not a stormgen store (tables: {sample})"
-            )
-        row = conn.execute(
-            "SELECT value FROM stormgen_meta WHERE key = 'schema_version'"
-        ).fetchone()
-        if row is None:
-            raise StoreCorrupt(f"{where} is a stormgen store without a schema version")
-        version = int(row[0])
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{where} has store schema version {version}, newer than this stormgen "
-                f"understands ({SCHEMA_VERSION}); upgrade stormgen"
-            )
-        missing = {"events", "checkpoints", "snapshots", "stream_keys"} - tables
-        if missing:
-            raise StoreCorrupt(f"{where} lacks the stormgen table(s) {sorted(missing)}")
-        if version < 1:
-            raise StoreCorrupt(f"{where} has an invalid store schema version ({version})")
-        return version
 
     # -- transactions ---------------------------------------------------------------
     @contextmanager

@@ -1,4 +1,5 @@
-"""Contract: the log itself (append, order, concurrency, idempotency, reading, time)."""
+"""Contract of the log (`LogWriter`, `StreamReader`, `LogReader`) on every backend: append,
+order, concurrency, reading (bulk reads and pages keep every envelope field), time."""
 
 from __future__ import annotations
 
@@ -10,22 +11,13 @@ from pathlib import Path
 
 import pytest
 from runtime_support import ENVELOPE_FIELDS
-from store_backends import (  # noqa: F401 (fixtures, used by name)
-    Backend,
-    backend_fixture,
-    db_backend_fixture,
-    store_fixture,
-)
+from store_backends import Backend, ev
 
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.store import ANY, NO_STREAM, EventStore
 
 WRITER = Path(__file__).with_name("store_writer.py")
-
-
-def ev(n: int, type_: str = "Shop.Thing", **meta: str) -> NewEvent:
-    return NewEvent(type=type_, data={"n": n, "total": "7.50"}, metadata=dict(meta))
 
 
 def test_append_returns_recorded_events_with_envelope(store: EventStore) -> None:
@@ -75,16 +67,6 @@ def test_batch_append_is_all_or_nothing(store: EventStore) -> None:
     assert [e.position for e in store.read_all()] == [1]
     # The log goes on normally afterwards.
     assert store.append("S/2", [ev(1), ev(2)], 0).stream_version == 2
-
-
-def test_transaction_rolled_back_writes_nothing(store: EventStore) -> None:
-    with pytest.raises(RuntimeError), store.transaction() as uow:
-        uow.append("S/1", [ev(1), ev(2)], 0)
-        uow.set_checkpoint("c", 2)
-        raise RuntimeError("handler failed")
-    assert store.read_all() == []
-    assert store.get_checkpoint("c") == 0
-    assert store.last_position() == 0
 
 
 def test_large_batches_append_like_small_ones(store: EventStore) -> None:
@@ -159,34 +141,6 @@ def test_event_types_names_the_types_in_a_range(store: EventStore) -> None:
     assert store.event_types(9, 11) == {"Y", "Z"}
     assert store.event_types(10, 10) == set()
     assert store.event_types(11, 20) == set()  # nothing past the end of the log
-
-
-def test_idempotent_retry_returns_first_result_and_writes_nothing(store: EventStore) -> None:
-    first = store.append("S/1", [ev(1), ev(2)], 0, idempotency_key="cmd-1")
-    store.append("S/2", [ev(3)], 0)
-    # A retry (even with a now-stale expected version) writes nothing.
-    again = store.append("S/1", [ev(1), ev(2)], 0, idempotency_key="cmd-1")
-    assert again.duplicate
-    assert (again.stream_version, again.first_position, again.last_position) == (2, 1, 2)
-    assert [e.id for e in again.events] == [e.id for e in first.events]
-    assert store.last_position() == 3
-    # The key alone decides: a retry aimed at another stream is the same duplicate.
-    elsewhere = store.append("S/3", [ev(4)], 0, idempotency_key="cmd-1")
-    assert elsewhere.duplicate and elsewhere.stream == "S/1"
-    assert store.stream_version("S/3") == 0 and store.last_position() == 3
-    # A conflicting command does not burn the key: a later retry can still succeed.
-    with pytest.raises(VersionConflict):
-        store.append("S/1", [ev(9)], 0, idempotency_key="cmd-2")
-    assert store.append("S/1", [ev(9)], 2, idempotency_key="cmd-2").stream_version == 3
-    # What each key stands for, as a command's pre-check reads it.
-    assert store.remembered("cmd-1") == first.to_json()
-    assert store.remembered("cmd-2") == {
-        "stream": "S/1",
-        "stream_version": 3,
-        "first_position": 4,
-        "last_position": 4,
-    }
-    assert store.remembered("cmd-3") is None
 
 
 def test_position_at_finds_the_log_as_it_was(store: EventStore) -> None:
@@ -302,18 +256,6 @@ def test_concurrent_streams_from_threads_lose_nothing(store: EventStore) -> None
         assert [e.data["n"] for e in store.read_stream(f"T/{i}")] == list(range(10))
 
 
-def test_nested_transactions_roll_back_to_their_savepoint(store: EventStore) -> None:
-    with store.transaction() as uow:
-        uow.set_checkpoint("outer", 1)
-        with pytest.raises(KeyError), store.transaction() as inner:
-            inner.set_checkpoint("inner", 1)
-            raise KeyError("inner fails")
-        uow.append("S/1", [ev(1)], 0)
-    assert store.get_checkpoint("outer") == 1
-    assert store.get_checkpoint("inner") == 0
-    assert store.stream_version("S/1") == 1
-
-
 def test_a_batch_larger_than_one_insert_statement_keeps_its_order(store: EventStore) -> None:
     # SQLite writes a batch 100 rows per INSERT: positions and versions stay consecutive
     store.append("A/1", [ev(0)], 0)
@@ -323,3 +265,28 @@ def test_a_batch_larger_than_one_insert_statement_keeps_its_order(store: EventSt
     assert [e.data["n"] for e in events] == list(range(1, 251))
     assert [e.position for e in events] == list(range(2, 252))
     assert [(e.id, e.position) for e in events] == [(e.id, e.position) for e in result.events]
+
+
+def test_interleaved_streams_read_back_in_order_with_their_metadata(store: EventStore) -> None:
+    # Streams written in turns, with and without metadata: a stream read and paged log
+    # reads must give each event's own data and metadata, in position order.
+    for n in range(30):
+        meta = {"actor": f"a{n}", "nested": {"k": [n]}} if n % 3 == 0 else {}
+        store.append(f"S/{n % 2}", [NewEvent(type="T", data={"n": n}, metadata=meta)], ANY)
+    everything = store.read_all()
+    assert [e.position for e in everything] == sorted(e.position for e in everything)
+    assert [e.data["n"] for e in everything] == list(range(30))
+    for e in everything:
+        n = e.data["n"]
+        assert e.metadata == ({"actor": f"a{n}", "nested": {"k": [n]}} if n % 3 == 0 else {})
+    paged = []
+    after = 0
+    while page := store.read_all(after_position=after, limit=7):
+        paged.extend(page)
+        after = page[-1].position
+    assert paged == everything
+    odd = store.read_stream("S/1")
+    assert [e.data["n"] for e in odd] == list(range(1, 30, 2))
+    assert [e.stream_version for e in odd] == list(range(1, 16))
+    assert store.read_stream("S/1", after_version=14) == odd[14:]
+    assert store.read_stream("S/none") == []

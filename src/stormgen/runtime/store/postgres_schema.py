@@ -1,0 +1,167 @@
+"""The PostgreSQL store's schema: its tables, the append function, and how a schema is
+recognised, created or upgraded (`prepare_schema`, when a store opens)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from stormgen.runtime.errors import StoreCorrupt
+from stormgen.runtime.store._sql import drop_old_idempotency_index, recorded_schema_version
+from stormgen.runtime.store.base import CLIENT_KEYS, INTERNAL_KEYS, SCHEMA_VERSION
+
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS stormgen_meta (key text PRIMARY KEY, value text NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS events (
+        position bigint PRIMARY KEY,
+        id text NOT NULL,
+        type text NOT NULL,
+        version integer NOT NULL,
+        stream text NOT NULL,
+        stream_id text,
+        stream_version integer NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        data jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        envelope text NOT NULL,
+        UNIQUE (stream, stream_version)
+    )""",
+    "CREATE TABLE IF NOT EXISTS checkpoints (consumer text PRIMARY KEY, position bigint NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS snapshots (
+        stream text PRIMARY KEY, version integer NOT NULL, position bigint NOT NULL,
+        state jsonb NOT NULL, schema_hash text NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS stream_keys (stream text PRIMARY KEY, key bytea NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS idempotency_keys (key text PRIMARY KEY, result jsonb NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS parked_failures (
+        consumer text NOT NULL, position bigint NOT NULL, event_id text NOT NULL,
+        error text NOT NULL, attempts integer NOT NULL, parked_at timestamptz NOT NULL,
+        PRIMARY KEY (consumer, position))""",
+    """CREATE TABLE IF NOT EXISTS stormgen_views (
+        view text PRIMARY KEY, table_name text NOT NULL, columns jsonb NOT NULL)""",
+]
+
+# A command's append in one statement (one round trip; as a statement of its own, one
+# transaction): lock, idempotency look-up, version check, insert, NOTIFY. PL/pgSQL
+# takes a fresh snapshot per statement, so the reads after the LOCK see every commit
+# made before it. A conflict or a used key is a status, not an error, so a caller's
+# transaction stays usable.
+_APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION stormgen_append(
+    p_stream text, p_expected integer, p_ids text[], p_types text[], p_versions integer[],
+    p_stream_ids text[], p_data text[], p_metadata text[], p_heads text[], p_key text,
+    p_channel text,
+    OUT status text, OUT first_position bigint, OUT last_position bigint,
+    OUT stream_version integer, OUT recorded_at timestamptz, OUT prior jsonb)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_variable
+DECLARE
+    n integer := coalesce(array_length(p_ids, 1), 0);
+    before bigint;
+    at_json text;
+BEGIN
+    LOCK TABLE events IN EXCLUSIVE MODE;
+    IF p_key IS NOT NULL THEN
+        SELECT k.result INTO prior FROM idempotency_keys k WHERE k.key = p_key;
+        IF FOUND THEN
+            status := 'duplicate';
+            RETURN;
+        END IF;
+    END IF;
+    SELECT coalesce(max(e.stream_version), 0) INTO stream_version
+        FROM events e WHERE e.stream = p_stream;
+    IF p_expected IS NOT NULL AND p_expected <> stream_version THEN
+        status := 'conflict';
+        RETURN;
+    END IF;
+    SELECT coalesce(max(e.position), 0) INTO before FROM events e;
+    recorded_at := clock_timestamp();
+    at_json := to_json(recorded_at)::text;
+    -- p_heads[i] is the envelope's start, '["id","type",version,"stream",stream_id,'
+    INSERT INTO events (position, id, type, version, stream, stream_id, stream_version,
+                        recorded_at, data, metadata, envelope)
+        SELECT before + i, p_ids[i], p_types[i], p_versions[i], p_stream, p_stream_ids[i],
+               stream_version + i, recorded_at, p_data[i]::jsonb, p_metadata[i]::jsonb,
+               concat(p_heads[i], stream_version + i, ',', before + i, ',', at_json, ',',
+                      p_data[i], ',', p_metadata[i], ']')
+        FROM generate_series(1, n) AS i;
+    first_position := CASE WHEN n > 0 THEN before + 1 ELSE before END;
+    last_position := before + n;
+    stream_version := stream_version + n;
+    IF n > 0 THEN
+        PERFORM pg_notify(p_channel, last_position::text);
+    END IF;
+    IF p_key IS NOT NULL THEN
+        INSERT INTO idempotency_keys (key, result) VALUES (p_key, jsonb_build_object(
+            'stream', p_stream, 'stream_version', stream_version,
+            'first_position', first_position, 'last_position', last_position));
+    END IF;
+    status := 'ok';
+END
+$fn$
+"""
+
+#: Schema 1 to 2: the envelope column, filled from the other columns, and the append
+#: function's new parameters (the old one is dropped: a new signature is an overload).
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE events ADD COLUMN envelope text",
+    "UPDATE events SET envelope = json_build_array(id, type, version, stream, stream_id,"
+    " stream_version, position, recorded_at, data, metadata)::text",
+    "ALTER TABLE events ALTER COLUMN envelope SET NOT NULL",
+    "DROP FUNCTION IF EXISTS stormgen_append(text, integer, text[], text[], integer[],"
+    " text[], jsonb[], jsonb[], text, text)",
+)
+
+#: Schema 2 to 3: the keys of one global namespace become internal ones (a client's
+#: key cannot be told from a policy's there, nor its caller known); a key that would
+#: collide with one already in a namespace stays as it was, unreachable.
+_MIGRATE_2_TO_3 = (
+    f"UPDATE idempotency_keys k SET key = '{INTERNAL_KEYS}' || k.key"
+    f" WHERE left(k.key, {len(INTERNAL_KEYS)}) <> '{INTERNAL_KEYS}'"
+    f" AND left(k.key, {len(CLIENT_KEYS)}) <> '{CLIENT_KEYS}' AND NOT EXISTS"
+    f" (SELECT 1 FROM idempotency_keys o WHERE o.key = '{INTERNAL_KEYS}' || k.key)"
+)
+
+
+def prepare_schema(conn: psycopg.Connection[Any], schema: str, channel: str, server: str) -> None:
+    """Check the schema is a stormgen store's (or new) and not too new, then create what
+    is missing or upgrade it (in the caller's transaction; one process at a time)."""
+    # One creator at a time across processes; released at commit.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (channel,))
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (schema,),
+        )
+    }
+    where = f"{server} schema {schema}"
+    if "stormgen_meta" in tables:
+        version = recorded_schema_version(conn, where)
+        if version < 2:
+            for statement in _MIGRATE_1_TO_2:
+                conn.execute(statement)
+        if version < 3:
+            conn.execute(_MIGRATE_2_TO_3)
+        if version < SCHEMA_VERSION:
+            conn.execute(
+                "UPDATE stormgen_meta SET value = %s WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION),),
+            )
+        drop_old_idempotency_index(conn, "%s")
+        conn.execute(_APPEND_FUNCTION)
+        return
+    if "events" in tables:
+        raise StoreCorrupt(
+            f"{where} has an events table that stormgen did not create; "
+            "choose another schema (?schema=NAME)"
+        )
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    conn.execute(_APPEND_FUNCTION)
+    conn.execute(
+        "INSERT INTO stormgen_meta (key, value) VALUES ('schema_version', %s)",
+        (str(SCHEMA_VERSION),),
+    )
