@@ -39,7 +39,6 @@ from stormgen.render.python.literals import comment_text, py_decimal, py_docstri
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import Namespace, field_name, member_name, snake_case
 from stormgen.render.python.scenarios import (
-    RECORDED_AT,
     EnumValue,
     Outcome,
     ScenarioFinder,
@@ -105,7 +104,7 @@ class Call:
 
 @dataclass(frozen=True)
 class GuardVM:
-    failed: str  # the condition that rejects (already negated)
+    condition: str  # the condition that must hold, as the model writes it
     message: str  # a string literal
 
 
@@ -123,7 +122,7 @@ class HandlerVM:
     method: str  # handle_place_order
     check: str  # check_place_order
     emit: str  # emit_place_order
-    docstring: str
+    docstring: str  # the command's description, or ""
     guards: tuple[GuardVM, ...]
     emits: tuple[EmitVM, ...]
 
@@ -142,6 +141,7 @@ class UpdateVM:
     updates: tuple[tuple[str, str], ...]
     delete: bool = False
     key: str | None = None  # a view's `by` expression
+    key_method: str = ""  # the method returning it
     recorded: bool = False  # an `apply` that reads the envelope (so runs in `evolve`)
 
 
@@ -221,11 +221,6 @@ class ViewVM:
     user_class: str
     user_module: str
 
-    @property
-    def picks_keys(self) -> bool:
-        """Whether some ``on`` has a ``by`` (so the base overrides ``key_of``)."""
-        return any(h.key is not None for h in self.handlers)
-
 
 @dataclass(frozen=True)
 class UserClassVM:
@@ -255,7 +250,7 @@ class TestVM:
     """One generated test: given a state, when a command, then events or a rejection."""
 
     function: str
-    docstring: str
+    docstring: str  # the guard a rejection test fails, or ""
     state: str  # an expression building the given state
     command: str  # an expression building the command
     rejected: str | None  # the expected message literal
@@ -268,9 +263,7 @@ class TestVM:
 class TestModuleVM:
     docstring: str
     imports: tuple[str, ...]
-    aggregate: str
-    state: str
-    recorded_at: str  # when the tests' events are recorded
+    aggregate: str  # the user's class
     tests: tuple[TestVM, ...]
     missing: tuple[str, ...]  # comments: scenarios that could not be found
 
@@ -655,13 +648,17 @@ class ProjectBuilder:
         handlers = tuple(self.handler(context, agg, c, mod) for c in agg.commands)
         applies = tuple(self.apply(context, agg, e, mod) for e in agg.events)
         id_type = self.annotation(self.type_of(agg.id_field, context), mod)
-        for name in ("Aggregate", "Command", "Event"):
-            mod.std(RUNTIME, name)
+        mod.std(RUNTIME, "Aggregate")
+        if handlers:
+            mod.std(RUNTIME, "Event")
+            mod.std(RUNTIME, "on_command")
+        if applies:
+            mod.std(RUNTIME, "on_event")
         if any(a.updates for a in applies):
             mod.std("dataclasses", "replace")
         user = self._user_symbols[id(agg)]
         if any(h.guards for h in handlers):
-            mod.std(RUNTIME, "Rejected")
+            mod.std(RUNTIME, "require")
         if any(a.recorded for a in applies):
             mod.std(RUNTIME, "RecordedEvent")
         qualified = f"{context.name}.{agg.name}"
@@ -702,17 +699,18 @@ class ProjectBuilder:
     def handler(self, context: Context, agg: Aggregate, cmd: Command, mod: Module) -> HandlerVM:
         env = t.command_env(cmd, self.scope)
         c = self.compiler(env, mod, message="command", state="state")
-        guards = tuple(GuardVM(_negate(c, r.condition), py_str(r.message)) for r in cmd.requires)
+        guards = tuple(
+            GuardVM(c.compile(r.condition, t.BOOL), py_str(r.message)) for r in cmd.requires
+        )
         emits = tuple(self.emit(context, agg, cmd, e, env, c, mod) for e in cmd.emits)
         self.finish(c, mod)
         method = snake_case(cmd.name)
-        doc = cmd.description or f"Handle {cmd.name}: check its guards, then emit its events."
         return HandlerVM(
             self.symbols[id(cmd)].name,
             f"handle_{method}",
             f"check_{method}",
             f"emit_{method}",
-            py_docstring(doc),
+            py_docstring(cmd.description) if cmd.description else "",
             guards,
             emits,
         )
@@ -836,16 +834,12 @@ class ProjectBuilder:
         # Two pairs can meet in one name (`a_b` + `c`, `a` + `b_c`): names are claimed.
         name = self._test_modules.claim(f"test_{ctx_module}_{agg_module}", id(agg))
         mod = Module(f"tests.{name}", self.package)
-        base = mod.use(self._base_symbols[id(agg)])
+        mod.std(f"{RUNTIME}.testing", "when")
+        aggregate = mod.use(self._user_symbols[id(agg)])
         state_cls = mod.use(self._state_symbols[id(agg)])
-        for n in ("Command", "Event", "RecordedEvent", "id_text", "info"):
-            mod.std(RUNTIME, n)
-        mod.std("uuid", "UUID")
-        recorded_at = Values(self, mod, context).value(RECORDED_AT, t.DATETIME)
         finder = ScenarioFinder(self.scope, context, agg)
         values = Values(self, mod, context)
         functions = Namespace()
-        functions.claim("when", "when")
         tests: list[TestVM] = []
         missing: list[str] = []
         initial = finder.initial_state()
@@ -872,7 +866,7 @@ class ProjectBuilder:
                         else f"{cmd.name}: found no case failing the {what}"
                     )
                     continue
-                state = values.state(outcome.state, initial, finder.state_types, state_cls, base)
+                state = values.state(outcome.state, initial, finder.state_types, aggregate)
                 cmd_cls = mod.use(self.symbols[id(cmd)])
                 command = values.build(cmd_cls, outcome.command, ctypes)
                 events = event_types = after = None
@@ -885,14 +879,11 @@ class ProjectBuilder:
                         after = values.build(
                             state_cls, outcome.after, finder.state_types, finder.unset
                         )
-                if guard is None:
-                    doc = f"{cmd.name} is accepted: its events are recorded and applied."
-                else:
-                    doc = f"{cmd.name} is rejected when a guard fails: {guard.message}"
+                doc = "" if guard is None else py_docstring(f"The guard: {guard.message}")
                 tests.append(
                     TestVM(
                         functions.claim(f"{stem}_{suffix}", (cmd.name, suffix)),
-                        py_docstring(doc),
+                        doc,
                         state,
                         command,
                         py_str(outcome.rejected) if outcome.rejected is not None else None,
@@ -904,7 +895,9 @@ class ProjectBuilder:
         if any(x.rejected for x in tests):
             mod.std("pytest", "raises")
             mod.std(RUNTIME, "Rejected")
-        if any(x.state != f"{base}().initial_state()" for x in tests):
+        if any(x.event_types for x in tests):
+            mod.std(RUNTIME, "Event")
+        if any(x.state != f"{aggregate}().initial_state()" for x in tests):
             mod.std("dataclasses", "replace")
         qualified = f"{context.name}.{agg.name}"
         vm = TestModuleVM(
@@ -912,9 +905,7 @@ class ProjectBuilder:
                 f"Given-when-then tests of {qualified}: every command's guards and events."
             ),
             tuple(mod.import_lines()),
-            base,
-            state_cls,
-            recorded_at,
+            aggregate,
             tuple(tests),
             tuple(comment_text(m) for m in missing),
         )
@@ -958,14 +949,21 @@ class ProjectBuilder:
         mod.std("dataclasses", "dataclass")
         commands = tuple(self.message_class(c, ext, context, mod) for c in ext.commands)
         events = tuple(self.message_class(e, ext, context, mod) for e in ext.events)
-        for name in ("Command", "Event"):
-            mod.std(RUNTIME, name)
+        mod.std(RUNTIME, "Event")
         if ext.events:
             mod.std(RUNTIME, "FakePort")
-        mod.std("collections.abc", "Sequence")
-        mod.std("uuid", "UUID")
+            if ext.commands:
+                mod.std(RUNTIME, "on_command")
+        else:
+            mod.std(RUNTIME, "Command")
+            mod.std("collections.abc", "Sequence")
+            mod.std("uuid", "UUID")
         answers = []
         first = ext.events[0] if ext.events else None
+        # the methods answering each command, apart from what FakePort defines
+        methods = Namespace()
+        for taken in ("send", "sent", "answer"):
+            methods.claim(taken, taken)
         for cmd in ext.commands:
             if first is None:
                 continue
@@ -990,7 +988,7 @@ class ProjectBuilder:
                 args.append((field_name(f.name), value))
             answers.append(
                 (
-                    snake_case(cmd.name),
+                    methods.claim(f"answer_{snake_case(cmd.name)}", id(cmd)),
                     self.symbols[id(cmd)].name,
                     Call(self.symbols[id(first)].name, tuple(args)),
                 )
@@ -1037,7 +1035,7 @@ class ProjectBuilder:
         if not context.policies:
             return ()
         mod = self.module(f"{self.context_packages[context.name]}.policies")
-        for name in ("Command", "Envelope", "Event", "Policy"):
+        for name in ("Command", "Envelope", "Policy"):
             mod.std(RUNTIME, name)
         vms = tuple(self.policy(context, p, mod) for p in context.policies)
         self.out.add(
@@ -1133,8 +1131,10 @@ class ProjectBuilder:
             return ()
         mod = self.module(f"{self.context_packages[context.name]}.views")
         mod.std("dataclasses", "dataclass")
-        for name in ("Delete", "Envelope", "Event", "View"):
-            mod.std(RUNTIME, name)
+        mod.std(RUNTIME, "View")
+        if any(v.handlers for v in context.views):
+            for name in ("Delete", "Envelope", "on_event"):
+                mod.std(RUNTIME, name)
         self.needs_value = False
         vms = tuple(self.view(context, v, mod) for v in context.views)
         value_reader = mod.define("_value", "_value") if self.needs_value else ""
@@ -1221,9 +1221,11 @@ class ProjectBuilder:
                 if updates:
                     mod.std("dataclasses", "replace")
             method = methods.claim(f"on_{snake_case(event.name)}", id(on))
-            handlers.append(UpdateVM(cls, method, updates, on.delete, key))
-        if any(h.key is not None for h in handlers):
-            mod.std("typing", "Any")
+            key_method = ""
+            if key is not None:
+                mod.std(RUNTIME, "key_for")
+                key_method = methods.claim(f"key_of_{snake_case(event.name)}", ("key", id(on)))
+            handlers.append(UpdateVM(cls, method, updates, on.delete, key, key_method=key_method))
         pii = sorted(field_name(f.name) for f in view.fields if f.pii)
         doc = view.description or f"The view {view.name}."
         user = self._user_symbols[id(view)]
@@ -1437,23 +1439,6 @@ def _has_unknown(tp: t.Type) -> bool:
     return False
 
 
-def _negate(c: Compiler, condition: Expr) -> str:
-    """The Python condition under which a guard rejects: ``not (cond)``, simplified."""
-    from stormgen.model.nodes import Binary, Unary
-
-    if isinstance(condition, Unary) and condition.op == "not":
-        return c.compile(condition.operand, t.BOOL)
-    flipped = {"==": "!=", "!=": "==", "in": "not in", "not in": "in"}
-    if isinstance(condition, Binary) and condition.op in flipped:
-        return c.compile(
-            Binary(flipped[condition.op], condition.left, condition.right, condition.loc), t.BOOL
-        )
-    text = c.compile(condition, t.BOOL)
-    if isinstance(condition, Name):
-        return f"not {text}"
-    return f"not ({text})"
-
-
 def _envelope_names(
     mod: Module, owner: Aggregate | External | None, envelope: str = "envelope"
 ) -> dict[str, Any]:
@@ -1605,10 +1590,9 @@ class Values:
         state: dict[str, Any],
         initial: dict[str, Any],
         types: dict[str, t.Type],
-        state_cls: str,
-        base: str,
+        aggregate: str,
     ) -> str:
-        start = f"{base}().initial_state()"
+        start = f"{aggregate}().initial_state()"
         changed = {
             n: v
             for n, v in state.items()

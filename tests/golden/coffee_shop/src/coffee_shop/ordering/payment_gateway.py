@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from stormgen.runtime import Command, Event, FakePort
+from stormgen.runtime import Command, Event, FakePort, on_command
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,14 +47,11 @@ EVENTS: tuple[type[Event], ...] = (CardCharged, CardDeclined)
 
 
 class FakePaymentGateway(FakePort):
-    """A stand-in for the real system: answers each command with the first event."""
+    """A stand-in for the real system: answers each command with the system's first event."""
 
     def __init__(self) -> None:
         super().__init__(EVENTS)
 
-    def send(self, command: Command, command_id: UUID) -> Sequence[Event]:
-        """Record the command and answer it the way the model says the system does."""
-        if isinstance(command, ChargeCard):
-            self.sent.append(command)
-            return [CardCharged(order_id=command.order_id, amount=command.amount)]
-        return super().send(command, command_id)
+    @on_command(ChargeCard)
+    def answer_charge_card(self, command: ChargeCard) -> CardCharged:
+        return CardCharged(order_id=command.order_id, amount=command.amount)
