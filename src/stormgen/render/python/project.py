@@ -9,10 +9,7 @@ names (made unique and safe), imports, annotations, defaults, compiled guards, e
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, TypeVar
-from uuid import UUID
 
 from stormgen.model import types as t
 from stormgen.model.nodes import (
@@ -35,254 +32,33 @@ from stormgen.model.nodes import (
 )
 from stormgen.model.scope import ACTOR_KINDS, COMMAND_KINDS, EVENT_KINDS, Scope
 from stormgen.render.python.expressions import CompileError, Compiler, Target
-from stormgen.render.python.literals import comment_text, py_decimal, py_docstring, py_str
+from stormgen.render.python.literals import comment_text, py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import Namespace, field_name, member_name, snake_case
-from stormgen.render.python.scenarios import (
-    EnumValue,
-    Outcome,
-    ScenarioFinder,
-    Unknowable,
+from stormgen.render.python.scenarios import Outcome, ScenarioFinder, Unknowable
+from stormgen.render.python.values import Values, nth_id
+from stormgen.render.python.viewmodels import (
+    AggregateVM,
+    AppContextVM,
+    AppVM,
+    Call,
+    ClassVM,
+    ContextVM,
+    EmitVM,
+    EnumVM,
+    ExternalVM,
+    FieldVM,
+    GuardVM,
+    HandlerVM,
+    PolicyVM,
+    TestModuleVM,
+    TestVM,
+    UpdateVM,
+    UserClassVM,
+    ViewVM,
 )
 
 RUNTIME = "stormgen.runtime"
-
-# ---------------------------------------------------------------- view-model records
-
-
-@dataclass(frozen=True)
-class FieldVM:
-    """One dataclass field: ``name: annotation = default``."""
-
-    name: str
-    annotation: str
-    default: str | None = None
-    comment: str | None = None
-    # the model's name when the attribute differs (`from_` for `from`), and the local
-    # name of `dataclasses.field` that carries it as `metadata={"name": ...}`
-    wire: str | None = None
-    field_call: str = "field"
-
-    @property
-    def value(self) -> str | None:
-        """What follows ``=`` in the class body: the default, with the wire name if any."""
-        if self.wire is None:
-            return self.default
-        meta = f"metadata={{{py_str('name')}: {py_str(self.wire)}}}"
-        if self.default is None:
-            return f"{self.field_call}({meta})"
-        if self.default.startswith(self.field_call + "("):
-            # already a `field(...)` call (a default factory): add the metadata to it
-            return f"{self.default[:-1]}, {meta})"
-        return f"{self.field_call}(default={self.default}, {meta})"
-
-
-@dataclass(frozen=True)
-class ClassVM:
-    """A dataclass: a message, a value, a state or a view row."""
-
-    name: str
-    docstring: str
-    fields: tuple[FieldVM, ...]
-    bases: str = ""  # "(Command, name=..., ...)" or ""
-
-
-@dataclass(frozen=True)
-class EnumVM:
-    name: str
-    docstring: str
-    members: tuple[tuple[str, str], ...]  # (attribute, value literal)
-
-
-@dataclass(frozen=True)
-class Call:
-    """``Class(arg=expr, ...)`` as a constructor call, arguments in field order."""
-
-    callee: str
-    args: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class GuardVM:
-    condition: str  # the condition that must hold, as the model writes it
-    message: str  # a string literal
-
-
-@dataclass(frozen=True)
-class EmitVM:
-    event: Call
-    condition: str | None
-
-
-@dataclass(frozen=True)
-class HandlerVM:
-    """One command's handling in an aggregate base."""
-
-    command: str  # the command class
-    method: str  # handle_place_order
-    check: str  # check_place_order
-    emit: str  # emit_place_order
-    docstring: str  # the command's description, or ""
-    guards: tuple[GuardVM, ...]
-    emits: tuple[EmitVM, ...]
-
-    @property
-    def conditional(self) -> bool:
-        """Whether some event is emitted only under a condition."""
-        return any(e.condition is not None for e in self.emits)
-
-
-@dataclass(frozen=True)
-class UpdateVM:
-    """A method returning ``replace(obj, field=expr, ...)`` (``apply`` or a view's ``on``)."""
-
-    event: str
-    method: str
-    updates: tuple[tuple[str, str], ...]
-    delete: bool = False
-    key: str | None = None  # a view's `by` expression
-    key_method: str = ""  # the method returning it
-    recorded: bool = False  # an `apply` that reads the envelope (so runs in `evolve`)
-
-
-@dataclass(frozen=True)
-class AggregateVM:
-    context: str
-    name: str  # model name
-    qualified: str  # "Ordering.Order" literal
-    docstring: str
-    module: str  # dotted
-    imports: tuple[str, ...]
-    enums: tuple[EnumVM, ...]
-    commands: tuple[ClassVM, ...]
-    events: tuple[ClassVM, ...]
-    state: ClassVM
-    base: str
-    user_class: str
-    user_module: str
-    id_field: str
-    id_type: str
-    snapshot_every: str
-    handlers: tuple[HandlerVM, ...]
-    applies: tuple[UpdateVM, ...]
-    command_tuple: str
-    event_tuple: str
-
-    @property
-    def evolves(self) -> bool:
-        """Whether some update reads the envelope (so the base overrides ``evolve``)."""
-        return any(a.recorded for a in self.applies)
-
-
-@dataclass(frozen=True)
-class ExternalVM:
-    qualified: str
-    docstring: str
-    module: str
-    imports: tuple[str, ...]
-    commands: tuple[ClassVM, ...]
-    events: tuple[ClassVM, ...]
-    system: str
-    events_name: str
-    fake: str
-    event_tuple: str
-    answers: tuple[tuple[str, str, Call], ...]  # (method, command class, answer)
-    user_class: str
-    user_module: str
-
-    @property
-    def has_events(self) -> bool:
-        """Whether the system sends events (a fake needs one to answer with)."""
-        return self.event_tuple != "()"
-
-
-@dataclass(frozen=True)
-class PolicyVM:
-    qualified: str
-    base: str
-    docstring: str
-    event: str
-    condition: str | None
-    commands: tuple[Call, ...]
-    user_class: str
-    user_module: str
-
-
-@dataclass(frozen=True)
-class ViewVM:
-    qualified: str
-    base: str
-    docstring: str
-    row: ClassVM
-    key: str
-    pii: str
-    event_tuple: str
-    handlers: tuple[UpdateVM, ...]
-    user_class: str
-    user_module: str
-
-
-@dataclass(frozen=True)
-class UserClassVM:
-    """A user file: a subclass of a generated base, written once."""
-
-    module_doc: str
-    imports: tuple[str, ...]
-    name: str
-    base: str
-    docstring: str
-    example: tuple[str, ...]  # commented lines showing one override
-
-
-@dataclass(frozen=True)
-class ContextVM:
-    name: str
-    package: str
-    docstring: str
-    aggregates: tuple[AggregateVM, ...] = ()
-    externals: tuple[ExternalVM, ...] = ()
-    policies: tuple[PolicyVM, ...] = ()
-    views: tuple[ViewVM, ...] = ()
-
-
-@dataclass(frozen=True)
-class TestVM:
-    """One generated test: given a state, when a command, then events or a rejection."""
-
-    function: str
-    docstring: str  # the guard a rejection test fails, or ""
-    state: str  # an expression building the given state
-    command: str  # an expression building the command
-    rejected: str | None  # the expected message literal
-    events: str | None  # the expected events list, when knowable
-    event_types: str | None  # the expected event classes, when only those are knowable
-    after: str | None  # the expected state after the events
-
-
-@dataclass(frozen=True)
-class TestModuleVM:
-    docstring: str
-    imports: tuple[str, ...]
-    aggregate: str  # the user's class
-    tests: tuple[TestVM, ...]
-    missing: tuple[str, ...]  # comments: scenarios that could not be found
-
-
-@dataclass(frozen=True)
-class AppContextVM:
-    name: str  # a literal
-    aggregates: tuple[str, ...]
-    views: tuple[str, ...]
-    policies: tuple[str, ...]
-    systems: tuple[tuple[str, str, str], ...]  # (system constant, events constant, adapter)
-
-
-@dataclass(frozen=True)
-class AppVM:
-    docstring: str
-    imports: tuple[str, ...]
-    names: str
-    contexts: tuple[AppContextVM, ...]
 
 
 @dataclass
@@ -682,8 +458,8 @@ class ProjectBuilder:
             snapshot_every=str(agg.snapshot_every) if agg.snapshot_every else "None",
             handlers=handlers,
             applies=applies,
-            command_tuple=_tuple(self.symbols[id(c)].name for c in agg.commands),
-            event_tuple=_tuple(self.symbols[id(e)].name for e in agg.events),
+            command_tuple=py_tuple(self.symbols[id(c)].name for c in agg.commands),
+            event_tuple=py_tuple(self.symbols[id(e)].name for e in agg.events),
         )
         vm = _with_imports(vm, mod)
         self.out.add(_path(mod.dotted), "src/__package__/__context__/aggregate.py.jinja", agg=vm)
@@ -924,7 +700,7 @@ class ProjectBuilder:
             values = Values(self, mod, context)
             data = dict(happy.command)
             # A distinct instance per aggregate, so that policies do not collide.
-            data[agg.id_field.name] = _nth_id(data[agg.id_field.name], number)
+            data[agg.id_field.name] = nth_id(data[agg.id_field.name], number)
             call = values.build(mod.use(self.symbols[id(cmd)], context.name), data, ctypes)
             versions = str(len(happy.events)) if happy.events is not None else None
             cases.append((call, versions))
@@ -1006,7 +782,7 @@ class ProjectBuilder:
             system=port.name,
             events_name=self._events_symbols[id(ext)].name,
             fake=fake.name,
-            event_tuple=_tuple(self.symbols[id(e)].name for e in ext.events),
+            event_tuple=py_tuple(self.symbols[id(e)].name for e in ext.events),
             answers=tuple(answers),
             user_class=user.name,
             user_module=user.module,
@@ -1236,7 +1012,7 @@ class ProjectBuilder:
             row=row,
             key=py_str(field_name(view.key.name)),
             pii="frozenset({" + ", ".join(py_str(p) for p in pii) + "})" if pii else "frozenset()",
-            event_tuple=_tuple(event_classes),
+            event_tuple=py_tuple(event_classes),
             handlers=tuple(handlers),
             user_class=user.name,
             user_module=user.module,
@@ -1339,7 +1115,7 @@ class ProjectBuilder:
         return AppVM(
             py_docstring(f"Wire the contexts of {self.model.name} into one application."),
             tuple(mod.import_lines()),
-            _tuple(e.name for e in entries),
+            py_tuple(e.name for e in entries),
             tuple(entries),
         )
 
@@ -1357,21 +1133,6 @@ def _summary(c: ContextVM) -> str:
     )
     parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n]
     return ", ".join(parts) or "no elements yet"
-
-
-def _nth_id(ident: Any, number: int) -> Any:
-    """The ``number``-th distinct id of the same type as ``ident``."""
-    if isinstance(ident, UUID):
-        return UUID(int=number)
-    if isinstance(ident, bool):
-        return ident
-    if isinstance(ident, int):
-        return number
-    if isinstance(ident, Decimal):
-        return Decimal(number)
-    if isinstance(ident, str):
-        return f"id-{number}"
-    return ident
 
 
 def _toml_str(text: str) -> str:
@@ -1418,15 +1179,6 @@ def _path(dotted: str, leaf: str | None = None) -> str:
     if leaf is not None:
         parts.append(leaf)
     return "src/" + "/".join(parts) + ".py"
-
-
-def _tuple(names: Any) -> str:
-    items = list(names)
-    if not items:
-        return "()"
-    if len(items) == 1:
-        return f"({items[0]},)"
-    return "(" + ", ".join(items) + ")"
 
 
 def _has_unknown(tp: t.Type) -> bool:
@@ -1516,107 +1268,3 @@ def _aggregate_example(vm: AggregateVM) -> tuple[str, ...]:
         f"def {h.check}(self, state: {vm.state.name}, command: {h.command}) -> None:",
         f"    super().{h.check}(state, command)",
     )
-
-
-class Values:
-    """Python source for the interpreter's values, typed by the model (for tests)."""
-
-    def __init__(self, builder: ProjectBuilder, mod: Module, context: Context) -> None:
-        self.builder = builder
-        self.mod = mod
-        self.context = context
-
-    def value(self, value: Any, tp: t.Type) -> str:
-        mod = self.mod
-        if value is None:
-            return "None"
-        if isinstance(tp, t.OptionalType):
-            return self.value(value, tp.inner)
-        if isinstance(tp, t.ListType):
-            items = [self.value(v, tp.element) for v in value]
-            return _tuple(items)
-        if isinstance(tp, t.EnumType) and isinstance(value, EnumValue):
-            local = mod.use(self.builder.symbols[id(tp.node)], tp.context_name or "")
-            return f"{local}.{member_name(value.member)}"
-        if isinstance(tp, t.ValueType) and isinstance(value, dict):
-            local = mod.use(self.builder.symbols[id(tp.node)], tp.context_name or "")
-            fields = t.value_fields(tp, self.builder.scope)
-            return self.build(local, value, fields)
-        if isinstance(value, bool):
-            return "True" if value else "False"
-        if isinstance(value, Decimal) or (tp == t.DECIMAL and type(value) is int):
-            mod.std("decimal", "Decimal")
-            return py_decimal(value)
-        if isinstance(value, int):
-            return str(value)
-        if isinstance(value, float):
-            return repr(value)
-        if isinstance(value, str):
-            return py_str(value)
-        if isinstance(value, UUID):
-            return f"{mod.std('uuid', 'UUID')}(int={value.int})"
-        if isinstance(value, datetime):
-            mod.std("datetime", "UTC")
-            return (
-                f"{mod.std('datetime', 'datetime')}({value.year}, {value.month}, {value.day},"
-                f" {value.hour}, {value.minute}, tzinfo=UTC)"
-            )
-        if isinstance(value, date):
-            return f"{mod.std('datetime', 'date')}({value.year}, {value.month}, {value.day})"
-        raise Unknowable(f"a value of type {tp}")
-
-    def build(
-        self,
-        callee: str,
-        values: dict[str, Any],
-        types: dict[str, t.Type],
-        unset: frozenset[str] = frozenset(),
-    ) -> str:
-        """``callee(field=value, ...)``; a state field still unset is ``UNSET``."""
-        args = ", ".join(
-            f"{field_name(n)}="
-            + (
-                self.mod.std(RUNTIME, "UNSET")
-                if n in unset and values[n] is None
-                else self.value(values[n], tp)
-            )
-            for n, tp in types.items()
-            if n in values
-        )
-        return f"{callee}({args})"
-
-    def state(
-        self,
-        state: dict[str, Any],
-        initial: dict[str, Any],
-        types: dict[str, t.Type],
-        aggregate: str,
-    ) -> str:
-        start = f"{aggregate}().initial_state()"
-        changed = {
-            n: v
-            for n, v in state.items()
-            if initial.get(n) != v or type(initial.get(n)) is not type(v)
-        }
-        if not changed:
-            return start
-        args = ", ".join(f"{field_name(n)}={self.value(v, types[n])}" for n, v in changed.items())
-        return f"replace({start}, {args})"
-
-    def events(self, events: Any, agg: Aggregate) -> str:
-        parts = []
-        for event, data in events:
-            local = self.mod.use(self.builder.symbols[id(event)])
-            types = {
-                f.name: self.builder.type_of(f, self.context) for f in (agg.id_field, *event.fields)
-            }
-            parts.append(self.build(local, data, types))
-        return "[" + ", ".join(parts) + "]"
-
-    def event_types(self, cmd: Command, context: Context) -> str:
-        names = []
-        for emit in cmd.emits:
-            found = self.builder.scope.resolve(context, emit.event.name, EVENT_KINDS)
-            if found is not None:
-                names.append(self.mod.use(self.builder.symbols[id(found.element)]))
-        return "[" + ", ".join(names) + "]"
