@@ -35,6 +35,7 @@ from stormgen.render.python.expressions import CompileError, Compiler, Target
 from stormgen.render.python.literals import comment_text, py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import Namespace, field_name, member_name, snake_case
+from stormgen.render.python.plan import Plan
 from stormgen.render.python.scenarios import Outcome, ScenarioFinder, Unknowable
 from stormgen.render.python.values import Values, nth_id
 from stormgen.render.python.viewmodels import (
@@ -82,105 +83,14 @@ class ProjectBuilder:
         self.scope = Scope(model)
         self.package = package
         self.version = version
-        self.symbols: dict[int, Symbol] = {}
         self.out = Output()
-        self._modules: dict[str, Module] = {}
-        self.context_packages: dict[str, str] = {}
-        self._user_symbols: dict[int, Symbol] = {}
-        self._base_symbols: dict[int, Symbol] = {}
-        self._state_symbols: dict[int, Symbol] = {}
-        self._port_symbols: dict[int, Symbol] = {}
-        self._row_symbols: dict[int, Symbol] = {}
-        self._events_symbols: dict[int, Symbol] = {}
+        self.plan = Plan(model, package)
         self._constant_envs: dict[str | None, t.Env] = {}
         self._test_modules = Namespace()
         self.needs_value = False  # a views module reads a column that may be None
         self._test_modules.claim("test_service", "test_service")
         # (context, aggregate, creates command, its happy path, its field types)
         self._service_cases: list[tuple[Context, Aggregate, Command, Outcome, Any]] = []
-
-    # ------------------------------------------------------------ modules and symbols
-
-    def module(self, dotted: str) -> Module:
-        found = self._modules.get(dotted)
-        if found is None:
-            found = self._modules[dotted] = Module(dotted, self.package)
-        return found
-
-    def _place(self, element: object, module: str, wanted: str, table: dict[int, Symbol]) -> None:
-        name = self.module(module).define(wanted, (id(element), wanted))
-        table[id(element)] = Symbol(module, name)
-
-    def plan(self) -> None:
-        """Give every generated class its module and name (before any is rendered)."""
-        pkg = self.package
-        top = Namespace()
-        for fixed in ("app", "shared", "tests", "__init__", "__main__"):
-            top.claim(fixed, fixed)
-        if self.model.values or self.model.enums:
-            for v in self.model.values:
-                self._place(v, f"{pkg}.shared", v.name, self.symbols)
-            for e in self.model.enums:
-                self._place(e, f"{pkg}.shared", e.name, self.symbols)
-        for context in self._contexts():
-            ctx_pkg = top.claim(snake_case(context.name), context.name)
-            if ctx_pkg != snake_case(context.name):
-                ctx_pkg = top.claim(snake_case(context.name) + "_context", context.name)
-            base = f"{pkg}.{ctx_pkg}"
-            self.context_packages[context.name] = base
-            inner = Namespace()
-            for fixed in ("types", "policies", "views", "custom", "__init__", "__main__"):
-                inner.claim(fixed, fixed)
-            for v in context.values:
-                self._place(v, f"{base}.types", v.name, self.symbols)
-            for e in context.enums:
-                self._place(e, f"{base}.types", e.name, self.symbols)
-            for agg in context.aggregates:
-                mod = f"{base}.{_claim_module(inner, agg.name, id(agg), 'aggregate')}"
-                for cmd in agg.commands:
-                    self._place(cmd, mod, cmd.name, self.symbols)
-                for ev in agg.events:
-                    self._place(ev, mod, ev.name, self.symbols)
-                self._place(agg, mod, agg.name + "State", self._state_symbols)
-                self._place(agg, mod, agg.name + "Base", self._base_symbols)
-                user = f"{base}.custom.{mod.rsplit('.', 1)[1]}"
-                self._place(agg, user, agg.name, self._user_symbols)
-            for ext in context.externals:
-                mod = f"{base}.{_claim_module(inner, ext.name, id(ext), 'system')}"
-                for cmd in ext.commands:
-                    self._place(cmd, mod, cmd.name, self.symbols)
-                for ev in ext.events:
-                    self._place(ev, mod, ev.name, self.symbols)
-                self._place(ext, mod, "SYSTEM", self._port_symbols)
-                self._place(ext, mod, "EVENTS", self._events_symbols)
-                self._place(ext, mod, "Fake" + ext.name, self._base_symbols)
-                user = f"{base}.custom.{mod.rsplit('.', 1)[1]}"
-                self._place(ext, user, ext.name + "Adapter", self._user_symbols)
-            custom = Namespace()
-            custom.claim("__init__", "__init__")
-            for agg in context.aggregates:
-                custom.claim(self._user_symbols[id(agg)].module.rsplit(".", 1)[1], id(agg))
-            for ext in context.externals:
-                custom.claim(self._user_symbols[id(ext)].module.rsplit(".", 1)[1], id(ext))
-            for pol in context.policies:
-                self._place(pol, f"{base}.policies", pol.name + "Base", self._base_symbols)
-                user = f"{base}.custom.{_claim_module(custom, pol.name, id(pol), 'policy')}"
-                self._place(pol, user, pol.name, self._user_symbols)
-            for view in context.views:
-                self._place(view, f"{base}.views", view.name + "Row", self._row_symbols)
-                self._place(view, f"{base}.views", view.name + "Base", self._base_symbols)
-                user = f"{base}.custom.{_claim_module(custom, view.name, id(view), 'view')}"
-                self._place(view, user, view.name, self._user_symbols)
-
-    def _contexts(self) -> list[Context]:
-        # A context declared twice (E101) is checked, not generated: the first one wins.
-        seen: set[str] = set()
-        out = []
-        for c in self.model.contexts:
-            if c.name not in seen:
-                seen.add(c.name)
-                out.append(c)
-        return out
 
     # ------------------------------------------------------------ types
 
@@ -196,7 +106,7 @@ class ProjectBuilder:
         if isinstance(tp, t.ListType):
             return f"tuple[{self.annotation(tp.element, mod)}, ...]"
         if isinstance(tp, t.ValueType | t.EnumType):
-            return mod.use(self.symbols[id(tp.node)], tp.context_name or "")
+            return mod.use(self.plan.of(tp.node).cls, tp.context_name or "")
         if isinstance(tp, t.Primitive):
             simple = {"str": "str", "int": "int", "float": "float", "bool": "bool"}
             if tp.name in simple:
@@ -220,7 +130,7 @@ class ProjectBuilder:
 
     def compiler(self, env: t.Env, mod: Module, **target: Any) -> Compiler:
         def enum_name(e: t.EnumType) -> str:
-            return mod.use(self.symbols[id(e.node)], e.context_name or "")
+            return mod.use(self.plan.of(e.node).cls, e.context_name or "")
 
         return Compiler(env, Target(enum=enum_name, **target))
 
@@ -324,7 +234,7 @@ class ProjectBuilder:
         )
         doc = msg.description or _default_doc(msg, owner)
         return ClassVM(
-            self.symbols[id(msg)].name,
+            self.plan.of(msg).cls.name,
             py_docstring(doc),
             fields,
             f"({base}, {', '.join(keywords)})",
@@ -334,23 +244,22 @@ class ProjectBuilder:
         members = tuple((member_name(m.name), py_str(m.name)) for m in e.members)
         mod.std("enum", "StrEnum")
         doc = e.description or f"The members of {e.name}."
-        return EnumVM(self.symbols[id(e)].name, py_docstring(doc), members)
+        return EnumVM(self.plan.of(e).cls.name, py_docstring(doc), members)
 
     def value_vm(self, v: Value, context: Context | None, mod: Module) -> ClassVM:
         mod.std("dataclasses", "dataclass")
         doc = v.description or f"The value {v.name}."
         return ClassVM(
-            self.symbols[id(v)].name, py_docstring(doc), self.fields(v.fields, context, mod)
+            self.plan.of(v).cls.name, py_docstring(doc), self.fields(v.fields, context, mod)
         )
 
     # ------------------------------------------------------------ files
 
     def build(self) -> Output:
-        self.plan()
         contexts = []
         if self.model.values or self.model.enums:
             self.types_module(f"{self.package}.shared", None, self.model.values, self.model.enums)
-        for context in self._contexts():
+        for context in self.plan.contexts:
             contexts.append(self.context(context))
         self.project_files(tuple(contexts))
         return self.out
@@ -362,7 +271,7 @@ class ProjectBuilder:
         values: tuple[Value, ...],
         enums: tuple[Enum, ...],
     ) -> None:
-        mod = self.module(dotted)
+        mod = self.plan.module(dotted)
         enum_vms = tuple(self.enum_vm(e, mod) for e in enums)
         value_vms = tuple(self.value_vm(v, context, mod) for v in values)
         what = f"the {context.name} context" if context else "every context (the shared kernel)"
@@ -376,7 +285,7 @@ class ProjectBuilder:
         )
 
     def context(self, context: Context) -> ContextVM:
-        base = self.context_packages[context.name]
+        base = self.plan.context_packages[context.name]
         if context.values or context.enums:
             self.types_module(f"{base}.types", context, context.values, context.enums)
         aggregates = tuple(self.aggregate(context, a) for a in context.aggregates)
@@ -405,8 +314,8 @@ class ProjectBuilder:
     # ------------------------------------------------------------ aggregates
 
     def aggregate(self, context: Context, agg: Aggregate) -> AggregateVM:
-        base_sym = self._base_symbols[id(agg)]
-        mod = self.module(base_sym.module)
+        base_sym = self.plan.of(agg).base
+        mod = self.plan.module(base_sym.module)
         commands = tuple(self.message_class(c, agg, context, mod) for c in agg.commands)
         events = tuple(self.message_class(e, agg, context, mod) for e in agg.events)
         mod.std("dataclasses", "dataclass")
@@ -417,7 +326,7 @@ class ProjectBuilder:
                 # raises on any use, so reading it early is an error (language.md §5).
                 fvm = replace(fvm, default=mod.std(RUNTIME, "UNSET"))
             state_fields.append(fvm)
-        state_name = self._state_symbols[id(agg)].name
+        state_name = self.plan.of(agg).state.name
         state = ClassVM(
             state_name, py_docstring(f"The state of one {agg.name}."), tuple(state_fields)
         )
@@ -432,7 +341,7 @@ class ProjectBuilder:
             mod.std(RUNTIME, "on_event")
         if any(a.updates for a in applies):
             mod.std("dataclasses", "replace")
-        user = self._user_symbols[id(agg)]
+        user = self.plan.of(agg).user
         if any(h.guards for h in handlers):
             mod.std(RUNTIME, "require")
         if any(a.recorded for a in applies):
@@ -458,8 +367,8 @@ class ProjectBuilder:
             snapshot_every=str(agg.snapshot_every) if agg.snapshot_every else "None",
             handlers=handlers,
             applies=applies,
-            command_tuple=py_tuple(self.symbols[id(c)].name for c in agg.commands),
-            event_tuple=py_tuple(self.symbols[id(e)].name for e in agg.events),
+            command_tuple=py_tuple(self.plan.of(c).cls.name for c in agg.commands),
+            event_tuple=py_tuple(self.plan.of(e).cls.name for e in agg.events),
         )
         vm = _with_imports(vm, mod)
         self.out.add(_path(mod.dotted), "src/__package__/__context__/aggregate.py.jinja", agg=vm)
@@ -482,7 +391,7 @@ class ProjectBuilder:
         self.finish(c, mod)
         method = snake_case(cmd.name)
         return HandlerVM(
-            self.symbols[id(cmd)].name,
+            self.plan.of(cmd).cls.name,
             f"handle_{method}",
             f"check_{method}",
             f"emit_{method}",
@@ -519,7 +428,7 @@ class ProjectBuilder:
                 )
             args.append((field_name(f.name), value))
         condition = c.compile(emit.condition, t.BOOL) if emit.condition is not None else None
-        return EmitVM(Call(self.symbols[id(event)].name, tuple(args)), condition)
+        return EmitVM(Call(self.plan.of(event).cls.name, tuple(args)), condition)
 
     def _source(
         self,
@@ -560,7 +469,7 @@ class ProjectBuilder:
         )
         self.finish(c, mod)
         return UpdateVM(
-            self.symbols[id(event)].name,
+            self.plan.of(event).cls.name,
             f"apply_{snake_case(event.name)}",
             updates,
             recorded="metadata" in c.bound,
@@ -605,14 +514,14 @@ class ProjectBuilder:
     # ------------------------------------------------------------ generated tests
 
     def tests(self, context: Context, agg: Aggregate) -> None:
-        ctx_module = self.context_packages[context.name].rsplit(".", 1)[1]
-        agg_module = self._base_symbols[id(agg)].module.rsplit(".", 1)[1]
+        ctx_module = self.plan.context_packages[context.name].rsplit(".", 1)[1]
+        agg_module = self.plan.of(agg).base.module.rsplit(".", 1)[1]
         # Two pairs can meet in one name (`a_b` + `c`, `a` + `b_c`): names are claimed.
         name = self._test_modules.claim(f"test_{ctx_module}_{agg_module}", id(agg))
         mod = Module(f"tests.{name}", self.package)
         mod.std(f"{RUNTIME}.testing", "when")
-        aggregate = mod.use(self._user_symbols[id(agg)])
-        state_cls = mod.use(self._state_symbols[id(agg)])
+        aggregate = mod.use(self.plan.of(agg).user)
+        state_cls = mod.use(self.plan.of(agg).state)
         finder = ScenarioFinder(self.scope, context, agg)
         values = Values(self, mod, context)
         functions = Namespace()
@@ -643,7 +552,7 @@ class ProjectBuilder:
                     )
                     continue
                 state = values.state(outcome.state, initial, finder.state_types, aggregate)
-                cmd_cls = mod.use(self.symbols[id(cmd)])
+                cmd_cls = mod.use(self.plan.of(cmd).cls)
                 command = values.build(cmd_cls, outcome.command, ctypes)
                 events = event_types = after = None
                 if outcome.rejected is None:
@@ -701,7 +610,7 @@ class ProjectBuilder:
             data = dict(happy.command)
             # A distinct instance per aggregate, so that policies do not collide.
             data[agg.id_field.name] = nth_id(data[agg.id_field.name], number)
-            call = values.build(mod.use(self.symbols[id(cmd)], context.name), data, ctypes)
+            call = values.build(mod.use(self.plan.of(cmd).cls, context.name), data, ctypes)
             versions = str(len(happy.events)) if happy.events is not None else None
             cases.append((call, versions))
         self.out.add(
@@ -719,9 +628,9 @@ class ProjectBuilder:
     # ------------------------------------------------------------ external systems
 
     def external(self, context: Context, ext: External) -> ExternalVM:
-        port = self._port_symbols[id(ext)]
-        fake = self._base_symbols[id(ext)]
-        mod = self.module(port.module)
+        port = self.plan.of(ext).system
+        fake = self.plan.of(ext).base
+        mod = self.plan.module(port.module)
         mod.std("dataclasses", "dataclass")
         commands = tuple(self.message_class(c, ext, context, mod) for c in ext.commands)
         events = tuple(self.message_class(e, ext, context, mod) for e in ext.events)
@@ -765,13 +674,13 @@ class ProjectBuilder:
             answers.append(
                 (
                     methods.claim(f"answer_{snake_case(cmd.name)}", id(cmd)),
-                    self.symbols[id(cmd)].name,
-                    Call(self.symbols[id(first)].name, tuple(args)),
+                    self.plan.of(cmd).cls.name,
+                    Call(self.plan.of(first).cls.name, tuple(args)),
                 )
             )
         qualified = f"{context.name}.{ext.name}"
         doc = f"{qualified}: {ext.description}" if ext.description else qualified
-        user = self._user_symbols[id(ext)]
+        user = self.plan.of(ext).user
         vm = ExternalVM(
             qualified=py_str(qualified),
             docstring=py_docstring(doc),
@@ -780,9 +689,9 @@ class ProjectBuilder:
             commands=commands,
             events=events,
             system=port.name,
-            events_name=self._events_symbols[id(ext)].name,
+            events_name=self.plan.of(ext).events.name,
             fake=fake.name,
-            event_tuple=py_tuple(self.symbols[id(e)].name for e in ext.events),
+            event_tuple=py_tuple(self.plan.of(e).cls.name for e in ext.events),
             answers=tuple(answers),
             user_class=user.name,
             user_module=user.module,
@@ -810,7 +719,7 @@ class ProjectBuilder:
     def policies(self, context: Context) -> tuple[PolicyVM, ...]:
         if not context.policies:
             return ()
-        mod = self.module(f"{self.context_packages[context.name]}.policies")
+        mod = self.plan.module(f"{self.plan.context_packages[context.name]}.policies")
         for name in ("Command", "Envelope", "Policy"):
             mod.std(RUNTIME, name)
         vms = tuple(self.policy(context, p, mod) for p in context.policies)
@@ -824,10 +733,10 @@ class ProjectBuilder:
         for p in context.policies:
             found = self.scope.resolve(context, p.when.name, EVENT_KINDS)
             assert found is not None  # policy() resolved it already
-            event_symbol = self.symbols[id(found.element)]
+            event_symbol = self.plan.of(found.element).cls
             self.user_file(
                 p,
-                self._base_symbols[id(p)],
+                self.plan.of(p).base,
                 f"The policy {p.name}: override its mapping here.",
                 (
                     "from stormgen.runtime import Command, Envelope",
@@ -845,7 +754,7 @@ class ProjectBuilder:
         if found is None or not isinstance(found.element, Event):
             raise CompileError(f"{p.when.loc}: unknown event '{p.when.name}'")
         event = found.element
-        event_class = mod.use(self.symbols[id(event)], found.context.name if found.context else "")
+        event_class = mod.use(self.plan.of(event).cls, found.context.name if found.context else "")
         env = t.policy_env(event, context, self.scope)
         c = self.compiler(
             env, mod, message="event", metadata="envelope", **_envelope_names(mod, found.owner)
@@ -882,16 +791,16 @@ class ProjectBuilder:
                         f"{then.loc}: command field '{f.name}' of {cmd.name} has no source (E302)"
                     )
                 args.append((field_name(f.name), value))
-            calls.append(Call(mod.use(self.symbols[id(cmd)]), tuple(args)))
+            calls.append(Call(mod.use(self.plan.of(cmd).cls), tuple(args)))
         self.finish(c, mod)
         doc = (
             p.description
             or f"Whenever {p.when.name} then {', '.join(x.command.name for x in p.thens)}."
         )
-        user = self._user_symbols[id(p)]
+        user = self.plan.of(p).user
         return PolicyVM(
             qualified=py_str(f"{context.name}.{p.name}"),
-            base=self._base_symbols[id(p)].name,
+            base=self.plan.of(p).base.name,
             docstring=py_docstring(doc),
             event=event_class,
             condition=condition,
@@ -905,7 +814,7 @@ class ProjectBuilder:
     def views(self, context: Context) -> tuple[ViewVM, ...]:
         if not context.views:
             return ()
-        mod = self.module(f"{self.context_packages[context.name]}.views")
+        mod = self.plan.module(f"{self.plan.context_packages[context.name]}.views")
         mod.std("dataclasses", "dataclass")
         mod.std(RUNTIME, "View")
         if any(v.handlers for v in context.views):
@@ -928,11 +837,11 @@ class ProjectBuilder:
         for v, vm in zip(context.views, vms, strict=True):
             self.user_file(
                 v,
-                self._base_symbols[id(v)],
+                self.plan.of(v).base,
                 f"The view {v.name}: override how an event updates a row here.",
                 (
                     "from stormgen.runtime import Delete, Envelope, Event",
-                    f"from {self._row_symbols[id(v)].module} import {vm.row.name}",
+                    f"from {self.plan.of(v).row.module} import {vm.row.name}",
                     "",
                     f"def update(self, row: {vm.row.name}, event: Event, envelope: Envelope)"
                     f" -> {vm.row.name} | Delete:",
@@ -949,7 +858,7 @@ class ProjectBuilder:
                 # A column without a default starts as none (language.md §9).
                 vm = replace(vm, annotation=f"{vm.annotation} | None", default="None")
             columns.append(vm)
-        row_name = self._row_symbols[id(view)].name
+        row_name = self.plan.of(view).row.name
         row = ClassVM(row_name, py_docstring(f"One row of {view.name}."), (key_vm, *columns))
         handlers = []
         event_classes: list[str] = []
@@ -961,7 +870,7 @@ class ProjectBuilder:
             if found is None or not isinstance(found.element, Event):
                 raise CompileError(f"{on.event.loc}: unknown event '{on.event.name}'")
             event = found.element
-            cls = mod.use(self.symbols[id(event)], found.context.name if found.context else "")
+            cls = mod.use(self.plan.of(event).cls, found.context.name if found.context else "")
             if cls not in event_classes:
                 event_classes.append(cls)
             key = None
@@ -1004,10 +913,10 @@ class ProjectBuilder:
             handlers.append(UpdateVM(cls, method, updates, on.delete, key, key_method=key_method))
         pii = sorted(field_name(f.name) for f in view.fields if f.pii)
         doc = view.description or f"The view {view.name}."
-        user = self._user_symbols[id(view)]
+        user = self.plan.of(view).user
         return ViewVM(
             qualified=py_str(f"{context.name}.{view.name}"),
-            base=self._base_symbols[id(view)].name,
+            base=self.plan.of(view).base.name,
             docstring=py_docstring(doc),
             row=row,
             key=py_str(field_name(view.key.name)),
@@ -1027,7 +936,7 @@ class ProjectBuilder:
         doc: str,
         example: tuple[str, ...],
     ) -> None:
-        user = self._user_symbols[id(element)]
+        user = self.plan.of(element).user
         mod = Module(user.module, self.package)
         mod.define(user.name, id(element))
         base_name = mod.use(base)
@@ -1154,14 +1063,6 @@ def _markdown(text: str) -> str:
     return "".join(out)
 
 
-def _claim_module(ns: Namespace, name: str, owner: object, suffix: str) -> str:
-    wanted = snake_case(name)
-    got = ns.claim(wanted, owner)
-    if got != wanted:
-        got = ns.claim(f"{wanted}_{suffix}", owner)
-    return got
-
-
 def _qualified(context: Context, owner: Aggregate | External, name: str) -> str:
     if isinstance(owner, External):
         return f"{context.name}.{owner.name}.{name}"
@@ -1232,7 +1133,7 @@ def _zero(tp: t.Type, mod: Module, builder: ProjectBuilder) -> str:
     if isinstance(tp, t.ListType):
         return "()"
     if isinstance(tp, t.EnumType):
-        local = mod.use(builder.symbols[id(tp.node)], tp.context_name or "")
+        local = mod.use(builder.plan.of(tp.node).cls, tp.context_name or "")
         return f"{local}.{member_name(tp.members[0])}"
     if isinstance(tp, t.Primitive):
         simple = {"str": '""', "int": "0", "float": "0.0", "bool": "False"}

@@ -57,10 +57,10 @@ class Values:
             items = [self.value(v, tp.element) for v in value]
             return py_tuple(items)
         if isinstance(tp, t.EnumType) and isinstance(value, EnumValue):
-            local = mod.use(self.builder.symbols[id(tp.node)], tp.context_name or "")
+            local = mod.use(self.builder.plan.of(tp.node).cls, tp.context_name or "")
             return f"{local}.{member_name(value.member)}"
         if isinstance(tp, t.ValueType) and isinstance(value, dict):
-            local = mod.use(self.builder.symbols[id(tp.node)], tp.context_name or "")
+            local = mod.use(self.builder.plan.of(tp.node).cls, tp.context_name or "")
             fields = t.value_fields(tp, self.builder.scope)
             return self.build(local, value, fields)
         if isinstance(value, bool):
@@ -127,7 +127,7 @@ class Values:
     def events(self, events: Any, agg: Aggregate) -> str:
         parts = []
         for event, data in events:
-            local = self.mod.use(self.builder.symbols[id(event)])
+            local = self.mod.use(self.builder.plan.of(event).cls)
             types = {
                 f.name: self.builder.type_of(f, self.context) for f in (agg.id_field, *event.fields)
             }
@@ -139,5 +139,5 @@ class Values:
         for emit in cmd.emits:
             found = self.builder.scope.resolve(context, emit.event.name, EVENT_KINDS)
             if found is not None:
-                names.append(self.mod.use(self.builder.symbols[id(found.element)]))
+                names.append(self.mod.use(self.builder.plan.of(found.element).cls))
         return "[" + ", ".join(names) + "]"
