@@ -19,7 +19,7 @@ from stormgen.render.python.names import field_name, member_name
 from stormgen.render.python.scenarios import EnumValue, Unknowable
 
 if TYPE_CHECKING:
-    from stormgen.render.python.project import ProjectBuilder
+    from stormgen.render.python.parts import Parts
 
 RUNTIME = "stormgen.runtime"
 
@@ -42,8 +42,8 @@ def nth_id(ident: Any, number: int) -> Any:
 class Values:
     """Python source for the interpreter's values, typed by the model (for tests)."""
 
-    def __init__(self, builder: ProjectBuilder, mod: Module, context: Context) -> None:
-        self.builder = builder
+    def __init__(self, parts: Parts, mod: Module, context: Context) -> None:
+        self.parts = parts
         self.mod = mod
         self.context = context
 
@@ -57,11 +57,11 @@ class Values:
             items = [self.value(v, tp.element) for v in value]
             return py_tuple(items)
         if isinstance(tp, t.EnumType) and isinstance(value, EnumValue):
-            local = mod.use(self.builder.plan.of(tp.node).cls, tp.context_name or "")
+            local = mod.use(self.parts.plan.of(tp.node).cls, tp.context_name or "")
             return f"{local}.{member_name(value.member)}"
         if isinstance(tp, t.ValueType) and isinstance(value, dict):
-            local = mod.use(self.builder.plan.of(tp.node).cls, tp.context_name or "")
-            fields = t.value_fields(tp, self.builder.scope)
+            local = mod.use(self.parts.plan.of(tp.node).cls, tp.context_name or "")
+            fields = t.value_fields(tp, self.parts.scope)
             return self.build(local, value, fields)
         if isinstance(value, bool):
             return "True" if value else "False"
@@ -127,9 +127,9 @@ class Values:
     def events(self, events: Any, agg: Aggregate) -> str:
         parts = []
         for event, data in events:
-            local = self.mod.use(self.builder.plan.of(event).cls)
+            local = self.mod.use(self.parts.plan.of(event).cls)
             types = {
-                f.name: self.builder.type_of(f, self.context) for f in (agg.id_field, *event.fields)
+                f.name: self.parts.type_of(f, self.context) for f in (agg.id_field, *event.fields)
             }
             parts.append(self.build(local, data, types))
         return "[" + ", ".join(parts) + "]"
@@ -137,7 +137,7 @@ class Values:
     def event_types(self, cmd: Command, context: Context) -> str:
         names = []
         for emit in cmd.emits:
-            found = self.builder.scope.resolve(context, emit.event.name, EVENT_KINDS)
+            found = self.parts.scope.resolve(context, emit.event.name, EVENT_KINDS)
             if found is not None:
-                names.append(self.mod.use(self.builder.plan.of(found.element).cls))
+                names.append(self.mod.use(self.parts.plan.of(found.element).cls))
         return "[" + ", ".join(names) + "]"
