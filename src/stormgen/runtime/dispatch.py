@@ -61,31 +61,33 @@ class Handlers:
     """The marked methods of one class (its bases' included), by role and message class."""
 
     def __init__(self, cls: type) -> None:
-        self._table: dict[tuple[str, type], Found] = {}
-        self._cache: dict[tuple[str, type], Found | None] = {}
-        self.roles: frozenset[str] = frozenset()
+        # role -> message class -> handler, then the same with every class looked up
+        self._tables: dict[str, dict[type, Found]] = {}
+        self._caches: dict[str, dict[type, Found | None]] = {}
         for klass in reversed(cls.__mro__):
             own: dict[tuple[str, type], str] = {}
             for name, value in vars(klass).items():
                 for key in getattr(value, _MARK, ()):
                     own.setdefault(key, name)  # in one class, the first marked wins
-            for key, name in own.items():
-                self._table[key] = Found(name, _arity(getattr(cls, name)))
-        self.roles = frozenset(role for role, _ in self._table)
+            for (role, message), name in own.items():
+                table = self._tables.setdefault(role, {})
+                table[message] = Found(name, _arity(getattr(cls, name)))
+        self.roles = frozenset(self._tables)
 
     def find(self, role: str, message: type) -> Found | None:
         """The handler of ``message`` (or of its nearest base class) in ``role``, if any."""
-        key = (role, message)
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
+        cache = self._caches.get(role)
+        if cache is None:
+            cache = self._caches[role] = {}
+        elif message in cache:
+            return cache[message]
+        table = self._tables.get(role, {})
         found = None
         for klass in message.__mro__:
-            found = self._table.get((role, klass))
+            found = table.get(klass)
             if found is not None:
                 break
-        self._cache[key] = found
+        cache[message] = found
         return found
 
 
