@@ -13,7 +13,7 @@ from stormgen.model.nodes import Aggregate, Command, Context, Emit, Event
 from stormgen.model.scope import EVENT_KINDS
 from stormgen.render.python.expressions import CompileError, Compiler
 from stormgen.render.python.files import Built, Template, file, module_path
-from stormgen.render.python.literals import py_docstring, py_str, py_tuple
+from stormgen.render.python.literals import py_description, py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import field_name, snake_case
 from stormgen.render.python.parts import RUNTIME, Builder, override, with_imports
@@ -46,9 +46,7 @@ class AggregateBuilder(Builder):
                 fvm = replace(fvm, default=mod.std(RUNTIME, "UNSET"))
             state_fields.append(fvm)
         state_name = self.plan.of(agg).state.name
-        state = ClassVM(
-            state_name, py_docstring(f"The state of one {agg.name}."), tuple(state_fields)
-        )
+        state = ClassVM(state_name, "", tuple(state_fields))
         handlers = tuple(self.handler(context, agg, c, mod) for c in agg.commands)
         applies = tuple(self.apply(context, agg, e, mod) for e in agg.events)
         id_type = self.parts.annotation(self.parts.type_of(agg.id_field, context), mod)
@@ -111,7 +109,7 @@ class AggregateBuilder(Builder):
             f"handle_{method}",
             f"check_{method}",
             f"emit_{method}",
-            py_docstring(cmd.description) if cmd.description else "",
+            py_description(cmd.description),
             guards,
             emits,
         )

@@ -80,3 +80,8 @@ def py_tuple(items: Iterable[str]) -> str:
     if len(listed) == 1:
         return f"({listed[0]},)"
     return "(" + ", ".join(listed) + ")"
+
+
+def py_description(text: str | None) -> str:
+    """The docstring of a model element's description; none (``""``) without one."""
+    return py_docstring(text) if text else ""

@@ -28,7 +28,7 @@ from stormgen.model.nodes import (
 from stormgen.model.scope import ACTOR_KINDS, Scope
 from stormgen.render.python.expressions import CompileError, Compiler, Target
 from stormgen.render.python.files import File, Template, file, module_path
-from stormgen.render.python.literals import comment_text, py_docstring, py_str
+from stormgen.render.python.literals import comment_text, py_description, py_docstring, py_str
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import field_name
 from stormgen.render.python.plan import Plan
@@ -205,10 +205,9 @@ class Parts:
         fields = self.message_fields(
             msg, owner if isinstance(owner, Aggregate) else None, context, mod
         )
-        doc = msg.description or _default_doc(msg, owner)
         return ClassVM(
             self.plan.of(msg).cls.name,
-            py_docstring(doc),
+            py_description(msg.description),
             fields,
             f"({base}, {', '.join(keywords)})",
         )
@@ -301,12 +300,6 @@ def _qualified(context: Context, owner: Aggregate | External, name: str) -> str:
     if isinstance(owner, External):
         return f"{context.name}.{owner.name}.{name}"
     return f"{context.name}.{name}"
-
-
-def _default_doc(msg: Command | Event, owner: Aggregate | External) -> str:
-    if isinstance(msg, Command):
-        return f"The command {msg.name} to {owner.name}."
-    return f"The event {msg.name} of {owner.name}."
 
 
 def _has_unknown(tp: t.Type) -> bool:

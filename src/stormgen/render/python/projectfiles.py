@@ -12,7 +12,7 @@ import json
 
 from stormgen.model.nodes import Context, Enum, Value
 from stormgen.render.python.files import File, Template, file, module_path
-from stormgen.render.python.literals import py_docstring, py_str, py_tuple
+from stormgen.render.python.literals import py_description, py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import member_name, snake_case
 from stormgen.render.python.parts import RUNTIME, Builder
@@ -46,15 +46,12 @@ class ProjectFiles(Builder):
     def enum_vm(self, e: Enum, mod: Module) -> EnumVM:
         members = tuple((member_name(m.name), py_str(m.name)) for m in e.members)
         mod.std("enum", "StrEnum")
-        doc = e.description or f"The members of {e.name}."
-        return EnumVM(self.plan.of(e).cls.name, py_docstring(doc), members)
+        return EnumVM(self.plan.of(e).cls.name, py_description(e.description), members)
 
     def value_vm(self, v: Value, context: Context | None, mod: Module) -> ClassVM:
         mod.std("dataclasses", "dataclass")
-        doc = v.description or f"The value {v.name}."
-        return ClassVM(
-            self.plan.of(v).cls.name, py_docstring(doc), self.parts.fields(v.fields, context, mod)
-        )
+        fields = self.parts.fields(v.fields, context, mod)
+        return ClassVM(self.plan.of(v).cls.name, py_description(v.description), fields)
 
     def context(self, context: Context) -> tuple[File, File]:
         """A context's package ``__init__`` and its ``custom/__init__`` (the user's)."""

@@ -14,7 +14,7 @@ from stormgen.model.nodes import Context, Event, View
 from stormgen.model.scope import EVENT_KINDS
 from stormgen.render.python.expressions import CompileError
 from stormgen.render.python.files import Built, File, Template, file, module_path
-from stormgen.render.python.literals import py_docstring, py_str, py_tuple
+from stormgen.render.python.literals import py_description, py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import Namespace, field_name, snake_case
 from stormgen.render.python.parts import RUNTIME, Builder, Parts, override
@@ -76,7 +76,7 @@ class ViewBuilder(Builder):
                 vm = replace(vm, annotation=f"{vm.annotation} | None", default="None")
             columns.append(vm)
         row_name = self.plan.of(view).row.name
-        row = ClassVM(row_name, py_docstring(f"One row of {view.name}."), (key_vm, *columns))
+        row = ClassVM(row_name, "", (key_vm, *columns))
         handlers = []
         event_classes: list[str] = []
         methods = Namespace()
@@ -117,12 +117,11 @@ class ViewBuilder(Builder):
                 key_method = methods.claim(f"key_of_{snake_case(event.name)}", ("key", id(on)))
             handlers.append(UpdateVM(cls, method, updates, on.delete, key, key_method=key_method))
         pii = sorted(field_name(f.name) for f in view.fields if f.pii)
-        doc = view.description or f"The view {view.name}."
         user = self.plan.of(view).user
         return ViewVM(
             qualified=py_str(f"{context.name}.{view.name}"),
             base=self.plan.of(view).base.name,
-            docstring=py_docstring(doc),
+            docstring=py_description(view.description),
             row=row,
             key=py_str(field_name(view.key.name)),
             pii="frozenset({" + ", ".join(py_str(p) for p in pii) + "})" if pii else "frozenset()",

@@ -14,66 +14,48 @@ from coffee_shop.shared import Drink
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenTicket(Command, name="Bar.OpenTicket", aggregate="Bar.Ticket", creates=True):
-    """The command OpenTicket to Ticket."""
-
     ticket_id: UUID = field(default_factory=uuid4)
     drinks: tuple[Drink, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartBrewing(Command, name="Bar.StartBrewing", aggregate="Bar.Ticket", by=("Barista",)):
-    """The command StartBrewing to Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinishBrewing(Command, name="Bar.FinishBrewing", aggregate="Bar.Ticket", by=("Barista",)):
-    """The command FinishBrewing to Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HandOver(Command, name="Bar.HandOver", aggregate="Bar.Ticket", by=("Barista",)):
-    """The command HandOver to Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TicketOpened(Event, name="Bar.TicketOpened", aggregate="Bar.Ticket"):
-    """The event TicketOpened of Ticket."""
-
     ticket_id: UUID
     drinks: tuple[Drink, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrewingStarted(Event, name="Bar.BrewingStarted", aggregate="Bar.Ticket"):
-    """The event BrewingStarted of Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DrinksReady(Event, name="Bar.DrinksReady", aggregate="Bar.Ticket"):
-    """The event DrinksReady of Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TicketHandedOver(Event, name="Bar.TicketHandedOver", aggregate="Bar.Ticket"):
-    """The event TicketHandedOver of Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TicketState:
-    """The state of one Ticket."""
-
     drinks: tuple[Drink, ...] = ()
     status: TicketStatus = TicketStatus.Queued
 

@@ -13,8 +13,6 @@ from coffee_shop.bar.ticket import DrinksReady, TicketHandedOver, TicketOpened
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PickupRow:
-    """One row of Pickup."""
-
     ticket_id: UUID
     ready: bool = False
 

@@ -45,8 +45,6 @@ class MarkPaid(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order", by=("Customer",)):
-    """The command Cancel to Order."""
-
     order_id: UUID
     reason: str
 
@@ -69,8 +67,6 @@ class OrderPlaced(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
-    """The event OrderPaid of Order."""
-
     order_id: UUID
     amount: Decimal
     drinks: tuple[Drink, ...]
@@ -78,16 +74,12 @@ class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCancelled(Event, name="Ordering.OrderCancelled", aggregate="Ordering.Order"):
-    """The event OrderCancelled of Order."""
-
     order_id: UUID
     reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderState:
-    """The state of one Order."""
-
     customer: str = UNSET
     drinks: tuple[Drink, ...] = ()
     total: Decimal = Decimal("0")

@@ -14,8 +14,6 @@ from stormgen.runtime import Command, Event, FakePort, on_command
 class ChargeCard(
     Command, name="Ordering.PaymentGateway.ChargeCard", system="Ordering.PaymentGateway"
 ):
-    """The command ChargeCard to PaymentGateway."""
-
     order_id: UUID
     amount: Decimal
 
@@ -24,8 +22,6 @@ class ChargeCard(
 class CardCharged(
     Event, name="Ordering.PaymentGateway.CardCharged", system="Ordering.PaymentGateway"
 ):
-    """The event CardCharged of PaymentGateway."""
-
     order_id: UUID
     amount: Decimal
 
@@ -34,8 +30,6 @@ class CardCharged(
 class CardDeclined(
     Event, name="Ordering.PaymentGateway.CardDeclined", system="Ordering.PaymentGateway"
 ):
-    """The event CardDeclined of PaymentGateway."""
-
     order_id: UUID
     reason: str
 

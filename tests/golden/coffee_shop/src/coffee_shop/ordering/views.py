@@ -15,8 +15,6 @@ from coffee_shop.ordering.order import OrderCancelled, OrderPaid, OrderPlaced
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderHistoryRow:
-    """One row of OrderHistory."""
-
     order_id: UUID
     customer: str | None = None
     total: Decimal = Decimal("0")
@@ -53,16 +51,12 @@ class OrderHistoryBase(View[OrderHistoryRow]):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DailySalesRow:
-    """One row of DailySales."""
-
     day: date
     orders: int = 0
     revenue: Decimal = Decimal("0")
 
 
 class DailySalesBase(View[DailySalesRow]):
-    """The view DailySales."""
-
     name = "Ordering.DailySales"
     row_type = DailySalesRow
     key = "day"
