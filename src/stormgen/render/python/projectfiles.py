@@ -101,6 +101,7 @@ class ProjectFiles(Builder):
                 description=_markdown(model.description or ""),
                 package=pkg,
                 contexts=tuple((_markdown(c.name), _summary(c)) for c in contexts),
+                example=next((a.user_class for c in contexts for a in c.aggregates), "Order"),
             ),
         )
 
