@@ -13,7 +13,7 @@ from stormgen.model.nodes import Aggregate, Command, Context, Emit, Event
 from stormgen.model.scope import EVENT_KINDS
 from stormgen.render.python.expressions import CompileError, Compiler
 from stormgen.render.python.files import Built, Template, file, module_path
-from stormgen.render.python.literals import py_description, py_docstring, py_str, py_tuple
+from stormgen.render.python.literals import py_description, py_str, py_tuple
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import field_name, snake_case
 from stormgen.render.python.parts import RUNTIME, Builder, override, with_imports
@@ -58,34 +58,21 @@ class AggregateBuilder(Builder):
             mod.std(RUNTIME, "on_event")
         if any(a.updates for a in applies):
             mod.std("dataclasses", "replace")
-        user = self.plan.of(agg).user
         if any(h.guards for h in handlers):
             mod.std(RUNTIME, "require")
         if any(a.recorded for a in applies):
             mod.std(RUNTIME, "RecordedEvent")
-        qualified = f"{context.name}.{agg.name}"
-        doc = f"{qualified}: {agg.description}" if agg.description else qualified
         vm = AggregateVM(
+            **self.parts.module_vm(context, agg, mod, commands, events),
             context=context.name,
             name=agg.name,
-            qualified=py_str(qualified),
-            docstring=py_docstring(doc),
-            module=mod.dotted,
-            imports=(),
-            enums=(),
-            commands=commands,
-            events=events,
             state=state,
-            base=base_sym.name,
-            user_class=user.name,
-            user_module=user.module,
             id_field=py_str(field_name(agg.id_field.name)),
             id_type=id_type,
             snapshot_every=str(agg.snapshot_every) if agg.snapshot_every else "None",
             handlers=handlers,
             applies=applies,
             command_tuple=py_tuple(self.plan.of(c).cls.name for c in agg.commands),
-            event_tuple=py_tuple(self.plan.of(e).cls.name for e in agg.events),
         )
         vm = with_imports(vm, mod)
         user_file = self.parts.user_file(

@@ -10,7 +10,6 @@ from stormgen.model import types as t
 from stormgen.model.nodes import Command, Context, Event, External
 from stormgen.render.python.expressions import CompileError
 from stormgen.render.python.files import Built, Template, file, module_path
-from stormgen.render.python.literals import py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import Namespace, field_name, member_name, snake_case
 from stormgen.render.python.parts import RUNTIME, Builder, Parts, override, with_imports
@@ -23,7 +22,6 @@ class ExternalBuilder(Builder):
     def build(self, context: Context, ext: External) -> Built[ExternalVM]:
         """The module of an external system (its messages and fake) and its user file."""
         port = self.plan.of(ext).system
-        fake = self.plan.of(ext).base
         mod = self.plan.module(port.module)
         mod.std("dataclasses", "dataclass")
         commands = tuple(self.parts.message_class(c, ext, context, mod) for c in ext.commands)
@@ -48,23 +46,11 @@ class ExternalBuilder(Builder):
                 method = methods.claim(f"answer_{snake_case(cmd.name)}", id(cmd))
                 call = self.answer(context, cmd, first, mod)
                 answers.append((method, self.plan.of(cmd).cls.name, call))
-        qualified = f"{context.name}.{ext.name}"
-        doc = f"{qualified}: {ext.description}" if ext.description else qualified
-        user = self.plan.of(ext).user
         vm = ExternalVM(
-            qualified=py_str(qualified),
-            docstring=py_docstring(doc),
-            module=mod.dotted,
-            imports=(),
-            commands=commands,
-            events=events,
+            **self.parts.module_vm(context, ext, mod, commands, events),
             system=port.name,
             events_name=self.plan.of(ext).events.name,
-            fake=fake.name,
-            event_tuple=py_tuple(self.plan.of(e).cls.name for e in ext.events),
             answers=tuple(answers),
-            user_class=user.name,
-            user_module=user.module,
         )
         vm = with_imports(vm, mod)
         user_file = self.parts.user_file(

@@ -28,7 +28,13 @@ from stormgen.model.nodes import (
 from stormgen.model.scope import ACTOR_KINDS, Scope
 from stormgen.render.python.expressions import CompileError, Compiler, Target
 from stormgen.render.python.files import File, Template, file, module_path
-from stormgen.render.python.literals import comment_text, py_description, py_docstring, py_str
+from stormgen.render.python.literals import (
+    comment_text,
+    py_description,
+    py_docstring,
+    py_str,
+    py_tuple,
+)
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import field_name
 from stormgen.render.python.plan import Plan
@@ -212,6 +218,31 @@ class Parts:
             f"({base}, {', '.join(keywords)})",
         )
 
+    def module_vm(
+        self,
+        context: Context,
+        owner: Aggregate | External,
+        mod: Module,
+        commands: tuple[ClassVM, ...],
+        events: tuple[ClassVM, ...],
+    ) -> dict[str, Any]:
+        """The fields of a :class:`ModuleVM`, for an aggregate's or a system's record."""
+        qualified = f"{context.name}.{owner.name}"
+        doc = f"{qualified}: {owner.description}" if owner.description else qualified
+        symbols = self.plan.of(owner)
+        return {
+            "qualified": py_str(qualified),
+            "base": symbols.base.name,
+            "docstring": py_docstring(doc),
+            "user_class": symbols.user.name,
+            "user_module": symbols.user.module,
+            "module": mod.dotted,
+            "imports": (),
+            "commands": commands,
+            "events": events,
+            "event_tuple": py_tuple(self.plan.of(e).cls.name for e in owner.events),
+        }
+
     def source(
         self,
         f: Field,
@@ -286,7 +317,6 @@ class Parts:
             module_path(user.module),
             Template.USER_CLASS,
             vm=UserClassVM(
-                py_docstring("Your code: stormgen wrote this file once and never overwrites it."),
                 tuple(mod.import_lines()),
                 user.name,
                 base_name,

@@ -19,7 +19,6 @@ from stormgen.model.nodes import Context, Model
 from stormgen.render.python.aggregates import AggregateBuilder
 from stormgen.render.python.externals import ExternalBuilder
 from stormgen.render.python.files import File
-from stormgen.render.python.literals import py_docstring
 from stormgen.render.python.parts import Parts
 from stormgen.render.python.plan import Plan
 from stormgen.render.python.policies import PolicyBuilder
@@ -85,13 +84,4 @@ class ProjectBuilder:
         policies = self.policies.build(context)
         views = self.views.build(context)
         files.extend((*policies.files, *views.files, *self.project.context(context)))
-        doc = f"{context.name}: {context.description}" if context.description else context.name
-        return ContextVM(
-            context.name,
-            base,
-            py_docstring(doc),
-            tuple(aggregates),
-            tuple(externals),
-            policies.vm,
-            views.vm,
-        )
+        return ContextVM(context.name, tuple(aggregates), tuple(externals), policies.vm, views.vm)

@@ -125,7 +125,7 @@ class ProjectFiles(Builder):
             )
             systems = []
             for e in ctx.externals:
-                prefix = snake_case(ctx.name).upper() + "_" + e.fake.removeprefix("Fake")
+                prefix = snake_case(ctx.name).upper() + "_" + e.base.removeprefix("Fake")
                 prefix = snake_case(prefix).upper()
                 system = mod.use_as(Symbol(e.module, e.system), prefix)
                 events = mod.use_as(Symbol(e.module, e.events_name), prefix + "_EVENTS")

@@ -7,8 +7,9 @@ by the builders (:mod:`.project` and the modules it calls); templates never deci
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from stormgen.render.python.literals import py_str
+from stormgen.render.python.literals import py_docstring, py_str
 
 
 @dataclass(frozen=True)
@@ -107,49 +108,45 @@ class UpdateVM:
 
 
 @dataclass(frozen=True)
-class AggregateVM:
-    context: str
-    name: str  # model name
-    qualified: str  # "Ordering.Order" literal
+class ElementVM:
+    """What an element's generated base class and its user's subclass are called."""
+
+    qualified: str  # "Context.Element" literal
+    base: str  # <Aggregate>Base, Fake<System>, <Policy>Base, <View>Base
     docstring: str
-    module: str  # dotted
-    imports: tuple[str, ...]
-    enums: tuple[EnumVM, ...]
-    commands: tuple[ClassVM, ...]
-    events: tuple[ClassVM, ...]
-    state: ClassVM
-    base: str
     user_class: str
     user_module: str
-    id_field: str
-    id_type: str
-    snapshot_every: str
-    handlers: tuple[HandlerVM, ...]
-    applies: tuple[UpdateVM, ...]
-    command_tuple: str
-    event_tuple: str
-
-    @property
-    def evolves(self) -> bool:
-        """Whether some update reads the envelope (so the base overrides ``evolve``)."""
-        return any(a.recorded for a in self.applies)
 
 
 @dataclass(frozen=True)
-class ExternalVM:
-    qualified: str
-    docstring: str
-    module: str
+class ModuleVM(ElementVM):
+    """The module of an aggregate or an external system: its messages first."""
+
+    module: str  # dotted
     imports: tuple[str, ...]
     commands: tuple[ClassVM, ...]
     events: tuple[ClassVM, ...]
+    event_tuple: str
+
+
+@dataclass(frozen=True)
+class AggregateVM(ModuleVM):
+    context: str
+    name: str  # model name
+    state: ClassVM
+    handlers: tuple[HandlerVM, ...]
+    applies: tuple[UpdateVM, ...]
+    id_field: str
+    id_type: str
+    snapshot_every: str
+    command_tuple: str
+
+
+@dataclass(frozen=True)
+class ExternalVM(ModuleVM):
     system: str
     events_name: str
-    fake: str
-    event_tuple: str
     answers: tuple[tuple[str, str, Call], ...]  # (method, command class, answer)
-    user_class: str
-    user_module: str
 
     @property
     def has_events(self) -> bool:
@@ -158,36 +155,28 @@ class ExternalVM:
 
 
 @dataclass(frozen=True)
-class PolicyVM:
-    qualified: str
-    base: str
-    docstring: str
+class PolicyVM(ElementVM):
     event: str
     condition: str | None
     commands: tuple[Call, ...]
-    user_class: str
-    user_module: str
 
 
 @dataclass(frozen=True)
-class ViewVM:
-    qualified: str
-    base: str
-    docstring: str
+class ViewVM(ElementVM):
     row: ClassVM
     key: str
     pii: str
     event_tuple: str
     handlers: tuple[UpdateVM, ...]
-    user_class: str
-    user_module: str
 
 
 @dataclass(frozen=True)
 class UserClassVM:
     """A user file: a subclass of a generated base, written once."""
 
-    module_doc: str
+    module_doc: ClassVar[str] = py_docstring(
+        "Your code: stormgen wrote this file once and never overwrites it."
+    )
     imports: tuple[str, ...]
     name: str
     base: str
@@ -197,9 +186,9 @@ class UserClassVM:
 
 @dataclass(frozen=True)
 class ContextVM:
+    """A context's elements, for the app's wiring and the README."""
+
     name: str
-    package: str
-    docstring: str
     aggregates: tuple[AggregateVM, ...] = ()
     externals: tuple[ExternalVM, ...] = ()
     policies: tuple[PolicyVM, ...] = ()
