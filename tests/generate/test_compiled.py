@@ -64,11 +64,13 @@ def till(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_guards_compile_to_plain_python(till: str) -> None:
-    assert 'if not (Decimal(command.a) / Decimal(command.b) > Decimal("0.5")):' in till
-    assert "if state.mode == Mode.Off:" in till  # not (x == y) is flipped, not negated
-    assert "if not (state.note is None or len(state.note) < 3):" in till
-    assert "if command.a not in (1, 2, 3):" in till
-    assert "if not (-command.a < (command.b - 1) * 2):" in till
+    # each guard as the model writes it, not negated: require(condition, message)
+    assert 'require(Decimal(command.a) / Decimal(command.b) > Decimal("0.5"), "too small")' in till
+    assert 'require(not state.mode == Mode.Off, "off")' in till
+    assert 'require(state.note is None or len(state.note) < 3, "long note")' in till
+    assert 'require(command.a in (1, 2, 3), "not in list")' in till
+    assert 'require(-command.a < (command.b - 1) * 2, "precedence")' in till
+    assert "Rejected" not in till and "isinstance" not in till  # dispatch is the runtime's
 
 
 def test_emit_fields_follow_the_sourcing_order(till: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,63 @@ def test_user_override_survives_regeneration_and_takes_effect(tmp_path: Path) ->
 
     output = run([sys.executable, "-c", SCRIPT], out, env={"PYTHONPATH": str(out / "src")})
     assert output.strip() == "rejected: we do not serve Mallory"
+
+
+USER_TEST = '''"""Our own rule, tested where the README says (stormgen never writes there)."""
+
+from decimal import Decimal
+from uuid import UUID
+
+from pytest import raises
+from stormgen.runtime import Rejected
+from stormgen.runtime.testing import when
+
+from coffee_shop.ordering.custom.order import Order
+from coffee_shop.ordering.order import PlaceOrder
+from coffee_shop.shared import Drink
+
+
+def test_mallory_is_not_served() -> None:
+    order = PlaceOrder(
+        order_id=UUID(int=1),
+        customer="Mallory",
+        drinks=(Drink(name="tea", price=Decimal("2")),),
+        total=Decimal("2"),
+    )
+    with raises(Rejected, match="we do not serve Mallory"):
+        when(Order(), Order().initial_state(), order)
+'''
+
+
+def test_generated_tests_run_the_user_class_and_a_user_test_survives(tmp_path: Path) -> None:
+    out = tmp_path / "shop"
+    assert stormgen("generate", str(MODEL), "-o", str(out)).returncode == 0
+    readme = (out / "README.md").read_text()
+    assert "Put your own tests in `tests/custom/`" in readme
+    assert "`when(Order(), state, command)`" in readme
+    (out / "src/coffee_shop/ordering/custom/order.py").write_text(OVERRIDE)
+    (out / "tests/custom").mkdir()
+    (out / "tests/custom/test_order_rules.py").write_text(USER_TEST)
+    assert stormgen("generate", str(MODEL), "-o", str(out)).returncode == 0  # kept
+    tests = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    env = {"PYTHONPATH": str(out / "src")}
+    both = ["tests/custom/test_order_rules.py", "tests/test_ordering_order.py"]
+    output = run([*tests, *both], out, env)
+    assert "passed" in output and "failed" not in output
+    # the generated tests exercise the user's class: an override that breaks a case fails it
+    (out / "src/coffee_shop/ordering/custom/order.py").write_text(
+        OVERRIDE.replace('command.customer == "Mallory"', "True")
+    )
+    broken = subprocess.run(
+        [*tests, "tests/test_ordering_order.py"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert broken.returncode == 1, broken.stdout
+    assert "FAILED tests/test_ordering_order.py::test_place_order_accepted" in broken.stdout
 
 
 def check(out: Path) -> tuple[int, str]:

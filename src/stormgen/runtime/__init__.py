@@ -13,6 +13,7 @@ from stormgen.runtime.application import (
 )
 from stormgen.runtime.codec import dumps, from_data, loads, schema_hash, to_data
 from stormgen.runtime.consumers import FAILURE, RESOLVED, RetrySettings
+from stormgen.runtime.dispatch import key_for, on_command, on_event
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
 from stormgen.runtime.idempotency import ClientKey
@@ -38,6 +39,7 @@ from stormgen.runtime.rejections import (
     UnknownEventType,
     UpcastError,
     VersionConflict,
+    require,
 )
 from stormgen.runtime.store import EventStore, open_store
 from stormgen.runtime.unset import UNSET, UnsetFieldError, is_unset
@@ -95,8 +97,12 @@ __all__ = [
     "id_text",
     "info",
     "is_unset",
+    "key_for",
     "loads",
+    "on_command",
+    "on_event",
     "open_store",
+    "require",
     "schema_hash",
     "steer_fakes",
     "to_data",

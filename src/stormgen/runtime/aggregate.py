@@ -2,8 +2,11 @@
 
 A definition supplies the initial state, `decide` (guards raising `Rejected`, then the
 events to record) and `apply` (state evolution; or `evolve`, which also gets the
-recorded envelope). The application loads, decides,
-appends and snapshots; definitions hold no I/O.
+recorded envelope). Instead of overriding `decide` and `apply`, a definition may mark
+one method per message class (`@on_command(PlaceOrder)`, `@on_event(OrderPaid)`; an
+`on_event` method that takes a third argument gets the recorded envelope): the base
+class dispatches to them (`stormgen.runtime.dispatch`). The application loads,
+decides, appends and snapshots; definitions hold no I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from stormgen.runtime import codec
+from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Command, Event
 from stormgen.runtime.unset import UNSET
@@ -43,20 +47,41 @@ class Aggregate(ABC, Generic[S]):
     def initial_state(self) -> S:
         """The state of an instance before its first event."""
 
-    @abstractmethod
     def decide(self, state: S, command: Command) -> Sequence[Event]:
-        """Check the guards (raise `Rejected`) and return the events to record."""
+        """Check the guards (raise `Rejected`) and return the events to record.
+
+        Calls the method marked `@on_command` for the command's class, unless overridden.
+        """
+        found = handlers(type(self)).find("command", type(command))
+        if found is None:
+            raise TypeError(f"{self.name} does not handle {type(command).__name__}")
+        events: Sequence[Event] = getattr(self, found.name)(state, command)
+        return events
 
     def apply(self, state: S, event: Event) -> S:
         """Return the state after `event` (the input state is not changed).
 
-        Override this, or `evolve` when the evolution needs the recorded envelope.
+        Calls the method marked `@on_event` for the event's class (an event without one
+        leaves the state as it is), unless overridden; a definition marking none must
+        override this, or `evolve` when the evolution needs the recorded envelope.
         """
-        raise TypeError(f"{type(self).__qualname__} must override apply() or evolve()")
+        registry = handlers(type(self))
+        found = registry.find("event", type(event))
+        if found is not None and found.arity == 2:
+            new: S = getattr(self, found.name)(state, event)
+            return new
+        if "event" not in registry.roles:
+            raise TypeError(f"{type(self).__qualname__} must override apply() or evolve()")
+        return state
 
     def evolve(self, state: S, event: Event, recorded: RecordedEvent) -> S:
         """The state after a recorded event; `recorded` gives `id`, `position`,
-        `recorded_at`, `stream`, `stream_id`. Calls `apply` unless overridden."""
+        `recorded_at`, `stream`, `stream_id`. Calls the `@on_event` method that takes
+        `recorded`, if the event's class has one, else `apply`, unless overridden."""
+        found = handlers(type(self)).find("event", type(event))
+        if found is not None and found.arity == 3:
+            new: S = getattr(self, found.name)(state, event, recorded)
+            return new
         return self.apply(state, event)
 
     def state_data(self, state: S) -> dict[str, Any]:

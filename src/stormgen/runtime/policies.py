@@ -1,4 +1,9 @@
-"""Policies ("whenever EVENT then COMMAND") and ports to external systems."""
+"""Policies ("whenever EVENT then COMMAND") and ports to external systems.
+
+A policy either overrides `react`, or names its `events` and gives `commands` (and
+`applies`, its condition): `react` then checks the event's class and the condition.
+A fake port answers a command with the method marked `@on_command` for its class.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import dataclasses
 import functools
 import os
 import uuid
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from stormgen.runtime import codec
+from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.errors import StormgenRuntimeError
 from stormgen.runtime.messages import Command, Envelope, Event, field_names, info
 
@@ -26,9 +32,23 @@ class Policy(ABC):
     #: the event types it reacts to
     events: ClassVar[tuple[type[Event], ...]] = ()
 
-    @abstractmethod
     def react(self, event: Event, envelope: Envelope) -> Sequence[Command]:
-        """The commands to issue for `event` (empty when its condition is false)."""
+        """The commands to issue for `event` (empty when its condition is false).
+
+        Unless overridden: none for an event not in `events` or when `applies` is
+        false, else `commands`.
+        """
+        if not isinstance(event, self.events) or not self.applies(event, envelope):
+            return []
+        return self.commands(event, envelope)
+
+    def applies(self, event: Any, envelope: Envelope) -> bool:
+        """Whether the policy reacts to `event`, one of its `events` (its `if`)."""
+        return True
+
+    def commands(self, event: Any, envelope: Envelope) -> Sequence[Command]:
+        """The commands to issue for `event`, one of its `events`, when it applies."""
+        raise TypeError(f"{type(self).__qualname__} must override react() or commands()")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -69,8 +89,13 @@ class FakePort:
         self.sent: list[Command] = []
 
     def send(self, command: Command, command_id: uuid.UUID) -> Sequence[Event]:
-        """Record the command and answer with the chosen event."""
+        """Record the command and answer it: with the event the method marked
+        `@on_command` for its class returns (a generated fake answers with `answer`),
+        else with `answer`, its fields copied by name from the command."""
         self.sent.append(command)
+        found = handlers(type(self)).find("command", type(command))
+        if found is not None:
+            return [getattr(self, found.name)(command)]
         data = codec.to_data(command)
         wires = (codec.wire_name(self.answer, name) for name in field_names(self.answer))
         fields = {wire: data[wire] for wire in wires if wire in data}

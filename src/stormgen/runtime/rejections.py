@@ -19,6 +19,7 @@ __all__ = [
     "UnknownEventType",
     "UpcastError",
     "VersionConflict",
+    "require",
 ]
 
 
@@ -32,6 +33,12 @@ class Rejected(DomainError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def require(condition: bool, message: str) -> None:
+    """A guard as the model writes it: raise `Rejected(message)` unless `condition` holds."""
+    if not condition:
+        raise Rejected(message)
 
 
 class NotFound(Rejected):

@@ -2,7 +2,9 @@
 
 A definition names its row class (a dataclass holding the key and the columns), the
 key field, the events it listens to and `update`, which returns the new row or
-`DELETE`. The application stores rows as JSON documents in the store's view table,
+`DELETE`; instead of overriding `update` (and `key_of`), a definition may mark one
+method per event class (`@on_event(OrderPaid)`, `@key_for(OrderPaid)`), which the base
+class dispatches to. The application stores rows as JSON documents in the store's view table,
 with the view's checkpoint in the same transaction.
 """
 
@@ -15,10 +17,11 @@ import enum
 import types
 import typing
 import uuid
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import Any, ClassVar, Generic, TypeVar
 
 from stormgen.runtime import codec
+from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.messages import Envelope, Event
 
 R = TypeVar("R")
@@ -49,7 +52,11 @@ class View(ABC, Generic[R]):
 
     def key_of(self, event: Event, envelope: Envelope) -> Any:
         """The key of the row an event updates: the event field named like the key, else
-        the event's stream id (override for `by EXPR`). None skips the event."""
+        the event's stream id, unless a method marked `@key_for` the event's class picks
+        it (a `by EXPR`). None skips the event."""
+        found = handlers(type(self)).find("key", type(event))
+        if found is not None:
+            return getattr(self, found.name)(event, envelope)
         if hasattr(event, self.key):
             return getattr(event, self.key)
         if envelope.stream_id is None:
@@ -60,9 +67,17 @@ class View(ABC, Generic[R]):
         """A row before any event: the key and every column's default."""
         return self.row_type(**{self.key: key})  # type: ignore[no-any-return]
 
-    @abstractmethod
     def update(self, row: R, event: Event, envelope: Envelope) -> R | Delete:
-        """The row after `event` (or `DELETE`); the input row is not changed."""
+        """The row after `event` (or `DELETE`); the input row is not changed.
+
+        Calls the method marked `@on_event` for the event's class (an event without one
+        leaves the row as it is), unless overridden.
+        """
+        found = handlers(type(self)).find("event", type(event))
+        if found is None:
+            return row
+        new: R | Delete = getattr(self, found.name)(row, event, envelope)
+        return new
 
     # -- helpers ---------------------------------------------------------------------
     @classmethod

@@ -74,11 +74,11 @@ def render_project(
         env = make_environment("python")
         rendered: dict[str, tuple[str, bool]] = {}
         total = len(output.files)
-        for done, (path, template, variables, owned) in enumerate(output.files, 1):
-            text = env.get_template(template).render(
-                header=GENERATED_HEADER, version=__version__, **variables
+        for done, out in enumerate(output.files, 1):
+            text = env.get_template(out.template.value).render(
+                header=GENERATED_HEADER, version=__version__, **out.variables
             )
-            rendered[path] = (text, owned)
+            rendered[out.path] = (text, out.owned)
             if progress is not None and done % 50 == 0:
                 progress(done, total + 1)
         clock.lap("templates")

@@ -27,6 +27,8 @@ from stormgen.render.python.names import field_name, member_name
 _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _ATOM = range(1, 9)
 _PREC = {"or": _OR, "and": _AND, "+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL}
 _CMP_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not in"})
+#: the comparison `not (a OP b)` is written as (ruff's E713/E714: `not in`, `is not`)
+_FLIPPED = {"in": "not in", "not in": "in", "==": "!=", "!=": "=="}
 
 
 class CompileError(Exception):
@@ -196,7 +198,13 @@ class Compiler:
 
     def _unary(self, e: Unary) -> Code:
         if e.op == "not":
-            operand = self._expr(e.operand, t.BOOL)
+            inner = e.operand
+            if isinstance(inner, Binary) and _negatable(inner):
+                # `not (x in xs)` is `x not in xs`, `not (x == none)` is `x is not None`
+                flipped = Binary(_FLIPPED[inner.op], inner.left, inner.right, inner.loc)
+                self._types[id(flipped)] = t.BOOL
+                return self._comparison(flipped)
+            operand = self._expr(inner, t.BOOL)
             return Code(f"not {_wrap(operand, _NOT)}", _NOT)
         operand = self._expr(e.operand, self._type(e))
         return Code(f"-{_wrap(operand, _NEG)}", _NEG)
@@ -265,3 +273,10 @@ def _is_none(e: Expr) -> bool:
 def _wrap(code: Code, at_least: int) -> str:
     """``code`` in parentheses unless it binds at least as tightly as ``at_least``."""
     return code.text if code.prec >= at_least else f"({code.text})"
+
+
+def _negatable(e: Binary) -> bool:
+    """Whether ``not (e)`` reads better flipped: a membership test or a test for none."""
+    if e.op in ("in", "not in"):
+        return True
+    return e.op in ("==", "!=") and (_is_none(e.left) or _is_none(e.right))

@@ -8,6 +8,7 @@ text can end a string, a comment or a docstring early.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 
@@ -69,3 +70,18 @@ def py_decimal(value: int | Decimal) -> str:
 def py_float(value: int | Decimal) -> str:
     """A float literal: ``4.5``, ``3.0``."""
     return repr(float(value))
+
+
+def py_tuple(items: Iterable[str]) -> str:
+    """A tuple display of Python source items: ``()``, ``(a,)``, ``(a, b)``."""
+    listed = list(items)
+    if not listed:
+        return "()"
+    if len(listed) == 1:
+        return f"({listed[0]},)"
+    return "(" + ", ".join(listed) + ")"
+
+
+def py_description(text: str | None) -> str:
+    """The docstring of a model element's description; none (``""``) without one."""
+    return py_docstring(text) if text else ""

@@ -40,10 +40,12 @@ from stormgen.model.nodes import (
     Unary,
 )
 from stormgen.model.scope import EVENT_KINDS, Scope
+from stormgen.runtime.testing import RECORDED_AT as TESTS_RECORDED_AT
 
 ATTEMPTS = 400
-#: When the generated tests' events are recorded (what ``event.recorded_at`` reads).
-RECORDED_AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
+#: When the generated tests' events are recorded (what ``event.recorded_at`` reads):
+#: ``stormgen.runtime.testing.when`` records them then.
+RECORDED_AT = TESTS_RECORDED_AT
 #: A guard that reads the clock is tried at both ends of the years the tests may run
 #: in; a case is used only when both agree (candidate dates lie outside that range).
 CLOCKS = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2990, 1, 1, tzinfo=UTC))

@@ -158,9 +158,17 @@ class ModelFactory:
                 definitions[f.name] = (tp, PydanticField(alias=alias))
         definitions.update(extra_fields or {})
         model: type[BaseModel] = create_model(
-            name, __config__=_FORBID, __doc__=description or cls.__doc__, **definitions
+            name, __config__=_FORBID, __doc__=description or written_doc(cls), **definitions
         )
         return model
+
+
+def written_doc(cls: type[Any]) -> str | None:
+    """A class's own docstring; None for the signature `dataclass` writes when it has none."""
+    doc = cls.__doc__
+    if doc is None or doc.startswith(cls.__name__ + "("):
+        return None
+    return doc
 
 
 def first_error(exc: ValidationError) -> tuple[str, str | None]:

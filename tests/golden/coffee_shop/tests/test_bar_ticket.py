@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
 from pytest import raises
-from stormgen.runtime import Command, Event, RecordedEvent, Rejected, id_text, info
+from stormgen.runtime import Rejected
+from stormgen.runtime.testing import when
 
+from coffee_shop.bar.custom.ticket import Ticket
 from coffee_shop.bar.ticket import (
     BrewingStarted,
     DrinksReady,
@@ -18,7 +19,6 @@ from coffee_shop.bar.ticket import (
     HandOver,
     OpenTicket,
     StartBrewing,
-    TicketBase,
     TicketHandedOver,
     TicketOpened,
     TicketState,
@@ -27,60 +27,35 @@ from coffee_shop.bar.types import TicketStatus
 from coffee_shop.shared import Drink, Size
 
 
-def when(state: TicketState, command: Command) -> tuple[list[Event], TicketState]:
-    """Decide, then evolve the state by each event: what the application does."""
-    aggregate = TicketBase()
-    events = list(aggregate.decide(state, command))
-    for number, event in enumerate(events, 1):
-        ident = getattr(event, aggregate.id_field)
-        recorded = RecordedEvent(
-            id=str(UUID(int=number)),
-            type=info(event).name,
-            version=info(event).version,
-            stream=aggregate.stream(ident),
-            stream_id=id_text(ident),
-            stream_version=number,
-            position=number,
-            recorded_at=datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
-            data={},
-            metadata={},
-        )
-        state = aggregate.evolve(state, event, recorded)
-    return events, state
-
-
 def test_open_ticket_accepted() -> None:
-    """OpenTicket is accepted: its events are recorded and applied."""
-    given = TicketBase().initial_state()
-    events, after = when(given, OpenTicket(ticket_id=UUID(int=1), drinks=()))
+    given = Ticket().initial_state()
+    events, after = when(Ticket(), given, OpenTicket(ticket_id=UUID(int=1), drinks=()))
     assert events == [TicketOpened(ticket_id=UUID(int=1), drinks=())]
     assert after == TicketState(drinks=(), status=TicketStatus.Queued)
 
 
 def test_start_brewing_accepted() -> None:
-    """StartBrewing is accepted: its events are recorded and applied."""
-    given = TicketBase().initial_state()
-    events, after = when(given, StartBrewing(ticket_id=UUID(int=1)))
+    given = Ticket().initial_state()
+    events, after = when(Ticket(), given, StartBrewing(ticket_id=UUID(int=1)))
     assert events == [BrewingStarted(ticket_id=UUID(int=1))]
     assert after == TicketState(drinks=(), status=TicketStatus.Brewing)
 
 
 def test_start_brewing_rejected_1() -> None:
-    """StartBrewing is rejected when a guard fails: this ticket is not waiting"""
-    given = replace(TicketBase().initial_state(), status=TicketStatus.Ready)
+    """The guard: this ticket is not waiting"""
+    given = replace(Ticket().initial_state(), status=TicketStatus.Ready)
     with raises(Rejected) as rejected:
-        when(given, StartBrewing(ticket_id=UUID(int=1)))
+        when(Ticket(), given, StartBrewing(ticket_id=UUID(int=1)))
     assert rejected.value.message == "this ticket is not waiting"
 
 
 def test_finish_brewing_accepted() -> None:
-    """FinishBrewing is accepted: its events are recorded and applied."""
     given = replace(
-        TicketBase().initial_state(),
+        Ticket().initial_state(),
         drinks=(Drink(name="", size=Size.Small, price=Decimal("0")),),
         status=TicketStatus.Brewing,
     )
-    events, after = when(given, FinishBrewing(ticket_id=UUID(int=1)))
+    events, after = when(Ticket(), given, FinishBrewing(ticket_id=UUID(int=1)))
     assert events == [DrinksReady(ticket_id=UUID(int=1))]
     assert after == TicketState(
         drinks=(Drink(name="", size=Size.Small, price=Decimal("0")),), status=TicketStatus.Ready
@@ -88,21 +63,20 @@ def test_finish_brewing_accepted() -> None:
 
 
 def test_finish_brewing_rejected_1() -> None:
-    """FinishBrewing is rejected when a guard fails: nothing is brewing on this ticket"""
-    given = TicketBase().initial_state()
+    """The guard: nothing is brewing on this ticket"""
+    given = Ticket().initial_state()
     with raises(Rejected) as rejected:
-        when(given, FinishBrewing(ticket_id=UUID(int=1)))
+        when(Ticket(), given, FinishBrewing(ticket_id=UUID(int=1)))
     assert rejected.value.message == "nothing is brewing on this ticket"
 
 
 def test_hand_over_accepted() -> None:
-    """HandOver is accepted: its events are recorded and applied."""
     given = replace(
-        TicketBase().initial_state(),
+        Ticket().initial_state(),
         drinks=(Drink(name="", size=Size.Small, price=Decimal("0")),),
         status=TicketStatus.Ready,
     )
-    events, after = when(given, HandOver(ticket_id=UUID(int=1)))
+    events, after = when(Ticket(), given, HandOver(ticket_id=UUID(int=1)))
     assert events == [TicketHandedOver(ticket_id=UUID(int=1))]
     assert after == TicketState(
         drinks=(Drink(name="", size=Size.Small, price=Decimal("0")),),
@@ -111,8 +85,8 @@ def test_hand_over_accepted() -> None:
 
 
 def test_hand_over_rejected_1() -> None:
-    """HandOver is rejected when a guard fails: the drinks are not ready"""
-    given = TicketBase().initial_state()
+    """The guard: the drinks are not ready"""
+    given = Ticket().initial_state()
     with raises(Rejected) as rejected:
-        when(given, HandOver(ticket_id=UUID(int=1)))
+        when(Ticket(), given, HandOver(ticket_id=UUID(int=1)))
     assert rejected.value.message == "the drinks are not ready"

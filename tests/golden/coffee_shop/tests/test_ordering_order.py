@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
 from pytest import raises
-from stormgen.runtime import Command, Event, RecordedEvent, Rejected, id_text, info
+from stormgen.runtime import Rejected
+from stormgen.runtime.testing import when
 
+from coffee_shop.ordering.custom.order import Order
 from coffee_shop.ordering.order import (
     Cancel,
     MarkPaid,
-    OrderBase,
     OrderCancelled,
     OrderPaid,
     OrderPlaced,
@@ -25,32 +25,10 @@ from coffee_shop.ordering.types import OrderStatus
 from coffee_shop.shared import Drink, Size
 
 
-def when(state: OrderState, command: Command) -> tuple[list[Event], OrderState]:
-    """Decide, then evolve the state by each event: what the application does."""
-    aggregate = OrderBase()
-    events = list(aggregate.decide(state, command))
-    for number, event in enumerate(events, 1):
-        ident = getattr(event, aggregate.id_field)
-        recorded = RecordedEvent(
-            id=str(UUID(int=number)),
-            type=info(event).name,
-            version=info(event).version,
-            stream=aggregate.stream(ident),
-            stream_id=id_text(ident),
-            stream_version=number,
-            position=number,
-            recorded_at=datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
-            data={},
-            metadata={},
-        )
-        state = aggregate.evolve(state, event, recorded)
-    return events, state
-
-
 def test_place_order_accepted() -> None:
-    """PlaceOrder is accepted: its events are recorded and applied."""
-    given = OrderBase().initial_state()
+    given = Order().initial_state()
     events, after = when(
+        Order(),
         given,
         PlaceOrder(
             order_id=UUID(int=1),
@@ -76,18 +54,23 @@ def test_place_order_accepted() -> None:
 
 
 def test_place_order_rejected_1() -> None:
-    """PlaceOrder is rejected when a guard fails: an order needs at least one drink"""
-    given = OrderBase().initial_state()
+    """The guard: an order needs at least one drink"""
+    given = Order().initial_state()
     with raises(Rejected) as rejected:
-        when(given, PlaceOrder(order_id=UUID(int=1), customer="", drinks=(), total=Decimal("0")))
+        when(
+            Order(),
+            given,
+            PlaceOrder(order_id=UUID(int=1), customer="", drinks=(), total=Decimal("0")),
+        )
     assert rejected.value.message == "an order needs at least one drink"
 
 
 def test_place_order_rejected_2() -> None:
-    """PlaceOrder is rejected when a guard fails: the total must be positive"""
-    given = OrderBase().initial_state()
+    """The guard: the total must be positive"""
+    given = Order().initial_state()
     with raises(Rejected) as rejected:
         when(
+            Order(),
             given,
             PlaceOrder(
                 order_id=UUID(int=1),
@@ -100,40 +83,38 @@ def test_place_order_rejected_2() -> None:
 
 
 def test_mark_paid_accepted() -> None:
-    """MarkPaid is accepted: its events are recorded and applied."""
-    given = replace(OrderBase().initial_state(), customer="")
-    events, after = when(given, MarkPaid(order_id=UUID(int=1), amount=Decimal("0")))
+    given = replace(Order().initial_state(), customer="")
+    events, after = when(Order(), given, MarkPaid(order_id=UUID(int=1), amount=Decimal("0")))
     assert events == [OrderPaid(order_id=UUID(int=1), amount=Decimal("0"), drinks=())]
     assert after == OrderState(customer="", drinks=(), total=Decimal("0"), status=OrderStatus.Paid)
 
 
 def test_mark_paid_rejected_1() -> None:
-    """MarkPaid is rejected when a guard fails: only a placed order can be paid"""
+    """The guard: only a placed order can be paid"""
     given = replace(
-        OrderBase().initial_state(), customer="", total=Decimal("1"), status=OrderStatus.Paid
+        Order().initial_state(), customer="", total=Decimal("1"), status=OrderStatus.Paid
     )
     with raises(Rejected) as rejected:
-        when(given, MarkPaid(order_id=UUID(int=1), amount=Decimal("2.50")))
+        when(Order(), given, MarkPaid(order_id=UUID(int=1), amount=Decimal("2.50")))
     assert rejected.value.message == "only a placed order can be paid"
 
 
 def test_mark_paid_rejected_2() -> None:
-    """MarkPaid is rejected when a guard fails: the amount must equal the order total"""
+    """The guard: the amount must equal the order total"""
     given = replace(
-        OrderBase().initial_state(),
+        Order().initial_state(),
         customer="text",
         drinks=(Drink(name="", size=Size.Small, price=Decimal("0")),),
         total=Decimal("10"),
     )
     with raises(Rejected) as rejected:
-        when(given, MarkPaid(order_id=UUID(int=1), amount=Decimal("1")))
+        when(Order(), given, MarkPaid(order_id=UUID(int=1), amount=Decimal("1")))
     assert rejected.value.message == "the amount must equal the order total"
 
 
 def test_cancel_accepted() -> None:
-    """Cancel is accepted: its events are recorded and applied."""
-    given = replace(OrderBase().initial_state(), customer="")
-    events, after = when(given, Cancel(order_id=UUID(int=1), reason=""))
+    given = replace(Order().initial_state(), customer="")
+    events, after = when(Order(), given, Cancel(order_id=UUID(int=1), reason=""))
     assert events == [OrderCancelled(order_id=UUID(int=1), reason="")]
     assert after == OrderState(
         customer="", drinks=(), total=Decimal("0"), status=OrderStatus.Cancelled
@@ -141,14 +122,14 @@ def test_cancel_accepted() -> None:
 
 
 def test_cancel_rejected_1() -> None:
-    """Cancel is rejected when a guard fails: only an unpaid order can be cancelled"""
+    """The guard: only an unpaid order can be cancelled"""
     given = replace(
-        OrderBase().initial_state(),
+        Order().initial_state(),
         customer="",
         drinks=(Drink(name="", size=Size.Small, price=Decimal("0")),),
         total=Decimal("1"),
         status=OrderStatus.Paid,
     )
     with raises(Rejected) as rejected:
-        when(given, Cancel(order_id=UUID(int=1), reason=""))
+        when(Order(), given, Cancel(order_id=UUID(int=1), reason=""))
     assert rejected.value.message == "only an unpaid order can be cancelled"

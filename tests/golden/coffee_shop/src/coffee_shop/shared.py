@@ -9,8 +9,6 @@ from enum import StrEnum
 
 
 class Size(StrEnum):
-    """The members of Size."""
-
     Small = "Small"
     Medium = "Medium"
     Large = "Large"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from stormgen.runtime import Command, Envelope, Event, Policy
+from stormgen.runtime import Command, Envelope, Policy
 
 from coffee_shop.bar.ticket import OpenTicket
 from coffee_shop.ordering.order import OrderPaid
@@ -15,18 +15,7 @@ class QueuePaidOrderBase(Policy):
     name = "Bar.QueuePaidOrder"
     events = (OrderPaid,)
 
-    def react(self, event: Event, envelope: Envelope) -> list[Command]:
-        """The commands to issue for an event; none when the condition is false."""
-        if not isinstance(event, OrderPaid) or not self.applies(event, envelope):
-            return []
-        return self.commands(event, envelope)
-
-    def applies(self, event: OrderPaid, envelope: Envelope) -> bool:
-        """Whether the policy reacts to this event."""
-        return True
-
     def commands(self, event: OrderPaid, envelope: Envelope) -> list[Command]:
-        """The commands issued, in order, with their fields filled from the event."""
         return [
             OpenTicket(ticket_id=event.order_id, drinks=event.drinks),
         ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from uuid import UUID, uuid4
 
-from stormgen.runtime import Aggregate, Command, Event, Rejected
+from stormgen.runtime import Aggregate, Command, Event, on_command, on_event, require
 
 from coffee_shop.bar.types import TicketStatus
 from coffee_shop.shared import Drink
@@ -14,66 +14,48 @@ from coffee_shop.shared import Drink
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenTicket(Command, name="Bar.OpenTicket", aggregate="Bar.Ticket", creates=True):
-    """The command OpenTicket to Ticket."""
-
     ticket_id: UUID = field(default_factory=uuid4)
     drinks: tuple[Drink, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartBrewing(Command, name="Bar.StartBrewing", aggregate="Bar.Ticket", by=("Barista",)):
-    """The command StartBrewing to Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinishBrewing(Command, name="Bar.FinishBrewing", aggregate="Bar.Ticket", by=("Barista",)):
-    """The command FinishBrewing to Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HandOver(Command, name="Bar.HandOver", aggregate="Bar.Ticket", by=("Barista",)):
-    """The command HandOver to Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TicketOpened(Event, name="Bar.TicketOpened", aggregate="Bar.Ticket"):
-    """The event TicketOpened of Ticket."""
-
     ticket_id: UUID
     drinks: tuple[Drink, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrewingStarted(Event, name="Bar.BrewingStarted", aggregate="Bar.Ticket"):
-    """The event BrewingStarted of Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DrinksReady(Event, name="Bar.DrinksReady", aggregate="Bar.Ticket"):
-    """The event DrinksReady of Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TicketHandedOver(Event, name="Bar.TicketHandedOver", aggregate="Bar.Ticket"):
-    """The event TicketHandedOver of Ticket."""
-
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TicketState:
-    """The state of one Ticket."""
-
     drinks: tuple[Drink, ...] = ()
     status: TicketStatus = TicketStatus.Queued
 
@@ -90,115 +72,80 @@ class TicketBase(Aggregate[TicketState]):
     events = (TicketOpened, BrewingStarted, DrinksReady, TicketHandedOver)
 
     def initial_state(self) -> TicketState:
-        """The state of a new Ticket, before its first event."""
         return TicketState()
-
-    def decide(self, state: TicketState, command: Command) -> list[Event]:
-        """Check a command's guards (raising Rejected) and return its events."""
-        if isinstance(command, OpenTicket):
-            return self.handle_open_ticket(state, command)
-        if isinstance(command, StartBrewing):
-            return self.handle_start_brewing(state, command)
-        if isinstance(command, FinishBrewing):
-            return self.handle_finish_brewing(state, command)
-        if isinstance(command, HandOver):
-            return self.handle_hand_over(state, command)
-        raise TypeError(f"{self.name} does not handle {type(command).__name__}")
-
-    def apply(self, state: TicketState, event: Event) -> TicketState:
-        """Return the state after an event."""
-        if isinstance(event, TicketOpened):
-            return self.apply_ticket_opened(state, event)
-        if isinstance(event, BrewingStarted):
-            return self.apply_brewing_started(state, event)
-        if isinstance(event, DrinksReady):
-            return self.apply_drinks_ready(state, event)
-        if isinstance(event, TicketHandedOver):
-            return self.apply_ticket_handed_over(state, event)
-        return state
 
     # -- OpenTicket
 
+    @on_command(OpenTicket)
     def handle_open_ticket(self, state: TicketState, command: OpenTicket) -> list[Event]:
-        """Handle OpenTicket: check its guards, then emit its events."""
         self.check_open_ticket(state, command)
         return self.emit_open_ticket(state, command)
 
     def check_open_ticket(self, state: TicketState, command: OpenTicket) -> None:
-        """Raise Rejected when a guard of OpenTicket fails."""
+        pass
 
     def emit_open_ticket(self, state: TicketState, command: OpenTicket) -> list[Event]:
-        """The events OpenTicket records, in order."""
         return [
             TicketOpened(ticket_id=command.ticket_id, drinks=command.drinks),
         ]
 
     # -- StartBrewing
 
+    @on_command(StartBrewing)
     def handle_start_brewing(self, state: TicketState, command: StartBrewing) -> list[Event]:
-        """Handle StartBrewing: check its guards, then emit its events."""
         self.check_start_brewing(state, command)
         return self.emit_start_brewing(state, command)
 
     def check_start_brewing(self, state: TicketState, command: StartBrewing) -> None:
-        """Raise Rejected when a guard of StartBrewing fails."""
-        if state.status != TicketStatus.Queued:
-            raise Rejected("this ticket is not waiting")
+        require(state.status == TicketStatus.Queued, "this ticket is not waiting")
 
     def emit_start_brewing(self, state: TicketState, command: StartBrewing) -> list[Event]:
-        """The events StartBrewing records, in order."""
         return [
             BrewingStarted(ticket_id=command.ticket_id),
         ]
 
     # -- FinishBrewing
 
+    @on_command(FinishBrewing)
     def handle_finish_brewing(self, state: TicketState, command: FinishBrewing) -> list[Event]:
-        """Handle FinishBrewing: check its guards, then emit its events."""
         self.check_finish_brewing(state, command)
         return self.emit_finish_brewing(state, command)
 
     def check_finish_brewing(self, state: TicketState, command: FinishBrewing) -> None:
-        """Raise Rejected when a guard of FinishBrewing fails."""
-        if state.status != TicketStatus.Brewing:
-            raise Rejected("nothing is brewing on this ticket")
+        require(state.status == TicketStatus.Brewing, "nothing is brewing on this ticket")
 
     def emit_finish_brewing(self, state: TicketState, command: FinishBrewing) -> list[Event]:
-        """The events FinishBrewing records, in order."""
         return [
             DrinksReady(ticket_id=command.ticket_id),
         ]
 
     # -- HandOver
 
+    @on_command(HandOver)
     def handle_hand_over(self, state: TicketState, command: HandOver) -> list[Event]:
-        """Handle HandOver: check its guards, then emit its events."""
         self.check_hand_over(state, command)
         return self.emit_hand_over(state, command)
 
     def check_hand_over(self, state: TicketState, command: HandOver) -> None:
-        """Raise Rejected when a guard of HandOver fails."""
-        if state.status != TicketStatus.Ready:
-            raise Rejected("the drinks are not ready")
+        require(state.status == TicketStatus.Ready, "the drinks are not ready")
 
     def emit_hand_over(self, state: TicketState, command: HandOver) -> list[Event]:
-        """The events HandOver records, in order."""
         return [
             TicketHandedOver(ticket_id=command.ticket_id),
         ]
 
+    @on_event(TicketOpened)
     def apply_ticket_opened(self, state: TicketState, event: TicketOpened) -> TicketState:
-        """The state after TicketOpened."""
         return replace(state, drinks=event.drinks)
 
+    @on_event(BrewingStarted)
     def apply_brewing_started(self, state: TicketState, event: BrewingStarted) -> TicketState:
-        """The state after BrewingStarted."""
         return replace(state, status=TicketStatus.Brewing)
 
+    @on_event(DrinksReady)
     def apply_drinks_ready(self, state: TicketState, event: DrinksReady) -> TicketState:
-        """The state after DrinksReady."""
         return replace(state, status=TicketStatus.Ready)
 
+    @on_event(TicketHandedOver)
     def apply_ticket_handed_over(self, state: TicketState, event: TicketHandedOver) -> TicketState:
-        """The state after TicketHandedOver."""
         return replace(state, status=TicketStatus.HandedOver)

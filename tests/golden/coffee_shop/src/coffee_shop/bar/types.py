@@ -7,8 +7,6 @@ from enum import StrEnum
 
 
 class TicketStatus(StrEnum):
-    """The members of TicketStatus."""
-
     Queued = "Queued"
     Brewing = "Brewing"
     Ready = "Ready"

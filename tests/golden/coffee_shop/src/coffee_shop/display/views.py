@@ -6,15 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from stormgen.runtime import Delete, Envelope, Event, View
+from stormgen.runtime import Delete, Envelope, View, on_event
 
 from coffee_shop.bar.ticket import DrinksReady, TicketHandedOver, TicketOpened
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PickupRow:
-    """One row of Pickup."""
-
     ticket_id: UUID
     ready: bool = False
 
@@ -28,30 +26,20 @@ class PickupBase(View[PickupRow]):
     pii = frozenset()
     events = (TicketOpened, DrinksReady, TicketHandedOver)
 
-    def update(self, row: PickupRow, event: Event, envelope: Envelope) -> PickupRow | Delete:
-        """The row after an event, or DELETE."""
-        if isinstance(event, TicketOpened):
-            return self.on_ticket_opened(row, event, envelope)
-        if isinstance(event, DrinksReady):
-            return self.on_drinks_ready(row, event, envelope)
-        if isinstance(event, TicketHandedOver):
-            return self.on_ticket_handed_over(row, event, envelope)
-        return row
-
+    @on_event(TicketOpened)
     def on_ticket_opened(
         self, row: PickupRow, event: TicketOpened, envelope: Envelope
     ) -> PickupRow | Delete:
-        """The row after TicketOpened."""
         return row
 
+    @on_event(DrinksReady)
     def on_drinks_ready(
         self, row: PickupRow, event: DrinksReady, envelope: Envelope
     ) -> PickupRow | Delete:
-        """The row after DrinksReady."""
         return replace(row, ready=True)
 
+    @on_event(TicketHandedOver)
     def on_ticket_handed_over(
         self, row: PickupRow, event: TicketHandedOver, envelope: Envelope
     ) -> PickupRow | Delete:
-        """The row after TicketHandedOver."""
         return Delete.DELETE

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from stormgen.runtime import UNSET, Aggregate, Command, Event, Rejected
+from stormgen.runtime import UNSET, Aggregate, Command, Event, on_command, on_event, require
 
 from coffee_shop.ordering.types import OrderStatus
 from coffee_shop.shared import Drink
@@ -45,8 +45,6 @@ class MarkPaid(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cancel(Command, name="Ordering.Cancel", aggregate="Ordering.Order", by=("Customer",)):
-    """The command Cancel to Order."""
-
     order_id: UUID
     reason: str
 
@@ -69,8 +67,6 @@ class OrderPlaced(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
-    """The event OrderPaid of Order."""
-
     order_id: UUID
     amount: Decimal
     drinks: tuple[Drink, ...]
@@ -78,16 +74,12 @@ class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCancelled(Event, name="Ordering.OrderCancelled", aggregate="Ordering.Order"):
-    """The event OrderCancelled of Order."""
-
     order_id: UUID
     reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderState:
-    """The state of one Order."""
-
     customer: str = UNSET
     drinks: tuple[Drink, ...] = ()
     total: Decimal = Decimal("0")
@@ -106,45 +98,21 @@ class OrderBase(Aggregate[OrderState]):
     events = (OrderPlaced, OrderPaid, OrderCancelled)
 
     def initial_state(self) -> OrderState:
-        """The state of a new Order, before its first event."""
         return OrderState()
-
-    def decide(self, state: OrderState, command: Command) -> list[Event]:
-        """Check a command's guards (raising Rejected) and return its events."""
-        if isinstance(command, PlaceOrder):
-            return self.handle_place_order(state, command)
-        if isinstance(command, MarkPaid):
-            return self.handle_mark_paid(state, command)
-        if isinstance(command, Cancel):
-            return self.handle_cancel(state, command)
-        raise TypeError(f"{self.name} does not handle {type(command).__name__}")
-
-    def apply(self, state: OrderState, event: Event) -> OrderState:
-        """Return the state after an event."""
-        if isinstance(event, OrderPlaced):
-            return self.apply_order_placed(state, event)
-        if isinstance(event, OrderPaid):
-            return self.apply_order_paid(state, event)
-        if isinstance(event, OrderCancelled):
-            return self.apply_order_cancelled(state, event)
-        return state
 
     # -- PlaceOrder
 
+    @on_command(PlaceOrder)
     def handle_place_order(self, state: OrderState, command: PlaceOrder) -> list[Event]:
         """Order one or more drinks"""
         self.check_place_order(state, command)
         return self.emit_place_order(state, command)
 
     def check_place_order(self, state: OrderState, command: PlaceOrder) -> None:
-        """Raise Rejected when a guard of PlaceOrder fails."""
-        if not (len(command.drinks) > 0):
-            raise Rejected("an order needs at least one drink")
-        if not (command.total > 0):
-            raise Rejected("the total must be positive")
+        require(len(command.drinks) > 0, "an order needs at least one drink")
+        require(command.total > 0, "the total must be positive")
 
     def emit_place_order(self, state: OrderState, command: PlaceOrder) -> list[Event]:
-        """The events PlaceOrder records, in order."""
         return [
             OrderPlaced(
                 order_id=command.order_id,
@@ -156,50 +124,44 @@ class OrderBase(Aggregate[OrderState]):
 
     # -- MarkPaid
 
+    @on_command(MarkPaid)
     def handle_mark_paid(self, state: OrderState, command: MarkPaid) -> list[Event]:
         """The card was charged"""
         self.check_mark_paid(state, command)
         return self.emit_mark_paid(state, command)
 
     def check_mark_paid(self, state: OrderState, command: MarkPaid) -> None:
-        """Raise Rejected when a guard of MarkPaid fails."""
-        if state.status != OrderStatus.Placed:
-            raise Rejected("only a placed order can be paid")
-        if command.amount != state.total:
-            raise Rejected("the amount must equal the order total")
+        require(state.status == OrderStatus.Placed, "only a placed order can be paid")
+        require(command.amount == state.total, "the amount must equal the order total")
 
     def emit_mark_paid(self, state: OrderState, command: MarkPaid) -> list[Event]:
-        """The events MarkPaid records, in order."""
         return [
             OrderPaid(order_id=command.order_id, amount=command.amount, drinks=state.drinks),
         ]
 
     # -- Cancel
 
+    @on_command(Cancel)
     def handle_cancel(self, state: OrderState, command: Cancel) -> list[Event]:
-        """Handle Cancel: check its guards, then emit its events."""
         self.check_cancel(state, command)
         return self.emit_cancel(state, command)
 
     def check_cancel(self, state: OrderState, command: Cancel) -> None:
-        """Raise Rejected when a guard of Cancel fails."""
-        if state.status != OrderStatus.Placed:
-            raise Rejected("only an unpaid order can be cancelled")
+        require(state.status == OrderStatus.Placed, "only an unpaid order can be cancelled")
 
     def emit_cancel(self, state: OrderState, command: Cancel) -> list[Event]:
-        """The events Cancel records, in order."""
         return [
             OrderCancelled(order_id=command.order_id, reason=command.reason),
         ]
 
+    @on_event(OrderPlaced)
     def apply_order_placed(self, state: OrderState, event: OrderPlaced) -> OrderState:
-        """The state after OrderPlaced."""
         return replace(state, customer=event.customer, drinks=event.drinks, total=event.total)
 
+    @on_event(OrderPaid)
     def apply_order_paid(self, state: OrderState, event: OrderPaid) -> OrderState:
-        """The state after OrderPaid."""
         return replace(state, drinks=event.drinks, status=OrderStatus.Paid)
 
+    @on_event(OrderCancelled)
     def apply_order_cancelled(self, state: OrderState, event: OrderCancelled) -> OrderState:
-        """The state after OrderCancelled."""
         return replace(state, status=OrderStatus.Cancelled)

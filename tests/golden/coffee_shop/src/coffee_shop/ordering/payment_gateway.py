@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from stormgen.runtime import Command, Event, FakePort
+from stormgen.runtime import Command, Event, FakePort, on_command
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChargeCard(
     Command, name="Ordering.PaymentGateway.ChargeCard", system="Ordering.PaymentGateway"
 ):
-    """The command ChargeCard to PaymentGateway."""
-
     order_id: UUID
     amount: Decimal
 
@@ -25,8 +22,6 @@ class ChargeCard(
 class CardCharged(
     Event, name="Ordering.PaymentGateway.CardCharged", system="Ordering.PaymentGateway"
 ):
-    """The event CardCharged of PaymentGateway."""
-
     order_id: UUID
     amount: Decimal
 
@@ -35,8 +30,6 @@ class CardCharged(
 class CardDeclined(
     Event, name="Ordering.PaymentGateway.CardDeclined", system="Ordering.PaymentGateway"
 ):
-    """The event CardDeclined of PaymentGateway."""
-
     order_id: UUID
     reason: str
 
@@ -54,11 +47,8 @@ class FakePaymentGateway(FakePort):
     def __init__(self) -> None:
         super().__init__(EVENTS)
 
-    def send(self, command: Command, command_id: UUID) -> Sequence[Event]:
-        """Record the command and answer it the way the model says the system does."""
-        if isinstance(command, ChargeCard):
-            self.sent.append(command)
-            if self.answer is CardDeclined:
-                return [CardDeclined(order_id=command.order_id, reason="")]
-            return [CardCharged(order_id=command.order_id, amount=command.amount)]
-        return super().send(command, command_id)
+    @on_command(ChargeCard)
+    def answer_charge_card(self, command: ChargeCard) -> CardCharged | CardDeclined:
+        if self.answer is CardDeclined:
+            return CardDeclined(order_id=command.order_id, reason="")
+        return CardCharged(order_id=command.order_id, amount=command.amount)

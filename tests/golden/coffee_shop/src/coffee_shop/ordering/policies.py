@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from stormgen.runtime import Command, Envelope, Event, Policy
+from stormgen.runtime import Command, Envelope, Policy
 
 from coffee_shop.ordering.order import Cancel, MarkPaid, OrderPlaced
 from coffee_shop.ordering.payment_gateway import CardCharged, CardDeclined, ChargeCard
@@ -15,18 +15,7 @@ class ChargeOnOrderBase(Policy):
     name = "Ordering.ChargeOnOrder"
     events = (OrderPlaced,)
 
-    def react(self, event: Event, envelope: Envelope) -> list[Command]:
-        """The commands to issue for an event; none when the condition is false."""
-        if not isinstance(event, OrderPlaced) or not self.applies(event, envelope):
-            return []
-        return self.commands(event, envelope)
-
-    def applies(self, event: OrderPlaced, envelope: Envelope) -> bool:
-        """Whether the policy reacts to this event."""
-        return True
-
     def commands(self, event: OrderPlaced, envelope: Envelope) -> list[Command]:
-        """The commands issued, in order, with their fields filled from the event."""
         return [
             ChargeCard(order_id=event.order_id, amount=event.total),
         ]
@@ -38,18 +27,7 @@ class PaidWhenChargedBase(Policy):
     name = "Ordering.PaidWhenCharged"
     events = (CardCharged,)
 
-    def react(self, event: Event, envelope: Envelope) -> list[Command]:
-        """The commands to issue for an event; none when the condition is false."""
-        if not isinstance(event, CardCharged) or not self.applies(event, envelope):
-            return []
-        return self.commands(event, envelope)
-
-    def applies(self, event: CardCharged, envelope: Envelope) -> bool:
-        """Whether the policy reacts to this event."""
-        return True
-
     def commands(self, event: CardCharged, envelope: Envelope) -> list[Command]:
-        """The commands issued, in order, with their fields filled from the event."""
         return [
             MarkPaid(order_id=event.order_id, amount=event.amount),
         ]
@@ -61,18 +39,7 @@ class CancelWhenDeclinedBase(Policy):
     name = "Ordering.CancelWhenDeclined"
     events = (CardDeclined,)
 
-    def react(self, event: Event, envelope: Envelope) -> list[Command]:
-        """The commands to issue for an event; none when the condition is false."""
-        if not isinstance(event, CardDeclined) or not self.applies(event, envelope):
-            return []
-        return self.commands(event, envelope)
-
-    def applies(self, event: CardDeclined, envelope: Envelope) -> bool:
-        """Whether the policy reacts to this event."""
-        return True
-
     def commands(self, event: CardDeclined, envelope: Envelope) -> list[Command]:
-        """The commands issued, in order, with their fields filled from the event."""
         return [
             Cancel(order_id=event.order_id, reason="card declined: " + event.reason),
         ]

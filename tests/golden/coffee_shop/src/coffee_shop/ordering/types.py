@@ -7,8 +7,6 @@ from enum import StrEnum
 
 
 class OrderStatus(StrEnum):
-    """The members of OrderStatus."""
-
     Placed = "Placed"
     Paid = "Paid"
     Cancelled = "Cancelled"

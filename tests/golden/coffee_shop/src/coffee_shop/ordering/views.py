@@ -6,18 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
-from stormgen.runtime import Delete, Envelope, Event, View
+from stormgen.runtime import Delete, Envelope, View, key_for, on_event
 
 from coffee_shop.ordering.order import OrderCancelled, OrderPaid, OrderPlaced
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderHistoryRow:
-    """One row of OrderHistory."""
-
     order_id: UUID
     customer: str | None = None
     total: Decimal = Decimal("0")
@@ -33,71 +30,45 @@ class OrderHistoryBase(View[OrderHistoryRow]):
     pii = frozenset({"customer"})
     events = (OrderPlaced, OrderPaid, OrderCancelled)
 
-    def update(
-        self, row: OrderHistoryRow, event: Event, envelope: Envelope
-    ) -> OrderHistoryRow | Delete:
-        """The row after an event, or DELETE."""
-        if isinstance(event, OrderPlaced):
-            return self.on_order_placed(row, event, envelope)
-        if isinstance(event, OrderPaid):
-            return self.on_order_paid(row, event, envelope)
-        if isinstance(event, OrderCancelled):
-            return self.on_order_cancelled(row, event, envelope)
-        return row
-
+    @on_event(OrderPlaced)
     def on_order_placed(
         self, row: OrderHistoryRow, event: OrderPlaced, envelope: Envelope
     ) -> OrderHistoryRow | Delete:
-        """The row after OrderPlaced."""
         return replace(row, customer=event.customer, total=event.total)
 
+    @on_event(OrderPaid)
     def on_order_paid(
         self, row: OrderHistoryRow, event: OrderPaid, envelope: Envelope
     ) -> OrderHistoryRow | Delete:
-        """The row after OrderPaid."""
         return replace(row, status="paid")
 
+    @on_event(OrderCancelled)
     def on_order_cancelled(
         self, row: OrderHistoryRow, event: OrderCancelled, envelope: Envelope
     ) -> OrderHistoryRow | Delete:
-        """The row after OrderCancelled."""
         return replace(row, status="cancelled")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DailySalesRow:
-    """One row of DailySales."""
-
     day: date
     orders: int = 0
     revenue: Decimal = Decimal("0")
 
 
 class DailySalesBase(View[DailySalesRow]):
-    """The view DailySales."""
-
     name = "Ordering.DailySales"
     row_type = DailySalesRow
     key = "day"
     pii = frozenset()
     events = (OrderPaid,)
 
-    def key_of(self, event: Event, envelope: Envelope) -> Any:
-        """The key of the row an event updates (`by` where the model gives one)."""
-        if isinstance(event, OrderPaid):
-            return envelope.recorded_at.date()
-        return super().key_of(event, envelope)
+    @key_for(OrderPaid)
+    def key_of_order_paid(self, event: OrderPaid, envelope: Envelope) -> date:
+        return envelope.recorded_at.date()
 
-    def update(
-        self, row: DailySalesRow, event: Event, envelope: Envelope
-    ) -> DailySalesRow | Delete:
-        """The row after an event, or DELETE."""
-        if isinstance(event, OrderPaid):
-            return self.on_order_paid(row, event, envelope)
-        return row
-
+    @on_event(OrderPaid)
     def on_order_paid(
         self, row: DailySalesRow, event: OrderPaid, envelope: Envelope
     ) -> DailySalesRow | Delete:
-        """The row after OrderPaid."""
         return replace(row, orders=row.orders + 1, revenue=row.revenue + event.amount)
