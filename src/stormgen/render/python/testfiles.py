@@ -29,7 +29,6 @@ class _Suite:
     agg: Aggregate
     mod: Module
     aggregate: str  # the local name of the user's class
-    state_cls: str
     finder: ScenarioFinder
     values: Values
     initial: dict[str, Any]
@@ -57,13 +56,10 @@ class TestsBuilder(Builder):
         mod = Module(f"tests.{name}", self.parts.package)
         mod.std(f"{RUNTIME}.testing", "when")
         aggregate = mod.use(self.plan.of(agg).user)
-        state_cls = mod.use(self.plan.of(agg).state)
         finder = ScenarioFinder(self.parts.scope, context, agg)
         values = Values(self.parts, mod, context)
         initial = finder.initial_state()
-        suite = _Suite(
-            context, agg, mod, aggregate, state_cls, finder, values, initial, Namespace()
-        )
+        suite = _Suite(context, agg, mod, aggregate, finder, values, initial, Namespace())
         tests: list[TestVM] = []
         missing: list[str] = []
         for cmd in agg.commands:
@@ -139,9 +135,9 @@ class TestsBuilder(Builder):
             else:
                 event_types = values.event_types(cmd, suite.context)
             if outcome.after is not None:
-                after = values.build(
-                    suite.state_cls, outcome.after, finder.state_types, finder.unset
-                )
+                # imported only where a test states the state after (else unused)
+                state_cls = suite.mod.use(self.plan.of(suite.agg).state)
+                after = values.build(state_cls, outcome.after, finder.state_types, finder.unset)
         return TestVM(
             function,
             "" if guard is None else py_docstring(f"The guard: {guard.message}"),
