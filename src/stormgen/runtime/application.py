@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
-from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 from stormgen.runtime import codec
@@ -28,8 +26,10 @@ from stormgen.runtime.crypto import KeyRing, is_sealed
 from stormgen.runtime.envelope import NewEvent, RecordedEvent, new_event_id
 from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.idempotency import FINGERPRINT, ClientKey, fingerprint_of, stored_key
-from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, info
+from stormgen.runtime.messages import Command, Envelope, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
+from stormgen.runtime.reading import UNSEALED, EventReader
+from stormgen.runtime.reading import KeyMark as _Key
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
@@ -45,9 +45,6 @@ from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import View
 
 log = logging.getLogger("stormgen.runtime")
-_NONE: frozenset[str] = frozenset()
-#: decoded envelopes kept for the consumers (a few seconds of events under load)
-_SHARED_ENVELOPES = 4096
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -83,18 +80,6 @@ class CommandResult:
             "stream_version": self.stream_version,
             "events": [e.to_json() for e in self.events],
         }
-
-
-class _Unsealed:
-    """The key marker of a cached state built from no encrypted field."""
-
-
-UNSEALED = _Unsealed()
-
-_data_of = attrgetter("data")
-_type_of = attrgetter("type")
-_version_of = attrgetter("version")
-_Key = bytes | _Unsealed | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,13 +293,20 @@ class Application:
         for system, classes in self.system_events.items():
             if system not in self.ports and classes:
                 self.ports[system] = FakePort(classes)
-        self.keys = KeyRing(store)
-        #: decoded envelopes by position, shared by the consumers (see `shared_envelope`)
-        self._envelopes: dict[int, tuple[_Key, Envelope]] = {}
-        self._envelopes_lock = threading.Lock()
+        #: reading events: decrypting, upcasting, decoding
+        self.reader = EventReader(self.registry, KeyRing(store))
         #: per thread: whether a `batch` is open (they do not nest)
         self._batch = threading.local()
         self.consumers = Consumers(self, retry or RetrySettings())
+
+    @property
+    def keys(self) -> KeyRing:
+        """The stream keys pii is sealed with (the reader's, which every part uses)."""
+        return self.reader.keys
+
+    @keys.setter
+    def keys(self, keys: KeyRing) -> None:
+        self.reader.keys = keys
 
     def was_handled(self, idempotency_key: str | ClientKey) -> bool:
         """Whether a command with this idempotency key was already recorded (a string
@@ -377,105 +369,19 @@ class Application:
     # -- reading events ------------------------------------------------------------------
     def envelope(self, recorded: RecordedEvent) -> Envelope:
         """Decrypt, upcast and decode a recorded event (unknown types stay untyped)."""
-        data, gone = self.keys.decrypt(recorded.stream, recorded.data)
-        cls = self.registry.get(recorded.type)
-        if cls is None or not issubclass(cls, Event):
-            if gone:
-                data = dict(data)
-                for name in gone:
-                    data[name] = REDACTED
-            return Envelope(recorded, None, data, recorded.version, frozenset(gone))
-        event = self.registry.decode(recorded.type, recorded.version, data, gone)
-        return Envelope(
-            recorded, event, data, cls.__message__.version, frozenset(gone) if gone else _NONE
-        )
+        return self.reader.envelope(recorded)
 
     def shared_envelope(self, recorded: RecordedEvent) -> Envelope:
-        """`envelope(recorded)`, decoded once for all the consumers reading it.
-
-        Every view and policy reading an event would otherwise decrypt and decode it
-        again. An entry is used only for the same event id (a rolled-back append may
-        leave its position to another event) and, when the event holds sealed fields,
-        only while the stream's key is the one taken before decrypting them: a
-        `forget` is never undone by the cache (the state cache's rule).
-        """
-        hit = self._envelopes.get(recorded.position)
-        if hit is not None:
-            key, envelope = hit
-            if envelope.recorded.id == recorded.id and (
-                key is UNSEALED or self.keys.key_for_reading(recorded.stream) == key
-            ):
-                return envelope
-        data = recorded.data
-        key = UNSEALED
-        if dict in map(type, data.values()) and is_sealed(data):
-            key = self.keys.key_for_reading(recorded.stream)
-        envelope = self.envelope(recorded)
-        self._share(recorded.position, key, envelope)
-        return envelope
-
-    def _share(self, position: int, key: _Key, envelope: Envelope) -> None:
-        with self._envelopes_lock:
-            envelopes = self._envelopes
-            envelopes[position] = (key, envelope)
-            if len(envelopes) > _SHARED_ENVELOPES:
-                # the oldest first: consumers read the log forwards
-                del envelopes[next(iter(envelopes))]
+        """`envelope(recorded)`, decoded once for all the consumers reading it."""
+        return self.reader.shared_envelope(recorded)
 
     def decode(self, recorded: RecordedEvent) -> Event:
         """The typed event of a record (decrypted, upcast); `UnknownEventType` if unknown."""
-        data = recorded.data
-        if is_sealed(data):
-            data, gone = self.keys.decrypt(recorded.stream, data)
-            return self.registry.decode(recorded.type, recorded.version, data, gone)
-        return self.registry.decode(recorded.type, recorded.version, data)
+        return self.reader.decode(recorded)
 
     def decode_all(self, records: Sequence[RecordedEvent]) -> list[Event]:
         """The typed events of many records, as `decode` gives each (faster in bulk)."""
-        return self._decode_all(records, None)[0]
-
-    def _decode_all(self, records: Sequence[RecordedEvent], key: _Key) -> tuple[list[Event], _Key]:
-        """Decode records with one msgspec call per type and version.
-
-        `key` is the stream key marker of a load: when it is `UNSEALED` and some record
-        has sealed fields, the stream's key is taken before they are decrypted (a later
-        forget then shows as a changed key).
-
-        The common case (no encrypted field, one type) runs without a Python step per
-        record: a page the store read as one text says when it holds no token
-        (`EventPage.unsealed`); otherwise the sealed test first looks for any dict-valued
-        field in the whole page at C level (a token is a dict; most pages have none).
-        """
-        datas = list(map(_data_of, records))
-        if getattr(records, "unsealed", False) or dict not in map(
-            type, chain.from_iterable(map(dict.values, datas))
-        ):
-            sealed = []
-        else:
-            sealed = [i for i, data in enumerate(datas) if is_sealed(data)]
-        decode_many = self.registry.decode_many
-        types = set(map(_type_of, records))
-        if not sealed and len(types) == 1:
-            versions = set(map(_version_of, records))
-            if len(versions) == 1:
-                return decode_many(types.pop(), versions.pop(), datas), key
-        groups: dict[tuple[str, int], list[int]] = {}
-        skip = set(sealed)
-        kinds = zip(map(_type_of, records), map(_version_of, records), strict=True)
-        for i, kind in enumerate(kinds):
-            if i not in skip:
-                groups.setdefault(kind, []).append(i)
-        out: list[Any] = [None] * len(records)
-        for (type_name, version), places in groups.items():
-            batch = [datas[i] for i in places]
-            for i, event in zip(places, decode_many(type_name, version, batch), strict=True):
-                out[i] = event
-        if sealed:
-            if key is UNSEALED:
-                key = self.keys.key_for_reading(records[sealed[0]].stream)
-            for i in sealed:
-                out[i] = self.decode(records[i])
-        return out, key
+        return self.reader.decode_all(records)[0]
 
     def events(
         self,
@@ -561,7 +467,7 @@ class Application:
         key: _Key,
     ) -> tuple[S, _Key]:
         """Evolve a state through recorded events; track the key sealed fields use."""
-        events, key = self._decode_all(records, key)
+        events, key = self.reader.decode_all(records, key)
         evolve = agg.evolve
         for event, recorded in zip(events, records, strict=True):
             state = evolve(state, event, recorded)
@@ -854,32 +760,14 @@ class Application:
         if appended.duplicate:
             saved = appended.to_json()
             return self._result_from(saved, stream_id, metadata.get(FINGERPRINT), duplicate=True)
+        fresh = self.reader.fresh_envelope
         return CommandResult(
             stream,
             stream_id if ident is None else ident,
             stream_id or stream,
             appended.stream_version,
-            [self._fresh_envelope(r, data) for r, data in zip(appended.events, plain, strict=True)],
+            [fresh(r, data) for r, data in zip(appended.events, plain, strict=True)],
         )
-
-    def _fresh_envelope(self, recorded: RecordedEvent, plain: dict[str, Any]) -> Envelope:
-        """The envelope of an event just appended, from its data before sealing.
-
-        The same as `envelope(recorded)` (the stored pii decrypts to exactly this data,
-        and the key cannot have been forgotten within the append) without decrypting.
-        """
-        cls = self.registry.get(recorded.type)
-        if cls is None or not issubclass(cls, Event):
-            return self.envelope(recorded)
-        event = self.registry.decode(recorded.type, recorded.version, plain)
-        envelope = Envelope(recorded, event, plain, cls.__message__.version, _NONE)
-        # `plain` is `to_data` of the event just decided, which is what `data` would
-        # compute again from its decoded copy: fill the cached property now
-        envelope.__dict__["data"] = plain
-        if plain is recorded.data or not is_sealed(recorded.data):
-            # nothing sealed: the consumers about to read this event can take it as is
-            self._share(recorded.position, UNSEALED, envelope)
-        return envelope
 
     def _result_from(
         self, saved: Mapping[str, Any], ident: Any, mark: str | None, *, duplicate: bool
