@@ -12,7 +12,6 @@ import random
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,14 +21,13 @@ from typing import Any, TypeVar, cast
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
-from stormgen.runtime.crypto import KeyRing, is_sealed
+from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.envelope import NewEvent, RecordedEvent, new_event_id
 from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.idempotency import FINGERPRINT, ClientKey, fingerprint_of, stored_key
 from stormgen.runtime.messages import Command, Envelope, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
-from stormgen.runtime.reading import UNSEALED, EventReader
-from stormgen.runtime.reading import KeyMark as _Key
+from stormgen.runtime.reading import EventReader
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
@@ -38,7 +36,8 @@ from stormgen.runtime.rejections import (
     Rejected,
     UnknownCommand,
 )
-from stormgen.runtime.store import EventStore, Snapshot, open_store
+from stormgen.runtime.state import StateCache, StateLoader
+from stormgen.runtime.store import EventStore, open_store
 from stormgen.runtime.store.base import IDEMPOTENCY_KEY, ParkedFailure, UnitOfWork
 from stormgen.runtime.store.url import fork as fork_store
 from stormgen.runtime.upcasting import Registry
@@ -46,7 +45,6 @@ from stormgen.runtime.views import View
 
 log = logging.getLogger("stormgen.runtime")
 
-S = TypeVar("S")
 T = TypeVar("T")
 AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
 ViewRef = View[Any] | type[View[Any]] | str
@@ -80,129 +78,6 @@ class CommandResult:
             "stream_version": self.stream_version,
             "events": [e.to_json() for e in self.events],
         }
-
-
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    """A cached instance state: the log's stream folded up to `version`.
-
-    `key` is the stream key its sealed (pii) fields were read with, taken before they
-    were read, or `UNSEALED`: a state whose key has changed since (forgotten) is not
-    used again.
-    """
-
-    version: int
-    position: int
-    state: Any
-    key: _Key
-
-
-class StateCache:
-    """A bounded LRU of instance states by stream: a cache of the log, never the truth.
-
-    A hit is brought up to date by reading only the events after its version, and a
-    command's append still checks the version it decided on, so a stale entry (another
-    process wrote) costs a retry, never a wrong decision. Entries are immutable
-    states shared between threads: aggregates must not change a state in place.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, _Cached] = OrderedDict()
-        self._lock = threading.Lock()
-        #: bumped by `forget`: a load that began before may not store what it read
-        self.generation = 0
-        #: per thread, the entries `held` keeps back until its transaction commits
-        self._local = threading.local()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """Keep this thread's entries to itself until the block ends without error.
-
-        For a transaction that stays open across several commands: its states are
-        not committed yet, so other threads must not decide on them (or show them),
-        while this thread's later commands may. When the block ends the entries are
-        put as usual; when it raises (e.g. the commit failed) they are dropped.
-        """
-        pending: dict[str, tuple[_Cached, int]] = {}
-        self._local.pending = pending
-        try:
-            yield
-        finally:
-            self._local.pending = None
-        for stream, (item, generation) in pending.items():
-            self.put(stream, item, generation)
-
-    @contextmanager
-    def undone_on_error(self) -> Iterator[None]:
-        """Inside `held`: if the block raises, forget what it put (a rolled-back savepoint).
-
-        The states the block's commands cached were never committed; the ones held
-        before it stay.
-        """
-        pending: dict[str, tuple[_Cached, int]] | None = self._local.__dict__.get("pending")
-        before = dict(pending or {})
-        try:
-            yield
-        except BaseException:
-            if pending is not None:
-                pending.clear()
-                pending.update(before)
-            raise
-
-    def get(self, stream: str) -> _Cached | None:
-        """The cached state of a stream, marked as recently used."""
-        pending: dict[str, tuple[_Cached, int]] | None = self._local.__dict__.get("pending")
-        held = pending.get(stream) if pending is not None else None
-        if held is not None and held[1] == self.generation:
-            return held[0]
-        with self._lock:
-            item = self._items.get(stream)
-            if item is not None:
-                self._items.move_to_end(stream)
-            return item
-
-    def put(self, stream: str, item: _Cached, generation: int) -> None:
-        """Remember a state, unless a newer one is known or a forget came in between."""
-        pending = self._local.__dict__.get("pending")
-        if pending is not None:
-            held = pending.get(stream)
-            if generation == self.generation and (held is None or held[0].version <= item.version):
-                pending[stream] = (item, generation)
-            return
-        with self._lock:
-            if generation != self.generation:
-                return
-            known = self._items.get(stream)
-            if known is not None and known.version > item.version:
-                return
-            self._items[stream] = item
-            self._items.move_to_end(stream)
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def drop(self, stream: str) -> None:
-        """Forget a stream's entry (it lost a race, or its key changed)."""
-        pending = self._local.__dict__.get("pending")
-        if pending is not None:
-            pending.pop(stream, None)
-        with self._lock:
-            self._items.pop(stream, None)
-
-    def forget(self, stream: str) -> None:
-        """Drop a stream's entry and refuse entries read before now (crypto-shredding)."""
-        with self._lock:
-            self.generation += 1
-            self._items.pop(stream, None)
-
-    def clear(self) -> None:
-        """Drop every entry."""
-        with self._lock:
-            self.generation += 1
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def _add_once(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
@@ -293,8 +168,9 @@ class Application:
         for system, classes in self.system_events.items():
             if system not in self.ports and classes:
                 self.ports[system] = FakePort(classes)
-        #: reading events: decrypting, upcasting, decoding
+        #: the parts: reading events, loading states
         self.reader = EventReader(self.registry, KeyRing(store))
+        self.states = StateLoader(store, self.reader, self.state_cache)
         #: per thread: whether a `batch` is open (they do not nest)
         self._batch = threading.local()
         self.consumers = Consumers(self, retry or RetrySettings())
@@ -413,10 +289,6 @@ class Application:
         return [self.envelope(r) for r in records]
 
     # -- loading state ---------------------------------------------------------------------
-    def _state_hash(self, agg: Aggregate[Any]) -> str:
-        salt = getattr(agg, "snapshot_schema", "")
-        return f"{codec.schema_hash(agg.state_type)}{salt}"
-
     def load(self, aggregate: AggregateRef, ident: Any, at: int | None = None) -> Loaded[Any]:
         """An instance's state from its latest usable snapshot and later events.
 
@@ -424,79 +296,7 @@ class Application:
         without events loads as the initial state at version 0.
         """
         agg = self.aggregate(aggregate)
-        return self._load(agg, agg.stream(ident), at)
-
-    def _load(self, agg: Aggregate[S], stream: str, at: int | None = None) -> Loaded[S]:
-        if at is None and self.state_cache.size:
-            return self._load_latest(agg, stream)[0]
-        return self._load_from_store(agg, stream, at)[0]
-
-    def _load_from_store(
-        self, agg: Aggregate[S], stream: str, at: int | None = None
-    ) -> tuple[Loaded[S], _Key]:
-        """Load from the latest usable snapshot and later events; also the key marker."""
-        state: Any = None
-        version = position = 0
-        key: _Key = UNSEALED
-        if agg.snapshot_every:
-            # a snapshot may hold decrypted pii: note the key before reading it
-            key = self.keys.key_for_reading(stream)
-            snap = self.store.get_snapshot(stream, at)
-            if snap is not None and snap.schema_hash == self._state_hash(agg):
-                try:
-                    state = codec.from_data(agg.state_type, snap.state)
-                    version, position = snap.version, snap.position
-                except DecodeError:
-                    # snapshots are a cache: a stale one is rebuilt from events
-                    state = None
-            if state is None:
-                key = UNSEALED
-        if state is None:
-            state = agg.initial_state()
-        records = self.store.read_stream(stream, version, at)
-        if records:
-            state, key = self._fold(agg, state, records, key)
-            version, position = records[-1].stream_version, records[-1].position
-        return Loaded(stream, state, version, position), key
-
-    def _fold(
-        self,
-        agg: Aggregate[S],
-        state: S,
-        records: Sequence[RecordedEvent],
-        key: _Key,
-    ) -> tuple[S, _Key]:
-        """Evolve a state through recorded events; track the key sealed fields use."""
-        events, key = self.reader.decode_all(records, key)
-        evolve = agg.evolve
-        for event, recorded in zip(events, records, strict=True):
-            state = evolve(state, event, recorded)
-        return state, key
-
-    def _load_latest(self, agg: Aggregate[S], stream: str) -> tuple[Loaded[S], _Key]:
-        """The current state through the state cache: only later events are read."""
-        cache = self.state_cache
-        generation = cache.generation
-        hit = cache.get(stream)
-        if hit is not None and not (
-            hit.key is UNSEALED or self.keys.key_for_reading(stream) == hit.key
-        ):
-            # the stream was forgotten (or re-keyed) since: its pii must not show
-            cache.drop(stream)
-            hit = None
-        if hit is None:
-            loaded, key = self._load_from_store(agg, stream)
-        else:
-            records = self.store.read_stream(stream, hit.version)
-            if not records:
-                return Loaded(stream, hit.state, hit.version, hit.position), hit.key
-            state, key = self._fold(agg, hit.state, records, hit.key)
-            last = records[-1]
-            loaded = Loaded(stream, state, last.stream_version, last.position)
-        if loaded.version:
-            entry = _Cached(loaded.version, loaded.position, loaded.state, key)
-            cache.put(stream, entry, generation)
-        return loaded, key
+        return self.states.load(agg, agg.stream(ident), at)
 
     def state(
         self, aggregate: AggregateRef, ident: Any, *, at: int | datetime | None = None
@@ -507,7 +307,7 @@ class Application:
         """
         agg = self.aggregate(aggregate)
         position = self.store.position_at(at) if isinstance(at, datetime) else at
-        loaded = self._load(agg, agg.stream(ident), position)
+        loaded = self.states.load(agg, agg.stream(ident), position)
         if not loaded.exists:
             when = "" if at is None else f" at {at}"
             raise NotFound(f"{agg.name} {id_text(ident)} does not exist{when}")
@@ -577,15 +377,13 @@ class Application:
         while True:
             generation = cache.generation
             loaded = (
-                self._trusted(agg, stream, meta.creates, expected_version) if trusting else None
+                self.states.trusted(agg, stream, meta.creates, expected_version)
+                if trusting
+                else None
             )
             confirmed = loaded is None
             if loaded is None:
-                full, key = (
-                    self._load_latest(agg, stream)
-                    if cache.size
-                    else self._load_from_store(agg, stream)
-                )
+                full, key = self.states.current(agg, stream)
                 loaded = full.state, full.version, key
             state, version, key = loaded
             try:
@@ -627,7 +425,7 @@ class Application:
                 continue
             if result.duplicate:
                 return self._with_first_id(agg, result)
-            self._after_append(agg, state, version, key, events, result, generation)
+            self.states.after_append(agg, state, version, key, events, result, generation)
             return result
 
     def handle_together(self, units: Sequence[Callable[[], T]]) -> list[T | Exception]:
@@ -677,27 +475,6 @@ class Application:
                 yield uow
         finally:
             local.open = False
-
-    def _trusted(
-        self, agg: Aggregate[Any], stream: str, creates: bool, expected: int | None
-    ) -> tuple[Any, int, _Key] | None:
-        """A state to decide on without reading the log, if the cache has one.
-
-        A cached entry whose key still holds; for a `creates` command with no entry, the
-        initial state (an existing instance shows as a conflict). None when there is none
-        or the caller's expected version differs (then the log must say).
-        """
-        hit = self.state_cache.get(stream)
-        if hit is None:
-            if creates and not expected:
-                return agg.initial_state(), 0, UNSEALED
-            return None
-        if expected is not None and hit.version != expected:
-            return None
-        if hit.key is not UNSEALED and self.keys.key_for_reading(stream) != hit.key:
-            self.state_cache.drop(stream)
-            return None
-        return hit.state, hit.version, hit.key
 
     @staticmethod
     def _with_first_id(agg: Aggregate[Any], result: CommandResult) -> CommandResult:
@@ -799,53 +576,6 @@ class Application:
         if saved is None:
             return None
         return self._result_from(saved, ident, mark, duplicate=True)
-
-    def _after_append(
-        self,
-        agg: Aggregate[Any],
-        state: Any,
-        version: int,
-        key: _Key,
-        events: Sequence[Event],
-        result: CommandResult,
-        generation: int,
-    ) -> None:
-        """Fold the recorded events into the state: cache it, and snapshot when due."""
-        cache = self.state_cache
-        every = agg.snapshot_every
-        snapshot = bool(every) and result.stream_version // every != version // every  # type: ignore[operator]
-        if not (cache.size or snapshot):
-            return
-        stream = result.stream
-        try:
-            for event, envelope in zip(events, result.events, strict=True):
-                # the event as read back from the log, as a later load will see it
-                typed = envelope.event if envelope.event is not None else event
-                state = agg.evolve(state, typed, envelope.recorded)
-        except Exception:
-            cache.drop(stream)
-            log.exception("could not evolve %s after appending", stream)
-            return
-        if cache.size:
-            if key is UNSEALED and any(is_sealed(e.recorded.data) for e in result.events):
-                key = self.keys.key_for_reading(stream)
-            last = result.events[-1].position
-            cache.put(stream, _Cached(result.stream_version, last, state, key), generation)
-        if not snapshot:
-            return
-        try:
-            self.store.save_snapshot(
-                Snapshot(
-                    stream=stream,
-                    version=result.stream_version,
-                    position=result.events[-1].position,
-                    state=agg.state_data(state),
-                    schema_hash=self._state_hash(agg),
-                )
-            )
-        except Exception:
-            # a snapshot is only a cache: failing to write one must not fail the command
-            log.exception("could not snapshot %s", stream)
 
     # -- external systems ------------------------------------------------------------------
     def record_external(
