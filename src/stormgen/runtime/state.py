@@ -26,7 +26,7 @@ from stormgen.runtime.rejections import DecodeError
 from stormgen.runtime.store import EventStore, Snapshot
 
 if TYPE_CHECKING:
-    from stormgen.runtime.application import CommandResult
+    from stormgen.runtime.commands import CommandResult
 
 log = logging.getLogger("stormgen.runtime")
 
