@@ -11,7 +11,6 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
 from stormgen.runtime.commands import CommandHandler, CommandResult
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
@@ -21,12 +20,13 @@ from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.messages import Command, Envelope, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
 from stormgen.runtime.reading import EventReader
-from stormgen.runtime.rejections import DecodeError, NotFound, UnknownCommand
+from stormgen.runtime.rejections import NotFound, UnknownCommand
 from stormgen.runtime.state import StateCache, StateLoader
 from stormgen.runtime.store import EventStore, open_store
 from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
 from stormgen.runtime.store.url import fork as fork_store
 from stormgen.runtime.upcasting import Registry
+from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
 
 __all__ = [
@@ -130,6 +130,7 @@ class Application:
         self.commands = CommandHandler(
             store, self.reader, self.states, self.aggregate_for, command_retries
         )
+        self.rows = ViewRows(store, self.reader)
         self.consumers = Consumers(self, retry or RetrySettings())
 
     @property
@@ -374,9 +375,7 @@ class Application:
     # -- views -------------------------------------------------------------------------------
     def view_row(self, view: ViewRef, key: Any) -> dict[str, Any] | None:
         """One view row as JSON (pii columns decrypted or redacted), or None."""
-        v = self.view(view)
-        doc = self.store.get_row(v.name, self.consumers.view_key_text(v, key))
-        return None if doc is None else self.consumers.open_doc(v, doc)
+        return self.rows.row(self.view(view), key)
 
     def view_rows(
         self,
@@ -391,17 +390,7 @@ class Application:
         Filter values may be typed or text (`"7"`, `"true"`); a filter on an unknown or
         pii column raises `DecodeError`.
         """
-        v = self.view(view)
-        columns = v.sql_columns()
-        hints = codec._hints(v.row_type)
-        encoded: dict[str, Any] = {}
-        for name, value in (where or {}).items():
-            if name not in columns:
-                raise DecodeError(f"view {v.name} has no column {name!r} to filter on", name)
-            hint = hints[v.attribute(name)]
-            encoded[name] = codec.to_data(codec.from_data(hint, value))
-        rows = self.store.query_rows(v.name, encoded, after_key=after, limit=limit)
-        return [self.consumers.open_doc(v, row.doc) for row in rows]
+        return self.rows.rows(self.view(view), where, after=after, limit=limit)
 
     def replay(self, view: ViewRef | None = None, *, progress: Progress | None = None) -> int:
         """Rebuild one view (or all) from the log; return the events applied.

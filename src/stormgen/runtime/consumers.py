@@ -35,16 +35,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-
-from stormgen.runtime import codec
-from stormgen.runtime.aggregate import id_text
-from stormgen.runtime.crypto import decrypt_value, encrypt_value
-from stormgen.runtime.envelope import SEALED_KEY, NewEvent, RecordedEvent
+from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy, command_id
 from stormgen.runtime.store.base import EventStore, ParkedFailure, UnitOfWork
-from stormgen.runtime.views import DELETE, View
+from stormgen.runtime.view_rows import ViewRows
+from stormgen.runtime.views import View
 
 if TYPE_CHECKING:
     from stormgen.runtime.application import Application
@@ -88,7 +84,6 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-_GONE = object()  # a sealed value whose key was forgotten
 _POLICY_BATCH = 50
 
 
@@ -211,6 +206,7 @@ class Consumers:
         self.app = app
         self.store = app.store
         self.retry = retry
+        self.rows = app.rows
         self._consumers: dict[str, _Consumer] = {}
         for view in app.views.values():
             types = sorted({info(e).name for e in view.events})
@@ -231,87 +227,12 @@ class Consumers:
     # -- view rows -------------------------------------------------------------------
     @staticmethod
     def view_key_text(view: View[Any], key: Any) -> str:
-        """A row key as the text the table stores (keys given as text are parsed first)."""
-        if isinstance(key, str):
-            key = codec.from_data(view.key_type(), key)
-        return id_text(key)
+        """A row key as the text the table stores (see `ViewRows.key_text`)."""
+        return ViewRows.key_text(view, key)
 
     def open_doc(self, view: View[Any], doc: dict[str, Any]) -> dict[str, Any]:
         """A stored row document as JSON, pii columns decrypted (or redacted)."""
-        return self._open_doc(view, doc)[0]
-
-    def _open_doc(self, view: View[Any], doc: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-        hints = codec._hints(view.row_type)
-        # the row class's field order, whatever order the database kept
-        wires = codec.wire_names(view.row_type)
-        columns = [wires.get(name, name) for name in hints]
-        out = {column: doc[column] for column in columns if column in doc}
-        gone: set[str] = set()
-        for name in view.pii:
-            column = wires.get(name, name)
-            token = doc.get(column)
-            if isinstance(token, dict) and SEALED_KEY in token:
-                value = self._open_token(view, column, token)
-                if value is _GONE:
-                    gone.add(column)
-                    value = codec.redacted_value(hints[name])
-                out[column] = value
-        return out, gone
-
-    def _open_token(self, view: View[Any], column: str, token: dict[str, Any]) -> Any:
-        stream = str(token.get("stream", ""))
-        key = self.app.keys.key_for_reading(stream)
-        if key is not None:
-            try:
-                return decrypt_value(key, stream, f"{view.name}.{column}", token)
-            except (InvalidTag, ValueError):
-                log.debug("view %s column %s sealed under a forgotten key", view.name, column)
-        return _GONE
-
-    def _seal_row(
-        self,
-        uow: UnitOfWork,
-        view: View[Any],
-        row: Any,
-        old_doc: dict[str, Any] | None,
-        old_plain: dict[str, Any] | None,
-        stream: str,
-    ) -> dict[str, Any]:
-        doc: dict[str, Any] = codec.to_data(row)
-        for attribute in view.pii:
-            name = view.wire(attribute)
-            value = doc.get(name)
-            if value is None:
-                continue
-            if old_doc is not None and old_plain is not None and old_plain.get(name) == value:
-                # unchanged: keep the token sealed under the stream it was copied from
-                doc[name] = old_doc[name]
-                continue
-            key = self.app.keys.key_for_writing(uow, stream)
-            token = encrypt_value(key, stream, f"{view.name}.{name}", value)
-            doc[name] = {**token, "stream": stream}
-        return doc
-
-    def _apply_view(self, uow: UnitOfWork, view: View[Any], env: Envelope) -> None:
-        assert env.event is not None
-        key = view.key_of(env.event, env)
-        if key is None:
-            return
-        key_text = id_text(key)
-        old_doc = uow.get_row(view.name, key_text)
-        if old_doc is None:
-            old_plain = None
-            row = view.new_row(key)
-        else:
-            old_plain, gone = self._open_doc(view, old_doc)
-            row = codec.from_data_redacted(view.row_type, old_plain, gone)
-        new = view.update(row, env.event, env)
-        if new is DELETE:
-            uow.delete_row(view.name, key_text)
-            return
-        uow.upsert_row(
-            view.name, key_text, self._seal_row(uow, view, new, old_doc, old_plain, env.stream)
-        )
+        return self.rows.open_doc(view, doc)
 
     # -- processing ----------------------------------------------------------------------
     @staticmethod
@@ -342,7 +263,7 @@ class Consumers:
         if consumer.view is not None:
             with self.store.transaction() as uow:
                 self._claim(uow, consumer.name, consumer.base)
-                self._apply_view(uow, consumer.view, env)
+                self.rows.apply(uow, consumer.view, env)
                 uow.set_checkpoint(consumer.name, env.position)
             return
         assert consumer.policy is not None and env.event is not None
@@ -670,7 +591,7 @@ class Consumers:
                         uow.lock_checkpoint(name)
                         gone = all(f.position != position for f in uow.list_failures(name))
                         if not gone:
-                            self._apply_view(uow, consumer.view, env)
+                            self.rows.apply(uow, consumer.view, env)
                 else:
                     assert consumer.policy is not None
                     self._react(consumer.policy, env)
@@ -877,7 +798,7 @@ class Consumers:
         self._claim(uow, consumer.name, batch.base)
         if consumer.view is not None:
             for env, _ in batch.plans:
-                self._apply_view(uow, consumer.view, env)
+                self.rows.apply(uow, consumer.view, env)
         else:
             assert consumer.policy is not None
             for env, commands in batch.plans:
