@@ -30,14 +30,15 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
-from stormgen.runtime.messages import Command, Envelope, Event, info
-from stormgen.runtime.policies import Policy, command_id
+from stormgen.runtime.messages import Envelope, Event, info
+from stormgen.runtime.policies import Policy
+from stormgen.runtime.reactions import Plans, Reactions
 from stormgen.runtime.store.base import EventStore, ParkedFailure, UnitOfWork
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
@@ -147,7 +148,7 @@ class _Batch:
     consumer: _Consumer
     after: int
     end: int
-    plans: list[tuple[Envelope, list[Command]]]
+    plans: Plans
     answered: dict[uuid.UUID, Sequence[Event]]
     # the stored checkpoint `after` was worked out from (the claim checks it is unmoved)
     base: int
@@ -207,6 +208,7 @@ class Consumers:
         self.store = app.store
         self.retry = retry
         self.rows = app.rows
+        self.reactions = Reactions(app.commands, app.reader, app.ports)
         self._consumers: dict[str, _Consumer] = {}
         for view in app.views.values():
             types = sorted({info(e).name for e in view.events})
@@ -268,56 +270,7 @@ class Consumers:
             return
         assert consumer.policy is not None and env.event is not None
         # the checkpoint moves in memory (run_once): redelivery after a crash is harmless
-        self._react(consumer.policy, env)
-
-    def _react(
-        self,
-        policy: Policy,
-        env: Envelope,
-        commands: list[Command] | None = None,
-        answered: dict[uuid.UUID, Sequence[Event]] | None = None,
-    ) -> None:
-        """Issue a reaction's commands; `answered` holds external systems' answers got
-        beforehand (a batch), else each system is asked here."""
-        assert env.event is not None
-        correlation = env.metadata.get("correlation_id") or env.id
-        if commands is None:
-            commands = list(policy.react(env.event, env))
-        for index, command in enumerate(commands):
-            cid = command_id(policy.name, env.id, index)
-            system = info(command).system
-            if system is None:
-                self.app.handle(
-                    command,
-                    idempotency_key=str(cid),
-                    command_id=str(cid),
-                    correlation_id=correlation,
-                    causation_id=env.id,
-                    actor=policy.name,
-                )
-                continue
-            if answered is not None:
-                if cid not in answered:
-                    continue  # answered before the batch: the answer is in the log
-                answers = answered[cid]
-            elif self.app.was_handled(str(cid)):
-                # the system was asked before and its answer is in the log: don't ask twice
-                continue
-            else:
-                answers = self._ask(system, command, cid)
-            self.app.record_external(
-                list(answers),
-                idempotency_key=str(cid),
-                actor=system,
-                correlation_id=correlation,
-                causation_id=str(cid),
-            )
-
-    def _ask(self, system: str, command: Command, cid: uuid.UUID) -> Sequence[Event]:
-        port = self.app.ports.get(system)
-        if port is None:
-            raise LookupError(f"no adapter for the external system {system}")
-        return list(port.send(command, cid))
+        self.reactions.react(consumer.policy, env)
 
     def _policy_batch(
         self, consumer: _Consumer, batch: list[RecordedEvent], after: int, end: int
@@ -333,10 +286,10 @@ class Consumers:
         policy = consumer.policy
         assert policy is not None
         try:
-            plans = self._plans(policy, batch)
+            plans = self.reactions.plans(policy, batch)
             if plans is None:
                 return False  # a system asked after a command: keep the order of effects
-            answered = self._ask_all(policy, plans)
+            answered = self.reactions.ask_all(policy, plans)
             # the states the commands cache stay this thread's until the commit: other
             # threads must not decide on (or show) what may be rolled back
             with self.app.batch() as uow:
@@ -594,7 +547,7 @@ class Consumers:
                             self.rows.apply(uow, consumer.view, env)
                 else:
                     assert consumer.policy is not None
-                    self._react(consumer.policy, env)
+                    self.reactions.react(consumer.policy, env)
             except Exception as exc:
                 attempts = failure.attempts + 1
                 self._record_failure(consumer, rec, exc, attempts, parked=True, moves=False)
@@ -682,11 +635,11 @@ class Consumers:
             consumer.advance(consumer.base, run.head)
             return
         try:
-            plans = self._plans(policy, batch)
+            plans = self.reactions.plans(policy, batch)
             if plans is None:
                 run.failed.append(consumer)  # keep the order of effects: event by event
                 return
-            answered = self._ask_all(policy, plans)
+            answered = self.reactions.ask_all(policy, plans)
         except Exception:
             run.failed.append(consumer)  # alone, with retries and failure events
             return
@@ -694,44 +647,6 @@ class Consumers:
         run.more = run.more or full
         end = batch[-1].position if full else run.head
         run.policies.append(_Batch(consumer, after, end, plans, answered, base=consumer.base))
-
-    def _plans(
-        self, policy: Policy, batch: Sequence[RecordedEvent]
-    ) -> list[tuple[Envelope, list[Command]]] | None:
-        """Each event's reaction; None when one asks a system after issuing a command."""
-        plans: list[tuple[Envelope, list[Command]]] = []
-        for rec in batch:
-            env = self.app.shared_envelope(rec)
-            assert env.event is not None
-            commands = list(policy.react(env.event, env))
-            kinds = [info(c).system is not None for c in commands]
-            if kinds != sorted(kinds, reverse=True):
-                return None
-            plans.append((env, commands))
-        return plans
-
-    def _ask_all(
-        self, policy: Policy, plans: list[tuple[Envelope, list[Command]]]
-    ) -> dict[uuid.UUID, Sequence[Event]]:
-        """Ask the external systems the planned reactions call (those not asked before:
-        their answers are in the log), by command id."""
-        return {
-            cid: self._ask(system, command, cid)
-            for env, commands in plans
-            for cid, system, command in self._unasked(policy, env, commands)
-        }
-
-    def _unasked(
-        self, policy: Policy, env: Envelope, commands: Sequence[Command]
-    ) -> Iterator[tuple[uuid.UUID, str, Command]]:
-        """A reaction's commands to external systems not asked yet (an answer in the
-        log means the system was asked before), with their ids and systems."""
-        for index, command in enumerate(commands):
-            system = info(command).system
-            if system is not None:
-                cid = command_id(policy.name, env.id, index)
-                if not self.app.was_handled(str(cid)):
-                    yield cid, system, command
 
     def _pass_policies(self, run: _Pass) -> None:
         """The prepared batches, then the reactions to what they appended (a chain)."""
@@ -760,13 +675,13 @@ class Consumers:
         batch = self.store.read_all(after, _POLICY_BATCH, consumer.types, top)
         if not batch:
             return None
-        plans = self._plans(policy, batch)
+        plans = self.reactions.plans(policy, batch)
         if plans is None:
             run.more = True  # the next pass sends it alone
             return None
-        kept: list[tuple[Envelope, list[Command]]] = []
+        kept: Plans = []
         for env, commands in plans:
-            if next(self._unasked(policy, env, commands), None) is not None:
+            if next(self.reactions.unasked(policy, env, commands), None) is not None:
                 run.more = True
                 break
             kept.append((env, commands))
@@ -786,9 +701,7 @@ class Consumers:
         base: int,
     ) -> _Batch:
         """A view's events as a batch (a view issues no commands)."""
-        plans: list[tuple[Envelope, list[Command]]] = [
-            (self.app.shared_envelope(rec), []) for rec in batch
-        ]
+        plans: Plans = [(self.app.shared_envelope(rec), []) for rec in batch]
         return _Batch(consumer, after, end, plans, {}, base=base)
 
     def _apply_batch(self, uow: UnitOfWork, batch: _Batch) -> None:
@@ -802,7 +715,7 @@ class Consumers:
         else:
             assert consumer.policy is not None
             for env, commands in batch.plans:
-                self._react(consumer.policy, env, commands, batch.answered)
+                self.reactions.react(consumer.policy, env, commands, batch.answered)
         uow.set_checkpoint(consumer.name, batch.end)
 
     def _in_savepoint(self, run: _Pass, batch: _Batch) -> None:
