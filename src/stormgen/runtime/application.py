@@ -16,6 +16,7 @@ from stormgen.runtime.commands import CommandHandler, CommandResult
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.failures import FAILURES_STREAM
 from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.messages import Command, Envelope, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
@@ -41,8 +42,6 @@ T = TypeVar("T")
 AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
 ViewRef = View[Any] | type[View[Any]] | str
 
-#: The stream of failure events (service.md §7).
-FAILURES_STREAM = "$failures"
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"
 FORGOTTEN = "$Forgotten"

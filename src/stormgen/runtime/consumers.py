@@ -32,7 +32,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from stormgen.runtime.consumer import (
@@ -45,11 +44,13 @@ from stormgen.runtime.consumer import (
     error_text,
 )
 from stormgen.runtime.consumer import RetrySettings as RetrySettings  # public here too
-from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.envelope import RecordedEvent
+from stormgen.runtime.failures import FAILURE as FAILURE  # public here too
+from stormgen.runtime.failures import RESOLVED as RESOLVED
+from stormgen.runtime.failures import Failures
 from stormgen.runtime.messages import Envelope, info
 from stormgen.runtime.passes import Passes
 from stormgen.runtime.reactions import Reactions
-from stormgen.runtime.store.base import ParkedFailure
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
 
@@ -60,10 +61,6 @@ log = logging.getLogger("stormgen.runtime")
 
 Progress = Callable[[int, int], None]
 """Called with (position reached, end position) during long work."""
-
-FAILURE = "$Failure"
-RESOLVED = "$FailureResolved"
-FAILURES_STREAM = "$failures"
 
 
 class Consumers:
@@ -76,6 +73,7 @@ class Consumers:
         self.rows = app.rows
         self.reactions = Reactions(app.commands, app.reader, app.ports)
         self.batches = Batches(self.rows, self.reactions, app.reader)
+        self.failures = Failures(self.store, self.rows, self.reactions, app.reader)
         self._consumers: dict[str, Consumer] = {}
         for view in app.views.values():
             types = sorted({info(e).name for e in view.events})
@@ -166,56 +164,6 @@ class Consumers:
             # rolled back (with the states cached meanwhile): go event by event
             return False
 
-    def _record_failure(
-        self,
-        consumer: Consumer,
-        rec: RecordedEvent,
-        exc: BaseException,
-        attempt: int,
-        parked: bool,
-        *,
-        moves: bool = True,
-    ) -> None:
-        """Append a `$Failure`; a parked one (`moves`) also moves the checkpoint past the
-        event, by compare-and-set like any other move (`Overtaken` if it moved)."""
-        error = error_text(exc)
-        data: dict[str, Any] = {
-            "consumer": consumer.name,
-            "kind": consumer.kind,
-            "event_id": rec.id,
-            "event_type": rec.type,
-            "position": rec.position,
-            "error": error,
-            "attempt": attempt,
-            "parked": parked,
-        }
-        metadata = {
-            "correlation_id": rec.metadata.get("correlation_id", rec.id),
-            "causation_id": rec.id,
-        }
-        moved = parked and moves
-        with self.store.transaction() as uow:
-            if moved:
-                claim(uow, consumer.name, consumer.base)
-            uow.append(
-                FAILURES_STREAM, [NewEvent(type=FAILURE, data=data, metadata=metadata)], None
-            )
-            if parked:
-                uow.park_failure(
-                    ParkedFailure(
-                        consumer=consumer.name,
-                        position=rec.position,
-                        event_id=rec.id,
-                        error=error,
-                        attempts=attempt,
-                        parked_at=datetime.now(UTC),
-                    )
-                )
-                if moved:
-                    uow.set_checkpoint(consumer.name, rec.position)
-        if moved:
-            consumer.stored(rec.position)
-
     def _process_with_retries(self, consumer: Consumer, rec: RecordedEvent) -> bool:
         """Process an event, retrying and finally parking it; False if stopped midway."""
         for attempt in range(1, self.retry.max_attempts + 1):
@@ -234,7 +182,7 @@ class Consumers:
                     ", parked" if last else "",
                     error_text(exc),
                 )
-                self._record_failure(consumer, rec, exc, attempt, parked=last)
+                self.failures.record(consumer, rec, exc, attempt, parked=last)
                 if last:
                     return True
                 if self._stopping.wait(self.retry.delay(attempt)):
@@ -396,33 +344,7 @@ class Consumers:
         rec = self.store.read_event(position)
         if rec is None:
             raise KeyError(f"no event at position {position}")
-        with consumer.lock:
-            gone = False
-            try:
-                env = self.app.envelope(rec)
-                if consumer.view is not None:
-                    with self.store.transaction() as uow:
-                        # under the checkpoint's lock, like every writer of the view's rows:
-                        # a replay that started over meanwhile dropped the failure and
-                        # applies the event itself
-                        uow.lock_checkpoint(name)
-                        gone = all(f.position != position for f in uow.list_failures(name))
-                        if not gone:
-                            self.rows.apply(uow, consumer.view, env)
-                else:
-                    assert consumer.policy is not None
-                    self.reactions.react(consumer.policy, env)
-            except Exception as exc:
-                attempts = failure.attempts + 1
-                self._record_failure(consumer, rec, exc, attempts, parked=True, moves=False)
-                return False
-            if gone:
-                raise KeyError(f"no parked failure of {name} at position {position}")
-            data = {"consumer": name, "event_id": rec.id, "position": position}
-            with self.store.transaction() as uow:
-                uow.delete_failure(name, position)
-                uow.append(FAILURES_STREAM, [NewEvent(type=RESOLVED, data=data)], None)
-            return True
+        return self.failures.retry(consumer, failure, rec)
 
     # -- passes: every consumer, one transaction ---------------------------------------------
     def run_pass(self) -> tuple[int, bool]:
