@@ -29,11 +29,11 @@ background it does so alone, in a thread of its own, while the passes go on.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stormgen.runtime.background import Background
 from stormgen.runtime.consumer import (
     POLICY_BATCH,
     Batch,
@@ -85,11 +85,15 @@ class Consumers:
         for policy in app.policies.values():
             types = sorted({info(e).name for e in policy.events})
             self._consumers[policy.name] = Consumer(policy.name, "policy", types, policy=policy)
-        self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
-        # consumers that failed in a pass and run alone meanwhile, by name
-        self._recovering: dict[str, threading.Thread] = {}
-        self._recovery_lock = threading.Lock()
+        self.background = Background(
+            self.store,
+            retry,
+            self._consumers,
+            run_pass=self.run_pass,
+            run_once=self.run_once,
+            flush_now=lambda consumer, stored: self._flush(consumer, stored, force=True),
+            flush_all=self.flush,
+        )
         self.passes = Passes(
             self.store,
             self._consumers,
@@ -97,9 +101,9 @@ class Consumers:
             cache=app.state_cache,
             batch=app.batch,
             batch_size=retry.batch_size,
-            alone=self._recovering,
+            alone=self.background.recovering,
             flush=self._flush,
-            recover=self._recover,
+            recover=self.background.recover,
         )
 
     # -- view rows -------------------------------------------------------------------
@@ -185,7 +189,7 @@ class Consumers:
                 self.failures.record(consumer, rec, exc, attempt, parked=last)
                 if last:
                     return True
-                if self._stopping.wait(self.retry.delay(attempt)):
+                if self.background.stopping.wait(self.retry.delay(attempt)):
                     return False
         return True
 
@@ -356,88 +360,14 @@ class Consumers:
         """
         return self.passes.run()
 
-    def _recover(self, consumer: Consumer) -> None:
-        """Run a consumer that failed in a pass alone, in a thread: `run_once` retries,
-        records failures and parks; then the passes take it back."""
-        with self._recovery_lock:
-            if consumer.name in self._recovering or self._stopping.is_set():
-                return
-            thread = threading.Thread(
-                target=self._alone, args=(consumer,), name=f"stormgen:{consumer.name}", daemon=True
-            )
-            self._recovering[consumer.name] = thread
-        thread.start()
-
-    def _alone(self, consumer: Consumer) -> None:
-        try:
-            while not self._stopping.is_set():
-                try:
-                    self.run_once(consumer.name)
-                    return
-                except Exception:
-                    # e.g. the database went away: try again later
-                    log.exception("consumer %s stopped on an error; retrying", consumer.name)
-                    self._stopping.wait(self.retry.idle_timeout)
-        finally:
-            with self._recovery_lock:
-                self._recovering.pop(consumer.name, None)
-            self.store.wake_waiters()  # the passes take it back at once
-
     # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:
         """Run the views and policies in a background thread, a pass at a time."""
-        if self._threads or not self._consumers:
-            return
-        self._stopping.clear()
-        thread = threading.Thread(target=self._passes, name="stormgen:consumers", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _passes(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                seen, more = self.run_pass()
-                if more:
-                    continue
-                if not self.store.wait_for_events(seen, self.retry.idle_timeout):
-                    self._flush_idle()  # idle (or woken): write what is pending
-                    continue
-                if self.retry.coalesce > 0:
-                    # let a burst gather: one pass (one transaction) instead of many
-                    self._stopping.wait(self.retry.coalesce)
-            except Exception:
-                # e.g. the database went away: keep the thread alive and try again later
-                log.exception("the consumers stopped on an error; retrying")
-                self._stopping.wait(self.retry.idle_timeout)
-
-    def _flush_idle(self) -> None:
-        """Write the progress kept in memory of every consumer not running alone."""
-        for consumer in self._consumers.values():
-            if consumer.name in self._recovering or not consumer.lock.acquire(blocking=False):
-                continue
-            try:
-                self._flush(consumer, self.store.get_checkpoint(consumer.name), force=True)
-            finally:
-                consumer.lock.release()
+        self.background.start()
 
     def stop(self) -> None:
         """Stop the background threads and wait for them."""
-        if not self._threads:
-            return
-        self._stopping.set()
-        self.store.wake_waiters()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        with self._recovery_lock:
-            alone = list(self._recovering.values())
-        for thread in alone:
-            thread.join(timeout=10)
-        self._threads = []
-        try:
-            self.flush()
-        except Exception:
-            # a store gone away: the progress is re-read after a restart, nothing is lost
-            log.exception("could not write the consumers' checkpoints on stop")
+        self.background.stop()
 
     def progress(self) -> dict[str, dict[str, int]]:
         """Each consumer's checkpoint and lag behind the log."""
