@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from stormgen.runtime.messages import Event
 from stormgen.runtime.policies import Policy
 from stormgen.runtime.reactions import Plans, Reactions
 from stormgen.runtime.reading import EventReader
-from stormgen.runtime.store.base import UnitOfWork
+from stormgen.runtime.store.base import EventStore, UnitOfWork
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
 
@@ -136,12 +137,24 @@ def claim(uow: UnitOfWork, name: str, base: int) -> None:
 
 
 class Batches:
-    """Batches of events applied to a view's rows or reacted to by a policy."""
+    """Batches of events applied to a view's rows or reacted to by a policy.
 
-    def __init__(self, rows: ViewRows, reactions: Reactions, reader: EventReader) -> None:
+    `batch` opens the transaction of this thread's commands (`CommandHandler.batch`).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        rows: ViewRows,
+        reactions: Reactions,
+        reader: EventReader,
+        batch: Callable[[], AbstractContextManager[UnitOfWork]],
+    ) -> None:
+        self.store = store
         self.rows = rows
         self.reactions = reactions
         self.reader = reader
+        self.batch = batch
 
     def of_view(
         self,
@@ -168,3 +181,48 @@ class Batches:
             for env, commands in batch.plans:
                 self.reactions.react(consumer.policy, env, commands, batch.answered)
         uow.set_checkpoint(consumer.name, batch.end)
+
+    def view_batch(
+        self, consumer: Consumer, batch: list[RecordedEvent], after: int, end: int
+    ) -> bool:
+        """Apply a whole batch in one transaction; False if some event fails."""
+        try:
+            with self.store.transaction() as uow:
+                view_batch = self.of_view(consumer, batch, after, end, consumer.base)
+                self.apply(uow, view_batch)
+            return True
+        except Overtaken:
+            raise
+        except Exception:
+            # roll back and go one event at a time to find (and retry) the failing one
+            return False
+
+    def policy_batch(
+        self, consumer: Consumer, batch: list[RecordedEvent], after: int, end: int
+    ) -> bool:
+        """Issue a batch's commands and move the checkpoint in one transaction.
+
+        One commit for many reactions (under load a policy finds many events at once).
+        External systems are asked first, outside the transaction: no network call
+        holds the store's write lock. False (nothing kept) sends the caller event by
+        event, with retries: a reaction that asks a system after issuing a command
+        (which could fail first), or any error.
+        """
+        policy = consumer.policy
+        assert policy is not None
+        try:
+            plans = self.reactions.plans(policy, batch)
+            if plans is None:
+                return False  # a system asked after a command: keep the order of effects
+            answered = self.reactions.ask_all(policy, plans)
+            # the states the commands cache stay this thread's until the commit: other
+            # threads must not decide on (or show) what may be rolled back
+            with self.batch() as uow:
+                planned = Batch(consumer, after, end, plans, answered, base=consumer.base)
+                self.apply(uow, planned)
+            return True
+        except Overtaken:
+            raise
+        except Exception:
+            # rolled back (with the states cached meanwhile): go event by event
+            return False

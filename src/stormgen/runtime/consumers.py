@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 from stormgen.runtime.background import Background
 from stormgen.runtime.consumer import (
     POLICY_BATCH,
-    Batch,
     Batches,
     Consumer,
     Overtaken,
@@ -72,7 +71,7 @@ class Consumers:
         self.retry = retry
         self.rows = app.rows
         self.reactions = Reactions(app.commands, app.reader, app.ports)
-        self.batches = Batches(self.rows, self.reactions, app.reader)
+        self.batches = Batches(self.store, self.rows, self.reactions, app.reader, app.batch)
         self.failures = Failures(self.store, self.rows, self.reactions, app.reader)
         self._consumers: dict[str, Consumer] = {}
         for view in app.views.values():
@@ -99,7 +98,6 @@ class Consumers:
             self._consumers,
             self.batches,
             cache=app.state_cache,
-            batch=app.batch,
             batch_size=retry.batch_size,
             alone=self.background.recovering,
             flush=self._flush,
@@ -137,36 +135,6 @@ class Consumers:
         assert consumer.policy is not None and env.event is not None
         # the checkpoint moves in memory (run_once): redelivery after a crash is harmless
         self.reactions.react(consumer.policy, env)
-
-    def _policy_batch(
-        self, consumer: Consumer, batch: list[RecordedEvent], after: int, end: int
-    ) -> bool:
-        """Issue a batch's commands and move the checkpoint in one transaction.
-
-        One commit for many reactions (under load a policy finds many events at once).
-        External systems are asked first, outside the transaction: no network call
-        holds the store's write lock. False (nothing kept) sends the caller event by
-        event, with retries: a reaction that asks a system after issuing a command
-        (which could fail first), or any error.
-        """
-        policy = consumer.policy
-        assert policy is not None
-        try:
-            plans = self.reactions.plans(policy, batch)
-            if plans is None:
-                return False  # a system asked after a command: keep the order of effects
-            answered = self.reactions.ask_all(policy, plans)
-            # the states the commands cache stay this thread's until the commit: other
-            # threads must not decide on (or show) what may be rolled back
-            with self.app.batch() as uow:
-                planned = Batch(consumer, after, end, plans, answered, base=consumer.base)
-                self.batches.apply(uow, planned)
-            return True
-        except Overtaken:
-            raise
-        except Exception:
-            # rolled back (with the states cached meanwhile): go event by event
-            return False
 
     def _process_with_retries(self, consumer: Consumer, rec: RecordedEvent) -> bool:
         """Process an event, retrying and finally parking it; False if stopped midway."""
@@ -213,14 +181,15 @@ class Consumers:
                 self._flush(consumer, stored)
                 return 0
             end = last if len(batch) < size else batch[-1].position
+            batches = self.batches
             try:
-                if consumer.view is not None and self._view_batch(consumer, batch, after, end):
+                if consumer.view is not None and batches.view_batch(consumer, batch, after, end):
                     consumer.stored(end)
                     return len(batch)
                 if (
                     consumer.policy is not None
                     and len(batch) > 1
-                    and self._policy_batch(consumer, batch, after, end)
+                    and batches.policy_batch(consumer, batch, after, end)
                 ):
                     consumer.stored(end)
                     return len(batch)
@@ -275,21 +244,6 @@ class Consumers:
     def position(self, name: str) -> int:
         """How far a consumer is done (its stored checkpoint, or further in memory)."""
         return self._consumers[name].position(self.store.get_checkpoint(name))
-
-    def _view_batch(
-        self, consumer: Consumer, batch: list[RecordedEvent], after: int, end: int
-    ) -> bool:
-        """Apply a whole batch in one transaction; False if some event fails."""
-        try:
-            with self.store.transaction() as uow:
-                view_batch = self.batches.of_view(consumer, batch, after, end, consumer.base)
-                self.batches.apply(uow, view_batch)
-            return True
-        except Overtaken:
-            raise
-        except Exception:
-            # roll back and go one event at a time to find (and retry) the failing one
-            return False
 
     def run_until_idle(self, timeout: float = 30.0) -> int:
         """Run every consumer until none has anything left; return events processed."""

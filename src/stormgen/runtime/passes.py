@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
 
 from stormgen.runtime.consumer import (
     POLICY_BATCH,
@@ -81,9 +79,8 @@ class Passes:
     """Runs an application's consumers in passes.
 
     `consumers` by name; `alone` the names of those running alone meanwhile (a pass
-    leaves them out); `batch` opens the transaction of this thread's commands
-    (`CommandHandler.batch`); `flush(consumer, stored)` writes progress kept in memory
-    when due; `recover(consumer)` sends a consumer that failed off to run alone.
+    leaves them out); `flush(consumer, stored)` writes progress kept in memory when
+    due; `recover(consumer)` sends a consumer that failed off to run alone.
     """
 
     def __init__(
@@ -93,7 +90,6 @@ class Passes:
         batches: Batches,
         *,
         cache: StateCache,
-        batch: Callable[[], AbstractContextManager[Any]],
         batch_size: int,
         alone: Collection[str],
         flush: Callable[[Consumer, int], None],
@@ -104,7 +100,6 @@ class Passes:
         self.batches = batches
         self.reactions: Reactions = batches.reactions
         self.cache = cache
-        self.batch = batch
         self.batch_size = batch_size
         self.alone = alone
         self.flush = flush
@@ -132,7 +127,7 @@ class Passes:
         try:
             self._take(run)
             if run.policies or run.views:
-                with self.batch():
+                with self.batches.batch():
                     self._pass_policies(run)
                     self._pass_views(run)
                 for consumer, end in run.done:
