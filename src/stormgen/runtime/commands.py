@@ -71,203 +71,13 @@ def _outcome(unit: Callable[[], T]) -> T | Exception:
         return exc
 
 
-class CommandHandler:
-    """Commands (and external systems' events) into the log, for one application.
+class Appender:
+    """Events appended atomically with the idempotency key of their request (pii sealed),
+    and the result a used key remembers."""
 
-    `aggregate_for` finds the aggregate handling a command; `retries` is how many
-    times a lost race (a concurrent writer's conflict) is tried again.
-    """
-
-    def __init__(
-        self,
-        store: EventStore,
-        reader: EventReader,
-        states: StateLoader,
-        aggregate_for: Callable[[Command], Aggregate[Any]],
-        retries: int,
-    ) -> None:
+    def __init__(self, store: EventStore, reader: EventReader) -> None:
         self.store = store
         self.reader = reader
-        self.states = states
-        self.aggregate_for = aggregate_for
-        self.retries = retries
-        #: per thread: whether a `batch` is open (they do not nest)
-        self._batch = threading.local()
-
-    def was_handled(self, idempotency_key: str | ClientKey) -> bool:
-        """Whether a command with this idempotency key was already recorded (a string
-        is the service's own key, as `handle` takes it)."""
-        return self.store.remembered(stored_key(idempotency_key)) is not None
-
-    def handle(
-        self,
-        command: Command,
-        *,
-        expected_version: int | None = None,
-        idempotency_key: str | ClientKey | None = None,
-        actor: str | None = None,
-        command_id: str | None = None,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> CommandResult:
-        """Handle a command: load, decide, append atomically, snapshot.
-
-        Raises `Rejected` (a guard), `NotFound` (no such instance), `AlreadyExists` (a
-        `creates` command on an existing instance) or `VersionConflict` (the instance
-        is not at `expected_version`). Without an `expected_version`, a concurrent
-        writer's conflict is retried a few times. A used `idempotency_key` returns the
-        first result and writes nothing: a string is the service's own key (a policy's,
-        a program's), a `ClientKey` an API client's; a client's key used before for a
-        different request raises `KeyReused`.
-        """
-        agg = self.aggregate_for(command)
-        meta = info(command)
-        ident = getattr(command, agg.id_field, None)
-        if ident is None:
-            if not (meta.creates and agg.id_type is uuid.UUID):
-                wire = codec.wire_name(type(command), agg.id_field)
-                raise DecodeError(f"the command has no {wire}", f"$.{wire}")
-            ident = uuid.uuid4()
-            command = dataclasses.replace(command, **{agg.id_field: ident})  # type: ignore[type-var]
-        stream = agg.stream(ident)
-        ident_text = id_text(ident)
-        stored = mark = None
-        if idempotency_key is not None:
-            stored, mark = stored_key(idempotency_key), fingerprint_of(idempotency_key)
-            prior = self._idempotent_result(stored, mark, ident)
-            if prior is not None:
-                return self._with_first_id(agg, prior)
-        cid = command_id or new_event_id()
-        event_metadata: dict[str, Any] = dict(metadata or {})
-        event_metadata.update(
-            command_id=cid,
-            correlation_id=correlation_id or cid,
-            causation_id=causation_id or cid,
-        )
-        if actor is not None:
-            event_metadata["actor"] = actor
-        if stored is not None:
-            # kept in the log, so a copy of it (a fork) remembers the key too
-            event_metadata[IDEMPOTENCY_KEY] = stored
-            if mark is not None:
-                event_metadata[FINGERPRINT] = mark
-        attempt = 0
-        cache = self.states.cache
-        # The first try may decide on the cached state without reading the log: the
-        # append checks the version it decided on, so a stale entry only costs a
-        # conflict. Any other outcome (a rejection, an error, no events) is confirmed
-        # on the log's current state before it is answered.
-        trusting = bool(cache.size)
-        while True:
-            generation = cache.generation
-            loaded = (
-                self.states.trusted(agg, stream, meta.creates, expected_version)
-                if trusting
-                else None
-            )
-            confirmed = loaded is None
-            if loaded is None:
-                full, key = self.states.current(agg, stream)
-                loaded = full.state, full.version, key
-            state, version, key = loaded
-            try:
-                if meta.creates and version:
-                    raise AlreadyExists(f"{agg.name} {ident_text} already exists")
-                if not meta.creates and not version:
-                    raise NotFound(f"{agg.name} {ident_text} does not exist")
-                if expected_version is not None and version != expected_version:
-                    raise VersionConflict(stream, expected_version, version)
-                events = list(agg.decide(state, command))
-            except Exception:
-                if confirmed:
-                    raise
-                trusting = False
-                continue
-            if not events:
-                if not confirmed:
-                    trusting = False
-                    continue
-                return CommandResult(stream, ident, ident_text, version, [])
-            try:
-                result = self.append(
-                    stream, ident_text, events, version, stored, event_metadata, ident
-                )
-            except VersionConflict:
-                cache.drop(stream)
-                if not confirmed:
-                    # the cache was behind the log: read it and decide again, no pause
-                    # (the log then says which error, if any: AlreadyExists for a
-                    # create, VersionConflict for another expected version)
-                    trusting = False
-                    continue
-                attempt += 1
-                if expected_version is not None or attempt > self.retries:
-                    raise
-                # a random pause, growing with each loss, keeps racing writers from
-                # colliding again in lockstep
-                time.sleep(random.uniform(0, 0.001 * 2**attempt))
-                continue
-            if result.duplicate:
-                return self._with_first_id(agg, result)
-            self.states.after_append(agg, state, version, key, events, result, generation)
-            return result
-
-    def handle_together(self, units: Sequence[Callable[[], T]]) -> list[T | Exception]:
-        """Run units of command work (say ``lambda: app.handle(cmd)``) with one commit.
-
-        Group commit: the units run one after the other in one store transaction, each
-        append in a savepoint of its own (its nested transaction), and become durable
-        together at the one COMMIT; nothing is returned before it. Each unit's outcome
-        is its result or the exception it raised: a domain answer (`Rejected`,
-        `NotFound`, `AlreadyExists`, `VersionConflict`, `DecodeError`) wrote nothing
-        and fails that unit only. Any other error (the store failing, the commit
-        failing, a bug in a unit) rolls the whole transaction back; then each unit runs
-        again alone, in a transaction of its own, so one unit's failure is no other's.
-        States cached meanwhile stay this thread's own until the commit
-        (`StateCache.held`). The store must make nested transactions savepoints (the
-        SQL stores do; the memory store does not).
-        """
-        if len(units) == 1:
-            return [_outcome(units[0])]
-        outcomes: list[T | Exception] = []
-        try:
-            with self.batch():
-                for unit in units:
-                    try:
-                        outcomes.append(unit())
-                    except _DOMAIN_ANSWERS as exc:
-                        outcomes.append(exc)
-        except Exception:
-            log.warning("a group of %d commands failed; running each alone", len(units))
-            return [_outcome(unit) for unit in units]
-        return outcomes
-
-    @contextmanager
-    def batch(self) -> Iterator[UnitOfWork]:
-        """One store transaction for several commands of this thread (a group, a
-        policy's batch), committed when the block ends; rolled back if it raises.
-
-        States cached meanwhile stay this thread's own until the commit
-        (`StateCache.held`).
-        """
-        local = self._batch
-        if getattr(local, "open", False):
-            raise RuntimeError("Application.batch does not nest")
-        local.open = True
-        try:
-            with self.states.cache.held(), self.store.transaction() as uow:
-                yield uow
-        finally:
-            local.open = False
-
-    @staticmethod
-    def _with_first_id(agg: Aggregate[Any], result: CommandResult) -> CommandResult:
-        # a retried `creates` may carry a new generated id: answer with the first one's
-        try:
-            return dataclasses.replace(result, id=agg.parse_id(result.stream_id))
-        except DecodeError:
-            return result
 
     def append(
         self,
@@ -357,11 +167,212 @@ class CommandHandler:
             duplicate=duplicate,
         )
 
-    def _idempotent_result(self, key: str, mark: str | None, ident: Any) -> CommandResult | None:
+    def remembered(self, key: str, mark: str | None, ident: Any) -> CommandResult | None:
+        """The result a used key remembers (`KeyReused` if for another request), or None."""
         saved = self.store.remembered(key)
         if saved is None:
             return None
         return self._result_from(saved, ident, mark, duplicate=True)
+
+
+class CommandHandler:
+    """Commands (and external systems' events) into the log, for one application.
+
+    `aggregate_for` finds the aggregate handling a command; `retries` is how many
+    times a lost race (a concurrent writer's conflict) is tried again.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        reader: EventReader,
+        states: StateLoader,
+        aggregate_for: Callable[[Command], Aggregate[Any]],
+        retries: int,
+    ) -> None:
+        self.store = store
+        self.reader = reader
+        self.states = states
+        self.appender = Appender(store, reader)
+        self.aggregate_for = aggregate_for
+        self.retries = retries
+        #: per thread: whether a `batch` is open (they do not nest)
+        self._batch = threading.local()
+
+    def was_handled(self, idempotency_key: str | ClientKey) -> bool:
+        """Whether a command with this idempotency key was already recorded (a string
+        is the service's own key, as `handle` takes it)."""
+        return self.store.remembered(stored_key(idempotency_key)) is not None
+
+    def handle(
+        self,
+        command: Command,
+        *,
+        expected_version: int | None = None,
+        idempotency_key: str | ClientKey | None = None,
+        actor: str | None = None,
+        command_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommandResult:
+        """Handle a command: load, decide, append atomically, snapshot.
+
+        Raises `Rejected` (a guard), `NotFound` (no such instance), `AlreadyExists` (a
+        `creates` command on an existing instance) or `VersionConflict` (the instance
+        is not at `expected_version`). Without an `expected_version`, a concurrent
+        writer's conflict is retried a few times. A used `idempotency_key` returns the
+        first result and writes nothing: a string is the service's own key (a policy's,
+        a program's), a `ClientKey` an API client's; a client's key used before for a
+        different request raises `KeyReused`.
+        """
+        agg = self.aggregate_for(command)
+        meta = info(command)
+        ident = getattr(command, agg.id_field, None)
+        if ident is None:
+            if not (meta.creates and agg.id_type is uuid.UUID):
+                wire = codec.wire_name(type(command), agg.id_field)
+                raise DecodeError(f"the command has no {wire}", f"$.{wire}")
+            ident = uuid.uuid4()
+            command = dataclasses.replace(command, **{agg.id_field: ident})  # type: ignore[type-var]
+        stream = agg.stream(ident)
+        ident_text = id_text(ident)
+        stored = mark = None
+        if idempotency_key is not None:
+            stored, mark = stored_key(idempotency_key), fingerprint_of(idempotency_key)
+            prior = self.appender.remembered(stored, mark, ident)
+            if prior is not None:
+                return self._with_first_id(agg, prior)
+        cid = command_id or new_event_id()
+        event_metadata: dict[str, Any] = dict(metadata or {})
+        event_metadata.update(
+            command_id=cid,
+            correlation_id=correlation_id or cid,
+            causation_id=causation_id or cid,
+        )
+        if actor is not None:
+            event_metadata["actor"] = actor
+        if stored is not None:
+            # kept in the log, so a copy of it (a fork) remembers the key too
+            event_metadata[IDEMPOTENCY_KEY] = stored
+            if mark is not None:
+                event_metadata[FINGERPRINT] = mark
+        attempt = 0
+        cache = self.states.cache
+        # The first try may decide on the cached state without reading the log: the
+        # append checks the version it decided on, so a stale entry only costs a
+        # conflict. Any other outcome (a rejection, an error, no events) is confirmed
+        # on the log's current state before it is answered.
+        trusting = bool(cache.size)
+        while True:
+            generation = cache.generation
+            loaded = (
+                self.states.trusted(agg, stream, meta.creates, expected_version)
+                if trusting
+                else None
+            )
+            confirmed = loaded is None
+            if loaded is None:
+                full, key = self.states.current(agg, stream)
+                loaded = full.state, full.version, key
+            state, version, key = loaded
+            try:
+                if meta.creates and version:
+                    raise AlreadyExists(f"{agg.name} {ident_text} already exists")
+                if not meta.creates and not version:
+                    raise NotFound(f"{agg.name} {ident_text} does not exist")
+                if expected_version is not None and version != expected_version:
+                    raise VersionConflict(stream, expected_version, version)
+                events = list(agg.decide(state, command))
+            except Exception:
+                if confirmed:
+                    raise
+                trusting = False
+                continue
+            if not events:
+                if not confirmed:
+                    trusting = False
+                    continue
+                return CommandResult(stream, ident, ident_text, version, [])
+            try:
+                result = self.appender.append(
+                    stream, ident_text, events, version, stored, event_metadata, ident
+                )
+            except VersionConflict:
+                cache.drop(stream)
+                if not confirmed:
+                    # the cache was behind the log: read it and decide again, no pause
+                    # (the log then says which error, if any: AlreadyExists for a
+                    # create, VersionConflict for another expected version)
+                    trusting = False
+                    continue
+                attempt += 1
+                if expected_version is not None or attempt > self.retries:
+                    raise
+                # a random pause, growing with each loss, keeps racing writers from
+                # colliding again in lockstep
+                time.sleep(random.uniform(0, 0.001 * 2**attempt))
+                continue
+            if result.duplicate:
+                return self._with_first_id(agg, result)
+            self.states.after_append(agg, state, version, key, events, result, generation)
+            return result
+
+    def handle_together(self, units: Sequence[Callable[[], T]]) -> list[T | Exception]:
+        """Run units of command work (say ``lambda: app.handle(cmd)``) with one commit.
+
+        Group commit: the units run one after the other in one store transaction, each
+        append in a savepoint of its own (its nested transaction), and become durable
+        together at the one COMMIT; nothing is returned before it. Each unit's outcome
+        is its result or the exception it raised: a domain answer (`Rejected`,
+        `NotFound`, `AlreadyExists`, `VersionConflict`, `DecodeError`) wrote nothing
+        and fails that unit only. Any other error (the store failing, the commit
+        failing, a bug in a unit) rolls the whole transaction back; then each unit runs
+        again alone, in a transaction of its own, so one unit's failure is no other's.
+        States cached meanwhile stay this thread's own until the commit
+        (`StateCache.held`). The store must make nested transactions savepoints (the
+        SQL stores do; the memory store does not).
+        """
+        if len(units) == 1:
+            return [_outcome(units[0])]
+        outcomes: list[T | Exception] = []
+        try:
+            with self.batch():
+                for unit in units:
+                    try:
+                        outcomes.append(unit())
+                    except _DOMAIN_ANSWERS as exc:
+                        outcomes.append(exc)
+        except Exception:
+            log.warning("a group of %d commands failed; running each alone", len(units))
+            return [_outcome(unit) for unit in units]
+        return outcomes
+
+    @contextmanager
+    def batch(self) -> Iterator[UnitOfWork]:
+        """One store transaction for several commands of this thread (a group, a
+        policy's batch), committed when the block ends; rolled back if it raises.
+
+        States cached meanwhile stay this thread's own until the commit
+        (`StateCache.held`).
+        """
+        local = self._batch
+        if getattr(local, "open", False):
+            raise RuntimeError("Application.batch does not nest")
+        local.open = True
+        try:
+            with self.states.cache.held(), self.store.transaction() as uow:
+                yield uow
+        finally:
+            local.open = False
+
+    @staticmethod
+    def _with_first_id(agg: Aggregate[Any], result: CommandResult) -> CommandResult:
+        # a retried `creates` may carry a new generated id: answer with the first one's
+        try:
+            return dataclasses.replace(result, id=agg.parse_id(result.stream_id))
+        except DecodeError:
+            return result
 
     def record_external(
         self,
@@ -398,5 +409,5 @@ class CommandHandler:
         elif idempotency_key is not None:
             metadata["command_id"] = idempotency_key
             metadata[IDEMPOTENCY_KEY] = key = stored_key(idempotency_key)
-        result = self.append(system, None, events, None, key, metadata)
+        result = self.appender.append(system, None, events, None, key, metadata)
         return result.events
