@@ -9,24 +9,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
 from stormgen.runtime.commands import CommandHandler, CommandResult
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
+from stormgen.runtime.definitions import AggregateRef, Definitions, ViewRef
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.failures import FAILURES_STREAM
 from stormgen.runtime.idempotency import ClientKey
-from stormgen.runtime.messages import Command, Envelope, Event, Message, info
-from stormgen.runtime.policies import FakePort, Policy, Port
+from stormgen.runtime.messages import Command, Envelope, Event, Message
+from stormgen.runtime.policies import Policy, Port
 from stormgen.runtime.reading import EventReader
-from stormgen.runtime.rejections import NotFound, UnknownCommand
+from stormgen.runtime.rejections import NotFound
 from stormgen.runtime.state import StateCache, StateLoader
 from stormgen.runtime.store import EventStore, open_store
 from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
 from stormgen.runtime.store.url import fork as fork_store
-from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
 
@@ -39,25 +39,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
-ViewRef = View[Any] | type[View[Any]] | str
-
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"
 FORGOTTEN = "$Forgotten"
-
-
-def _add_once(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
-    # names are checkpoint and table names too: a silent overwrite would mix two up
-    if name in table:
-        raise ValueError(f"two {kind} definitions are named {name}")
-    table[name] = item
-
-
-def _ref_name(ref: Any) -> str:
-    if isinstance(ref, str):
-        return ref
-    return cast(str, ref.name)
 
 
 class Application:
@@ -87,47 +71,21 @@ class Application:
         #: instance states kept between commands (at most `state_cache`; 0: none)
         self.state_cache = StateCache(state_cache)
         self.owns_store = owns_store
-        self.aggregates: dict[str, Aggregate[Any]] = {}
-        self.views: dict[str, View[Any]] = {}
-        self.policies: dict[str, Policy] = {}
-        self.system_events: dict[str, tuple[type[Event], ...]] = {
-            name: tuple(classes) for name, classes in (system_events or {}).items()
-        }
-        self.registry = Registry()
-        self._command_owner: dict[type[Command], Aggregate[Any]] = {}
-        for agg in aggregates:
-            _add_once(self.aggregates, agg.name, agg, "aggregate")
-            for cmd in agg.commands:
-                self.registry.add(cmd)
-                if cmd in self._command_owner:
-                    raise ValueError(f"two aggregates handle the command {info(cmd).name}")
-                self._command_owner[cmd] = agg
-            for evt in agg.events:
-                self.registry.add(evt)
-        for classes in self.system_events.values():
-            for evt in classes:
-                self.registry.add(evt)
-        for view in views:
-            _add_once(self.views, view.name, view, "view")
-            for evt in view.events:
-                self.registry.add(evt)
-        for policy in policies:
-            _add_once(self.policies, policy.name, policy, "policy")
-            if policy.name in self.views:
-                raise ValueError(f"a view and a policy are both named {policy.name}")
-            for evt in policy.events:
-                self.registry.add(evt)
-        for msg in messages:
-            self.registry.add(msg)
-        self.ports: dict[str, Port] = dict(ports or {})
-        for system, classes in self.system_events.items():
-            if system not in self.ports and classes:
-                self.ports[system] = FakePort(classes)
+        self.definitions = Definitions(
+            aggregates, views, policies, ports, system_events or {}, messages
+        )
+        #: by name, for the HTTP layer: the definitions' own tables
+        self.aggregates = self.definitions.aggregates
+        self.views = self.definitions.views
+        self.policies = self.definitions.policies
+        self.system_events = self.definitions.system_events
+        self.ports = self.definitions.ports
+        self.registry = self.definitions.registry
         #: the parts: reading events, loading states, handling commands, consumers
         self.reader = EventReader(self.registry, KeyRing(store))
         self.states = StateLoader(store, self.reader, self.state_cache)
         self.commands = CommandHandler(
-            store, self.reader, self.states, self.aggregate_for, command_retries
+            store, self.reader, self.states, self.definitions.aggregate_for, command_retries
         )
         self.rows = ViewRows(store, self.reader)
         self.consumers = Consumers(self, retry or RetrySettings())
@@ -183,30 +141,15 @@ class Application:
     # -- definitions -------------------------------------------------------------------
     def aggregate(self, ref: AggregateRef) -> Aggregate[Any]:
         """The registered aggregate named (or given) by `ref`."""
-        name = _ref_name(ref)
-        try:
-            return self.aggregates[name]
-        except KeyError:
-            raise UnknownCommand(f"no aggregate {name!r} in this service") from None
+        return self.definitions.aggregate(ref)
 
     def view(self, ref: ViewRef) -> View[Any]:
         """The registered view named (or given) by `ref`."""
-        name = _ref_name(ref)
-        try:
-            return self.views[name]
-        except KeyError:
-            raise KeyError(f"no view {name!r} in this service") from None
+        return self.definitions.view(ref)
 
     def aggregate_for(self, command: type[Command] | Command) -> Aggregate[Any]:
         """The aggregate that handles a command class."""
-        cls = command if isinstance(command, type) else type(command)
-        agg = self._command_owner.get(cls)
-        if agg is None:
-            meta = info(cls)
-            if meta.aggregate is not None and meta.aggregate in self.aggregates:
-                return self.aggregates[meta.aggregate]
-            raise UnknownCommand(f"no aggregate of this service handles {meta.name}")
-        return agg
+        return self.definitions.aggregate_for(command)
 
     # -- reading events ------------------------------------------------------------------
     def envelope(self, recorded: RecordedEvent) -> Envelope:
