@@ -1,18 +1,29 @@
 """The application: commands in, events appended, state loaded, views and policies fed.
 
 `Application` ties definitions (aggregates, views, policies, ports, message classes)
-to an `EventStore`. It is thread-safe; one instance serves a whole process.
+to an `EventStore`. It is thread-safe; one instance serves a whole process. It is the
+front of parts that each do one job, and it composes them:
+
+- `definitions.Definitions`: the definitions by name, the message registry;
+- `reading.EventReader`: recorded events decrypted, upcast and decoded;
+- `state.StateLoader` (with `state.StateCache`): instance states from snapshots, events
+  and the cache;
+- `commands.CommandHandler` (with `commands.Appender`): commands decided and appended,
+  idempotency, retries, group commit, external systems' events;
+- `view_rows.ViewRows`: view rows read and written (pii sealed);
+- `consumers.Consumers`: views and policies consuming the log.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, TypeVar
 
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
-from stormgen.runtime.commands import CommandHandler, CommandResult
+from stormgen.runtime.commands import CommandHandler, CommandResult, command_metadata, trace
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.definitions import AggregateRef, Definitions, ViewRef
@@ -39,6 +50,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"
 FORGOTTEN = "$Forgotten"
@@ -46,6 +58,11 @@ FORGOTTEN = "$Forgotten"
 
 class Application:
     """A running service: definitions bound to a store.
+
+    Most methods are one-line delegations to the parts (`definitions`, `reader`,
+    `states`, `commands`, `rows`, `consumers`), kept because the HTTP layer, the CLI and
+    generated code call them here; their signatures and docstrings are why the class is
+    longer than 300 lines, not logic of its own.
 
     `ports` maps external system names (`Context.System`) to adapters; a system whose
     commands some policy issues and that has no adapter gets a `FakePort` answering
@@ -98,15 +115,6 @@ class Application:
     @keys.setter
     def keys(self, keys: KeyRing) -> None:
         self.reader.keys = keys
-
-    @property
-    def command_retries(self) -> int:
-        """How many times a command losing a race to another writer is tried again."""
-        return self.commands.retries
-
-    @command_retries.setter
-    def command_retries(self, retries: int) -> None:
-        self.commands.retries = retries
 
     def was_handled(self, idempotency_key: str | ClientKey) -> bool:
         """Whether a command with this idempotency key was already recorded (a string
@@ -245,15 +253,9 @@ class Application:
         writes nothing: a string is the service's own key (a policy's, a program's), a
         `ClientKey` an API client's.
         """
+        metadata = command_metadata(command_id, correlation_id, causation_id, actor, metadata)
         return self.commands.handle(
-            command,
-            expected_version=expected_version,
-            idempotency_key=idempotency_key,
-            actor=actor,
-            command_id=command_id,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            metadata=metadata,
+            command, metadata, expected_version=expected_version, idempotency_key=idempotency_key
         )
 
     def handle_together(self, units: Sequence[Callable[[], T]]) -> list[T | Exception]:
@@ -280,13 +282,8 @@ class Application:
 
         A used `idempotency_key` (as `handle` takes it) returns the first append's events.
         """
-        return self.commands.record_external(
-            events,
-            idempotency_key=idempotency_key,
-            actor=actor,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-        )
+        metadata = trace(str(uuid.uuid4()), correlation_id, causation_id, actor)
+        return self.commands.record_external(events, idempotency_key, metadata)
 
     # -- crypto-shredding ------------------------------------------------------------------
     def forget(self, aggregate: AggregateRef, ident: Any, *, actor: str | None = None) -> int:
@@ -332,7 +329,7 @@ class Application:
         Filter values may be typed or text (`"7"`, `"true"`); a filter on an unknown or
         pii column raises `DecodeError`.
         """
-        return self.rows.rows(self.view(view), where, after=after, limit=limit)
+        return self.rows.rows(self.view(view), where or {}, after, limit)
 
     def replay(self, view: ViewRef | None = None, *, progress: Progress | None = None) -> int:
         """Rebuild one view (or all) from the log; return the events applied.

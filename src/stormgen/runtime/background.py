@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from stormgen.runtime.consumer import Consumer, RetrySettings
 from stormgen.runtime.store.base import EventStore
@@ -18,6 +19,7 @@ from stormgen.runtime.store.base import EventStore
 log = logging.getLogger("stormgen.runtime")
 
 
+@dataclass(eq=False)
 class Background:
     """The background threads of an application's consumers.
 
@@ -27,30 +29,19 @@ class Background:
     everyone's.
     """
 
-    def __init__(
-        self,
-        store: EventStore,
-        retry: RetrySettings,
-        consumers: Mapping[str, Consumer],
-        *,
-        run_pass: Callable[[], tuple[int, bool]],
-        run_once: Callable[[str], int],
-        flush_now: Callable[[Consumer, int], None],
-        flush_all: Callable[[], None],
-    ) -> None:
-        self.store = store
-        self.retry = retry
-        self.consumers = consumers
-        self.run_pass = run_pass
-        self.run_once = run_once
-        self.flush_now = flush_now
-        self.flush_all = flush_all
-        self._threads: list[threading.Thread] = []
-        #: set while stopping: waits between retries end early too
-        self.stopping = threading.Event()
-        #: consumers that failed in a pass and run alone meanwhile, by name
-        self.recovering: dict[str, threading.Thread] = {}
-        self._recovery_lock = threading.Lock()
+    store: EventStore
+    retry: RetrySettings
+    consumers: Mapping[str, Consumer]
+    run_pass: Callable[[], tuple[int, bool]]
+    run_once: Callable[[str], int]
+    flush_now: Callable[[Consumer, int], None]
+    flush_all: Callable[[], None]
+    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+    #: set while stopping: waits between retries end early too
+    stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    #: consumers that failed in a pass and run alone meanwhile, by name
+    recovering: dict[str, threading.Thread] = field(default_factory=dict, init=False)
+    _recovery_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def recover(self, consumer: Consumer) -> None:
         """Run a consumer that failed in a pass alone, in a thread: `run_once` retries,

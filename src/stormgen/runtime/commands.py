@@ -71,6 +71,36 @@ def _outcome(unit: Callable[[], T]) -> T | Exception:
         return exc
 
 
+def trace(
+    cid: str, correlation_id: str | None, causation_id: str | None, actor: str | None
+) -> dict[str, Any]:
+    """The metadata tying events to their cause: the correlation and causation ids
+    (given, else `cid`) and the actor, if any."""
+    metadata: dict[str, Any] = {
+        "correlation_id": correlation_id or cid,
+        "causation_id": causation_id or cid,
+    }
+    if actor is not None:
+        metadata["actor"] = actor
+    return metadata
+
+
+def command_metadata(
+    command_id: str | None,
+    correlation_id: str | None,
+    causation_id: str | None,
+    actor: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A command's events' metadata: `extra`, then the command id (given, else a new
+    one) and its `trace`."""
+    cid = command_id or new_event_id()
+    metadata = dict(extra or {})
+    metadata["command_id"] = cid
+    metadata.update(trace(cid, correlation_id, causation_id, actor))
+    return metadata
+
+
 class Appender:
     """Events appended atomically with the idempotency key of their request (pii sealed),
     and the result a used key remembers."""
@@ -207,16 +237,13 @@ class CommandHandler:
     def handle(
         self,
         command: Command,
+        metadata: Mapping[str, Any],
         *,
         expected_version: int | None = None,
         idempotency_key: str | ClientKey | None = None,
-        actor: str | None = None,
-        command_id: str | None = None,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
     ) -> CommandResult:
-        """Handle a command: load, decide, append atomically, snapshot.
+        """Handle a command: load, decide, append atomically, snapshot. `metadata` is
+        its events' (`command_metadata`), the key's added.
 
         Raises `Rejected` (a guard), `NotFound` (no such instance), `AlreadyExists` (a
         `creates` command on an existing instance) or `VersionConflict` (the instance
@@ -243,15 +270,7 @@ class CommandHandler:
             prior = self.appender.remembered(stored, mark, ident)
             if prior is not None:
                 return self._with_first_id(agg, prior)
-        cid = command_id or new_event_id()
-        event_metadata: dict[str, Any] = dict(metadata or {})
-        event_metadata.update(
-            command_id=cid,
-            correlation_id=correlation_id or cid,
-            causation_id=causation_id or cid,
-        )
-        if actor is not None:
-            event_metadata["actor"] = actor
+        event_metadata: dict[str, Any] = dict(metadata)
         if stored is not None:
             # kept in the log, so a copy of it (a fork) remembers the key too
             event_metadata[IDEMPOTENCY_KEY] = stored
@@ -377,13 +396,11 @@ class CommandHandler:
     def record_external(
         self,
         events: Sequence[Event],
-        *,
-        idempotency_key: str | ClientKey | None = None,
-        actor: str | None = None,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
+        idempotency_key: str | ClientKey | None,
+        metadata: Mapping[str, Any],
     ) -> list[Envelope]:
-        """Append events that came from an external system to its stream `Context.System`.
+        """Append events that came from an external system to its stream `Context.System`,
+        with `metadata` (`trace`), the key's added.
 
         A used `idempotency_key` (as `handle` takes it) returns the first append's events.
         """
@@ -394,13 +411,7 @@ class CommandHandler:
             raise TypeError(
                 "record_external takes events of one external system, declared with system="
             )
-        cid = str(uuid.uuid4())
-        metadata: dict[str, Any] = {
-            "correlation_id": correlation_id or cid,
-            "causation_id": causation_id or cid,
-        }
-        if actor is not None:
-            metadata["actor"] = actor
+        metadata = dict(metadata)
         key = None
         if isinstance(idempotency_key, ClientKey):
             metadata["command_id"] = idempotency_key.key

@@ -136,25 +136,18 @@ def claim(uow: UnitOfWork, name: str, base: int) -> None:
         raise Overtaken(name)
 
 
+@dataclass(eq=False)
 class Batches:
     """Batches of events applied to a view's rows or reacted to by a policy.
 
     `batch` opens the transaction of this thread's commands (`CommandHandler.batch`).
     """
 
-    def __init__(
-        self,
-        store: EventStore,
-        rows: ViewRows,
-        reactions: Reactions,
-        reader: EventReader,
-        batch: Callable[[], AbstractContextManager[UnitOfWork]],
-    ) -> None:
-        self.store = store
-        self.rows = rows
-        self.reactions = reactions
-        self.reader = reader
-        self.batch = batch
+    store: EventStore
+    rows: ViewRows
+    reactions: Reactions
+    reader: EventReader
+    batch: Callable[[], AbstractContextManager[UnitOfWork]]
 
     def of_view(
         self,

@@ -7,6 +7,7 @@ it. A parked event retried with success is unparked and a `$FailureResolved` app
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +24,15 @@ RESOLVED = "$FailureResolved"
 FAILURES_STREAM = "$failures"
 
 
+@dataclass(eq=False)
 class Failures:
-    """The failures of an application's consumers, in its store."""
+    """The failures of an application's consumers, in its store (a parked event is
+    retried through its view's `rows` or its policy's `reactions`)."""
 
-    def __init__(
-        self, store: EventStore, rows: ViewRows, reactions: Reactions, reader: EventReader
-    ) -> None:
-        self.store = store
-        self.rows = rows
-        self.reactions = reactions
-        self.reader = reader
+    store: EventStore
+    rows: ViewRows
+    reactions: Reactions
+    reader: EventReader
 
     def record(
         self,

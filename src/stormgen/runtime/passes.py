@@ -20,7 +20,7 @@ from stormgen.runtime.consumer import (
     Overtaken,
     error_text,
 )
-from stormgen.runtime.reactions import Plans, Reactions
+from stormgen.runtime.reactions import Plans
 from stormgen.runtime.state import StateCache
 from stormgen.runtime.store.base import EventStore
 
@@ -75,6 +75,7 @@ class Pass:
         return consumer.position(consumer.base)
 
 
+@dataclass(eq=False)
 class Passes:
     """Runs an application's consumers in passes.
 
@@ -83,27 +84,14 @@ class Passes:
     due; `recover(consumer)` sends a consumer that failed off to run alone.
     """
 
-    def __init__(
-        self,
-        store: EventStore,
-        consumers: Mapping[str, Consumer],
-        batches: Batches,
-        *,
-        cache: StateCache,
-        batch_size: int,
-        alone: Collection[str],
-        flush: Callable[[Consumer, int], None],
-        recover: Callable[[Consumer], None],
-    ) -> None:
-        self.store = store
-        self.consumers = consumers
-        self.batches = batches
-        self.reactions: Reactions = batches.reactions
-        self.cache = cache
-        self.batch_size = batch_size
-        self.alone = alone
-        self.flush = flush
-        self.recover = recover
+    store: EventStore
+    consumers: Mapping[str, Consumer]
+    batches: Batches
+    cache: StateCache
+    batch_size: int
+    alone: Collection[str]
+    flush: Callable[[Consumer, int], None]
+    recover: Callable[[Consumer], None]
 
     def run(self) -> tuple[int, bool]:
         """Run every consumer once over what is new, in one store transaction.
@@ -179,11 +167,11 @@ class Passes:
             consumer.advance(consumer.base, run.head)
             return
         try:
-            plans = self.reactions.plans(policy, batch)
+            plans = self.batches.reactions.plans(policy, batch)
             if plans is None:
                 run.failed.append(consumer)  # keep the order of effects: event by event
                 return
-            answered = self.reactions.ask_all(policy, plans)
+            answered = self.batches.reactions.ask_all(policy, plans)
         except Exception:
             run.failed.append(consumer)  # alone, with retries and failure events
             return
@@ -219,13 +207,13 @@ class Passes:
         batch = self.store.read_all(after, POLICY_BATCH, consumer.types, top)
         if not batch:
             return None
-        plans = self.reactions.plans(policy, batch)
+        plans = self.batches.reactions.plans(policy, batch)
         if plans is None:
             run.more = True  # the next pass sends it alone
             return None
         kept: Plans = []
         for env, commands in plans:
-            if next(self.reactions.unasked(policy, env, commands), None) is not None:
+            if next(self.batches.reactions.unasked(policy, env, commands), None) is not None:
                 run.more = True
                 break
             kept.append((env, commands))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
-from stormgen.runtime.commands import CommandHandler
+from stormgen.runtime.commands import CommandHandler, command_metadata, trace
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy, Port, command_id
@@ -22,15 +23,13 @@ from stormgen.runtime.reading import EventReader
 Plans = list[tuple[Envelope, list[Command]]]
 
 
+@dataclass(eq=False)
 class Reactions:
     """The reactions of an application's policies: its commands, events and ports."""
 
-    def __init__(
-        self, commands: CommandHandler, reader: EventReader, ports: Mapping[str, Port]
-    ) -> None:
-        self.commands = commands
-        self.reader = reader
-        self.ports = ports
+    commands: CommandHandler
+    reader: EventReader
+    ports: Mapping[str, Port]
 
     def react(
         self,
@@ -48,32 +47,22 @@ class Reactions:
         for index, command in enumerate(commands):
             cid = command_id(policy.name, env.id, index)
             system = info(command).system
+            key = str(cid)
             if system is None:
-                self.commands.handle(
-                    command,
-                    idempotency_key=str(cid),
-                    command_id=str(cid),
-                    correlation_id=correlation,
-                    causation_id=env.id,
-                    actor=policy.name,
-                )
+                metadata = command_metadata(key, correlation, env.id, policy.name)
+                self.commands.handle(command, metadata, idempotency_key=key)
                 continue
             if answered is not None:
                 if cid not in answered:
                     continue  # answered before the batch: the answer is in the log
                 answers = answered[cid]
-            elif self.commands.was_handled(str(cid)):
+            elif self.commands.was_handled(key):
                 # the system was asked before and its answer is in the log: don't ask twice
                 continue
             else:
                 answers = self.ask(system, command, cid)
-            self.commands.record_external(
-                list(answers),
-                idempotency_key=str(cid),
-                actor=system,
-                correlation_id=correlation,
-                causation_id=str(cid),
-            )
+            # the key is the cause: the system answered the command with this id
+            self.commands.record_external(list(answers), key, trace(key, correlation, key, system))
 
     def ask(self, system: str, command: Command, cid: uuid.UUID) -> Sequence[Event]:
         """An external system's answer to a command, from its port."""

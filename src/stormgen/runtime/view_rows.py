@@ -40,22 +40,15 @@ class ViewRows:
         return None if doc is None else self.open_doc(view, doc)
 
     def rows(
-        self,
-        view: View[Any],
-        where: Mapping[str, Any] | None = None,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
+        self, view: View[Any], where: Mapping[str, Any], after: str | None, limit: int | None
     ) -> list[dict[str, Any]]:
-        """View rows ordered by key, filtered by column equality, paged by key.
-
-        Filter values may be typed or text (`"7"`, `"true"`); a filter on an unknown or
-        pii column raises `DecodeError`.
-        """
+        """Rows ordered by key, where the columns equal `where`'s values (typed or text),
+        after the key `after`, at most `limit`; `DecodeError` for an unknown or pii
+        column."""
         columns = view.sql_columns()
         hints = codec._hints(view.row_type)
         encoded: dict[str, Any] = {}
-        for name, value in (where or {}).items():
+        for name, value in where.items():
             if name not in columns:
                 raise DecodeError(f"view {view.name} has no column {name!r} to filter on", name)
             hint = hints[view.attribute(name)]
