@@ -98,7 +98,7 @@ class Application:
         self.system_events = self.definitions.system_events
         self.ports = self.definitions.ports
         self.registry = self.definitions.registry
-        #: the parts: reading events, loading states, handling commands, consumers
+        #: the parts: events read, states loaded, commands handled, view rows, consumers
         self.reader = EventReader(self.registry, KeyRing(store))
         self.states = StateLoader(store, self.reader, self.state_cache)
         self.commands = CommandHandler(

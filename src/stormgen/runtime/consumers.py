@@ -5,9 +5,10 @@ view applies a batch of events and moves its checkpoint in one transaction; a po
 issues its commands (idempotent by their deterministic ids) and then moves its
 checkpoint, so delivery is at least once and effects happen once. Every write of a
 checkpoint is a compare-and-set against the stored value the consumer went on from
-(`consumer.claim`, `_move`): another process running the same consumer may have moved it
-forward, a replay back (emptying the view first); either way the consumer backs off
-and goes on from the stored value, so a replay while the service runs loses nothing.
+(`consumer.claim`, `_move`): another process running the same consumer may have
+moved it forward, a replay back (emptying the view first); either way the consumer
+backs off and goes on from the stored value, so a replay while the service runs
+loses nothing.
 
 Consumers read only the event types they handle. Moving past events of other types
 (and a policy's own progress) is kept in memory and written lazily: at most every
@@ -22,8 +23,9 @@ each. A view's rows are written by `view_rows`, a policy's reactions issued by
 
 When a consumer fails on an event it appends a `$Failure` event to the `$failures`
 stream, waits (exponential backoff) and tries again; after `max_attempts` it parks the
-event for that consumer (a `$Failure` with `parked: true`) and goes on. In the
-background it does so alone, in a thread of its own, while the passes go on.
+event for that consumer (a `$Failure` with `parked: true`) and goes on (see
+`failures`). In the background it does so alone, in a thread of its own, while the
+passes go on (see `background`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,12 @@ Progress = Callable[[int, int], None]
 
 
 class Consumers:
-    """The views and policies of an application, run synchronously or in a thread."""
+    """The views and policies of an application, run synchronously or in a thread.
+
+    The front of the consumers' parts: `batches` (a consumer's batch in one
+    transaction), `passes`, `reactions`, `failures`, `background`; `rows` is the
+    application's view rows.
+    """
 
     def __init__(self, app: Application, retry: RetrySettings) -> None:
         self.app = app
