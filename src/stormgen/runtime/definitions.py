@@ -8,7 +8,7 @@ definitions use, with their upcasters, for decoding (`upcasting.Registry`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.messages import Command, Event, Message, info
@@ -19,6 +19,7 @@ from stormgen.runtime.views import View
 
 AggregateRef = Aggregate[Any] | type[Aggregate[Any]] | str
 ViewRef = View[Any] | type[View[Any]] | str
+T = TypeVar("T")
 
 
 def _add_once(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
@@ -28,10 +29,13 @@ def _add_once(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
     table[name] = item
 
 
-def _ref_name(ref: Any) -> str:
-    if isinstance(ref, str):
-        return ref
-    return cast(str, ref.name)
+def _named(table: dict[str, T], ref: Any, kind: str, missing: type[Exception]) -> T:
+    """The definition `ref` names (or is), by its name; `missing` when there is none."""
+    name = ref if isinstance(ref, str) else cast(str, ref.name)
+    try:
+        return table[name]
+    except KeyError:
+        raise missing(f"no {kind} {name!r} in this service") from None
 
 
 class Definitions:
@@ -89,20 +93,12 @@ class Definitions:
                 self.ports[system] = FakePort(classes)
 
     def aggregate(self, ref: AggregateRef) -> Aggregate[Any]:
-        """The registered aggregate named (or given) by `ref`."""
-        name = _ref_name(ref)
-        try:
-            return self.aggregates[name]
-        except KeyError:
-            raise UnknownCommand(f"no aggregate {name!r} in this service") from None
+        """The registered aggregate named (or given) by `ref` (else `UnknownCommand`)."""
+        return _named(self.aggregates, ref, "aggregate", UnknownCommand)
 
     def view(self, ref: ViewRef) -> View[Any]:
-        """The registered view named (or given) by `ref`."""
-        name = _ref_name(ref)
-        try:
-            return self.views[name]
-        except KeyError:
-            raise KeyError(f"no view {name!r} in this service") from None
+        """The registered view named (or given) by `ref` (else `KeyError`)."""
+        return _named(self.views, ref, "view", KeyError)
 
     def aggregate_for(self, command: type[Command] | Command) -> Aggregate[Any]:
         """The aggregate that handles a command class."""
