@@ -15,10 +15,12 @@ from fastapi.testclient import TestClient
 from http_shop import Cancel, Drink, PlaceOrder, open_shop
 
 from stormgen.runtime import Application, Rejected
-from stormgen.runtime.application import UNSEALED, CommandResult, _Cached
+from stormgen.runtime.application import CommandResult
 from stormgen.runtime.errors import StoreError
 from stormgen.runtime.http import create_app
 from stormgen.runtime.http.writer import CommandWriter
+from stormgen.runtime.reading import UNSEALED
+from stormgen.runtime.state import Cached
 
 
 @pytest.fixture
@@ -270,7 +272,7 @@ def test_held_entries_are_put_after_the_block_and_dropped_when_it_raises(
     shop: Application,
 ) -> None:
     cache = shop.state_cache
-    entry = _Cached(1, 1, object(), UNSEALED)
+    entry = Cached(1, 1, object(), UNSEALED)
     with cache.held():
         cache.put("s-1", entry, cache.generation)
         assert cache.get("s-1") is entry  # this thread sees its own

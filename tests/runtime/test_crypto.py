@@ -142,7 +142,7 @@ def test_new_events_after_forget_use_a_new_key(stores: Stores) -> None:
     # generated code has no such command here, so append through the internal path)
     assert app.history(Order, order.id)[0].data["customer"] == REDACTED  # caches "no key"
     again = OrderPlaced(order_id=order.id, customer="Ada again", drinks=[], total=Decimal(1))
-    app._append(order.stream, str(order.id), [again], 1, None, {})
+    app.commands.appender.append(order.stream, str(order.id), [again], 1, None, {})
     first, second = app.history(Order, order.id)
     assert first.data["customer"] == REDACTED
     assert second.data["customer"] == "Ada again"

@@ -5,9 +5,10 @@ view applies a batch of events and moves its checkpoint in one transaction; a po
 issues its commands (idempotent by their deterministic ids) and then moves its
 checkpoint, so delivery is at least once and effects happen once. Every write of a
 checkpoint is a compare-and-set against the stored value the consumer went on from
-(`_claim`, `_move`): another process running the same consumer may have moved it
-forward, a replay back (emptying the view first); either way the consumer backs off
-and goes on from the stored value, so a replay while the service runs loses nothing.
+(`consumer.claim`, `_move`): another process running the same consumer may have
+moved it forward, a replay back (emptying the view first); either way the consumer
+backs off and goes on from the stored value, so a replay while the service runs
+loses nothing.
 
 Consumers read only the event types they handle. Moving past events of other types
 (and a policy's own progress) is kept in memory and written lazily: at most every
@@ -15,37 +16,45 @@ Consumers read only the event types they handle. Moving past events of other typ
 crash then re-reads that stretch: nothing for a view (its rows moved with its
 checkpoint), idempotent redelivery for a policy; nothing relevant is ever skipped.
 
-In the background one thread runs every consumer in passes (`run_pass`): policies,
-then views, over what is new, in one transaction with a savepoint each.
+In the background one thread runs every consumer in passes (`run_pass`, see
+`passes`): policies, then views, over what is new, in one transaction with a savepoint
+each. A view's rows are written by `view_rows`, a policy's reactions issued by
+`reactions`.
 
 When a consumer fails on an event it appends a `$Failure` event to the `$failures`
 stream, waits (exponential backoff) and tries again; after `max_attempts` it parks the
-event for that consumer (a `$Failure` with `parked: true`) and goes on. In the
-background it does so alone, in a thread of its own, while the passes go on.
+event for that consumer (a `$Failure` with `parked: true`) and goes on (see
+`failures`). In the background it does so alone, in a thread of its own, while the
+passes go on (see `background`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-
-from stormgen.runtime import codec
-from stormgen.runtime.aggregate import id_text
-from stormgen.runtime.crypto import decrypt_value, encrypt_value
-from stormgen.runtime.envelope import SEALED_KEY, NewEvent, RecordedEvent
+from stormgen.runtime.background import Background
+from stormgen.runtime.consumer import (
+    POLICY_BATCH,
+    Batches,
+    Consumer,
+    Overtaken,
+    claim,
+    error_text,
+)
+from stormgen.runtime.consumer import RetrySettings as RetrySettings  # public here too
+from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.errors import StoreUnavailable
-from stormgen.runtime.messages import Command, Envelope, Event, info
-from stormgen.runtime.policies import Policy, command_id
-from stormgen.runtime.store.base import EventStore, ParkedFailure, UnitOfWork
-from stormgen.runtime.views import DELETE, View
+from stormgen.runtime.failures import FAILURE as FAILURE  # public here too
+from stormgen.runtime.failures import RESOLVED as RESOLVED
+from stormgen.runtime.failures import Failures
+from stormgen.runtime.messages import Envelope, info
+from stormgen.runtime.passes import Passes
+from stormgen.runtime.reactions import Reactions
+from stormgen.runtime.view_rows import ViewRows
+from stormgen.runtime.views import View
 
 if TYPE_CHECKING:
     from stormgen.runtime.application import Application
@@ -55,293 +64,66 @@ log = logging.getLogger("stormgen.runtime")
 Progress = Callable[[int, int], None]
 """Called with (position reached, end position) during long work."""
 
-FAILURE = "$Failure"
-RESOLVED = "$FailureResolved"
-FAILURES_STREAM = "$failures"
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """How consumers retry a failing event before parking it."""
-
-    max_attempts: int = 3
-    base_delay: float = 0.1
-    factor: float = 2.0
-    max_delay: float = 5.0
-    batch_size: int = 500
-    idle_timeout: float = 1.0
-    # how far a consumer's durable checkpoint may trail what it has done: a crash makes
-    # it re-read at most this much (harmless: see the module docstring)
-    checkpoint_interval: float = 1.0
-    checkpoint_lag: int = 1000
-    # after a wake-up, wait this long for more events before a pass (in the background
-    # only): a burst becomes one pass, one transaction; views and policy chains lag by
-    # as much
-    coalesce: float = 0.02
-    # how often the background thread lets the store do its housekeeping
-    # (`EventStore.maintain`: SQLite empties a grown WAL)
-    maintain_interval: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        """The wait after the `attempt`-th failure (1-based)."""
-        return float(min(self.max_delay, self.base_delay * self.factor ** (attempt - 1)))
-
-
-def _log_stop(exc: Exception, who: str) -> None:
-    """Log a background error: one line for a store that is away (it says so every
-    second while it is), the traceback for anything else."""
-    if isinstance(exc, StoreUnavailable):
-        log.warning("%s stopped: %s; retrying", who, exc)
-    else:
-        log.exception("%s stopped on an error; retrying", who)
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-_GONE = object()  # a sealed value whose key was forgotten
-_POLICY_BATCH = 50
-
-
-_CHAIN_ROUNDS = 8  # how far a pass follows policies reacting to what policies appended
-
-
-class _Overtaken(Exception):
-    """Another process moved this consumer's checkpoint first."""
-
-
-class _Consumer:
-    """One consumer: a name, the event types it reads and how to process an event."""
-
-    def __init__(
-        self,
-        name: str,
-        kind: str,
-        types: list[str],
-        view: View[Any] | None = None,
-        policy: Policy | None = None,
-    ) -> None:
-        self.name = name
-        self.kind = kind
-        self.types = types
-        self.view = view
-        self.policy = policy
-        # serialises the background thread with replays and synchronous runs
-        self.lock = threading.RLock()
-        # progress not yet written: `reached` is how far the consumer is done, valid only
-        # while the stored checkpoint is still `base` (anyone else moving it, forward or
-        # back as a replay does, makes the stored value authoritative again)
-        self.base = -1
-        self.reached = 0
-        self.dirty_since: float | None = None
-
-    def position(self, stored: int) -> int:
-        """Where to go on from, given the stored checkpoint."""
-        if stored == self.base and self.reached > stored:
-            return self.reached
-        return stored
-
-    def stored(self, position: int) -> None:
-        """Record that the stored checkpoint is now `position` (nothing pending)."""
-        self.base = self.reached = position
-        self.dirty_since = None
-
-    def advance(self, stored: int, position: int) -> None:
-        """Record progress to `position` in memory only (the stored checkpoint is `stored`)."""
-        if stored != self.base:
-            self.base, self.reached, self.dirty_since = stored, stored, None
-        if position > self.reached:
-            self.reached = position
-            if self.dirty_since is None:
-                self.dirty_since = time.monotonic()
-
-
-@dataclass
-class _Batch:
-    """A consumer's events for a pass, with its reactions (policies) planned."""
-
-    consumer: _Consumer
-    after: int
-    end: int
-    plans: list[tuple[Envelope, list[Command]]]
-    answered: dict[uuid.UUID, Sequence[Event]]
-    # the stored checkpoint `after` was worked out from (the claim checks it is unmoved)
-    base: int
-
-
-@dataclass
-class _Pass:
-    """What one pass took, did and left."""
-
-    start: int  # the log's head when the pass began
-    head: int  # how far the pass has looked (what its policies append moves it)
-    # the stretches of log the transaction looked at past `start`, with their types
-    rounds: list[tuple[int, int, set[str]]] = field(default_factory=list)
-    taken: list[_Consumer] = field(default_factory=list)
-    policies: list[_Batch] = field(default_factory=list)
-    views: list[_Consumer] = field(default_factory=list)
-    done: list[tuple[_Consumer, int]] = field(default_factory=list)
-    failed: list[_Consumer] = field(default_factory=list)
-    overtaken: list[_Consumer] = field(default_factory=list)
-    more: bool = False
-
-    def look(self, store: EventStore, top: int) -> set[str]:
-        """The types appended in (head, top]; the pass has now looked up to `top`."""
-        seen = store.event_types(self.head, top)
-        self.rounds.append((self.head, top, seen))
-        self.head = top
-        return seen
-
-    def appended(self, consumer: _Consumer) -> bool:
-        """Whether events of the consumer's types lie past where it is, among those
-        the transaction looked at."""
-        after = self.reached(consumer)
-        return any(
-            end > after and seen.intersection(consumer.types) for _, end, seen in self.rounds
-        )
-
-    def stored(self, consumer: _Consumer) -> int:
-        """The consumer's stored checkpoint as this pass's transaction left it."""
-        for done, end in reversed(self.done):
-            if done is consumer:
-                return end
-        return consumer.base
-
-    def reached(self, consumer: _Consumer) -> int:
-        """How far the consumer is done, this pass's work included."""
-        for done, end in reversed(self.done):
-            if done is consumer:
-                return end
-        return consumer.position(consumer.base)
-
 
 class Consumers:
-    """The views and policies of an application, run synchronously or in a thread."""
+    """The views and policies of an application, run synchronously or in a thread.
+
+    The front of the consumers' parts: `batches` (a consumer's batch in one
+    transaction), `passes`, `reactions`, `failures`, `background`; `rows` is the
+    application's view rows.
+    """
 
     def __init__(self, app: Application, retry: RetrySettings) -> None:
         self.app = app
         self.store = app.store
         self.retry = retry
-        self._consumers: dict[str, _Consumer] = {}
+        self.rows = app.rows
+        self.reactions = Reactions(app.commands, app.reader, app.ports)
+        self.batches = Batches(self.store, self.rows, self.reactions, app.reader, app.batch)
+        self.failures = Failures(self.store, self.rows, self.reactions, app.reader)
+        self._consumers: dict[str, Consumer] = {}
         for view in app.views.values():
             types = sorted({info(e).name for e in view.events})
-            self._consumers[view.name] = _Consumer(view.name, "view", types, view=view)
+            self._consumers[view.name] = Consumer(view.name, "view", types, view=view)
             if self.store.ensure_view_table(view.name, view.sql_columns()):
                 # a new (or reshaped) table starts empty: rebuild it from the log
                 with self.store.transaction() as uow:
                     uow.reset_checkpoint(view.name, 0)
         for policy in app.policies.values():
             types = sorted({info(e).name for e in policy.events})
-            self._consumers[policy.name] = _Consumer(policy.name, "policy", types, policy=policy)
-        self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
-        # consumers that failed in a pass and run alone meanwhile, by name
-        self._recovering: dict[str, threading.Thread] = {}
-        self._recovery_lock = threading.Lock()
+            self._consumers[policy.name] = Consumer(policy.name, "policy", types, policy=policy)
+        self.background = Background(
+            self.store,
+            retry,
+            self._consumers,
+            run_pass=self.run_pass,
+            run_once=self.run_once,
+            flush_now=lambda consumer, stored: self._flush(consumer, stored, force=True),
+            flush_all=self.flush,
+        )
+        self.passes = Passes(
+            self.store,
+            self._consumers,
+            self.batches,
+            cache=app.state_cache,
+            batch_size=retry.batch_size,
+            alone=self.background.recovering,
+            flush=self._flush,
+            recover=self.background.recover,
+        )
 
     # -- view rows -------------------------------------------------------------------
     @staticmethod
     def view_key_text(view: View[Any], key: Any) -> str:
-        """A row key as the text the table stores (keys given as text are parsed first)."""
-        if isinstance(key, str):
-            key = codec.from_data(view.key_type(), key)
-        return id_text(key)
+        """A row key as the text the table stores (see `ViewRows.key_text`)."""
+        return ViewRows.key_text(view, key)
 
     def open_doc(self, view: View[Any], doc: dict[str, Any]) -> dict[str, Any]:
         """A stored row document as JSON, pii columns decrypted (or redacted)."""
-        return self._open_doc(view, doc)[0]
-
-    def _open_doc(self, view: View[Any], doc: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-        hints = codec._hints(view.row_type)
-        # the row class's field order, whatever order the database kept
-        wires = codec.wire_names(view.row_type)
-        columns = [wires.get(name, name) for name in hints]
-        out = {column: doc[column] for column in columns if column in doc}
-        gone: set[str] = set()
-        for name in view.pii:
-            column = wires.get(name, name)
-            token = doc.get(column)
-            if isinstance(token, dict) and SEALED_KEY in token:
-                value = self._open_token(view, column, token)
-                if value is _GONE:
-                    gone.add(column)
-                    value = codec.redacted_value(hints[name])
-                out[column] = value
-        return out, gone
-
-    def _open_token(self, view: View[Any], column: str, token: dict[str, Any]) -> Any:
-        stream = str(token.get("stream", ""))
-        key = self.app.keys.key_for_reading(stream)
-        if key is not None:
-            try:
-                return decrypt_value(key, stream, f"{view.name}.{column}", token)
-            except (InvalidTag, ValueError):
-                log.debug("view %s column %s sealed under a forgotten key", view.name, column)
-        return _GONE
-
-    def _seal_row(
-        self,
-        uow: UnitOfWork,
-        view: View[Any],
-        row: Any,
-        old_doc: dict[str, Any] | None,
-        old_plain: dict[str, Any] | None,
-        stream: str,
-    ) -> dict[str, Any]:
-        doc: dict[str, Any] = codec.to_data(row)
-        for attribute in view.pii:
-            name = view.wire(attribute)
-            value = doc.get(name)
-            if value is None:
-                continue
-            if old_doc is not None and old_plain is not None and old_plain.get(name) == value:
-                # unchanged: keep the token sealed under the stream it was copied from
-                doc[name] = old_doc[name]
-                continue
-            key = self.app.keys.key_for_writing(uow, stream)
-            token = encrypt_value(key, stream, f"{view.name}.{name}", value)
-            doc[name] = {**token, "stream": stream}
-        return doc
-
-    def _apply_view(self, uow: UnitOfWork, view: View[Any], env: Envelope) -> None:
-        assert env.event is not None
-        key = view.key_of(env.event, env)
-        if key is None:
-            return
-        key_text = id_text(key)
-        old_doc = uow.get_row(view.name, key_text)
-        if old_doc is None:
-            old_plain = None
-            row = view.new_row(key)
-        else:
-            old_plain, gone = self._open_doc(view, old_doc)
-            row = codec.from_data_redacted(view.row_type, old_plain, gone)
-        new = view.update(row, env.event, env)
-        if new is DELETE:
-            uow.delete_row(view.name, key_text)
-            return
-        uow.upsert_row(
-            view.name, key_text, self._seal_row(uow, view, new, old_doc, old_plain, env.stream)
-        )
+        return self.rows.open_doc(view, doc)
 
     # -- processing ----------------------------------------------------------------------
-    @staticmethod
-    def _claim(uow: UnitOfWork, name: str, base: int) -> None:
-        """Lock the consumer's checkpoint row for this transaction and check it is still
-        `base`, the stored value the caller worked out where to go on from.
-
-        Compare-and-set: another process running the same consumer moved it forward, or
-        a replay moved it back (and emptied the view); either way the caller backs off
-        and starts again from what is stored, instead of applying events twice or
-        writing its stale position over a rebuild. The lock is held until commit: a
-        process that claims the checkpoint meanwhile waits, then sees it moved.
-        """
-        if uow.lock_checkpoint(name) != base:
-            raise _Overtaken(name)
-
-    def _move(self, consumer: _Consumer, position: int) -> int:
+    def _move(self, consumer: Consumer, position: int) -> int:
         """Move the stored checkpoint from `consumer.base` to `position` (compare-and-set);
         return the stored value: someone else's when it moved meanwhile."""
         with self.store.transaction() as uow:
@@ -350,154 +132,25 @@ class Consumers:
                 stored = uow.set_checkpoint(consumer.name, position)
         return stored
 
-    def _process(self, consumer: _Consumer, env: Envelope) -> None:
+    def _process(self, consumer: Consumer, env: Envelope) -> None:
         """Process one event with no retry; raises what the handler raised."""
         if consumer.view is not None:
             with self.store.transaction() as uow:
-                self._claim(uow, consumer.name, consumer.base)
-                self._apply_view(uow, consumer.view, env)
+                claim(uow, consumer.name, consumer.base)
+                self.rows.apply(uow, consumer.view, env)
                 uow.set_checkpoint(consumer.name, env.position)
             return
         assert consumer.policy is not None and env.event is not None
         # the checkpoint moves in memory (run_once): redelivery after a crash is harmless
-        self._react(consumer.policy, env)
+        self.reactions.react(consumer.policy, env)
 
-    def _react(
-        self,
-        policy: Policy,
-        env: Envelope,
-        commands: list[Command] | None = None,
-        answered: dict[uuid.UUID, Sequence[Event]] | None = None,
-    ) -> None:
-        """Issue a reaction's commands; `answered` holds external systems' answers got
-        beforehand (a batch), else each system is asked here."""
-        assert env.event is not None
-        correlation = env.metadata.get("correlation_id") or env.id
-        if commands is None:
-            commands = list(policy.react(env.event, env))
-        for index, command in enumerate(commands):
-            cid = command_id(policy.name, env.id, index)
-            system = info(command).system
-            if system is None:
-                self.app.handle(
-                    command,
-                    idempotency_key=str(cid),
-                    command_id=str(cid),
-                    correlation_id=correlation,
-                    causation_id=env.id,
-                    actor=policy.name,
-                )
-                continue
-            if answered is not None:
-                if cid not in answered:
-                    continue  # answered before the batch: the answer is in the log
-                answers = answered[cid]
-            elif self.app.was_handled(str(cid)):
-                # the system was asked before and its answer is in the log: don't ask twice
-                continue
-            else:
-                answers = self._ask(system, command, cid)
-            self.app.record_external(
-                list(answers),
-                idempotency_key=str(cid),
-                actor=system,
-                correlation_id=correlation,
-                causation_id=str(cid),
-            )
-
-    def _ask(self, system: str, command: Command, cid: uuid.UUID) -> Sequence[Event]:
-        port = self.app.ports.get(system)
-        if port is None:
-            raise LookupError(f"no adapter for the external system {system}")
-        return list(port.send(command, cid))
-
-    def _policy_batch(
-        self, consumer: _Consumer, batch: list[RecordedEvent], after: int, end: int
-    ) -> bool:
-        """Issue a batch's commands and move the checkpoint in one transaction.
-
-        One commit for many reactions (under load a policy finds many events at once).
-        External systems are asked first, outside the transaction: no network call
-        holds the store's write lock. False (nothing kept) sends the caller event by
-        event, with retries: a reaction that asks a system after issuing a command
-        (which could fail first), or any error.
-        """
-        policy = consumer.policy
-        assert policy is not None
-        try:
-            plans = self._plans(policy, batch)
-            if plans is None:
-                return False  # a system asked after a command: keep the order of effects
-            answered = self._ask_all(policy, plans)
-            # the states the commands cache stay this thread's until the commit: other
-            # threads must not decide on (or show) what may be rolled back
-            with self.app.batch() as uow:
-                planned = _Batch(consumer, after, end, plans, answered, base=consumer.base)
-                self._apply_batch(uow, planned)
-            return True
-        except _Overtaken:
-            raise
-        except Exception:
-            # rolled back (with the states cached meanwhile): go event by event
-            return False
-
-    def _record_failure(
-        self,
-        consumer: _Consumer,
-        rec: RecordedEvent,
-        exc: BaseException,
-        attempt: int,
-        parked: bool,
-        *,
-        moves: bool = True,
-    ) -> None:
-        """Append a `$Failure`; a parked one (`moves`) also moves the checkpoint past the
-        event, by compare-and-set like any other move (`_Overtaken` if it moved)."""
-        error = _error_text(exc)
-        data: dict[str, Any] = {
-            "consumer": consumer.name,
-            "kind": consumer.kind,
-            "event_id": rec.id,
-            "event_type": rec.type,
-            "position": rec.position,
-            "error": error,
-            "attempt": attempt,
-            "parked": parked,
-        }
-        metadata = {
-            "correlation_id": rec.metadata.get("correlation_id", rec.id),
-            "causation_id": rec.id,
-        }
-        moved = parked and moves
-        with self.store.transaction() as uow:
-            if moved:
-                self._claim(uow, consumer.name, consumer.base)
-            uow.append(
-                FAILURES_STREAM, [NewEvent(type=FAILURE, data=data, metadata=metadata)], None
-            )
-            if parked:
-                uow.park_failure(
-                    ParkedFailure(
-                        consumer=consumer.name,
-                        position=rec.position,
-                        event_id=rec.id,
-                        error=error,
-                        attempts=attempt,
-                        parked_at=datetime.now(UTC),
-                    )
-                )
-                if moved:
-                    uow.set_checkpoint(consumer.name, rec.position)
-        if moved:
-            consumer.stored(rec.position)
-
-    def _process_with_retries(self, consumer: _Consumer, rec: RecordedEvent) -> bool:
+    def _process_with_retries(self, consumer: Consumer, rec: RecordedEvent) -> bool:
         """Process an event, retrying and finally parking it; False if stopped midway."""
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 self._process(consumer, self.app.shared_envelope(rec))
                 return True
-            except (_Overtaken, StoreUnavailable):
+            except (Overtaken, StoreUnavailable):
                 # an unreachable store or a full disk is not the event's fault: the
                 # caller tries again later, no attempt counted, nothing parked
                 raise
@@ -509,12 +162,12 @@ class Consumers:
                     rec.position,
                     attempt,
                     ", parked" if last else "",
-                    _error_text(exc),
+                    error_text(exc),
                 )
-                self._record_failure(consumer, rec, exc, attempt, parked=last)
+                self.failures.record(consumer, rec, exc, attempt, parked=last)
                 if last:
                     return True
-                if self._stopping.wait(self.retry.delay(attempt)):
+                if self.background.stopping.wait(self.retry.delay(attempt)):
                     return False
         return True
 
@@ -538,14 +191,15 @@ class Consumers:
                 self._flush(consumer, stored)
                 return 0
             end = last if len(batch) < size else batch[-1].position
+            batches = self.batches
             try:
-                if consumer.view is not None and self._view_batch(consumer, batch, after, end):
+                if consumer.view is not None and batches.view_batch(consumer, batch, after, end):
                     consumer.stored(end)
                     return len(batch)
                 if (
                     consumer.policy is not None
                     and len(batch) > 1
-                    and self._policy_batch(consumer, batch, after, end)
+                    and batches.policy_batch(consumer, batch, after, end)
                 ):
                     consumer.stored(end)
                     return len(batch)
@@ -556,7 +210,7 @@ class Consumers:
                         consumer.stored(rec.position)  # its transaction moved the checkpoint
                     else:
                         consumer.advance(consumer.base, rec.position)
-            except _Overtaken:
+            except Overtaken:
                 # another process runs this consumer too and got there first, or a
                 # replay started over: go on from the stored checkpoint next time
                 return 0
@@ -568,14 +222,14 @@ class Consumers:
                 self._flush(consumer, consumer.base)
             return len(batch)
 
-    def _batch_size(self, consumer: _Consumer) -> int:
+    def _batch_size(self, consumer: Consumer) -> int:
         if consumer.policy is not None:
             # a policy's batch runs its commands in one transaction: keep it short, other
             # writers wait for it
-            return min(self.retry.batch_size, _POLICY_BATCH)
+            return min(self.retry.batch_size, POLICY_BATCH)
         return self.retry.batch_size
 
-    def _flush(self, consumer: _Consumer, stored: int, *, force: bool = False) -> None:
+    def _flush(self, consumer: Consumer, stored: int, *, force: bool = False) -> None:
         """Write the progress kept in memory when it is due (or forced)."""
         if consumer.dirty_since is None or consumer.position(stored) <= stored:
             return
@@ -600,21 +254,6 @@ class Consumers:
     def position(self, name: str) -> int:
         """How far a consumer is done (its stored checkpoint, or further in memory)."""
         return self._consumers[name].position(self.store.get_checkpoint(name))
-
-    def _view_batch(
-        self, consumer: _Consumer, batch: list[RecordedEvent], after: int, end: int
-    ) -> bool:
-        """Apply a whole batch in one transaction; False if some event fails."""
-        try:
-            with self.store.transaction() as uow:
-                view_batch = self._view_batch_of(consumer, batch, after, end, consumer.base)
-                self._apply_batch(uow, view_batch)
-            return True
-        except _Overtaken:
-            raise
-        except Exception:
-            # roll back and go one event at a time to find (and retry) the failing one
-            return False
 
     def run_until_idle(self, timeout: float = 30.0) -> int:
         """Run every consumer until none has anything left; return events processed."""
@@ -673,389 +312,26 @@ class Consumers:
         rec = self.store.read_event(position)
         if rec is None:
             raise KeyError(f"no event at position {position}")
-        with consumer.lock:
-            gone = False
-            try:
-                env = self.app.envelope(rec)
-                if consumer.view is not None:
-                    with self.store.transaction() as uow:
-                        # under the checkpoint's lock, like every writer of the view's rows:
-                        # a replay that started over meanwhile dropped the failure and
-                        # applies the event itself
-                        upto = uow.lock_checkpoint(name)
-                        still = {f.position for f in uow.list_failures(name)}
-                        gone = position not in still
-                        if not gone:
-                            self._rebuild_row(uow, consumer, env, upto, still - {position})
-                else:
-                    assert consumer.policy is not None
-                    self._react(consumer.policy, env)
-            except Exception as exc:
-                attempts = failure.attempts + 1
-                self._record_failure(consumer, rec, exc, attempts, parked=True, moves=False)
-                return False
-            if gone:
-                raise KeyError(f"no parked failure of {name} at position {position}")
-            data = {"consumer": name, "event_id": rec.id, "position": position}
-            with self.store.transaction() as uow:
-                uow.delete_failure(name, position)
-                uow.append(FAILURES_STREAM, [NewEvent(type=RESOLVED, data=data)], None)
-            return True
-
-    def _rebuild_row(
-        self, uow: UnitOfWork, consumer: _Consumer, env: Envelope, upto: int, parked: set[int]
-    ) -> None:
-        """Rebuild the row a parked event concerns from the log, its events in log order.
-
-        The view went on past the parked event, so newer events may have changed its
-        row since: applying the old one on top would undo them. Every event of the
-        view's types up to its checkpoint is read again (the retry of a parked event is
-        an operator's rare act; events still parked stay out).
-        """
-        view = consumer.view
-        assert view is not None and env.event is not None
-        key = view.key_of(env.event, env)
-        if key is None:
-            return
-        key_text = id_text(key)
-        uow.delete_row(view.name, key_text)
-        after = 0
-        while after < upto:
-            page = self.store.read_all(after, 1000, consumer.types, upto)
-            if not page:
-                break
-            for rec in page:
-                if rec.position in parked:
-                    continue
-                other = env if rec.position == env.position else self.app.envelope(rec)
-                assert other.event is not None
-                found = view.key_of(other.event, other)
-                if found is not None and id_text(found) == key_text:
-                    self._apply_view(uow, view, other)
-            after = page[-1].position
+        return self.failures.retry(consumer, failure, rec)
 
     # -- passes: every consumer, one transaction ---------------------------------------------
     def run_pass(self) -> tuple[int, bool]:
-        """Run every consumer once over what is new, in one store transaction.
-
-        The background path (`start`). Policies go first, in the order they were
-        declared, then the views, each in a savepoint of its own: one commit for all
-        of them instead of one each. Reading inside the transaction, a policy sees
-        what the ones before it appended, so a chain of policies and the views that
-        follow it are brought up to date in one pass. External systems are asked
-        before the transaction begins, never while it holds the store's write lock;
-        a reaction to an event appended during the pass that would ask one waits for
-        the next pass. A consumer that fails rolls back its own savepoint only and
-        goes on alone (`run_once`: retries, backoff, parking) in a thread of its own,
-        while the passes go on without it.
+        """Run every consumer once over what is new, in one store transaction (the
+        background path: see `Passes.run`).
 
         Returns how far every consumer it ran is done (wait for events after that) and
         whether more is known to be waiting (a full batch, a deferred reaction).
         """
-        head = self.store.last_position()
-        run = _Pass(head, head)
-        try:
-            self._take(run)
-            if run.policies or run.views:
-                with self.app.batch():
-                    self._pass_policies(run)
-                    self._pass_views(run)
-                for consumer, end in run.done:
-                    consumer.stored(end)
-            running = [c for c in run.taken if c not in run.failed + run.overtaken]
-            for consumer in running:
-                if consumer.position(consumer.base) >= run.start and not run.appended(consumer):
-                    # nothing of its types among what was appended during the pass
-                    consumer.advance(consumer.base, run.head)
-                self._flush(consumer, consumer.base)
-            done = min((c.position(c.base) for c in running), default=run.start)
-        finally:
-            for consumer in run.taken:
-                consumer.lock.release()
-        for consumer in run.failed:
-            self._recover(consumer)
-        return done, run.more
-
-    def _take(self, run: _Pass) -> None:
-        """Lock the consumers that may have events up to the pass's head; move the
-        others along in memory (written lazily)."""
-        for consumer in self._consumers.values():
-            if consumer.name in self._recovering or not consumer.lock.acquire(blocking=False):
-                continue  # running alone (a failure, a replay, a synchronous run)
-            run.taken.append(consumer)
-            stored = self.store.get_checkpoint(consumer.name)
-            if stored != consumer.base:
-                consumer.stored(stored)  # first pass, or moved by someone else
-        behind = [c for c in run.taken if c.position(c.base) < run.head]
-        if not behind:
-            return
-        seen = self.store.event_types(min(c.position(c.base) for c in behind), run.head)
-        for consumer in behind:
-            if not seen.intersection(consumer.types):
-                consumer.advance(consumer.base, run.head)
-            elif consumer.policy is not None:
-                self._prepare(consumer, run)
-            else:
-                run.views.append(consumer)
-
-    def _prepare(self, consumer: _Consumer, run: _Pass) -> None:
-        """Read a policy's next batch and ask the external systems its reactions call,
-        outside any transaction; a reaction that asks after issuing goes alone."""
-        policy = consumer.policy
-        assert policy is not None
-        after = consumer.position(consumer.base)
-        batch = self.store.read_all(after, _POLICY_BATCH, consumer.types, run.head)
-        if not batch:
-            consumer.advance(consumer.base, run.head)
-            return
-        try:
-            plans = self._plans(policy, batch)
-            if plans is None:
-                run.failed.append(consumer)  # keep the order of effects: event by event
-                return
-            answered = self._ask_all(policy, plans)
-        except Exception:
-            run.failed.append(consumer)  # alone, with retries and failure events
-            return
-        full = len(batch) == _POLICY_BATCH
-        run.more = run.more or full
-        end = batch[-1].position if full else run.head
-        run.policies.append(_Batch(consumer, after, end, plans, answered, base=consumer.base))
-
-    def _plans(
-        self, policy: Policy, batch: Sequence[RecordedEvent]
-    ) -> list[tuple[Envelope, list[Command]]] | None:
-        """Each event's reaction; None when one asks a system after issuing a command."""
-        plans: list[tuple[Envelope, list[Command]]] = []
-        for rec in batch:
-            env = self.app.shared_envelope(rec)
-            assert env.event is not None
-            commands = list(policy.react(env.event, env))
-            kinds = [info(c).system is not None for c in commands]
-            if kinds != sorted(kinds, reverse=True):
-                return None
-            plans.append((env, commands))
-        return plans
-
-    def _ask_all(
-        self, policy: Policy, plans: list[tuple[Envelope, list[Command]]]
-    ) -> dict[uuid.UUID, Sequence[Event]]:
-        """Ask the external systems the planned reactions call (those not asked before:
-        their answers are in the log), by command id."""
-        return {
-            cid: self._ask(system, command, cid)
-            for env, commands in plans
-            for cid, system, command in self._unasked(policy, env, commands)
-        }
-
-    def _unasked(
-        self, policy: Policy, env: Envelope, commands: Sequence[Command]
-    ) -> Iterator[tuple[uuid.UUID, str, Command]]:
-        """A reaction's commands to external systems not asked yet (an answer in the
-        log means the system was asked before), with their ids and systems."""
-        for index, command in enumerate(commands):
-            system = info(command).system
-            if system is not None:
-                cid = command_id(policy.name, env.id, index)
-                if not self.app.was_handled(str(cid)):
-                    yield cid, system, command
-
-    def _pass_policies(self, run: _Pass) -> None:
-        """The prepared batches, then the reactions to what they appended (a chain)."""
-        for batch in run.policies:
-            self._in_savepoint(run, batch)
-        for _ in range(_CHAIN_ROUNDS):
-            top = self.store.last_position()  # inside the transaction: its own appends too
-            if top <= run.head:
-                return
-            seen = run.look(self.store, top)
-            for consumer in self._consumers.values():
-                if consumer.policy is None or not seen.intersection(consumer.types):
-                    continue
-                if consumer not in run.taken or consumer in run.failed + run.overtaken:
-                    continue
-                chained = self._chained(consumer, run, top)
-                if chained is not None:
-                    self._in_savepoint(run, chained)
-
-    def _chained(self, consumer: _Consumer, run: _Pass, top: int) -> _Batch | None:
-        """A policy's batch of events appended during the pass, up to the first whose
-        reaction would ask an external system (that one waits for the next pass)."""
-        policy = consumer.policy
-        assert policy is not None
-        after = run.reached(consumer)
-        batch = self.store.read_all(after, _POLICY_BATCH, consumer.types, top)
-        if not batch:
-            return None
-        plans = self._plans(policy, batch)
-        if plans is None:
-            run.more = True  # the next pass sends it alone
-            return None
-        kept: list[tuple[Envelope, list[Command]]] = []
-        for env, commands in plans:
-            if next(self._unasked(policy, env, commands), None) is not None:
-                run.more = True
-                break
-            kept.append((env, commands))
-        if not kept:
-            return None
-        full = len(kept) < len(plans) or len(batch) == _POLICY_BATCH
-        run.more = run.more or full
-        end = kept[-1][0].position if full else top
-        return _Batch(consumer, after, end, kept, {}, base=run.stored(consumer))
-
-    def _view_batch_of(
-        self,
-        consumer: _Consumer,
-        batch: Sequence[RecordedEvent],
-        after: int,
-        end: int,
-        base: int,
-    ) -> _Batch:
-        """A view's events as a batch (a view issues no commands)."""
-        plans: list[tuple[Envelope, list[Command]]] = [
-            (self.app.shared_envelope(rec), []) for rec in batch
-        ]
-        return _Batch(consumer, after, end, plans, {}, base=base)
-
-    def _apply_batch(self, uow: UnitOfWork, batch: _Batch) -> None:
-        """Claim the consumer's checkpoint, apply (view) or react to (policy) the batch's
-        events, and move the checkpoint to its end, in the caller's transaction."""
-        consumer = batch.consumer
-        self._claim(uow, consumer.name, batch.base)
-        if consumer.view is not None:
-            for env, _ in batch.plans:
-                self._apply_view(uow, consumer.view, env)
-        else:
-            assert consumer.policy is not None
-            for env, commands in batch.plans:
-                self._react(consumer.policy, env, commands, batch.answered)
-        uow.set_checkpoint(consumer.name, batch.end)
-
-    def _in_savepoint(self, run: _Pass, batch: _Batch) -> None:
-        """One consumer's batch in a savepoint: on error only it is rolled back."""
-        consumer = batch.consumer
-        try:
-            with self.store.transaction() as uow, self.app.state_cache.undone_on_error():
-                self._apply_batch(uow, batch)
-        except _Overtaken:
-            run.overtaken.append(consumer)  # another process got there first
-            return
-        except Exception as exc:
-            log.info("%s failed in a pass, going on alone: %s", consumer.name, _error_text(exc))
-            run.failed.append(consumer)
-            return
-        run.done.append((consumer, batch.end))
-
-    def _pass_views(self, run: _Pass) -> None:
-        """Every view with events of its types up to the log's head, policies' too."""
-        top = self.store.last_position()
-        if top > run.head:
-            run.look(self.store, top)
-        size = self.retry.batch_size
-        for consumer in self._consumers.values():
-            # appended during the pass (by its policies, or committed by others before
-            # its transaction began): the views those events concern join in
-            if consumer not in run.views and not (
-                consumer.view is not None and consumer in run.taken and run.appended(consumer)
-            ):
-                continue
-            after = consumer.position(consumer.base)
-            batch = self.store.read_all(after, size, consumer.types, top)
-            if not batch:
-                continue
-            full = len(batch) == size
-            run.more = run.more or full
-            end = batch[-1].position if full else top
-            view_batch = self._view_batch_of(consumer, batch, after, end, consumer.base)
-            self._in_savepoint(run, view_batch)
-
-    def _recover(self, consumer: _Consumer) -> None:
-        """Run a consumer that failed in a pass alone, in a thread: `run_once` retries,
-        records failures and parks; then the passes take it back."""
-        with self._recovery_lock:
-            if consumer.name in self._recovering or self._stopping.is_set():
-                return
-            thread = threading.Thread(
-                target=self._alone, args=(consumer,), name=f"stormgen:{consumer.name}", daemon=True
-            )
-            self._recovering[consumer.name] = thread
-        thread.start()
-
-    def _alone(self, consumer: _Consumer) -> None:
-        try:
-            while not self._stopping.is_set():
-                try:
-                    self.run_once(consumer.name)
-                    return
-                except Exception as exc:
-                    # e.g. the database went away: try again later
-                    _log_stop(exc, f"consumer {consumer.name}")
-                    self._stopping.wait(self.retry.idle_timeout)
-        finally:
-            with self._recovery_lock:
-                self._recovering.pop(consumer.name, None)
-            self.store.wake_waiters()  # the passes take it back at once
+        return self.passes.run()
 
     # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:
         """Run the views and policies in a background thread, a pass at a time."""
-        if self._threads or not self._consumers:
-            return
-        self._stopping.clear()
-        thread = threading.Thread(target=self._passes, name="stormgen:consumers", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _passes(self) -> None:
-        maintained = time.monotonic()
-        while not self._stopping.is_set():
-            try:
-                if time.monotonic() - maintained >= self.retry.maintain_interval:
-                    maintained = time.monotonic()
-                    self.store.maintain()
-                seen, more = self.run_pass()
-                if more:
-                    continue
-                if not self.store.wait_for_events(seen, self.retry.idle_timeout):
-                    self._flush_idle()  # idle (or woken): write what is pending
-                    continue
-                if self.retry.coalesce > 0:
-                    # let a burst gather: one pass (one transaction) instead of many
-                    self._stopping.wait(self.retry.coalesce)
-            except Exception as exc:
-                # e.g. the database went away: keep the thread alive and try again later
-                _log_stop(exc, "the consumers")
-                self._stopping.wait(self.retry.idle_timeout)
-
-    def _flush_idle(self) -> None:
-        """Write the progress kept in memory of every consumer not running alone."""
-        for consumer in self._consumers.values():
-            if consumer.name in self._recovering or not consumer.lock.acquire(blocking=False):
-                continue
-            try:
-                self._flush(consumer, self.store.get_checkpoint(consumer.name), force=True)
-            finally:
-                consumer.lock.release()
+        self.background.start()
 
     def stop(self) -> None:
         """Stop the background threads and wait for them."""
-        if not self._threads:
-            return
-        self._stopping.set()
-        self.store.wake_waiters()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        with self._recovery_lock:
-            alone = list(self._recovering.values())
-        for thread in alone:
-            thread.join(timeout=10)
-        self._threads = []
-        try:
-            self.flush()
-        except Exception:
-            # a store gone away: the progress is re-read after a restart, nothing is lost
-            log.exception("could not write the consumers' checkpoints on stop")
+        self.background.stop()
 
     def progress(self) -> dict[str, dict[str, int]]:
         """Each consumer's checkpoint and lag behind the log."""

@@ -83,7 +83,7 @@ def obj(**required: dict[str, Any]) -> dict[str, Any]:
 
 
 def components() -> dict[str, Any]:
-    """The shared schemas: the error body and the event envelope (service.md §4)."""
+    """The shared schemas: the error body and the event envelope (docs/http.md)."""
     error = _obj(
         {"status": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}},
         {
