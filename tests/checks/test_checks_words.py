@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stormgen.checks._words import is_imperative, is_past_tense, to_pascal, to_snake, words
+from stormgen.checks._words import is_imperative, is_past_tense, to_pascal, words
+from stormgen.model.naming import snake_case
 
 
 @pytest.mark.parametrize(
@@ -57,5 +58,5 @@ def test_not_imperative_commands(name: str) -> None:
 def test_case_helpers() -> None:
     assert words("HTTPRequestSent") == ["HTTP", "Request", "Sent"]
     assert to_pascal("order_placed") == "OrderPlaced"
-    assert to_snake("orderTotal") == "order_total"
-    assert to_snake("OrderTotal") == "order_total"
+    assert snake_case("orderTotal") == "order_total"
+    assert snake_case("OrderTotal") == "order_total"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from stormgen.diagnostics import Diagnostic, Level, Location
+from stormgen.model.hints import did_you_mean
 from stormgen.model.nodes import (
     Aggregate,
     Assignment,
@@ -44,7 +45,6 @@ from stormgen.model.types import (
     assignable,
     command_env,
     constant_env,
-    did_you_mean,
     enum_type,
     field_type,
     infer,

@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 from stormgen.checks._context import KIND_WORDS, CheckContext, error, warning
 from stormgen.checks._registry import rule
-from stormgen.checks._words import PASCAL, SNAKE, is_imperative, is_past_tense, to_pascal, to_snake
+from stormgen.checks._words import PASCAL, SNAKE, is_imperative, is_past_tense, to_pascal
 from stormgen.diagnostics import Diagnostic, Location
+from stormgen.model.naming import snake_case
 from stormgen.model.nodes import Aggregate, Context, External, Field
 from stormgen.model.scope import Resolved, context_members, top_level_members
+from stormgen.runtime.naming import kebab
 
 KIND_NOUNS = {
     "context": "context",
@@ -170,13 +171,6 @@ def non_actors_in_by(ctx: CheckContext) -> Iterable[Diagnostic]:
     return ctx.reference_findings.get("E206", [])
 
 
-def kebab(name: str) -> str:
-    """The API path segment of a name (service.md §5): ``PlaceOrder`` -> ``place-order``."""
-    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name)
-    s = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "-", s)
-    return s.lower()
-
-
 RESERVED_SEGMENTS = ("views", "external")
 #: The principal name a bearer token maps to for the raw log (the runtime's `OPERATOR`).
 OPERATOR = "operator"
@@ -245,7 +239,7 @@ def naming_case(ctx: CheckContext) -> Iterator[Diagnostic]:
                 "W507",
                 f"field name `{name}` in {use.owner} is not snake_case",
                 use.field.loc,
-                f"rename it `{to_snake(name)}`",
+                f"rename it `{snake_case(name)}`",
             )
 
 

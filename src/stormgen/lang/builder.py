@@ -20,11 +20,10 @@ from typing import Any
 from stormgen.diagnostics import Diagnostic, Level, Location
 from stormgen.lang.expressions import Chain, ChainedComparison
 from stormgen.model import nodes as n
+from stormgen.model.naming import snake_case
 
 _UNESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
-_SNAKE_1 = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_SNAKE_2 = re.compile(r"([a-z0-9])([A-Z])")
 
 
 def unescape(quoted: str) -> str:
@@ -36,11 +35,6 @@ def unescape(quoted: str) -> str:
     if "\\" not in body:
         return body
     return _UNESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group()), body)
-
-
-def snake_case(name: str) -> str:
-    """``OrderLine`` → ``order_line``; ``HTTPRequest`` → ``http_request``."""
-    return _SNAKE_2.sub(r"\1_\2", _SNAKE_1.sub(r"\1_\2", name)).lower()
 
 
 @dataclass

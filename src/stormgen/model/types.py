@@ -13,12 +13,12 @@ mistake gives one finding).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal as TypingLiteral
 
 from stormgen.diagnostics import Diagnostic, Level, Location
+from stormgen.model.hints import closest, did_you_mean, suggest
 from stormgen.model.nodes import (
     Aggregate,
     Binary,
@@ -499,32 +499,6 @@ def analyse(expr: Expr, env: Env, expected: Type | None = None) -> Analysis:
     checker = _Checker(env)
     t = checker.expr(expr, expected, env.narrowed)
     return Analysis(t, checker.problems, checker.types, checker.bindings)
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A ``did you mean `x`?`` help line for the closest candidates, if any is close."""
-    return suggest(closest(name, candidates))
-
-
-def closest(name: str, candidates: Iterable[str]) -> list[str]:
-    """Up to three candidates close to ``name``, best first, none much worse than the best."""
-    scored = []
-    for c in dict.fromkeys(candidates):
-        ratio = difflib.SequenceMatcher(None, name, c).ratio()
-        if ratio >= 0.6:
-            scored.append((-ratio, c))
-    scored.sort()
-    # Far weaker matches next to a good one are noise ('Payd': 'Paid', not 'Placed').
-    return [c for r, c in scored[:3] if -r >= -scored[0][0] - 0.1]
-
-
-def suggest(names: list[str]) -> str | None:
-    """``did you mean `a`, `b` or `c`?`` for the given names (None for none)."""
-    if not names:
-        return None
-    quoted = [f"`{c}`" for c in names]
-    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-    return f"did you mean {listed}?"
 
 
 def describe(expr: Expr) -> str:
