@@ -31,6 +31,7 @@ from stormgen.model.nodes import (
     View,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
+from stormgen.model.typecheck import infer, literal_text, mismatch
 from stormgen.model.types import (
     BOOL,
     NONE,
@@ -47,11 +48,8 @@ from stormgen.model.types import (
     constant_env,
     enum_type,
     field_type,
-    infer,
     is_numeric,
-    literal_text,
     message_fields,
-    mismatch,
     policy_env,
     strip_optional,
     view_env,

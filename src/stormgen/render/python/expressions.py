@@ -1,6 +1,6 @@
 """Compile `.storm` expressions (language.md §6) into plain Python source.
 
-The static types come from :mod:`stormgen.model.types` (``analyse``): each name's
+The static types come from :mod:`stormgen.model.typecheck` (``analyse``): each name's
 meaning (message field, state field, event metadata or enum member) and each node's
 type. Compilation then only decides spelling:
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from stormgen.model import typecheck as tc
 from stormgen.model import types as t
 from stormgen.model.nodes import Binary, Call, Expr, ListExpr, Literal, Name, Unary
 from stormgen.render.python.literals import py_decimal, py_float, py_str
@@ -67,11 +68,11 @@ class Compiler:
         self.uses: set[str] = set()  # "Decimal", "UTC", "datetime", "uuid4"
         self.bound: set[str] = set()  # the sources names were bound to: "metadata", ...
         self._types: dict[int, t.Type] = {}
-        self._bindings: dict[int, t.Binding] = {}
+        self._bindings: dict[int, tc.Binding] = {}
 
     def compile(self, expr: Expr, want: t.Type | None = None) -> str:
         """Python source for ``expr``; ``want`` is the type of the place it goes to."""
-        analysis = t.analyse(expr, self.env, want)
+        analysis = tc.analyse(expr, self.env, want)
         if analysis.problems:
             first = analysis.problems[0]
             raise CompileError(f"{first.location}: {first.message}")

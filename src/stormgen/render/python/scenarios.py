@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+from stormgen.model import typecheck as tc
 from stormgen.model import types as t
 from stormgen.model.nodes import (
     Aggregate,
@@ -77,7 +78,7 @@ class Outcome:
 
 
 class Interpreter:
-    """Evaluate expressions over plain values; names are bound by ``types.analyse``."""
+    """Evaluate expressions over plain values; names are bound by ``typecheck.analyse``."""
 
     def __init__(
         self, env: t.Env, unset: frozenset[str] = frozenset(), clock: datetime | None = None
@@ -87,7 +88,7 @@ class Interpreter:
         self.clock = clock  # what now() reads; None: the clock is unknowable
         # ``event.<metadata>`` of the event being applied, as the generated tests record it
         self.metadata: dict[str, Any] | None = None
-        self._analyses: dict[tuple[int, int], t.Analysis] = {}
+        self._analyses: dict[tuple[int, int], tc.Analysis] = {}
         # Keeps analysed nodes and types alive, so that their ids stay theirs.
         self._keep: list[tuple[Expr, t.Type | None]] = []
 
@@ -110,7 +111,7 @@ class Interpreter:
         analysis = self._analyses.get(key)
         if analysis is None:
             # The meaning of the names does not depend on the values: analyse once.
-            analysis = self._analyses[key] = t.analyse(expr, self.env, want)
+            analysis = self._analyses[key] = tc.analyse(expr, self.env, want)
             self._keep.append((expr, want))
         if analysis.problems:
             raise Unknowable("the expression does not type-check")
@@ -119,7 +120,7 @@ class Interpreter:
     def _eval(
         self,
         e: Expr,
-        bindings: dict[int, t.Binding],
+        bindings: dict[int, tc.Binding],
         message: Mapping[str, Any],
         state: Mapping[str, Any],
     ) -> Any:
