@@ -9,6 +9,7 @@ resolved (an unknown event or command) is skipped: E102 is reported for it elsew
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from stormgen.diagnostics import Diagnostic, Level, Location
 from stormgen.model.hints import did_you_mean
@@ -27,11 +28,12 @@ from stormgen.model.nodes import (
     Model,
     Name,
     Policy,
+    Require,
     Unary,
     View,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
-from stormgen.model.typecheck import infer, literal_text, mismatch
+from stormgen.model.typecheck import command_lines, infer, let_types, literal_text, mismatch
 from stormgen.model.types import (
     BOOL,
     NONE,
@@ -188,9 +190,11 @@ def _check_aggregate(aggregate: Aggregate, context: Context, scope: Scope) -> li
 
 def _check_command(command: Command, context: Context, scope: Scope) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    env = command_env(command, scope)
-    for require in command.requires:
-        out += _condition(require.condition, env, "a require condition")
+    for line, seen, problems in command_lines(command, command_env(command, scope, lines=False)):
+        out += problems
+        if isinstance(line, Require):
+            out += _condition(line.condition, seen, "a require condition")
+    env = seen  # the emits see every `let`, and what every `require` proved
     for emit in command.emits:
         if emit.condition is not None:
             out += _condition(emit.condition, env, "an emit's `if`")
@@ -303,8 +307,14 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
                         on.by.loc,
                     )
                 )
-        env = view_env(view, event, scope)
-        for a in on.assignments:
+        row_env = view_env(view, event, scope)
+        lets, lines = let_types(on.lets, row_env)
+        for _, _, problems in lines:
+            out += problems
+        for j, a in enumerate(on.assignments):
+            # An assignment sees the `let`s written before it.
+            seen = {let.name: lets[let.name] for let in on.lets if let.after <= j}
+            env = replace(row_env, lets=seen) if seen else row_env
             if a.target == view.key.name:
                 out.append(
                     _not_a_field(

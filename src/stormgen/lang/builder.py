@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -172,6 +172,31 @@ class Builder:
         return n.Name(tuple(text.split(".")), loc)
 
     def expr(self, obj: Any) -> n.Expr:
+        cond = getattr(obj, "cond", None)
+        body = self.chain(obj)
+        if cond is None:
+            return body
+        return n.Conditional(body, self.chain(cond.test), self.expr(cond.orelse), body.loc)
+
+    def comprehension(
+        self, items: tuple[n.Expr, ...], gen: Any, loc: Location, where: str
+    ) -> n.Comprehension:
+        if len(items) != 1:
+            self.error(f"`for` in {where} follows exactly one expression", self.loc(gen))
+        element = items[0] if items else n.Literal(None, "none", loc)
+        return n.Comprehension(
+            element,
+            gen.var,
+            self.chain(gen.source),
+            loc,
+            None if gen.condition is None else self.chain(gen.condition),
+            self.loc(gen),
+        )
+
+    def let(self, obj: Any, after: int) -> n.Let:
+        return n.Let(obj.name, self.expr(obj.value), self.loc(obj), after)
+
+    def chain(self, obj: Any) -> n.Expr:
         rest = obj.rest
         if not rest:
             return self.operand(obj.first)
@@ -198,22 +223,43 @@ class Builder:
             name: str = obj.atom
             if not (name[0].isalpha() or name[0] == "_") or "." in name:
                 self.error(f"only a built-in function can be called, not '{name}'", loc)
+            if obj.call.gen is not None:
+                gen = self.comprehension(args, obj.call.gen, loc, "a call")
+                args = (replace(gen, generator=True),)
             return n.Call(name, args, loc)
         if kind == "Expr":  # parenthesised
             return self.expr(obj)
         if kind == "ListLit":
-            return n.ListExpr(tuple(self.expr(i) for i in obj.items), loc)
+            items = tuple(self.expr(i) for i in obj.items)
+            if obj.gen is not None:
+                return self.comprehension(items, obj.gen, loc, "a list")
+            return n.ListExpr(items, loc)
+        if kind == "Construction":
+            ref = n.Ref(obj.type, loc)
+            return n.Construction(ref, self.assignments(obj.assignments), loc)
         # A lone prefixed operand: `-x`, `not done`.
         return Chain([obj], [], self.operand, self.prefixed, self.loc).parse()
 
     def assignments(self, objs: list[Any]) -> tuple[n.Assignment, ...]:
         return tuple(n.Assignment(a.target, a.op, self.expr(a.value), self.loc(a)) for a in objs)
 
+    def on_lines(self, objs: list[Any]) -> tuple[tuple[n.Assignment, ...], tuple[n.Let, ...]]:
+        """A view handler's block: its assignments and its ``let`` lines, in order."""
+        assignments: list[n.Assignment] = []
+        lets: list[n.Let] = []
+        for a in objs:
+            if type(a).__name__ == "Let":
+                lets.append(self.let(a, len(assignments)))
+            else:
+                assignments.append(n.Assignment(a.target, a.op, self.expr(a.value), self.loc(a)))
+        return tuple(assignments), tuple(lets)
+
     # ------------------------------------------------------------ aggregates
 
     def command(self, obj: Any) -> n.Command:
         fields: list[n.Field] = []
         requires: list[n.Require] = []
+        lets: list[n.Let] = []
         emits: list[n.Emit] = []
         hotspots: list[n.Hotspot] = []
         for m in obj.members:
@@ -222,6 +268,8 @@ class Builder:
                 fields.append(self.field(m))
             elif kind == "Require":
                 requires.append(n.Require(self.expr(m.condition), unescape(m.message), self.loc(m)))
+            elif kind == "Let":
+                lets.append(self.let(m, len(requires)))
             elif kind == "Emit":
                 emits.append(
                     n.Emit(
@@ -243,6 +291,7 @@ class Builder:
             requires=tuple(requires),
             emits=tuple(emits),
             hotspots=tuple(hotspots),
+            lets=tuple(lets),
         )
 
     def event(self, obj: Any) -> n.Event:
@@ -346,13 +395,15 @@ class Builder:
             if kind == "Field":
                 fields.append(self.field(m))
             elif kind == "On":
+                assignments, lets = self.on_lines(m.assignments)
                 handlers.append(
                     n.On(
                         self.ref(m.event),
                         self.loc(m),
                         None if m.by is None else self.expr(m.by),
-                        self.assignments(m.assignments),
+                        assignments,
                         bool(m.delete),
+                        lets,
                     )
                 )
             elif kind == "Key":

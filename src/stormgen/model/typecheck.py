@@ -9,11 +9,29 @@ read. The types themselves live in :mod:`stormgen.model.types`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 from stormgen.diagnostics import Diagnostic, Level, Location
 from stormgen.model.hints import closest, did_you_mean, suggest
-from stormgen.model.nodes import Binary, Call, Enum, Expr, ListExpr, Literal, Name, Unary
+from stormgen.model.nodes import (
+    Binary,
+    Call,
+    Command,
+    Comprehension,
+    Conditional,
+    Construction,
+    Enum,
+    Expr,
+    Let,
+    ListExpr,
+    Literal,
+    Name,
+    Require,
+    TypeRef,
+    Unary,
+)
 from stormgen.model.types import (
     BOOL,
     DATE,
@@ -21,6 +39,7 @@ from stormgen.model.types import (
     DECIMAL,
     FRACTION,
     FUNCTIONS,
+    GENERATOR_FUNCTIONS,
     INT,
     NONE,
     NOTHING,
@@ -37,10 +56,13 @@ from stormgen.model.types import (
     Source,
     Type,
     ValueType,
+    assignable,
     comparable,
     enum_type,
     is_numeric,
+    make_optional,
     numeric_join,
+    resolve_type,
     strip_optional,
     unify,
     value_fields,
@@ -87,6 +109,99 @@ def analyse(expr: Expr, env: Env, expected: Type | None = None) -> Analysis:
     checker = _Checker(env)
     t = checker.expr(expr, expected, env.narrowed)
     return Analysis(t, checker.problems, checker.types, checker.bindings)
+
+
+def subexpressions(expr: Expr) -> Iterator[Expr]:
+    """``expr`` and every expression inside it, parents first."""
+    yield expr
+    if isinstance(expr, ListExpr):
+        children: tuple[Expr | None, ...] = expr.items
+    elif isinstance(expr, Call):
+        children = expr.args
+    elif isinstance(expr, Unary):
+        children = (expr.operand,)
+    elif isinstance(expr, Binary):
+        children = (expr.left, expr.right)
+    elif isinstance(expr, Conditional):
+        children = (expr.body, expr.test, expr.orelse)
+    elif isinstance(expr, Comprehension):
+        children = (expr.source, expr.condition, expr.element)
+    elif isinstance(expr, Construction):
+        children = tuple(a.value for a in expr.assignments)
+    else:
+        children = ()
+    for child in children:
+        if child is not None:
+            yield from subexpressions(child)
+
+
+Line = Require | Let
+
+
+def command_lines(command: Command, env: Env) -> list[tuple[Line | None, Env, list[Diagnostic]]]:
+    """A command's ``require`` and ``let`` lines in order, each with what it sees.
+
+    A line sees the ``let``s before it, with the names the ``require``s before it proved
+    not none narrowed (``require x != none else ...``); the last entry (line None) is
+    what the ``emit``s see. Each ``let`` comes with its own problems: those of its value,
+    E101 when it hides a field or an earlier ``let``, E402 when it calls ``new_id()`` or
+    ``now()`` (a ``let`` names an expression, which is computed where it is used).
+    """
+    out: list[tuple[Line | None, Env, list[Diagnostic]]] = []
+    lets = list(command.lets)
+    for i, require in enumerate(command.requires):
+        while lets and lets[0].after <= i:
+            env = _let_line(lets.pop(0), env, out)
+        out.append((require, env, []))
+        narrowed = env.narrowed | _none_tests(require.condition, True)
+        env = replace(env, narrowed=frozenset(narrowed))
+    for let in lets:
+        env = _let_line(let, env, out)
+    out.append((None, env, []))
+    return out
+
+
+def let_types(
+    lets: tuple[Let, ...], env: Env
+) -> tuple[dict[str, tuple[Type, Expr]], list[tuple[Let, Env, list[Diagnostic]]]]:
+    """The ``let``s of a view handler in order: the names they add, and each with what it
+    sees and its problems (as :func:`command_lines`)."""
+    out: list[tuple[Line | None, Env, list[Diagnostic]]] = []
+    for let in lets:
+        env = _let_line(let, env, out)
+    return dict(env.lets), [(line, e, p) for line, e, p in out if isinstance(line, Let)]
+
+
+def _let_line(let: Let, env: Env, out: list[tuple[Line | None, Env, list[Diagnostic]]]) -> Env:
+    problems: list[Diagnostic] = []
+    hidden = env.lookup_field(let.name)
+    if hidden is not None or let.name in env.lets:
+        what = (
+            f"the field `{let.name}`" if hidden is not None else f"the `let {let.name}` before it"
+        )
+        problems.append(
+            Diagnostic(
+                "E101",
+                Level.ERROR,
+                f"`let {let.name}` would hide {what}",
+                let.loc,
+                "choose another name",
+            )
+        )
+    analysis = analyse(let.value, env)
+    problems += analysis.problems
+    for sub in subexpressions(let.value):
+        if isinstance(sub, Call) and sub.function in ("new_id", "now"):
+            problems.append(
+                mismatch(
+                    f"a `let` cannot call {sub.function}(): its value is computed where it is used",
+                    sub.loc,
+                    f"call {sub.function}() where the value is needed",
+                )
+            )
+    out.append((let, env, problems))
+    t = UNKNOWN if analysis.problems else analysis.type
+    return replace(env, lets={**env.lets, let.name: (t, let.value)})
 
 
 def describe(expr: Expr) -> str:
@@ -158,6 +273,7 @@ class _Checker:
         self.problems: list[Diagnostic] = []
         self.types: dict[int, Type] = {}
         self.bindings: dict[int, Binding] = {}
+        self.locals: dict[str, Type] = {}  # the variables of the comprehensions around
 
     def expr(self, e: Expr, expected: Type | None, narrowed: frozenset[str]) -> Type:
         if isinstance(e, Literal):
@@ -170,8 +286,14 @@ class _Checker:
             t = self._call(e, expected, narrowed)
         elif isinstance(e, Unary):
             t = self._unary(e, narrowed)
-        else:
+        elif isinstance(e, Binary):
             t = self._binary(e, narrowed)
+        elif isinstance(e, Conditional):
+            t = self._conditional(e, expected, narrowed)
+        elif isinstance(e, Comprehension):
+            t = self._comprehension(e, expected, narrowed)
+        else:
+            t = self._construction(e, narrowed)
         self.types[id(e)] = t
         return t
 
@@ -194,8 +316,14 @@ class _Checker:
     def _name_type(self, e: Name, expected: Type | None, narrowed: frozenset[str]) -> Type:
         env = self.env
         head, rest = e.parts[0], e.parts[1:]
+        if head in self.locals:
+            self.bindings[id(e)] = Binding("local", head, rest)
+            return self._walk(e, self.locals[head], 1, narrowed)
         if rest and head in _QUALIFIERS:
             return self._qualified(e, narrowed)
+        if head in env.lets:
+            self.bindings[id(e)] = Binding("let", head, rest)
+            return self._walk(e, env.lets[head][0], 1, narrowed)
         found = env.lookup_field(head)
         if found is not None:
             ns, t = found
@@ -347,7 +475,23 @@ class _Checker:
     def _call(self, e: Call, expected: Type | None, narrowed: frozenset[str]) -> Type:
         arity = {"len": 1, "now": 0, "today": 0, "date": 1, "new_id": 0}
         arity |= {"lower": 1, "upper": 1, "min": 2, "max": 2}
+        arity |= {"round": 2, "abs": 1, "matches": 2, "startswith": 2, "endswith": 2}
         fn = e.function
+        if fn in GENERATOR_FUNCTIONS and len(e.args) == 1:
+            return self._aggregate(e, fn, e.args[0], expected, narrowed)
+        gens = [a for a in e.args if isinstance(a, Comprehension) and a.generator]
+        if gens and fn in arity:
+            self.problems.append(
+                mismatch(
+                    f"{fn}() does not take a generator `... for x in L`",
+                    gens[0].loc,
+                    "only any(), all(), sum(), min(), max() and first() do; "
+                    "elsewhere write a list: '[E for x in L]'",
+                )
+            )
+            for arg in e.args:
+                self.expr(arg, None, narrowed)
+            return UNKNOWN
         if fn not in arity:
             self.problems.append(
                 unknown_name(
@@ -379,6 +523,10 @@ class _Checker:
             a = self.expr(e.args[0], expected, narrowed)
             b = self.expr(e.args[1], a if a is not UNKNOWN else expected, narrowed)
             return self._ordered_pair(f"{fn}()", e.args[0], a, e.args[1], b, e.loc) or UNKNOWN
+        if fn in ("round", "abs"):
+            return self._rounding(e, fn, expected, narrowed)
+        if fn in ("matches", "startswith", "endswith"):
+            return self._text_test(e, fn, narrowed)
         arg = e.args[0]
         t = self.expr(arg, None, narrowed)
         if t is UNKNOWN:
@@ -397,6 +545,267 @@ class _Checker:
         if t != STR:
             self.problems.append(mismatch(f"{fn}() needs a str, not {t}", arg.loc))
         return STR
+
+    def _rounding(self, e: Call, fn: str, expected: Type | None, narrowed: frozenset[str]) -> Type:
+        """``round(x, n)`` and ``abs(x)``: the type of the number x."""
+        x = e.args[0]
+        t = self.expr(x, expected, narrowed)
+        if fn == "round":
+            n = self.expr(e.args[1], INT, narrowed)
+            if n is not UNKNOWN and not self._maybe_none(e.args[1], n) and n != INT:
+                self.problems.append(
+                    mismatch(f"round() takes an int number of places, not {n}", e.args[1].loc)
+                )
+        if t is UNKNOWN or self._maybe_none(x, t):
+            return UNKNOWN
+        if not is_numeric(t):
+            self.problems.append(mismatch(f"{fn}() needs a number, not {t}", x.loc))
+            return UNKNOWN
+        return DECIMAL if t == FRACTION else t
+
+    def _text_test(self, e: Call, fn: str, narrowed: frozenset[str]) -> Type:
+        """``matches(s, "regex")``, ``startswith(s, p)``, ``endswith(s, p)``: bool."""
+        for i, arg in enumerate(e.args):
+            t = self.expr(arg, STR, narrowed)
+            if t is UNKNOWN or self._maybe_none(arg, t):
+                continue
+            if t != STR:
+                which = "the pattern" if fn == "matches" and i == 1 else "a str"
+                self.problems.append(mismatch(f"{fn}() needs {which}, not {t}", arg.loc))
+        if fn == "matches":
+            self._pattern(e.args[1])
+        return BOOL
+
+    def _pattern(self, p: Expr) -> None:
+        """E404 unless ``matches``'s pattern is a string literal that compiles."""
+        if not (isinstance(p, Literal) and p.kind == "str"):
+            if self.types.get(id(p)) in (STR, None):
+                self.problems.append(
+                    Diagnostic(
+                        "E404",
+                        Level.ERROR,
+                        "the pattern of matches() must be a string literal",
+                        p.loc,
+                        'write the pattern itself: matches(code, "[A-Z]{3}-[0-9]+")',
+                    )
+                )
+            return
+        try:
+            re.compile(str(p.value))
+        except re.error as exc:
+            self.problems.append(
+                Diagnostic(
+                    "E404",
+                    Level.ERROR,
+                    f"the pattern of matches() does not compile: {exc}",
+                    p.loc,
+                    "matches() takes Python's `re` syntax and must match the whole text",
+                )
+            )
+
+    def _aggregate(
+        self, e: Call, fn: str, arg: Expr, expected: Type | None, narrowed: frozenset[str]
+    ) -> Type:
+        """``any``/``all``/``sum``/``min``/``max``/``first`` of a generator (or a list)."""
+        wanted = strip_optional(expected) if expected is not None else None
+        if fn in ("any", "all"):
+            wanted = BOOL
+        element: Type
+        if isinstance(arg, Comprehension) and arg.generator:
+            element = self._generator(arg, wanted, narrowed)
+            self.types[id(arg)] = element
+        else:
+            listed = self.expr(arg, ListType(wanted) if wanted is not None else None, narrowed)
+            if listed is UNKNOWN or self._maybe_none(arg, listed):
+                element = UNKNOWN
+            elif isinstance(listed, ListType):
+                element = listed.element
+            else:
+                self.problems.append(
+                    mismatch(
+                        f"{fn}() needs a list or a generator `E for x in L`, not {listed}",
+                        arg.loc,
+                    )
+                )
+                element = UNKNOWN
+        where = arg.element if isinstance(arg, Comprehension) else arg
+        if fn in ("any", "all"):
+            if element not in (UNKNOWN, NOTHING) and element != BOOL:
+                self.problems.append(mismatch(f"{fn}() needs bool items, not {element}", where.loc))
+            return BOOL
+        if element is UNKNOWN:
+            return UNKNOWN
+        if fn == "first":
+            return NONE if element is NOTHING else make_optional(element)
+        if element is NOTHING:
+            return INT if fn == "sum" else NONE
+        if self._maybe_none(where, element):
+            return UNKNOWN
+        plain = DECIMAL if element == FRACTION else element
+        if fn == "sum":
+            if not is_numeric(element):
+                self.problems.append(mismatch(f"sum() adds numbers, not {element}", where.loc))
+                return UNKNOWN
+            return plain
+        if not (isinstance(element, Primitive) and element.name in ORDERED):
+            self.problems.append(
+                mismatch(
+                    f"{fn}() cannot order {element} values",
+                    where.loc,
+                    "ordering works on numbers, str, date and datetime",
+                )
+            )
+            return UNKNOWN
+        return OptionalType(plain)
+
+    def _generator(self, c: Comprehension, element: Type | None, narrowed: frozenset[str]) -> Type:
+        """The type of a comprehension's element, its variable bound while it is checked."""
+        source = self.expr(c.source, None, narrowed)
+        var: Type = UNKNOWN
+        if source is not UNKNOWN and not self._maybe_none(c.source, source):
+            if isinstance(source, ListType):
+                var = UNKNOWN if source.element is NOTHING else source.element
+            else:
+                self.problems.append(
+                    mismatch(f"`for` goes through a list, not {source}", c.source.loc)
+                )
+        if self.env.lookup_field(c.var) is not None or c.var in self.env.lets:
+            self.problems.append(
+                Diagnostic(
+                    "E101",
+                    Level.ERROR,
+                    f"`{c.var}` is already a name here: the variable of `for` would hide it",
+                    c.var_loc or c.loc,
+                    "choose another name for the variable",
+                )
+            )
+        outer = self.locals.get(c.var)
+        self.locals[c.var] = var
+        try:
+            if c.condition is not None:
+                test = self.expr(c.condition, BOOL, narrowed)
+                if test is not UNKNOWN and test != BOOL:
+                    self.problems.append(
+                        mismatch(f"the `if` of `for` must be bool, not {test}", c.condition.loc)
+                    )
+            return self.expr(c.element, element, narrowed)
+        finally:
+            if outer is None:
+                del self.locals[c.var]
+            else:
+                self.locals[c.var] = outer
+
+    def _comprehension(
+        self, c: Comprehension, expected: Type | None, narrowed: frozenset[str]
+    ) -> Type:
+        if c.generator:
+            self.problems.append(
+                mismatch(
+                    "a generator `... for x in L` stands only in any(), all(), sum(), "
+                    "min(), max() or first()",
+                    c.loc,
+                    "write a list: '[E for x in L]'",
+                )
+            )
+        wanted = strip_optional(expected) if expected is not None else None
+        item = wanted.element if isinstance(wanted, ListType) else None
+        element = self._generator(c, item, narrowed)
+        return UNKNOWN if element is UNKNOWN else ListType(element)
+
+    def _conditional(self, e: Conditional, expected: Type | None, narrowed: frozenset[str]) -> Type:
+        test = self.expr(e.test, BOOL, narrowed)
+        if test is not UNKNOWN and test != BOOL:
+            self.problems.append(
+                mismatch(f"the condition of `if ... else` must be bool, not {test}", e.test.loc)
+            )
+        # `x.a if x != none else 0`: in the first branch x is known not to be none.
+        a = self.expr(e.body, expected, narrowed | _none_tests(e.test, True))
+        hint = expected if expected is not None else (None if a in (UNKNOWN, NONE) else a)
+        b = self.expr(e.orelse, hint, narrowed)
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
+        joined = unify(a, b)
+        if joined is None:
+            self.problems.append(
+                mismatch(
+                    f"the two sides of `if ... else` must have one type, not {a} and {b}",
+                    e.orelse.loc,
+                )
+            )
+            return UNKNOWN
+        return DECIMAL if joined == FRACTION else joined
+
+    def _construction(self, e: Construction, narrowed: frozenset[str]) -> Type:
+        env = self.env
+        vt = resolve_type(TypeRef(e.type.name, e.type.loc), env.context, env.scope)
+        if not isinstance(vt, ValueType):
+            values = [v.name for v in env.scope.model.values]
+            if env.context is not None:
+                values += [v.name for v in env.context.values]
+            what = f"`{e.type.name}` is not a value" if vt is not UNKNOWN else None
+            self.problems.append(
+                unknown_name(
+                    what or f"unknown value `{e.type.name}`",
+                    e.type.loc,
+                    did_you_mean(e.type.name, values) or None,
+                )
+            )
+            for a in e.assignments:
+                self.expr(a.value, None, narrowed)
+            return UNKNOWN
+        fields = value_fields(vt, env.scope)
+        given: set[str] = set()
+        for a in e.assignments:
+            target = fields.get(a.target)
+            if target is None:
+                self.problems.append(
+                    Diagnostic(
+                        "E403",
+                        Level.ERROR,
+                        f"`{a.target}` is not a field of {vt.name}",
+                        a.loc,
+                        did_you_mean(a.target, fields),
+                    )
+                )
+                self.expr(a.value, None, narrowed)
+                continue
+            if a.target in given:
+                self.problems.append(
+                    Diagnostic(
+                        "E101", Level.ERROR, f"`{a.target}` is given twice in {vt.name}", a.loc
+                    )
+                )
+            given.add(a.target)
+            got = self.expr(a.value, target, narrowed)
+            if a.op != "=":
+                self.problems.append(
+                    mismatch(
+                        f"`{a.op}` cannot set a field of a new {vt.name}: it has no earlier value",
+                        a.loc,
+                        f"write '{a.target} = ...'",
+                    )
+                )
+            elif got is not UNKNOWN and target is not UNKNOWN and not assignable(got, target):
+                self.problems.append(
+                    mismatch(f"cannot assign {got} to `{a.target}` ({target})", a.value.loc)
+                )
+        missing = [
+            f.name
+            for f in vt.node.fields
+            if f.name not in given and f.default is None and not f.type.optional
+        ]
+        if missing:
+            listed = ", ".join(f"`{m}`" for m in missing)
+            self.problems.append(
+                Diagnostic(
+                    "E301",
+                    Level.ERROR,
+                    f"{vt.name} {{ ... }} leaves out {listed}, with no default",
+                    e.loc,
+                    f"give {'it' if len(missing) == 1 else 'them'} a value: '{missing[0]} = ...'",
+                )
+            )
+        return vt
 
     def _maybe_none(self, e: Expr, t: Type) -> bool:
         """Report an optional (or none) operand where a value is needed; True if reported."""

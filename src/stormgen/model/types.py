@@ -14,7 +14,7 @@ mistake gives one finding).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal as TypingLiteral
 
 from stormgen.model.nodes import (
@@ -23,8 +23,10 @@ from stormgen.model.nodes import (
     Context,
     Enum,
     Event,
+    Expr,
     External,
     Field,
+    On,
     TypeRef,
     Value,
     View,
@@ -140,7 +142,28 @@ EVENT_METADATA: dict[str, Type] = {
 }
 """``event.<name>`` envelope fields every event has (``stream_id`` is added per event)."""
 
-FUNCTIONS = ("len", "now", "today", "date", "new_id", "lower", "upper", "min", "max")
+FUNCTIONS = (
+    "len",
+    "now",
+    "today",
+    "date",
+    "new_id",
+    "lower",
+    "upper",
+    "min",
+    "max",
+    "round",
+    "abs",
+    "matches",
+    "startswith",
+    "endswith",
+    "any",
+    "all",
+    "sum",
+    "first",
+)
+GENERATOR_FUNCTIONS = ("any", "all", "sum", "min", "max", "first")
+"""The functions that take a generator ``E for x in L [if C]`` as their one argument."""
 
 
 def is_numeric(t: Type) -> bool:
@@ -290,7 +313,7 @@ def _name_of(context: Context | None) -> str | None:
 # ---------------------------------------------------------------- environments
 
 
-Source = TypingLiteral["message", "state", "metadata", "member"]
+Source = TypingLiteral["message", "state", "metadata", "member", "local", "let"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +346,8 @@ class Env:
     enums: tuple[EnumType, ...] = ()
     note: str | None = None  # why a qualifier is missing, e.g. a view's `by` has no row
     narrowed: frozenset[str] = frozenset()
+    #: ``let`` names the expression sees: each one's type and value
+    lets: Mapping[str, tuple[Type, Expr]] = field(default_factory=dict)
 
     @property
     def namespaces(self) -> tuple[Namespace, ...]:
@@ -380,12 +405,14 @@ def _event_namespace(event: Event, scope: Scope) -> Namespace:
     return Namespace("event", "message", fields, event_metadata(event, scope))
 
 
-def command_env(command: Command, scope: Scope) -> Env:
-    """What a ``require``, an ``emit`` assignment or ``emit ... if`` sees: command, then state."""
+def command_env(command: Command, scope: Scope, *, lines: bool = True) -> Env:
+    """What an ``emit`` sees: the command, then the state, then the command's ``let``s,
+    with the names its ``require``s proved not none narrowed (``lines=False``: without
+    the lets and the narrowing, as the command's first line sees it)."""
     context = scope.context_of(command)
     owner = scope.owner_of(command)
     fields = message_fields(command.fields, owner, context, scope)
-    return Env(
+    env = Env(
         scope,
         context,
         "a command",
@@ -393,6 +420,11 @@ def command_env(command: Command, scope: Scope) -> Env:
         state=Namespace("state", "state", _state_fields(owner, context, scope)),
         enums=visible_enums(scope, context),
     )
+    if not lines or not (command.lets or command.requires):
+        return env
+    from stormgen.model.typecheck import command_lines  # the checker needs these types
+
+    return command_lines(command, env)[-1][1]
 
 
 def apply_env(event: Event, scope: Scope) -> Env:
@@ -430,9 +462,21 @@ def view_row(view: View, scope: Scope) -> dict[str, Type]:
     return row
 
 
-def view_env(view: View, event: Event, scope: Scope, *, row: bool = True) -> Env:
-    """What a view's ``on`` block sees: the event, then the row (not in ``by``: no row yet)."""
+def view_env(
+    view: View, event: Event, scope: Scope, *, row: bool = True, on: On | None = None
+) -> Env:
+    """What a view's ``on`` block sees: the event, then the row (not in ``by``: no row yet),
+    then the handler ``on``'s ``let``s."""
     context = scope.context_of(view)
+    env = _view_env(view, event, scope, context, row)
+    if on is None or not on.lets or not row:
+        return env
+    from stormgen.model.typecheck import let_types  # the checker needs these types
+
+    return replace(env, lets=let_types(on.lets, env)[0])
+
+
+def _view_env(view: View, event: Event, scope: Scope, context: Context | None, row: bool) -> Env:
     return Env(
         scope,
         context,

@@ -453,12 +453,16 @@ class ProjectBuilder:
         def enum_name(e: t.EnumType) -> str:
             return mod.use(self.symbols[id(e.node)], e.context_name or "")
 
-        return Compiler(env, Target(enum=enum_name, **target))
+        def value_name(v: t.ValueType) -> str:
+            return mod.use(self.symbols[id(v.node)], v.context_name or "")
+
+        return Compiler(env, Target(enum=enum_name, value=value_name, **target))
 
     def finish(self, compiler: Compiler, mod: Module) -> None:
         """Import what compiled expressions used."""
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
         where["uuid4"] = where["UUID"] = "uuid"
+        where["fullmatch"] = "re"
         for name in sorted(compiler.uses - {"required"}):
             mod.std(where[name], name)
 
@@ -1202,7 +1206,7 @@ class ProjectBuilder:
                 self.finish(kc, mod)
             updates: tuple[tuple[str, str], ...] = ()
             if not on.delete:
-                env = t.view_env(view, event, self.scope)
+                env = t.view_env(view, event, self.scope, on=on)
                 c = self.compiler(
                     env,
                     mod,
