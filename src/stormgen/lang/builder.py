@@ -224,7 +224,8 @@ class Builder:
             if not (name[0].isalpha() or name[0] == "_") or "." in name:
                 self.error(f"only a built-in function can be called, not '{name}'", loc)
             if obj.call.gen is not None:
-                gen = self.comprehension(args, obj.call.gen, loc, "a call")
+                start = args[0].loc if args else loc
+                gen = self.comprehension(args, obj.call.gen, start, "a call")
                 args = (replace(gen, generator=True),)
             return n.Call(name, args, loc)
         if kind == "Expr":  # parenthesised

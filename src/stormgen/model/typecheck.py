@@ -489,8 +489,7 @@ class _Checker:
                     "elsewhere write a list: '[E for x in L]'",
                 )
             )
-            for arg in e.args:
-                self.expr(arg, None, narrowed)
+            self._args_anyway(e, narrowed)
             return UNKNOWN
         if fn not in arity:
             self.problems.append(
@@ -500,8 +499,7 @@ class _Checker:
                     did_you_mean(fn, FUNCTIONS) or "functions: " + ", ".join(FUNCTIONS),
                 )
             )
-            for arg in e.args:
-                self.expr(arg, None, narrowed)
+            self._args_anyway(e, narrowed)
             return UNKNOWN
         if len(e.args) != arity[fn]:
             n = arity[fn]
@@ -510,8 +508,7 @@ class _Checker:
                     f"{fn}() takes {n} argument{'s' if n != 1 else ''}, not {len(e.args)}", e.loc
                 )
             )
-            for arg in e.args:
-                self.expr(arg, None, narrowed)
+            self._args_anyway(e, narrowed)
             return UNKNOWN
         if fn == "now":
             return DATETIME
@@ -545,6 +542,14 @@ class _Checker:
         if t != STR:
             self.problems.append(mismatch(f"{fn}() needs a str, not {t}", arg.loc))
         return STR
+
+    def _args_anyway(self, e: Call, narrowed: frozenset[str]) -> None:
+        """Check the arguments of a call already reported (for the names in them)."""
+        for arg in e.args:
+            if isinstance(arg, Comprehension) and arg.generator:
+                self._generator(arg, None, narrowed)  # one finding for the call
+            else:
+                self.expr(arg, None, narrowed)
 
     def _rounding(self, e: Call, fn: str, expected: Type | None, narrowed: frozenset[str]) -> Type:
         """``round(x, n)`` and ``abs(x)``: the type of the number x."""
@@ -922,6 +927,10 @@ class _Checker:
             b = self.expr(e.right, ListType(a) if membership else a, narrowed)
         if a is UNKNOWN or b is UNKNOWN:
             return BOOL
+        if (a is NONE or b is NONE) and op in ("==", "!="):
+            other = e.right if a is NONE else e.left
+            if isinstance(other, Name) and other.dotted in narrowed:
+                return BOOL  # an optional known not to be none here: still an optional
         if membership:
             if a == STR and b == STR:
                 return BOOL

@@ -31,7 +31,7 @@ from stormgen.runtime.rejections import (
     VersionConflict,
 )
 from stormgen.runtime.store import EventStore, open_store
-from stormgen.runtime.unset import UNSET, UnsetFieldError, is_unset
+from stormgen.runtime.unset import UNSET, UnsetFieldError, is_unset, present
 from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import DELETE, Delete, View
 
@@ -86,6 +86,7 @@ __all__ = [
     "is_unset",
     "loads",
     "open_store",
+    "present",
     "schema_hash",
     "to_data",
 ]

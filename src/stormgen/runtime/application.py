@@ -22,7 +22,7 @@ from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 from stormgen.runtime import codec
-from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
+from stormgen.runtime.aggregate import Aggregate, Loaded, decide, id_text
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing, is_sealed
 from stormgen.runtime.envelope import NewEvent, RecordedEvent, new_event_id
@@ -689,7 +689,7 @@ class Application:
                     raise NotFound(f"{agg.name} {ident_text} does not exist")
                 if expected_version is not None and version != expected_version:
                     raise VersionConflict(stream, expected_version, version)
-                events = list(agg.decide(state, command))
+                events = decide(agg, state, command)
             except Exception:
                 if confirmed:
                     raise

@@ -190,6 +190,10 @@ class Compiler:
                 self.uses.add("required")
                 head = f"{self.target.required}({head}, {py_str(binding.field)})"
         path = "".join(f".{field_name(p)}" for p in binding.path)
+        if e.dotted in self.env.narrowed:
+            # An optional an earlier `require ... != none` proved present: say so to mypy.
+            self.uses.add("present")
+            return Code(f"present({head}{path}, {py_str(e.dotted)})", _ATOM)
         return Code(head + path, _ATOM)
 
     def _local(self, name: str) -> str:
@@ -197,6 +201,7 @@ class Compiler:
         py = field_name(name)
         taken = {self.target.message, self.target.state, self.target.metadata}
         taken |= {self.target.required, "Decimal", "UTC", "datetime", "uuid4", "fullmatch"}
+        taken |= {"present", "l", "O", "I"}  # and the names ruff finds ambiguous
         return py + "_" if py in taken else py
 
     def _let(self, name: str) -> Code:

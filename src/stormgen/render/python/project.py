@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
+from stormgen.model import typecheck as tc
 from stormgen.model import types as t
 from stormgen.model.nodes import (
     Aggregate,
@@ -463,6 +464,7 @@ class ProjectBuilder:
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
         where["uuid4"] = where["UUID"] = "uuid"
         where["fullmatch"] = "re"
+        where["present"] = "stormgen.runtime"
         for name in sorted(compiler.uses - {"required"}):
             mod.std(where[name], name)
 
@@ -704,9 +706,14 @@ class ProjectBuilder:
         return vm
 
     def handler(self, context: Context, agg: Aggregate, cmd: Command, mod: Module) -> HandlerVM:
+        guards = []
+        for line, seen, _ in tc.command_lines(cmd, t.command_env(cmd, self.scope, lines=False)):
+            if isinstance(line, Require):  # what this guard sees: the lines before it
+                gc = self.compiler(seen, mod, message="command", state="state")
+                guards.append(GuardVM(_negate(gc, line.condition), py_str(line.message)))
+                self.finish(gc, mod)
         env = t.command_env(cmd, self.scope)
         c = self.compiler(env, mod, message="command", state="state")
-        guards = tuple(GuardVM(_negate(c, r.condition), py_str(r.message)) for r in cmd.requires)
         emits = tuple(self.emit(context, agg, cmd, e, env, c, mod) for e in cmd.emits)
         self.finish(c, mod)
         method = snake_case(cmd.name)
@@ -717,7 +724,7 @@ class ProjectBuilder:
             f"check_{method}",
             f"emit_{method}",
             py_docstring(doc),
-            guards,
+            tuple(guards),
             emits,
         )
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -57,6 +57,11 @@ CLOCKS = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2990, 1, 1, tzinfo=UTC))
 
 class Unknowable(Exception):
     """An expression whose value a test cannot know in advance (clock, fresh ids, unset)."""
+
+
+class Incomputable(Unknowable):
+    """An expression that fails on these values (a division by zero): the command would
+    be rejected for it, so the values make no accepted case."""
 
 
 @dataclass(frozen=True)
@@ -288,8 +293,10 @@ def _aggregate(fn: str, items: tuple[Any, ...]) -> Any:
         if fn == "min":
             return min(items, default=None)
         return max(items, default=None)
-    except (TypeError, InvalidOperation) as exc:
+    except TypeError as exc:
         raise Unknowable(str(exc)) from None
+    except ArithmeticError as exc:
+        raise Incomputable(str(exc)) from None
 
 
 def _text_or_number(fn: str, args: list[Any]) -> Any:
@@ -307,8 +314,10 @@ def _text_or_number(fn: str, args: list[Any]) -> Any:
             return str(args[0]).startswith(args[1])
         if fn == "endswith":
             return str(args[0]).endswith(args[1])
-    except (TypeError, InvalidOperation, OverflowError) as exc:
+    except TypeError as exc:
         raise Unknowable(str(exc)) from None
+    except ArithmeticError as exc:
+        raise Incomputable(str(exc)) from None
     raise Unknowable(fn)
 
 
@@ -342,8 +351,10 @@ def _binary(op: str, a: Any, b: Any) -> Any:
             if isinstance(a, int) and isinstance(b, int):
                 return Decimal(a) / Decimal(b)
             return a / b
-    except (ZeroDivisionError, InvalidOperation, TypeError, OverflowError) as exc:
+    except TypeError as exc:
         raise Unknowable(str(exc)) from None
+    except ArithmeticError as exc:
+        raise Incomputable(str(exc)) from None
     raise Unknowable(op)
 
 
@@ -538,9 +549,11 @@ class ScenarioFinder:
         interps: tuple[Interpreter, Interpreter, Interpreter],
         state: dict[str, Any],
         command: dict[str, Any],
-    ) -> Outcome:
+    ) -> Outcome | None:
         try:
             events = self._events(cmd, env, interps, state, command)
+        except Incomputable:
+            return None  # rejected as incomputable: look for other values
         except Unknowable:
             return Outcome(state, command, None, None, None)
         try:
