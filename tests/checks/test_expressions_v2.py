@@ -171,6 +171,7 @@ def test_min_max_first_are_optional(tmp_path: Path, fn: str) -> None:
     ((code, _, col, message, help_),) = findings(tmp_path, body)
     assert (code, col) == ("E402", column_of(body, fn))
     assert message == f"type mismatch: {fn}() may be none (decimal?)"
+    assert help_ is not None and help_.startswith(f"{fn}() is none when nothing is left")
 
 
 def test_a_generator_stands_only_in_its_functions(tmp_path: Path) -> None:
@@ -193,6 +194,7 @@ def test_a_variable_hiding_a_field_is_e101(tmp_path: Path) -> None:
     ((code, _, col, message, help_),) = findings(tmp_path, body)
     assert (code, col) == ("E101", column_of(body, "for count"))
     assert "would hide it" in message
+    assert help_ == "choose another name for the variable"
 
 
 def test_a_value_left_without_a_required_field_is_e301(tmp_path: Path) -> None:

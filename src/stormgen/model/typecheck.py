@@ -820,6 +820,12 @@ class _Checker:
         if isinstance(t, OptionalType):
             what = describe(e)
             hint = f"test it first: '{e.dotted} != none and ...'" if isinstance(e, Name) else None
+            if isinstance(e, Call) and e.function in ("min", "max", "first"):
+                hint = (
+                    f"{e.function}() is none when nothing is left: name it with `let` and "
+                    "test it ('require m != none else ...'), or test it in place "
+                    "('x if x != none else ...' needs a name too)"
+                )
             self.problems.append(mismatch(f"{what} may be none ({t})", e.loc, hint))
             return True
         return False
