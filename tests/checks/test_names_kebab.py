@@ -44,6 +44,13 @@ def test_check_and_routes_agree_on_every_name(path: Path) -> None:
         assert names.kebab(name) == route_segment(name), name
 
 
+@pytest.mark.parametrize("name", ["Views", "VIEWS", "ViewS", "External", "EXTERNAL", "Ex_ternal"])
+def test_only_a_reserved_word_in_lower_case_is_served_at_a_reserved_segment(name: str) -> None:
+    # E106 looks the segment up only for such names (the runtime is imported lazily).
+    reserved = route_segment(name) in names.RESERVED_SEGMENTS
+    assert not reserved or name.lower() in names.RESERVED_SEGMENTS
+
+
 @pytest.mark.parametrize(
     ("name", "segment"),
     [("PlaceOrder", "place-order"), ("Order_Line", "order-line"), ("HTTPRequest", "http-request")],

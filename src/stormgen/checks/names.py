@@ -12,7 +12,6 @@ from stormgen.diagnostics import Diagnostic, Location
 from stormgen.model.naming import snake_case
 from stormgen.model.nodes import Aggregate, Context, External, Field
 from stormgen.model.scope import Resolved, context_members, top_level_members
-from stormgen.runtime.naming import kebab
 
 KIND_NOUNS = {
     "context": "context",
@@ -171,6 +170,17 @@ def non_actors_in_by(ctx: CheckContext) -> Iterable[Diagnostic]:
     return ctx.reference_findings.get("E206", [])
 
 
+def kebab(name: str) -> str:
+    """The API path segment of a name: the routes' own function (service.md §5).
+
+    Imported on first use: validating a model needs the runtime (and its imports) only
+    when a name comes close to a reserved segment.
+    """
+    from stormgen.runtime.naming import kebab as route_segment
+
+    return route_segment(name)
+
+
 RESERVED_SEGMENTS = ("views", "external")
 #: The principal name a bearer token maps to for the raw log (the runtime's `OPERATOR`).
 OPERATOR = "operator"
@@ -182,6 +192,10 @@ def reserved_names(ctx: CheckContext) -> Iterator[Diagnostic]:
     named `operator` (the principal of the API's operator tokens)."""
     yield from _reserved_actors(ctx)
     for context, aggregate in ctx.aggregates():
+        # A segment is the name in lower case with hyphens added: only a name that is a
+        # reserved word in lower case can be served at one.
+        if aggregate.name.lower() not in RESERVED_SEGMENTS:
+            continue
         segment = kebab(aggregate.name)
         if segment in RESERVED_SEGMENTS:
             yield error(
