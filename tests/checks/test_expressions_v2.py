@@ -335,3 +335,34 @@ def test_a_view_let_hiding_a_column_is_e101(tmp_path: Path) -> None:
     )
     found = [(d.code, d.message) for d in check(parse_model(path)) if d.code.startswith("E")]
     assert found == [("E101", "`let n` would hide the field `n`")]
+
+
+POLICY = """\
+  policy Follow {
+    when Acted if CONDITION
+    then Act { product_id = VALUE, count = 1, price = 1 }
+  }
+"""
+
+
+def policy_findings(tmp_path: Path, condition: str, value: str) -> list[tuple[str, str]]:
+    text = MODEL.replace("BODY", "").replace(
+        "event Acted { product_id: str }", "event Acted { product_id: str, tag: str? }"
+    )
+    text = text.replace(
+        "  aggregate Cart {",
+        POLICY.replace("CONDITION", condition).replace("VALUE", value) + "  aggregate Cart {",
+    )
+    path = tmp_path / "model.storm"
+    path.write_text(text)
+    return [(d.code, d.message) for d in check(parse_model(path)) if d.code.startswith("E4")]
+
+
+def test_a_policy_s_then_lines_see_its_condition_s_narrowing(tmp_path: Path) -> None:
+    assert policy_findings(tmp_path, "tag != none and len(tag) > 0", "upper(tag)") == []
+
+
+def test_no_narrowing_in_a_policy_without_the_test(tmp_path: Path) -> None:
+    assert policy_findings(tmp_path, "tag != none or true", "upper(tag)") == [
+        ("E402", "type mismatch: `tag` may be none (str?)")
+    ]

@@ -55,6 +55,12 @@ def test_conditionals_and_narrowing_after_a_require(basket: str) -> None:
     assert 'label=present(state.note, "note").upper()' in basket
 
 
+def test_narrowing_in_a_policy_s_then_lines() -> None:
+    policies = render(MODEL)["src/language2/shop/policies.py"].content
+    assert "return event.first_sku is not None and len(event.skus) > 1" in policies
+    assert 'label=present(event.first_sku, "first_sku").lower()' in policies
+
+
 def test_a_view_handler_let() -> None:
     views = render(MODEL)["src/language2/shop/views.py"].content
     assert "return replace(row, lines=len(event.lines), big=len(event.lines) > 3)" in views

@@ -33,7 +33,14 @@ from stormgen.model.nodes import (
     View,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
-from stormgen.model.typecheck import command_lines, infer, let_types, literal_text, mismatch
+from stormgen.model.typecheck import (
+    command_lines,
+    infer,
+    let_types,
+    literal_text,
+    mismatch,
+    narrowed_by,
+)
 from stormgen.model.types import (
     BOOL,
     NONE,
@@ -261,6 +268,7 @@ def _check_policy(policy: Policy, context: Context, scope: Scope) -> list[Diagno
     env = policy_env(found.element, context, scope)
     if policy.condition is not None:
         out += _condition(policy.condition, env, "a policy's `if`")
+    env = narrowed_by(policy.condition, env)  # what the `then` lines see
     for then in policy.thens:
         issued = scope.resolve(context, then.command.name, COMMAND_KINDS)
         if issued is None or not isinstance(issued.element, Command):

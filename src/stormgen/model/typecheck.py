@@ -138,6 +138,13 @@ def subexpressions(expr: Expr) -> Iterator[Expr]:
 Line = Require | Let
 
 
+def narrowed_by(condition: Expr | None, env: Env) -> Env:
+    """``env`` where ``condition`` holds: the optional names it proves not none narrowed
+    (a policy's ``then`` lines after its ``when ... if``)."""
+    proved = _none_tests(condition, True) if condition is not None else set()
+    return env if proved <= env.narrowed else replace(env, narrowed=env.narrowed | proved)
+
+
 def command_lines(command: Command, env: Env) -> list[tuple[Line | None, Env, list[Diagnostic]]]:
     """A command's ``require`` and ``let`` lines in order, each with what it sees.
 
@@ -153,8 +160,9 @@ def command_lines(command: Command, env: Env) -> list[tuple[Line | None, Env, li
         while lets and lets[0].after <= i:
             env = _let_line(lets.pop(0), env, out)
         out.append((require, env, []))
-        narrowed = env.narrowed | _none_tests(require.condition, True)
-        env = replace(env, narrowed=frozenset(narrowed))
+        proved = _none_tests(require.condition, True)
+        if not proved <= env.narrowed:
+            env = replace(env, narrowed=env.narrowed | proved)
     for let in lets:
         env = _let_line(let, env, out)
     out.append((None, env, []))

@@ -1088,6 +1088,12 @@ class ProjectBuilder:
             env, mod, message="event", metadata="envelope", **_envelope_names(mod, found.owner)
         )
         condition = c.compile(p.condition, t.BOOL) if p.condition is not None else None
+        self.finish(c, mod)
+        # The `then` lines see what the condition proved (`x != none and ...`).
+        env = tc.narrowed_by(p.condition, env)
+        c = self.compiler(
+            env, mod, message="event", metadata="envelope", **_envelope_names(mod, found.owner)
+        )
         calls = []
         for then in p.thens:
             target = self.scope.resolve(context, then.command.name, COMMAND_KINDS)
