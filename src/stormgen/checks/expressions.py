@@ -316,13 +316,16 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
                     )
                 )
         row_env = view_env(view, event, scope)
-        lets, lines = let_types(on.lets, row_env)
-        for _, _, problems in lines:
-            out += problems
+        lets: dict[str, tuple[Type, Expr]] = {}
+        if on.lets:
+            lets, lines = let_types(on.lets, row_env)
+            for _, _, problems in lines:
+                out += problems
         for j, a in enumerate(on.assignments):
-            # An assignment sees the `let`s written before it.
-            seen = {let.name: lets[let.name] for let in on.lets if let.after <= j}
-            env = replace(row_env, lets=seen) if seen else row_env
+            env = row_env
+            if on.lets:  # an assignment sees the `let`s written before it
+                seen = {let.name: lets[let.name] for let in on.lets if let.after <= j}
+                env = replace(row_env, lets=seen) if seen else row_env
             if a.target == view.key.name:
                 out.append(
                     _not_a_field(

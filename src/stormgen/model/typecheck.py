@@ -245,6 +245,9 @@ def unknown_name(message: str, loc: Location, help: str | None = None) -> Diagno
 
 
 _QUALIFIERS = ("command", "event", "state", "row")
+_ARITY = {"len": 1, "now": 0, "today": 0, "date": 1, "new_id": 0, "lower": 1, "upper": 1}
+_ARITY |= {"min": 2, "max": 2, "round": 2, "abs": 1, "matches": 2, "startswith": 2}
+_ARITY |= {"endswith": 2}
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
 _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _ORDERINGS = frozenset({"<", "<=", ">", ">="})
@@ -481,13 +484,11 @@ class _Checker:
     # ------------------------------------------------------------ calls and operators
 
     def _call(self, e: Call, expected: Type | None, narrowed: frozenset[str]) -> Type:
-        arity = {"len": 1, "now": 0, "today": 0, "date": 1, "new_id": 0}
-        arity |= {"lower": 1, "upper": 1, "min": 2, "max": 2}
-        arity |= {"round": 2, "abs": 1, "matches": 2, "startswith": 2, "endswith": 2}
+        arity = _ARITY
         fn = e.function
         if fn in GENERATOR_FUNCTIONS and len(e.args) == 1:
             return self._aggregate(e, fn, e.args[0], expected, narrowed)
-        gens = [a for a in e.args if isinstance(a, Comprehension) and a.generator]
+        gens = [a for a in e.args if type(a) is Comprehension and a.generator]
         if gens and fn in arity:
             self.problems.append(
                 mismatch(
