@@ -26,8 +26,8 @@ def basket() -> str:
 
 def test_comprehensions_stay_comprehensions(basket: str) -> None:
     # removal from a list is a filter
-    assert "lines=tuple(l_ for l_ in state.lines if l_.sku != command.sku)," in basket
-    assert "skus=tuple(l_.sku.lower() for l_ in state.lines)," in basket
+    assert "lines=tuple([l_ for l_ in state.lines if l_.sku != command.sku])," in basket
+    assert "skus=tuple([l_.sku.lower() for l_ in state.lines])," in basket
 
 
 def test_generator_calls(basket: str) -> None:

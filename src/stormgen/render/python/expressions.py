@@ -9,7 +9,7 @@ type. Compilation then only decides spelling:
   sees exact types; a fraction literal becomes ``Decimal("4.50")`` or ``4.5``;
 - lists are tuples (messages and states are frozen), ``[a, b]`` is ``(a, b)``;
 - ``x == none`` is ``x is None``; enum members are ``Enum.Member``;
-- a comprehension stays one (``tuple(E for x in L if C)``, lists being tuples), a
+- a comprehension stays one (``tuple([E for x in L if C])``, lists being tuples), a
   generator call stays a call (``any(...)``, ``sum((...), Decimal(0))``,
   ``min((...), default=None)``, ``next((...), None)`` for ``first``), a value
   construction is a keyword call (``Drink(name=n, price=p)``), a ``let`` name is its
@@ -240,7 +240,7 @@ class Compiler:
     def _comprehension(self, c: Comprehension, want: t.Type | None) -> Code:
         own = t.strip_optional(want) if want is not None else self._type(c)
         element = own.element if isinstance(own, t.ListType) else None
-        return Code(f"tuple({self._for(c, element)})", _ATOM)
+        return Code(f"tuple([{self._for(c, element)}])", _ATOM)
 
     def _aggregate(self, e: Call) -> Code:
         """``any``/``all``/``sum``/``min``/``max``/``first`` of a generator or a list."""
