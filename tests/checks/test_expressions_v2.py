@@ -109,7 +109,7 @@ def test_a_conditional_needs_one_type(tmp_path: Path) -> None:
             LINE,
             column_of(body, "1)"),
             "type mismatch: the two sides of `if ... else` must have one type, not str and int",
-            None,
+            "give both sides the same type (an int widens to a decimal or float)",
         )
     ]
 
@@ -140,7 +140,7 @@ def test_for_goes_through_a_list(tmp_path: Path) -> None:
             LINE,
             column_of(body, "count)"),
             "type mismatch: `for` goes through a list, not int",
-            None,
+            "write a list field (or a list) after `in`",
         )
     ]
 

@@ -568,12 +568,22 @@ class _Checker:
             n = self.expr(e.args[1], INT, narrowed)
             if n is not UNKNOWN and not self._maybe_none(e.args[1], n) and n != INT:
                 self.problems.append(
-                    mismatch(f"round() takes an int number of places, not {n}", e.args[1].loc)
+                    mismatch(
+                        f"round() takes an int number of places, not {n}",
+                        e.args[1].loc,
+                        "write the places as a whole number: 'round(x, 2)'",
+                    )
                 )
         if t is UNKNOWN or self._maybe_none(x, t):
             return UNKNOWN
         if not is_numeric(t):
-            self.problems.append(mismatch(f"{fn}() needs a number, not {t}", x.loc))
+            self.problems.append(
+                mismatch(
+                    f"{fn}() needs a number, not {t}",
+                    x.loc,
+                    f"{fn}() takes an int, decimal or float",
+                )
+            )
             return UNKNOWN
         return DECIMAL if t == FRACTION else t
 
@@ -585,7 +595,13 @@ class _Checker:
                 continue
             if t != STR:
                 which = "the pattern" if fn == "matches" and i == 1 else "a str"
-                self.problems.append(mismatch(f"{fn}() needs {which}, not {t}", arg.loc))
+                self.problems.append(
+                    mismatch(
+                        f"{fn}() needs {which}, not {t}",
+                        arg.loc,
+                        f"{fn}() tests text: '{fn}(s, ...)' with s a str",
+                    )
+                )
         if fn == "matches":
             self._pattern(e.args[1])
         return BOOL
@@ -645,7 +661,13 @@ class _Checker:
         where = arg.element if isinstance(arg, Comprehension) else arg
         if fn in ("any", "all"):
             if element not in (UNKNOWN, NOTHING) and element != BOOL:
-                self.problems.append(mismatch(f"{fn}() needs bool items, not {element}", where.loc))
+                self.problems.append(
+                    mismatch(
+                        f"{fn}() needs bool items, not {element}",
+                        where.loc,
+                        f"give it a test: '{fn}(x.qty > 0 for x in items)'",
+                    )
+                )
             return BOOL
         if element is UNKNOWN:
             return UNKNOWN
@@ -658,7 +680,13 @@ class _Checker:
         plain = DECIMAL if element == FRACTION else element
         if fn == "sum":
             if not is_numeric(element):
-                self.problems.append(mismatch(f"sum() adds numbers, not {element}", where.loc))
+                self.problems.append(
+                    mismatch(
+                        f"sum() adds numbers, not {element}",
+                        where.loc,
+                        "sum a number of each item: 'sum(x.price for x in items)'",
+                    )
+                )
                 return UNKNOWN
             return plain
         if not (isinstance(element, Primitive) and element.name in ORDERED):
@@ -681,7 +709,11 @@ class _Checker:
                 var = UNKNOWN if source.element is NOTHING else source.element
             else:
                 self.problems.append(
-                    mismatch(f"`for` goes through a list, not {source}", c.source.loc)
+                    mismatch(
+                        f"`for` goes through a list, not {source}",
+                        c.source.loc,
+                        "write a list field (or a list) after `in`",
+                    )
                 )
         if self.env.lookup_field(c.var) is not None or c.var in self.env.lets:
             self.problems.append(
@@ -700,7 +732,11 @@ class _Checker:
                 test = self.expr(c.condition, BOOL, narrowed)
                 if test is not UNKNOWN and test != BOOL:
                     self.problems.append(
-                        mismatch(f"the `if` of `for` must be bool, not {test}", c.condition.loc)
+                        mismatch(
+                            f"the `if` of `for` must be bool, not {test}",
+                            c.condition.loc,
+                            "write a test: '... if x.qty > 0'",
+                        )
                     )
             return self.expr(c.element, element, narrowed)
         finally:
@@ -730,7 +766,11 @@ class _Checker:
         test = self.expr(e.test, BOOL, narrowed)
         if test is not UNKNOWN and test != BOOL:
             self.problems.append(
-                mismatch(f"the condition of `if ... else` must be bool, not {test}", e.test.loc)
+                mismatch(
+                    f"the condition of `if ... else` must be bool, not {test}",
+                    e.test.loc,
+                    "write a test between `if` and `else`: 'a if count > 0 else b'",
+                )
             )
         # `x.a if x != none else 0`: in the first branch x is known not to be none.
         a = self.expr(e.body, expected, narrowed | _none_tests(e.test, True))
@@ -744,6 +784,7 @@ class _Checker:
                 mismatch(
                     f"the two sides of `if ... else` must have one type, not {a} and {b}",
                     e.orelse.loc,
+                    "give both sides the same type (an int widens to a decimal or float)",
                 )
             )
             return UNKNOWN
