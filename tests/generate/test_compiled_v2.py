@@ -113,3 +113,13 @@ def test_a_division_by_zero_rejects_the_command_and_writes_nothing(tmp_path: Pat
         "rejected: Split cannot be computed: an undefined operation (such as 0 / 0)",
         "events: 1",
     ]
+
+
+def test_the_docs_show_the_lets_and_the_new_forms() -> None:
+    from stormgen import load
+    from stormgen.render.targets import normalize, render_target
+
+    files = normalize(render_target("docs", load(MODEL), None, checked=True))
+    shop = next(f.content for path, f in files.items() if path.endswith("Shop.md"))
+    assert "`let kept = [l for l in lines if l.sku != sku]`" in shop
+    assert "`any(l.sku == sku for l in lines)` else “not in the basket”" in shop

@@ -153,6 +153,7 @@ class _Docs:
             facts.append(f"a request sent to the external system {_code(owner.name)}")
         lists = [
             ("Issued by", self.issuers.get(nid, [])),
+            ("Names", [_code(f"let {x.name} = {expression(x.value)}") for x in c.lets]),
             (
                 "Requires",
                 [
