@@ -35,6 +35,7 @@ from stormgen.model.nodes import (
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
 from stormgen.model.typecheck import (
     command_lines,
+    fan_out,
     infer,
     let_types,
     literal_text,
@@ -269,7 +270,14 @@ def _check_policy(policy: Policy, context: Context, scope: Scope) -> list[Diagno
     if policy.condition is not None:
         out += _condition(policy.condition, env, "a policy's `if`")
     env = narrowed_by(policy.condition, env)  # what the `then` lines see
+    when_env = env
     for then in policy.thens:
+        env = when_env
+        if then.condition is not None:
+            out += _condition(then.condition, env, "a `then` line's `if`")
+        if then.fan is not None:
+            env, problems = fan_out(then.fan, env)
+            out += problems
         issued = scope.resolve(context, then.command.name, COMMAND_KINDS)
         if issued is None or not isinstance(issued.element, Command):
             continue  # E102

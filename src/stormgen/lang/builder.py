@@ -370,11 +370,22 @@ class Builder:
         events = tuple(self.event(m) for m in obj.members if type(m).__name__ == "Event")
         return n.External(obj.name, self.loc(obj), self.text(obj.description), commands, events)
 
-    def policy(self, obj: Any) -> n.Policy:
-        thens = tuple(
-            n.Then(self.ref(t.command), self.loc(t), self.assignments(t.assignments))
-            for t in obj.thens
+    def then(self, obj: Any) -> n.Then:
+        loc = self.loc(obj)
+        fan = None
+        if obj.fan is not None:
+            # The element of a fan-out is the command itself: a placeholder here.
+            fan = self.comprehension((n.Literal(None, "none", loc),), obj.fan, loc, "a `then`")
+        return n.Then(
+            self.ref(obj.command),
+            loc,
+            self.assignments(obj.assignments),
+            None if obj.condition is None else self.expr(obj.condition),
+            fan,
         )
+
+    def policy(self, obj: Any) -> n.Policy:
+        thens = tuple(self.then(t) for t in obj.thens)
         return n.Policy(
             name=obj.name,
             when=self.ref(obj.when),

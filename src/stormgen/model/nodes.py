@@ -307,11 +307,17 @@ class External:
 
 @dataclass(frozen=True, slots=True)
 class Then:
-    """``then COMMAND [{ field = EXPR, ... }]`` in a policy."""
+    """``then COMMAND [{ field = EXPR, ... }] [for x in L [if C] | if C]`` in a policy.
+
+    ``fan`` is the fan-out ``for x in L [if C]`` (its element unused): one command per
+    item kept; ``condition`` the line's own ``if``.
+    """
 
     command: Ref
     loc: Location
     assignments: tuple[Assignment, ...] = ()
+    condition: Expr | None = None
+    fan: Comprehension | None = None
 
 
 @dataclass(frozen=True, slots=True)

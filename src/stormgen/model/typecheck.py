@@ -138,6 +138,17 @@ def subexpressions(expr: Expr) -> Iterator[Expr]:
 Line = Require | Let
 
 
+def fan_out(fan: Comprehension, env: Env) -> tuple[Env, list[Diagnostic]]:
+    """What a policy's fan-out ``then C {...} for x in L [if C]`` gives its assignments:
+    ``env`` with ``x`` bound to an item of ``L``; and the problems of ``L`` and ``C``."""
+    checker = _Checker(env)
+    element = Name((fan.var,), fan.var_loc or fan.loc)
+    probe = Comprehension(element, fan.var, fan.source, fan.loc, fan.condition, fan.var_loc)
+    checker.expr(probe, None, env.narrowed)
+    item = checker.types.get(id(element), UNKNOWN)
+    return replace(env, locals={**env.locals, fan.var: item}), checker.problems
+
+
 def narrowed_by(condition: Expr | None, env: Env) -> Env:
     """``env`` where ``condition`` holds: the optional names it proves not none narrowed
     (a policy's ``then`` lines after its ``when ... if``)."""
@@ -284,7 +295,7 @@ class _Checker:
         self.problems: list[Diagnostic] = []
         self.types: dict[int, Type] = {}
         self.bindings: dict[int, Binding] = {}
-        self.locals: dict[str, Type] = {}  # the variables of the comprehensions around
+        self.locals: dict[str, Type] = dict(env.locals)  # variables of the `for`s around
 
     def expr(self, e: Expr, expected: Type | None, narrowed: frozenset[str]) -> Type:
         if isinstance(e, Literal):

@@ -348,6 +348,8 @@ class Env:
     narrowed: frozenset[str] = frozenset()
     #: ``let`` names the expression sees: each one's type and value
     lets: Mapping[str, tuple[Type, Expr]] = field(default_factory=dict)
+    #: variables bound around the expression (a policy's fan-out `for x in L`)
+    locals: Mapping[str, Type] = field(default_factory=dict)
 
     @property
     def namespaces(self) -> tuple[Namespace, ...]:

@@ -16,6 +16,7 @@ from stormgen.model.nodes import (
     ListExpr,
     Literal,
     Name,
+    Then,
     Unary,
 )
 
@@ -89,6 +90,16 @@ def expression(expr: Expr, parent: float = 0) -> str:
         # Left-associative: the right operand of the same precedence needs parentheses.
         text = f"{expression(expr.left, prec)} {expr.op} {expression(expr.right, prec + 1)}"
     return f"({text})" if prec < parent else text
+
+
+def then_tail(t: Then) -> str:
+    """What follows a `then` line's command: `` for x in L [if C]`` or `` if C``."""
+    if t.fan is not None:
+        text = f" for {t.fan.var} in {expression(t.fan.source, 1)}"
+        if t.fan.condition is not None:
+            text += f" if {expression(t.fan.condition, 1)}"
+        return text
+    return f" if {expression(t.condition)}" if t.condition is not None else ""
 
 
 def assignment(a: Assignment) -> str:

@@ -196,6 +196,10 @@ class Compiler:
             return Code(f"present({head}{path}, {py_str(e.dotted)})", _ATOM)
         return Code(head + path, _ATOM)
 
+    def local(self, name: str) -> str:
+        """The Python name of a variable bound around the expressions (a fan-out's)."""
+        return self._local(name)
+
     def _local(self, name: str) -> str:
         """The Python name of a comprehension's variable (clear of the handler's names)."""
         py = field_name(name)

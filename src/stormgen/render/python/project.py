@@ -198,6 +198,15 @@ class ExternalVM:
 
 
 @dataclass(frozen=True)
+class ThenVM:
+    """One `then` line: its command, its own `if`, its fan-out (``x in L [if C]``)."""
+
+    call: Call
+    condition: str | None = None
+    loop: str | None = None
+
+
+@dataclass(frozen=True)
 class PolicyVM:
     qualified: str
     base: str
@@ -207,6 +216,12 @@ class PolicyVM:
     commands: tuple[Call, ...]
     user_class: str
     user_module: str
+    lines: tuple[ThenVM, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        """Whether every `then` line issues one command, always (a list literal)."""
+        return all(x.condition is None and x.loop is None for x in self.lines)
 
 
 @dataclass(frozen=True)
@@ -1095,7 +1110,24 @@ class ProjectBuilder:
             env, mod, message="event", metadata="envelope", **_envelope_names(mod, found.owner)
         )
         calls = []
+        lines = []
+        when_env, when_c = env, c
         for then in p.thens:
+            env, c = when_env, when_c
+            line_if = c.compile(then.condition, t.BOOL) if then.condition is not None else None
+            loop = None
+            if then.fan is not None:  # then C {...} for x in L [if C]: x is seen below
+                env = tc.fan_out(then.fan, env)[0]
+                c = self.compiler(
+                    env,
+                    mod,
+                    message="event",
+                    metadata="envelope",
+                    **_envelope_names(mod, found.owner),
+                )
+                loop = f"{c.local(then.fan.var)} in {c.compile(then.fan.source)}"
+                if then.fan.condition is not None:
+                    loop += f" if {c.compile(then.fan.condition, t.BOOL)}"
             target = self.scope.resolve(context, then.command.name, COMMAND_KINDS)
             if target is None or not isinstance(target.element, Command):
                 raise CompileError(f"{then.command.loc}: unknown command '{then.command.name}'")
@@ -1126,7 +1158,10 @@ class ProjectBuilder:
                     )
                 args.append((field_name(f.name), value))
             calls.append(Call(mod.use(self.symbols[id(cmd)]), tuple(args)))
-        self.finish(c, mod)
+            lines.append(ThenVM(calls[-1], line_if, loop))
+            if c is not when_c:
+                self.finish(c, mod)
+        self.finish(when_c, mod)
         doc = (
             p.description
             or f"Whenever {p.when.name} then {', '.join(x.command.name for x in p.thens)}."
@@ -1139,6 +1174,7 @@ class ProjectBuilder:
             event=event_class,
             condition=condition,
             commands=tuple(calls),
+            lines=tuple(lines),
             user_class=user.name,
             user_module=user.module,
         )
