@@ -287,3 +287,26 @@ def test_validate_survives_broken_language_2_forms(snippet: str, tmp_path: Path)
         code, stdout, stderr = _run_main(args)
         _check_outcome(code, stdout, stderr, as_json)
         assert code in (1, 2), stdout + stderr  # every snippet is a mistake
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "then Tag { label = l.sku } for l in",
+        "then Tag { label = l.sku } for in lines",
+        "then Tag { label = l.sku } for l lines",
+        "then Tag if",
+        "then Tag { label = l.sku } for l in lines if l.qty > 1 if true",
+        "then Tag { label = l.sku } if true for l in lines",
+        "then Tag { label = l } for l in lines",
+        "then Tag { label = x.sku } for l in lines",
+    ],
+)
+def test_validate_survives_broken_fan_outs(line: str, tmp_path: Path) -> None:
+    text = _source("language2.storm").read_text()
+    text = text.replace("then Tag { label = l.sku } for l in lines if l.qty > 1", line)
+    path = tmp_path / "language2.storm"
+    path.write_text(text)
+    code, stdout, stderr = _run_main(["validate", str(path)])
+    _check_outcome(code, stdout, stderr, as_json=False)
+    assert code in (1, 2), stdout + stderr
