@@ -3,7 +3,7 @@
 ``synth(n)`` writes ``n`` aggregates, ten per context, each with five commands, five
 events, two policies and a view; the contexts form a chain in the context map and each
 context's second policies consume the previous context's published events. The guards
-and emits use language 2 forms too: `all(t != label for t in tags)` and
+and emits use language 2 forms too: `all(t != "" for t in tags)` and
 `A if C else B`.
 
 Usage: ``python benchmarks/synth.py N > model.storm``
@@ -39,7 +39,7 @@ def _aggregate(c: int, i: int) -> str:
     command Rename{a} by User {{
       label: str
       require label != "" and status == Open else "only an open item can be renamed"
-      require all(t != label for t in tags) else "a tag already says so"
+      require all(t != "" for t in tags) else "an empty tag"
       emit {a}Renamed
     }}
 
