@@ -2,7 +2,9 @@
 
 ``synth(n)`` writes ``n`` aggregates, ten per context, each with five commands, five
 events, two policies and a view; the contexts form a chain in the context map and each
-context's second policies consume the previous context's published events.
+context's second policies consume the previous context's published events. The guards
+and emits use language 2 forms too: `all(t != "" for t in tags)` and
+`A if C else B`.
 
 Usage: ``python benchmarks/synth.py N > model.storm``
 """
@@ -25,6 +27,7 @@ def _aggregate(c: int, i: int) -> str:
       label: str = ""
       count: int = 0
       status: Status = Open
+      tags: list[str] = []
     }}
 
     command Create{a} by User creates {{
@@ -36,13 +39,14 @@ def _aggregate(c: int, i: int) -> str:
     command Rename{a} by User {{
       label: str
       require label != "" and status == Open else "only an open item can be renamed"
+      require all(t != "" for t in tags) else "an empty tag"
       emit {a}Renamed
     }}
 
     command Count{a} by User {{
       amount: int
       require amount > 0 else "the amount must be positive"
-      emit {a}Counted {{ amount = amount * 2 - 1 }}
+      emit {a}Counted {{ amount = amount * 2 - 1 if amount > 1 else amount }}
     }}
 
     command Close{a} by User {{

@@ -36,7 +36,16 @@ TARGETS = [
     ("library/library.storm", "library/lending.storm"),
     ("library/library.storm", "library/catalog.storm"),
     ("library/library.storm", "library/members.storm"),
+    ("language2.storm", "language2.storm"),
 ]
+# Models that are not in examples/ (copied next to them): every language 2 form.
+EXTRA = {"language2.storm": ROOT / "tests" / "generate" / "language2.storm"}
+
+
+def _source(name: str) -> Path:
+    return EXTRA.get(name, EXAMPLES / name)
+
+
 TOKEN = re.compile(rb'"(?:[^"\\\n]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|[0-9.]+|->|<->|[+\-]?=|==|\S')
 # Tokens dropped in place of another: keywords and punctuation reach deep parser states.
 REPLACEMENTS = [
@@ -74,6 +83,24 @@ REPLACEMENTS = [
     b"1.5",
     b"Unknown",
     b"Ordering.Unknown",
+    # language 2: conditionals, comprehensions, generators, values, let
+    b"for",
+    b"if",
+    b"else",
+    b"let",
+    b"let x =",
+    b"a if b else",
+    b"[x for x in",
+    b"[x for x in items if x]",
+    b"[[y for y in x] for x in lines if any(z for z in x)]",
+    b"sum(d.price for d in",
+    b"first(",
+    b"any(",
+    b"Line {",
+    b"Line { sku = 1 }",
+    b"Drink { name = sku, price = }",
+    b'matches(sku, "[A-")',
+    b"round(",
 ]
 E001_TEXT = re.compile(r"^(?P<loc>.+?):(\d+):(\d+): error\[E001\]: ", re.M)
 
@@ -102,7 +129,7 @@ def _tokens(data: bytes) -> list[tuple[int, int]]:
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
     root, mangled = draw(st.sampled_from(TARGETS))
-    data = (EXAMPLES / mangled).read_bytes()
+    data = _source(mangled).read_bytes()
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(
             st.sampled_from(
@@ -143,6 +170,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the examples; each case mangles one file and puts it back after."""
     target = tmp_path_factory.mktemp("fuzz") / "examples"
     shutil.copytree(EXAMPLES, target)
+    for name, source in EXTRA.items():
+        shutil.copyfile(source, target / name)
     return target
 
 
@@ -198,7 +227,7 @@ def test_validate_survives_mangled_models(case: Case, as_json: bool, workdir: Pa
         args = ["validate", str(workdir / case.root)] + (["--format", "json"] if as_json else [])
         code, stdout, stderr = _run_main(args)
     finally:
-        mangled.write_bytes((EXAMPLES / case.mangled).read_bytes())
+        mangled.write_bytes(_source(case.mangled).read_bytes())
     _check_outcome(code, stdout, stderr, as_json)
 
 
@@ -224,3 +253,60 @@ def test_validate_process_survives_mangled_models(mangle: object, tmp_path: Path
     )
     _check_outcome(result.returncode, result.stdout, result.stderr, as_json=False)
     assert result.returncode != 0
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'require [x for x in] else "m"',
+        'require any(x for x in items if) else "m"',
+        'require any(x for in items) else "m"',
+        'require [1, 2 for x in items] else "m"',
+        'require (a if b) else "m"',
+        'require a if b else else "m"',
+        'require sum(x for x in [y for y in [z for z in items]]) > 0 else "m"',
+        'require Line { sku = } else "m"',
+        'require Line { = 1 } else "m"',
+        'require Line { sku = 1, sku = 2 } == none else "m"',
+        'require len(x for x in items for y in items) > 0 else "m"',
+        "let = 1",
+        "let for = 1",
+        "let x = let y = 2",
+        'require matches(sku, "(") else "m"',
+        'require first(x for x in 3) else "m"',
+        'require round(1) else "m"',
+    ],
+)
+def test_validate_survives_broken_language_2_forms(snippet: str, tmp_path: Path) -> None:
+    text = _source("language2.storm").read_text()
+    text = text.replace('require ways > 0 or ways == 0 else "never"', snippet)
+    path = tmp_path / "language2.storm"
+    path.write_text(text)
+    for as_json in (False, True):
+        args = ["validate", str(path)] + (["--format", "json"] if as_json else [])
+        code, stdout, stderr = _run_main(args)
+        _check_outcome(code, stdout, stderr, as_json)
+        assert code in (1, 2), stdout + stderr  # every snippet is a mistake
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "then Tag { label = l.sku } for l in",
+        "then Tag { label = l.sku } for in lines",
+        "then Tag { label = l.sku } for l lines",
+        "then Tag if",
+        "then Tag { label = l.sku } for l in lines if l.qty > 1 if true",
+        "then Tag { label = l.sku } if true for l in lines",
+        "then Tag { label = l } for l in lines",
+        "then Tag { label = x.sku } for l in lines",
+    ],
+)
+def test_validate_survives_broken_fan_outs(line: str, tmp_path: Path) -> None:
+    text = _source("language2.storm").read_text()
+    text = text.replace("then Tag { label = l.sku } for l in lines if l.qty > 1", line)
+    path = tmp_path / "language2.storm"
+    path.write_text(text)
+    code, stdout, stderr = _run_main(["validate", str(path)])
+    _check_outcome(code, stdout, stderr, as_json=False)
+    assert code in (1, 2), stdout + stderr

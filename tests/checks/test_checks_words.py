@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from stormgen.checks import check
-from stormgen.checks._words import is_imperative, is_past_tense, to_pascal, to_snake, words
+from stormgen.checks._words import is_imperative, is_past_tense, to_pascal, words
 from stormgen.lang import parse_model
+from stormgen.model.naming import snake_case
 
 
 @pytest.mark.parametrize(
@@ -61,8 +62,8 @@ def test_not_imperative_commands(name: str) -> None:
 def test_case_helpers() -> None:
     assert words("HTTPRequestSent") == ["HTTP", "Request", "Sent"]
     assert to_pascal("order_placed") == "OrderPlaced"
-    assert to_snake("orderTotal") == "order_total"
-    assert to_snake("OrderTotal") == "order_total"
+    assert snake_case("orderTotal") == "order_total"
+    assert snake_case("OrderTotal") == "order_total"
 
 
 SAMPLE_NAMES = Path(__file__).with_name("sample_names.txt")

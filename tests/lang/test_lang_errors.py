@@ -48,7 +48,7 @@ def test_a_field_without_its_colon(errors: Errors) -> None:
     assert d.location == at(2, 5)
     assert d.message == (
         "syntax error: expected one of a field (`name: Type`), 'require', 'emit', "
-        "'hotspot' or '}', found 'x'"
+        "'hotspot', 'let' or '}', found 'x'"
     )
 
 
@@ -76,7 +76,7 @@ def test_unexpected_end_of_file_is_reported_at_the_last_token(errors: Errors) ->
     (d,) = errors("context A {\n  aggregate B {\n    command C {\n      x: str  # note\n\n\n")
     assert d.location == at(4, 10)  # `str`, not the empty lines after it
     assert d.message.startswith("unexpected end of file: expected one of ")
-    assert d.message.endswith("'require', 'emit', 'hotspot' or '}'")
+    assert d.message.endswith("'require', 'emit', 'hotspot', 'let' or '}'")
 
 
 def test_unexpected_end_of_file_inside_a_string(errors: Errors) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from stormgen.diagnostics import Location
+from stormgen.model.hints import did_you_mean
 from stormgen.model.nodes import (
     Aggregate,
     Binary,
@@ -29,6 +30,7 @@ from stormgen.model.nodes import (
     View,
 )
 from stormgen.model.scope import Scope
+from stormgen.model.typecheck import Binding, analyse, infer
 from stormgen.model.types import (
     BOOL,
     DATE,
@@ -42,7 +44,6 @@ from stormgen.model.types import (
     STR,
     UNKNOWN,
     UUID,
-    Binding,
     EnumType,
     Env,
     ListType,
@@ -50,14 +51,11 @@ from stormgen.model.types import (
     OptionalType,
     Type,
     ValueType,
-    analyse,
     apply_env,
     assignable,
     command_env,
     comparable,
     constant_env,
-    did_you_mean,
-    infer,
     numeric_join,
     policy_env,
     resolve_type,

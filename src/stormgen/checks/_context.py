@@ -8,11 +8,11 @@ report the findings of their own code.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stormgen.diagnostics import Diagnostic, Level, Location
+from stormgen.model.hints import closest, did_you_mean
 from stormgen.model.nodes import (
     PRIMITIVES,
     Aggregate,
@@ -51,27 +51,6 @@ KIND_WORDS = {
     "enum": "an enum",
     "actor": "an actor",
 }
-
-
-def close_matches(name: str, candidates: list[str]) -> list[str]:
-    """The (at most three) candidates closest to ``name``."""
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-    if not close:
-        # A dotted name may only miss its qualifier, or qualify a plain name wrongly.
-        last = name.rsplit(".", 1)[-1]
-        close = [c for c in candidates if c.rsplit(".", 1)[-1] == last][:3]
-    return close
-
-
-def did_you_mean(name: str, candidates: list[str]) -> str | None:
-    """A "did you mean" help line with the closest candidates, if any are close."""
-    close = close_matches(name, candidates)
-    if not close:
-        return None
-    quoted = [f"`{c}`" for c in close]
-    if len(quoted) == 1:
-        return f"did you mean {quoted[0]}?"
-    return f"did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?"
 
 
 def error(code: str, message: str, loc: Location | None, help: str | None = None) -> Diagnostic:
@@ -198,7 +177,7 @@ class CheckContext:
 
     def _suggest(self, context: Context | None, ref: Ref, kinds: frozenset[str]) -> str | None:
         """The "did you mean" help for ``ref``; remembers what it was probably meant for."""
-        close = close_matches(ref.name, self.scope.candidates(context, kinds))
+        close = closest(ref.name, self.scope.candidates(context, kinds))
         for name in close[:1]:
             meant = self.scope.resolve(context, name, kinds)
             if meant is not None:
@@ -256,7 +235,7 @@ class CheckContext:
             self.emit_target[id(emit)] = event
             return
         other = self.scope.resolve(context, emit.event.name, ALL_KINDS)
-        close = close_matches(emit.event.name, list(own))
+        close = closest(emit.event.name, list(own))
         if close:
             self.suggested.add(id(own[close[0]]))
         help = did_you_mean(emit.event.name, close)

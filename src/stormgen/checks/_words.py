@@ -162,8 +162,3 @@ def is_imperative(name: str) -> bool:
 def to_pascal(name: str) -> str:
     """``order_placed`` -> ``OrderPlaced``."""
     return "".join(w[:1].upper() + w[1:] for w in re.split(r"_+", name) if w)
-
-
-def to_snake(name: str) -> str:
-    """``orderTotal`` / ``OrderTotal`` -> ``order_total``."""
-    return "_".join(w.lower() for w in words(name)) or name.lower()

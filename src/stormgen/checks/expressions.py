@@ -9,10 +9,12 @@ resolved (an unknown event or command) is skipped: E102 is reported for it elsew
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from stormgen.checks._context import CheckContext
 from stormgen.checks._registry import rule
 from stormgen.diagnostics import Diagnostic, Level, Location
+from stormgen.model.hints import did_you_mean
 from stormgen.model.nodes import (
     Aggregate,
     Assignment,
@@ -28,10 +30,20 @@ from stormgen.model.nodes import (
     Model,
     Name,
     Policy,
+    Require,
     Unary,
     View,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Scope
+from stormgen.model.typecheck import (
+    command_lines,
+    fan_out,
+    infer,
+    let_types,
+    literal_text,
+    mismatch,
+    narrowed_by,
+)
 from stormgen.model.types import (
     BOOL,
     NONE,
@@ -46,14 +58,10 @@ from stormgen.model.types import (
     assignable,
     command_env,
     constant_env,
-    did_you_mean,
     enum_type,
     field_type,
-    infer,
     is_numeric,
-    literal_text,
     message_fields,
-    mismatch,
     policy_env,
     strip_optional,
     view_env,
@@ -61,7 +69,7 @@ from stormgen.model.types import (
 )
 
 
-@rule("E401", "E402", "E403")
+@rule("E401", "E402", "E403", "E404")
 def expressions(ctx: CheckContext) -> list[Diagnostic]:
     """E401, E402, E403: an expression or a default that does not type-check."""
     return check_expressions(ctx.model, ctx.scope)
@@ -198,9 +206,11 @@ def _check_aggregate(aggregate: Aggregate, context: Context, scope: Scope) -> li
 
 def _check_command(command: Command, context: Context, scope: Scope) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    env = command_env(command, scope)
-    for require in command.requires:
-        out += _condition(require.condition, env, "a require condition")
+    for line, seen, problems in command_lines(command, command_env(command, scope, lines=False)):
+        out += problems
+        if isinstance(line, Require):
+            out += _condition(line.condition, seen, "a require condition")
+    env = seen  # the emits see every `let`, and what every `require` proved
     for emit in command.emits:
         if emit.condition is not None:
             out += _condition(emit.condition, env, "an emit's `if`")
@@ -267,7 +277,15 @@ def _check_policy(policy: Policy, context: Context, scope: Scope) -> list[Diagno
     env = policy_env(found.element, context, scope)
     if policy.condition is not None:
         out += _condition(policy.condition, env, "a policy's `if`")
+    env = narrowed_by(policy.condition, env)  # what the `then` lines see
+    when_env = env
     for then in policy.thens:
+        env = when_env
+        if then.condition is not None:
+            out += _condition(then.condition, env, "a `then` line's `if`")
+        if then.fan is not None:
+            env, problems = fan_out(then.fan, env)
+            out += problems
         issued = scope.resolve(context, then.command.name, COMMAND_KINDS)
         if issued is None or not isinstance(issued.element, Command):
             continue  # E102
@@ -313,8 +331,17 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
                         on.by.loc,
                     )
                 )
-        env = view_env(view, event, scope)
-        for a in on.assignments:
+        row_env = view_env(view, event, scope)
+        lets: dict[str, tuple[Type, Expr]] = {}
+        if on.lets:
+            lets, lines = let_types(on.lets, row_env)
+            for _, _, problems in lines:
+                out += problems
+        for j, a in enumerate(on.assignments):
+            env = row_env
+            if on.lets:  # an assignment sees the `let`s written before it
+                seen = {let.name: lets[let.name] for let in on.lets if let.after <= j}
+                env = replace(row_env, lets=seen) if seen else row_env
             if a.target == view.key.name:
                 out.append(
                     _not_a_field(

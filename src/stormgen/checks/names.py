@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 
 from stormgen.checks._context import KIND_WORDS, CheckContext, error, warning
 from stormgen.checks._registry import rule
-from stormgen.checks._words import PASCAL, SNAKE, is_imperative, is_past_tense, to_pascal, to_snake
+from stormgen.checks._words import PASCAL, SNAKE, is_imperative, is_past_tense, to_pascal
 from stormgen.diagnostics import Diagnostic, Location
+from stormgen.model.naming import snake_case
 from stormgen.model.nodes import Aggregate, Context, External, Field
 from stormgen.model.scope import Resolved, context_members, top_level_members
 
@@ -171,10 +171,14 @@ def non_actors_in_by(ctx: CheckContext) -> Iterable[Diagnostic]:
 
 
 def kebab(name: str) -> str:
-    """The API path segment of a name (docs/http.md): ``PlaceOrder`` -> ``place-order``."""
-    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name)
-    s = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "-", s)
-    return s.lower()
+    """The API path segment of a name: the routes' own function (docs/http.md).
+
+    Imported on first use: validating a model needs the runtime (and its imports) only
+    when a name comes close to a reserved segment.
+    """
+    from stormgen.runtime.naming import kebab as route_segment
+
+    return route_segment(name)
 
 
 RESERVED_SEGMENTS = ("views", "external")
@@ -188,6 +192,10 @@ def reserved_names(ctx: CheckContext) -> Iterator[Diagnostic]:
     named `operator` (the principal of the API's operator tokens)."""
     yield from _reserved_actors(ctx)
     for context, aggregate in ctx.aggregates():
+        # A segment is the name in lower case with hyphens added: only a name that is a
+        # reserved word in lower case can be served at one.
+        if aggregate.name.lower() not in RESERVED_SEGMENTS:
+            continue
         segment = kebab(aggregate.name)
         if segment in RESERVED_SEGMENTS:
             yield error(
@@ -245,7 +253,7 @@ def naming_case(ctx: CheckContext) -> Iterator[Diagnostic]:
                 "W507",
                 f"field name `{name}` in {use.owner} is not snake_case",
                 use.field.loc,
-                f"rename it `{to_snake(name)}`",
+                f"rename it `{snake_case(name)}`",
             )
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from stormgen.cli._console import console, err_console
-from stormgen.lang.builder import snake_case
+from stormgen.model.naming import snake_case
 
 
 def model_name(name: str) -> str:

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from stormgen.diagnostics import Diagnostic, Level, Location
 from stormgen.lang.expressions import Chain, ChainedComparison
 from stormgen.model import nodes as n
+from stormgen.model.naming import snake_case
 
 _UNESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
-_SNAKE_1 = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_SNAKE_2 = re.compile(r"([a-z0-9])([A-Z])")
 
 
 def unescape(quoted: str) -> str:
@@ -36,11 +35,6 @@ def unescape(quoted: str) -> str:
     if "\\" not in body:
         return body
     return _UNESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group()), body)
-
-
-def snake_case(name: str) -> str:
-    """``OrderLine`` → ``order_line``; ``HTTPRequest`` → ``http_request``."""
-    return _SNAKE_2.sub(r"\1_\2", _SNAKE_1.sub(r"\1_\2", name)).lower()
 
 
 @dataclass
@@ -178,6 +172,31 @@ class Builder:
         return n.Name(tuple(text.split(".")), loc)
 
     def expr(self, obj: Any) -> n.Expr:
+        cond = getattr(obj, "cond", None)
+        body = self.chain(obj)
+        if cond is None:
+            return body
+        return n.Conditional(body, self.chain(cond.test), self.expr(cond.orelse), body.loc)
+
+    def comprehension(
+        self, items: tuple[n.Expr, ...], gen: Any, loc: Location, where: str
+    ) -> n.Comprehension:
+        if len(items) != 1:
+            self.error(f"`for` in {where} follows exactly one expression", self.loc(gen))
+        element = items[0] if items else n.Literal(None, "none", loc)
+        return n.Comprehension(
+            element,
+            gen.var,
+            self.chain(gen.source),
+            loc,
+            None if gen.condition is None else self.chain(gen.condition),
+            self.loc(gen),
+        )
+
+    def let(self, obj: Any, after: int) -> n.Let:
+        return n.Let(obj.name, self.expr(obj.value), self.loc(obj), after)
+
+    def chain(self, obj: Any) -> n.Expr:
         rest = obj.rest
         if not rest:
             return self.operand(obj.first)
@@ -204,22 +223,44 @@ class Builder:
             name: str = obj.atom
             if not (name[0].isalpha() or name[0] == "_") or "." in name:
                 self.error(f"only a built-in function can be called, not '{name}'", loc)
+            if obj.call.gen is not None:
+                start = args[0].loc if args else loc
+                gen = self.comprehension(args, obj.call.gen, start, "a call")
+                args = (replace(gen, generator=True),)
             return n.Call(name, args, loc)
         if kind == "Expr":  # parenthesised
             return self.expr(obj)
         if kind == "ListLit":
-            return n.ListExpr(tuple(self.expr(i) for i in obj.items), loc)
+            items = tuple(self.expr(i) for i in obj.items)
+            if obj.gen is not None:
+                return self.comprehension(items, obj.gen, loc, "a list")
+            return n.ListExpr(items, loc)
+        if kind == "Construction":
+            ref = n.Ref(obj.type, loc)
+            return n.Construction(ref, self.assignments(obj.assignments), loc)
         # A lone prefixed operand: `-x`, `not done`.
         return Chain([obj], [], self.operand, self.prefixed, self.loc).parse()
 
     def assignments(self, objs: list[Any]) -> tuple[n.Assignment, ...]:
         return tuple(n.Assignment(a.target, a.op, self.expr(a.value), self.loc(a)) for a in objs)
 
+    def on_lines(self, objs: list[Any]) -> tuple[tuple[n.Assignment, ...], tuple[n.Let, ...]]:
+        """A view handler's block: its assignments and its ``let`` lines, in order."""
+        assignments: list[n.Assignment] = []
+        lets: list[n.Let] = []
+        for a in objs:
+            if type(a).__name__ == "Let":
+                lets.append(self.let(a, len(assignments)))
+            else:
+                assignments.append(n.Assignment(a.target, a.op, self.expr(a.value), self.loc(a)))
+        return tuple(assignments), tuple(lets)
+
     # ------------------------------------------------------------ aggregates
 
     def command(self, obj: Any) -> n.Command:
         fields: list[n.Field] = []
         requires: list[n.Require] = []
+        lets: list[n.Let] = []
         emits: list[n.Emit] = []
         hotspots: list[n.Hotspot] = []
         for m in obj.members:
@@ -228,6 +269,8 @@ class Builder:
                 fields.append(self.field(m))
             elif kind == "Require":
                 requires.append(n.Require(self.expr(m.condition), unescape(m.message), self.loc(m)))
+            elif kind == "Let":
+                lets.append(self.let(m, len(requires)))
             elif kind == "Emit":
                 emits.append(
                     n.Emit(
@@ -249,6 +292,7 @@ class Builder:
             requires=tuple(requires),
             emits=tuple(emits),
             hotspots=tuple(hotspots),
+            lets=tuple(lets),
         )
 
     def event(self, obj: Any) -> n.Event:
@@ -326,11 +370,22 @@ class Builder:
         events = tuple(self.event(m) for m in obj.members if type(m).__name__ == "Event")
         return n.External(obj.name, self.loc(obj), self.text(obj.description), commands, events)
 
-    def policy(self, obj: Any) -> n.Policy:
-        thens = tuple(
-            n.Then(self.ref(t.command), self.loc(t), self.assignments(t.assignments))
-            for t in obj.thens
+    def then(self, obj: Any) -> n.Then:
+        loc = self.loc(obj)
+        fan = None
+        if obj.fan is not None:
+            # The element of a fan-out is the command itself: a placeholder here.
+            fan = self.comprehension((n.Literal(None, "none", loc),), obj.fan, loc, "a `then`")
+        return n.Then(
+            self.ref(obj.command),
+            loc,
+            self.assignments(obj.assignments),
+            None if obj.condition is None else self.expr(obj.condition),
+            fan,
         )
+
+    def policy(self, obj: Any) -> n.Policy:
+        thens = tuple(self.then(t) for t in obj.thens)
         return n.Policy(
             name=obj.name,
             when=self.ref(obj.when),
@@ -352,13 +407,15 @@ class Builder:
             if kind == "Field":
                 fields.append(self.field(m))
             elif kind == "On":
+                assignments, lets = self.on_lines(m.assignments)
                 handlers.append(
                     n.On(
                         self.ref(m.event),
                         self.loc(m),
                         None if m.by is None else self.expr(m.by),
-                        self.assignments(m.assignments),
+                        assignments,
                         bool(m.delete),
+                        lets,
                     )
                 )
             elif kind == "Key":

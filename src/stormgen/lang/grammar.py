@@ -28,6 +28,8 @@ _FRIENDLY = {
     "Integer": "a whole number",
     "Number": "a number",
     "AtomText": "an expression",
+    "ValueName": "an expression",
+    "LoopVar": "a name",
     "TypeName": "a type",
     "BinaryOpText": "an operator",
     "Version": "a version (`v2`)",

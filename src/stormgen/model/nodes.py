@@ -109,7 +109,46 @@ class Binary:
     loc: Location
 
 
-Expr = Literal | Name | ListExpr | Call | Unary | Binary
+@dataclass(frozen=True, slots=True)
+class Conditional:
+    """``body if test else orelse``."""
+
+    body: Expr
+    test: Expr
+    orelse: Expr
+    loc: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Comprehension:
+    """``element for var in source [if condition]``.
+
+    Standing alone it is a list comprehension ``[E for x in L if C]``; as the one
+    argument of ``any``, ``all``, ``sum``, ``min``, ``max`` or ``first`` it is that
+    call's generator. ``var`` is bound in ``element`` and ``condition`` only.
+    """
+
+    element: Expr
+    var: str
+    source: Expr
+    loc: Location
+    condition: Expr | None = None
+    var_loc: Location | None = None
+    generator: bool = False  # the argument of a call, not a list
+
+
+@dataclass(frozen=True, slots=True)
+class Construction:
+    """``Drink { name = n, price = p }``: a value built from its fields."""
+
+    type: Ref
+    assignments: tuple[Assignment, ...]
+    loc: Location
+
+
+Expr = (
+    Literal | Name | ListExpr | Call | Unary | Binary | Conditional | Comprehension | Construction
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +213,20 @@ class Value:
 
 
 @dataclass(frozen=True, slots=True)
+class Let:
+    """``let NAME = EXPR``: a name the later lines of a command or view handler see.
+
+    ``after`` counts the lines before it that it comes after: the ``require``s of a
+    command, the assignments of a view handler.
+    """
+
+    name: str
+    value: Expr
+    loc: Location
+    after: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Require:
     condition: Expr
     message: str
@@ -203,6 +256,7 @@ class Command:
     requires: tuple[Require, ...] = ()
     emits: tuple[Emit, ...] = ()
     hotspots: tuple[Hotspot, ...] = ()
+    lets: tuple[Let, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +307,17 @@ class External:
 
 @dataclass(frozen=True, slots=True)
 class Then:
-    """``then COMMAND [{ field = EXPR, ... }]`` in a policy."""
+    """``then COMMAND [{ field = EXPR, ... }] [for x in L [if C] | if C]`` in a policy.
+
+    ``fan`` is the fan-out ``for x in L [if C]`` (its element unused): one command per
+    item kept; ``condition`` the line's own ``if``.
+    """
 
     command: Ref
     loc: Location
     assignments: tuple[Assignment, ...] = ()
+    condition: Expr | None = None
+    fan: Comprehension | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +342,7 @@ class On:
     by: Expr | None = None
     assignments: tuple[Assignment, ...] = ()
     delete: bool = False
+    lets: tuple[Let, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Static types of `.storm` expressions (docs/language.md): representation and inference.
 
-The checks use this module to report E401 (unknown name) and E402 (type mismatch);
-the code generator uses it to learn what an expression computes (``/`` of two ints is
-a ``decimal``) and what each name in it means (:class:`Binding`).
+The types, how they fit together (:func:`assignable`, :func:`unify`...), how a written
+type resolves, and the environments (:class:`Env`) an expression is checked in; the
+checker itself is :mod:`stormgen.model.typecheck`.
 
 Types are small frozen dataclasses: :class:`Primitive`, :class:`ListType`,
 :class:`OptionalType`, :class:`ValueType`, :class:`EnumType`, and the singletons
@@ -13,16 +13,12 @@ mistake gives one finding).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal as TypingLiteral
 
-from stormgen.diagnostics import Diagnostic, Level, Location
 from stormgen.model.nodes import (
     Aggregate,
-    Binary,
-    Call,
     Command,
     Context,
     Enum,
@@ -30,11 +26,8 @@ from stormgen.model.nodes import (
     Expr,
     External,
     Field,
-    ListExpr,
-    Literal,
-    Name,
+    On,
     TypeRef,
-    Unary,
     Value,
     View,
 )
@@ -149,7 +142,28 @@ EVENT_METADATA: dict[str, Type] = {
 }
 """``event.<name>`` envelope fields every event has (``stream_id`` is added per event)."""
 
-FUNCTIONS = ("len", "now", "today", "date", "new_id", "lower", "upper", "min", "max")
+FUNCTIONS = (
+    "len",
+    "now",
+    "today",
+    "date",
+    "new_id",
+    "lower",
+    "upper",
+    "min",
+    "max",
+    "round",
+    "abs",
+    "matches",
+    "startswith",
+    "endswith",
+    "any",
+    "all",
+    "sum",
+    "first",
+)
+GENERATOR_FUNCTIONS = ("any", "all", "sum", "min", "max", "first")
+"""The functions that take a generator ``E for x in L [if C]`` as their one argument."""
 
 
 def is_numeric(t: Type) -> bool:
@@ -299,7 +313,7 @@ def _name_of(context: Context | None) -> str | None:
 # ---------------------------------------------------------------- environments
 
 
-Source = TypingLiteral["message", "state", "metadata", "member"]
+Source = TypingLiteral["message", "state", "metadata", "member", "local", "let"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +346,10 @@ class Env:
     enums: tuple[EnumType, ...] = ()
     note: str | None = None  # why a qualifier is missing, e.g. a view's `by` has no row
     narrowed: frozenset[str] = frozenset()
+    #: ``let`` names the expression sees: each one's type and value
+    lets: Mapping[str, tuple[Type, Expr]] = field(default_factory=dict)
+    #: variables bound around the expression (a policy's fan-out `for x in L`)
+    locals: Mapping[str, Type] = field(default_factory=dict)
 
     @property
     def namespaces(self) -> tuple[Namespace, ...]:
@@ -389,12 +407,14 @@ def _event_namespace(event: Event, scope: Scope) -> Namespace:
     return Namespace("event", "message", fields, event_metadata(event, scope))
 
 
-def command_env(command: Command, scope: Scope) -> Env:
-    """What a ``require``, an ``emit`` assignment or ``emit ... if`` sees: command, then state."""
+def command_env(command: Command, scope: Scope, *, lines: bool = True) -> Env:
+    """What an ``emit`` sees: the command, then the state, then the command's ``let``s,
+    with the names its ``require``s proved not none narrowed (``lines=False``: without
+    the lets and the narrowing, as the command's first line sees it)."""
     context = scope.context_of(command)
     owner = scope.owner_of(command)
     fields = message_fields(command.fields, owner, context, scope)
-    return Env(
+    env = Env(
         scope,
         context,
         "a command",
@@ -402,6 +422,11 @@ def command_env(command: Command, scope: Scope) -> Env:
         state=Namespace("state", "state", _state_fields(owner, context, scope)),
         enums=visible_enums(scope, context),
     )
+    if not lines or not (command.lets or command.requires):
+        return env
+    from stormgen.model.typecheck import command_lines  # the checker needs these types
+
+    return command_lines(command, env)[-1][1]
 
 
 def apply_env(event: Event, scope: Scope) -> Env:
@@ -439,9 +464,21 @@ def view_row(view: View, scope: Scope) -> dict[str, Type]:
     return row
 
 
-def view_env(view: View, event: Event, scope: Scope, *, row: bool = True) -> Env:
-    """What a view's ``on`` block sees: the event, then the row (not in ``by``: no row yet)."""
+def view_env(
+    view: View, event: Event, scope: Scope, *, row: bool = True, on: On | None = None
+) -> Env:
+    """What a view's ``on`` block sees: the event, then the row (not in ``by``: no row yet),
+    then the handler ``on``'s ``let``s."""
     context = scope.context_of(view)
+    env = _view_env(view, event, scope, context, row)
+    if on is None or not on.lets or not row:
+        return env
+    from stormgen.model.typecheck import let_types  # the checker needs these types
+
+    return replace(env, lets=let_types(on.lets, env)[0])
+
+
+def _view_env(view: View, event: Event, scope: Scope, context: Context | None, row: bool) -> Env:
     return Env(
         scope,
         context,
@@ -456,529 +493,3 @@ def view_env(view: View, event: Event, scope: Scope, *, row: bool = True) -> Env
 def constant_env(context: Context | None, scope: Scope) -> Env:
     """What a field's default sees: no fields, only enum members and functions."""
     return Env(scope, context, "a default", enums=visible_enums(scope, context))
-
-
-# ---------------------------------------------------------------- inference
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """What a :class:`Name` means: a field of the message or state, event metadata, or a member.
-
-    ``field`` is the field (or metadata, or member) name; ``path`` the value fields
-    read from it after that (``drink.size`` → field ``drink``, path ``("size",)``).
-    """
-
-    source: Source
-    field: str
-    path: tuple[str, ...] = ()
-    enum: EnumType | None = None
-
-
-@dataclass(slots=True)
-class Analysis:
-    """The outcome of type-checking one expression.
-
-    ``types`` and ``bindings`` are keyed by ``id(node)`` of the expression's nodes.
-    """
-
-    type: Type
-    problems: list[Diagnostic]
-    types: dict[int, Type]
-    bindings: dict[int, Binding]
-
-
-def infer(expr: Expr, env: Env, expected: Type | None = None) -> tuple[Type, list[Diagnostic]]:
-    """The type of ``expr`` in ``env`` and the E401/E402 problems found in it."""
-    result = analyse(expr, env, expected)
-    return result.type, result.problems
-
-
-def analyse(expr: Expr, env: Env, expected: Type | None = None) -> Analysis:
-    """Type-check ``expr``: its type, problems, and the type and meaning of every node."""
-    checker = _Checker(env)
-    t = checker.expr(expr, expected, env.narrowed)
-    return Analysis(t, checker.problems, checker.types, checker.bindings)
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A ``did you mean `x`?`` help line for the closest candidates, if any is close."""
-    return suggest(closest(name, candidates))
-
-
-def closest(name: str, candidates: Iterable[str]) -> list[str]:
-    """Up to three candidates close to ``name``, best first, none much worse than the best."""
-    scored = []
-    for c in dict.fromkeys(candidates):
-        ratio = difflib.SequenceMatcher(None, name, c).ratio()
-        if ratio >= 0.6:
-            scored.append((-ratio, c))
-    scored.sort()
-    # Far weaker matches next to a good one are noise ('Payd': 'Paid', not 'Placed').
-    return [c for r, c in scored[:3] if -r >= -scored[0][0] - 0.1]
-
-
-def suggest(names: list[str]) -> str | None:
-    """``did you mean `a`, `b` or `c`?`` for the given names (None for none)."""
-    if not names:
-        return None
-    quoted = [f"`{c}`" for c in names]
-    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-    return f"did you mean {listed}?"
-
-
-def describe(expr: Expr) -> str:
-    """A short quote of an expression for messages: a name, a literal or a call."""
-    if isinstance(expr, Name):
-        return f"`{expr.dotted}`"
-    if isinstance(expr, Literal):
-        return literal_text(expr)
-    if isinstance(expr, Call):
-        return f"{expr.function}()"
-    return "the expression"
-
-
-def literal_text(lit: Literal) -> str:
-    """A literal as it would be written."""
-    if lit.kind == "none":
-        return "none"
-    if lit.kind == "bool":
-        return "true" if lit.value else "false"
-    if lit.kind == "str":
-        return '"' + str(lit.value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(lit.value)
-
-
-def mismatch(message: str, loc: Location, help: str | None = None) -> Diagnostic:
-    """An E402 finding: ``type mismatch: <message>``."""
-    return Diagnostic("E402", Level.ERROR, f"type mismatch: {message}", loc, help)
-
-
-def unknown_name(message: str, loc: Location, help: str | None = None) -> Diagnostic:
-    """An E401 finding."""
-    return Diagnostic("E401", Level.ERROR, message, loc, help)
-
-
-_QUALIFIERS = ("command", "event", "state", "row")
-_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
-_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
-_ORDERINGS = frozenset({"<", "<=", ">", ">="})
-
-
-def _enum_of(expected: Type | None) -> EnumType | None:
-    t = strip_optional(expected) if expected is not None else None
-    if isinstance(t, ListType):
-        t = strip_optional(t.element)
-    return t if isinstance(t, EnumType) else None
-
-
-def _none_tests(expr: Expr, when: bool) -> set[str]:
-    """Names that cannot be none when ``expr`` evaluates to ``when`` (for ``and``/``or``)."""
-    if isinstance(expr, Unary) and expr.op == "not":
-        return _none_tests(expr.operand, not when)
-    if isinstance(expr, Binary):
-        if expr.op == ("and" if when else "or"):
-            return _none_tests(expr.left, when) | _none_tests(expr.right, when)
-        if expr.op == ("!=" if when else "=="):
-            left, right = expr.left, expr.right
-            if isinstance(right, Literal) and right.kind == "none" and isinstance(left, Name):
-                return {left.dotted}
-            if isinstance(left, Literal) and left.kind == "none" and isinstance(right, Name):
-                return {right.dotted}
-    return set()
-
-
-class _Checker:
-    """One pass over an expression tree, collecting types, bindings and problems."""
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-        self.problems: list[Diagnostic] = []
-        self.types: dict[int, Type] = {}
-        self.bindings: dict[int, Binding] = {}
-
-    def expr(self, e: Expr, expected: Type | None, narrowed: frozenset[str]) -> Type:
-        if isinstance(e, Literal):
-            t = self._literal(e)
-        elif isinstance(e, Name):
-            t = self._name(e, expected, narrowed)
-        elif isinstance(e, ListExpr):
-            t = self._list(e, expected, narrowed)
-        elif isinstance(e, Call):
-            t = self._call(e, expected, narrowed)
-        elif isinstance(e, Unary):
-            t = self._unary(e, narrowed)
-        else:
-            t = self._binary(e, narrowed)
-        self.types[id(e)] = t
-        return t
-
-    # ------------------------------------------------------------ leaves
-
-    @staticmethod
-    def _literal(e: Literal) -> Type:
-        if e.kind == "decimal":
-            return FRACTION
-        if e.kind == "none":
-            return NONE
-        return PRIMITIVE_TYPES[e.kind]
-
-    def _name(self, e: Name, expected: Type | None, narrowed: frozenset[str]) -> Type:
-        t = self._name_type(e, expected, narrowed)
-        if isinstance(t, OptionalType) and e.dotted in narrowed:
-            return t.inner
-        return t
-
-    def _name_type(self, e: Name, expected: Type | None, narrowed: frozenset[str]) -> Type:
-        env = self.env
-        head, rest = e.parts[0], e.parts[1:]
-        if rest and head in _QUALIFIERS:
-            return self._qualified(e, narrowed)
-        found = env.lookup_field(head)
-        if found is not None:
-            ns, t = found
-            self.bindings[id(e)] = Binding(ns.source, head, rest)
-            return self._walk(e, t, 1, narrowed)
-        if not rest:
-            return self._member(e, head, expected)
-        # ``Size.Medium`` or ``Context.Enum.Member``: the longest enum prefix.
-        resolved = env.scope.resolve_type(env.context, ".".join(e.parts[:-1]))
-        if resolved is not None and isinstance(resolved.element, Enum):
-            et = enum_type(resolved.element, resolved.context)
-            member = e.parts[-1]
-            if member not in et.members:
-                self.problems.append(
-                    unknown_name(
-                        f"`{member}` is not a member of {et.name}",
-                        e.loc,
-                        did_you_mean(member, et.members),
-                    )
-                )
-                return UNKNOWN
-            self.bindings[id(e)] = Binding("member", member, enum=et)
-            return et
-        candidates = [n for ns in env.namespaces for n in ns.fields] + [x.name for x in env.enums]
-        self.problems.append(
-            unknown_name(
-                f"unknown name `{head}`", e.loc, did_you_mean(head, candidates) or env.note
-            )
-        )
-        return UNKNOWN
-
-    def _qualified(self, e: Name, narrowed: frozenset[str]) -> Type:
-        env = self.env
-        qualifier, name = e.parts[0], e.parts[1]
-        ns = next((n for n in env.namespaces if n.qualifier == qualifier), None)
-        if ns is None:
-            available = ", ".join(f"`{n.qualifier}.`" for n in env.namespaces)
-            hint = f"{env.where} sees {available}" if available else f"{env.where} sees no fields"
-            if env.note is not None:
-                hint = env.note
-            self.problems.append(
-                unknown_name(
-                    f"unknown name `{qualifier}.{name}`: there is no `{qualifier}` here",
-                    e.loc,
-                    hint,
-                )
-            )
-            return UNKNOWN
-        # Envelope metadata wins over a field of the same name: `event.id` is always
-        # the event's id (the field stays reachable by its plain name).
-        if name in ns.metadata:
-            self.bindings[id(e)] = Binding("metadata", name, e.parts[2:])
-            return self._walk(e, ns.metadata[name], 2, narrowed)
-        if name in ns.fields:
-            self.bindings[id(e)] = Binding(ns.source, name, e.parts[2:])
-            return self._walk(e, ns.fields[name], 2, narrowed)
-        # Match the bare names: the shared `state.` prefix would make everything close.
-        close = closest(name, [*ns.fields, *ns.metadata])
-        help_ = suggest([f"{qualifier}.{c}" for c in close])
-        if qualifier == "event" and name == "stream_id":
-            help_ = "an external system's event has no stream_id"
-        self.problems.append(unknown_name(f"unknown name `{qualifier}.{name}`", e.loc, help_))
-        return UNKNOWN
-
-    def _walk(self, e: Name, t: Type, start: int, narrowed: frozenset[str]) -> Type:
-        """Follow ``a.b.c`` through value fields from ``e.parts[start]`` on."""
-        for i in range(start, len(e.parts)):
-            part = e.parts[i]
-            so_far = ".".join(e.parts[:i])
-            if t is UNKNOWN:
-                return UNKNOWN
-            if isinstance(t, OptionalType) and so_far not in narrowed:
-                self.problems.append(
-                    mismatch(
-                        f"`{so_far}` may be none ({t}), so it has no field `{part}`",
-                        e.loc,
-                        f"test it first: '{so_far} != none and ...'",
-                    )
-                )
-                return UNKNOWN
-            t = strip_optional(t)
-            if not isinstance(t, ValueType):
-                self.problems.append(mismatch(f"`{so_far}` is {t}, which has no fields", e.loc))
-                return UNKNOWN
-            fields = value_fields(t, self.env.scope)
-            if part not in fields:
-                self.problems.append(
-                    unknown_name(
-                        f"`{part}` is not a field of {t.name}", e.loc, did_you_mean(part, fields)
-                    )
-                )
-                return UNKNOWN
-            t = fields[part]
-        return t
-
-    def _member(self, e: Name, name: str, expected: Type | None) -> Type:
-        env = self.env
-        wanted = _enum_of(expected)
-        if wanted is not None and name in wanted.members:
-            self.bindings[id(e)] = Binding("member", name, enum=wanted)
-            return wanted
-        having = [et for et in env.enums if name in et.members]
-        if len(having) == 1:
-            self.bindings[id(e)] = Binding("member", name, enum=having[0])
-            return having[0]
-        if len(having) > 1:
-            listed = " or ".join(f"`{et.name}.{name}`" for et in having)
-            self.problems.append(
-                unknown_name(
-                    f"ambiguous name `{name}`: a member of "
-                    + " and ".join(et.name for et in having),
-                    e.loc,
-                    f"qualify it: {listed}",
-                )
-            )
-            return UNKNOWN
-        candidates = [n for ns in env.namespaces for n in ns.fields]
-        if wanted is not None:
-            candidates += wanted.members
-        candidates += [m for et in env.enums for m in et.members]
-        self.problems.append(
-            unknown_name(
-                f"unknown name `{name}`", e.loc, did_you_mean(name, candidates) or env.note
-            )
-        )
-        return UNKNOWN
-
-    def _list(self, e: ListExpr, expected: Type | None, narrowed: frozenset[str]) -> Type:
-        wanted = strip_optional(expected) if expected is not None else None
-        item_expected = wanted.element if isinstance(wanted, ListType) else None
-        element: Type = NOTHING
-        unknown = False  # an item already reported: the list's type is unknown too
-        for item in e.items:
-            t = self.expr(item, item_expected if item_expected is not None else element, narrowed)
-            if t is UNKNOWN:
-                unknown = True
-                continue
-            joined = unify(element, t)
-            if joined is None:
-                self.problems.append(
-                    mismatch(f"a list's items must have one type, not {element} and {t}", item.loc)
-                )
-                return UNKNOWN
-            element = joined
-        return UNKNOWN if unknown else ListType(element)
-
-    # ------------------------------------------------------------ calls and operators
-
-    def _call(self, e: Call, expected: Type | None, narrowed: frozenset[str]) -> Type:
-        arity = {"len": 1, "now": 0, "today": 0, "date": 1, "new_id": 0}
-        arity |= {"lower": 1, "upper": 1, "min": 2, "max": 2}
-        fn = e.function
-        if fn not in arity:
-            self.problems.append(
-                unknown_name(
-                    f"unknown function `{fn}`",
-                    e.loc,
-                    did_you_mean(fn, FUNCTIONS) or "functions: " + ", ".join(FUNCTIONS),
-                )
-            )
-            for arg in e.args:
-                self.expr(arg, None, narrowed)
-            return UNKNOWN
-        if len(e.args) != arity[fn]:
-            n = arity[fn]
-            self.problems.append(
-                mismatch(
-                    f"{fn}() takes {n} argument{'s' if n != 1 else ''}, not {len(e.args)}", e.loc
-                )
-            )
-            for arg in e.args:
-                self.expr(arg, None, narrowed)
-            return UNKNOWN
-        if fn == "now":
-            return DATETIME
-        if fn == "today":
-            return DATE
-        if fn == "new_id":
-            return UUID
-        if fn in ("min", "max"):
-            a = self.expr(e.args[0], expected, narrowed)
-            b = self.expr(e.args[1], a if a is not UNKNOWN else expected, narrowed)
-            return self._ordered_pair(f"{fn}()", e.args[0], a, e.args[1], b, e.loc) or UNKNOWN
-        arg = e.args[0]
-        t = self.expr(arg, None, narrowed)
-        if t is UNKNOWN:
-            return STR if fn in ("lower", "upper") else (INT if fn == "len" else DATE)
-        if self._maybe_none(arg, t):
-            return UNKNOWN
-        if fn == "len":
-            if t == STR or isinstance(t, ListType):
-                return INT
-            self.problems.append(mismatch(f"len() needs a list or a str, not {t}", arg.loc))
-            return INT
-        if fn == "date":
-            if t != DATETIME:
-                self.problems.append(mismatch(f"date() needs a datetime, not {t}", arg.loc))
-            return DATE
-        if t != STR:
-            self.problems.append(mismatch(f"{fn}() needs a str, not {t}", arg.loc))
-        return STR
-
-    def _maybe_none(self, e: Expr, t: Type) -> bool:
-        """Report an optional (or none) operand where a value is needed; True if reported."""
-        if t is NONE:
-            self.problems.append(mismatch("none has no value to compute with", e.loc))
-            return True
-        if isinstance(t, OptionalType):
-            what = describe(e)
-            hint = f"test it first: '{e.dotted} != none and ...'" if isinstance(e, Name) else None
-            self.problems.append(mismatch(f"{what} may be none ({t})", e.loc, hint))
-            return True
-        return False
-
-    def _ordered_pair(
-        self, what: str, left: Expr, a: Type, right: Expr, b: Type, loc: Location
-    ) -> Type | None:
-        """The common type of two ordered operands (``<``, min, max), or None if reported."""
-        if a is UNKNOWN or b is UNKNOWN:
-            return UNKNOWN
-        if self._maybe_none(left, a) or self._maybe_none(right, b):
-            return None
-        if is_numeric(a) and is_numeric(b):
-            joined = numeric_join(a, b)
-            if joined is None:
-                self.problems.append(mismatch(f"cannot compare {a} with {b}", loc, _MIX_HELP))
-            return joined
-        if a == b and isinstance(a, Primitive) and a.name in ORDERED:
-            return a
-        if a == b:
-            self.problems.append(
-                mismatch(
-                    f"{what} cannot order {a} values",
-                    loc,
-                    "ordering works on numbers, str, date and datetime",
-                )
-            )
-        else:
-            self.problems.append(mismatch(f"cannot compare {a} with {b}", loc))
-        return None
-
-    def _unary(self, e: Unary, narrowed: frozenset[str]) -> Type:
-        t = self.expr(e.operand, None, narrowed)
-        if t is UNKNOWN:
-            return BOOL if e.op == "not" else UNKNOWN
-        if e.op == "not":
-            if t != BOOL:
-                self.problems.append(mismatch(f"`not` needs a bool, not {t}", e.operand.loc))
-            return BOOL
-        if self._maybe_none(e.operand, t):
-            return UNKNOWN
-        if not is_numeric(t):
-            self.problems.append(mismatch(f"cannot negate {t}", e.operand.loc))
-            return UNKNOWN
-        return t
-
-    def _starts_unresolved(self, e: Expr) -> bool:
-        """Whether ``e`` is a bare name that only an expected enum could resolve."""
-        return (
-            isinstance(e, Name) and len(e.parts) == 1 and self.env.lookup_field(e.parts[0]) is None
-        )
-
-    def _binary(self, e: Binary, narrowed: frozenset[str]) -> Type:
-        op = e.op
-        if op in ("and", "or"):
-            a = self.expr(e.left, None, narrowed)
-            # `x != none and x > 0`: in the right operand x is known not to be none.
-            right_narrowed = narrowed | _none_tests(e.left, op == "and")
-            b = self.expr(e.right, None, frozenset(right_narrowed))
-            for side, t in ((e.left, a), (e.right, b)):
-                if t is not UNKNOWN and t != BOOL:
-                    self.problems.append(mismatch(f"`{op}` needs bool operands, not {t}", side.loc))
-            return BOOL
-        if op in _COMPARISONS or op in ("in", "not in"):
-            return self._comparison(e, narrowed)
-        # Arithmetic: the right operand may be an enum member only by mistake, but the
-        # left operand's type still helps list literals (`tags + [Urgent]`).
-        a = self.expr(e.left, None, narrowed)
-        b = self.expr(e.right, a if isinstance(a, ListType) else None, narrowed)
-        if a is UNKNOWN or b is UNKNOWN:
-            return UNKNOWN
-        if self._maybe_none(e.left, a) or self._maybe_none(e.right, b):
-            return UNKNOWN
-        verb = _VERBS.get(op, op)
-        if op == "+":
-            if a == STR and b == STR:
-                return STR
-            if isinstance(a, ListType) and isinstance(b, ListType):
-                joined = unify(a, b)
-                if joined is None:
-                    self.problems.append(mismatch(f"cannot join {a} and {b}", e.loc))
-                    return UNKNOWN
-                return joined
-        if is_numeric(a) and is_numeric(b):
-            joined = numeric_join(a, b)
-            if joined is None:
-                self.problems.append(mismatch(f"cannot {verb} {a} and {b}", e.loc, _MIX_HELP))
-                return UNKNOWN
-            if op == "/" and a == INT and b == INT:
-                return DECIMAL
-            return joined
-        self.problems.append(mismatch(f"cannot {verb} {a} and {b}", e.loc))
-        return UNKNOWN
-
-    def _comparison(self, e: Binary, narrowed: frozenset[str]) -> Type:
-        op = e.op
-        membership = op in ("in", "not in")
-        # Infer the side that does not need an expected enum first (`Placed == status`).
-        if self._starts_unresolved(e.left) and not self._starts_unresolved(e.right):
-            b = self.expr(e.right, None, narrowed)
-            wanted = b.element if membership and isinstance(b, ListType) else b
-            a = self.expr(e.left, wanted, narrowed)
-        else:
-            a = self.expr(e.left, None, narrowed)
-            b = self.expr(e.right, ListType(a) if membership else a, narrowed)
-        if a is UNKNOWN or b is UNKNOWN:
-            return BOOL
-        if membership:
-            if a == STR and b == STR:
-                return BOOL
-            if self._maybe_none(e.right, b):
-                return BOOL
-            if not isinstance(b, ListType):
-                self.problems.append(
-                    mismatch(
-                        f"`{op}` needs a list (or a str in a str) on the right, not {b}", e.loc
-                    )
-                )
-            elif not comparable(a, b.element):
-                self.problems.append(mismatch(f"cannot look for {a} in {b}", e.loc))
-            return BOOL
-        if op in _ORDERINGS:
-            self._ordered_pair(f"`{op}`", e.left, a, e.right, b, e.loc)
-            return BOOL
-        if not comparable(a, b):
-            help_ = (
-                _MIX_HELP
-                if is_numeric(strip_optional(a)) and is_numeric(strip_optional(b))
-                else None
-            )
-            if a is NONE or b is NONE:
-                other = e.left if b is NONE else e.right
-                help_ = f"{describe(other)} is never none; only an optional (T?) may be"
-            self.problems.append(mismatch(f"cannot compare {a} with {b}", e.loc, help_))
-        return BOOL
-
-
-_MIX_HELP = "float and decimal never mix; declare both the same type"

@@ -16,7 +16,7 @@ from stormgen.model.nodes import (
     Policy,
     View,
 )
-from stormgen.render.text import assignment, expression, field_line
+from stormgen.render.text import assignment, expression, field_line, then_tail
 
 
 def _fields(fields: Iterable[Any]) -> list[str]:
@@ -101,7 +101,7 @@ def note_details(graph: Any, nid: str) -> dict[str, Any]:
             line = t.command.name
             if t.assignments:
                 line += " { " + ", ".join(assignment(a) for a in t.assignments) + " }"
-            thens.append(line)
+            thens.append(line + then_tail(t))
         sections.append(("then", thens))
     elif isinstance(element, View):
         sections.append(("key", [field_line(element.key)]))

@@ -28,7 +28,7 @@ from stormgen.model.nodes import (
 from stormgen.render.diagram import context_map, event_flow, to_mermaid
 from stormgen.render.environment import make_environment
 from stormgen.render.output import Progress
-from stormgen.render.text import assignment, expression
+from stormgen.render.text import assignment, expression, then_tail
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel
@@ -153,6 +153,7 @@ class _Docs:
             facts.append(f"a request sent to the external system {_code(owner.name)}")
         lists = [
             ("Issued by", self.issuers.get(nid, [])),
+            ("Names", [_code(f"let {x.name} = {expression(x.value)}") for x in c.lets]),
             (
                 "Requires",
                 [
@@ -277,6 +278,8 @@ class _Docs:
                 line = _code(t.command.name)
                 if t.assignments:
                     line += " with " + ", ".join(_code(assignment(a)) for a in t.assignments)
+                if then_tail(t):
+                    line += f" {_code(then_tail(t).strip())}"
                 thens.append(line)
             lists = [("Then", thens), ("Open questions", [inline(h.text) for h in p.hotspots])]
             policies.append(

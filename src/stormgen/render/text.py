@@ -8,16 +8,21 @@ from stormgen.model.nodes import (
     Assignment,
     Binary,
     Call,
+    Comprehension,
+    Conditional,
+    Construction,
     Expr,
     Field,
     ListExpr,
     Literal,
     Name,
+    Then,
     Unary,
 )
 
 # Loosest first, as the grammar has them; a child binding looser than its parent gets parens.
 _PRECEDENCE = {
+    "if": 0.5,
     "or": 1,
     "and": 2,
     "not": 3,
@@ -49,8 +54,24 @@ def _literal(lit: Literal) -> str:
     return str(value) if isinstance(value, int | Decimal) else repr(value)
 
 
-def expression(expr: Expr, parent: int = 0) -> str:
+def _for(c: Comprehension) -> str:
+    text = f"{expression(c.element)} for {c.var} in {expression(c.source, 1)}"
+    if c.condition is not None:
+        text += f" if {expression(c.condition, 1)}"
+    return text
+
+
+def expression(expr: Expr, parent: float = 0) -> str:
     """The source text of an expression, with only the parentheses it needs."""
+    if isinstance(expr, Conditional):
+        prec = _PRECEDENCE["if"]
+        body = expression(expr.body, 1)
+        text = f"{body} if {expression(expr.test, 1)} else {expression(expr.orelse, prec)}"
+        return f"({text})" if prec < parent else text
+    if isinstance(expr, Comprehension):
+        return _for(expr) if expr.generator else f"[{_for(expr)}]"
+    if isinstance(expr, Construction):
+        return f"{expr.type.name} {{ " + ", ".join(assignment(a) for a in expr.assignments) + " }"
     if isinstance(expr, Literal):
         return _literal(expr)
     if isinstance(expr, Name):
@@ -69,6 +90,16 @@ def expression(expr: Expr, parent: int = 0) -> str:
         # Left-associative: the right operand of the same precedence needs parentheses.
         text = f"{expression(expr.left, prec)} {expr.op} {expression(expr.right, prec + 1)}"
     return f"({text})" if prec < parent else text
+
+
+def then_tail(t: Then) -> str:
+    """What follows a `then` line's command: `` for x in L [if C]`` or `` if C``."""
+    if t.fan is not None:
+        text = f" for {t.fan.var} in {expression(t.fan.source, 1)}"
+        if t.fan.condition is not None:
+            text += f" if {expression(t.fan.condition, 1)}"
+        return text
+    return f" if {expression(t.condition)}" if t.condition is not None else ""
 
 
 def assignment(a: Assignment) -> str:

@@ -42,7 +42,7 @@ from stormgen.runtime.rejections import (
     require,
 )
 from stormgen.runtime.store import EventStore, open_store
-from stormgen.runtime.unset import UNSET, UnsetFieldError, is_unset
+from stormgen.runtime.unset import UNSET, UnsetFieldError, is_unset, present
 from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import DELETE, Delete, View
 
@@ -102,6 +102,7 @@ __all__ = [
     "on_command",
     "on_event",
     "open_store",
+    "present",
     "require",
     "schema_hash",
     "steer_fakes",

@@ -21,6 +21,7 @@ from stormgen.runtime import codec
 from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Command, Event
+from stormgen.runtime.rejections import Rejected
 from stormgen.runtime.unset import UNSET
 
 S = TypeVar("S")
@@ -124,3 +125,26 @@ class Loaded(Generic[S]):
     def exists(self) -> bool:
         """Whether the instance has any event (was created)."""
         return self.version > 0
+
+
+def decide(aggregate: Aggregate[Any], state: Any, command: Command) -> list[Event]:
+    """The events ``aggregate`` records for ``command``; `Rejected` when a guard fails,
+    and also when one of the model's expressions cannot be computed (a division by
+    zero, a decimal out of range): the command is refused with that reason and nothing
+    is written."""
+    try:
+        return list(aggregate.decide(state, command))
+    except ArithmeticError as exc:
+        name = type(command).__name__
+        raise Rejected(f"{name} cannot be computed: {_arithmetic(exc)}") from exc
+
+
+def _arithmetic(exc: ArithmeticError) -> str:
+    """What went wrong, in words (a `decimal` signal's own text is a class list)."""
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, OverflowError) or type(exc).__name__ == "Overflow":
+        return "a number out of range"
+    if type(exc).__name__ in ("InvalidOperation", "DivisionUndefined"):
+        return "an undefined operation (such as 0 / 0)"
+    return str(exc) or type(exc).__name__

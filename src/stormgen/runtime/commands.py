@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from stormgen.runtime import codec
-from stormgen.runtime.aggregate import Aggregate, id_text
+from stormgen.runtime.aggregate import Aggregate, decide, id_text
 from stormgen.runtime.envelope import NewEvent, new_event_id
 from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.idempotency import FINGERPRINT, ClientKey, fingerprint_of, stored_key
@@ -302,7 +302,7 @@ class CommandHandler:
                     raise NotFound(f"{agg.name} {ident_text} does not exist")
                 if expected_version is not None and version != expected_version:
                     raise VersionConflict(stream, expected_version, version)
-                events = list(agg.decide(state, command))
+                events = decide(agg, state, command)
             except Exception:
                 if confirmed:
                     raise

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-from stormgen.runtime.aggregate import Aggregate, id_text
+from stormgen.runtime.aggregate import Aggregate, decide, id_text
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Command, Event, info
 
@@ -30,7 +30,7 @@ def when(
     recorded_at: datetime = RECORDED_AT,
 ) -> tuple[list[Event], S]:
     """The events ``command`` records given ``state``, and the state after them."""
-    events = list(aggregate.decide(state, command))
+    events = decide(aggregate, state, command)
     for number, event in enumerate(events, 1):
         ident = getattr(event, aggregate.id_field)
         recorded = RecordedEvent(

@@ -8,7 +8,7 @@ before an event sets it is a runtime error". Using `UNSET` in a comparison, arit
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from stormgen.runtime.rejections import DomainError
 
@@ -62,3 +62,15 @@ UNSET: Any = _Unset()
 def is_unset(value: object) -> bool:
     """Whether a value is `UNSET` (safe: an identity check)."""
     return value is UNSET
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None, name: str) -> T:
+    """``value``, which a ``require NAME != none`` of the command already proved is not
+    none (the generated code says so where a later line reads it); `UnsetFieldError` if
+    it is none after all (a handler overridden without that guard)."""
+    if value is None:
+        raise UnsetFieldError(f"{name} is none, though a guard required it")
+    return value

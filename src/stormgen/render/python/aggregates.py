@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from stormgen.model import typecheck as tc
 from stormgen.model import types as t
-from stormgen.model.nodes import Aggregate, Command, Context, Emit, Event
+from stormgen.model.nodes import Aggregate, Command, Context, Emit, Event, Require
 from stormgen.model.scope import EVENT_KINDS
 from stormgen.render.python.expressions import CompileError, Compiler
 from stormgen.render.python.files import Built, Template, file, module_path
@@ -83,11 +84,15 @@ class AggregateBuilder(Builder):
         return Built(vm, (file(module_path(mod.dotted), Template.AGGREGATE, agg=vm), user_file))
 
     def handler(self, context: Context, agg: Aggregate, cmd: Command, mod: Module) -> HandlerVM:
+        guards = []
+        lines = tc.command_lines(cmd, t.command_env(cmd, self.parts.scope, lines=False))
+        for line, seen, _ in lines:
+            if isinstance(line, Require):  # what this guard sees: the lines before it
+                gc = self.parts.compiler(seen, mod, message="command", state="state")
+                guards.append(GuardVM(gc.compile(line.condition, t.BOOL), py_str(line.message)))
+                self.parts.finish(gc, mod)
         env = t.command_env(cmd, self.parts.scope)
         c = self.parts.compiler(env, mod, message="command", state="state")
-        guards = tuple(
-            GuardVM(c.compile(r.condition, t.BOOL), py_str(r.message)) for r in cmd.requires
-        )
         emits = tuple(self.emit(context, agg, cmd, e, env, c, mod) for e in cmd.emits)
         self.parts.finish(c, mod)
         method = snake_case(cmd.name)
@@ -97,7 +102,7 @@ class AggregateBuilder(Builder):
             f"check_{method}",
             f"emit_{method}",
             py_description(cmd.description),
-            guards,
+            tuple(guards),
             emits,
         )
 

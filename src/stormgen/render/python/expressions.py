@@ -1,6 +1,6 @@
 """Compile `.storm` expressions (docs/generated.md, "Behavior") into plain Python source.
 
-The static types come from :mod:`stormgen.model.types` (``analyse``): each name's
+The static types come from :mod:`stormgen.model.typecheck` (``analyse``): each name's
 meaning (message field, state field, event metadata or enum member) and each node's
 type. Compilation then only decides spelling:
 
@@ -9,6 +9,11 @@ type. Compilation then only decides spelling:
   sees exact types; a fraction literal becomes ``Decimal("4.50")`` or ``4.5``;
 - lists are tuples (messages and states are frozen), ``[a, b]`` is ``(a, b)``;
 - ``x == none`` is ``x is None``; enum members are ``Enum.Member``;
+- a comprehension stays one (``tuple([E for x in L if C])``, lists being tuples), a
+  generator call stays a call (``any(...)``, ``sum((...), Decimal(0))``,
+  ``min((...), default=None)``, ``next((...), None)`` for ``first``), a value
+  construction is a keyword call (``Drink(name=n, price=p)``), a ``let`` name is its
+  expression written where it is used;
 - parentheses only where Python's precedence needs them (it matches the language's).
 """
 
@@ -18,13 +23,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from stormgen.model import typecheck as tc
 from stormgen.model import types as t
-from stormgen.model.nodes import Binary, Call, Expr, ListExpr, Literal, Name, Unary
+from stormgen.model.nodes import (
+    Binary,
+    Call,
+    Comprehension,
+    Conditional,
+    Construction,
+    Expr,
+    ListExpr,
+    Literal,
+    Name,
+    Unary,
+)
 from stormgen.render.python.literals import py_decimal, py_float, py_str
 from stormgen.render.python.names import field_name, member_name
 
 #: Python precedence of what an expression compiles to (higher binds tighter).
-_OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _ATOM = range(1, 9)
+_IF, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _ATOM = range(9)
 _PREC = {"or": _OR, "and": _AND, "+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL}
 _CMP_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "not in"})
 #: the comparison `not (a OP b)` is written as (ruff's E713/E714: `not in`, `is not`)
@@ -44,6 +61,8 @@ class Target:
     metadata: str = "recorded"
     #: the Python name of an enum class in the module being written
     enum: Callable[[t.EnumType], str] = lambda e: e.name
+    #: the Python name of a value class in the module being written
+    value: Callable[[t.ValueType], str] = lambda v: v.name
     #: ``event.<name>`` metadata in Python, with the names that text needs imported
     metadata_names: Mapping[str, tuple[str, frozenset[str]]] | None = None
     #: state (row) fields that are None until set although their type is not optional
@@ -69,11 +88,12 @@ class Compiler:
         self.uses: set[str] = set()  # "Decimal", "UTC", "datetime", "uuid4"
         self.bound: set[str] = set()  # the sources names were bound to: "metadata", ...
         self._types: dict[int, t.Type] = {}
-        self._bindings: dict[int, t.Binding] = {}
+        self._bindings: dict[int, tc.Binding] = {}
+        self._lets: dict[str, Code] = {}  # each `let` compiled once
 
     def compile(self, expr: Expr, want: t.Type | None = None) -> str:
         """Python source for ``expr``; ``want`` is the type of the place it goes to."""
-        analysis = t.analyse(expr, self.env, want)
+        analysis = tc.analyse(expr, self.env, want)
         if analysis.problems:
             first = analysis.problems[0]
             raise CompileError(f"{first.location}: {first.message}")
@@ -118,6 +138,12 @@ class Compiler:
             return self._unary(e)
         if isinstance(e, Binary):
             return self._binary(e)
+        if isinstance(e, Conditional):
+            return self._conditional(e, want)
+        if isinstance(e, Comprehension):
+            return self._comprehension(e, want)
+        if isinstance(e, Construction):
+            return self._construction(e)
         return self._literal(e, None)  # pragma: no cover - Literal handled above
 
     def _literal(self, e: Literal, wanted: t.Type | None) -> Code:
@@ -145,7 +171,12 @@ class Compiler:
         if binding.source == "member":
             assert binding.enum is not None
             return Code(f"{self.target.enum(binding.enum)}.{member_name(binding.field)}", _ATOM)
-        if binding.source == "metadata":
+        if binding.source == "local":
+            head = self._local(binding.field)
+        elif binding.source == "let":
+            code = self._let(binding.field)
+            head = code.text if code.prec == _ATOM else f"({code.text})"
+        elif binding.source == "metadata":
             names = self.target.metadata_names or {}
             found = names.get(binding.field)
             if found is None:
@@ -161,7 +192,97 @@ class Compiler:
                 self.uses.add("required")
                 head = f"{self.target.required}({head}, {py_str(binding.field)})"
         path = "".join(f".{field_name(p)}" for p in binding.path)
+        if e.dotted in self.env.narrowed:
+            # An optional an earlier `require ... != none` proved present: say so to mypy.
+            self.uses.add("present")
+            return Code(f"present({head}{path}, {py_str(e.dotted)})", _ATOM)
         return Code(head + path, _ATOM)
+
+    def local(self, name: str) -> str:
+        """The Python name of a variable bound around the expressions (a fan-out's)."""
+        return self._local(name)
+
+    def _local(self, name: str) -> str:
+        """The Python name of a comprehension's variable (clear of the handler's names)."""
+        py = field_name(name)
+        taken = {self.target.message, self.target.state, self.target.metadata}
+        taken |= {self.target.required, "Decimal", "UTC", "datetime", "uuid4", "fullmatch"}
+        taken |= {"present", "l", "O", "I"}  # and the names ruff finds ambiguous
+        return py + "_" if py in taken else py
+
+    def _let(self, name: str) -> Code:
+        found = self.env.lets.get(name)
+        if found is None:
+            raise CompileError(f"unknown let '{name}'")
+        if name not in self._lets:
+            value = found[1]
+            analysis = tc.analyse(value, self.env)
+            if analysis.problems:
+                first = analysis.problems[0]
+                raise CompileError(f"{first.location}: {first.message}")
+            self._types.update(analysis.types)
+            self._bindings.update(analysis.bindings)
+            self._lets[name] = self._expr(value, None)
+        return self._lets[name]
+
+    def _conditional(self, e: Conditional, want: t.Type | None) -> Code:
+        own = self._type(e)
+        branch = want if want is not None else own
+        body = self._expr(e.body, branch)
+        test = self._expr(e.test, t.BOOL)
+        orelse = self._expr(e.orelse, branch)
+        text = f"{_wrap(body, _OR)} if {_wrap(test, _OR)} else {_wrap(orelse, _IF)}"
+        return Code(text, _IF)
+
+    def _for(self, c: Comprehension, element: t.Type | None) -> str:
+        """``E for x in L if C``, without brackets."""
+        item = self._expr(c.element, element)
+        source = self._expr(c.source, None)
+        text = f"{_wrap(item, _OR)} for {self._local(c.var)} in {_wrap(source, _OR)}"
+        if c.condition is not None:
+            text += f" if {_wrap(self._expr(c.condition, t.BOOL), _OR)}"
+        return text
+
+    def _comprehension(self, c: Comprehension, want: t.Type | None) -> Code:
+        own = t.strip_optional(want) if want is not None else self._type(c)
+        element = own.element if isinstance(own, t.ListType) else None
+        return Code(f"tuple([{self._for(c, element)}])", _ATOM)
+
+    def _aggregate(self, e: Call) -> Code:
+        """``any``/``all``/``sum``/``min``/``max``/``first`` of a generator or a list."""
+        fn, arg = e.function, e.args[0]
+        own = _plain(self._type(e))
+        element = own if fn in ("sum", "min", "max", "first") else t.BOOL
+        if isinstance(arg, Comprehension):
+            inner = self._for(arg, element)
+            items = f"({inner})"
+        else:
+            listed = self._expr(arg, t.ListType(element))
+            inner = items = listed.text
+        if fn in ("any", "all"):
+            return Code(f"{fn}({inner})", _ATOM)
+        if fn == "first":
+            first = items if isinstance(arg, Comprehension) else f"iter({items})"
+            return Code(f"next({first}, None)", _ATOM)
+        if fn in ("min", "max"):
+            return Code(f"{fn}({items}, default=None)", _ATOM)
+        if own == t.DECIMAL:
+            self.uses.add("Decimal")
+            return Code(f"sum({items}, Decimal(0))", _ATOM)
+        if own == t.FLOAT:
+            return Code(f"sum({items}, 0.0)", _ATOM)
+        return Code(f"sum({inner})", _ATOM)
+
+    def _construction(self, e: Construction) -> Code:
+        vt = self._type(e)
+        if not isinstance(vt, t.ValueType):
+            raise CompileError(f"{e.loc}: unknown value '{e.type.name}'")
+        fields = t.value_fields(vt, self.env.scope)
+        args = ", ".join(
+            f"{field_name(a.target)}={self._expr(a.value, fields.get(a.target)).text}"
+            for a in e.assignments
+        )
+        return Code(f"{self.target.value(vt)}({args})", _ATOM)
 
     def _list(self, e: ListExpr, want: t.Type | None) -> Code:
         own = t.strip_optional(want) if want is not None else self._type(e)
@@ -173,6 +294,19 @@ class Compiler:
 
     def _call(self, e: Call, want: t.Type | None) -> Code:
         fn = e.function
+        if fn in t.GENERATOR_FUNCTIONS and len(e.args) == 1:
+            return self._aggregate(e)
+        if fn in ("round", "abs"):
+            number = self._expr(e.args[0], _plain(self._type(e)))
+            places = "".join(f", {self._expr(a, t.INT).text}" for a in e.args[1:])
+            return Code(f"{fn}({number.text}{places})", _ATOM)
+        if fn == "matches":
+            self.uses.add("fullmatch")
+            text, pattern = self._expr(e.args[0], t.STR), self._expr(e.args[1], t.STR)
+            return Code(f"fullmatch({pattern.text}, {text.text}) is not None", _CMP)
+        if fn in ("startswith", "endswith"):
+            text, affix = self._expr(e.args[0], t.STR), self._expr(e.args[1], t.STR)
+            return Code(f"{_wrap(text, _ATOM)}.{fn}({affix.text})", _ATOM)
         if fn == "now":
             self.uses.update({"datetime", "UTC"})
             return Code("datetime.now(UTC)", _ATOM)

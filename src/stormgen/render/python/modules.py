@@ -13,7 +13,7 @@ from stormgen.render.python.names import Namespace
 
 #: Modules of the standard library that generated code imports from.
 STDLIB = frozenset({"dataclasses", "datetime", "decimal", "enum", "typing", "uuid", "argparse"})
-STDLIB |= frozenset({"collections.abc", "os", "sys"})
+STDLIB |= frozenset({"collections.abc", "os", "re", "sys"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import builtins
 import keyword
-import re
 from enum import StrEnum
-from functools import cache
+
+from stormgen.model.naming import snake_case as snake_case  # re-exported for the renderers
 
 #: Names a generated module uses for itself (type names in annotations, helpers).
 _TYPE_NAMES = frozenset(
@@ -44,17 +44,6 @@ RESERVED_MODULE_NAMES = (
     | _IMPORTED_NAMES
     | {"annotations"}
 )
-
-_FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
-_ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
-
-
-@cache  # asked for the same few names over and over (~19k calls on 800 aggregates)
-def snake_case(name: str) -> str:
-    """``PlaceOrder`` -> ``place_order``, ``HTTPRequest`` -> ``http_request``."""
-    s = _FIRST_CAP.sub(r"\1_\2", name)
-    s = _ALL_CAP.sub(r"\1_\2", s).lower()
-    return re.sub(r"_+", "_", s)
 
 
 def package_name(model_name: str) -> str:

@@ -102,7 +102,10 @@ class Parts:
         def enum_name(e: t.EnumType) -> str:
             return mod.use(self.plan.of(e.node).cls, e.context_name or "")
 
-        return Compiler(env, Target(enum=enum_name, **target))
+        def value_name(v: t.ValueType) -> str:
+            return mod.use(self.plan.of(v.node).cls, v.context_name or "")
+
+        return Compiler(env, Target(enum=enum_name, value=value_name, **target))
 
     def event_compiler(
         self,
@@ -120,6 +123,8 @@ class Parts:
         """Import what compiled expressions used."""
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
         where["uuid4"] = where["UUID"] = "uuid"
+        where["fullmatch"] = "re"
+        where["present"] = "stormgen.runtime"
         for name in sorted(compiler.uses - {"required"}):
             mod.std(where[name], name)
 

@@ -7,6 +7,7 @@ left to its default.
 
 from __future__ import annotations
 
+from stormgen.model import typecheck as tc
 from stormgen.model import types as t
 from stormgen.model.nodes import Aggregate, Command, Context, Event, Policy
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS
@@ -16,7 +17,7 @@ from stormgen.render.python.literals import py_docstring, py_str
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import field_name
 from stormgen.render.python.parts import RUNTIME, Builder, override
-from stormgen.render.python.viewmodels import Call, PolicyVM
+from stormgen.render.python.viewmodels import Call, PolicyVM, ThenVM
 
 
 class PolicyBuilder(Builder):
@@ -60,8 +61,22 @@ class PolicyBuilder(Builder):
         env = t.policy_env(event, context, self.parts.scope)
         c = self.parts.event_compiler(env, mod, found.owner)
         condition = c.compile(p.condition, t.BOOL) if p.condition is not None else None
+        self.parts.finish(c, mod)
+        # The `then` lines see what the condition proved (`x != none and ...`).
+        when_env = tc.narrowed_by(p.condition, env)
+        when_c = self.parts.event_compiler(when_env, mod, found.owner)
         calls = []
+        lines = []
         for then in p.thens:
+            env, c = when_env, when_c
+            line_if = c.compile(then.condition, t.BOOL) if then.condition is not None else None
+            loop = None
+            if then.fan is not None:  # then C {...} for x in L [if C]: x is seen below
+                env = tc.fan_out(then.fan, env)[0]
+                c = self.parts.event_compiler(env, mod, found.owner)
+                loop = f"{c.local(then.fan.var)} in {c.compile(then.fan.source)}"
+                if then.fan.condition is not None:
+                    loop += f" if {c.compile(then.fan.condition, t.BOOL)}"
             target = self.parts.scope.resolve(context, then.command.name, COMMAND_KINDS)
             if target is None or not isinstance(target.element, Command):
                 raise CompileError(f"{then.command.loc}: unknown command '{then.command.name}'")
@@ -92,7 +107,10 @@ class PolicyBuilder(Builder):
                     )
                 args.append((field_name(f.name), value))
             calls.append(Call(mod.use(self.plan.of(cmd).cls), tuple(args)))
-        self.parts.finish(c, mod)
+            lines.append(ThenVM(calls[-1], line_if, loop))
+            if c is not when_c:
+                self.parts.finish(c, mod)
+        self.parts.finish(when_c, mod)
         doc = (
             p.description
             or f"Whenever {p.when.name} then {', '.join(x.command.name for x in p.thens)}."
@@ -107,4 +125,5 @@ class PolicyBuilder(Builder):
             event=event_class,
             condition=condition,
             commands=tuple(calls),
+            lines=tuple(lines),
         )

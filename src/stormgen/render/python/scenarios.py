@@ -16,13 +16,15 @@ and the test file says so.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from stormgen.model import typecheck as tc
 from stormgen.model import types as t
 from stormgen.model.nodes import (
     Aggregate,
@@ -30,6 +32,9 @@ from stormgen.model.nodes import (
     Binary,
     Call,
     Command,
+    Comprehension,
+    Conditional,
+    Construction,
     Context,
     Event,
     Expr,
@@ -37,6 +42,7 @@ from stormgen.model.nodes import (
     ListExpr,
     Literal,
     Name,
+    TypeRef,
     Unary,
 )
 from stormgen.model.scope import EVENT_KINDS, Scope
@@ -53,6 +59,11 @@ CLOCKS = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2990, 1, 1, tzinfo=UTC))
 
 class Unknowable(Exception):
     """An expression whose value a test cannot know in advance (clock, fresh ids, unset)."""
+
+
+class Incomputable(Unknowable):
+    """An expression that fails on these values (a division by zero): the command would
+    be rejected for it, so the values make no accepted case."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ class Outcome:
 
 
 class Interpreter:
-    """Evaluate expressions over plain values; names are bound by ``types.analyse``."""
+    """Evaluate expressions over plain values; names are bound by ``typecheck.analyse``."""
 
     def __init__(
         self, env: t.Env, unset: frozenset[str] = frozenset(), clock: datetime | None = None
@@ -89,9 +100,10 @@ class Interpreter:
         self.clock = clock  # what now() reads; None: the clock is unknowable
         # ``event.<metadata>`` of the event being applied, as the generated tests record it
         self.metadata: dict[str, Any] | None = None
-        self._analyses: dict[tuple[int, int], t.Analysis] = {}
+        self._analyses: dict[tuple[int, int], tc.Analysis] = {}
         # Keeps analysed nodes and types alive, so that their ids stay theirs.
         self._keep: list[tuple[Expr, t.Type | None]] = []
+        self._locals: dict[str, Any] = {}  # the variables of the comprehensions around
 
     def with_clock(self, clock: datetime | None) -> Interpreter:
         """The same interpreter reading ``clock``; it shares the analyses (which do not
@@ -112,7 +124,7 @@ class Interpreter:
         analysis = self._analyses.get(key)
         if analysis is None:
             # The meaning of the names does not depend on the values: analyse once.
-            analysis = self._analyses[key] = t.analyse(expr, self.env, want)
+            analysis = self._analyses[key] = tc.analyse(expr, self.env, want)
             self._keep.append((expr, want))
         if analysis.problems:
             raise Unknowable("the expression does not type-check")
@@ -121,7 +133,7 @@ class Interpreter:
     def _eval(
         self,
         e: Expr,
-        bindings: dict[int, t.Binding],
+        bindings: dict[int, tc.Binding],
         message: Mapping[str, Any],
         state: Mapping[str, Any],
     ) -> Any:
@@ -130,6 +142,12 @@ class Interpreter:
             return e.value
         if isinstance(e, Name):
             b = bindings[id(e)]
+            if b.source in ("local", "let"):
+                if b.source == "local":
+                    value = self._locals[b.field]
+                else:
+                    value = self.eval(self.env.lets[b.field][1], message, state)
+                return _path(value, b.path)
             if b.source == "member":
                 assert b.enum is not None
                 return EnumValue(b.enum.name, b.enum.context_name, b.field)
@@ -150,6 +168,21 @@ class Interpreter:
             return value
         if isinstance(e, ListExpr):
             return tuple(ev(i, bindings, message, state) for i in e.items)
+        if isinstance(e, Conditional):
+            if ev(e.test, bindings, message, state):
+                return ev(e.body, bindings, message, state)
+            return ev(e.orelse, bindings, message, state)
+        if isinstance(e, Comprehension):
+            return self._each(e, bindings, message, state)
+        if isinstance(e, Construction):
+            return self._construct(e, bindings, message, state)
+        if isinstance(e, Call) and e.function in t.GENERATOR_FUNCTIONS and len(e.args) == 1:
+            arg = e.args[0]
+            if isinstance(arg, Comprehension):
+                items = self._each(arg, bindings, message, state)
+            else:
+                items = tuple(ev(arg, bindings, message, state))
+            return _aggregate(e.function, items)
         if isinstance(e, Call):
             if e.function == "new_id" or (self.clock is None and e.function in ("now", "today")):
                 raise Unknowable(f"{e.function}()")
@@ -171,7 +204,7 @@ class Interpreter:
                 return min(args[0], args[1])
             if e.function == "max":
                 return max(args[0], args[1])
-            raise Unknowable(e.function)
+            return _text_or_number(e.function, args)
         if isinstance(e, Unary):
             value = ev(e.operand, bindings, message, state)
             return (not value) if e.op == "not" else -value
@@ -183,6 +216,111 @@ class Interpreter:
         a = ev(e.left, bindings, message, state)
         b = ev(e.right, bindings, message, state)
         return _binary(e.op, a, b)
+
+    def _each(
+        self,
+        c: Comprehension,
+        bindings: dict[int, tc.Binding],
+        message: Mapping[str, Any],
+        state: Mapping[str, Any],
+    ) -> tuple[Any, ...]:
+        """The items of ``E for x in L if C``."""
+        source = self._eval(c.source, bindings, message, state)
+        if source is None:
+            raise Unknowable("a list that is none")
+        outer = self._locals.get(c.var, _ABSENT)
+        out = []
+        try:
+            for item in source:
+                self._locals[c.var] = item
+                if c.condition is None or self._eval(c.condition, bindings, message, state):
+                    out.append(self._eval(c.element, bindings, message, state))
+        finally:
+            if outer is _ABSENT:
+                self._locals.pop(c.var, None)
+            else:
+                self._locals[c.var] = outer
+        return tuple(out)
+
+    def _construct(
+        self,
+        e: Construction,
+        bindings: dict[int, tc.Binding],
+        message: Mapping[str, Any],
+        state: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """A value as the interpreter holds one: its fields by name, defaults filled."""
+        given = {a.target: self._eval(a.value, bindings, message, state) for a in e.assignments}
+        vt = t.resolve_type(TypeRef(e.type.name, e.type.loc), self.env.context, self.env.scope)
+        if not isinstance(vt, t.ValueType):
+            raise Unknowable(f"unknown value {e.type.name}")
+        out: dict[str, Any] = {}
+        for f in vt.node.fields:
+            if f.name in given:
+                out[f.name] = given[f.name]
+            elif f.default is not None:
+                constants = Interpreter(t.constant_env(vt.context, self.env.scope))
+                out[f.name] = constants.eval(
+                    f.default, {}, {}, t.field_type(f, vt.context, self.env.scope)
+                )
+            else:
+                out[f.name] = None
+        return out
+
+
+_ABSENT = object()
+
+
+def _path(value: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(value, dict):
+            raise Unknowable("a field of none")
+        value = value[part]
+    return value
+
+
+def _aggregate(fn: str, items: tuple[Any, ...]) -> Any:
+    """``any``/``all``/``sum``/``min``/``max``/``first`` of the items."""
+    if fn == "any":
+        return any(items)
+    if fn == "all":
+        return all(items)
+    if fn == "first":
+        return items[0] if items else None
+    if any(i is None for i in items):
+        raise Unknowable("none among the items")
+    try:
+        if fn == "sum":
+            return sum(items)
+        if fn == "min":
+            return min(items, default=None)
+        return max(items, default=None)
+    except TypeError as exc:
+        raise Unknowable(str(exc)) from None
+    except ArithmeticError as exc:
+        raise Incomputable(str(exc)) from None
+
+
+def _text_or_number(fn: str, args: list[Any]) -> Any:
+    """``round``, ``abs``, ``matches``, ``startswith``, ``endswith``."""
+    if any(a is None for a in args):
+        raise Unknowable(f"none in {fn}()")
+    try:
+        if fn == "round":
+            return round(args[0], args[1])
+        if fn == "abs":
+            return abs(args[0])
+        if fn == "matches":
+            return re.fullmatch(args[1], args[0]) is not None
+        if fn == "startswith":
+            return str(args[0]).startswith(args[1])
+        if fn == "endswith":
+            return str(args[0]).endswith(args[1])
+    except TypeError as exc:
+        raise Unknowable(str(exc)) from None
+    except ArithmeticError as exc:
+        raise Incomputable(str(exc)) from None
+    raise Unknowable(fn)
 
 
 def _binary(op: str, a: Any, b: Any) -> Any:
@@ -215,8 +353,10 @@ def _binary(op: str, a: Any, b: Any) -> Any:
             if isinstance(a, int) and isinstance(b, int):
                 return Decimal(a) / Decimal(b)
             return a / b
-    except (ZeroDivisionError, InvalidOperation, TypeError, OverflowError) as exc:
+    except TypeError as exc:
         raise Unknowable(str(exc)) from None
+    except ArithmeticError as exc:
+        raise Incomputable(str(exc)) from None
     raise Unknowable(op)
 
 
@@ -225,26 +365,12 @@ def _binary(op: str, a: Any, b: Any) -> Any:
 
 def literals_in(exprs: list[Expr]) -> list[Any]:
     """The literal values an expression mentions (good boundary candidates)."""
-    found: list[Any] = []
-
-    def walk(e: Expr) -> None:
-        if isinstance(e, Literal) and e.kind in ("int", "decimal", "str"):
-            found.append(e.value)
-        elif isinstance(e, ListExpr):
-            for i in e.items:
-                walk(i)
-        elif isinstance(e, Call):
-            for a in e.args:
-                walk(a)
-        elif isinstance(e, Unary):
-            walk(e.operand)
-        elif isinstance(e, Binary):
-            walk(e.left)
-            walk(e.right)
-
-    for e in exprs:
-        walk(e)
-    return found
+    return [
+        sub.value
+        for e in exprs
+        for sub in tc.subexpressions(e)
+        if isinstance(sub, Literal) and sub.kind in ("int", "decimal", "str")
+    ]
 
 
 class Candidates:
@@ -425,9 +551,11 @@ class ScenarioFinder:
         interps: tuple[Interpreter, Interpreter, Interpreter],
         state: dict[str, Any],
         command: dict[str, Any],
-    ) -> Outcome:
+    ) -> Outcome | None:
         try:
             events = self._events(cmd, env, interps, state, command)
+        except Incomputable:
+            return None  # rejected as incomputable: look for other values
         except Unknowable:
             return Outcome(state, command, None, None, None)
         try:

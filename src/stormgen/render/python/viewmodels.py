@@ -156,10 +156,26 @@ class ExternalVM(ModuleVM):
 
 
 @dataclass(frozen=True)
+@dataclass(frozen=True)
+class ThenVM:
+    """One `then` line: its command, its own `if`, its fan-out (``x in L [if C]``)."""
+
+    call: Call
+    condition: str | None = None
+    loop: str | None = None
+
+
+@dataclass(frozen=True)
 class PolicyVM(ElementVM):
     event: str
     condition: str | None
     commands: tuple[Call, ...]
+    lines: tuple[ThenVM, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        """Whether every `then` line issues one command, always (a list literal)."""
+        return all(x.condition is None and x.loop is None for x in self.lines)
 
 
 @dataclass(frozen=True)

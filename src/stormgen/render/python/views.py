@@ -98,7 +98,7 @@ class ViewBuilder(Builder):
                 self.parts.finish(kc, mod)
             updates: tuple[tuple[str, str], ...] = ()
             if not on.delete:
-                env = t.view_env(view, event, self.parts.scope)
+                env = t.view_env(view, event, self.parts.scope, on=on)
                 required = mod.define("_value", "_value")
                 c = self.parts.event_compiler(
                     env, mod, found.owner, state="row", unset=unset, required=required

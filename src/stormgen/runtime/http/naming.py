@@ -1,14 +1,11 @@
-"""Names on the HTTP API: kebab-case path segments (docs/http.md, "Routes")."""
+"""Names on the HTTP API: kebab-case path segments (docs/http.md, "Routes").
+
+The function lives in :mod:`stormgen.runtime.naming` (no web framework needed), so
+the generator's checks compute the same segments as the routes.
+"""
 
 from __future__ import annotations
 
-import re
+from stormgen.runtime.naming import kebab
 
-# A hyphen goes before a capital that follows a lower-case letter or a digit, and
-# before the last capital of a run of capitals that is followed by a lower-case letter.
-_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-
-
-def kebab(name: str) -> str:
-    """Return the path segment for a model name: ``PlaceOrder`` -> ``place-order``."""
-    return _BOUNDARY.sub("-", name).replace("_", "-").lower()
+__all__ = ["kebab"]

@@ -1,0 +1,17 @@
+"""Names on the HTTP API: kebab-case path segments (service.md §5).
+
+The one kebab-case function: the routes and the generator's E106 check both use it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A hyphen goes before a capital that follows a lower-case letter or a digit, and
+# before the last capital of a run of capitals that is followed by a lower-case letter.
+_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def kebab(name: str) -> str:
+    """Return the path segment for a model name: ``PlaceOrder`` -> ``place-order``."""
+    return _BOUNDARY.sub("-", name).replace("_", "-").lower()
