@@ -156,7 +156,6 @@ class ExternalVM(ModuleVM):
 
 
 @dataclass(frozen=True)
-@dataclass(frozen=True)
 class ThenVM:
     """One `then` line: its command, its own `if`, its fan-out (``x in L [if C]``)."""
 
