@@ -31,8 +31,8 @@ def test_comprehensions_stay_comprehensions(basket: str) -> None:
 
 
 def test_generator_calls(basket: str) -> None:
-    assert "if not (any(l_.sku == command.sku for l_ in state.lines)):" in basket
-    assert "if not (all(l_.sku != command.sku for l_ in state.lines)):" in basket
+    assert "require(any(l_.sku == command.sku for l_ in state.lines), " in basket
+    assert "require(all(l_.sku != command.sku for l_ in state.lines), " in basket
     assert "cheapest=min((l_.price for l_ in state.lines), default=None)," in basket
     assert "priciest=max((l_.price for l_ in state.lines if l_.qty > 0), default=None)," in basket
     assert 'first_sku=next((l_.sku for l_ in state.lines if "-" in l_.sku), None),' in basket
@@ -41,7 +41,7 @@ def test_generator_calls(basket: str) -> None:
 
 
 def test_functions_and_value_construction(basket: str) -> None:
-    assert 'if not (fullmatch("[A-Z]{3}-[0-9]+", command.sku) is not None):' in basket
+    assert 'require(fullmatch("[A-Z]{3}-[0-9]+", command.sku) is not None, ' in basket
     assert 'command.sku.startswith("XXX")' in basket
     assert 'command.sku.endswith("-0")' in basket
     assert "Line(sku=command.sku, qty=command.qty, price=round(abs(command.price), 2))" in basket
@@ -51,7 +51,7 @@ def test_functions_and_value_construction(basket: str) -> None:
 def test_conditionals_and_narrowing_after_a_require(basket: str) -> None:
     assert "band=Band.High" in basket and "else Band.Low," in basket
     # `require note != none` holds in the emit: mypy is told so, the guard reads plainly
-    assert "if state.note is None:" in basket
+    assert "require(state.note is not None, " in basket
     assert 'label=present(state.note, "note").upper()' in basket
 
 
