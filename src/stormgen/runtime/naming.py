@@ -1,4 +1,4 @@
-"""Names on the HTTP API: kebab-case path segments (service.md §5).
+"""Names on the HTTP API: kebab-case path segments (docs/http.md, "Routes").
 
 The one kebab-case function: the routes and the generator's E106 check both use it.
 """
