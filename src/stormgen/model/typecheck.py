@@ -1,4 +1,4 @@
-"""The static type checker of `.storm` expressions (language.md §6): E401 and E402.
+"""The static type checker of `.storm` expressions (docs/language.md): E401 and E402.
 
 :func:`analyse` walks one expression in an :class:`~stormgen.model.types.Env` and
 returns its type, the problems found in it (each located at the offending

@@ -1,7 +1,7 @@
 """The module of an aggregate: its commands, events, state and generated base class.
 
 Guards compile as the model writes them, emits fill each event field from the
-sourcing order of language.md §5, ``apply`` updates from §5 as well.
+sourcing order of docs/language.md, ``apply`` updates likewise.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class AggregateBuilder(Builder):
         for fvm in self.parts.fields(agg.state, context, mod):
             if fvm.default is None:
                 # No default and no `?`: UNSET until an event sets it; the runtime's UNSET
-                # raises on any use, so reading it early is an error (language.md §5).
+                # raises on any use, so reading it early is an error (docs/language.md).
                 fvm = replace(fvm, default=mod.std(RUNTIME, "UNSET"))
             state_fields.append(fvm)
         state_name = self.plan.of(agg).state.name

@@ -1,7 +1,7 @@
 """The policies module of a context: one base class per policy, its `if` and `then`s.
 
 Each ``then`` fills the command's fields from its assignments, then same-named fields
-of the event, then defaults (language.md §8); a ``creates`` command's uuid id may be
+of the event, then defaults (docs/language.md); a ``creates`` command's uuid id may be
 left to its default.
 """
 

@@ -8,7 +8,7 @@ small typed record that a template only prints (:mod:`.files`): aggregates
 the project (:mod:`.projectfiles`), all made of the same :mod:`.parts`. All decisions
 live there: module and class names (made unique and safe), imports, annotations,
 defaults, compiled guards, emits, ``apply`` updates, policy mappings and view updates
-(language.md §5, §8, §9).
+(docs/language.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A column without a default is ``T | None = None``; an update reading it goes through
 ``_value``, defined in the module when one does. ``by EXPR`` becomes a ``key_of_*``
-method (language.md §9).
+method (docs/language.md).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class ViewBuilder(Builder):
         columns = []
         for vm in self.parts.fields(view.fields, context, mod):
             if vm.default is None:
-                # A column without a default starts as none (language.md §9).
+                # A column without a default starts as none (docs/language.md).
                 vm = replace(vm, annotation=f"{vm.annotation} | None", default="None")
             columns.append(vm)
         row_name = self.plan.of(view).row.name
