@@ -80,6 +80,7 @@ def journey(server: Server) -> None:
         types = [e["type"] for e in log]
         assert types == [
             "Ordering.OrderPlaced",
+            "$CommandSent",
             "Ordering.PaymentGateway.CardCharged",
             "Ordering.OrderPaid",
             "Bar.TicketOpened",
@@ -87,11 +88,14 @@ def journey(server: Server) -> None:
             "Bar.DrinksReady",
             "Bar.TicketHandedOver",
         ]
-        assert [log[i]["data"]["drinks"] for i in (0, 2, 3)] == [DRINKS] * 3
-        chain = {e["metadata"]["correlation_id"] for e in log[:4]}
+        assert [log[i]["data"]["drinks"] for i in (0, 3, 4)] == [DRINKS] * 3
+        chain = {e["metadata"]["correlation_id"] for e in log[:5]}
         assert len(chain) == 1
+        # the charge sent to the gateway: its record, then the answer it caused
+        assert log[1]["metadata"]["command"] == "Ordering.PaymentGateway.ChargeCard"
+        assert log[2]["metadata"]["causation_id"] == log[1]["id"]
         assert log[0]["metadata"]["actor"] == "Customer"
-        assert log[4]["metadata"]["actor"] == "Barista"
+        assert log[5]["metadata"]["actor"] == "Barista"
         health = server.wait_idle(c)
         assert health["parked"] == 0
 

@@ -48,17 +48,17 @@ def test_a_chain_of_policies_and_the_views_after_it_take_one_pass(stores: Stores
     app = stores.app(**definitions())
     orders = [place(app, f"c{i}") for i in range(3)]
     done, more = app.consumers.run_pass()
-    # charged (the gateway asked before the transaction), paid, ticket opened, and
-    # both views up to date: four events per order, one pass
-    assert app.store.last_position() == 12
-    assert (done, more) == (12, False)
+    # the charge sent and its answer (the gateway asked before the transaction), paid,
+    # ticket opened, and both views up to date: five events per order, one pass
+    assert app.store.last_position() == 15
+    assert (done, more) == (15, False)
     assert all(p["behind"] == 0 for p in app.progress().values())
     assert sorted(row["status"] for row in app.view_rows(OrderHistory)) == ["paid"] * 3
     tickets = sorted(row["ticket_id"] for row in app.view_rows(Tickets))
     assert tickets == sorted(str(order.id) for order in orders)
     # nothing left: another pass does nothing
-    assert app.consumers.run_pass() == (12, False)
-    assert app.store.last_position() == 12
+    assert app.consumers.run_pass() == (15, False)
+    assert app.store.last_position() == 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +149,13 @@ def test_background_passes_serve_the_journey(stores: Stores) -> None:
     try:
         orders = [place(app, f"c{i}") for i in range(20)]
         wait_caught_up(app)
-        assert app.store.last_position() == 80
+        assert app.store.last_position() == 100  # five events per order
         assert len(app.view_rows(Tickets)) == len(orders)
     finally:
         app.stop()
     # stopping wrote every consumer's progress
     for name in app.consumers.names():
-        assert app.store.get_checkpoint(name) == 80
+        assert app.store.get_checkpoint(name) == 100
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

@@ -167,7 +167,7 @@ def test_an_upgraded_store_and_its_fork_repeat_no_policys_command(db_stores: Sto
     placed = app.handle(order())
     app.run_consumers()
     events = [e.id for e in app.events()]
-    assert len(events) == 4  # placed, charged, paid, ticket opened
+    assert len(events) == 5  # placed, charge sent, charged, paid, ticket opened
     url = app.store.url
     app.close()
     db_stores.apps.remove(app)

@@ -49,11 +49,14 @@ def test_an_order_flows_through_payment_to_the_bar(stores: Stores) -> None:
     types = [e.type for e in app.events()]
     assert types == [
         "Ordering.OrderPlaced",
+        "$CommandSent",
         "Ordering.CardCharged",
         "Ordering.OrderPaid",
         "Bar.TicketOpened",
     ]
-    charged, paid, opened = app.events(after=1)
+    sent, charged, paid, opened = app.events(after=1)
+    # the charge sent to the gateway is in the log (test_commands_sent.py), then its answer
+    assert sent.stream == charged.stream and sent.metadata["command"] == "Ordering.ChargeCard"
     # the fake port answered with the system's first event, fields copied by name
     assert charged.stream == "Ordering.PaymentGateway" and charged.stream_id is None
     assert charged.data == {"order_id": str(order.id), "amount": "3.50"}
@@ -87,7 +90,7 @@ def test_redelivery_never_duplicates_an_effect(stores: Stores) -> None:
         place(app)
     app.run_consumers()
     before = [(e.id, e.type) for e in app.events()]
-    assert len(before) == 12
+    assert len(before) == 15
     # every policy sees every event again (as after a crash before its checkpoint)
     with app.store.transaction() as uow:
         for policy in app.policies:
@@ -110,7 +113,7 @@ def test_policies_run_in_background_threads(stores: Stores) -> None:
                 break
             time.sleep(0.02)
         assert app.view_rows(Tickets) == [{"ticket_id": str(order.id), "drinks": 1}]
-        assert app.store.last_position() == 4
+        assert app.store.last_position() == 5
         assert all(p["behind"] == 0 for p in app.progress().values())
     finally:
         app.stop()

@@ -12,6 +12,7 @@ from stormgen.runtime.application import (
     CommandResult,
 )
 from stormgen.runtime.codec import dumps, from_data, loads, schema_hash, to_data
+from stormgen.runtime.commands import COMMAND_SENT
 from stormgen.runtime.consumers import FAILURE, RESOLVED, RetrySettings
 from stormgen.runtime.dispatch import key_for, on_command, on_event
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
@@ -47,6 +48,7 @@ from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import DELETE, Delete, View
 
 __all__ = [
+    "COMMAND_SENT",
     "DELETE",
     "FAILURE",
     "FAILURES_STREAM",

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
+
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate, decide, id_text
 from stormgen.runtime.envelope import NewEvent, new_event_id
@@ -101,6 +103,48 @@ def command_metadata(
     return metadata
 
 
+#: A record to append, its data plain, and the names of its fields to seal.
+_Record = tuple[NewEvent, frozenset[str]]
+
+
+def _record(event: Event, stream_id: str | None, metadata: Mapping[str, Any]) -> _Record:
+    """An event to append (its data not sealed yet) and its pii fields."""
+    meta = info(event)
+    new = NewEvent(
+        type=meta.name,
+        data=codec.to_data(event),
+        version=meta.version,
+        stream_id=stream_id,
+        metadata=dict(metadata),
+    )
+    return new, meta.pii
+
+
+#: The type of the record of a command sent to an external system.
+COMMAND_SENT = "$CommandSent"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A command sent to an external system, to be recorded as a `$CommandSent`: its
+    deterministic id (the record's id too) and its own `trace` (who sent it, why)."""
+
+    command: Command
+    command_id: str
+    metadata: Mapping[str, Any]
+
+    def record(self, answers: Mapping[str, Any]) -> _Record:
+        """The record, with the key its answers' `metadata` hold; its pii is the
+        command's."""
+        meta = info(self.command)
+        metadata = {**answers, **self.metadata}
+        metadata["command"] = meta.name
+        metadata["command_id"] = self.command_id
+        data = codec.to_data(self.command)
+        new = NewEvent(type=COMMAND_SENT, data=data, metadata=metadata, id=self.command_id)
+        return new, meta.pii
+
+
 class Appender:
     """Events appended atomically with the idempotency key of their request (pii sealed),
     and the result a used key remembers."""
@@ -118,48 +162,36 @@ class Appender:
         idempotency_key: str | None,
         metadata: Mapping[str, Any],
         ident: Any = None,
+        sent: Sent | None = None,
     ) -> CommandResult:
         """Encode (sealing pii) and append events in one transaction; `ident` is the
         result's `id` (default: `stream_id`). `idempotency_key` is the stored key, and
-        `metadata` holds its request's fingerprint, if any."""
-        metas = [info(event) for event in events]
-        if not any(meta.pii for meta in metas):
+        `metadata` holds its request's fingerprint, if any. `sent`: the command the
+        events answer, recorded before them (`$CommandSent`)."""
+        records = [] if sent is None else [sent.record(metadata)]
+        records += [_record(event, stream_id, metadata) for event in events]
+        plain = [new.data for new, _ in records]
+        if not any(pii for _, pii in records):
             # nothing else to write with the events: the store's own atomic append (one
             # round trip to PostgreSQL, no transaction around it), which also checks
             # and records the idempotency key
-            new = [
-                NewEvent(
-                    type=meta.name,
-                    data=codec.to_data(event),
-                    version=meta.version,
-                    stream_id=stream_id,
-                    metadata=dict(metadata),
-                )
-                for event, meta in zip(events, metas, strict=True)
-            ]
-            appended = self.store.append(stream, new, expected, idempotency_key=idempotency_key)
-            plain = [n.data for n in new]
+            new_events = [new for new, _ in records]
+            appended = self.store.append(
+                stream, new_events, expected, idempotency_key=idempotency_key
+            )
         else:
             keys = self.reader.keys
             with self.store.transaction() as uow:
-                new = []
-                plain = []
-                for event, meta in zip(events, metas, strict=True):
-                    data = codec.to_data(event)
-                    plain.append(data)
-                    if meta.pii:
-                        # an append expecting no stream writes the stream's first pii
-                        data = keys.encrypt(uow, stream, data, meta.pii, new=expected == 0)
-                    new.append(
-                        NewEvent(
-                            type=meta.name,
-                            data=data,
-                            version=meta.version,
-                            stream_id=stream_id,
-                            metadata=dict(metadata),
-                        )
+                # an append expecting no stream writes the stream's first pii
+                new_events = [
+                    msgspec.structs.replace(
+                        new, data=keys.encrypt(uow, stream, new.data, pii, new=expected == 0)
                     )
-                appended = uow.append(stream, new, expected, idempotency_key=idempotency_key)
+                    if pii
+                    else new
+                    for new, pii in records
+                ]
+                appended = uow.append(stream, new_events, expected, idempotency_key=idempotency_key)
         if appended.duplicate:
             saved = appended.to_json()
             return self._result_from(saved, stream_id, metadata.get(FINGERPRINT), duplicate=True)
@@ -398,16 +430,22 @@ class CommandHandler:
         events: Sequence[Event],
         idempotency_key: str | ClientKey | None,
         metadata: Mapping[str, Any],
+        sent: Sent | None = None,
     ) -> list[Envelope]:
         """Append events that came from an external system to its stream `Context.System`,
         with `metadata` (`trace`), the key's added.
 
         A used `idempotency_key` (as `handle` takes it) returns the first append's events.
+        `sent` is the command they answer (maybe with no event at all), recorded first
+        in the same append as a `$CommandSent` (`Sent`); only the answers are returned.
         """
-        if not events:
+        messages: list[Event | Command] = list(events)
+        if sent is not None:
+            messages.append(sent.command)
+        if not messages:
             return []
-        system = info(events[0]).system
-        if system is None or any(info(e).system != system for e in events):
+        system = info(messages[0]).system
+        if system is None or any(info(m).system != system for m in messages):
             raise TypeError(
                 "record_external takes events of one external system, declared with system="
             )
@@ -420,5 +458,5 @@ class CommandHandler:
         elif idempotency_key is not None:
             metadata["command_id"] = idempotency_key
             metadata[IDEMPOTENCY_KEY] = key = stored_key(idempotency_key)
-        result = self.appender.append(system, None, events, None, key, metadata)
-        return result.events
+        result = self.appender.append(system, None, events, None, key, metadata, sent=sent)
+        return [e for e in result.events if e.type != COMMAND_SENT]

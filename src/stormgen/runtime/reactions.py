@@ -2,9 +2,10 @@
 
 A reaction's commands to the service's own aggregates are handled with an idempotency
 key derived from the event and the command's place in the reaction (`command_id`), in
-the service's own namespace; a command to an external system is sent to its port and
-the answer recorded under that key, so a system is asked once per reaction even when
-the event is delivered again.
+the service's own namespace; a command to an external system is sent to its port, then
+recorded (a `$CommandSent` in the system's stream, its id the command's) with the
+answer, if any, under that key, so a system is asked once per reaction even when the
+event is delivered again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from stormgen.runtime.commands import CommandHandler, command_metadata, trace
+from stormgen.runtime.commands import CommandHandler, Sent, command_metadata, trace
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy, Port, command_id
@@ -61,8 +62,11 @@ class Reactions:
                 continue
             else:
                 answers = self.ask(system, command, cid)
-            # the key is the cause: the system answered the command with this id
-            self.commands.record_external(list(answers), key, trace(key, correlation, key, system))
+            # the command is recorded as sent (`$CommandSent`, its id the command's, its
+            # cause the event), then the answers, caused by it: one append, one key
+            sent = Sent(command, key, trace(key, correlation, env.id, policy.name))
+            answer = trace(key, correlation, key, system)
+            self.commands.record_external(list(answers), key, answer, sent)
 
     def ask(self, system: str, command: Command, cid: uuid.UUID) -> Sequence[Event]:
         """An external system's answer to a command, from its port."""
