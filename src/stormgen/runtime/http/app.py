@@ -13,13 +13,11 @@ import logging
 import os
 import re
 import threading
-import typing
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -27,7 +25,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pydantic import Field as PydanticField
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
@@ -37,18 +35,17 @@ from starlette.routing import Match
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.application import Application, CommandResult
-from stormgen.runtime.envelope import parse_time
 from stormgen.runtime.errors import StoreError, StoreFull, StoreUnavailable
-from stormgen.runtime.http import errors, openapi
+from stormgen.runtime.http import errors, openapi, params
 from stormgen.runtime.http.auth import OPERATOR, Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.limits import Limits
-from stormgen.runtime.http.naming import kebab
-from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory, first_error
+from stormgen.runtime.http.naming import context_name, kebab, short_name
+from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory
 from stormgen.runtime.http.writer import CommandWriter
 from stormgen.runtime.idempotency import ANONYMOUS, ClientKey, caller_of
-from stormgen.runtime.messages import Command, Event, Message, info
+from stormgen.runtime.messages import Command, Event, info
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
@@ -65,15 +62,6 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
 _SCHEMA_REF = "#/components/schemas/{model}"
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-#: Positions are 64-bit integers in every store.
-_MAX_POSITION = 2**63 - 1
-#: A whole number in a query string (ASCII digits only: `int()` takes "٣", "1_0", " 7").
-_INTEGER = re.compile(r"-?[0-9]+")
-_IF_MATCH = re.compile(openapi.IF_MATCH_PATTERN)
-#: A view's query parameters that are no filter.
-_PAGE_PARAMETERS = ("limit", "after")
-#: The most rows or events one page may ask for.
-_MAX_PAGE = 10_000
 #: A comment line sent on an idle event stream so proxies keep it open.
 _KEEPALIVE_SECONDS = 15.0
 #: The most events an event stream reads from the store at once.
@@ -156,14 +144,6 @@ class ExternalRoute:
     model: type[BaseModel]
 
 
-def _context(name: str) -> str:
-    return name.split(".", 1)[0]
-
-
-def _short(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
-
-
 class Api:
     """The routes of one application, with the pieces they share (auth, schemas)."""
 
@@ -197,12 +177,12 @@ class Api:
         # every external system of the application, by full and short name: their
         # tokens post events and read nothing
         full = set(application.system_events) | set(application.ports)
-        self.system_names = frozenset(full | {_short(name) for name in full})
+        self.system_names = frozenset(full | {short_name(name) for name in full})
 
     # -- catalogue -----------------------------------------------------------------------
     def hosts(self, name: str) -> bool:
         """True when this API serves the context of ``name`` (``Context.Element``)."""
-        return self.contexts is None or _context(name) in self.contexts
+        return self.contexts is None or context_name(name) in self.contexts
 
     def _collect(self) -> None:
         app = self.application
@@ -230,7 +210,13 @@ class Api:
                 self.models.append(model)
                 self.commands.append(
                     CommandRoute(
-                        cls, agg, _context(agg.name), _short(meta.name), meta.creates, actors, model
+                        cls,
+                        agg,
+                        context_name(agg.name),
+                        short_name(meta.name),
+                        meta.creates,
+                        actors,
+                        model,
                     )
                 )
         for system, classes in app.system_events.items():
@@ -246,7 +232,11 @@ class Api:
                 self.models.append(model)
                 self.externals.append(
                     ExternalRoute(
-                        event_cls, _context(system), _short(system), _short(meta.name), model
+                        event_cls,
+                        context_name(system),
+                        short_name(system),
+                        short_name(meta.name),
+                        model,
                     )
                 )
 
@@ -336,114 +326,6 @@ class Api:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _json_body(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        raise errors.bad_request("the request body is empty; send a JSON object")
-    try:
-        data = _DECODER.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise errors.bad_request(f"the request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise errors.bad_request("the request body is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise errors.bad_request("the request body must be a JSON object")
-    return data
-
-
-def _validate(model: type[BaseModel], data: dict[str, Any]) -> None:
-    try:
-        model.model_validate(data)
-    except ValidationError as exc:
-        message, field = first_error(exc)
-        raise errors.invalid(message, field) from None
-
-
-def _decode(cls: type[Message], data: dict[str, Any]) -> Any:
-    try:
-        # strict: a JSON body's numbers and booleans are taken only as themselves
-        return codec.from_data(cls, data, strict=True, wire=True)
-    except DecodeError as exc:
-        field = exc.path.removeprefix("$.").removeprefix("$") or None
-        raise errors.invalid(exc.message, field) from None
-
-
-def _if_match(request: Request) -> int | None:
-    header = request.headers.get("if-match")
-    if header is None:
-        return None
-    text = header.strip()
-    if not _IF_MATCH.fullmatch(text):
-        raise errors.bad_request(
-            f'If-Match must be a stream version ("3", W/"3" or 3), not {header!r}'
-        )
-    return int(text.removeprefix("W/").strip('"'))
-
-
-def _idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > openapi.MAX_IDEMPOTENCY_KEY:
-        raise errors.bad_request(
-            f"Idempotency-Key must be 1 to {openapi.MAX_IDEMPOTENCY_KEY} characters"
-        )
-    return key
-
-
-def _parse_id(agg: Aggregate[Any], text: str) -> Any:
-    if "\x00" in text:  # no instance can have it (PostgreSQL keeps no NUL in text)
-        raise errors.not_found(f"{agg.name} {text!r} does not exist")
-    try:
-        return agg.parse_id(text)
-    except DecodeError:
-        raise errors.not_found(f"{agg.name} {text!r} does not exist") from None
-
-
-def _one(request: Request, name: str) -> str | None:
-    """A query parameter given at most once (422 when repeated), or None."""
-    values = request.query_params.getlist(name)
-    if len(values) > 1:
-        raise errors.invalid(f"the parameter {name!r} is given more than once", name)
-    return values[0] if values else None
-
-
-def _int_param(
-    request: Request,
-    name: str,
-    default: int | None,
-    minimum: int = 0,
-    maximum: int = _MAX_POSITION,
-) -> int | None:
-    text = _one(request, name)
-    if text is None:
-        return default
-    if not _INTEGER.fullmatch(text):
-        raise errors.invalid(f"the parameter {name!r} must be a whole number", name)
-    value = int(text)
-    if not minimum <= value <= maximum:
-        raise errors.invalid(
-            f"the parameter {name!r} must be between {minimum} and {maximum}", name
-        )
-    return value
-
-
-def _at(request: Request) -> int | datetime | None:
-    text = _one(request, "at")
-    if text is None:
-        return None
-    if _INTEGER.fullmatch(text) and not text.startswith("-"):
-        if int(text) > _MAX_POSITION:
-            raise errors.invalid(f"the parameter 'at' must be at most {_MAX_POSITION}", "at")
-        return int(text)
-    try:
-        return parse_time(text)
-    except (ValueError, OverflowError):  # OverflowError: year 1 moved to UTC
-        raise errors.invalid(
-            "the parameter 'at' must be a log position or an ISO 8601 time", "at"
-        ) from None
 
 
 def _domain_error(exc: Exception) -> ApiError:
@@ -539,26 +421,26 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
 
     async def handle(request: Request) -> Response:
         actor = api.authorize_command(request, route)
-        expected = _if_match(request)
-        key = _idempotency_key(request)
-        data = _json_body(await request.body())
+        expected = params.if_match(request)
+        key = params.idempotency_key(request)
+        data = params.json_body(await request.body())
         generated = False
         if route.creates:
-            _validate(route.model, data)
+            params.validate(route.model, data)
             if data.get(id_field) is None:
                 data[id_field] = str(_uuid4())
                 generated = True
         else:
-            ident_text = _path_param(request, "id")
+            ident_text = params.path_param(request, "id")
             given = data.pop(id_field, None)
-            _validate(route.model, data)
-            ident = _parse_id(agg, ident_text)
+            params.validate(route.model, data)
+            ident = params.parse_id(agg, ident_text)
             if given is not None and str(given) != str(codec.to_data(ident)):
                 raise errors.invalid(
                     f"the field {id_field!r} does not match the id in the path", id_field
                 )
             data[id_field] = codec.to_data(ident)
-        command = _decode(route.cls, data)
+        command = params.decode(route.cls, data)
         scoped = None
         if key is not None:
             # the request as the client sent it: the command, with the id in the path
@@ -586,12 +468,12 @@ def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
 
     async def state(request: Request) -> Response:
         api.authorize_read(request)
-        if _path_param(request, "id") in creating:
+        if params.path_param(request, "id") in creating:
             raise ApiError(
                 405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
             )
-        ident = _parse_id(agg, _path_param(request, "id"))
-        at = _at(request)
+        ident = params.parse_id(agg, params.path_param(request, "id"))
+        at = params.at(request)
         loaded = await _call(api, api.application.state, agg, ident, at=at)
         body = {
             "id": codec.to_data(ident),
@@ -608,7 +490,7 @@ def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
 def _history_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     async def history(request: Request) -> Response:
         api.authorize_log(request, "an instance's history")
-        ident = _parse_id(agg, _path_param(request, "id"))
+        ident = params.parse_id(agg, params.path_param(request, "id"))
         envelopes = await _call(api, api.application.history, agg, ident)
         return JSON({"events": [e.to_json() for e in envelopes]})
 
@@ -620,10 +502,10 @@ def _external_handler(api: Api, route: ExternalRoute) -> Handler:
 
     async def receive(request: Request) -> Response:
         actor = api.authorize_external(request, route)
-        key = _idempotency_key(request)
-        data = _json_body(await request.body())
-        _validate(route.model, data)
-        event = _decode(route.cls, data)
+        key = params.idempotency_key(request)
+        data = params.json_body(await request.body())
+        params.validate(route.model, data)
+        event = params.decode(route.cls, data)
         scoped = None if key is None else api.client_key(request, key, kind, codec.to_data(event))
         envelopes = await _write(
             api, api.application.record_external, [event], idempotency_key=scoped, actor=actor
@@ -637,65 +519,15 @@ def _external_handler(api: Api, route: ExternalRoute) -> Handler:
     return receive
 
 
-def _view_filters(view: View[Any], request: Request) -> dict[str, str]:
-    where: dict[str, str] = {}
-    columns = view.sql_columns()
-    for name, value in request.query_params.multi_items():
-        if name in _PAGE_PARAMETERS:
-            continue
-        _one(request, name)
-        attribute = view.attribute(name)
-        if name not in columns:
-            fields = {f.name for f in dataclasses.fields(view.row_type)}
-            why = "holds personal data" if attribute in view.pii else "is not a column"
-            if attribute not in fields or view.wire(attribute) != name:
-                why = "is not a column"
-            elif attribute == view.key:
-                why = "is the key (use the /{key} route)"
-            raise errors.invalid(f"cannot filter {_short(view.name)} on {name!r}: it {why}", name)
-        if columns[name] == "json":
-            raise errors.invalid(
-                f"cannot filter {_short(view.name)} on {name!r}: it holds a list or a value", name
-            )
-        _query_value(codec._hints(view.row_type)[attribute], value, f"the filter {name!r}", name)
-        where[name] = value
-    return where
-
-
-def _query_value(hint: Any, text: str, what: str, name: str) -> Any:
-    """Parse a query string's value of type ``hint`` as the OpenAPI document publishes
-    it (422 if not): ``true``/``false``, ASCII digits within 64 bits, and ISO texts
-    for times, dates and uuids (no numbers read as times).
-    """
-    if "\x00" in text:
-        raise errors.invalid(f"{what} must not contain a NUL character", name)
-    present = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = present[0] if len(present) == 1 else hint
-    if base is not hint and base is not str and text == "null":
-        return None  # an optional column's filter on no value
-    if base is bool:
-        if text not in ("true", "false"):
-            raise errors.invalid(f"{what} must be true or false", name)
-        return text == "true"
-    if base is int:
-        if not (_INTEGER.fullmatch(text) and -_MAX_POSITION - 1 <= int(text) <= _MAX_POSITION):
-            raise errors.invalid(f"{what} must be a whole number that fits 64 bits", name)
-        return int(text)
-    try:
-        return codec.from_data(hint, text, strict=True)
-    except DecodeError as exc:
-        raise errors.invalid(f"{what} does not fit the column: {exc.message}", name) from None
-
-
 def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
     async def rows(request: Request) -> Response:
         api.authorize_read(request)
-        limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
-        after = _one(request, "after")
+        limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
+        after = params.one(request, "after")
         if after is not None:
-            _query_value(view.key_type(), after, "the parameter 'after'", "after")
+            params.query_value(view.key_type(), after, "the parameter 'after'", "after")
         after = after or None
-        where = _view_filters(view, request)
+        where = params.view_filters(view, request)
         found = await _call(api, api.application.view_rows, view, where, after=after, limit=limit)
         next_after = None
         if limit is not None and len(found) == limit:
@@ -710,7 +542,7 @@ def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
 def _view_row_handler(api: Api, view: View[Any]) -> Handler:
     async def row(request: Request) -> Response:
         api.authorize_read(request)
-        key = _path_param(request, "key")
+        key = params.path_param(request, "key")
         if "\x00" in key:  # no row can have it (PostgreSQL keeps no NUL in text)
             raise errors.not_found(f"{view.name} has no row {key!r}")
         try:
@@ -871,7 +703,7 @@ class EncodedSlashes:
     Servers decode the path before routing: ``/library/book/a%2Fb/events`` would
     reach the routes as ``/library/book/a/b/events``, the id split in two. When the
     raw path holds such an escape, this middleware routes on a path where only those
-    stay escaped; handlers unescape ids and keys (:func:`_path_param`).
+    stay escaped; handlers unescape ids and keys (:func:`params.path_param`).
     """
 
     def __init__(self, app: Any) -> None:
@@ -933,12 +765,6 @@ def _error_response(exc: ApiError | StoreError) -> Response:
     return _store_answer(exc).response()
 
 
-def _path_param(request: Request, name: str) -> str:
-    """A path parameter (an id or a key), unescaped when the middleware kept escapes."""
-    value: str = request.path_params[name]
-    return unquote(value) if request.scope.get("stormgen.escaped") else value
-
-
 def _names_an_instance(api: Api, request: Request) -> bool:
     """Whether a route-level 405's path holds an id its aggregate could have.
 
@@ -949,7 +775,7 @@ def _names_an_instance(api: Api, request: Request) -> bool:
     if agg is None:
         return True
     try:
-        agg.parse_id(_path_param(request, "id"))
+        agg.parse_id(params.path_param(request, "id"))
     except DecodeError:
         return False
     return True
@@ -1000,15 +826,15 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
 
     async def events(request: Request) -> Response:
         api.authorize_log(request, "the event log")
-        after = _int_param(request, "after", 0) or 0
-        limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
+        after = params.int_param(request, "after", 0) or 0
+        limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
         found = await _call(api, application.events, after, limit)
         next_after = found[-1].position if found else after
         return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
 
     async def stream(request: Request) -> Response:
         api.authorize_log(request, "the event stream")
-        after = max(_int_param(request, "after", 0) or 0, _last_event_id(request))
+        after = max(params.int_param(request, "after", 0) or 0, _last_event_id(request))
         if api.open_streams >= api.limits.max_streams:
             raise ApiError(
                 503,
@@ -1022,8 +848,8 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
 
     async def failures(request: Request) -> Response:
         api.authorize_log(request, "the failure list")
-        after = _int_param(request, "after", 0) or 0
-        limit = _int_param(request, "limit", 100, minimum=1, maximum=_MAX_PAGE)
+        after = params.int_param(request, "after", 0) or 0
+        limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
 
         def read() -> dict[str, Any]:
             found = application.failures(after, limit)
@@ -1046,7 +872,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         api.authorize_log(request, "retrying a failure")
         consumer = request.path_params["consumer"]
         position_text = request.path_params["position"]
-        if not position_text.isdigit() or int(position_text) > _MAX_POSITION:
+        if not position_text.isdigit() or int(position_text) > params.MAX_POSITION:
             raise errors.not_found(f"no parked failure of {consumer} at {position_text!r}")
         try:
             ok = await run_in_threadpool(application.retry_parked, consumer, int(position_text))
@@ -1069,7 +895,9 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         openapi_extra=_secured(
             api,
             openapi.merge(
-                openapi.query(after=openapi.after_param(), limit=openapi.limit_param(_MAX_PAGE)),
+                openapi.query(
+                    after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
+                ),
                 openapi.answers(200, openapi.log_answer(), 422, 503),
             ),
         ),
@@ -1105,7 +933,9 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         openapi_extra=_secured(
             api,
             openapi.merge(
-                openapi.query(after=openapi.after_param(), limit=openapi.limit_param(_MAX_PAGE)),
+                openapi.query(
+                    after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
+                ),
                 openapi.answers(200, openapi.failures_answer(), 422, 503),
             ),
         ),
@@ -1188,9 +1018,9 @@ def _last_event_id(request: Request) -> int:
     text = (request.headers.get("last-event-id") or "").strip()
     if not text:
         return 0
-    if not text.isdigit() or int(text) > _MAX_POSITION:
+    if not text.isdigit() or int(text) > params.MAX_POSITION:
         raise errors.bad_request(
-            f"Last-Event-ID must be a log position (0 to {_MAX_POSITION}), not {text[:40]!r}"
+            f"Last-Event-ID must be a log position (0 to {params.MAX_POSITION}), not {text[:40]!r}"
         )
     return int(text)
 
@@ -1338,7 +1168,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
     application = api.application
     seen: set[str] = set()
     for route in api.commands:
-        ctx, agg = kebab(route.context), kebab(_short(route.aggregate.name))
+        ctx, agg = kebab(route.context), kebab(short_name(route.aggregate.name))
         id_schema = openapi.id_schema(route.aggregate.id_type)
         if route.creates:
             path = f"/{ctx}/{agg}/{kebab(route.name)}"
@@ -1391,7 +1221,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
         if not api.hosts(agg_def.name) or agg_def.name in seen:
             continue
         seen.add(agg_def.name)
-        ctx, agg = kebab(_context(agg_def.name)), kebab(_short(agg_def.name))
+        ctx, agg = kebab(context_name(agg_def.name)), kebab(short_name(agg_def.name))
         history, state = _history_handler(api, agg_def), _state_handler(api, agg_def)
         api.instance_endpoints |= {history: agg_def, state: agg_def}
         id_param = openapi.path(id=openapi.id_schema(agg_def.id_type))
@@ -1399,9 +1229,9 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             f"/{ctx}/{agg}/{{id}}/events",
             history,
             methods=["GET"],
-            tags=[_context(agg_def.name)],
+            tags=[context_name(agg_def.name)],
             name=f"{agg_def.name}.history",
-            summary=f"{_short(agg_def.name)} history",
+            summary=f"{short_name(agg_def.name)} history",
             openapi_extra=_secured(
                 api,
                 openapi.merge(
@@ -1414,9 +1244,9 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             f"/{ctx}/{agg}/{{id}}",
             state,
             methods=["GET"],
-            tags=[_context(agg_def.name)],
+            tags=[context_name(agg_def.name)],
             name=f"{agg_def.name}.state",
-            summary=f"{_short(agg_def.name)} state",
+            summary=f"{short_name(agg_def.name)} state",
             openapi_extra=_secured(
                 api,
                 openapi.merge(
@@ -1436,21 +1266,21 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
     for view in application.views.values():
         if not api.hosts(view.name):
             continue
-        ctx, name = kebab(_context(view.name)), kebab(_short(view.name))
+        ctx, name = kebab(context_name(view.name)), kebab(short_name(view.name))
         key_schema = openapi.type_schema(view.key_type())
         row_schema = _row_schema(view)
         app.add_api_route(
             f"/{ctx}/views/{name}",
             _view_rows_handler(api, view),
             methods=["GET"],
-            tags=[_context(view.name)],
+            tags=[context_name(view.name)],
             name=f"{view.name}.rows",
-            summary=f"{_short(view.name)} rows",
+            summary=f"{short_name(view.name)} rows",
             openapi_extra=_secured(
                 api,
                 openapi.merge(
                     openapi.query(
-                        limit=openapi.limit_param(_MAX_PAGE),
+                        limit=openapi.limit_param(params.MAX_PAGE),
                         after=key_schema,
                         **_filter_schemas(view),
                     ),
@@ -1462,9 +1292,9 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             f"/{ctx}/views/{name}/{{key}}",
             _view_row_handler(api, view),
             methods=["GET"],
-            tags=[_context(view.name)],
+            tags=[context_name(view.name)],
             name=f"{view.name}.row",
-            summary=f"{_short(view.name)} row",
+            summary=f"{short_name(view.name)} row",
             openapi_extra=_secured(
                 api,
                 openapi.merge(
@@ -1511,7 +1341,7 @@ def _filter_schemas(view: View[Any]) -> dict[str, dict[str, Any]]:
     return {
         name: openapi.type_schema(hints[view.attribute(name)])
         for name, kind in view.sql_columns().items()
-        if kind != "json" and name not in _PAGE_PARAMETERS
+        if kind != "json" and name not in params.PAGE_PARAMETERS
     }
 
 

@@ -12,3 +12,13 @@ _BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 def kebab(name: str) -> str:
     """Return the path segment for a model name: ``PlaceOrder`` -> ``place-order``."""
     return _BOUNDARY.sub("-", name).replace("_", "-").lower()
+
+
+def context_name(name: str) -> str:
+    """The context of a dotted name: ``Ordering.Order`` -> ``Ordering``."""
+    return name.split(".", 1)[0]
+
+
+def short_name(name: str) -> str:
+    """The last part of a dotted name: ``Ordering.Order`` -> ``Order``."""
+    return name.rsplit(".", 1)[-1]
