@@ -14,8 +14,7 @@ import os
 import re
 import threading
 import uuid
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,6 +42,7 @@ from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.limits import Limits
 from stormgen.runtime.http.naming import context_name, kebab, short_name
 from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory
+from stormgen.runtime.http.stream import EventStream, Pages, last_event_id, sse
 from stormgen.runtime.http.writer import CommandWriter
 from stormgen.runtime.idempotency import ANONYMOUS, ClientKey, caller_of
 from stormgen.runtime.messages import Command, Event, info
@@ -62,14 +62,6 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
 _SCHEMA_REF = "#/components/schemas/{model}"
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-#: A comment line sent on an idle event stream so proxies keep it open.
-_KEEPALIVE_SECONDS = 15.0
-#: The most events an event stream reads from the store at once.
-_STREAM_PAGE = 100
-#: A stream's page ends after the event that takes its frames past this many bytes.
-_STREAM_PAGE_BYTES = 256 * 1024
-#: The most bytes a stream hands to the server at once (each send awaits the client).
-_STREAM_SEND_BYTES = 64 * 1024
 #: Seconds a client refused for too many open streams is told to wait.
 _STREAM_RETRY_AFTER = 5
 #: Threads running blocking application work for requests (created as needed).
@@ -159,7 +151,7 @@ class Api:
         self.limits = limits or Limits()
         #: event streams open now (`GET /events/stream`), at most `limits.max_streams`
         self.open_streams = 0
-        self.pages = _Pages(application)
+        self.pages = Pages(application, lambda: self.executor)
         # blocking work runs here: a plain executor costs less per call than AnyIO's
         # thread pool (no capacity limiter or cancel scope to enter per request)
         self.executor = _executor()
@@ -178,6 +170,10 @@ class Api:
         # tokens post events and read nothing
         full = set(application.system_events) | set(application.ports)
         self.system_names = frozenset(full | {short_name(name) for name in full})
+
+    def close_stream(self) -> None:
+        """An event stream ended: its place is free (`open_streams`)."""
+        self.open_streams -= 1
 
     # -- catalogue -----------------------------------------------------------------------
     def hosts(self, name: str) -> bool:
@@ -834,7 +830,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
 
     async def stream(request: Request) -> Response:
         api.authorize_log(request, "the event stream")
-        after = max(params.int_param(request, "after", 0) or 0, _last_event_id(request))
+        after = max(params.int_param(request, "after", 0) or 0, last_event_id(request))
         if api.open_streams >= api.limits.max_streams:
             raise ApiError(
                 503,
@@ -844,7 +840,7 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
                 headers={"Retry-After": str(_STREAM_RETRY_AFTER)},
             )
         api.open_streams += 1
-        return _EventStream(_sse(api, request, after), api)
+        return EventStream(sse(api.pages, request, after), api.close_stream)
 
     async def failures(request: Request) -> Response:
         api.authorize_log(request, "the failure list")
@@ -1011,154 +1007,6 @@ class HealthCheck:
 
 def _failing(error: str, message: str) -> dict[str, Any]:
     return {"status": "failing", "store": {"ok": False, "error": error, "message": message}}
-
-
-def _last_event_id(request: Request) -> int:
-    """The position in a ``Last-Event-ID`` header (0 without one); 400 when it is none."""
-    text = (request.headers.get("last-event-id") or "").strip()
-    if not text:
-        return 0
-    if not text.isdigit() or int(text) > params.MAX_POSITION:
-        raise errors.bad_request(
-            f"Last-Event-ID must be a log position (0 to {params.MAX_POSITION}), not {text[:40]!r}"
-        )
-    return int(text)
-
-
-class _EventStream(StreamingResponse):
-    """An event stream that gives its place back (``Api.open_streams``) when it ends."""
-
-    def __init__(self, content: AsyncIterator[bytes], api: Api) -> None:
-        super().__init__(
-            content,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self.api: Api | None = api
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if self.api is not None:
-                self.api.open_streams -= 1
-                self.api = None
-
-
-class _Page:
-    """Some events of the log after a position, as Server-Sent Events frames."""
-
-    __slots__ = ("__weakref__", "cut", "frames", "last")
-
-    def __init__(self, frames: list[bytes], last: int, cut: bool) -> None:
-        self.frames = frames
-        #: the position of the last event in the page
-        self.last = last
-        #: True when the page stopped at its size in bytes before the events read
-        self.cut = cut
-
-
-class _Pages:
-    """The log's pages for the event streams: read one at a time, shared while in use.
-
-    Streams read the store through here, one page at a time for all of them (so one
-    page's events are decoded at any moment, however many streams there are), and a
-    page still held by a stream is handed to every other stream asking for the same
-    position instead of being read again: N streams over a large event hold one copy
-    of its frame, not N.
-    """
-
-    def __init__(self, application: Application) -> None:
-        self.application = application
-        self._shared: weakref.WeakValueDictionary[int, _Page] = weakref.WeakValueDictionary()
-        # an asyncio.Lock belongs to one event loop: a new one for a new loop (tests
-        # start the app on several)
-        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-
-    async def after(self, api: Api, position: int, count: int) -> _Page | None:
-        """The page after ``position`` (at most ``count`` events), None at the log's end."""
-        page = self._shared.get(position)
-        if page is not None:
-            return page
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock[0] is not loop:
-            self._lock = (loop, asyncio.Lock())
-        async with self._lock[1]:
-            page = self._shared.get(position)
-            if page is None:
-                page = await loop.run_in_executor(api.executor, self._read, position, count)
-                if page is not None:
-                    self._shared[position] = page
-        return page
-
-    def _read(self, position: int, count: int) -> _Page | None:
-        batch = self.application.events(position, count)
-        frames: list[bytes] = []
-        size = 0
-        for env in batch:
-            data = _ENCODER.encode(env.to_json())
-            frames.append(
-                b"id: %d\nevent: %s\ndata: %s\n\n" % (env.position, env.type.encode(), data)
-            )
-            size += len(frames[-1])
-            if size >= _STREAM_PAGE_BYTES:
-                break
-        if not frames:
-            return None
-        return _Page(frames, batch[len(frames) - 1].position, len(frames) < len(batch))
-
-
-def _pieces(page: _Page) -> Iterator[bytes]:
-    """A page's frames in pieces of at most `_STREAM_SEND_BYTES` (small frames joined)."""
-    pending: list[bytes] = []
-    size = 0
-    for frame in page.frames:
-        if size + len(frame) > _STREAM_SEND_BYTES and pending:
-            yield b"".join(pending)
-            pending, size = [], 0
-        if len(frame) > _STREAM_SEND_BYTES:
-            view = memoryview(frame)
-            for start in range(0, len(frame), _STREAM_SEND_BYTES):
-                yield bytes(view[start : start + _STREAM_SEND_BYTES])
-            continue
-        pending.append(frame)
-        size += len(frame)
-    if pending:
-        yield b"".join(pending)
-
-
-async def _sse(api: Api, request: Request, after: int) -> AsyncIterator[bytes]:
-    """The log as Server-Sent Events: ``id`` is the position, ``event`` the type.
-
-    The log goes out a page at a time (`_Pages`), in pieces of at most 64 KiB; each
-    piece waits until the server could hand the previous one to the client, so a
-    stream holds a bounded part of the log whatever its size and its client's speed.
-    """
-    store = api.application.store
-    position = after
-    count = _STREAM_PAGE
-    yield b": stormgen event stream\nretry: 1000\n\n"
-    loop = asyncio.get_running_loop()
-    idle = 0.0
-    while True:
-        page = await api.pages.after(api, position, count)
-        if page is not None:
-            idle = 0.0
-            # a page cut at its size holds large events: read fewer next time
-            count = max(1, len(page.frames)) if page.cut else min(_STREAM_PAGE, count * 2)
-            position = page.last
-            for piece in _pieces(page):
-                yield piece
-            del page
-            continue
-        if await request.is_disconnected():
-            return
-        started = loop.time()
-        await run_in_threadpool(store.wait_for_events, position, 1.0)
-        idle += loop.time() - started
-        if idle >= _KEEPALIVE_SECONDS:
-            idle = 0.0
-            yield b": keep-alive\n\n"
 
 
 def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> None:
