@@ -11,14 +11,12 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import unquote
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -29,7 +27,6 @@ from pydantic import Field as PydanticField
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate
@@ -40,6 +37,7 @@ from stormgen.runtime.http.auth import OPERATOR, Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.limits import Limits
+from stormgen.runtime.http.middleware import DirectCommands, EncodedSlashes, Handler, RequestBodies
 from stormgen.runtime.http.naming import context_name, kebab, short_name
 from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory
 from stormgen.runtime.http.stream import EventStream, Pages, last_event_id, sse
@@ -107,9 +105,6 @@ class JSON(Response):
 
     def render(self, content: Any) -> bytes:
         return _ENCODER.encode(content)
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,45 +319,6 @@ class Api:
 # ---------------------------------------------------------------- helpers
 
 
-def _domain_error(exc: Exception) -> ApiError:
-    """Map an error from the application to the API's answer."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, AlreadyExists):
-        return errors.already_exists(exc.message)
-    if isinstance(exc, NotFound):
-        return errors.not_found(exc.message)
-    if isinstance(exc, Rejected):
-        return errors.rejected(exc.message)
-    if isinstance(exc, VersionConflict):
-        return errors.version_conflict(
-            f"the instance is at version {exc.actual}, not {exc.expected}",
-            exc.expected,
-            exc.actual,
-        )
-    if isinstance(exc, DecodeError):
-        field = exc.path.removeprefix("$.").removeprefix("$") or None
-        return errors.invalid(exc.message, field)
-    if isinstance(exc, KeyReused):
-        return errors.key_reused(exc.message)
-    if isinstance(exc, StoreUnavailable):
-        return _store_answer(exc)
-    raise exc
-
-
-def _store_answer(exc: StoreError) -> ApiError:
-    """A store's failure: 507 for a full disk, else 503 (both: retry later)."""
-    if isinstance(exc, StoreFull):
-        log.error("store full: %s", exc)
-        return errors.insufficient_storage(
-            "the event store's disk is full: nothing was written; retry once space is freed"
-        )
-    if isinstance(exc, StoreUnavailable):
-        return errors.unavailable(f"the event store is unavailable: {exc}")
-    log.error("store error: %s", exc)
-    return errors.unavailable(f"the event store failed: {exc}")
-
-
 async def _call(api: Api, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run blocking application work in a worker thread; domain errors become ApiErrors."""
     loop = asyncio.get_running_loop()
@@ -391,7 +347,7 @@ async def _answered(work: Awaitable[Any]) -> Any:
         KeyReused,
         StoreUnavailable,
     ) as exc:
-        raise _domain_error(exc) from None
+        raise errors.domain_error(exc) from None
 
 
 def _command_answer(result: CommandResult, creates: bool) -> Response:
@@ -622,145 +578,6 @@ def create_app(
     return app
 
 
-class RequestBodies:
-    """Bound each request's body in size and in time, before anything reads it.
-
-    A ``Content-Length`` over ``limits.max_body_bytes`` is a 413 at once (nothing is
-    read); a body that grows past it while it streams (chunked) is a 413 as soon as it
-    does, so no more than the limit (plus the server's one read) is ever held. A body
-    not complete ``limits.body_timeout`` seconds after its headers is a 408. Both
-    answers close the connection. The server also closes a connection whose body stops
-    arriving when nothing reads it (``serve``: the same timeout).
-    """
-
-    def __init__(self, app: Any, limits: Limits) -> None:
-        self.app = app
-        self.limits = limits
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limits.max_body_bytes
-        length = _content_length(scope)
-        if length is not None and length > limit:
-            await errors.too_large(limit).response()(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.limits.body_timeout
-        received = 0
-        complete = length == 0
-        started = False
-
-        async def bounded_receive() -> Any:
-            nonlocal received, complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):  # no task per read, unlike wait_for
-                    message = await receive()
-            except TimeoutError:
-                raise errors.timed_out(self.limits.body_timeout) from None
-            if message["type"] != "http.request":
-                complete = True
-                return message
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise errors.too_large(limit)
-            complete = not message.get("more_body", False)
-            return message
-
-        async def tracked_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, bounded_receive, tracked_send)
-        except ApiError as exc:  # raised by a read outside the handlers' own answers
-            if started:
-                raise
-            await exc.response()(scope, receive, send)
-
-
-def _content_length(scope: Any) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
-
-
-_KEPT_ESCAPES = re.compile(r"(%2[fF]|%25)")
-
-
-class EncodedSlashes:
-    """Keep ``%2F`` (and ``%25``) escaped while routing, so an id may hold a slash.
-
-    Servers decode the path before routing: ``/library/book/a%2Fb/events`` would
-    reach the routes as ``/library/book/a/b/events``, the id split in two. When the
-    raw path holds such an escape, this middleware routes on a path where only those
-    stay escaped; handlers unescape ids and keys (:func:`params.path_param`).
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        raw = scope.get("raw_path") if scope["type"] == "http" else None
-        if raw and (b"%2f" in raw.lower() or b"%25" in raw):
-            text = raw.decode("ascii", "replace").split("?", 1)[0]
-            parts = _KEPT_ESCAPES.split(text)
-            path = "".join(p if _KEPT_ESCAPES.fullmatch(p) else unquote(p) for p in parts)
-            scope = {**scope, "path": path}
-            scope["stormgen.escaped"] = True
-        await self.app(scope, receive, send)
-
-
-class DirectCommands:
-    """Hand a command's POST straight to its handler, past FastAPI's inner layers.
-
-    Routing is the router's own (its routes, in its order, ``Route.matches``); when
-    the first full match is a command route, its handler runs here with the same
-    error answers as the app's handlers (:func:`_error_response`), skipping the
-    exception, exit-stack and route wrappers that cost about a tenth of a command's
-    CPU. Anything else (other routes, partial matches, 404/405) takes the usual path.
-    """
-
-    def __init__(self, app: Any, router: Any, handlers: Mapping[int, Handler]) -> None:
-        self.app = app
-        self.router = router
-        self.handlers = handlers
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            for route in self.router.routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    handler = self.handlers.get(id(route))
-                    if handler is not None:
-                        scope["route"] = route
-                        scope.update(child)
-                        await _respond(handler, Request(scope, receive, send), send)
-                        return
-                    break
-        await self.app(scope, receive, send)
-
-
-async def _respond(handler: Handler, request: Request, send: Any) -> None:
-    try:
-        response = await handler(request)
-    except (ApiError, StoreError) as exc:
-        response = _error_response(exc)
-    await response(request.scope, request.receive, send)
-
-
-def _error_response(exc: ApiError | StoreError) -> Response:
-    """The answer to an ApiError or a store's failure (the app's handlers use it too)."""
-    if isinstance(exc, ApiError):
-        return exc.response()
-    return _store_answer(exc).response()
-
-
 def _names_an_instance(api: Api, request: Request) -> bool:
     """Whether a route-level 405's path holds an id its aggregate could have.
 
@@ -780,7 +597,7 @@ def _names_an_instance(api: Api, request: Request) -> bool:
 def _install_error_handlers(app: FastAPI, api: Api) -> None:
     async def on_api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return _error_response(exc)
+        return errors.error_response(exc)
 
     async def on_validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -801,7 +618,7 @@ def _install_error_handlers(app: FastAPI, api: Api) -> None:
 
     async def on_store_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StoreError)
-        return _error_response(exc)
+        return errors.error_response(exc)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
