@@ -7,7 +7,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from stormgen.runtime.application import Application
-from stormgen.runtime.http.app import Api, create_app
+from stormgen.runtime.http.api import Api
+from stormgen.runtime.http.app import create_app
 from stormgen.runtime.http.auth import OPERATOR, Tokens, is_loopback, load_tokens
 from stormgen.runtime.http.connections import limited_protocol
 from stormgen.runtime.http.limits import Limits, LimitsError
