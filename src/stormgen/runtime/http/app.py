@@ -19,7 +19,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -52,8 +51,6 @@ from stormgen.runtime.views import View
 
 log = logging.getLogger("stormgen.http")
 
-_SCHEMA_REF = "#/components/schemas/{model}"
-_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 #: Seconds a client refused for too many open streams is told to wait.
 _STREAM_RETRY_AFTER = 5
 #: `GET /health` answers within this many seconds, whatever the store does.
@@ -313,7 +310,7 @@ def create_app(
     _add_domain_routes(app, api, direct)
     contexts_shown = contexts_of(application, api.contexts)
     add_home_routes(app, app.title, contexts_shown, board, api.tokens.open)
-    _install_openapi(app, api)
+    openapi.install(app, api.models, api.tokens.open)
     return app
 
 
@@ -444,8 +441,8 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         events,
         methods=["GET"],
         tags=["log"],
-        openapi_extra=_secured(
-            api,
+        openapi_extra=openapi.secured(
+            api.tokens.open,
             openapi.merge(
                 openapi.query(
                     after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
@@ -460,8 +457,8 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         methods=["GET"],
         tags=["log"],
         response_class=StreamingResponse,
-        openapi_extra=_secured(
-            api,
+        openapi_extra=openapi.secured(
+            api.tokens.open,
             openapi.merge(
                 openapi.query(after=openapi.after_param()),
                 openapi.last_event_id(),
@@ -482,8 +479,8 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         failures,
         methods=["GET"],
         tags=["operations"],
-        openapi_extra=_secured(
-            api,
+        openapi_extra=openapi.secured(
+            api.tokens.open,
             openapi.merge(
                 openapi.query(
                     after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
@@ -497,8 +494,8 @@ def _add_log_routes(app: FastAPI, api: Api) -> None:
         retry,
         methods=["POST"],
         tags=["operations"],
-        openapi_extra=_secured(
-            api,
+        openapi_extra=openapi.secured(
+            api.tokens.open,
             openapi.merge(
                 openapi.path(consumer={"type": "string"}, position=openapi.after_param()),
                 openapi.answers(200, openapi.retry_answer(), 404, *openapi.WRITE_ERRORS),
@@ -618,7 +615,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             name=f"{route.context}.{route.name}",
             summary=route.name,
             description=info(route.cls).description or None,
-            openapi_extra=_secured(api, doc),
+            openapi_extra=openapi.secured(api.tokens.open, doc),
         )
         direct[id(app.router.routes[-1])] = handler  # routes are not hashable
     for agg_def in application.aggregates.values():
@@ -636,8 +633,8 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[context_name(agg_def.name)],
             name=f"{agg_def.name}.history",
             summary=f"{short_name(agg_def.name)} history",
-            openapi_extra=_secured(
-                api,
+            openapi_extra=openapi.secured(
+                api.tokens.open,
                 openapi.merge(
                     id_param,
                     openapi.answers(200, openapi.obj(events=openapi.events_list()), 404, 503),
@@ -651,8 +648,8 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[context_name(agg_def.name)],
             name=f"{agg_def.name}.state",
             summary=f"{short_name(agg_def.name)} state",
-            openapi_extra=_secured(
-                api,
+            openapi_extra=openapi.secured(
+                api.tokens.open,
                 openapi.merge(
                     id_param,
                     openapi.query(at=openapi.at_param()),
@@ -680,8 +677,8 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[context_name(view.name)],
             name=f"{view.name}.rows",
             summary=f"{short_name(view.name)} rows",
-            openapi_extra=_secured(
-                api,
+            openapi_extra=openapi.secured(
+                api.tokens.open,
                 openapi.merge(
                     openapi.query(
                         limit=openapi.limit_param(params.MAX_PAGE),
@@ -699,8 +696,8 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[context_name(view.name)],
             name=f"{view.name}.row",
             summary=f"{short_name(view.name)} row",
-            openapi_extra=_secured(
-                api,
+            openapi_extra=openapi.secured(
+                api.tokens.open,
                 openapi.merge(
                     openapi.path(key=openapi.id_schema(view.key_type())),
                     openapi.answers(200, row_schema, 404, 503),
@@ -723,7 +720,7 @@ def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> No
             tags=[ext.context],
             name=f"{ext.context}.{ext.system}.{ext.name}",
             summary=f"{ext.system}: {ext.name}",
-            openapi_extra=_secured(api, doc),
+            openapi_extra=openapi.secured(api.tokens.open, doc),
         )
 
 
@@ -749,40 +746,4 @@ def _filter_schemas(view: View[Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-# ---------------------------------------------------------------- OpenAPI
-
-
 _ETAG = openapi.etag()
-
-
-def _secured(api: Api, extra: dict[str, Any]) -> dict[str, Any]:
-    """With tokens: the bearer scheme, and 401 and 403 among the answers."""
-    if api.tokens.open:
-        return extra
-    return openapi.merge(extra, {"security": _BEARER, "responses": openapi.error_answers(401, 403)})
-
-
-def _install_openapi(app: FastAPI, api: Api) -> None:
-    original = app.openapi
-
-    def build() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = original()
-        components = document.setdefault("components", {})
-        schemas = components.setdefault("schemas", {})
-        schemas.update(openapi.components())
-        if api.models:
-            _, top = models_json_schema(
-                [(m, "validation") for m in api.models], ref_template=_SCHEMA_REF
-            )
-            schemas.update(top.get("$defs", {}))
-        if not api.tokens.open:
-            components.setdefault("securitySchemes", {})["bearer"] = {
-                "type": "http",
-                "scheme": "bearer",
-            }
-        app.openapi_schema = document
-        return document
-
-    app.openapi = build  # type: ignore[method-assign]
