@@ -6,26 +6,20 @@ metadata of the classes the application was given; nothing here knows a model.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.application import Application, CommandResult
-from stormgen.runtime.errors import StoreError, StoreFull, StoreUnavailable
 from stormgen.runtime.http import errors, openapi, params
 from stormgen.runtime.http.api import (
     JSON,
@@ -38,25 +32,14 @@ from stormgen.runtime.http.api import (
 )
 from stormgen.runtime.http.auth import Tokens, load_tokens
 from stormgen.runtime.http.errors import ApiError
+from stormgen.runtime.http.exception_handlers import install_error_handlers
 from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.limits import Limits
+from stormgen.runtime.http.log_routes import add_log_routes
 from stormgen.runtime.http.middleware import DirectCommands, EncodedSlashes, Handler, RequestBodies
 from stormgen.runtime.http.naming import context_name, kebab, short_name
-from stormgen.runtime.http.stream import EventStream, last_event_id, sse
 from stormgen.runtime.messages import info
-from stormgen.runtime.rejections import (
-    DecodeError,
-)
 from stormgen.runtime.views import View
-
-log = logging.getLogger("stormgen.http")
-
-#: Seconds a client refused for too many open streams is told to wait.
-_STREAM_RETRY_AFTER = 5
-#: `GET /health` answers within this many seconds, whatever the store does.
-HEALTH_TIMEOUT = 0.8
-#: How long its look at the store (`EventStore.probe`) may wait for a connection.
-_PROBE_TIMEOUT = 0.5
 
 
 class _Uuids:
@@ -305,261 +288,13 @@ def create_app(
     app.add_middleware(DirectCommands, router=app.router, handlers=direct)
     app.add_middleware(EncodedSlashes)
     app.add_middleware(RequestBodies, limits=limits)
-    _install_error_handlers(app, api)
-    _add_log_routes(app, api)
+    install_error_handlers(app, api)
+    add_log_routes(app, api)
     _add_domain_routes(app, api, direct)
     contexts_shown = contexts_of(application, api.contexts)
     add_home_routes(app, app.title, contexts_shown, board, api.tokens.open)
     openapi.install(app, api.models, api.tokens.open)
     return app
-
-
-def _names_an_instance(api: Api, request: Request) -> bool:
-    """Whether a route-level 405's path holds an id its aggregate could have.
-
-    ``POST /bar/ticket/open-ticket`` reaches the state route of a ticket whose id is
-    "open-ticket"; when tickets' ids are uuids, that path names nothing (a 404).
-    """
-    agg = api.instance_endpoints.get(request.scope.get("endpoint"))  # type: ignore[arg-type]
-    if agg is None:
-        return True
-    try:
-        agg.parse_id(params.path_param(request, "id"))
-    except DecodeError:
-        return False
-    return True
-
-
-def _install_error_handlers(app: FastAPI, api: Api) -> None:
-    async def on_api_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return errors.error_response(exc)
-
-    async def on_validation(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-        field = ".".join(loc) or None
-        return errors.invalid(
-            f"{field or 'the request'}: {first.get('msg', 'invalid')}", field
-        ).response()
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 405 and not _names_an_instance(api, request):
-            exc = StarletteHTTPException(404)
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
-        message = "no such route" if exc.status_code == 404 else str(exc.detail)
-        return ApiError(exc.status_code, kind, message, headers=exc.headers).response()
-
-    async def on_store_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StoreError)
-        return errors.error_response(exc)
-
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(StoreError, on_store_error)
-
-
-def _add_log_routes(app: FastAPI, api: Api) -> None:
-    application = api.application
-
-    health_check = HealthCheck(application)
-
-    async def health(_: Request) -> Response:
-        body = await health_check()
-        if body["status"] == "ok":
-            return JSON(body)
-        return JSON(body, status_code=503, headers={"Retry-After": "1"})
-
-    async def events(request: Request) -> Response:
-        api.authorize_log(request, "the event log")
-        after = params.int_param(request, "after", 0) or 0
-        limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
-        found = await call(api, application.events, after, limit)
-        next_after = found[-1].position if found else after
-        return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
-
-    async def stream(request: Request) -> Response:
-        api.authorize_log(request, "the event stream")
-        after = max(params.int_param(request, "after", 0) or 0, last_event_id(request))
-        if api.open_streams >= api.limits.max_streams:
-            raise ApiError(
-                503,
-                "unavailable",
-                f"{api.open_streams} event streams are open, the most this service serves "
-                "at once; retry later",
-                headers={"Retry-After": str(_STREAM_RETRY_AFTER)},
-            )
-        api.open_streams += 1
-        return EventStream(sse(api.pages, request, after), api.close_stream)
-
-    async def failures(request: Request) -> Response:
-        api.authorize_log(request, "the failure list")
-        after = params.int_param(request, "after", 0) or 0
-        limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
-
-        def read() -> dict[str, Any]:
-            found = application.failures(after, limit)
-            parked = [
-                {
-                    "consumer": p.consumer,
-                    "position": p.position,
-                    "event_id": p.event_id,
-                    "error": p.error,
-                    "attempts": p.attempts,
-                    "parked_at": codec.to_data(p.parked_at),
-                }
-                for p in application.parked()
-            ]
-            return {"failures": [e.to_json() for e in found], "parked": parked}
-
-        return JSON(await run_in_threadpool(read))
-
-    async def retry(request: Request) -> Response:
-        api.authorize_log(request, "retrying a failure")
-        consumer = request.path_params["consumer"]
-        position_text = request.path_params["position"]
-        if not position_text.isdigit() or int(position_text) > params.MAX_POSITION:
-            raise errors.not_found(f"no parked failure of {consumer} at {position_text!r}")
-        try:
-            ok = await run_in_threadpool(application.retry_parked, consumer, int(position_text))
-        except KeyError as exc:
-            raise errors.not_found(str(exc.args[0]) if exc.args else "no such failure") from None
-        return JSON({"consumer": consumer, "position": int(position_text), "resolved": ok})
-
-    app.add_api_route(
-        "/health",
-        health,
-        methods=["GET"],
-        tags=["operations"],
-        openapi_extra=openapi.answers(200, openapi.health_answer(), 503),
-    )
-    app.add_api_route(
-        "/events",
-        events,
-        methods=["GET"],
-        tags=["log"],
-        openapi_extra=openapi.secured(
-            api.tokens.open,
-            openapi.merge(
-                openapi.query(
-                    after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
-                ),
-                openapi.answers(200, openapi.log_answer(), 422, 503),
-            ),
-        ),
-    )
-    app.add_api_route(
-        "/events/stream",
-        stream,
-        methods=["GET"],
-        tags=["log"],
-        response_class=StreamingResponse,
-        openapi_extra=openapi.secured(
-            api.tokens.open,
-            openapi.merge(
-                openapi.query(after=openapi.after_param()),
-                openapi.last_event_id(),
-                openapi.answers(
-                    200,
-                    openapi.sse_event(),
-                    400,
-                    422,
-                    503,
-                    description="Server-Sent Events: the log from `after` on, live",
-                    media_type="text/event-stream",
-                ),
-            ),
-        ),
-    )
-    app.add_api_route(
-        "/failures",
-        failures,
-        methods=["GET"],
-        tags=["operations"],
-        openapi_extra=openapi.secured(
-            api.tokens.open,
-            openapi.merge(
-                openapi.query(
-                    after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
-                ),
-                openapi.answers(200, openapi.failures_answer(), 422, 503),
-            ),
-        ),
-    )
-    app.add_api_route(
-        "/failures/{consumer}/{position}/retry",
-        retry,
-        methods=["POST"],
-        tags=["operations"],
-        openapi_extra=openapi.secured(
-            api.tokens.open,
-            openapi.merge(
-                openapi.path(consumer={"type": "string"}, position=openapi.after_param()),
-                openapi.answers(200, openapi.retry_answer(), 404, *openapi.WRITE_ERRORS),
-            ),
-        ),
-    )
-
-
-class HealthCheck:
-    """What `GET /health` says, within `HEALTH_TIMEOUT` seconds whatever the store does.
-
-    One look at the store at a time, on a thread of its own (not behind requests
-    waiting for the store): requests arriving meanwhile share its answer. A look that
-    takes longer is answered as a failing store; it finishes in the background.
-    """
-
-    def __init__(self, application: Application, timeout: float = HEALTH_TIMEOUT) -> None:
-        self.application = application
-        self.timeout = timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormgen-health")
-        self._running: asyncio.Future[dict[str, Any]] | None = None
-
-    async def __call__(self) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        running = self._running
-        if running is None or running.done() or running.get_loop() is not loop:
-            running = self._running = loop.run_in_executor(self._executor, self.look)
-        try:
-            return await asyncio.wait_for(asyncio.shield(running), self.timeout)
-        except TimeoutError:
-            return _failing("timeout", f"the store did not answer within {self.timeout:g} s")
-
-    def look(self) -> dict[str, Any]:
-        """The store's state and each consumer's lag (blocking)."""
-        app = self.application
-        try:
-            app.store.probe(_PROBE_TIMEOUT)
-            last = app.store.last_position()
-            consumers: dict[str, Any] = {}
-            for name, progress in app.progress().items():
-                kind = "view" if name in app.views else "policy"
-                consumers[name] = {"kind": kind, **progress}
-            parked = len(app.parked())
-        except Exception as exc:
-            # the details stay in the log: /health needs no token
-            if isinstance(exc, StoreFull):
-                log.warning("health: %s", exc)
-                return _failing("full", "the store's disk is full: writes fail until it has room")
-            if isinstance(exc, StoreUnavailable):
-                log.warning("health: %s", exc)
-                return _failing("unreachable", "the store cannot be reached")
-            log.exception("health: the store failed")
-            return _failing("failed", "the store failed")
-        return {
-            "status": "ok",
-            "store": {"ok": True},
-            "position": last,
-            "consumers": consumers,
-            "parked": parked,
-        }
-
-
-def _failing(error: str, message: str) -> dict[str, Any]:
-    return {"status": "failing", "store": {"ok": False, "error": error, "message": message}}
 
 
 def _add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> None:
