@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
-from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
@@ -24,7 +23,7 @@ from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.application import Application
 from stormgen.runtime.errors import StoreUnavailable
 from stormgen.runtime.http import errors
-from stormgen.runtime.http.auth import OPERATOR, Tokens
+from stormgen.runtime.http.auth import Access, Tokens
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.limits import Limits
 from stormgen.runtime.http.middleware import Handler
@@ -32,7 +31,6 @@ from stormgen.runtime.http.naming import context_name, short_name
 from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory
 from stormgen.runtime.http.stream import Pages
 from stormgen.runtime.http.writer import CommandWriter
-from stormgen.runtime.idempotency import ANONYMOUS, ClientKey, caller_of
 from stormgen.runtime.messages import Command, Event, info
 from stormgen.runtime.rejections import (
     AlreadyExists,
@@ -87,7 +85,9 @@ class ExternalRoute:
 
 
 class Api:
-    """The routes of one application, with the pieces they share (auth, schemas)."""
+    """The routes of one application, with the pieces they share (who may call what,
+    schemas, the threads for blocking work, the command writer).
+    """
 
     def __init__(
         self,
@@ -119,7 +119,7 @@ class Api:
         # every external system of the application, by full and short name: their
         # tokens post events and read nothing
         full = set(application.system_events) | set(application.ports)
-        self.system_names = frozenset(full | {short_name(name) for name in full})
+        self.access = Access(tokens, frozenset(full | {short_name(name) for name in full}))
 
     def close_stream(self) -> None:
         """An event stream ended: its place is free (`open_streams`)."""
@@ -190,85 +190,16 @@ class Api:
         # `Ordering.PlaceOrder` -> `OrderingPlaceOrder`: unique across contexts
         return self.factory.unique_name(dotted.replace(".", ""))
 
-    # -- auth ------------------------------------------------------------------------------
-    def principal(self, request: Request) -> str | None:
-        """The actor or system the request's bearer token stands for (None when open)."""
-        if self.tokens.open:
-            return None
-        header = request.headers.get("authorization")
-        if not header:
-            raise errors.unauthorized("this service needs an Authorization: Bearer token")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise errors.unauthorized("the Authorization header must be 'Bearer <token>'")
-        principal = self.tokens.principal(token.strip())
-        if principal is None:
-            raise errors.unauthorized("the bearer token is not known to this service")
-        return principal
-
-    def authorize_command(self, request: Request, route: CommandRoute) -> str | None:
-        """Return the actor issuing the command, or refuse (401/403)."""
-        principal = self.principal(request)
-        if principal is not None and principal not in route.actors:
-            who = " or ".join(route.actors)
-            raise errors.forbidden(f"{principal} may not issue {route.name}; only {who} may")
-        return principal
-
-    def authorize_external(self, request: Request, route: ExternalRoute) -> str | None:
-        """Return the system posting its event: only a token mapped to it may (401/403)."""
-        principal = self.principal(request)
-        if principal is None:
-            return None
-        full = f"{route.context}.{route.system}"
-        if principal in (full, route.system):
-            return principal
-        if not self.mapped(route):
-            raise errors.forbidden(
-                f"no token is mapped to {full}, so this service accepts none of its events"
-            )
-        raise errors.forbidden(
-            f"only {route.system}'s token may post its events, not {principal}'s"
-        )
-
-    def mapped(self, route: ExternalRoute) -> bool:
-        """Whether some token stands for the route's external system."""
-        names = self.tokens.names()
-        return f"{route.context}.{route.system}" in names or route.system in names
-
     def unmapped_systems(self) -> list[str]:
         """The served external systems no token maps to (their events are refused)."""
         if self.tokens.open:
             return []
-        found = {f"{r.context}.{r.system}" for r in self.externals if not self.mapped(r)}
+        found = {
+            f"{r.context}.{r.system}"
+            for r in self.externals
+            if not self.access.mapped(r.context, r.system)
+        }
         return sorted(found)
-
-    def authorize_read(self, request: Request) -> None:
-        """Views and instances' state: any token but an external system's (401/403)."""
-        principal = self.principal(request)
-        if principal is not None and principal in self.system_names:
-            raise errors.forbidden(
-                f"{principal} is an external system: its token posts its events and reads nothing"
-            )
-
-    def authorize_log(self, request: Request, what: str) -> None:
-        """The raw log (decrypted personal data of everyone): operators only (401/403)."""
-        principal = self.principal(request)
-        if principal is not None and principal != OPERATOR:
-            raise errors.forbidden(
-                f"{what} is for operators: only a token mapped to {OPERATOR!r} may use it"
-            )
-
-    def client_key(self, request: Request, key: str, kind: str, body: Any) -> ClientKey:
-        """A request's Idempotency-Key, scoped to its caller and its type ``kind``.
-
-        The caller is a hash of the bearer token (checked before: `principal`), or the
-        one anonymous caller of an open service; ``body`` is the request's JSON as its
-        fingerprint covers it.
-        """
-        caller = ANONYMOUS
-        if not self.tokens.open:
-            caller = caller_of(request.headers["authorization"].partition(" ")[2].strip())
-        return ClientKey.of(caller, kind, key, body)
 
 
 async def call(api: Api, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

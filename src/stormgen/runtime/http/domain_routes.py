@@ -69,7 +69,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
     kind = info(route.cls).name
 
     async def handle(request: Request) -> Response:
-        actor = api.authorize_command(request, route)
+        actor = api.access.command(request, route.name, route.actors)
         expected = params.if_match(request)
         key = params.idempotency_key(request)
         data = params.json_body(await request.body())
@@ -97,7 +97,7 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
             body = codec.to_data(command)
             if generated:
                 del body[id_field]
-            scoped = api.client_key(request, key, kind, body)
+            scoped = api.access.client_key(request, key, kind, body)
         result = await write(
             api,
             api.application.handle,
@@ -116,7 +116,7 @@ def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     creating = {kebab(r.name) for r in api.commands if r.creates and r.aggregate is agg}
 
     async def state(request: Request) -> Response:
-        api.authorize_read(request)
+        api.access.read(request)
         if params.path_param(request, "id") in creating:
             raise ApiError(
                 405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
@@ -138,7 +138,7 @@ def _state_handler(api: Api, agg: Aggregate[Any]) -> Handler:
 
 def _history_handler(api: Api, agg: Aggregate[Any]) -> Handler:
     async def history(request: Request) -> Response:
-        api.authorize_log(request, "an instance's history")
+        api.access.log(request, "an instance's history")
         ident = params.parse_id(agg, params.path_param(request, "id"))
         envelopes = await call(api, api.application.history, agg, ident)
         return JSON({"events": [e.to_json() for e in envelopes]})
@@ -150,12 +150,14 @@ def _external_handler(api: Api, route: ExternalRoute) -> Handler:
     kind = info(route.cls).name
 
     async def receive(request: Request) -> Response:
-        actor = api.authorize_external(request, route)
+        actor = api.access.external(request, route.context, route.system)
         key = params.idempotency_key(request)
         data = params.json_body(await request.body())
         params.validate(route.model, data)
         event = params.decode(route.cls, data)
-        scoped = None if key is None else api.client_key(request, key, kind, codec.to_data(event))
+        scoped = (
+            None if key is None else api.access.client_key(request, key, kind, codec.to_data(event))
+        )
         envelopes = await write(
             api, api.application.record_external, [event], idempotency_key=scoped, actor=actor
         )
@@ -170,7 +172,7 @@ def _external_handler(api: Api, route: ExternalRoute) -> Handler:
 
 def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
     async def rows(request: Request) -> Response:
-        api.authorize_read(request)
+        api.access.read(request)
         limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
         after = params.one(request, "after")
         if after is not None:
@@ -190,7 +192,7 @@ def _view_rows_handler(api: Api, view: View[Any]) -> Handler:
 
 def _view_row_handler(api: Api, view: View[Any]) -> Handler:
     async def row(request: Request) -> Response:
-        api.authorize_read(request)
+        api.access.read(request)
         key = params.path_param(request, "key")
         if "\x00" in key:  # no row can have it (PostgreSQL keeps no NUL in text)
             raise errors.not_found(f"{view.name} has no row {key!r}")

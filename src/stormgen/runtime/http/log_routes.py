@@ -34,7 +34,7 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         return JSON(body, status_code=503, headers={"Retry-After": "1"})
 
     async def events(request: Request) -> Response:
-        api.authorize_log(request, "the event log")
+        api.access.log(request, "the event log")
         after = params.int_param(request, "after", 0) or 0
         limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
         found = await call(api, application.events, after, limit)
@@ -42,7 +42,7 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
 
     async def stream(request: Request) -> Response:
-        api.authorize_log(request, "the event stream")
+        api.access.log(request, "the event stream")
         after = max(params.int_param(request, "after", 0) or 0, last_event_id(request))
         if api.open_streams >= api.limits.max_streams:
             raise ApiError(
@@ -56,7 +56,7 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         return EventStream(sse(api.pages, request, after), api.close_stream)
 
     async def failures(request: Request) -> Response:
-        api.authorize_log(request, "the failure list")
+        api.access.log(request, "the failure list")
         after = params.int_param(request, "after", 0) or 0
         limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
 
@@ -78,7 +78,7 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         return JSON(await run_in_threadpool(read))
 
     async def retry(request: Request) -> Response:
-        api.authorize_log(request, "retrying a failure")
+        api.access.log(request, "retrying a failure")
         consumer = request.path_params["consumer"]
         position_text = request.path_params["position"]
         if not position_text.isdigit() or int(position_text) > params.MAX_POSITION:

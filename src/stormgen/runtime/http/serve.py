@@ -102,7 +102,7 @@ def _token_notes(api: Api) -> list[str]:
         for system in api.unmapped_systems()
     ]
     actors = {actor for route in api.commands for actor in route.actors}
-    for name in sorted(api.tokens.names() - actors - api.system_names - {OPERATOR}):
+    for name in sorted(api.tokens.names() - actors - api.access.system_names - {OPERATOR}):
         notes.append(
             f"{name} (a token's principal) issues none of the served commands and is no "
             "external system: it reads views and state as an actor"
