@@ -21,10 +21,8 @@ from pydantic import Field as PydanticField
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.application import Application
-from stormgen.runtime.errors import StoreUnavailable
 from stormgen.runtime.http import errors
 from stormgen.runtime.http.auth import Access, Tokens
-from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.limits import Limits
 from stormgen.runtime.http.middleware import Handler
 from stormgen.runtime.http.naming import context_name, short_name
@@ -32,14 +30,6 @@ from stormgen.runtime.http.schemas import ID_TEXT, ModelFactory
 from stormgen.runtime.http.stream import Pages
 from stormgen.runtime.http.writer import CommandWriter
 from stormgen.runtime.messages import Command, Event, info
-from stormgen.runtime.rejections import (
-    AlreadyExists,
-    DecodeError,
-    KeyReused,
-    NotFound,
-    Rejected,
-    VersionConflict,
-)
 
 _ENCODER = msgspec.json.Encoder()
 #: Threads running blocking application work for requests (created as needed).
@@ -221,14 +211,5 @@ async def answered(work: Awaitable[Any]) -> Any:
     """The result of ``work``, its domain errors as the API's answers (ApiErrors)."""
     try:
         return await work
-    except (
-        ApiError,
-        AlreadyExists,
-        NotFound,
-        Rejected,
-        VersionConflict,
-        DecodeError,
-        KeyReused,
-        StoreUnavailable,
-    ) as exc:
+    except errors.DOMAIN_ERRORS as exc:
         raise errors.domain_error(exc) from None

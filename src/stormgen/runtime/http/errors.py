@@ -142,6 +142,19 @@ def insufficient_storage(message: str) -> ApiError:
     return ApiError(507, "insufficient_storage", message, headers={"Retry-After": "10"})
 
 
+#: The errors of the application that `domain_error` answers (ApiErrors as they are).
+DOMAIN_ERRORS = (
+    ApiError,
+    AlreadyExists,
+    NotFound,
+    Rejected,
+    VersionConflict,
+    DecodeError,
+    KeyReused,
+    StoreUnavailable,
+)
+
+
 def domain_error(exc: Exception) -> ApiError:
     """Map an error from the application to the API's answer."""
     if isinstance(exc, ApiError):
