@@ -15,17 +15,15 @@ from stormgen.runtime.http import errors, openapi, params
 from stormgen.runtime.http.api import JSON, Api, call
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.health import HealthCheck
+from stormgen.runtime.http.middleware import Handler
 from stormgen.runtime.http.stream import EventStream, last_event_id, sse
 
 #: Seconds a client refused for too many open streams is told to wait.
 _STREAM_RETRY_AFTER = 5
 
 
-def add_log_routes(app: FastAPI, api: Api) -> None:
-    """Add the routes of the log and of its operators to ``app``."""
-    application = api.application
-
-    health_check = HealthCheck(application)
+def _health_handler(health_check: HealthCheck) -> Handler:
+    """`GET /health`: 200 when the store answers, else 503."""
 
     async def health(_: Request) -> Response:
         body = await health_check()
@@ -33,13 +31,25 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
             return JSON(body)
         return JSON(body, status_code=503, headers={"Retry-After": "1"})
 
+    return health
+
+
+def _events_handler(api: Api) -> Handler:
+    """`GET /events`: a page of the log (operators)."""
+
     async def events(request: Request) -> Response:
         api.access.log(request, "the event log")
         after = params.int_param(request, "after", 0) or 0
         limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
-        found = await call(api, application.events, after, limit)
+        found = await call(api, api.application.events, after, limit)
         next_after = found[-1].position if found else after
         return JSON({"events": [e.to_json() for e in found], "next_after": next_after})
+
+    return events
+
+
+def _stream_handler(api: Api) -> Handler:
+    """`GET /events/stream`: the log as Server-Sent Events (operators)."""
 
     async def stream(request: Request) -> Response:
         api.access.log(request, "the event stream")
@@ -55,13 +65,19 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         api.open_streams += 1
         return EventStream(sse(api.pages, request, after), api.close_stream)
 
+    return stream
+
+
+def _failures_handler(api: Api) -> Handler:
+    """`GET /failures`: failure events and parked consumers (operators)."""
+
     async def failures(request: Request) -> Response:
         api.access.log(request, "the failure list")
         after = params.int_param(request, "after", 0) or 0
         limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
 
         def read() -> dict[str, Any]:
-            found = application.failures(after, limit)
+            found = api.application.failures(after, limit)
             parked = [
                 {
                     "consumer": p.consumer,
@@ -71,11 +87,17 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
                     "attempts": p.attempts,
                     "parked_at": codec.to_data(p.parked_at),
                 }
-                for p in application.parked()
+                for p in api.application.parked()
             ]
             return {"failures": [e.to_json() for e in found], "parked": parked}
 
         return JSON(await run_in_threadpool(read))
+
+    return failures
+
+
+def _retry_handler(api: Api) -> Handler:
+    """`POST /failures/{consumer}/{position}/retry` (operators)."""
 
     async def retry(request: Request) -> Response:
         api.access.log(request, "retrying a failure")
@@ -84,11 +106,19 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         if not position_text.isdigit() or int(position_text) > params.MAX_POSITION:
             raise errors.not_found(f"no parked failure of {consumer} at {position_text!r}")
         try:
-            ok = await run_in_threadpool(application.retry_parked, consumer, int(position_text))
+            ok = await run_in_threadpool(api.application.retry_parked, consumer, int(position_text))
         except KeyError as exc:
             raise errors.not_found(str(exc.args[0]) if exc.args else "no such failure") from None
         return JSON({"consumer": consumer, "position": int(position_text), "resolved": ok})
 
+    return retry
+
+
+def add_log_routes(app: FastAPI, api: Api) -> None:
+    """Add the routes of the log and of its operators to ``app``."""
+    health = _health_handler(HealthCheck(api.application))
+    events, stream = _events_handler(api), _stream_handler(api)
+    failures, retry = _failures_handler(api), _retry_handler(api)
     app.add_api_route(
         "/health",
         health,
