@@ -131,15 +131,7 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         events,
         methods=["GET"],
         tags=["log"],
-        openapi_extra=openapi.secured(
-            api.tokens.open,
-            openapi.merge(
-                openapi.query(
-                    after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
-                ),
-                openapi.answers(200, openapi.log_answer(), 422, 503),
-            ),
-        ),
+        openapi_extra=_page_doc(api, openapi.log_answer()),
     )
     app.add_api_route(
         "/events/stream",
@@ -169,15 +161,7 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
         failures,
         methods=["GET"],
         tags=["operations"],
-        openapi_extra=openapi.secured(
-            api.tokens.open,
-            openapi.merge(
-                openapi.query(
-                    after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)
-                ),
-                openapi.answers(200, openapi.failures_answer(), 422, 503),
-            ),
-        ),
+        openapi_extra=_page_doc(api, openapi.failures_answer()),
     )
     app.add_api_route(
         "/failures/{consumer}/{position}/retry",
@@ -190,5 +174,16 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
                 openapi.path(consumer={"type": "string"}, position=openapi.after_param()),
                 openapi.answers(200, openapi.retry_answer(), 404, *openapi.WRITE_ERRORS),
             ),
+        ),
+    )
+
+
+def _page_doc(api: Api, answer: dict[str, Any]) -> dict[str, Any]:
+    """A page of the log or of its failures: ``after`` and ``limit``, 422 and 503."""
+    return openapi.secured(
+        api.tokens.open,
+        openapi.merge(
+            openapi.query(after=openapi.after_param(), limit=openapi.limit_param(params.MAX_PAGE)),
+            openapi.answers(200, answer, 422, 503),
         ),
     )
