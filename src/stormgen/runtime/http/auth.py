@@ -1,4 +1,6 @@
-"""Bearer tokens mapped to actors and external systems (docs/http.md, "Authorization")."""
+"""Bearer tokens mapped to actors and external systems, and who may call what with them
+(docs/http.md, "Authorization").
+"""
 
 from __future__ import annotations
 
@@ -8,6 +10,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from stormgen.runtime.http import errors
+from stormgen.runtime.idempotency import ANONYMOUS, ClientKey, caller_of
 
 TOKENS_ENV = "STORMGEN_TOKENS"
 TOKENS_FILE_ENV = "STORMGEN_TOKENS_FILE"
@@ -102,3 +110,86 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class Access:
+    """Who may call what: a request's principal (its bearer token's) and the checks on
+    it, each a 401 or 403 (docs/http.md, "Authorization").
+
+    ``systems`` names every external system of the application, by full and short
+    name: their tokens post their events and read nothing.
+    """
+
+    def __init__(self, tokens: Tokens, systems: frozenset[str]) -> None:
+        self.tokens = tokens
+        self.system_names = systems
+
+    def principal(self, request: Request) -> str | None:
+        """The actor or system the request's bearer token stands for (None when open)."""
+        if self.tokens.open:
+            return None
+        header = request.headers.get("authorization")
+        if not header:
+            raise errors.unauthorized("this service needs an Authorization: Bearer token")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.unauthorized("the Authorization header must be 'Bearer <token>'")
+        principal = self.tokens.principal(token.strip())
+        if principal is None:
+            raise errors.unauthorized("the bearer token is not known to this service")
+        return principal
+
+    def command(self, request: Request, name: str, actors: tuple[str, ...]) -> str | None:
+        """Return the actor issuing the command ``name``, one of ``actors``, or refuse."""
+        principal = self.principal(request)
+        if principal is not None and principal not in actors:
+            who = " or ".join(actors)
+            raise errors.forbidden(f"{principal} may not issue {name}; only {who} may")
+        return principal
+
+    def external(self, request: Request, context: str, system: str) -> str | None:
+        """Return the system posting its event: only a token mapped to it may."""
+        principal = self.principal(request)
+        if principal is None:
+            return None
+        full = f"{context}.{system}"
+        if principal in (full, system):
+            return principal
+        if not self.mapped(context, system):
+            raise errors.forbidden(
+                f"no token is mapped to {full}, so this service accepts none of its events"
+            )
+        raise errors.forbidden(f"only {system}'s token may post its events, not {principal}'s")
+
+    def mapped(self, context: str, system: str) -> bool:
+        """Whether some token stands for the external system ``context.system``."""
+        names = self.tokens.names()
+        return f"{context}.{system}" in names or system in names
+
+    def read(self, request: Request) -> None:
+        """Views and instances' state: any token but an external system's."""
+        principal = self.principal(request)
+        if principal is not None and principal in self.system_names:
+            raise errors.forbidden(
+                f"{principal} is an external system: its token posts its events and reads nothing"
+            )
+
+    def log(self, request: Request, what: str) -> None:
+        """The raw log (decrypted personal data of everyone): operators only."""
+        principal = self.principal(request)
+        if principal is not None and principal != OPERATOR:
+            raise errors.forbidden(
+                f"{what} is for operators: only a token mapped to {OPERATOR!r} may use it"
+            )
+
+    def client_key(self, request: Request, key: str, kind: str, body: Any) -> ClientKey:
+        """A request's Idempotency-Key, scoped to its caller and its type ``kind``.
+
+        The caller is a hash of the bearer token (checked before: `principal`), or the
+        one anonymous caller of an open service; ``body`` is the request's JSON as its
+        fingerprint covers it.
+        """
+        caller = ANONYMOUS
+        if not self.tokens.open:
+            caller = caller_of(request.headers["authorization"].partition(" ")[2].strip())
+        return ClientKey.of(caller, kind, key, body)

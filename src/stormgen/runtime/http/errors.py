@@ -2,15 +2,29 @@
 
 Every error body is ``{"status": 409, "error": "rejected", "message": "..."}``, plus
 ``"field"`` when one field is to blame and ``"expected_version"``/``"actual_version"``
-on a version conflict.
+on a version conflict. The application's errors (rejections, a failing store) map
+to these here.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
+
+from stormgen.runtime.errors import StoreError, StoreFull, StoreUnavailable
+from stormgen.runtime.rejections import (
+    AlreadyExists,
+    DecodeError,
+    KeyReused,
+    NotFound,
+    Rejected,
+    VersionConflict,
+)
+
+log = logging.getLogger("stormgen.http")
 
 
 class ApiError(Exception):
@@ -126,3 +140,62 @@ def unavailable(message: str) -> ApiError:
 def insufficient_storage(message: str) -> ApiError:
     """507: the store's disk is full; nothing was written, retry once space is freed."""
     return ApiError(507, "insufficient_storage", message, headers={"Retry-After": "10"})
+
+
+#: The errors of the application that `domain_error` answers (ApiErrors as they are).
+DOMAIN_ERRORS = (
+    ApiError,
+    AlreadyExists,
+    NotFound,
+    Rejected,
+    VersionConflict,
+    DecodeError,
+    KeyReused,
+    StoreUnavailable,
+)
+
+
+def domain_error(exc: Exception) -> ApiError:
+    """Map an error from the application to the API's answer."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, AlreadyExists):
+        return already_exists(exc.message)
+    if isinstance(exc, NotFound):
+        return not_found(exc.message)
+    if isinstance(exc, Rejected):
+        return rejected(exc.message)
+    if isinstance(exc, VersionConflict):
+        return version_conflict(
+            f"the instance is at version {exc.actual}, not {exc.expected}",
+            exc.expected,
+            exc.actual,
+        )
+    if isinstance(exc, DecodeError):
+        field = exc.path.removeprefix("$.").removeprefix("$") or None
+        return invalid(exc.message, field)
+    if isinstance(exc, KeyReused):
+        return key_reused(exc.message)
+    if isinstance(exc, StoreUnavailable):
+        return store_answer(exc)
+    raise exc
+
+
+def store_answer(exc: StoreError) -> ApiError:
+    """A store's failure: 507 for a full disk, else 503 (both: retry later)."""
+    if isinstance(exc, StoreFull):
+        log.error("store full: %s", exc)
+        return insufficient_storage(
+            "the event store's disk is full: nothing was written; retry once space is freed"
+        )
+    if isinstance(exc, StoreUnavailable):
+        return unavailable(f"the event store is unavailable: {exc}")
+    log.error("store error: %s", exc)
+    return unavailable(f"the event store failed: {exc}")
+
+
+def error_response(exc: ApiError | StoreError) -> JSONResponse:
+    """The answer to an ApiError or a store's failure (the app's handlers use it too)."""
+    if isinstance(exc, ApiError):
+        return exc.response()
+    return store_answer(exc).response()

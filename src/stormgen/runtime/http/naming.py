@@ -8,4 +8,14 @@ from __future__ import annotations
 
 from stormgen.runtime.naming import kebab
 
-__all__ = ["kebab"]
+__all__ = ["context_name", "kebab", "short_name"]
+
+
+def context_name(name: str) -> str:
+    """The context of a dotted name: ``Ordering.Order`` -> ``Ordering``."""
+    return name.split(".", 1)[0]
+
+
+def short_name(name: str) -> str:
+    """The last part of a dotted name: ``Ordering.Order`` -> ``Order``."""
+    return name.rsplit(".", 1)[-1]

@@ -1,4 +1,4 @@
-"""The OpenAPI document's pieces: parameters, answers and shared schemas.
+"""The OpenAPI document: its pieces (parameters, answers, shared schemas) and its assembly.
 
 The document is the API's contract, checked by schemathesis with all its checks: each
 operation declares every status it answers with (errors in the one error body), its
@@ -16,7 +16,9 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from stormgen.runtime.codec import DECIMAL_PATTERN, WIRE_NAME
 from stormgen.runtime.http.schemas import NO_NUL
@@ -25,6 +27,8 @@ from stormgen.runtime.http.schemas import NO_NUL
 ERROR = "stormgen.Error"
 EVENT = "stormgen.Event"
 _REF = "#/components/schemas/{name}"
+_SCHEMA_REF = "#/components/schemas/{model}"
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 #: Positions and stream versions are 64-bit integers in every store.
 MAX_POSITION = 2**63 - 1
@@ -408,3 +412,41 @@ def health_answer() -> dict[str, Any]:
             "parked": {"type": "integer"},
         }
     )
+
+
+def secured(open_service: bool, extra: dict[str, Any]) -> dict[str, Any]:
+    """With tokens (not ``open_service``): the bearer scheme, and 401 and 403 among the
+    answers.
+    """
+    if open_service:
+        return extra
+    return merge(extra, {"security": _BEARER, "responses": error_answers(401, 403)})
+
+
+def install(app: FastAPI, models: list[type[BaseModel]], open_service: bool) -> None:
+    """Make ``app.openapi()`` the whole document: FastAPI's, with the shared schemas,
+    the bodies' ``models`` and, with tokens (not ``open_service``), the bearer scheme.
+    """
+    original = app.openapi
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = original()
+        parts = document.setdefault("components", {})
+        schemas = parts.setdefault("schemas", {})
+        schemas.update(components())
+        if models:
+            _, top = models_json_schema(
+                [(m, "validation") for m in models], ref_template=_SCHEMA_REF
+            )
+            schemas.update(top.get("$defs", {}))
+        if not open_service:
+            parts.setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+            }
+        app.openapi_schema = document
+        return document
+
+    app.openapi = build  # type: ignore[method-assign]

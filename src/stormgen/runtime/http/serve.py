@@ -7,7 +7,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from stormgen.runtime.application import Application
-from stormgen.runtime.http.app import Api, create_app
+from stormgen.runtime.http.api import Api
+from stormgen.runtime.http.app import create_app
 from stormgen.runtime.http.auth import OPERATOR, Tokens, is_loopback, load_tokens
 from stormgen.runtime.http.connections import limited_protocol
 from stormgen.runtime.http.limits import Limits, LimitsError
@@ -101,7 +102,7 @@ def _token_notes(api: Api) -> list[str]:
         for system in api.unmapped_systems()
     ]
     actors = {actor for route in api.commands for actor in route.actors}
-    for name in sorted(api.tokens.names() - actors - api.system_names - {OPERATOR}):
+    for name in sorted(api.tokens.names() - actors - api.access.system_names - {OPERATOR}):
         notes.append(
             f"{name} (a token's principal) issues none of the served commands and is no "
             "external system: it reads views and state as an actor"
