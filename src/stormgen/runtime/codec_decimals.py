@@ -8,16 +8,12 @@ clients send (`from_data(..., wire=True)`).
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import types
-import typing
-from collections.abc import Callable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from stormgen.runtime.codec_walkers import _hints, wire_names
+from stormgen.runtime.codec_walkers import _hints, walker, wire_names
 from stormgen.runtime.rejections import DecodeError
 
 #: The most digits a decimal may have before its point on the wire (in requests).
@@ -54,37 +50,23 @@ _CHECKERS: dict[Any, _Checker | None] = {}
 
 def decimal_checker(tp: Any) -> _Checker | None:
     """A function checking every decimal of raw data of type `tp` (None: none in it)."""
-    try:
-        return _CHECKERS[tp]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable annotation: check nothing rather than fail
-        return None
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _dataclass_checker(tp)
-    check: _Checker | None = None
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
     if tp is Decimal:
-        check = _check_decimal
-    elif origin is typing.Annotated:
-        check = decimal_checker(args[0])
-    elif origin in (list, tuple, set, frozenset) or (
-        isinstance(origin, type) and issubclass(origin, Sequence | AbstractSet)
-    ):
+        return _check_decimal
+    return walker(tp, _CHECKERS, _dataclass_checker, _container_checker)
+
+
+def _container_checker(kind: str, args: tuple[Any, ...]) -> _Checker | None:
+    if kind == "items":
         inner = {a for a in args if a is not Ellipsis}
         each = decimal_checker(inner.pop()) if len(inner) == 1 else None
-        check = _items_checker(each) if each is not None else None
-    elif origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        return _items_checker(each) if each is not None else None
+    if kind == "values":
         each = decimal_checker(args[1]) if len(args) == 2 else None
-        check = _values_checker(each) if each is not None else None
-    elif origin is typing.Union or origin is types.UnionType:
-        # `T | None`: None passes, anything else is checked as a T
-        present = [a for a in args if a is not type(None)]
-        check = decimal_checker(present[0]) if len(present) == 1 else None
-        check = _optional_checker(check) if check is not None else None
-    _CHECKERS[tp] = check
-    return check
+        return _values_checker(each) if each is not None else None
+    # `T | None`: None passes, anything else is checked as a T
+    present = [a for a in args if a is not type(None)]
+    check = decimal_checker(present[0]) if len(present) == 1 else None
+    return _optional_checker(check) if check is not None else None
 
 
 def _check_decimal(value: Any, path: str) -> None:

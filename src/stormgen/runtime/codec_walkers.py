@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, TypeVar
 
 WIRE_NAME = "name"
 """The dataclass field metadata key holding the field's JSON name (when not its attribute)."""
@@ -29,6 +29,47 @@ def _hints(cls: Any) -> dict[str, Any]:
             resolved = {f.name: resolved[f.name] for f in dataclasses.fields(cls)}
         hints = _HINTS[cls] = resolved
     return hints
+
+
+Made = TypeVar("Made")
+
+
+def walker(
+    tp: Any,
+    cache: dict[Any, Made | None],
+    of_dataclass: Callable[[type[Any]], Made | None],
+    of_container: Callable[[str, tuple[Any, ...]], Made | None],
+) -> Made | None:
+    """The walker of type `tp` in `cache`, made on its first use (None: nothing to walk).
+
+    A dataclass's walker comes from `of_dataclass` (which registers it in `cache` before
+    looking at the fields, so a recursive value type terminates); `Annotated[T, ...]`
+    walks as T; a sequence or set (kind "items"), a mapping ("values") or a union
+    ("union") from `of_container` with the type's arguments; anything else walks nothing.
+    """
+    try:
+        return cache[tp]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable annotation: walk nothing rather than fail
+        return None
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return of_dataclass(tp)
+    made: Made | None = None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        made = walker(args[0], cache, of_dataclass, of_container)
+    elif origin in (list, tuple, set, frozenset) or (
+        isinstance(origin, type) and issubclass(origin, Sequence | AbstractSet)
+    ):
+        made = of_container("items", args)
+    elif origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        made = of_container("values", args)
+    elif origin is typing.Union or origin is types.UnionType:
+        made = of_container("union", args)
+    cache[tp] = made
+    return made
 
 
 _Filler = Callable[[Any], None]
@@ -53,29 +94,15 @@ def filler(tp: Any) -> _Filler | None:
 
     None when the type cannot hold a dataclass with plain defaults (nothing to walk).
     """
-    try:
-        return _FILLERS[tp]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable annotation: walk nothing rather than fail
-        return None
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _dataclass_filler(tp)
-    fill: _Filler | None = None
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is typing.Annotated:
-        fill = filler(args[0])
-    elif origin in (list, tuple, set, frozenset) or (
-        isinstance(origin, type) and issubclass(origin, Sequence | AbstractSet)
-    ):
-        fill = _items_filler([filler(a) for a in args if a is not Ellipsis])
-    elif origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
-        fill = _values_filler(filler(args[1])) if len(args) == 2 else None
-    elif origin is typing.Union or origin is types.UnionType:
-        fill = _union_filler([filler(a) for a in args])
-    _FILLERS[tp] = fill
-    return fill
+    return walker(tp, _FILLERS, _dataclass_filler, _container_filler)
+
+
+def _container_filler(kind: str, args: tuple[Any, ...]) -> _Filler | None:
+    if kind == "items":
+        return _items_filler([filler(a) for a in args if a is not Ellipsis])
+    if kind == "values":
+        return _values_filler(filler(args[1])) if len(args) == 2 else None
+    return _union_filler([filler(a) for a in args])
 
 
 def _dataclass_filler(cls: type[Any]) -> _Filler | None:
@@ -190,33 +217,24 @@ def renamer(tp: Any, *, out: bool) -> _Renamer | None:
     the wire name is accepted). None when the type holds no renamed field anywhere.
     """
     cache = _OUT_RENAMERS if out else IN_RENAMERS
-    try:
-        return cache[tp]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable annotation: rename nothing rather than fail
-        return None
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _dataclass_renamer(tp, out, cache)
-    rename: _Renamer | None = None
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is typing.Annotated:
-        rename = renamer(args[0], out=out)
-    elif origin in (list, tuple, set, frozenset) or (
-        isinstance(origin, type) and issubclass(origin, Sequence | AbstractSet)
-    ):
+    return walker(
+        tp,
+        cache,
+        lambda cls: _dataclass_renamer(cls, out, cache),
+        lambda kind, args: _container_renamer(kind, args, out),
+    )
+
+
+def _container_renamer(kind: str, args: tuple[Any, ...], out: bool) -> _Renamer | None:
+    if kind == "items":
         known = [r for a in args if a is not Ellipsis if (r := renamer(a, out=out))]
         # fixed-shape tuples of different renamed values are not used by generated code
-        rename = _items_renamer(known[0]) if known else None
-    elif origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        return _items_renamer(known[0]) if known else None
+    if kind == "values":
         each = renamer(args[1], out=out) if len(args) == 2 else None
-        rename = _values_renamer(each) if each is not None else None
-    elif origin is typing.Union or origin is types.UnionType:
-        known = [r for a in args if (r := renamer(a, out=out))]
-        rename = known[0] if len(known) == 1 else _chain_renamer(known) if known else None
-    cache[tp] = rename
-    return rename
+        return _values_renamer(each) if each is not None else None
+    known = [r for a in args if (r := renamer(a, out=out))]
+    return known[0] if len(known) == 1 else _chain_renamer(known) if known else None
 
 
 def _dataclass_renamer(
