@@ -82,9 +82,9 @@ class Code:
 class Compiler:
     """Compile expressions of one environment (a command, an apply, a policy, a view).
 
-    It stays one class: one short method per kind of expression node, all reading the
-    same types, bindings and ``let``s of the environment and recording what the compiled
-    code uses, as the type checker's parts do; split, each part would carry that state.
+    It stays one class, just over 300 lines: one short method per kind of expression
+    node, each compiling its sub-expressions through the others with the environment's
+    types, bindings and ``let``s, and recording what the compiled code uses.
     """
 
     def __init__(self, env: t.Env, target: Target) -> None:
