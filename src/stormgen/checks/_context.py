@@ -72,7 +72,12 @@ class FieldUse:
 
 
 class CheckContext:
-    """The model, its scope and every reference resolved once; shared by all rules."""
+    """The model, its scope and every reference resolved once; shared by all rules.
+
+    It stays one class: the classification of references (most of its length) is what
+    fills the findings, suggestions and targets the rules read, in one pass over the
+    model, so that one mistake gives one finding.
+    """
 
     def __init__(self, model: Model, scope: Scope | None = None) -> None:
         self.model = model

@@ -53,7 +53,12 @@ class FileParts:
 
 
 class Builder:
-    """Build the nodes of one file; ``diagnostics`` collects what the grammar let through."""
+    """Build the nodes of one file; ``diagnostics`` collects what the grammar let through.
+
+    It stays one class: one short method per grammar rule, in the grammar's order, each
+    calling the others for its parts and sharing only the location and diagnostics
+    helpers, so a rule's method is found where the grammar has the rule.
+    """
 
     def __init__(self, display: str, line_starts: list[int]) -> None:
         self.file = display

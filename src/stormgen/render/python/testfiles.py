@@ -12,11 +12,12 @@ from typing import Any
 
 from stormgen.model.nodes import Aggregate, Command, Context, Require
 from stormgen.render.python.files import File, Template, file
+from stormgen.render.python.interpreter import Unknowable
 from stormgen.render.python.literals import comment_text, py_docstring, py_str
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import Namespace, snake_case
 from stormgen.render.python.parts import RUNTIME, Builder, Parts
-from stormgen.render.python.scenarios import Outcome, ScenarioFinder, Unknowable
+from stormgen.render.python.scenarios import Outcome, ScenarioFinder
 from stormgen.render.python.values import Values, nth_id
 from stormgen.render.python.viewmodels import TestModuleVM, TestVM
 

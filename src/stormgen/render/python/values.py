@@ -13,10 +13,10 @@ from uuid import UUID
 from stormgen.model import types as t
 from stormgen.model.nodes import Aggregate, Command, Context
 from stormgen.model.scope import EVENT_KINDS
+from stormgen.render.python.interpreter import EnumValue, Unknowable
 from stormgen.render.python.literals import py_decimal, py_str, py_tuple
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import field_name, member_name
-from stormgen.render.python.scenarios import EnumValue, Unknowable
 
 if TYPE_CHECKING:
     from stormgen.render.python.parts import Parts
