@@ -286,45 +286,27 @@ def _add_instance_routes(app: FastAPI, api: Api) -> None:
         ctx, agg = kebab(context_name(agg_def.name)), kebab(short_name(agg_def.name))
         history, state = _history_handler(api, agg_def), _state_handler(api, agg_def)
         api.instance_endpoints |= {history: agg_def, state: agg_def}
-        id_param = openapi.path(id=openapi.id_schema(agg_def.id_type))
-        app.add_api_route(
-            f"/{ctx}/{agg}/{{id}}/events",
-            history,
-            methods=["GET"],
-            tags=[context_name(agg_def.name)],
-            name=f"{agg_def.name}.history",
-            summary=f"{short_name(agg_def.name)} history",
-            openapi_extra=openapi.secured(
-                api.tokens.open,
-                openapi.merge(
-                    id_param,
-                    openapi.answers(200, openapi.obj(events=openapi.events_list()), 404, 503),
-                ),
-            ),
+        id_schema = openapi.id_schema(agg_def.id_type)
+        history_doc = openapi.answers(200, openapi.obj(events=openapi.events_list()), 404, 503)
+        state_doc = openapi.merge(
+            openapi.query(at=openapi.at_param()),
+            openapi.answers(200, openapi.state_answer(id_schema), 404, 422, 503, headers=_ETAG),
         )
-        app.add_api_route(
-            f"/{ctx}/{agg}/{{id}}",
-            state,
-            methods=["GET"],
-            tags=[context_name(agg_def.name)],
-            name=f"{agg_def.name}.state",
-            summary=f"{short_name(agg_def.name)} state",
-            openapi_extra=openapi.secured(
-                api.tokens.open,
-                openapi.merge(
-                    id_param,
-                    openapi.query(at=openapi.at_param()),
-                    openapi.answers(
-                        200,
-                        openapi.state_answer(openapi.id_schema(agg_def.id_type)),
-                        404,
-                        422,
-                        503,
-                        headers=_ETAG,
-                    ),
+        for suffix, handler, what, doc in (
+            ("/events", history, "history", history_doc),
+            ("", state, "state", state_doc),
+        ):
+            app.add_api_route(
+                f"/{ctx}/{agg}/{{id}}{suffix}",
+                handler,
+                methods=["GET"],
+                tags=[context_name(agg_def.name)],
+                name=f"{agg_def.name}.{what}",
+                summary=f"{short_name(agg_def.name)} {what}",
+                openapi_extra=openapi.secured(
+                    api.tokens.open, openapi.merge(openapi.path(id=id_schema), doc)
                 ),
-            ),
-        )
+            )
 
 
 def _add_view_routes(app: FastAPI, api: Api) -> None:
