@@ -331,6 +331,9 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
                         on.by.loc,
                     )
                 )
+        if on.condition is not None:
+            event_env = view_env(view, event, scope, test=True)
+            out += _condition(on.condition, event_env, "an `on` line's `if`")
         row_env = view_env(view, event, scope)
         lets: dict[str, tuple[Type, Expr]] = {}
         if on.lets:

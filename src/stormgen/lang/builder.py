@@ -421,6 +421,7 @@ class Builder:
                         assignments,
                         bool(m.delete),
                         lets,
+                        None if m.condition is None else self.expr(m.condition),
                     )
                 )
             elif kind == "Key":

@@ -335,7 +335,7 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class On:
-    """``on EVENT [by EXPR] [{ assignments } | delete]`` in a view."""
+    """``on EVENT [by EXPR] [if C] [{ assignments } | delete]`` in a view."""
 
     event: Ref
     loc: Location
@@ -343,6 +343,7 @@ class On:
     assignments: tuple[Assignment, ...] = ()
     delete: bool = False
     lets: tuple[Let, ...] = ()
+    condition: Expr | None = None  # the event is skipped for this view when it is false
 
 
 @dataclass(frozen=True, slots=True)

@@ -465,28 +465,42 @@ def view_row(view: View, scope: Scope) -> dict[str, Type]:
 
 
 def view_env(
-    view: View, event: Event, scope: Scope, *, row: bool = True, on: On | None = None
+    view: View,
+    event: Event,
+    scope: Scope,
+    *,
+    row: bool = True,
+    on: On | None = None,
+    test: bool = False,
 ) -> Env:
-    """What a view's ``on`` block sees: the event, then the row (not in ``by``: no row yet),
-    then the handler ``on``'s ``let``s."""
+    """What a view's ``on`` block sees: the event, then the row (not in ``by`` nor in the
+    ``on`` line's ``if`` (``test``): no row yet), then the handler ``on``'s ``let``s."""
     context = scope.context_of(view)
-    env = _view_env(view, event, scope, context, row)
-    if on is None or not on.lets or not row:
+    env = _view_env(view, event, scope, context, row and not test, test)
+    if on is None or not on.lets or not row or test:
         return env
     from stormgen.model.typecheck import let_types  # the checker needs these types
 
     return replace(env, lets=let_types(on.lets, env)[0])
 
 
-def _view_env(view: View, event: Event, scope: Scope, context: Context | None, row: bool) -> Env:
+def _view_env(
+    view: View, event: Event, scope: Scope, context: Context | None, row: bool, test: bool
+) -> Env:
+    if test:
+        where, note = "an `on` line's `if`", "the `if` of `on` decides on the event alone"
+    elif row:
+        where, note = "a view", None
+    else:
+        where, note = "a view's `by`", "`by` picks the row, so it sees only the event"
     return Env(
         scope,
         context,
-        "a view" if row else "a view's `by`",
+        where,
         message=_event_namespace(event, scope),
         state=Namespace("row", "state", view_row(view, scope)) if row else None,
         enums=visible_enums(scope, context),
-        note=None if row else "`by` picks the row, so it sees only the event",
+        note=note,
     )
 
 

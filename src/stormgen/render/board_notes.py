@@ -111,6 +111,8 @@ def note_details(graph: Any, nid: str) -> dict[str, Any]:
             line = f"on {on.event.name}"
             if on.by is not None:
                 line += f" by {expression(on.by)}"
+            if on.condition is not None:
+                line += f" if {expression(on.condition)}"
             if on.delete:
                 line += " delete"
             elif on.assignments:

@@ -298,6 +298,8 @@ class _Docs:
                 line = _code(on.event.name)
                 if on.by is not None:
                     line += f" by {_code(expression(on.by))}"
+                if on.condition is not None:
+                    line += f" if {_code(expression(on.condition))}"
                 if on.delete:
                     line += ": deletes the row"
                 elif on.assignments:

@@ -104,6 +104,7 @@ class UpdateVM:
     delete: bool = False
     key: str | None = None  # a view's `by` expression
     key_method: str = ""  # the method returning it
+    condition: str | None = None  # a view's `on ... if C`: the event is skipped unless C
     recorded: bool = False  # an `apply` that reads the envelope (so runs in `evolve`)
 
 

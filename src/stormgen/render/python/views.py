@@ -2,7 +2,8 @@
 
 A column without a default is ``T | None = None``; an update reading it goes through
 ``_value``, defined in the module when one does. ``by EXPR`` becomes a ``key_of_*``
-method (docs/language.md).
+method (docs/language.md); so does ``if C``, whose key is none (the event skipped) unless
+C holds.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from stormgen.model import types as t
-from stormgen.model.nodes import Context, Event, View
+from stormgen.model.nodes import Context, Event, Name, View
 from stormgen.model.scope import EVENT_KINDS
 from stormgen.render.python.expressions import CompileError
 from stormgen.render.python.files import Built, File, Template, file, module_path
@@ -91,11 +92,24 @@ class ViewBuilder(Builder):
             if cls not in event_classes:
                 event_classes.append(cls)
             key = None
-            if on.by is not None:
+            # With an `if`, the key method also holds the key an `on` without `by` takes:
+            # the event's field (or its aggregate's id) named like the key (check E303).
+            by = (
+                on.by
+                if on.by is not None or on.condition is None
+                else Name((view.key.name,), on.loc)
+            )
+            if by is not None:
                 key_env = t.view_env(view, event, self.parts.scope, row=False)
                 kc = self.parts.event_compiler(key_env, mod, found.owner)
-                key = kc.compile(on.by, self.parts.type_of(view.key, context))
+                key = kc.compile(by, self.parts.type_of(view.key, context))
                 self.parts.finish(kc, mod)
+            condition = None
+            if on.condition is not None:
+                test_env = t.view_env(view, event, self.parts.scope, test=True)
+                tc = self.parts.event_compiler(test_env, mod, found.owner)
+                condition = tc.compile(on.condition, t.BOOL)
+                self.parts.finish(tc, mod)
             updates: tuple[tuple[str, str], ...] = ()
             if not on.delete:
                 env = t.view_env(view, event, self.parts.scope, on=on)
@@ -115,7 +129,11 @@ class ViewBuilder(Builder):
             if key is not None:
                 mod.std(RUNTIME, "key_for")
                 key_method = methods.claim(f"key_of_{snake_case(event.name)}", ("key", id(on)))
-            handlers.append(UpdateVM(cls, method, updates, on.delete, key, key_method=key_method))
+            handlers.append(
+                UpdateVM(
+                    cls, method, updates, on.delete, key, key_method=key_method, condition=condition
+                )
+            )
         pii = sorted(field_name(f.name) for f in view.fields if f.pii)
         user = self.plan.of(view).user
         return ViewVM(
