@@ -35,6 +35,7 @@ context Cargo {
     key leg_id: uuid
     cargo: str = ""
     completed_at: datetime?
+    order by completed_at desc, leg_id
     on LegCompleted if not late { cargo = cargo, completed_at = event.recorded_at }
     on LegCancelled delete
   }
@@ -78,7 +79,7 @@ def test_a_condition_on_an_on_line_checks_clean(model: Path) -> None:
 )
 def test_condition_mistakes(tmp_path: Path, old: str, new: str, expected: str) -> None:
     found = errors(tmp_path, MODEL.replace(old, new))
-    assert any(expected in message and line == 15 for _, message, line in found), found
+    assert any(expected in message and line == 16 for _, message, line in found), found
     assert all(code in {"E401", "E402"} for code, _, _ in found), found
 
 
@@ -88,6 +89,7 @@ def test_the_condition_compiles_into_the_key_method(model: Path) -> None:
     assert "        return event.leg_id\n" in views
     assert '        if not (event.cargo != "" and not event.late):' in views
     assert "        return event.cargo\n" in views
+    assert '    order = (("completed_at", True), ("leg_id", False))\n' in views
 
 
 RUN = """\
@@ -133,4 +135,5 @@ def test_a_skipped_event_neither_creates_nor_changes_a_row(
 def test_the_docs_show_the_condition(model: Path) -> None:
     page = render_docs(load(model))["Cargo.md"]
     assert "`LegCompleted` if `not late`" in page
+    assert "listed by `completed_at desc, leg_id`" in page
     assert '`LegCompleted` by `cargo` if `cargo != "" and not late`' in page

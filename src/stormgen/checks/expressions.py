@@ -54,6 +54,7 @@ from stormgen.model.types import (
     ListType,
     OptionalType,
     Type,
+    ValueType,
     apply_env,
     assignable,
     command_env,
@@ -315,6 +316,7 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
     out += _defaults(view.fields, context, scope)
     row = view_row(view, scope)
     key_type = row[view.key.name]
+    out += _check_order(view, row)
     for on in view.handlers:
         found = scope.resolve(context, on.event.name, EVENT_KINDS)
         if found is None or not isinstance(found.element, Event):
@@ -367,6 +369,26 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
                 continue
             target = row[a.target]
             out += _assign(a, target, env)
+    return out
+
+
+def _check_order(view: View, row: dict[str, Type]) -> list[Diagnostic]:
+    """E403 for an `order by` column the view does not have or cannot sort on."""
+    out: list[Diagnostic] = []
+    pii = {f.name for f in view.fields if f.pii}
+    for item in view.order:
+        name = item.field
+        if name not in row:
+            help_ = did_you_mean(name, list(row))
+            why = f"`{name}` is not a column of view {view.name}: it cannot order the rows"
+            out.append(_not_a_field(why, item.loc, help_))
+        elif name in pii:
+            why = f"`{name}` holds personal data (pii): stored encrypted, it cannot order the rows"
+            out.append(_not_a_field(why, item.loc, "order by a column without `pii`"))
+        elif isinstance(strip_optional(row[name]), ListType | ValueType):
+            why = f"`{name}` is a {row[name]}: rows are ordered by plain columns only"
+            help_ = "order by a number, text, date, time, bool or enum column"
+            out.append(_not_a_field(why, item.loc, help_))
     return out
 
 

@@ -407,6 +407,7 @@ class Builder:
         fields: list[n.Field] = []
         handlers: list[n.On] = []
         hotspots: list[n.Hotspot] = []
+        order: list[n.OrderKey] = []
         for m in obj.members:
             kind = type(m).__name__
             if kind == "Field":
@@ -429,6 +430,10 @@ class Builder:
                     self.error(f"view {obj.name} has a second `key` line", self.loc(m))
                 else:
                     key = self.field(m.field)
+            elif kind == "Order":
+                if order:
+                    self.error(f"view {obj.name} has a second `order by` line", self.loc(m))
+                order = [n.OrderKey(k.field, self.loc(k), bool(k.desc)) for k in m.keys]
             else:
                 hotspots.append(self.hotspot(m))
         if key is None:
@@ -442,6 +447,7 @@ class Builder:
             handlers=tuple(handlers),
             description=self.text(obj.description),
             hotspots=tuple(hotspots),
+            order=tuple(order),
         )
 
     # ------------------------------------------------------------ contexts and map

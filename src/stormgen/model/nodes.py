@@ -347,6 +347,15 @@ class On:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderKey:
+    """One column of a view's ``order by`` (``desc`` for descending)."""
+
+    field: str
+    loc: Location
+    desc: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class View:
     """A green sticky: a read model kept up to date from events."""
 
@@ -357,6 +366,7 @@ class View:
     handlers: tuple[On, ...] = ()
     description: str | None = None
     hotspots: tuple[Hotspot, ...] = ()
+    order: tuple[OrderKey, ...] = ()  # `order by`: the list endpoint's order
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from stormgen.model.nodes import (
     Hotspot,
     Model,
     Value,
+    View,
 )
 from stormgen.render.diagram import context_map, event_flow, to_mermaid
 from stormgen.render.environment import make_environment
@@ -313,7 +314,8 @@ class _Docs:
                 Section(
                     name=v.name,
                     description=inline(v.description),
-                    facts=[f"row key {_code(v.key.name + ': ' + str(v.key.type))}"],
+                    facts=[f"row key {_code(v.key.name + ': ' + str(v.key.type))}"]
+                    + [_order_fact(v)] * bool(v.order),
                     fields=_rows((v.key, *v.fields)),
                     lists=[(t, items) for t, items in lists if items],
                 )
@@ -376,6 +378,12 @@ def _link(nid: str, from_context: str | None) -> str:
     page = "" if ctx == from_context else f"{ctx}.md"
     label = rest if ctx == from_context else qualified
     return f"[{_code(label)}]({page}#{anchor(name)})"
+
+
+def _order_fact(view: View) -> str:
+    """A view's ``order by``, as its docs page states it."""
+    keys = ", ".join(o.field + " desc" * o.desc for o in view.order)
+    return f"listed by {_code(keys)}"
 
 
 def render_docs(loaded: LoadedModel, progress: Progress | None = None) -> dict[str, str]:

@@ -42,9 +42,10 @@ class ViewRows:
     def rows(
         self, view: View[Any], where: Mapping[str, Any], after: str | None, limit: int | None
     ) -> list[dict[str, Any]]:
-        """Rows ordered by key, where the columns equal `where`'s values (typed or text),
-        after the key `after`, at most `limit`; `DecodeError` for an unknown or pii
-        column."""
+        """Rows ordered by key (or by the view's `order`, then key), where the columns
+        equal `where`'s values (typed or text), after the row keyed `after`, at most
+        `limit`; `DecodeError` for an unknown or pii column, and for an `after` naming no
+        row of an ordered view (its sort values are where the page starts)."""
         columns = view.sql_columns()
         hints = codec._hints(view.row_type)
         encoded: dict[str, Any] = {}
@@ -53,7 +54,22 @@ class ViewRows:
                 raise DecodeError(f"view {view.name} has no column {name!r} to filter on", name)
             hint = hints[view.attribute(name)]
             encoded[name] = codec.to_data(codec.from_data(hint, value))
-        rows = self.store.query_rows(view.name, encoded, after_key=after, limit=limit)
+        if not view.order:
+            rows = self.store.query_rows(view.name, encoded, after_key=after, limit=limit)
+            return [self.open_doc(view, row.doc) for row in rows]
+        key = view.wire(view.key)
+        order = tuple((None if name == key else name, desc) for name, desc in view.order)
+        if after is not None:
+            after = self.key_text(view, after)
+        try:
+            rows = self.store.query_rows(
+                view.name, encoded, after_key=after, limit=limit, order=order
+            )
+        except ValueError as exc:
+            if after is None or "to page after" not in str(exc):
+                raise
+            message = f"view {view.name} has no row {after!r} to page after"
+            raise DecodeError(message, "after") from None
         return [self.open_doc(view, row.doc) for row in rows]
 
     @staticmethod

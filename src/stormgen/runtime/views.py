@@ -49,6 +49,9 @@ class View(ABC, Generic[R]):
     pii: ClassVar[frozenset[str]] = frozenset()
     #: the events it listens to
     events: ClassVar[tuple[type[Event], ...]] = ()
+    #: `order by`: (column, descending) pairs by the model's names, the key breaking
+    #: ties (ascending unless named); none sorts first ascending, last descending
+    order: ClassVar[tuple[tuple[str, bool], ...]] = ()
 
     def key_of(self, event: Event, envelope: Envelope) -> Any:
         """The key of the row an event updates: the event field named like the key, else

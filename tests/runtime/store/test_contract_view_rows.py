@@ -86,3 +86,70 @@ def test_view_keys_sort_and_page_in_byte_order_everywhere(store: EventStore) -> 
             uow.upsert_row("Shop.Names", key, {"n": i})
     assert [r.key for r in store.query_rows("Shop.Names")] == ["10", "9", "B", "Z", "a", "z", "é"]
     assert [r.key for r in store.query_rows("Shop.Names", after_key="Z", limit=2)] == ["a", "z"]
+
+
+ORDERED = "Shop.Legs"
+LEG_COLUMNS = {"cargo": "text", "done": "timestamp", "weight": "numeric", "n": "integer"}
+LEGS = {  # key: (cargo, done, weight, n)
+    "k1": ("tea", "2026-01-02T10:00:00Z", "10.5", 1),
+    "k2": ("rice", None, "9", 2),
+    "k3": ("tea", "2026-01-01T10:00:00Z", "10.5", 3),
+    "k4": ("Tea", "2026-01-02T10:00:00Z", None, 4),
+    "k5": ("rice", None, "100", 5),
+    "k6": ("é", "2026-01-03T10:00:00Z", "10.50", 6),
+}
+
+
+def _legs(store: EventStore) -> None:
+    store.ensure_view_table(ORDERED, LEG_COLUMNS)
+    with store.transaction() as uow:
+        for key, (cargo, done, weight, n) in LEGS.items():
+            doc = {"cargo": cargo, "done": done, "weight": weight, "n": n}
+            uow.upsert_row(ORDERED, key, doc)
+
+
+def _pages(store: EventStore, order: tuple[tuple[str | None, bool], ...], size: int) -> list[str]:
+    """Every key, read `size` rows a page, each page after the last key of the one before."""
+    keys: list[str] = []
+    after: str | None = None
+    while True:
+        page = store.query_rows(ORDERED, after_key=after, limit=size, order=order)
+        keys += [r.key for r in page]
+        if len(page) < size:
+            return keys
+        after = page[-1].key
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        # none first ascending; the key breaks ties
+        ((("done", False),), ["k2", "k5", "k3", "k1", "k4", "k6"]),
+        # none last descending; ties still by key ascending
+        ((("done", True),), ["k6", "k1", "k4", "k3", "k2", "k5"]),
+        # numbers compare as numbers (9 < 10.5 = 10.50 < 100), none first
+        ((("weight", False),), ["k4", "k2", "k1", "k3", "k6", "k5"]),
+        # text in byte order; then a second term descending
+        ((("cargo", False), ("n", True)), ["k4", "k5", "k2", "k3", "k1", "k6"]),
+        # the key itself, descending, written last
+        ((("weight", True), (None, True)), ["k5", "k6", "k3", "k1", "k2", "k4"]),
+    ],
+)
+def test_ordered_view_rows_page_in_that_order_everywhere(
+    store: EventStore, order: tuple[tuple[str | None, bool], ...], expected: list[str]
+) -> None:
+    _legs(store)
+    assert [r.key for r in store.query_rows(ORDERED, order=order)] == expected
+    for size in (1, 2, 4):
+        assert _pages(store, order, size) == expected, size
+    assert [r.key for r in store.query_rows(ORDERED, {"cargo": "rice"}, order=order)] == [
+        k for k in expected if k in {"k2", "k5"}
+    ]
+
+
+def test_ordered_paging_after_a_missing_row_is_an_error(store: EventStore) -> None:
+    _legs(store)
+    with pytest.raises(ValueError, match="no row 'gone'"):
+        store.query_rows(ORDERED, after_key="gone", order=(("done", False),))
+    with pytest.raises(ValueError, match="no column 'colour'"):
+        store.query_rows(ORDERED, order=(("colour", False),))

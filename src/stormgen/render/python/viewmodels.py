@@ -185,6 +185,7 @@ class ViewVM(ElementVM):
     pii: str
     event_tuple: str
     handlers: tuple[UpdateVM, ...]
+    order: str = ""  # `order by` as a tuple literal of (column, descending) pairs
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,9 @@ class ViewBuilder(Builder):
             pii="frozenset({" + ", ".join(py_str(p) for p in pii) + "})" if pii else "frozenset()",
             event_tuple=py_tuple(event_classes),
             handlers=tuple(handlers),
+            order=py_tuple([f"({py_str(o.field)}, {o.desc})" for o in view.order])
+            if view.order
+            else "",
             user_class=user.name,
             user_module=user.module,
         )

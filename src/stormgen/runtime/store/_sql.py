@@ -150,9 +150,15 @@ class Dialect:
         load_time: Callable[[Any], datetime] = _as_is,
         max_identifier: int | None = None,
         array_params: bool = False,
+        text_collate: str = "",
+        numeric_order: str = "{}",
     ) -> None:
         p, j = param, json_param
         self.param = p
+        #: what follows a text view column sorted by an `order by` (byte order, like keys)
+        self.text_collate = text_collate
+        #: how a numeric view column is sorted by an `order by` (``{}`` is the column)
+        self.numeric_order = numeric_order
         #: the driver binds a Python list as an SQL array (``= ANY(%s)``)
         self.array_params = array_params
         self.json_param = j
@@ -332,8 +338,11 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
         *,
         after_key: str | None = None,
         limit: int | None = None,
+        order: Sequence[tuple[str | None, bool]] = (),
     ) -> list[ViewRow]:
         table, columns = self._store._view_spec(self._conn, view)
+        if order:
+            return self._ordered_rows(view, where, after_key, limit, order)
         d = self._sql
         clauses: list[str] = []
         params: list[Any] = []
@@ -352,6 +361,51 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
         if clauses:
             statement += " WHERE " + " AND ".join(clauses)
         statement += f" ORDER BY {d.key}"
+        if limit is not None:
+            statement += f" LIMIT {d.param}"
+            params.append(limit)
+        load = d.load_json
+        return [ViewRow(k, load(doc)) for k, doc in self._conn.execute(statement, params)]
+
+    def _ordered_rows(
+        self,
+        view: str,
+        where: Mapping[str, Any] | None,
+        after_key: str | None,
+        limit: int | None,
+        order: Sequence[tuple[str | None, bool]],
+    ) -> list[ViewRow]:
+        """:meth:`query_rows` with an `order by`: keyset paging on the sort values of
+        the row ``after_key`` names, then on the key."""
+        table, columns = self._store._view_spec(self._conn, view)
+        d = self._sql
+        terms = _order_terms(d, columns, order, view)
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, value in (where or {}).items():
+            if name not in columns:
+                raise ValueError(f"view {view!r} has no column {name!r} to filter on")
+            if value is None:
+                clauses.append(f"{quote(column_name(name))} IS NULL")
+            else:
+                clauses.append(f"{quote(column_name(name))} = {d.marker(columns[name])}")
+                params.append(self._sql.view_value(columns[name], value))
+        if after_key is not None:
+            selected = ", ".join(expr for expr, _ in terms)
+            found = self._conn.execute(
+                f"SELECT {selected} FROM {quote(table)} WHERE key = {d.param}", (after_key,)
+            ).fetchone()
+            if found is None:
+                raise ValueError(f"view {view!r} has no row {after_key!r} to page after")
+            clause, values = _after_clause(d.param, terms, list(found))
+            clauses.append(clause)
+            params.extend(values)
+        statement = f"SELECT key, doc FROM {quote(table)}"
+        if clauses:
+            statement += " WHERE " + " AND ".join(clauses)
+        statement += " ORDER BY " + ", ".join(
+            f"{expr} DESC NULLS LAST" if desc else f"{expr} ASC NULLS FIRST" for expr, desc in terms
+        )
         if limit is not None:
             statement += f" LIMIT {d.param}"
             params.append(limit)
@@ -577,3 +631,58 @@ class SQLStore(EventStore, Generic[ConnT]):
             uow._conn.execute(self.dialect.delete_view, (view,))
         with self._views_lock:
             self._views.pop(view, None)
+
+
+def _order_terms(
+    d: Dialect, columns: Mapping[str, str], order: Sequence[tuple[str | None, bool]], view: str
+) -> list[tuple[str, bool]]:
+    """The SQL expressions an `order by` sorts on and their direction, ending with the
+    key (which breaks ties; nothing after it matters)."""
+    terms: list[tuple[str, bool]] = []
+    for name, desc in order:
+        if name is None:
+            terms.append((d.key, desc))
+            return terms
+        if name not in columns:
+            raise ValueError(f"view {view!r} has no column {name!r} to order by")
+        expr = quote(column_name(name))
+        if columns[name] == "text":
+            expr += d.text_collate
+        elif columns[name] == "numeric":
+            expr = d.numeric_order.format(expr)
+        terms.append((expr, desc))
+    terms.append((d.key, False))
+    return terms
+
+
+def _after_clause(
+    param: str, terms: Sequence[tuple[str, bool]], values: Sequence[Any]
+) -> tuple[str, list[Any]]:
+    """The rows after one whose sort values are ``values``, in the order of ``terms``
+    (none first ascending, last descending): equal on the first terms, then after on
+    one."""
+    ors: list[str] = []
+    params: list[Any] = []
+    for i, (expr, desc) in enumerate(terms):
+        value = values[i]
+        if value is None and desc:
+            continue  # nothing comes after none in a descending order
+        parts: list[str] = []
+        branch: list[Any] = []
+        for (same, _), earlier in zip(terms[:i], values[:i], strict=True):
+            if earlier is None:
+                parts.append(f"{same} IS NULL")
+            else:
+                parts.append(f"{same} = {param}")
+                branch.append(earlier)
+        if value is None:
+            parts.append(f"{expr} IS NOT NULL")
+        elif desc:
+            parts.append(f"({expr} < {param} OR {expr} IS NULL)")
+            branch.append(value)
+        else:
+            parts.append(f"{expr} > {param}")
+            branch.append(value)
+        ors.append("(" + " AND ".join(parts) + ")")
+        params.extend(branch)
+    return ("(" + " OR ".join(ors) + ")" if ors else "1 = 0"), params

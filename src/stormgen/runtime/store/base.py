@@ -350,10 +350,11 @@ class EventStore(LogWriter, LogReader):
         *,
         after_key: str | None = None,
         limit: int | None = None,
+        order: Sequence[tuple[str | None, bool]] = (),
     ) -> list[ViewRow]:
         """Return view rows (see :meth:`UnitOfWork.query_rows`)."""
         with self.reading() as uow:
-            return uow.query_rows(view, where, after_key=after_key, limit=limit)
+            return uow.query_rows(view, where, after_key=after_key, limit=limit, order=order)
 
     def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
         """Return parked failures."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import decimal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -227,14 +228,23 @@ class MemoryUnitOfWork(UnitOfWork):
         *,
         after_key: str | None = None,
         limit: int | None = None,
+        order: Sequence[tuple[str | None, bool]] = (),
     ) -> list[ViewRow]:
         rows = self._s.views.get(view, {})
         columns = self._s.view_columns.get(view, {})
         for name in where or {}:
             if name not in columns:
                 raise ValueError(f"view {view!r} has no column {name!r} to filter on")
+        keys = sorted(rows)
+        if order:
+            keys = _ordered_keys(view, rows, columns, keys, order)
+            if after_key is not None:
+                if after_key not in rows:
+                    raise ValueError(f"view {view!r} has no row {after_key!r} to page after")
+                keys = keys[keys.index(after_key) + 1 :]
+                after_key = None
         out: list[ViewRow] = []
-        for key in sorted(rows):
+        for key in keys:
             if after_key is not None and key <= after_key:
                 continue
             doc = rows[key]
@@ -430,3 +440,37 @@ class MemoryStore(EventStore):
     def close(self) -> None:
         self.closed = True
         self._notifier.wake()
+
+
+def _ordered_keys(
+    view: str,
+    rows: Mapping[str, JSONDict],
+    columns: Mapping[str, str],
+    keys: list[str],
+    order: Sequence[tuple[str | None, bool]],
+) -> list[str]:
+    """``keys`` (sorted) sorted by an `order by`, as the SQL stores sort: none first
+    ascending and last descending, the key breaking ties (stable sorts, last term first)."""
+    for name, desc in reversed(order):
+        if name is None:
+            keys.sort(reverse=desc)
+            continue
+        if name not in columns:
+            raise ValueError(f"view {view!r} has no column {name!r} to order by")
+        kind = columns[name]
+
+        def sort_key(key: str, name: str = name, kind: str = kind) -> tuple[bool, Any]:
+            value = rows[key].get(name)
+            return (False, 0) if value is None else (True, _sortable(kind, value))
+
+        keys.sort(key=sort_key, reverse=desc)
+    return keys
+
+
+def _sortable(kind: str, value: Any) -> Any:
+    """A view column's JSON value as the SQL stores compare it."""
+    if kind == "numeric":
+        return decimal.Decimal(str(value))
+    if kind == "timestamp":
+        return datetime.fromisoformat(str(value))
+    return value

@@ -230,6 +230,7 @@ _DIALECT = Dialect(
     greatest="greatest",
     # COLLATE "C": byte order, the same as SQLite and Python, so paging agrees.
     key='key COLLATE "C"',
+    text_collate=' COLLATE "C"',
     column_types=_SQL_TYPES,
     view_value=_view_value,
     load_json=_dict,

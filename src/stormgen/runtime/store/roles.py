@@ -220,12 +220,17 @@ class ViewRows(ABC):
         *,
         after_key: str | None = None,
         limit: int | None = None,
+        order: Sequence[tuple[str | None, bool]] = (),
     ) -> list[ViewRow]:
         """Return rows ordered by key, filtered by equality on declared columns.
 
         ``where`` maps field names (as in the document) to values; only columns
         declared with :meth:`EventStore.ensure_view_table` can be filtered on
         (``ValueError`` otherwise). ``after_key`` and ``limit`` page through the rows.
+        ``order`` sorts by declared columns first (``(column, descending)``; ``None``
+        names the key), none first ascending and last descending, then by key; with it,
+        ``after_key`` names the last row of the previous page, whose sort values the
+        next page continues from (``ValueError`` if no row has that key).
         """
 
     @abstractmethod

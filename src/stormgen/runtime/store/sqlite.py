@@ -205,6 +205,7 @@ _DIALECT = Dialect(
     json_param="?",
     greatest="max",
     key="key",
+    numeric_order="CAST({} AS REAL)",  # decimals are stored as text
     column_types=_SQL_TYPES,
     view_value=_view_value,
     load_json=decode_json,
