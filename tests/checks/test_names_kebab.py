@@ -13,7 +13,7 @@ from stormgen.model.nodes import Model
 from stormgen.runtime.http.naming import kebab as route_segment
 
 ROOT = Path(__file__).parent.parent.parent
-MODELS = sorted([*ROOT.glob("examples/**/*.storm"), *ROOT.glob("tests/**/*.storm")])
+FILES = sorted([*ROOT.glob("examples/**/*.storm"), *ROOT.glob("tests/**/*.storm")])
 
 
 def _names(model: Model) -> Iterator[str]:
@@ -35,11 +35,15 @@ def _parsed(path: Path) -> Model | None:
         return None
 
 
-@pytest.mark.parametrize("path", MODELS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_check_and_routes_agree_on_every_name(path: Path) -> None:
-    model = _parsed(path)
-    if model is None:
-        pytest.skip("does not parse")
+#: Every model file that parses, with its model.
+MODELS = [(path, model) for path in FILES if (model := _parsed(path)) is not None]
+
+
+@pytest.mark.parametrize(
+    ("path", "model"), MODELS, ids=[str(p.relative_to(ROOT)) for p, _ in MODELS]
+)
+def test_check_and_routes_agree_on_every_name(path: Path, model: Model) -> None:
+    assert len(MODELS) > 20  # the examples and the test models, not a handful
     for name in _names(model):
         assert names.kebab(name) == route_segment(name), name
 

@@ -8,6 +8,7 @@ the checks of operands that names, calls and operators all make.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from stormgen.diagnostics import Diagnostic, Level, Location
@@ -100,7 +101,7 @@ def none_tests(expr: Expr, when: bool) -> set[str]:
 MIX_HELP = "float and decimal never mix; declare both the same type"
 
 
-class CheckerBase:
+class CheckerBase(ABC):
     """The state of one pass over an expression tree, and the operand checks shared by its parts."""
 
     def __init__(self, env: Env) -> None:
@@ -110,9 +111,9 @@ class CheckerBase:
         self.bindings: dict[int, Binding] = {}
         self.locals: dict[str, Type] = dict(env.locals)  # variables of the `for`s around
 
+    @abstractmethod
     def expr(self, e: Expr, expected: Type | None, narrowed: frozenset[str]) -> Type:
         """The type of ``e`` (recorded for every node); the full checker dispatches it."""
-        raise NotImplementedError
 
     def _test(self, test: Expr, narrowed: frozenset[str], what: str, help: str) -> None:
         """Check a condition: E402 unless it is bool."""

@@ -37,9 +37,6 @@ MAX_POSITION = 2**63 - 1
 IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,18}"?$'
 #: The most characters of an ``Idempotency-Key``.
 MAX_IDEMPOTENCY_KEY = 200
-#: A decimal in a query string (a view filter): plain notation.
-# TODO(authz): the wire's decimal pattern (digits bounded) replaces this one.
-
 #: Text: anything but a NUL character (no store can keep one everywhere).
 _TEXT = {"type": "string", "pattern": NO_NUL}
 
