@@ -341,9 +341,10 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
         order: Sequence[tuple[str | None, bool]] = (),
     ) -> list[ViewRow]:
         table, columns = self._store._view_spec(self._conn, view)
-        if order:
-            return self._ordered_rows(view, where, after_key, limit, order)
         d = self._sql
+        # an `order by`: keyset paging on the sort values of the row `after_key` names,
+        # then on the key
+        terms = _order_terms(d, columns, order, view) if order else None
         clauses: list[str] = []
         params: list[Any] = []
         for name, value in (where or {}).items():
@@ -354,63 +355,42 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
             else:
                 clauses.append(f"{quote(column_name(name))} = {d.marker(columns[name])}")
                 params.append(self._sql.view_value(columns[name], value))
-        if after_key is not None:
-            clauses.append(f"{d.key} > {d.param}")
-            params.append(after_key)
+        if terms is not None:
+            if after_key is not None:
+                clause, values = self._after_row(table, view, terms, after_key)
+                clauses.append(clause)
+                params.extend(values)
+            ordering = ", ".join(
+                f"{expr} DESC NULLS LAST" if desc else f"{expr} ASC NULLS FIRST"
+                for expr, desc in terms
+            )
+        else:
+            if after_key is not None:
+                clauses.append(f"{d.key} > {d.param}")
+                params.append(after_key)
+            ordering = d.key
         statement = f"SELECT key, doc FROM {quote(table)}"
         if clauses:
             statement += " WHERE " + " AND ".join(clauses)
-        statement += f" ORDER BY {d.key}"
+        statement += f" ORDER BY {ordering}"
         if limit is not None:
             statement += f" LIMIT {d.param}"
             params.append(limit)
         load = d.load_json
         return [ViewRow(k, load(doc)) for k, doc in self._conn.execute(statement, params)]
 
-    def _ordered_rows(
-        self,
-        view: str,
-        where: Mapping[str, Any] | None,
-        after_key: str | None,
-        limit: int | None,
-        order: Sequence[tuple[str | None, bool]],
-    ) -> list[ViewRow]:
-        """:meth:`query_rows` with an `order by`: keyset paging on the sort values of
-        the row ``after_key`` names, then on the key."""
-        table, columns = self._store._view_spec(self._conn, view)
+    def _after_row(
+        self, table: str, view: str, terms: list[tuple[str, bool]], after_key: str
+    ) -> tuple[str, list[Any]]:
+        """The condition "after the row ``after_key`` names" in the view's order."""
         d = self._sql
-        terms = _order_terms(d, columns, order, view)
-        clauses: list[str] = []
-        params: list[Any] = []
-        for name, value in (where or {}).items():
-            if name not in columns:
-                raise ValueError(f"view {view!r} has no column {name!r} to filter on")
-            if value is None:
-                clauses.append(f"{quote(column_name(name))} IS NULL")
-            else:
-                clauses.append(f"{quote(column_name(name))} = {d.marker(columns[name])}")
-                params.append(self._sql.view_value(columns[name], value))
-        if after_key is not None:
-            selected = ", ".join(expr for expr, _ in terms)
-            found = self._conn.execute(
-                f"SELECT {selected} FROM {quote(table)} WHERE key = {d.param}", (after_key,)
-            ).fetchone()
-            if found is None:
-                raise ValueError(f"view {view!r} has no row {after_key!r} to page after")
-            clause, values = _after_clause(d.param, terms, list(found))
-            clauses.append(clause)
-            params.extend(values)
-        statement = f"SELECT key, doc FROM {quote(table)}"
-        if clauses:
-            statement += " WHERE " + " AND ".join(clauses)
-        statement += " ORDER BY " + ", ".join(
-            f"{expr} DESC NULLS LAST" if desc else f"{expr} ASC NULLS FIRST" for expr, desc in terms
-        )
-        if limit is not None:
-            statement += f" LIMIT {d.param}"
-            params.append(limit)
-        load = d.load_json
-        return [ViewRow(k, load(doc)) for k, doc in self._conn.execute(statement, params)]
+        selected = ", ".join(expr for expr, _ in terms)
+        found = self._conn.execute(
+            f"SELECT {selected} FROM {quote(table)} WHERE key = {d.param}", (after_key,)
+        ).fetchone()
+        if found is None:
+            raise ValueError(f"view {view!r} has no row {after_key!r} to page after")
+        return _after_clause(d.param, terms, list(found))
 
     def clear_view(self, view: str) -> None:
         table, _ = self._store._view_spec(self._conn, view)
