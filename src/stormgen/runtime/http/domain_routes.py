@@ -292,21 +292,31 @@ def _add_instance_routes(app: FastAPI, api: Api) -> None:
             openapi.query(at=openapi.at_param()),
             openapi.answers(200, openapi.state_answer(id_schema), 404, 422, 503, headers=_ETAG),
         )
-        for suffix, handler, what, doc in (
-            ("/events", history, "history", history_doc),
-            ("", state, "state", state_doc),
-        ):
-            app.add_api_route(
-                f"/{ctx}/{agg}/{{id}}{suffix}",
-                handler,
-                methods=["GET"],
-                tags=[context_name(agg_def.name)],
-                name=f"{agg_def.name}.{what}",
-                summary=f"{short_name(agg_def.name)} {what}",
-                openapi_extra=openapi.secured(
-                    api.tokens.open, openapi.merge(openapi.path(id=id_schema), doc)
-                ),
-            )
+        id_param = openapi.path(id=id_schema)
+        path = f"/{ctx}/{agg}/{{id}}"
+        _get(app, api, f"{path}/events", history, agg_def.name, "history", id_param, history_doc)
+        _get(app, api, path, state, agg_def.name, "state", id_param, state_doc)
+
+
+def _get(
+    app: FastAPI,
+    api: Api,
+    path: str,
+    handler: Handler,
+    element: str,
+    what: str,
+    *docs: dict[str, Any],
+) -> None:
+    """Register a read of an element (``Context.Name``): named and tagged after it."""
+    app.add_api_route(
+        path,
+        handler,
+        methods=["GET"],
+        tags=[context_name(element)],
+        name=f"{element}.{what}",
+        summary=f"{short_name(element)} {what}",
+        openapi_extra=openapi.secured(api.tokens.open, openapi.merge(*docs)),
+    )
 
 
 def _add_view_routes(app: FastAPI, api: Api) -> None:
@@ -316,40 +326,16 @@ def _add_view_routes(app: FastAPI, api: Api) -> None:
         ctx, name = kebab(context_name(view.name)), kebab(short_name(view.name))
         key_schema = openapi.type_schema(view.key_type())
         row_schema = _row_schema(view)
-        app.add_api_route(
-            f"/{ctx}/views/{name}",
-            _view_rows_handler(api, view),
-            methods=["GET"],
-            tags=[context_name(view.name)],
-            name=f"{view.name}.rows",
-            summary=f"{short_name(view.name)} rows",
-            openapi_extra=openapi.secured(
-                api.tokens.open,
-                openapi.merge(
-                    openapi.query(
-                        limit=openapi.limit_param(params.MAX_PAGE),
-                        after=key_schema,
-                        **_filter_schemas(view),
-                    ),
-                    openapi.answers(200, openapi.rows_answer(row_schema), 422, 503),
-                ),
-            ),
+        rows_query = openapi.query(
+            limit=openapi.limit_param(params.MAX_PAGE), after=key_schema, **_filter_schemas(view)
         )
-        app.add_api_route(
-            f"/{ctx}/views/{name}/{{key}}",
-            _view_row_handler(api, view),
-            methods=["GET"],
-            tags=[context_name(view.name)],
-            name=f"{view.name}.row",
-            summary=f"{short_name(view.name)} row",
-            openapi_extra=openapi.secured(
-                api.tokens.open,
-                openapi.merge(
-                    openapi.path(key=openapi.id_schema(view.key_type())),
-                    openapi.answers(200, row_schema, 404, 503),
-                ),
-            ),
-        )
+        rows_doc = openapi.answers(200, openapi.rows_answer(row_schema), 422, 503)
+        key_param = openapi.path(key=openapi.id_schema(view.key_type()))
+        row_doc = openapi.answers(200, row_schema, 404, 503)
+        path = f"/{ctx}/views/{name}"
+        rows, row = _view_rows_handler(api, view), _view_row_handler(api, view)
+        _get(app, api, path, rows, view.name, "rows", rows_query, rows_doc)
+        _get(app, api, f"{path}/{{key}}", row, view.name, "row", key_param, row_doc)
 
 
 def _add_external_routes(app: FastAPI, api: Api) -> None:
