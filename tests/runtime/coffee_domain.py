@@ -292,6 +292,27 @@ class OrderHistory(View[OrderHistoryRow]):
         return row
 
 
+@dataclass(frozen=True)
+class CountRow:
+    key: str
+    orders: int = 0
+
+
+class OrderCount(View[CountRow]):
+    """Counts placed orders in one row: an event applied twice, or skipped, shows."""
+
+    name = "Ordering.OrderCount"
+    row_type = CountRow
+    key = "key"
+    events = (OrderPlaced,)
+
+    def key_of(self, event: Event, envelope: Envelope) -> Any:
+        return "all"
+
+    def update(self, row: CountRow, event: Event, envelope: Envelope) -> CountRow:
+        return replace(row, orders=row.orders + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class TicketRow:
     ticket_id: UUID

@@ -6,7 +6,6 @@ import dataclasses
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +15,7 @@ from coffee_domain import (
     ChargeOnOrder,
     OpenTicket,
     Order,
+    OrderCount,
     OrderHistory,
     OrderPlaced,
     PaidWhenCharged,
@@ -26,7 +26,7 @@ from coffee_domain import (
 )
 from runtime_support import FAST_RETRY, Stores
 
-from stormgen.runtime import Command, Envelope, Event, Policy, View
+from stormgen.runtime import Command, Envelope, Event, Policy
 
 
 def place(app: Any, customer: str = "Ada") -> Any:
@@ -35,27 +35,6 @@ def place(app: Any, customer: str = "Ada") -> Any:
 
 def open_ticket(app: Any) -> Any:
     return app.handle(OpenTicket(ticket_id=uuid.uuid4(), drinks=1))
-
-
-@dataclass(frozen=True)
-class CountRow:
-    key: str
-    orders: int = 0
-
-
-class OrderCount(View[CountRow]):
-    """Counts placed orders in one row: applying an event twice would show."""
-
-    name = "Ordering.OrderCount"
-    row_type = CountRow
-    key = "key"
-    events = (OrderPlaced,)
-
-    def key_of(self, event: Event, envelope: Envelope) -> Any:
-        return "all"
-
-    def update(self, row: CountRow, event: Event, envelope: Envelope) -> CountRow:
-        return dataclasses.replace(row, orders=row.orders + 1)
 
 
 def test_other_types_move_a_consumer_in_memory_then_lazily(stores: Stores) -> None:

@@ -10,39 +10,15 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from coffee_domain import OpenTicket, Order, OrderPlaced, PlaceOrder, Ticket, latte
+from coffee_domain import OpenTicket, Order, OrderCount, PlaceOrder, Ticket, latte
 from runtime_support import FAST_RETRY, Stores, make_stores
 
-from stormgen.runtime import Envelope, Event, View
-
 ORDERS = 12
-
-
-@dataclass(frozen=True)
-class CountRow:
-    key: str
-    orders: int = 0
-
-
-class OrderCount(View[CountRow]):
-    """Counts placed orders in one row: an event applied twice, or skipped, shows."""
-
-    name = "Ordering.OrderCount"
-    row_type = CountRow
-    key = "key"
-    events = (OrderPlaced,)
-
-    def key_of(self, event: Event, envelope: Envelope) -> Any:
-        return "all"
-
-    def update(self, row: CountRow, event: Event, envelope: Envelope) -> CountRow:
-        return dataclasses.replace(row, orders=row.orders + 1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
