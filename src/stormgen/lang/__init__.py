@@ -9,4 +9,8 @@ from __future__ import annotations
 
 from stormgen.lang.loader import model_name_from_path, parse_model
 
-__all__ = ["model_name_from_path", "parse_model"]
+#: The codes loading a model reports: a syntax error, a file that cannot be read. (The
+#: checks report the others: ``stormgen.checks.codes()``.)
+CODES: tuple[str, ...] = ("E001", "E002")
+
+__all__ = ["CODES", "model_name_from_path", "parse_model"]

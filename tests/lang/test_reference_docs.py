@@ -1,0 +1,131 @@
+"""The language reference (docs/reference/) holds what it shows.
+
+- Every ```storm block of every page parses (a fragment, such as an `aggregate` or a
+  `command`, inside what it belongs to).
+- A block whose first line is `# validate: clean` validates with no error and no
+  warning (a hotspot's info is fine); `# validate: CODE` reports that code.
+- checks.md documents every code the checks and the parser can report, each under a
+  heading `### CODE — title` with one block `# expect: CODE` that reports exactly
+  that code (and no other).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from stormgen import checks, lang
+from stormgen.checks import check
+from stormgen.diagnostics import Diagnostic, Level, ModelError
+from stormgen.lang import parse_model
+from stormgen.lang.loader import parse_text
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
+PAGES = sorted(REFERENCE.glob("*.md"))
+CHECKS = REFERENCE / "checks.md"
+_FENCE = re.compile(r"^```storm\n(.*?)^```", re.S | re.M)
+_HEADING = re.compile(r"^### ([A-Z][0-9]{3}) — \S.*$", re.M)
+_EXPECT = re.compile(r"\A# expect: ([A-Z][0-9]{3})\n")
+
+BLOCKS = [
+    pytest.param(page, block, id=f"{page.stem}:{block.splitlines()[0][:40]}")
+    for page in PAGES
+    for block in _FENCE.findall(page.read_text(encoding="utf-8"))
+]
+
+
+def test_the_reference_has_its_pages() -> None:
+    names = {p.name for p in PAGES}
+    assert "checks.md" in names
+    assert len(BLOCKS) >= 30
+
+
+def _wrap(block: str) -> str:
+    """A fragment (a context member, or an aggregate member) inside what it belongs to."""
+    lines = [line for line in block.splitlines() if line.strip() and line.strip()[0] != "#"]
+    first = lines[0].split()[0] if lines else ""
+    if first in {"aggregate", "external", "policy", "view", "hotspot"}:
+        return "context Wrapper {\n" + block + "\n}\n"
+    if first in {"command", "event", "published", "state", "id", "snapshot"}:
+        return "context Wrapper {\n aggregate Wrapped {\n" + block + "\n}\n}\n"
+    return block
+
+
+def _shown(found: list[Diagnostic]) -> list[str]:
+    return [f"{d.location}: {d.level.value}[{d.code}]: {d.message}" for d in found]
+
+
+def _findings(block: str, tmp_path: Path) -> list[Diagnostic]:
+    """What `stormgen validate` reports for the block, as a file of its own."""
+    path = tmp_path / "example.storm"
+    path.write_text(block, encoding="utf-8")
+    try:
+        return check(parse_model(path))
+    except ModelError as exc:
+        return exc.diagnostics
+
+
+@pytest.mark.parametrize(("page", "block"), BLOCKS)
+def test_every_storm_block_parses_and_validates_as_marked(
+    page: Path, block: str, tmp_path: Path
+) -> None:
+    expect = _EXPECT.match(block)
+    if expect is not None:  # checks.md: the parametrized test below
+        assert page == CHECKS, "`# expect:` blocks belong in checks.md"
+        return
+    result = parse_text(_wrap(block), page.name)
+    assert not isinstance(result, list), [str(d) for d in result]
+    marker = re.match(r"# validate: (\S+)", block)
+    if marker is None:
+        return
+    found = _findings(block, tmp_path)
+    if marker.group(1) == "clean":
+        assert _shown([d for d in found if d.level is not Level.INFO]) == []
+    else:
+        assert marker.group(1) in {d.code for d in found}, _shown(found)
+
+
+def _documented() -> dict[str, str]:
+    """Each code documented in checks.md and the text of its section."""
+    text = CHECKS.read_text(encoding="utf-8")
+    heads = list(_HEADING.finditer(text))
+    sections: dict[str, str] = {}
+    for i, head in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        body = text[head.end() : end].split("\n## ", 1)[0]
+        assert head.group(1) not in sections, f"{head.group(1)} is documented twice"
+        sections[head.group(1)] = body
+    return sections
+
+
+SECTIONS = _documented()
+
+
+def test_checks_md_documents_every_code_that_exists() -> None:
+    reported = set(lang.CODES) | set(checks.codes())
+    documented = set(SECTIONS)
+    missing = sorted(reported - documented)
+    assert not missing, (
+        f"codes reported by stormgen but not documented in docs/reference/checks.md: {missing}. "
+        "Add a section `### CODE — short title` with a ```storm block starting "
+        "`# expect: CODE` (see the header of checks.md, 'Adding a code')."
+    )
+    extra = sorted(documented - reported)
+    assert not extra, (
+        f"codes documented in docs/reference/checks.md that no rule registers: {extra}. "
+        "Register them with `@rule(...)` in src/stormgen/checks, or remove their section."
+    )
+
+
+@pytest.mark.parametrize("code", sorted(SECTIONS))
+def test_each_codes_example_reports_exactly_that_code(code: str, tmp_path: Path) -> None:
+    blocks = _FENCE.findall(SECTIONS[code])
+    examples = [b for b in blocks if _EXPECT.match(b)]
+    assert len(examples) == 1, f"{code}: one ```storm block starting `# expect: {code}`"
+    match = _EXPECT.match(examples[0])
+    assert match is not None and match.group(1) == code
+    assert "**Fix.**" in SECTIONS[code], f"{code}: say how to fix it (**Fix.**)"
+    found = _findings(examples[0], tmp_path)
+    assert {d.code for d in found} == {code}, _shown(found)
