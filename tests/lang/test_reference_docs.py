@@ -4,6 +4,8 @@
   `command`, inside what it belongs to).
 - A block whose first line is `# validate: clean` validates with no error and no
   warning (a hotspot's info is fine); `# validate: CODE` reports that code.
+- versioning.md shows every breaking change `stormgen diff` reports (B001...) as a
+  pair of models, `# before: CODE` and `# after: CODE`, that differ by exactly it.
 - checks.md documents every code the checks and the parser can report, each under a
   heading `### CODE — title` with one block `# expect: CODE` that reports exactly
   that code (and no other).
@@ -21,6 +23,7 @@ from stormgen.checks import check
 from stormgen.diagnostics import Diagnostic, Level, ModelError
 from stormgen.lang import parse_model
 from stormgen.lang.loader import parse_text
+from stormgen.model.diff import BREAKING_CODES, diff_models
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
 PAGES = sorted(REFERENCE.glob("*.md"))
@@ -37,9 +40,21 @@ BLOCKS = [
 
 
 def test_the_reference_has_its_pages() -> None:
-    names = {p.name for p in PAGES}
-    assert {"README.md", "checks.md", "types.md"} <= names
-    assert len(BLOCKS) >= 30
+    names = {p.stem for p in PAGES}
+    assert names >= {
+        "README",
+        "model-and-contexts",
+        "types",
+        "aggregates-commands-events",
+        "expressions",
+        "policies",
+        "views",
+        "external-systems",
+        "hotspots-and-notes",
+        "versioning",
+        "checks",
+    }
+    assert len(BLOCKS) >= 60
 
 
 def _wrap(block: str) -> str:
@@ -76,7 +91,7 @@ def test_every_storm_block_parses_and_validates_as_marked(
         assert page == CHECKS, "`# expect:` blocks belong in checks.md"
         return
     result = parse_text(_wrap(block), page.name)
-    assert not isinstance(result, list), [str(d) for d in result]
+    assert not isinstance(result, list), _shown(result)
     marker = re.match(r"# validate: (\S+)", block)
     if marker is None:
         return
@@ -128,4 +143,45 @@ def test_each_codes_example_reports_exactly_that_code(code: str, tmp_path: Path)
     assert match is not None and match.group(1) == code
     assert "**Fix.**" in SECTIONS[code], f"{code}: say how to fix it (**Fix.**)"
     found = _findings(examples[0], tmp_path)
+    assert {d.code for d in found} == {code}, _shown(found)
+
+
+VERSIONING = REFERENCE / "versioning.md"
+_PAIR = re.compile(r"\A# (before|after): (B[0-9]{3})\n")
+
+
+def _pairs() -> dict[str, dict[str, str]]:
+    """versioning.md's examples of `stormgen diff`: per code, its `before` and `after` model."""
+    pairs: dict[str, dict[str, str]] = {}
+    for block in _FENCE.findall(VERSIONING.read_text(encoding="utf-8")):
+        match = _PAIR.match(block)
+        if match is not None:
+            side = pairs.setdefault(match.group(2), {})
+            assert match.group(1) not in side, f"two `{match.group(1)}` blocks for {match.group(2)}"
+            side[match.group(1)] = block
+    return pairs
+
+
+PAIRS = _pairs()
+
+
+def test_versioning_md_documents_every_breaking_change() -> None:
+    assert set(PAIRS) == set(BREAKING_CODES), (
+        "every B-code of stormgen diff has a `# before: CODE` and an `# after: CODE` "
+        "block in docs/reference/versioning.md"
+    )
+
+
+@pytest.mark.parametrize("code", sorted(PAIRS))
+def test_each_breaking_changes_example_reports_exactly_that_code(code: str, tmp_path: Path) -> None:
+    assert set(PAIRS[code]) == {"before", "after"}, code
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    old = tmp_path / "old" / "model.storm"
+    new = tmp_path / "new" / "model.storm"
+    old.write_text(PAIRS[code]["before"], encoding="utf-8")
+    new.write_text(PAIRS[code]["after"], encoding="utf-8")
+    for path in (old, new):
+        assert _findings(path.read_text(encoding="utf-8"), tmp_path) == [], path
+    found = diff_models(parse_model(old), parse_model(new))
     assert {d.code for d in found} == {code}, _shown(found)
