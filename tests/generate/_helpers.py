@@ -24,7 +24,7 @@ EXAMPLES = sorted(
 )
 EXAMPLES = [p for p in EXAMPLES if p.parent.name in ("examples", p.stem)]
 TRICKY = Path(__file__).with_name("tricky.storm")
-#: Every construct of language.md that changes generated code.
+#: Every construct of the language (docs/reference/) that changes generated code.
 FEATURES = Path(__file__).with_name("features.storm")
 #: The same names in several contexts.
 CLASHES = Path(__file__).with_name("clashes.storm")

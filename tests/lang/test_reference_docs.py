@@ -185,3 +185,30 @@ def test_each_breaking_changes_example_reports_exactly_that_code(code: str, tmp_
         assert _findings(path.read_text(encoding="utf-8"), tmp_path) == [], path
     found = diff_models(parse_model(old), parse_model(new))
     assert {d.code for d in found} == {code}, _shown(found)
+
+
+ROOT = REFERENCE.parents[1]
+# A citation of a file that lives outside the repository (the project's own pages are
+# docs/...; tests/lang/spec_language.md is a copy kept for its examples).
+_OUTSIDE = re.compile(r"language-v2|shared/spec|service\.md|§|(?<![\w/])language\.md")
+
+
+def test_nothing_cites_a_file_outside_the_repository() -> None:
+    places = [ROOT / "README.md"]
+    for folder, pattern in (
+        ("docs", "*.md"),
+        ("grammar", "*.tx"),
+        ("src", "*.py"),
+        ("templates", "*"),
+        ("examples", "*.storm"),
+    ):
+        places += [p for p in (ROOT / folder).rglob(pattern) if p.is_file()]
+    cited = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in places
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if _OUTSIDE.search(line)
+    ]
+    assert cited == [], "cite docs/reference/ (in the project's own words) instead:\n" + "\n".join(
+        cited
+    )

@@ -29,7 +29,7 @@ def starter_model(name: str) -> str:
     return f"""\
 # {name}: a starter model. Edit it into your own board, then run
 #   stormgen validate {file_stem(name)}.storm
-# The language is described in stormgen's docs (docs/language.md).
+# The language is taught in stormgen's reference (docs/reference/README.md).
 model {name} "Describe your domain in one sentence"
 
 actor Customer "Someone who buys"

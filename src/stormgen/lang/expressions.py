@@ -1,4 +1,4 @@
-"""Give the grammar's flat operator chains the precedence of language.md section 6.
+"""Give the grammar's flat operator chains the precedence of docs/reference/expressions.md.
 
 The grammar reads ``a or not b == c + d * -e`` as operands and operators in a row; this
 module builds the tree, loosest first: ``or``; ``and``; ``not``; comparisons (not
