@@ -130,7 +130,8 @@ def test_checks_md_documents_every_code_that_exists() -> None:
     extra = sorted(documented - reported)
     assert not extra, (
         f"codes documented in docs/reference/checks.md that no rule registers: {extra}. "
-        "Register them with `@rule(...)` in src/stormgen/checks, or remove their section."
+        "The codes stormgen reports are `stormgen.lang.CODES` (loading) plus every code "
+        "registered with `@rule(...)` in src/stormgen/checks: register them, or remove their section."
     )
 
 
