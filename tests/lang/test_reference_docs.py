@@ -131,7 +131,8 @@ def test_checks_md_documents_every_code_that_exists() -> None:
     assert not extra, (
         f"codes documented in docs/reference/checks.md that no rule registers: {extra}. "
         "The codes stormgen reports are `stormgen.lang.CODES` (loading) plus every code "
-        "registered with `@rule(...)` in src/stormgen/checks: register them, or remove their section."
+        "registered with `@rule(...)` in src/stormgen/checks: register them, or remove "
+        "their section."
     )
 
 
