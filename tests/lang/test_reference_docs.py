@@ -8,7 +8,7 @@
   pair of models, `# before: CODE` and `# after: CODE`, that differ by exactly it.
 - checks.md documents every code the checks and the parser can report, each under a
   heading `### CODE — title` with one block `# expect: CODE` that reports exactly
-  that code (and no other).
+  that code (and no other), followed by what `stormgen validate` prints for it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from stormgen import checks, lang
 from stormgen.checks import check
+from stormgen.cli._report import render_text
 from stormgen.diagnostics import Diagnostic, Level, ModelError
 from stormgen.lang import parse_model
 from stormgen.lang.loader import parse_text
@@ -31,6 +32,7 @@ CHECKS = REFERENCE / "checks.md"
 _FENCE = re.compile(r"^```storm\n(.*?)^```", re.S | re.M)
 _HEADING = re.compile(r"^### ([A-Z][0-9]{3}) — \S.*$", re.M)
 _EXPECT = re.compile(r"\A# expect: ([A-Z][0-9]{3})\n")
+_OUTPUT = re.compile(r"^```storm\n# expect: .*?^```\n\n```text\n(.*?)^```", re.S | re.M)
 
 BLOCKS = [
     pytest.param(page, block, id=f"{page.stem}:{block.splitlines()[0][:40]}")
@@ -137,15 +139,24 @@ def test_checks_md_documents_every_code_that_exists() -> None:
 
 
 @pytest.mark.parametrize("code", sorted(SECTIONS))
-def test_each_codes_example_reports_exactly_that_code(code: str, tmp_path: Path) -> None:
-    blocks = _FENCE.findall(SECTIONS[code])
-    examples = [b for b in blocks if _EXPECT.match(b)]
+def test_each_codes_example_reports_exactly_that_code(
+    code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    section = SECTIONS[code]
+    examples = [b for b in _FENCE.findall(section) if _EXPECT.match(b)]
     assert len(examples) == 1, f"{code}: one ```storm block starting `# expect: {code}`"
     match = _EXPECT.match(examples[0])
     assert match is not None and match.group(1) == code
-    assert "**Fix.**" in SECTIONS[code], f"{code}: say how to fix it (**Fix.**)"
-    found = _findings(examples[0], tmp_path)
+    assert "**Fix.**" in section, f"{code}: say how to fix it (**Fix.**)"
+    monkeypatch.chdir(tmp_path)
+    found = _findings(examples[0], Path("."))
     assert {d.code for d in found} == {code}, _shown(found)
+    printed = "\n".join(line.plain for line in render_text(found)) + "\n"
+    shown = _OUTPUT.search(section)
+    assert shown is not None and shown.group(1) == printed, (
+        f"{code}: after its example, checks.md shows what `stormgen validate example.storm` "
+        f"prints:\n```text\n{printed}```"
+    )
 
 
 VERSIONING = REFERENCE / "versioning.md"
