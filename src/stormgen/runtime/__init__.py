@@ -22,6 +22,7 @@ from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Messag
 from stormgen.runtime.policies import (
     FakeChoiceError,
     FakePort,
+    Issued,
     Policy,
     Port,
     command_id,
@@ -71,6 +72,7 @@ __all__ = [
     "EventStore",
     "FakeChoiceError",
     "FakePort",
+    "Issued",
     "KeyReused",
     "Loaded",
     "Message",

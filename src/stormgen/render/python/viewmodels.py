@@ -158,11 +158,15 @@ class ExternalVM(ModuleVM):
 
 @dataclass(frozen=True)
 class ThenVM:
-    """One `then` line: its command, its own `if`, its fan-out (``x in L [if C]``)."""
+    """One `then` line: its command, its own `if`, its fan-out ``for x in L [if C]``
+    (``loop`` is ``index, x in enumerate(L)``, ``keep`` its ``C``, ``index`` the name of
+    the element's index, which the command's id derives from)."""
 
     call: Call
     condition: str | None = None
     loop: str | None = None
+    keep: str | None = None
+    index: str = "index"
 
 
 @dataclass(frozen=True)
