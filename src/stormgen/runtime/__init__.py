@@ -18,6 +18,7 @@ from stormgen.runtime.dispatch import key_for, on_command, on_event
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
 from stormgen.runtime.idempotency import ClientKey
+from stormgen.runtime.lookups import Lookups
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
 from stormgen.runtime.policies import (
     FakeChoiceError,
@@ -75,6 +76,7 @@ __all__ = [
     "Issued",
     "KeyReused",
     "Loaded",
+    "Lookups",
     "Message",
     "MessageInfo",
     "NewEvent",

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 from stormgen.runtime import codec
 from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.errors import StormgenRuntimeError
+from stormgen.runtime.lookups import UNBOUND, Lookups
 from stormgen.runtime.messages import Command, Envelope, Event, field_names, info
 
 #: Namespace of the deterministic ids of the commands policies issue.
@@ -31,6 +32,8 @@ class Policy(ABC):
     name: ClassVar[str]
     #: the event types it reacts to
     events: ClassVar[tuple[type[Event], ...]] = ()
+    #: the views it reads (a model's `View[key]`): bound by the application
+    lookups: Lookups = UNBOUND
 
     def react(self, event: Event, envelope: Envelope) -> Sequence[Command]:
         """The commands to issue for `event` (empty when its condition is false).

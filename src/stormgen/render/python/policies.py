@@ -56,6 +56,7 @@ class PolicyBuilder(Builder):
         return self.parts.user_file(p, f"The policy {p.name}: override its mapping here.", example)
 
     def policy(self, context: Context, p: Policy, mod: Module) -> PolicyVM:
+        self.parts.read.clear()
         found = self.parts.scope.resolve(context, p.when.name, EVENT_KINDS)
         if found is None or not isinstance(found.element, Event):
             raise CompileError(f"{p.when.loc}: unknown event '{p.when.name}'")
@@ -132,4 +133,5 @@ class PolicyBuilder(Builder):
             condition=condition,
             commands=tuple(calls),
             lines=tuple(lines),
+            lookups=self.parts.lookups(context, mod),
         )

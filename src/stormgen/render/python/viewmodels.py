@@ -131,6 +131,17 @@ class ModuleVM(ElementVM):
 
 
 @dataclass(frozen=True)
+class LookupVM:
+    """A method reading a view's row by key (what ``View[key]`` compiles to)."""
+
+    method: str  # lookup_<view>
+    key: str  # the key's annotation
+    row: str  # the row class (imported for annotations only)
+    view: str  # "Context.View" literal
+    docstring: str
+
+
+@dataclass(frozen=True)
 class AggregateVM(ModuleVM):
     context: str
     name: str  # model name
@@ -141,6 +152,7 @@ class AggregateVM(ModuleVM):
     id_type: str
     snapshot_every: str
     command_tuple: str
+    lookups: tuple[LookupVM, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +187,7 @@ class PolicyVM(ElementVM):
     condition: str | None
     commands: tuple[Call, ...]
     lines: tuple[ThenVM, ...] = ()
+    lookups: tuple[LookupVM, ...] = ()
 
     @property
     def plain(self) -> bool:
