@@ -50,3 +50,15 @@ class Lookups:
 
 #: What a definition reads through before an application binds it.
 UNBOUND = Lookups()
+
+
+class NoRows(Lookups):
+    """Views without a single row: every lookup finds none (given-when-then tests)."""
+
+    def row(self, view: str, key: Any) -> Any:
+        """None, whatever the view and key."""
+        return None
+
+
+#: What `stormgen.runtime.testing.when` gives an aggregate no application bound.
+NO_ROWS = NoRows()
