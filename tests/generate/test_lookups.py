@@ -203,3 +203,24 @@ def test_guards_and_policies_read_the_views_rows(
             "left: 1",
             "stock: {'sku': 'tea', 'available': 11}",
         ], (url, out)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # a conditional's first branch, and a `then` line after the `when ... if`
+        ("then Restock { amount = 10 }", "then Restock { amount = 12 - Stock[sku].available }"),
+        (
+            "emit Placed { left = stock.available - quantity }",
+            "emit Placed { left = Stock[sku].available if Stock[sku] != none else 0 }",
+        ),
+        # `or`: the right side sees the left side false
+        (
+            'require stock != none else "unknown product"',
+            'require Stock[sku] == none or Stock[sku].available > 0 else "sold out"\n'
+            '      require stock != none else "unknown product"',
+        ),
+    ],
+)
+def test_a_lookup_is_narrowed_like_any_optional(tmp_path: Path, old: str, new: str) -> None:
+    assert errors(tmp_path, MODEL.replace(old, new)) == []

@@ -129,7 +129,10 @@ def _zero(tp: t.Type, mod: Module, parts: Parts, building: frozenset[str] = froz
     if isinstance(tp, t.ValueType):
         local = mod.use(parts.plan.of(tp.node).cls, tp.context_name or "")
         if local in building:
-            raise CompileError(f"the value {tp} contains itself (not through `?` or a list)")
+            raise CompileError(
+                f"{tp.node.loc}: the value {tp} contains itself (not through `?` or a list), "
+                "so no value of it can ever be built"
+            )
         fields = t.value_fields(tp, parts.scope)
         # a field with a default (or optional: None) is left to the value's class
         args = ", ".join(
