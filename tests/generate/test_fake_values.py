@@ -9,6 +9,7 @@ mypy --strict, and its fake answers through a real application on SQLite.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -76,3 +77,22 @@ def test_a_fake_invents_a_value_of_any_type(tmp_path: Path, mypy_cache: Path) ->
         "Quoted tea Quote(price=Money(amount=Decimal('0'), currency=''), tier=<Tier.Basic: "
         "'Basic'>, lines=(), note=None, valid=True) () None"
     )
+
+
+def test_a_value_that_contains_itself_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "fakes.storm"
+    path.write_text(
+        MODEL.replace(
+            "value Money { amount: decimal, currency: str }",
+            "value Money { amount: decimal, currency: str, change: Money }",
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "stormgen", "generate", str(path), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert f"{path}:5:3: the value Money contains itself" in done.stderr + done.stdout
