@@ -1,8 +1,9 @@
 """Policies: a fan-out `then C {...} for x in L [if C]` and a condition per `then` line.
 
 Checked (types, the variable seen only by its line), compiled to plain Python (a
-generator into `commands.extend`), and run: one command per item kept, each with its
-deterministic id, so a redelivered event issues none twice.
+loop adding to an `Issued` list), and run: one command per item kept, each with its
+deterministic id from its line and its item's index, so a redelivered event issues none
+twice and a longer list moves no other line's ids.
 """
 
 from __future__ import annotations
@@ -89,22 +90,22 @@ def test_the_variable_is_seen_by_its_line_only(tmp_path: Path) -> None:
 
 def test_fan_out_compiles_to_a_generator(model: Path) -> None:
     policies = render(model)["src/fan/cargo/policies.py"].content
-    assert "commands: list[Command] = []" in policies
-    assert (
-        'Notify(voyage_id=event.voyage_id, tracking_id=t) for t in event.tracking_ids if t != ""'
-        in policies
-    )
+    assert "commands = Issued()" in policies
+    assert "        for index, t in enumerate(event.tracking_ids):\n" in policies
+    assert '            if t != "":\n' in policies
+    assert "commands.add(0, Notify(voyage_id=event.voyage_id, tracking_id=t), index)" in policies
     assert "        if len(event.tracking_ids) > 2:\n" in policies
-    assert "            commands.append(Escalate(voyage_id=event.voyage_id))" in policies
+    assert "            commands.add(1, Escalate(voyage_id=event.voyage_id))" in policies
 
 
 RUN = """\
 from uuid import UUID
 
-from stormgen.runtime import Application
+from stormgen.runtime import Application, command_id
+from stormgen.runtime.policies import places
 
 from fan.app import definitions
-from fan.cargo.voyage import Start
+from fan.cargo.voyage import Misdirected, Start
 
 with Application.open("sqlite:///" + {db!r}, **definitions()) as app:
     ident = UUID(int=5)
@@ -115,6 +116,16 @@ with Application.open("sqlite:///" + {db!r}, **definitions()) as app:
     print(first)
     print(app.load("Cargo.Voyage", ident).state.notified)
     print(len(app.history("Cargo.Voyage", ident)))
+    # each command's id is its idempotency key: from the line and the item's index
+    policy = app.policies["Cargo.NotifyEachConsignee"]
+    misdirected = app.history("Cargo.Voyage", ident)[0]
+    for place in ("0.0", "0.2", "0.3", "1"):
+        print(place, app.was_handled(str(command_id(policy.name, misdirected.id, place))))
+    longer = Misdirected(voyage_id=ident, tracking_ids=("a", "", "b", "c", "d"))
+    shorter = Misdirected(voyage_id=ident, tracking_ids=("a", "b", "c"))
+    for event in (longer, shorter):
+        issued = policy.react(event, misdirected)
+        print(places(issued), [type(c).__name__ for c in issued])
 """
 
 
@@ -130,3 +141,27 @@ def test_one_command_per_item_kept_and_none_twice(
     assert lines[0].count("Notified") == 3 and lines[0].count("Escalated") == 1, lines
     assert lines[1] == "('a', 'b', 'c')"
     assert lines[2] == "5"  # Misdirected, 3 Notified, Escalated: none issued twice
+    # the empty id (item 1) issued nothing; items 0, 2, 3 and line 1 were handled
+    assert lines[3:7] == ["0.0 True", "0.2 True", "0.3 True", "1 True"], lines
+    # a longer list adds an item; the Escalate line keeps its place "1" either way
+    assert lines[7] == (
+        "['0.0', '0.2', '0.3', '0.4', '1'] ['Notify', 'Notify', 'Notify', 'Notify', 'Escalate']"
+    )
+    assert lines[8] == "['0.0', '0.1', '0.2', '1'] ['Notify', 'Notify', 'Notify', 'Escalate']"
+
+
+def test_a_fan_out_is_one_edge_in_the_graph_and_on_the_board(model: Path) -> None:
+    from stormgen.render.board import build_board
+    from stormgen.render.targets import with_graph
+
+    loaded = with_graph(parse_model(model))
+    issued = [(u, v) for u, v, kind in loaded.graph.edges(data="kind") if kind == "issues"]
+    policy = "policy:Cargo.NotifyEachConsignee"
+    # one edge per `then` line, however many commands the fan-out issues
+    assert sorted(v for u, v in issued if u == policy) == [
+        "command:Cargo.Escalate",
+        "command:Cargo.Notify",
+    ]
+    board = build_board(loaded)
+    links = [link for lane in board.lanes for link in lane.links if link.kind == "issues"]
+    assert len(links) == 2, links

@@ -1,4 +1,5 @@
-"""E401, E402, E403: every expression and default of a model, type-checked (docs/language.md).
+"""E401, E402, E403 (and E107, a lookup of another context's view): every expression and
+default of a model, type-checked (docs/language.md).
 
 Each expression is checked in the environment of the place it stands in: a
 ``require`` sees the command and the state, an ``apply`` the event and the state, a
@@ -70,9 +71,10 @@ from stormgen.model.types import (
 )
 
 
-@rule("E401", "E402", "E403", "E404")
+@rule("E401", "E402", "E403", "E404", "E107")
 def expressions(ctx: CheckContext) -> list[Diagnostic]:
-    """E401, E402, E403: an expression or a default that does not type-check."""
+    """E401, E402, E403: an expression or a default that does not type-check (E107: a
+    lookup `View[key]` of another context's view)."""
     return check_expressions(ctx.model, ctx.scope)
 
 

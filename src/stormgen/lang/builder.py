@@ -243,6 +243,9 @@ class Builder:
         if kind == "Construction":
             ref = n.Ref(obj.type, loc)
             return n.Construction(ref, self.assignments(obj.assignments), loc)
+        if kind == "Lookup":
+            path = tuple(p.name for p in obj.path)
+            return n.Lookup(n.Ref(obj.view, loc), self.expr(obj.key), loc, path)
         # A lone prefixed operand: `-x`, `not done`.
         return Chain([obj], [], self.operand, self.prefixed, self.loc).parse()
 

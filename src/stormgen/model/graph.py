@@ -8,7 +8,8 @@ Node ids are ``"<kind>:<qualified name>"``: ``"context:Ordering"``,
 ``name``, ``context`` (its name or None), ``element`` (the
 :mod:`~stormgen.model.nodes` dataclass), ``loc``, and ``published`` for events.
 Every edge has a ``kind``: ``contains``, ``handles``, ``emits``, ``issues``,
-``triggers``, ``feeds``, ``publishes`` or ``upstream-of``.
+``triggers``, ``feeds``, ``reads`` (a view to the command or policy whose lookups
+``View[key]`` read it; drawn dashed), ``publishes`` or ``upstream-of``.
 
 References that do not resolve are left out: reporting them is the checks' job.
 """
@@ -21,9 +22,13 @@ import networkx as nx
 
 from stormgen.model.nodes import (
     Aggregate,
+    Command,
     Context,
+    Expr,
     Hotspot,
+    Lookup,
     Model,
+    Policy,
 )
 from stormgen.model.scope import (
     ACTOR_KINDS,
@@ -34,6 +39,9 @@ from stormgen.model.scope import (
     context_members,
     top_level_members,
 )
+from stormgen.model.typecheck import subexpressions
+
+VIEW_KINDS = frozenset({"view"})
 
 
 def node_id(r: Resolved) -> str:
@@ -97,6 +105,18 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
                 g.add_edge(cid, nid, kind="publishes")
         add_hotspots(cid, context, context.hotspots)
 
+    def add_reads(reader: str, context: Context, exprs: list[Expr]) -> None:
+        """A dashed edge view -> reader per view its lookups ``View[key]`` read (once)."""
+        for sub in (s for e in exprs for s in subexpressions(e)):
+            if not isinstance(sub, Lookup):
+                continue
+            view = scope.resolve(context, sub.view.name, VIEW_KINDS)
+            if view is None or view.context is not context:
+                continue  # E401 or E107, reported by the checks
+            vid = node_id(view)
+            if not g.has_edge(vid, reader, key="reads"):
+                g.add_edge(vid, reader, key="reads", kind="reads", loc=sub.loc)
+
     # Second pass: every referenced element has its node now.
     for context in model.contexts:
         for aggregate in context.aggregates:
@@ -113,6 +133,7 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
                     actor = scope.resolve(context, actor_ref.name, ACTOR_KINDS)
                     if actor is not None:
                         g.add_edge(node_id(actor), cmd, kind="issues", loc=actor_ref.loc)
+                add_reads(cmd, context, command_expressions(command))
             for event in aggregate.events:
                 eid = node_id(Resolved("event", event, context, aggregate))
                 add_hotspots(eid, context, event.hotspots)
@@ -133,6 +154,7 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
                 target = scope.resolve(context, then.command.name, COMMAND_KINDS)
                 if target is not None:
                     g.add_edge(pid, node_id(target), kind="issues", loc=then.loc)
+            add_reads(pid, context, policy_expressions(policy))
         for view in context.views:
             vid = node_id(Resolved("view", view, context))
             add_hotspots(vid, context, view.hotspots)
@@ -188,4 +210,25 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
     return g
 
 
-__all__ = ["build_graph", "node_id"]
+__all__ = ["build_graph", "command_expressions", "node_id", "policy_expressions"]
+
+
+def command_expressions(command: Command) -> list[Expr]:
+    """Every expression of a command's lines: its ``require``s, ``let``s and ``emit``s."""
+    out = [r.condition for r in command.requires] + [x.value for x in command.lets]
+    for emit in command.emits:
+        out += [a.value for a in emit.assignments]
+        out += [emit.condition] if emit.condition is not None else []
+    return out
+
+
+def policy_expressions(policy: Policy) -> list[Expr]:
+    """Every expression of a policy: its ``if`` and each ``then`` line's."""
+    out = [policy.condition] if policy.condition is not None else []
+    for then in policy.thens:
+        out += [a.value for a in then.assignments]
+        out += [then.condition] if then.condition is not None else []
+        if then.fan is not None:
+            out += [then.fan.source]
+            out += [then.fan.condition] if then.fan.condition is not None else []
+    return out

@@ -146,8 +146,36 @@ class Construction:
     loc: Location
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """``Stock[sku]`` (``Stock[sku].quantity``): the current row of a view of the same
+    context by its key, ``none`` when there is none; ``path`` reads the row's fields."""
+
+    view: Ref
+    key: Expr
+    loc: Location
+    path: tuple[str, ...] = ()
+
+    @property
+    def narrowed(self) -> str | None:
+        """The text a test ``View[k] != none`` proves, when the key is a name: the same
+        lookup elsewhere in that test's scope is known to find a row."""
+        if isinstance(self.key, Name):
+            return f"{self.view.name}[{self.key.dotted}]"
+        return None
+
+
 Expr = (
-    Literal | Name | ListExpr | Call | Unary | Binary | Conditional | Comprehension | Construction
+    Literal
+    | Name
+    | ListExpr
+    | Call
+    | Unary
+    | Binary
+    | Conditional
+    | Comprehension
+    | Construction
+    | Lookup
 )
 
 

@@ -27,6 +27,7 @@ from stormgen.model.nodes import (
     Let,
     ListExpr,
     Literal,
+    Lookup,
     Name,
     Require,
     TypeRef,
@@ -105,6 +106,8 @@ def subexpressions(expr: Expr) -> Iterator[Expr]:
         children = (expr.source, expr.condition, expr.element)
     elif isinstance(expr, Construction):
         children = tuple(a.value for a in expr.assignments)
+    elif isinstance(expr, Lookup):
+        children = (expr.key,)
     else:
         children = ()
     for child in children:
@@ -229,6 +232,8 @@ class _Checker(NameChecker, CallChecker, OperatorChecker):
             t = self._conditional(e, expected, narrowed)
         elif isinstance(e, Comprehension):
             t = self._comprehension(e, expected, narrowed)
+        elif isinstance(e, Lookup):
+            t = self._lookup(e, narrowed)
         else:
             t = self._construction(e, narrowed)
         self.types[id(e)] = t

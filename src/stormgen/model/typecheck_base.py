@@ -17,6 +17,7 @@ from stormgen.model.nodes import (
     Call,
     Expr,
     Literal,
+    Lookup,
     Name,
     Unary,
 )
@@ -38,7 +39,8 @@ from stormgen.model.types import (
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """What a :class:`Name` means: a field of the message or state, event metadata, or a member.
+    """What a :class:`Name` means: a field of the message or state, event metadata, or a
+    member; or which view a :class:`~stormgen.model.nodes.Lookup` reads (``field``).
 
     ``field`` is the field (or metadata, or member) name; ``path`` the value fields
     read from it after that (``drink.size`` → field ``drink``, path ``("size",)``).
@@ -48,6 +50,8 @@ class Binding:
     field: str
     path: tuple[str, ...] = ()
     enum: EnumType | None = None
+    #: a lookup ``View[key]`` a test proved finds a row (its ``path`` may be read)
+    found: bool = False
 
 
 def describe(expr: Expr) -> str:
@@ -91,10 +95,13 @@ def none_tests(expr: Expr, when: bool) -> set[str]:
             return none_tests(expr.left, when) | none_tests(expr.right, when)
         if expr.op == ("!=" if when else "=="):
             left, right = expr.left, expr.right
-            if isinstance(right, Literal) and right.kind == "none" and isinstance(left, Name):
-                return {left.dotted}
-            if isinstance(left, Literal) and left.kind == "none" and isinstance(right, Name):
-                return {right.dotted}
+            if isinstance(left, Literal) and left.kind == "none":
+                left, right = right, left
+            if isinstance(right, Literal) and right.kind == "none":
+                if isinstance(left, Name):
+                    return {left.dotted}
+                if isinstance(left, Lookup) and not left.path and left.narrowed is not None:
+                    return {left.narrowed}  # `Stock[sku] != none`
     return set()
 
 

@@ -5,10 +5,14 @@ A mixin of :class:`stormgen.model.typecheck._Checker`; see :mod:`stormgen.model.
 
 from __future__ import annotations
 
+from stormgen.diagnostics import Diagnostic, Level
 from stormgen.model.hints import closest, did_you_mean, suggest
 from stormgen.model.nodes import (
+    Context,
     Enum,
+    Lookup,
     Name,
+    View,
 )
 from stormgen.model.typecheck_base import Binding, CheckerBase, mismatch, unknown_name
 from stormgen.model.types import (
@@ -18,12 +22,22 @@ from stormgen.model.types import (
     OptionalType,
     Type,
     ValueType,
+    assignable,
     enum_type,
+    field_type,
+    make_optional,
+    row_type,
     strip_optional,
     value_fields,
 )
 
 _QUALIFIERS = ("command", "event", "state", "row")
+_VIEW = frozenset({"view"})
+#: why E107 forbids reading another context's view
+E107_HELP = (
+    "a context reads only its own views: let the other context publish an event, "
+    "and keep a view of it here"
+)
 
 
 def _enum_of(expected: Type | None) -> EnumType | None:
@@ -31,6 +45,10 @@ def _enum_of(expected: Type | None) -> EnumType | None:
     if isinstance(t, ListType):
         t = strip_optional(t.element)
     return t if isinstance(t, EnumType) else None
+
+
+def _named(context: Context | None) -> str:
+    return context.name if context is not None else "the top level"
 
 
 class NameChecker(CheckerBase):
@@ -83,6 +101,77 @@ class NameChecker(CheckerBase):
             )
         )
         return UNKNOWN
+
+    def _lookup(self, e: Lookup, narrowed: frozenset[str]) -> Type:
+        """``View[key]``: the view's row type, optional unless a test proved it found."""
+        env = self.env
+        found = env.scope.resolve(env.context, e.view.name, _VIEW)
+        view = found.element if found is not None else None
+        if found is None or not isinstance(view, View):
+            self.expr(e.key, None, narrowed)
+            views = [v.name for v in env.context.views] if env.context is not None else []
+            self.problems.append(
+                unknown_name(
+                    f"unknown view `{e.view.name}`", e.view.loc, did_you_mean(e.view.name, views)
+                )
+            )
+            return UNKNOWN
+        if found.context is not env.context:
+            self.expr(e.key, None, narrowed)
+            self.problems.append(
+                Diagnostic(
+                    "E107",
+                    Level.ERROR,
+                    f"`{e.view.name}[...]` reads a view of the {_named(found.context)} "
+                    f"context from {_named(env.context)}",
+                    e.view.loc,
+                    E107_HELP,
+                )
+            )
+            return UNKNOWN
+        key_type = field_type(view.key, found.context, env.scope)
+        got = self.expr(e.key, key_type, narrowed)
+        if got is not UNKNOWN and key_type is not UNKNOWN and not assignable(got, key_type):
+            self.problems.append(
+                mismatch(
+                    f"the key of {view.name} is {key_type}, not {got}",
+                    e.key.loc,
+                    f"look it up by its `{view.key.name}`",
+                )
+            )
+        if not env.lookups:
+            self.problems.append(
+                mismatch(
+                    f"{env.where} cannot read a view: `{view.name}[...]` stands in a "
+                    "command's `require`, `let` or `emit`, or in a policy",
+                    e.loc,
+                    "a view's row changes with events that may not have reached it yet",
+                )
+            )
+            return UNKNOWN
+        proved = e.narrowed is not None and e.narrowed in narrowed
+        self.bindings[id(e)] = Binding("lookup", view.name, e.path, found=proved)
+        row = row_type(view, found.context)
+        t: Type = row if proved else make_optional(row)
+        so_far = e.narrowed or f"{view.name}[...]"
+        for part in e.path:
+            if isinstance(t, OptionalType):
+                self.problems.append(
+                    mismatch(
+                        f"`{so_far}` may be none ({t}), so it has no field `{part}`",
+                        e.loc,
+                        f"test it first: '{so_far} != none and ...', or name it with `let`",
+                    )
+                )
+                return UNKNOWN
+            fields = value_fields(t, env.scope) if isinstance(t, ValueType) else {}
+            if part not in fields:
+                what = f"`{part}` is not a field of {t}" if fields else f"{t} has no fields"
+                self.problems.append(unknown_name(what, e.loc, did_you_mean(part, fields)))
+                return UNKNOWN
+            t = fields[part]
+            so_far += f".{part}"
+        return t
 
     def _qualified(self, e: Name, narrowed: frozenset[str]) -> Type:
         env = self.env

@@ -75,15 +75,21 @@ class OptionalType:
 
 @dataclass(frozen=True, slots=True)
 class ValueType:
-    """A ``value`` record; two value types are the same when name and context match."""
+    """A ``value`` record; two value types are the same when name and context match.
+
+    A view's row, as a lookup ``View[key]`` reads it, is one too: ``view`` is set, and
+    ``node`` holds its key and columns as fields (:func:`row_type`).
+    """
 
     name: str
     context_name: str | None
     node: Value = field(compare=False, repr=False)
     context: Context | None = field(compare=False, repr=False, default=None)
+    view: View | None = field(compare=False, repr=False, default=None)
+    row: bool = False  # a view's row (compared: a row is no value of the same name)
 
     def __str__(self) -> str:
-        return self.name
+        return f"{self.name} row" if self.row else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +312,12 @@ def value_fields(value: ValueType, scope: Scope) -> dict[str, Type]:
     return {f.name: field_type(f, value.context, scope) for f in value.node.fields}
 
 
+def row_type(view: View, context: Context | None) -> ValueType:
+    """The type of a row of ``view`` (declared in ``context``): its key and columns."""
+    node = Value(view.name, (view.key, *view.fields), view.loc, view.description)
+    return ValueType(view.name, _name_of(context), node, context, view, row=True)
+
+
 def _name_of(context: Context | None) -> str | None:
     return context.name if context is not None else None
 
@@ -313,7 +325,7 @@ def _name_of(context: Context | None) -> str | None:
 # ---------------------------------------------------------------- environments
 
 
-Source = TypingLiteral["message", "state", "metadata", "member", "local", "let"]
+Source = TypingLiteral["message", "state", "metadata", "member", "local", "let", "lookup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +362,8 @@ class Env:
     lets: Mapping[str, tuple[Type, Expr]] = field(default_factory=dict)
     #: variables bound around the expression (a policy's fan-out `for x in L`)
     locals: Mapping[str, Type] = field(default_factory=dict)
+    #: whether ``View[key]`` may read a view here (a command or a policy)
+    lookups: bool = False
 
     @property
     def namespaces(self) -> tuple[Namespace, ...]:
@@ -421,6 +435,7 @@ def command_env(command: Command, scope: Scope, *, lines: bool = True) -> Env:
         message=Namespace("command", "message", fields),
         state=Namespace("state", "state", _state_fields(owner, context, scope)),
         enums=visible_enums(scope, context),
+        lookups=True,
     )
     if not lines or not (command.lets or command.requires):
         return env
@@ -452,6 +467,7 @@ def policy_env(event: Event, context: Context | None, scope: Scope) -> Env:
         message=_event_namespace(event, scope),
         enums=visible_enums(scope, context),
         note="a policy has no state; it sees only the event",
+        lookups=True,
     )
 
 

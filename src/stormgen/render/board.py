@@ -279,6 +279,11 @@ class _BoardBuilder:
             for k, t in self.out_edges[n]:
                 if k == "issues" and t in shown:
                     cells.links.append(("issues", shown[n], shown[t]))
+        # A lookup `View[key]`: a dashed arrow from the view to what reads it.
+        for n in flow_nodes:
+            for k, src in self.in_edges[n]:
+                if k == "reads" and src in shown and n in shown:
+                    cells.links.append(("reads", shown[src], shown[n]))
 
         # Hotspots go right under what they question; the context's own get their row.
         loose: list[Note] = []

@@ -80,7 +80,7 @@ class Track:
 class Link:
     """An arrow inside a lane: an SVG path between two notes, in the lane's coordinates."""
 
-    kind: str  # emits, answers, triggers, issues
+    kind: str  # emits, answers, triggers, issues, reads (a lookup: dashed)
     source: str
     target: str
     d: str

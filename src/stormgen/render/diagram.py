@@ -30,7 +30,7 @@ COLOURS: dict[str, str] = {
 }
 
 #: Graph edge kinds that make up the event flow, in the direction the arrow is drawn.
-FLOW_EDGES = frozenset({"issues", "emits", "triggers", "feeds"})
+FLOW_EDGES = frozenset({"issues", "emits", "triggers", "feeds", "reads"})
 
 
 @dataclass
@@ -231,7 +231,8 @@ def event_flow(graph: Any, context: str | None = None) -> Diagram:
     # policy issuing one command twice) is linked once.
     for u, v, kind in dict.fromkeys((u, v, d["kind"]) for u, v, d in flow_kept):
         cross = graph.nodes[u]["context"] not in (None, graph.nodes[v]["context"])
-        diagram.edges.append(Edge(u, v, kind, dashed=cross))
+        # a lookup `View[key]` is dashed: the view may lag behind the events
+        diagram.edges.append(Edge(u, v, kind, dashed=cross or kind == "reads"))
     # An external system answers the commands sent to it with its events: a dotted arrow.
     for members in _external_messages(graph).values():
         commands = [m for m in members if m in keep and graph.nodes[m]["kind"] == "command"]

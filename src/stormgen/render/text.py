@@ -15,6 +15,7 @@ from stormgen.model.nodes import (
     Field,
     ListExpr,
     Literal,
+    Lookup,
     Name,
     Then,
     Unary,
@@ -72,6 +73,8 @@ def expression(expr: Expr, parent: float = 0) -> str:
         return _for(expr) if expr.generator else f"[{_for(expr)}]"
     if isinstance(expr, Construction):
         return f"{expr.type.name} {{ " + ", ".join(assignment(a) for a in expr.assignments) + " }"
+    if isinstance(expr, Lookup):
+        return f"{expr.view.name}[{expression(expr.key)}]" + "".join(f".{p}" for p in expr.path)
     if isinstance(expr, Literal):
         return _literal(expr)
     if isinstance(expr, Name):

@@ -18,10 +18,12 @@ from stormgen.runtime.dispatch import key_for, on_command, on_event
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
 from stormgen.runtime.idempotency import ClientKey
+from stormgen.runtime.lookups import Lookups
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
 from stormgen.runtime.policies import (
     FakeChoiceError,
     FakePort,
+    Issued,
     Policy,
     Port,
     command_id,
@@ -71,8 +73,10 @@ __all__ = [
     "EventStore",
     "FakeChoiceError",
     "FakePort",
+    "Issued",
     "KeyReused",
     "Loaded",
+    "Lookups",
     "Message",
     "MessageInfo",
     "NewEvent",

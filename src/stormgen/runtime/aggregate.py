@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from stormgen.runtime import codec
 from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.envelope import RecordedEvent
+from stormgen.runtime.lookups import UNBOUND, Lookups
 from stormgen.runtime.messages import Command, Event
 from stormgen.runtime.rejections import Rejected
 from stormgen.runtime.unset import UNSET
@@ -43,6 +44,8 @@ class Aggregate(ABC, Generic[S]):
     #: the commands it handles and the events it records
     commands: ClassVar[tuple[type[Command], ...]] = ()
     events: ClassVar[tuple[type[Event], ...]] = ()
+    #: the views its guards read (a model's `View[key]`): bound by the application
+    lookups: Lookups = UNBOUND
 
     @abstractmethod
     def initial_state(self) -> S:

@@ -30,6 +30,7 @@ from stormgen.runtime.definitions import AggregateRef, Definitions, ViewRef
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.failures import FAILURES_STREAM
 from stormgen.runtime.idempotency import ClientKey
+from stormgen.runtime.lookups import Lookups
 from stormgen.runtime.messages import Command, Envelope, Event, Message
 from stormgen.runtime.policies import Policy, Port
 from stormgen.runtime.reading import EventReader
@@ -105,6 +106,12 @@ class Application:
             store, self.reader, self.states, self.definitions.aggregate_for, command_retries
         )
         self.rows = ViewRows(store, self.reader)
+        #: the views' rows by key, for the definitions that read them (`View[key]`)
+        self.lookups = Lookups(self.rows, self.views)
+        for aggregate in self.aggregates.values():
+            aggregate.lookups = self.lookups
+        for policy in self.policies.values():
+            policy.lookups = self.lookups
         self.consumers = Consumers(self, retry or RetrySettings())
 
     @property

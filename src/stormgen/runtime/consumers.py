@@ -85,7 +85,7 @@ class Consumers:
         for view in app.views.values():
             types = sorted({info(e).name for e in view.events})
             self._consumers[view.name] = Consumer(view.name, "view", types, view=view)
-            if self.store.ensure_view_table(view.name, view.sql_columns()):
+            if self.store.ensure_view_table(view.name, view.sql_columns(), view.sort_terms()):
                 # a new (or reshaped) table starts empty: rebuild it from the log
                 with self.store.transaction() as uow:
                     uow.reset_checkpoint(view.name, 0)

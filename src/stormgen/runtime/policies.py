@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 from stormgen.runtime import codec
 from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.errors import StormgenRuntimeError
+from stormgen.runtime.lookups import UNBOUND, Lookups
 from stormgen.runtime.messages import Command, Envelope, Event, field_names, info
 
 #: Namespace of the deterministic ids of the commands policies issue.
@@ -31,6 +32,8 @@ class Policy(ABC):
     name: ClassVar[str]
     #: the event types it reacts to
     events: ClassVar[tuple[type[Event], ...]] = ()
+    #: the views it reads (a model's `View[key]`): bound by the application
+    lookups: Lookups = UNBOUND
 
     def react(self, event: Event, envelope: Envelope) -> Sequence[Command]:
         """The commands to issue for `event` (empty when its condition is false).
@@ -52,14 +55,43 @@ class Policy(ABC):
 
 
 @functools.lru_cache(maxsize=4096)
-def command_id(policy: str, event_id: str, index: int) -> uuid.UUID:
-    """The deterministic id of the `index`-th command a policy issues for an event.
+def command_id(policy: str, event_id: str, place: int | str) -> uuid.UUID:
+    """The deterministic id of the command a policy issues for an event at `place`.
 
+    `place` is the command's index in the list `commands` returned, or the place an
+    `Issued` list gives it (its `then` line, and an element's index for a fan-out).
     It is the command's idempotency key, so a redelivered event never issues twice.
     Anyone who reads the event can compute it: it is kept in the service's own
     namespace of keys, which no API client can write (`stormgen.runtime.idempotency`).
     """
-    return uuid.uuid5(POLICY_NAMESPACE, f"{policy}/{event_id}/{index}")
+    return uuid.uuid5(POLICY_NAMESPACE, f"{policy}/{event_id}/{place}")
+
+
+class Issued(list[Command]):
+    """The commands a generated policy issues for an event, each with its place.
+
+    A place is the `then` line's index (`"1"`), and for a fan-out the element's index
+    in its list too (`"0.3"`): the command's id derives from it (`command_id`), so a
+    line whose condition is false, or a fan-out over a longer list, moves no other
+    line's ids. A plain list's commands are placed by their index in it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.places: list[str] = []
+
+    def add(self, line: int, command: Command, element: int | None = None) -> None:
+        """Issue `command` for `then` line `line` (and the fan-out's `element`)."""
+        self.append(command)
+        self.places.append(str(line) if element is None else f"{line}.{element}")
+
+
+def places(commands: Sequence[Command]) -> list[str]:
+    """Where each command stands: an `Issued` list's places, else its index."""
+    found = getattr(commands, "places", None)
+    if isinstance(found, list) and len(found) == len(commands):
+        return found
+    return [str(index) for index in range(len(commands))]
 
 
 class Port(Protocol):

@@ -1,7 +1,8 @@
 """A policy's reactions: planning them, asking external systems, issuing commands.
 
 A reaction's commands to the service's own aggregates are handled with an idempotency
-key derived from the event and the command's place in the reaction (`command_id`), in
+key derived from the event and the command's place in the reaction (`command_id`: its
+index, or the place an `Issued` list gives it), in
 the service's own namespace; a command to an external system is sent to its port, then
 recorded (a `$CommandSent` in the system's stream, its id the command's) with the
 answer, if any, under that key, so a system is asked once per reaction even when the
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from stormgen.runtime.commands import CommandHandler, Sent, command_metadata, trace
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Command, Envelope, Event, info
-from stormgen.runtime.policies import Policy, Port, command_id
+from stormgen.runtime.policies import Policy, Port, command_id, places
 from stormgen.runtime.reading import EventReader
 
 #: A batch's reactions: each event's envelope with the commands it issues.
@@ -44,9 +45,9 @@ class Reactions:
         assert env.event is not None
         correlation = env.metadata.get("correlation_id") or env.id
         if commands is None:
-            commands = list(policy.react(env.event, env))
-        for index, command in enumerate(commands):
-            cid = command_id(policy.name, env.id, index)
+            commands = _listed(policy.react(env.event, env))
+        for place, command in zip(places(commands), commands, strict=True):
+            cid = command_id(policy.name, env.id, place)
             system = info(command).system
             key = str(cid)
             if system is None:
@@ -81,7 +82,7 @@ class Reactions:
         for rec in batch:
             env = self.reader.shared_envelope(rec)
             assert env.event is not None
-            commands = list(policy.react(env.event, env))
+            commands = _listed(policy.react(env.event, env))
             kinds = [info(c).system is not None for c in commands]
             if kinds != sorted(kinds, reverse=True):
                 return None
@@ -102,9 +103,14 @@ class Reactions:
     ) -> Iterator[tuple[uuid.UUID, str, Command]]:
         """A reaction's commands to external systems not asked yet (an answer in the
         log means the system was asked before), with their ids and systems."""
-        for index, command in enumerate(commands):
+        for place, command in zip(places(commands), commands, strict=True):
             system = info(command).system
             if system is not None:
-                cid = command_id(policy.name, env.id, index)
+                cid = command_id(policy.name, env.id, place)
                 if not self.commands.was_handled(str(cid)):
                     yield cid, system, command
+
+
+def _listed(commands: Sequence[Command]) -> list[Command]:
+    """A reaction's commands as a list, keeping an `Issued` list (and its places)."""
+    return commands if isinstance(commands, list) else list(commands)

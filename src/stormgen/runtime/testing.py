@@ -2,7 +2,8 @@
 
 `when(Order(), state, command)` decides, then evolves the state by each event as the
 application does, each event recorded with an envelope of its own (position 1, 2...,
-recorded at `RECORDED_AT`), so updates that read the envelope are tested too.
+recorded at `RECORDED_AT`), so updates that read the envelope are tested too. An
+aggregate no application bound reads views that have no rows (`View[key]` is none).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from uuid import UUID
 
 from stormgen.runtime.aggregate import Aggregate, decide, id_text
 from stormgen.runtime.envelope import RecordedEvent
+from stormgen.runtime.lookups import NO_ROWS, UNBOUND
 from stormgen.runtime.messages import Command, Event, info
 
 __all__ = ["RECORDED_AT", "when"]
@@ -29,7 +31,10 @@ def when(
     command: Command,
     recorded_at: datetime = RECORDED_AT,
 ) -> tuple[list[Event], S]:
-    """The events ``command`` records given ``state``, and the state after them."""
+    """The events ``command`` records given ``state``, and the state after them (given
+    views without rows, unless an application bound the aggregate)."""
+    if aggregate.lookups is UNBOUND:
+        aggregate.lookups = NO_ROWS
     events = decide(aggregate, state, command)
     for number, event in enumerate(events, 1):
         ident = getattr(event, aggregate.id_field)

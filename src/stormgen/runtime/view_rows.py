@@ -57,8 +57,7 @@ class ViewRows:
         if not view.order:
             rows = self.store.query_rows(view.name, encoded, after_key=after, limit=limit)
             return [self.open_doc(view, row.doc) for row in rows]
-        key = view.wire(view.key)
-        order = tuple((None if name == key else name, desc) for name, desc in view.order)
+        order = view.sort_terms()
         if after is not None:
             after = self.key_text(view, after)
         try:

@@ -89,6 +89,12 @@ class View(ABC, Generic[R]):
         return codec._hints(cls.row_type)[cls.key]
 
     @classmethod
+    def sort_terms(cls) -> tuple[tuple[str | None, bool], ...]:
+        """`order` as the store sorts on it: (column, descending), the key as None."""
+        key = cls.wire(cls.key)
+        return tuple((None if name == key else name, desc) for name, desc in cls.order)
+
+    @classmethod
     def wire(cls, attribute: str) -> str:
         """A row field's column name (the model's name) given its attribute name."""
         return codec.wire_name(cls.row_type, attribute)

@@ -48,7 +48,9 @@ class AggregateBuilder(Builder):
             state_fields.append(fvm)
         state_name = self.plan.of(agg).state.name
         state = ClassVM(state_name, "", tuple(state_fields))
+        self.parts.read.clear()
         handlers = tuple(self.handler(context, agg, c, mod) for c in agg.commands)
+        lookups = self.parts.lookups(context, mod)
         applies = tuple(self.apply(context, agg, e, mod) for e in agg.events)
         id_type = self.parts.annotation(self.parts.type_of(agg.id_field, context), mod)
         mod.std(RUNTIME, "Aggregate")
@@ -74,6 +76,7 @@ class AggregateBuilder(Builder):
             handlers=handlers,
             applies=applies,
             command_tuple=py_tuple(self.plan.of(c).cls.name for c in agg.commands),
+            lookups=lookups,
         )
         vm = with_imports(vm, mod)
         user_file = self.parts.user_file(

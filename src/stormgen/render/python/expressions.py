@@ -34,8 +34,10 @@ from stormgen.model.nodes import (
     Expr,
     ListExpr,
     Literal,
+    Lookup,
     Name,
     Unary,
+    View,
 )
 from stormgen.render.python.literals import py_decimal, py_float, py_str
 from stormgen.render.python.names import field_name, member_name
@@ -69,6 +71,8 @@ class Target:
     #: (a view's columns without a default), and the function that reads one
     unset: frozenset[str] = frozenset()
     required: str = "_value"
+    #: the method of the class being written that reads a view's row (``View[key]``)
+    lookup: Callable[[View], str] = lambda v: f"self.lookup_{v.name.lower()}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class Compiler:
         self._types: dict[int, t.Type] = {}
         self._bindings: dict[int, tc.Binding] = {}
         self._lets: dict[str, Code] = {}  # each `let` compiled once
+        self.lookups: dict[str, View] = {}  # the views `View[key]` read, by name
 
     def compile(self, expr: Expr, want: t.Type | None = None) -> str:
         """Python source for ``expr``; ``want`` is the type of the place it goes to."""
@@ -149,6 +154,8 @@ class Compiler:
             return self._comprehension(e, want)
         if isinstance(e, Construction):
             return self._construction(e)
+        if isinstance(e, Lookup):
+            return self._lookup(e)
         return self._literal(e, None)  # pragma: no cover - Literal handled above
 
     def _literal(self, e: Literal, wanted: t.Type | None) -> Code:
@@ -197,6 +204,11 @@ class Compiler:
                 self.uses.add("required")
                 head = f"{self.target.required}({head}, {py_str(binding.field)})"
         path = "".join(f".{field_name(p)}" for p in binding.path)
+        let_type = self.env.lets[binding.field][0] if binding.source == "let" else None
+        if path and isinstance(let_type, t.OptionalType):
+            # `let s = Stock[k]` proved not none: each use of `s.x` computes `s` again
+            self.uses.add("present")
+            return Code(f"present({head}, {py_str(e.parts[0])}){path}", _ATOM)
         if e.dotted in self.env.narrowed:
             # An optional an earlier `require ... != none` proved present: say so to mypy.
             self.uses.add("present")
@@ -288,6 +300,24 @@ class Compiler:
             for a in e.assignments
         )
         return Code(f"{self.target.value(vt)}({args})", _ATOM)
+
+    def _lookup(self, e: Lookup) -> Code:
+        """``View[key]``: the method reading the view's row (``None`` if it has none)."""
+        binding = self._bindings.get(id(e))
+        found = self.env.scope.resolve(self.env.context, e.view.name, frozenset({"view"}))
+        if binding is None or found is None or not isinstance(found.element, View):
+            raise CompileError(f"{e.loc}: unknown view '{e.view.name}'")
+        view = found.element
+        self.lookups[view.name] = view
+        key = self._expr(e.key, t.field_type(view.key, found.context, self.env.scope))
+        code = f"{self.target.lookup(view)}({key.text})"
+        if not e.path:
+            return Code(code, _ATOM)
+        path = "".join(f".{field_name(p)}" for p in e.path)
+        if binding.found:  # a test `View[k] != none` proved it: say so to mypy
+            self.uses.add("present")
+            return Code(f"present({code}, {py_str(e.narrowed or e.view.name)}){path}", _ATOM)
+        return Code(code + path, _ATOM)
 
     def _list(self, e: ListExpr, want: t.Type | None) -> Code:
         own = t.strip_optional(want) if want is not None else self._type(e)

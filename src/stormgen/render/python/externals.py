@@ -2,7 +2,8 @@
 
 The fake answers each command with the system's first event, or with the one its
 ``answer`` names (``stormgen run --fake SYSTEM=EVENT``): its fields copied from the
-command where the types fit, else the field's default or a placeholder.
+command where the types fit, else the field's default or a placeholder (every type has
+one: `_zero`).
 """
 
 from __future__ import annotations
@@ -111,13 +112,35 @@ def _convert(value: str, source: t.Type, target: t.Type, mod: Module) -> str:
     return value
 
 
-def _zero(tp: t.Type, mod: Module, parts: Parts) -> str:
-    """A placeholder value for a fake adapter's answer field the command cannot fill."""
+def _zero(tp: t.Type, mod: Module, parts: Parts, building: frozenset[str] = frozenset()) -> str:
+    """A placeholder value for a fake adapter's answer field the command cannot fill.
+
+    Any type has one (docs/generated.md, external systems): an empty list, a zero, `""`,
+    `false`, the nil uuid, 1970-01-01, an enum's first member, `none` for an
+    optional, and a value built from its fields' defaults and placeholders.
+    """
+    if isinstance(tp, t.OptionalType):
+        return "None"
     if isinstance(tp, t.ListType):
         return "()"
     if isinstance(tp, t.EnumType):
         local = mod.use(parts.plan.of(tp.node).cls, tp.context_name or "")
         return f"{local}.{member_name(tp.members[0])}"
+    if isinstance(tp, t.ValueType):
+        local = mod.use(parts.plan.of(tp.node).cls, tp.context_name or "")
+        if local in building:
+            raise CompileError(
+                f"{tp.node.loc}: the value {tp} contains itself (not through `?` or a list), "
+                "so no value of it can ever be built"
+            )
+        fields = t.value_fields(tp, parts.scope)
+        # a field with a default (or optional: None) is left to the value's class
+        args = ", ".join(
+            f"{field_name(f.name)}={_zero(fields[f.name], mod, parts, building | {local})}"
+            for f in tp.node.fields
+            if f.default is None and not isinstance(fields[f.name], t.OptionalType)
+        )
+        return f"{local}({args})"
     if isinstance(tp, t.Primitive):
         simple = {"str": '""', "int": "0", "float": "0.0", "bool": "False"}
         if tp.name in simple:

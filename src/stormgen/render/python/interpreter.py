@@ -26,6 +26,7 @@ from stormgen.model.nodes import (
     Expr,
     ListExpr,
     Literal,
+    Lookup,
     Name,
     TypeRef,
     Unary,
@@ -54,11 +55,17 @@ class Interpreter:
     """Evaluate expressions over plain values; names are bound by ``typecheck.analyse``."""
 
     def __init__(
-        self, env: t.Env, unset: frozenset[str] = frozenset(), clock: datetime | None = None
+        self,
+        env: t.Env,
+        unset: frozenset[str] = frozenset(),
+        clock: datetime | None = None,
+        rows: Mapping[str, Mapping[Any, Mapping[str, Any]]] | None = None,
     ) -> None:
         self.env = env
         self.unset = unset  # state fields that are None until an event sets them
         self.clock = clock  # what now() reads; None: the clock is unknowable
+        # the views' rows `View[key]` reads (view name -> key -> row); None: unknowable
+        self.rows = rows
         # ``event.<metadata>`` of the event being applied, as the generated tests record it
         self.metadata: dict[str, Any] | None = None
         self._analyses: dict[tuple[int, int], tc.Analysis] = {}
@@ -69,7 +76,7 @@ class Interpreter:
     def with_clock(self, clock: datetime | None) -> Interpreter:
         """The same interpreter reading ``clock``; it shares the analyses (which do not
         depend on the clock) instead of repeating them."""
-        other = Interpreter(self.env, self.unset, clock)
+        other = Interpreter(self.env, self.unset, clock, self.rows)
         other._analyses = self._analyses
         other._keep = self._keep
         return other
@@ -137,6 +144,12 @@ class Interpreter:
             return self._each(e, bindings, message, state)
         if isinstance(e, Construction):
             return self._construct(e, bindings, message, state)
+        if isinstance(e, Lookup):
+            if self.rows is None:
+                raise Unknowable("a view's row: a view lags behind the events")
+            key = ev(e.key, bindings, message, state)
+            found = self.rows.get(bindings[id(e)].field, {}).get(key)
+            return _path(dict(found), e.path) if found is not None else None
         if isinstance(e, Call) and e.function in t.GENERATOR_FUNCTIONS and len(e.args) == 1:
             arg = e.args[0]
             if isinstance(arg, Comprehension):

@@ -33,6 +33,9 @@ class Module:
         self.ns = Namespace()
         # (module, name) -> local alias
         self._imports: dict[tuple[str, str], str] = {}
+        # imported for annotations only, under `if TYPE_CHECKING:` (an import cycle at
+        # run time: a view's module imports the aggregate modules whose guards read it)
+        self._typing: dict[tuple[str, str], str] = {}
 
     def define(self, wanted: str, owner: object) -> str:
         """Claim a local class name for something this module defines."""
@@ -52,6 +55,17 @@ class Module:
             local = self.ns.claim(alias_hint + symbol.name, key)
         self._imports[key] = local
         return local
+
+    def use_for_typing(self, symbol: Symbol) -> str:
+        """The local name of ``symbol``, imported for annotations only."""
+        if symbol.module == self.dotted:
+            return symbol.name
+        key = (symbol.module, symbol.name)
+        found = self._imports.get(key) or self._typing.get(key)
+        if found is None:
+            found = self._typing[key] = self.ns.claim(symbol.name, key)
+            self.std("typing", "TYPE_CHECKING")
+        return found
 
     def use_as(self, symbol: Symbol, wanted: str) -> str:
         """Import ``symbol`` under a chosen local name (made unique)."""
@@ -92,6 +106,12 @@ class Module:
                 if lines:
                     lines.append("")
                 lines.extend(group)
+        typing = [(k, v) for k, v in self._typing.items() if k not in self._imports]
+        if typing:
+            lines += ["", "if TYPE_CHECKING:"]
+            for (module, name), local in sorted(typing):
+                alias = "" if name == local else f" as {local}"
+                lines.append(f"    from {module} import {name}{alias}")
         return lines
 
 

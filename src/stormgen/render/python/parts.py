@@ -24,6 +24,7 @@ from stormgen.model.nodes import (
     Field,
     Model,
     Name,
+    View,
 )
 from stormgen.model.scope import ACTOR_KINDS, Scope
 from stormgen.render.python.expressions import CompileError, Compiler, Target
@@ -36,17 +37,23 @@ from stormgen.render.python.literals import (
     py_tuple,
 )
 from stormgen.render.python.modules import Module
-from stormgen.render.python.names import field_name
+from stormgen.render.python.names import field_name, snake_case
 from stormgen.render.python.plan import Plan
 from stormgen.render.python.viewmodels import (
     AggregateVM,
     ClassVM,
     ExternalVM,
     FieldVM,
+    LookupVM,
     UserClassVM,
 )
 
 RUNTIME = "stormgen.runtime"
+
+
+def lookup_method(view: View) -> str:
+    """The method of an aggregate or policy that reads ``view``'s row by key."""
+    return f"lookup_{snake_case(view.name)}"
 
 
 def override(imports: tuple[str, ...], signature: str, *body: str) -> tuple[str, ...]:
@@ -63,6 +70,8 @@ class Parts:
         self.plan = plan
         self.package = plan.package
         self._constant_envs: dict[str | None, t.Env] = {}
+        #: the views read by ``View[key]`` in what was compiled since the last `lookups`
+        self.read: dict[str, View] = {}
 
     def type_of(self, f: Field, context: Context | None) -> t.Type:
         resolved = t.field_type(f, context, self.scope)
@@ -105,7 +114,25 @@ class Parts:
         def value_name(v: t.ValueType) -> str:
             return mod.use(self.plan.of(v.node).cls, v.context_name or "")
 
-        return Compiler(env, Target(enum=enum_name, value=value_name, **target))
+        def lookup(v: View) -> str:
+            return f"self.{lookup_method(v)}"
+
+        return Compiler(env, Target(enum=enum_name, value=value_name, lookup=lookup, **target))
+
+    def lookups(self, context: Context, mod: Module) -> tuple[LookupVM, ...]:
+        """The methods reading the views compiled code read since the last call."""
+        out = []
+        for view in sorted(self.read.values(), key=lambda v: v.name):
+            row = mod.use_for_typing(self.plan.of(view).row)
+            key = self.annotation(self.type_of(view.key, context), mod)
+            doc = (
+                f'"""The {view.name} row keyed `key`, or None (a view lags behind the '
+                'events it is made of)."""'
+            )
+            qualified = py_str(f"{context.name}.{view.name}")
+            out.append(LookupVM(lookup_method(view), key, row, qualified, doc))
+        self.read.clear()
+        return tuple(out)
 
     def event_compiler(
         self,
@@ -120,7 +147,8 @@ class Parts:
         return self.compiler(env, mod, message="event", metadata=envelope, **names, **target)
 
     def finish(self, compiler: Compiler, mod: Module) -> None:
-        """Import what compiled expressions used."""
+        """Import what compiled expressions used (and note the views they read)."""
+        self.read.update(compiler.lookups)
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
         where["uuid4"] = where["UUID"] = "uuid"
         where["fullmatch"] = "re"

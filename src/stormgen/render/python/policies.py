@@ -30,7 +30,10 @@ class PolicyBuilder(Builder):
         mod = self.plan.module(f"{self.plan.context_packages[context.name]}.policies")
         for name in ("Command", "Envelope", "Policy"):
             mod.std(RUNTIME, name)
+
         vms = tuple(self.policy(context, p, mod) for p in context.policies)
+        if not all(vm.plain for vm in vms):
+            mod.std(RUNTIME, "Issued")  # each command placed by its line (and element)
         doc = py_docstring(f"The policies of the {context.name} context.")
         imports = tuple(mod.import_lines())
         module = file(
@@ -53,6 +56,7 @@ class PolicyBuilder(Builder):
         return self.parts.user_file(p, f"The policy {p.name}: override its mapping here.", example)
 
     def policy(self, context: Context, p: Policy, mod: Module) -> PolicyVM:
+        self.parts.read.clear()
         found = self.parts.scope.resolve(context, p.when.name, EVENT_KINDS)
         if found is None or not isinstance(found.element, Event):
             raise CompileError(f"{p.when.loc}: unknown event '{p.when.name}'")
@@ -70,13 +74,16 @@ class PolicyBuilder(Builder):
         for then in p.thens:
             env, c = when_env, when_c
             line_if = c.compile(then.condition, t.BOOL) if then.condition is not None else None
-            loop = None
+            loop = keep = None
+            index = "index"
             if then.fan is not None:  # then C {...} for x in L [if C]: x is seen below
                 env = tc.fan_out(then.fan, env)[0]
                 c = self.parts.event_compiler(env, mod, found.owner)
-                loop = f"{c.local(then.fan.var)} in {c.compile(then.fan.source)}"
+                var = c.local(then.fan.var)
+                index = "position" if var == "index" else "index"
+                loop = f"{index}, {var} in enumerate({c.compile(then.fan.source)})"
                 if then.fan.condition is not None:
-                    loop += f" if {c.compile(then.fan.condition, t.BOOL)}"
+                    keep = c.compile(then.fan.condition, t.BOOL)
             target = self.parts.scope.resolve(context, then.command.name, COMMAND_KINDS)
             if target is None or not isinstance(target.element, Command):
                 raise CompileError(f"{then.command.loc}: unknown command '{then.command.name}'")
@@ -107,7 +114,7 @@ class PolicyBuilder(Builder):
                     )
                 args.append((field_name(f.name), value))
             calls.append(Call(mod.use(self.plan.of(cmd).cls), tuple(args)))
-            lines.append(ThenVM(calls[-1], line_if, loop))
+            lines.append(ThenVM(calls[-1], line_if, loop, keep, index))
             if c is not when_c:
                 self.parts.finish(c, mod)
         self.parts.finish(when_c, mod)
@@ -126,4 +133,5 @@ class PolicyBuilder(Builder):
             condition=condition,
             commands=tuple(calls),
             lines=tuple(lines),
+            lookups=self.parts.lookups(context, mod),
         )

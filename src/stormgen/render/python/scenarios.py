@@ -190,7 +190,8 @@ class ScenarioFinder:
     def scenarios(self, cmd: Command) -> tuple[Outcome | None, list[Outcome | None]]:
         """The happy path (or None) and, per guard, its rejection (or None)."""
         env = t.command_env(cmd, self.scope)
-        interp = Interpreter(env, self.unset)
+        # the generated tests' aggregates read views without rows (`testing.when`)
+        interp = Interpreter(env, self.unset, rows={})
         early, late = (interp.with_clock(clock) for clock in CLOCKS)
         exprs: list[Expr] = [r.condition for r in cmd.requires]
         exprs += [e.condition for e in cmd.emits if e.condition is not None]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stormgen.model.nodes import Aggregate, Command, Context, Require
+from stormgen.model import typecheck as tc
+from stormgen.model.graph import command_expressions
+from stormgen.model.nodes import Aggregate, Command, Context, Lookup, Require
 from stormgen.render.python.files import File, Template, file
 from stormgen.render.python.interpreter import Unknowable
 from stormgen.render.python.literals import comment_text, py_docstring, py_str
@@ -34,6 +36,17 @@ class _Suite:
     values: Values
     initial: dict[str, Any]
     functions: Namespace
+
+
+def reads_views(cmd: Command) -> list[str]:
+    """The views a command's lines read (``View[key]``), in order, each once."""
+    found = [
+        f"{sub.view.name}[...]"
+        for expr in command_expressions(cmd)
+        for sub in tc.subexpressions(expr)
+        if isinstance(sub, Lookup)
+    ]
+    return list(dict.fromkeys(found))
 
 
 class TestsBuilder(Builder):
@@ -77,7 +90,7 @@ class TestsBuilder(Builder):
             py_docstring(
                 f"Given-when-then tests of {qualified}: every command's guards and events."
             ),
-            tuple(mod.import_lines()),
+            tuple(mod.import_lines()) if tests else (),  # no test: nothing used
             aggregate,
             tuple(tests),
             tuple(comment_text(m) for m in missing),
@@ -102,6 +115,10 @@ class TestsBuilder(Builder):
             self._service_missing.append(f"{suite.context.name}.{cmd.name}: no accepted case")
         outcomes: list[tuple[str, Outcome | None, Require | None]] = [("accepted", happy, None)]
         outcomes += [(f"rejected_{i + 1}", r, cmd.requires[i]) for i, r in enumerate(rejections)]
+        views = reads_views(cmd)
+        if views and any(outcome is None for _, outcome, _ in outcomes):
+            # the cases are found given views without rows (what `when` gives)
+            missing.append(f"{cmd.name}: it reads {', '.join(views)}; cases assume no row")
         for suffix, outcome, guard in outcomes:
             what = "accepted" if guard is None else f"guard {py_str(guard.message)}"
             if outcome is None:

@@ -131,6 +131,17 @@ class ModuleVM(ElementVM):
 
 
 @dataclass(frozen=True)
+class LookupVM:
+    """A method reading a view's row by key (what ``View[key]`` compiles to)."""
+
+    method: str  # lookup_<view>
+    key: str  # the key's annotation
+    row: str  # the row class (imported for annotations only)
+    view: str  # "Context.View" literal
+    docstring: str
+
+
+@dataclass(frozen=True)
 class AggregateVM(ModuleVM):
     context: str
     name: str  # model name
@@ -141,6 +152,7 @@ class AggregateVM(ModuleVM):
     id_type: str
     snapshot_every: str
     command_tuple: str
+    lookups: tuple[LookupVM, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,11 +170,15 @@ class ExternalVM(ModuleVM):
 
 @dataclass(frozen=True)
 class ThenVM:
-    """One `then` line: its command, its own `if`, its fan-out (``x in L [if C]``)."""
+    """One `then` line: its command, its own `if`, its fan-out ``for x in L [if C]``
+    (``loop`` is ``index, x in enumerate(L)``, ``keep`` its ``C``, ``index`` the name of
+    the element's index, which the command's id derives from)."""
 
     call: Call
     condition: str | None = None
     loop: str | None = None
+    keep: str | None = None
+    index: str = "index"
 
 
 @dataclass(frozen=True)
@@ -171,6 +187,7 @@ class PolicyVM(ElementVM):
     condition: str | None
     commands: tuple[Call, ...]
     lines: tuple[ThenVM, ...] = ()
+    lookups: tuple[LookupVM, ...] = ()
 
     @property
     def plain(self) -> bool:

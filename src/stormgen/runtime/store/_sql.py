@@ -8,6 +8,8 @@ the tuned append paths, how a result set becomes events, and waking subscribers.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -152,6 +154,9 @@ class Dialect:
         array_params: bool = False,
         text_collate: str = "",
         numeric_order: str = "{}",
+        table_indexes: str = "",
+        index_nulls_first: str = "",
+        index_nulls_last: str = "",
     ) -> None:
         p, j = param, json_param
         self.param = p
@@ -159,6 +164,12 @@ class Dialect:
         self.text_collate = text_collate
         #: how a numeric view column is sorted by an `order by` (``{}`` is the column)
         self.numeric_order = numeric_order
+        #: the names of a table's indexes (one parameter: the table)
+        self.table_indexes = table_indexes
+        #: what an index column says for an `order by`'s none first ascending and none
+        #: last descending (nothing where that is the database's default)
+        self.index_nulls_first = index_nulls_first
+        self.index_nulls_last = index_nulls_last
         #: the driver binds a Python list as an SQL array (``= ANY(%s)``)
         self.array_params = array_params
         self.json_param = j
@@ -592,7 +603,12 @@ class SQLStore(EventStore, Generic[ConnT]):
     def _lock_view(self, conn: ConnT, view: str) -> None:
         """Keep other processes from rebuilding the view's table until this commits."""
 
-    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
+    def ensure_view_table(
+        self,
+        view: str,
+        columns: Mapping[str, str] | None = None,
+        order: Sequence[tuple[str | None, bool]] = (),
+    ) -> bool:
         wanted = check_columns(columns)
         with self.transaction() as uow:
             conn = uow._conn
@@ -601,9 +617,38 @@ class SQLStore(EventStore, Generic[ConnT]):
             changed = row is None or self.dialect.load_json(row[0]) != wanted
             if changed:
                 self._create_view(conn, view, wanted)
+            self._order_index(conn, view, wanted, order)
         with self._views_lock:
             self._views[view] = (view_table_name(view), wanted)
         return changed
+
+    def _order_index(
+        self,
+        conn: ConnT,
+        view: str,
+        columns: Mapping[str, str],
+        order: Sequence[tuple[str | None, bool]],
+    ) -> None:
+        """Keep one index on an `order by`'s sort terms and the key, as `query_rows`
+        sorts (expressions, collations, directions, where nulls go), named after a hash
+        of its definition; drop the view's index made for another order."""
+        d = self.dialect
+        table = view_table_name(view)
+        terms = _order_terms(d, columns, order, view) if order else []
+        definition = ", ".join(
+            f"{expr} DESC{d.index_nulls_last}" if desc else f"{expr} ASC{d.index_nulls_first}"
+            for expr, desc in terms
+        )
+        digest = hashlib.sha1(definition.encode(), usedforsecurity=False).hexdigest()[:10]
+        suffix = f"_order_{digest}"
+        name = table[: (d.max_identifier or 1000) - len(suffix)] + suffix
+        for (existing,) in list(conn.execute(d.table_indexes, (table,))):
+            if _ORDER_INDEX.fullmatch(existing) and existing != name:
+                conn.execute(f"DROP INDEX IF EXISTS {quote(existing)}")
+        if terms:
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(table)} ({definition})"
+            )
 
     def drop_view_table(self, view: str) -> None:
         with self.transaction() as uow:
@@ -611,6 +656,10 @@ class SQLStore(EventStore, Generic[ConnT]):
             uow._conn.execute(self.dialect.delete_view, (view,))
         with self._views_lock:
             self._views.pop(view, None)
+
+
+#: the name of an index `_order_index` made (a column's index never ends so)
+_ORDER_INDEX = re.compile(r".*_order_[0-9a-f]{10}")
 
 
 def _order_terms(

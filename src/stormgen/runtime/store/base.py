@@ -283,10 +283,19 @@ class EventStore(LogWriter, LogReader):
 
     # -- views ---------------------------------------------------------------------
     @abstractmethod
-    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
+    def ensure_view_table(
+        self,
+        view: str,
+        columns: Mapping[str, str] | None = None,
+        order: Sequence[tuple[str | None, bool]] = (),
+    ) -> bool:
         """Create the view's table with real SQL columns; return True if (re)created.
 
         ``columns`` maps document field names to a type in :data:`VIEW_COLUMN_TYPES`.
+        ``order`` is the view's `order by` as :meth:`UnitOfWork.query_rows` takes it:
+        an SQL store keeps an index on those sort terms and the key (dropping one made
+        for another order), so an ordered page reads the index instead of sorting the
+        table.
         A table whose declared columns differ is dropped and created empty (views are
         derived: the caller resets the view's checkpoint and replays when this
         returns True). The table is ``view_table_name(view)`` with columns ``key``

@@ -422,8 +422,13 @@ class MemoryStore(EventStore):
             index = bisect.bisect_right(events, when, key=lambda e: e.recorded_at)
             return events[index - 1].position if index else 0
 
-    def ensure_view_table(self, view: str, columns: Mapping[str, str] | None = None) -> bool:
-        wanted = check_columns(columns)
+    def ensure_view_table(
+        self,
+        view: str,
+        columns: Mapping[str, str] | None = None,
+        order: Sequence[tuple[str | None, bool]] = (),
+    ) -> bool:
+        wanted = check_columns(columns)  # no index here: rows are sorted in memory
         with self._lock:
             s = self._state
             if view in s.views and s.view_columns.get(view) == wanted:

@@ -231,6 +231,11 @@ _DIALECT = Dialect(
     # COLLATE "C": byte order, the same as SQLite and Python, so paging agrees.
     key='key COLLATE "C"',
     text_collate=' COLLATE "C"',
+    table_indexes=(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s"
+    ),
+    index_nulls_first=" NULLS FIRST",
+    index_nulls_last=" NULLS LAST",
     column_types=_SQL_TYPES,
     view_value=_view_value,
     load_json=_dict,

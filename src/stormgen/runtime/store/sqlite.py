@@ -206,6 +206,8 @@ _DIALECT = Dialect(
     greatest="max",
     key="key",
     numeric_order="CAST({} AS REAL)",  # decimals are stored as text
+    # none sorts first ascending and last descending by default (no NULLS in an index)
+    table_indexes="SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?",
     column_types=_SQL_TYPES,
     view_value=_view_value,
     load_json=decode_json,
