@@ -42,6 +42,8 @@ import asyncio
 import json
 import os
 import re
+import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -229,7 +231,8 @@ def level(contender: Contender, clients: int, seconds: float) -> dict[str, Any]:
             time.sleep(0.005)
     finally:
         watch.close()
-    complete = max((watch.seen[o[0]] for o in orders), default=answered)
+    # a synchronous chain's last row may be seen before its answer reaches the client
+    complete = max([answered, *(watch.seen[o[0]] for o in orders)])
     cpu_after = cpu_seconds(contender.process.pid)
     count = len(orders)
     requests = [o[2] - o[1] for o in orders]
@@ -253,6 +256,29 @@ def level(contender: Contender, clients: int, seconds: float) -> dict[str, Any]:
     return result
 
 
+def profile(contender: Contender, svg: str) -> subprocess.Popen[bytes]:
+    """Attach py-spy to the server (each thread apart, CPU only) until SIGINT."""
+    profiler = subprocess.Popen(
+        [
+            shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(contender.process.pid),
+            "--rate",
+            "250",
+            "--threads",
+            "--format",
+            "flamegraph",
+            "--output",
+            svg,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)  # py-spy attached before the load begins
+    return profiler
+
+
 def ratios(mine: list[dict[str, Any]], theirs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return {
         str(a["clients"]): round(a[key] / b[key], 3) if b[key] else None
@@ -270,10 +296,15 @@ def main() -> None:
     parser.add_argument(
         "--contenders", default="stormgen,peer,floor", help="which of the three to run"
     )
+    parser.add_argument(
+        "--profile",
+        metavar="SVG",
+        help="py-spy flame graph of the stormgen server over its levels (stormgen only)",
+    )
     args = parser.parse_args()
     seconds = 0.2 if args.quick else args.seconds
     levels = [1, 8] if args.quick else [int(n) for n in args.clients.split(",")]
-    names = args.contenders.split(",")
+    names = ["stormgen"] if args.profile else args.contenders.split(",")
     with tempfile.TemporaryDirectory(prefix="stormgen-service-") as tmp:
         work = Path(tmp)
         subprocess.run(
@@ -290,9 +321,13 @@ def main() -> None:
             # warm up (imports, caches, first pages) outside the measured levels
             for contender in [] if args.quick else contenders:
                 level(contender, 1, 0.5)
+            profiler = profile(contenders[0], args.profile) if args.profile else None
             for clients in levels:
                 for contender in contenders:
                     contender.levels.append(level(contender, clients, seconds))
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(60)
             # the API-only table: PlaceOrder answered (the chain in the background) vs
             # one insert per request, as bench_http.py measures them
             served = next((c for c in contenders if c.name == "stormgen"), None)
