@@ -96,8 +96,11 @@ def start(names: list[str], work: Path) -> list[Contender]:
         folder = work / name
         folder.mkdir()
         port = free_port()
-        if name == "stormgen":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STORMGEN_")}
+        if name.startswith("stormgen"):
             db = folder / "events.db"
+            if name == "stormgen-split":
+                env["STORMGEN_SINGLE_WRITER"] = "off"
             argv = [*STORMGEN, "run", str(work / "shop"), "--store", f"sqlite:///{db}"]
             table = "view_display_pickup"
         else:
@@ -105,7 +108,6 @@ def start(names: list[str], work: Path) -> list[Contender]:
             argv = [sys.executable, str(PEERS / script), str(folder)]
             db = folder / ("views.db" if name == "peer" else "floor.db")
             table = "pickup"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STORMGEN_")}
         process = subprocess.Popen(
             [*argv, "--port", str(port)],
             cwd=folder,
@@ -294,7 +296,10 @@ def main() -> None:
         "--quick", action="store_true", help="a smoke test: 0.2 s at 1 and 8 clients"
     )
     parser.add_argument(
-        "--contenders", default="stormgen,peer,floor", help="which of the three to run"
+        "--contenders",
+        default="stormgen,peer,floor",
+        help="which to run: stormgen, peer, floor, and stormgen-split (the generated "
+        "service with STORMGEN_SINGLE_WRITER=off: its passes on a thread of their own)",
     )
     parser.add_argument(
         "--profile",
@@ -365,7 +370,7 @@ def main() -> None:
         },
     }
     mine = by_name.get("stormgen")
-    for other in ("peer", "floor"):
+    for other in ("peer", "floor", "stormgen-split"):
         if mine and other in by_name:
             result["ratio"][f"stormgen/{other}"] = ratios(mine, by_name[other], "orders_per_second")
     print_table(result)
@@ -374,14 +379,14 @@ def main() -> None:
 
 def print_table(result: dict[str, Any]) -> None:
     head = (
-        f"{'contender':<9} {'clients':>7} {'orders/s':>9} {'req/s':>8} {'p50 ms':>7} "
+        f"{'contender':<14} {'clients':>7} {'orders/s':>9} {'req/s':>8} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'pickup p50':>10} {'pickup p99':>10} {'cpu ms/order':>12} {'rss MiB':>8}"
     )
     print(head)
     for name, levels in result["contenders"].items():
         for row in levels:
             print(
-                f"{name:<9} {row['clients']:>7} {row['orders_per_second']:>9} "
+                f"{name:<14} {row['clients']:>7} {row['orders_per_second']:>9} "
                 f"{row['requests_per_second']:>8} {row['p50_ms']!s:>7} {row['p99_ms']!s:>7} "
                 f"{row['pickup_p50_ms']!s:>10} {row['pickup_p99_ms']!s:>10} "
                 f"{row['server_cpu_ms_per_order']!s:>12} {row['peak_rss_mib']!s:>8}"
