@@ -282,10 +282,15 @@ def profile(contender: Contender, svg: str) -> subprocess.Popen[bytes]:
 
 
 def ratios(mine: list[dict[str, Any]], theirs: list[dict[str, Any]], key: str) -> dict[str, Any]:
-    return {
-        str(a["clients"]): round(a[key] / b[key], 3) if b[key] else None
-        for a, b in zip(mine, theirs, strict=True)
-    }
+    """Level by level (a level repeated in ``--clients`` is keyed ``8``, ``8#2``, ...)."""
+    out: dict[str, Any] = {}
+    for a, b in zip(mine, theirs, strict=True):
+        name, n = str(a["clients"]), 1
+        while name in out:
+            n += 1
+            name = f"{a['clients']}#{n}"
+        out[name] = round(a[key] / b[key], 3) if b[key] else None
+    return out
 
 
 def main() -> None:
@@ -394,11 +399,13 @@ def print_table(result: dict[str, Any]) -> None:
     for pair, by_level in result["ratio"].items():
         print(f"{pair} orders/s: {by_level}")
     api = result["api_only"]
-    for a, f in zip(api["stormgen"], api["insert_floor"], strict=True):
+    for (level, ratio), a, f in zip(
+        api["ratio"].items(), api["stormgen"], api["insert_floor"], strict=True
+    ):
         print(
-            f"API only, {a['clients']:>2} clients: PlaceOrder {a['per_second']}/s "
+            f"API only, {level:>4} clients: PlaceOrder {a['per_second']}/s "
             f"(p99 {a['p99_ms']} ms) vs one insert {f['per_second']}/s "
-            f"(p99 {f['p99_ms']} ms): {api['ratio'][str(a['clients'])]}"
+            f"(p99 {f['p99_ms']} ms): {ratio}"
         )
 
 
