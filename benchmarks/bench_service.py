@@ -11,7 +11,10 @@ routes, each on uvicorn with the same settings, on SQLite files (WAL,
 - ``floor``: the flow by hand with FastAPI and ``sqlite3``, the whole chain inside the
   request's one transaction (benchmarks/peers/floor.py).
 
-Their docstrings say what each does per order and why it is the same work.
+Their docstrings say what each does per order and why it is the same work. A fourth,
+``stormgen-split`` (asked for with ``--contenders``), is the generated service with
+``STORMGEN_SINGLE_WRITER=off``: its views' and policies' transactions on their own
+thread instead of the command writer's, to compare the two in one run.
 
 At 1, 8 and 32 concurrent clients, alternating the contenders at each level so they
 share the machine's state, the client sends ``PlaceOrder`` for ``--seconds`` and then
@@ -33,6 +36,7 @@ endpoint doing one SQLite insert. ``ratio`` gives stormgen/peer and stormgen/flo
 by side. The last line is JSON.
 
     python benchmarks/bench_service.py [--seconds 5] [--clients 1,8,32] [--quick]
+        [--contenders stormgen,peer,floor] [--profile SVG]
 """
 
 from __future__ import annotations
