@@ -240,11 +240,18 @@ def test_late_decline_becomes_a_failure_that_can_be_retried(server: Server) -> N
         order_id = open_ticket(c)  # paid already
         declined = {"order_id": order_id, "reason": "late"}
         path = "/ordering/external/payment-gateway/card-declined"
-        assert c.post(path, json=declined, headers=GATEWAY).status_code == 202
+        accepted = c.post(path, json=declined, headers=GATEWAY)
+        assert accepted.status_code == 202
+        position = accepted.json()["position"]
 
         def parked() -> list[dict[str, Any]]:
+            # this decline's failure only (an earlier test's late decline parks too)
             body = c.get("/failures", headers=OPERATOR).json()
-            return [p for p in body["parked"] if p["consumer"] == "Ordering.CancelWhenDeclined"]
+            return [
+                p
+                for p in body["parked"]
+                if p["consumer"] == "Ordering.CancelWhenDeclined" and p["position"] == position
+            ]
 
         [failure] = wait_for(parked, timeout=30)
         assert "only an unpaid order can be cancelled" in failure["error"]

@@ -16,6 +16,7 @@ front of parts that each do one job, and it composes them:
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -28,6 +29,7 @@ from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.definitions import AggregateRef, Definitions, ViewRef
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.errors import StormgenRuntimeError
 from stormgen.runtime.failures import FAILURES_STREAM
 from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.lookups import Lookups
@@ -55,6 +57,8 @@ T = TypeVar("T")
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"
 FORGOTTEN = "$Forgotten"
+#: instance states the state cache keeps by default (``STORMGEN_STATE_CACHE``)
+STATE_CACHE = 10_000
 
 
 class Application:
@@ -82,7 +86,7 @@ class Application:
         messages: Iterable[type[Message]] = (),
         retry: RetrySettings | None = None,
         command_retries: int = 10,
-        state_cache: int = 10_000,
+        state_cache: int = STATE_CACHE,
         owns_store: bool = False,
     ) -> None:
         self.store = store
@@ -132,8 +136,11 @@ class Application:
     def open(cls, url: str | None = None, **definitions: Any) -> Application:
         """Open the store a URL names (see `open_store`) and bind the definitions to it.
 
-        The application closes the store when it is closed.
+        The application closes the store when it is closed. Unless `state_cache` is
+        given, ``STORMGEN_STATE_CACHE`` (a number of instance states) sets it.
         """
+        if "state_cache" not in definitions:
+            definitions["state_cache"] = state_cache_from_env()
         store = open_store(url)
         try:
             return cls(store, owns_store=True, **definitions)
@@ -390,3 +397,20 @@ class Application:
         checkpoints and snapshots are rebuilt by an application opened on the fork.
         """
         return fork_store(self.store, to_url, up_to_position, progress=progress)
+
+
+def state_cache_from_env() -> int:
+    """The state cache's size from ``STORMGEN_STATE_CACHE`` (default `STATE_CACHE`)."""
+    value = os.environ.get("STORMGEN_STATE_CACHE", "").strip()
+    if not value:
+        return STATE_CACHE
+    try:
+        size = int(value.replace("_", ""))
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise StormgenRuntimeError(
+            f"STORMGEN_STATE_CACHE={value!r}: expected how many instance states to keep "
+            "in memory, a whole number (0 turns the cache off)"
+        )
+    return size

@@ -51,7 +51,7 @@ from stormgen.runtime.failures import FAILURE as FAILURE  # public here too
 from stormgen.runtime.failures import RESOLVED as RESOLVED
 from stormgen.runtime.failures import Failures
 from stormgen.runtime.messages import Envelope, info
-from stormgen.runtime.passes import Passes
+from stormgen.runtime.passes import Passes, Writer
 from stormgen.runtime.reactions import Reactions
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
@@ -82,6 +82,8 @@ class Consumers:
         self.batches = Batches(self.store, self.rows, self.reactions, app.reader, app.batch)
         self.failures = Failures(self.store, self.rows, self.reactions, app.reader)
         self._consumers: dict[str, Consumer] = {}
+        #: runs the passes' transactions elsewhere (the single writer's thread) while set
+        self.pass_writer: Writer | None = None
         for view in app.views.values():
             types = sorted({info(e).name for e in view.events})
             self._consumers[view.name] = Consumer(view.name, "view", types, view=view)
@@ -317,12 +319,13 @@ class Consumers:
     # -- passes: every consumer, one transaction ---------------------------------------------
     def run_pass(self) -> tuple[int, bool]:
         """Run every consumer once over what is new, in one store transaction (the
-        background path: see `Passes.run`).
+        background path: see `Passes.run`); on the single writer's thread when one has
+        taken the passes' writing over (`pass_writer`, see `CommandWriter.take_passes`).
 
         Returns how far every consumer it ran is done (wait for events after that) and
         whether more is known to be waiting (a full batch, a deferred reaction).
         """
-        return self.passes.run()
+        return self.passes.run(self.pass_writer)
 
     # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:

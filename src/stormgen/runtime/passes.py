@@ -28,6 +28,10 @@ log = logging.getLogger("stormgen.runtime")
 
 _CHAIN_ROUNDS = 8  # how far a pass follows policies reacting to what policies appended
 
+#: runs a pass's transaction (given what to run first inside it) on the single writer's
+#: thread (`CommandWriter.take_passes`); returns once it committed, raises if it did not
+Writer = Callable[[Callable[[Callable[[], None] | None], None]], None]
+
 
 @dataclass
 class Pass:
@@ -93,7 +97,7 @@ class Passes:
     flush: Callable[[Consumer, int], None]
     recover: Callable[[Consumer], None]
 
-    def run(self) -> tuple[int, bool]:
+    def run(self, through: Writer | None = None) -> tuple[int, bool]:
         """Run every consumer once over what is new, in one store transaction.
 
         The background path (`start`). Policies go first, in the order they were
@@ -107,6 +111,12 @@ class Passes:
         goes on alone (`run_once`: retries, backoff, parking) in a thread of its own,
         while the passes go on without it.
 
+        `through` hands the pass's writing part to the single writer
+        (`CommandWriter.take_passes`): this thread reads and asks the external systems,
+        the writer runs the transaction, with the commands that arrived meanwhile run
+        first inside it (what they append is seen by the policies' chain and the views
+        like the policies' own appends, and commits with them: one commit for both).
+
         Returns how far every consumer it ran is done (wait for events after that) and
         whether more is known to be waiting (a full batch, a deferred reaction).
         """
@@ -114,12 +124,12 @@ class Passes:
         run = Pass(head, head)
         try:
             self._take(run)
-            if run.policies or run.views:
-                with self.batches.batch():
-                    self._pass_policies(run)
-                    self._pass_views(run)
-                for consumer, end in run.done:
-                    consumer.stored(end)
+            if through is None:
+                self._transact(run, None)
+            else:
+                through(lambda inside: self._transact(run, inside))
+            for consumer, end in run.done:
+                consumer.stored(end)
             running = [c for c in run.taken if c not in run.failed + run.overtaken]
             for consumer in running:
                 if consumer.position(consumer.base) >= run.start and not run.appended(consumer):
@@ -133,6 +143,15 @@ class Passes:
         for consumer in run.failed:
             self.recover(consumer)
         return done, run.more
+
+    def _transact(self, run: Pass, inside: Callable[[], None] | None) -> None:
+        """The pass's transaction, `inside` first in it: committed when this returns."""
+        if run.policies or run.views or inside is not None:
+            with self.batches.batch():
+                if inside is not None:
+                    inside()
+                self._pass_policies(run)
+                self._pass_views(run)
 
     def _take(self, run: Pass) -> None:
         """Lock the consumers that may have events up to the pass's head; move the

@@ -7,6 +7,7 @@ the exception handlers, the log's routes (`log_routes`), the domain's
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 
@@ -55,6 +56,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_consumers:
+            if api.writer is not None and single_writer():
+                api.writer.take_passes()  # the single writer: commands, views, policies
             application.start()
         try:
             yield
@@ -87,3 +90,10 @@ def create_app(
     add_home_routes(app, app.title, contexts_shown, board, api.tokens.open)
     openapi.install(app, api.models, api.tokens.open)
     return app
+
+
+def single_writer() -> bool:
+    """Whether the command writer also runs the passes' transactions (the default; set
+    ``STORMGEN_SINGLE_WRITER=off`` to keep them on the consumers' own thread)."""
+    value = os.environ.get("STORMGEN_SINGLE_WRITER", "on").strip().lower()
+    return value not in ("off", "0", "false", "no")

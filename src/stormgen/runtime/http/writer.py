@@ -6,6 +6,17 @@ the store's write lock and pass the GIL back and forth at every statement; here 
 thread takes the commands that arrived while it was busy and runs them together
 (:meth:`Application.handle_together`): one transaction, one savepoint per append, one
 COMMIT, and only then are the requests answered.
+
+The single writer: once it has taken the application's passes over (`take_passes`, done
+by the API while its views and policies run in the background), the writer is the only
+thread of the process that writes. Each round it takes the commands that arrived and
+runs them inside a pass of the views and policies (`Passes.run`): the commands, the
+policies' reactions and the views' rows in one transaction, one COMMIT (one fsync) for
+all of them, instead of two transactions queueing on each other for SQLite's write lock.
+The pass asks external systems before its transaction begins, as it always does; each
+command runs in a savepoint of its own, so one failing command fails only itself; if
+the transaction as a whole fails, each command runs again alone. Nothing is answered
+before the commit.
 """
 
 from __future__ import annotations
@@ -13,17 +24,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import Any
 
 from stormgen.runtime.application import Application
+from stormgen.runtime.errors import StoreError
+
+log = logging.getLogger("stormgen.runtime")
 
 #: The most commands one transaction takes (the store's write lock is held meanwhile).
 MAX_GROUP = 64
 
 _Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+class _PassJob:
+    """A pass's transaction handed to the writer (`Passes.run`), and how it went."""
+
+    def __init__(self, transact: Callable[[Callable[[], None] | None], None]) -> None:
+        self.transact = transact
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self, inside: Callable[[], None] | None) -> bool:
+        """Run the transaction (`inside` first in it); whether it committed."""
+        try:
+            self.transact(inside)
+        except BaseException as exc:
+            self.error = exc
+            return False
+        finally:
+            self.done.set()
+        return True
 
 
 class CommandWriter:
@@ -32,9 +67,11 @@ class CommandWriter:
     def __init__(self, application: Application, max_group: int = MAX_GROUP) -> None:
         self.application = application
         self.max_group = max_group
-        self._queue: SimpleQueue[_Job | None] = SimpleQueue()
+        self._queue: SimpleQueue[_Job | _PassJob | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: whether the application's passes run here (`take_passes`)
+        self._passes = False
 
     async def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``function(*args, **kwargs)`` on the writer thread, answered after its commit."""
@@ -53,8 +90,35 @@ class CommandWriter:
                 )
                 self._thread.start()
 
+    def take_passes(self) -> None:
+        """Run the transactions of the application's passes (its views and policies) on
+        this thread, with the commands: the single writer. Until `stop`."""
+        self._start()
+        self._passes = True
+        self.application.consumers.pass_writer = self.write_pass
+
+    def write_pass(self, transact: Callable[[Callable[[], None] | None], None]) -> None:
+        """Run a pass's transaction here, the next commands first inside it (in the
+        caller's thread while the writer is stopped); return once it committed."""
+        job = _PassJob(transact)
+        with self._lock:
+            queued = self._thread is not None
+            if queued:
+                self._queue.put(job)
+        if not queued:
+            transact(None)
+            return
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+
     def stop(self) -> None:
-        """Finish the commands queued so far, then end the thread (it starts again on use)."""
+        """Finish the commands queued so far, then end the thread (it starts again on use).
+
+        Passes asked meanwhile run in their callers' threads again."""
+        if self._passes:
+            self._passes = False
+            self.application.consumers.pass_writer = None
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
@@ -66,9 +130,16 @@ class CommandWriter:
             job = self._queue.get()
             if job is None:
                 return
-            jobs = [job]
+            jobs: list[_Job] = []
+            passes: list[_PassJob] = []
             stopping = False
-            while len(jobs) < self.max_group:
+            while True:
+                if isinstance(job, _PassJob):
+                    passes.append(job)
+                else:
+                    jobs.append(job)
+                if len(jobs) >= self.max_group:
+                    break
                 try:
                     more = self._queue.get_nowait()
                 except Empty:
@@ -76,16 +147,51 @@ class CommandWriter:
                 if more is None:
                     stopping = True
                     break
-                jobs.append(more)
+                job = more
             try:
-                outcomes = self.application.handle_together([unit for unit, _, _ in jobs])
+                if passes:
+                    outcomes = self._with_passes([unit for unit, _, _ in jobs], passes)
+                elif jobs:
+                    outcomes = self.application.handle_together([unit for unit, _, _ in jobs])
+                else:
+                    outcomes = []
             except BaseException as exc:  # only what handle_together lets through
-                outcomes = [exc] * len(jobs)
-                _answer(jobs, outcomes)
+                _answer(jobs, [exc] * len(jobs))
                 raise
             _answer(jobs, outcomes)
             if stopping:
                 return
+
+    def _with_passes(self, units: list[Callable[[], Any]], passes: list[_PassJob]) -> list[Any]:
+        """The commands inside the first pass's transaction; the other passes alone.
+
+        Each command runs in a savepoint: a domain answer or an error of its own fails
+        it alone. If the transaction fails (the store, the commit, a pass's own
+        error), each command runs again alone.
+        """
+        application = self.application
+        store = application.store
+        cache = application.state_cache
+        outcomes: list[Any] = []
+
+        def inside() -> None:
+            outcomes.clear()
+            for unit in units:
+                try:
+                    with store.transaction(), cache.undone_on_error():
+                        outcomes.append(unit())
+                except StoreError:
+                    raise  # the transaction itself: nothing of the round holds
+                except Exception as exc:
+                    outcomes.append(exc)
+
+        first, *others = passes
+        if not first.run(inside if units else None) and units:
+            log.warning("a round of %d commands failed; running each alone", len(units))
+            outcomes = [application.handle_together([unit])[0] for unit in units]
+        for job in others:
+            job.run(None)
+        return outcomes
 
 
 def _answer(jobs: list[_Job], outcomes: list[Any]) -> None:

@@ -1,0 +1,55 @@
+"""The service benchmark's smoke test: ``--quick`` runs all three contenders end to end.
+
+It checks the JSON the benchmark prints has every figure for every contender and level
+(the chain complete for every order, no failed request); the figures themselves are
+measurements, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_service.py"
+LEVEL = {
+    "clients",
+    "orders",
+    "errors",
+    "orders_per_second",
+    "requests_per_second",
+    "p50_ms",
+    "p99_ms",
+    "pickup_p50_ms",
+    "pickup_p99_ms",
+    "drain_ms",
+    "server_cpu_ms_per_order",
+    "peak_rss_mib",
+}
+
+
+def test_quick_run_reports_every_figure() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "service"
+    assert set(result["contenders"]) == {"stormgen", "peer", "floor"}
+    for levels in result["contenders"].values():
+        assert [row["clients"] for row in levels] == [1, 8]
+        for row in levels:
+            assert set(row) >= LEVEL
+            assert row["orders"] > 0
+            assert row["errors"] == 0
+    assert set(result["ratio"]) == {"stormgen/peer", "stormgen/floor"}
+    for by_level in result["ratio"].values():
+        assert set(by_level) == {"1", "8"}
+    api = result["api_only"]
+    assert [row["clients"] for row in api["stormgen"]] == [1, 8]
+    assert [row["clients"] for row in api["insert_floor"]] == [1, 8]
+    assert set(api["ratio"]) == {"1", "8"}
