@@ -273,3 +273,11 @@ def test_a_wrong_bus_url_is_refused_with_the_reason() -> None:
     settings = BusSettings.parse("nats://a:1,b:2", {"STORMGEN_BUS_RETENTION": "12h"})
     assert settings.servers == ("nats://a:1", "nats://b:2") and settings.retention == 43200
     assert open_bus(None, None, "x") is None  # type: ignore[arg-type]
+
+
+def test_without_a_bus_health_says_nothing_of_one(shop: Service, workdir: Path) -> None:
+    from stormgen.runtime.http.health import HealthCheck
+
+    with shop.open(f"sqlite:///{workdir / f'plain-{uuid.uuid4().hex[:6]}.db'}") as app:
+        assert app.bus is None
+        assert "bus" not in HealthCheck(app).look()

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 #: Messages fetched (and committed) at a time.
 BATCH: Final = 256
+#: Seconds the broker waits for a delivered batch's acks before delivering it again.
+ACK_WAIT: Final = 5.0
 #: The stream of the `$Forgotten` markers (the application's `SYSTEM_STREAM`).
 SYSTEM_STREAM: Final = "$system"
 #: How much of a bad message a failure event keeps.
@@ -121,7 +123,9 @@ class Inbox(Link):
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            ack_wait=30,
+            # a batch not acked by then (its process died) is delivered again; a slow
+            # batch delivered twice writes nothing twice (the idempotency keys)
+            ack_wait=ACK_WAIT,
             max_deliver=-1,
             description=f"what {self.consumer} consumes of {self.upstream}",
         )
