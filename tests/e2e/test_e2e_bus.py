@@ -281,3 +281,35 @@ def test_without_a_bus_health_says_nothing_of_one(shop: Service, workdir: Path) 
     with shop.open(f"sqlite:///{workdir / f'plain-{uuid.uuid4().hex[:6]}.db'}") as app:
         assert app.bus is None
         assert "bus" not in HealthCheck(app).look()
+
+
+def test_contexts_on_postgresql_schemas_of_their_own(
+    shop: Service, nats: NatsServer, workdir: Path
+) -> None:
+    """Each context on its own PostgreSQL schema (runs when STORMGEN_TEST_POSTGRES is set)."""
+    import psycopg
+
+    base = os.environ.get("STORMGEN_TEST_POSTGRES")
+    if not base:
+        pytest.skip("STORMGEN_TEST_POSTGRES is not set: no PostgreSQL server to test against")
+    run = uuid.uuid4().hex[:8]
+    schemas = {c: f"bus_{run}_{c.lower()}" for c in ("Ordering", "Bar", "Display")}
+    sep = "&" if "?" in base else "?"
+    started: list[Node] = []
+    try:
+        for context, schema in schemas.items():
+            app = shop.open(f"{base}{sep}schema={schema}", [context])
+            bus = Bus(app, BusSettings.parse(nats.url), f"pg{run}", [context], _quiet)
+            app.start()
+            bus.start()
+            started.append(Node(app, bus))
+        ordering, bar, display = started
+        order_id = place_order(shop, ordering.app)
+        assert wait_for(lambda: display.app.view_row("Display.Pickup", order_id), timeout=30)
+        assert [t for t in types_in(bar.app) if t.startswith("Ordering.")] == ["Ordering.OrderPaid"]
+    finally:
+        for node in started:
+            node.stop()
+        with psycopg.connect(base, autocommit=True) as conn:
+            for schema in schemas.values():
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
