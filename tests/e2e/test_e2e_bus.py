@@ -21,7 +21,9 @@ import pytest
 from e2e_support import MODEL, wait_for
 from nats_support import NatsServer
 
+import stormgen
 from stormgen.cli.run import Service, load_service
+from stormgen.render.asyncapi import asyncapi_document
 from stormgen.runtime import REDACTED, Application
 from stormgen.runtime.bus import RELAY_CHECKPOINT, Bus, BusConfigError, BusSettings, open_bus
 
@@ -123,7 +125,8 @@ async def _raw(url: str, job: Any) -> Any:
 def test_published_events_flow_to_the_contexts_that_consume_them(
     shop: Service, nodes: Any, nats: NatsServer
 ) -> None:
-    ordering, bar, display = (nodes(shop, c, "shop1") for c in ("Ordering", "Bar", "Display"))
+    contexts = ("Ordering", "Bar", "Display")
+    ordering, bar, display = (nodes(shop, c, "coffee_shop") for c in contexts)
     order_id = place_order(shop, ordering.app)
     row = wait_for(lambda: display.app.view_row("Display.Pickup", order_id), timeout=20)
     assert row == {"ticket_id": str(order_id), "ready": False}
@@ -134,28 +137,40 @@ def test_published_events_flow_to_the_contexts_that_consume_them(
     paid = next(e for e in bar.app.events() if e.type == "Ordering.OrderPaid")
     source = next(e for e in ordering.app.events() if e.type == "Ordering.OrderPaid")
     assert paid.id == source.id and paid.stream == source.stream
-    assert paid.metadata["source"]["bus_stream"] == "STORMGEN_SHOP1_ORDERING"
+    assert paid.metadata["source"]["bus_stream"] == "STORMGEN_COFFEE_SHOP_ORDERING"
     assert paid.metadata["source"]["position"] == source.position
+    ordering.app.forget("Ordering.Order", order_id)
+    wait_for(lambda: "$Forgotten" in types_in(bar.app), timeout=20)
 
     # the broker holds the published language, one subject per type, ids and headers
     async def read(js: Any) -> list[Any]:
-        sub = await js.pull_subscribe("stormgen.shop1.Ordering.>", stream="STORMGEN_SHOP1_ORDERING")
+        sub = await js.pull_subscribe(
+            "stormgen.coffee_shop.Ordering.>", stream="STORMGEN_COFFEE_SHOP_ORDERING"
+        )
         return list(await sub.fetch(10, timeout=2))
 
     messages = asyncio.run(_raw(nats.url, read))
     assert [m.subject for m in messages] == [
-        "stormgen.shop1.Ordering.OrderPlaced",
-        "stormgen.shop1.Ordering.OrderPaid",
+        "stormgen.coffee_shop.Ordering.OrderPlaced",
+        "stormgen.coffee_shop.Ordering.OrderPaid",
+        "stormgen.coffee_shop.Ordering.$Forgotten",
     ]
     placed = next(e for e in ordering.app.events() if e.type == "Ordering.OrderPlaced")
     assert messages[0].headers["Nats-Msg-Id"] == placed.id
     assert messages[0].headers["Stormgen-Aggregate-Id"] == str(order_id)
     # the relay publishes pii in plain text (the consumer seals it with its own key)
     assert json.loads(messages[0].data)["data"]["customer"] == "Ada"
+    # the AsyncAPI document names exactly the subjects seen on the wire
+    document = asyncapi_document(stormgen.load(MODEL).model)
+    addresses = {c["address"] for c in document["channels"].values()}
+    assert {m.subject for m in messages} <= addresses
+    assert (
+        document["channels"]["Ordering.OrderPaid"]["x-nats-stream"] == messages[1].metadata.stream
+    )
     # /health's figures: nothing waits
     status = wait_for(lambda: _settled(bar.bus.status()), timeout=10)
     assert status["relay"]["lag"] == 0 and status["relay"]["connected"]
-    assert status["inbox"]["Ordering"]["durable"] == "shop1_Bar"
+    assert status["inbox"]["Ordering"]["durable"] == "coffee_shop_Bar"
     assert ordering.app.store.get_checkpoint(RELAY_CHECKPOINT) == ordering.app.store.last_position()
 
 
