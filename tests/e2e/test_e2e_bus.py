@@ -9,6 +9,7 @@ import asyncio
 import importlib
 import json
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import MODEL, wait_for
+from e2e_support import MODEL, clean_env, wait_for
 from nats_support import NatsServer
 
 import stormgen
@@ -328,3 +329,26 @@ def test_contexts_on_postgresql_schemas_of_their_own(
         with psycopg.connect(base, autocommit=True) as conn:
             for schema in schemas.values():
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_events_follows_the_bus(shop: Service, nodes: Any, nats: NatsServer) -> None:
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "stormgen", "events", "--bus", nats.url, "--limit", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert tail.stderr is not None
+        assert "tailing stormgen.>" in tail.stderr.readline()
+        ordering = nodes(shop, "Ordering", "tail1")
+        order_id = place_order(shop, ordering.app)
+        out, _ = tail.communicate(timeout=30)
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert [e["type"] for e in lines] == ["Ordering.OrderPlaced", "Ordering.OrderPaid"]
+        assert {e["stream_id"] for e in lines} == {str(order_id)}
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
