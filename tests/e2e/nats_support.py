@@ -17,11 +17,13 @@ from e2e_support import free_port
 class NatsServer:
     """``nats-server -js`` on 127.0.0.1 and a port of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.root = Path(tempfile.mkdtemp(prefix="stormgen-nats-"))
         self.process: subprocess.Popen[bytes] | None = None
+        #: more command-line arguments (a cluster's)
+        self.args = list(args)
 
     @staticmethod
     def missing() -> str | None:
@@ -32,7 +34,7 @@ class NatsServer:
         """Start the server (on its port and store) and wait until it accepts clients."""
         log = (self.root / "server.log").open("ab")
         command = ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port)]
-        command += ["-sd", str(self.root / "store")]
+        command += ["-sd", str(self.root / "store"), *self.args]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -68,3 +70,29 @@ class NatsServer:
         """Stop the server and delete its store."""
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class NatsCluster:
+    """Three JetStream servers clustered on loopback ports (``STORMGEN_BUS_REPLICAS=3``
+    keeps a stream on all three); any one may be killed and started again."""
+
+    def __init__(self, size: int = 3) -> None:
+        routes = [free_port() for _ in range(size)]
+        joined = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
+        self.nodes = [
+            NatsServer(
+                "-n", f"n{i}", "--cluster_name", "stormgen",
+                "--cluster", f"nats://127.0.0.1:{port}", "--routes", joined,
+            )
+            for i, port in enumerate(routes)
+        ]  # fmt: skip
+        self.url = "nats://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> NatsCluster:
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def remove(self) -> None:
+        for node in self.nodes:
+            node.remove()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from e2e_support import MODEL, clean_env, wait_for
-from nats_support import NatsServer
+from nats_support import NatsCluster, NatsServer
 
 import stormgen
 from stormgen.cli.run import Service, load_service
@@ -66,10 +66,13 @@ class Node:
 
     app: Application
     bus: Bus
+    stopped: bool = False
 
     def stop(self) -> None:
-        self.bus.stop()
-        self.app.close()
+        if not self.stopped:
+            self.stopped = True
+            self.bus.stop()
+            self.app.close()
 
 
 @pytest.fixture
@@ -78,10 +81,16 @@ def nodes(workdir: Path, nats: NatsServer) -> Iterator[Any]:
     started: list[Node] = []
     run = uuid.uuid4().hex[:8]
 
-    def start(service: Service, context: str, namespace: str | None = None) -> Node:
+    def start(
+        service: Service,
+        context: str,
+        namespace: str | None = None,
+        settings: BusSettings | None = None,
+    ) -> Node:
         store = f"sqlite:///{workdir / f'bus-{run}-{context}.db'}"
         app = service.open(store, [context])
-        bus = Bus(app, BusSettings.parse(nats.url), namespace or f"t{run}", [context], _quiet)
+        settings = settings or BusSettings.parse(nats.url)
+        bus = Bus(app, settings, namespace or f"t{run}", [context], _quiet)
         app.start()
         bus.start()
         node = Node(app, bus)
@@ -352,3 +361,31 @@ def test_events_follows_the_bus(shop: Service, nodes: Any, nats: NatsServer) -> 
         if tail.poll() is None:
             tail.kill()
             tail.wait()
+
+
+def test_a_three_node_cluster_keeps_the_journey_going_while_a_node_is_down(
+    shop: Service, nodes: Any
+) -> None:
+    cluster = NatsCluster().start()
+    try:
+        settings = BusSettings.parse(cluster.url, {"STORMGEN_BUS_REPLICAS": "3"})
+        ordering, bar, display = (
+            nodes(shop, c, "cluster1", settings) for c in ("Ordering", "Bar", "Display")
+        )
+        orders = [place_order(shop, ordering.app) for _ in range(3)]
+        shown = lambda: {r["ticket_id"] for r in display.app.view_rows("Display.Pickup")}  # noqa: E731
+        assert wait_for(lambda: shown() == {str(o) for o in orders}, timeout=60)
+        cluster.nodes[0].kill()
+        orders += [place_order(shop, ordering.app) for _ in range(3)]
+        assert wait_for(lambda: shown() == {str(o) for o in orders}, timeout=60)
+        cluster.nodes[0].start()
+        orders += [place_order(shop, ordering.app) for _ in range(3)]
+        assert wait_for(lambda: shown() == {str(o) for o in orders}, timeout=60)
+        # nothing acknowledged lost, nothing doubled
+        paid = [e.stream_id for e in bar.app.events() if e.type == "Ordering.OrderPaid"]
+        assert sorted(paid) == sorted(str(o) for o in orders)
+        assert types_in(display.app).count("Bar.TicketOpened") == len(orders)
+        for node in (ordering, bar, display):
+            node.stop()
+    finally:
+        cluster.remove()

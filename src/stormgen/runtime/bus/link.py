@@ -12,8 +12,8 @@ import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stormgen.runtime.bus.settings import BusSettings
 from stormgen.runtime.store.base import EventStore
@@ -28,6 +28,7 @@ MAX_BACKOFF = 2.0
 REQUEST_TIMEOUT = 5.0
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 class Link(ABC):
@@ -96,19 +97,23 @@ class Link(ABC):
         while not self.stopping:
             client: Client | None = None
             try:
-                client = await nats.connect(
-                    servers=list(self.settings.servers),
-                    name=f"stormgen {self.title}",
-                    connect_timeout=2,
-                    reconnect_time_wait=0.2,
-                    max_reconnect_attempts=-1,
-                    error_cb=self._noted,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
+                client = await self._unless_stopped(
+                    nats.connect(
+                        servers=list(self.settings.servers),
+                        name=f"stormgen {self.title}",
+                        connect_timeout=2,
+                        reconnect_time_wait=0.2,
+                        max_reconnect_attempts=-1,
+                        error_cb=self._noted,
+                        disconnected_cb=self._disconnected,
+                        reconnected_cb=self._reconnected,
+                    )
                 )
                 self._up()
                 backoff = 0.1
-                await self.work(client.jetstream(timeout=REQUEST_TIMEOUT))
+                await self._unless_stopped(self.work(client.jetstream(timeout=REQUEST_TIMEOUT)))
+            except _Stopped:
+                break
             except Exception as exc:
                 self._down(exc)
             finally:
@@ -118,6 +123,21 @@ class Link(ABC):
                         await asyncio.wait_for(client.close(), 2)
             await self.pause(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _unless_stopped(self, step: Coroutine[Any, Any, T]) -> T:
+        """Run `step`, cancelled (at its next await) when the job is asked to stop: a
+        connection attempt or a request to a broker that is gone never holds up a stop.
+        The relay moves its checkpoint past what was acked, the inbox acks nothing it
+        did not commit, whenever the cancellation comes."""
+        task = asyncio.ensure_future(step)
+        while not task.done():
+            if self.stopping:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise _Stopped
+            await asyncio.wait({task}, timeout=0.05)
+        return task.result()
 
     def _up(self) -> None:
         self.connected = True
@@ -144,6 +164,10 @@ class Link(ABC):
 
     async def _reconnected(self) -> None:
         self.connected = True
+
+
+class _Stopped(Exception):
+    """The job was asked to stop while a step was running."""
 
 
 def _describe(exc: BaseException) -> str:
