@@ -144,6 +144,7 @@ def test_a_service_starts_with_the_broker_down_and_links_up_later(
         ordering = services("Ordering", broker.url)
         ids = place(ordering)
         assert health(ordering)["bus"]["relay"]["connected"] is False
+        assert wait_for(lambda: "cannot be reached" in ordering.log.read_text())
         broker.start()
         bar = services("Bar", broker.url)
         assert wait_for(lambda: len(events(bar, "Bar.TicketOpened")) == 1, timeout=40)

@@ -58,6 +58,7 @@ class BusLink(Protocol):
     def status(self) -> dict[str, Any]:
         """The relay's lag and the inboxes' pending messages, for `/health`."""
 
+
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"
 FORGOTTEN = "$Forgotten"

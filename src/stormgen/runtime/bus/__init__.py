@@ -83,8 +83,6 @@ class Bus:
         """Start relaying and receiving (each in a thread); the application shows it in
         `/health` meanwhile."""
         self.application.bus = self
-        for link in self.links:
-            link.start()
         what = []
         if self.relay is not None:
             what.append("publishing to " + ", ".join(self.relay.status()["streams"]))
@@ -92,6 +90,8 @@ class Bus:
         self.say(
             f"bus {self.settings.url}: " + ("; ".join(what) or "nothing to publish or consume")
         )
+        for link in self.links:
+            link.start()
 
     def stop(self) -> None:
         """Stop every link (each finishes the batch in hand)."""

@@ -157,13 +157,17 @@ class Link(ABC):
             self._said_down = True
 
     async def _noted(self, exc: Exception) -> None:
-        self.error = _describe(exc)
+        # the client's own (re)connection attempts fail here: say so once per outage
+        if self.connected:
+            self.error = _describe(exc)
+        else:
+            self._down(exc)
 
     async def _disconnected(self) -> None:
         self.connected = False
 
     async def _reconnected(self) -> None:
-        self.connected = True
+        self._up()
 
 
 class _Stopped(Exception):
