@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 #: Messages fetched (and committed) at a time.
 BATCH: Final = 256
+#: Seconds a fetch waits for messages. The client returns a fetch that found none at
+#: once only when the whole batch came or this time is up: it bounds each hop's latency.
+FETCH_WAIT: Final = 0.1
 #: Seconds the broker waits for a delivered batch's acks before delivering it again.
 ACK_WAIT: Final = 5.0
 #: The stream of the `$Forgotten` markers (the application's `SYSTEM_STREAM`).
@@ -112,7 +115,6 @@ class Inbox(Link):
         ]
 
     async def work(self, js: JetStreamContext) -> None:
-        from nats.errors import TimeoutError as FetchTimeout
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         stream = self.names.stream(self.upstream)
@@ -140,8 +142,8 @@ class Inbox(Link):
         looked = 0.0
         while not self.stopping:
             try:
-                messages = await subscription.fetch(BATCH, timeout=0.5)
-            except FetchTimeout:
+                messages = await subscription.fetch(BATCH, timeout=FETCH_WAIT)
+            except TimeoutError:  # nothing came (nats-py's timeouts are TimeoutErrors)
                 messages = []
             if messages:
                 await self._take(messages)
