@@ -177,6 +177,21 @@ def test_published_events_flow_to_the_contexts_that_consume_them(
     assert (
         document["channels"]["Ordering.OrderPaid"]["x-nats-stream"] == messages[1].metadata.stream
     )
+
+    # Bar's durable consumer takes exactly what Bar consumes (NATS 2.10 and later; one
+    # filter subject per consumer before: the published language, the rest acked unread)
+    async def consumer(js: Any) -> tuple[str, Any]:
+        info = await js.consumer_info("STORMGEN_COFFEE_SHOP_ORDERING", "coffee_shop_Bar")
+        return str(js._nc._server_info["version"]), info.config
+
+    version, config = asyncio.run(_raw(nats.url, consumer))
+    if tuple(int(p) for p in version.split(".")[:2]) >= (2, 10):
+        assert config.filter_subjects == [
+            "stormgen.coffee_shop.Ordering.OrderPaid",
+            "stormgen.coffee_shop.Ordering.$Forgotten",
+        ]
+    else:
+        assert config.filter_subject == "stormgen.coffee_shop.Ordering.>"
     # /health's figures: nothing waits
     status = wait_for(lambda: _settled(bar.bus.status()), timeout=10)
     assert status["relay"]["lag"] == 0 and status["relay"]["connected"]
