@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stormgen.runtime.bus.settings import BusSettings
+from stormgen.runtime.errors import StoreError
 from stormgen.runtime.store.base import EventStore
 
 if TYPE_CHECKING:
@@ -150,10 +151,12 @@ class Link(ABC):
         self.connected = False
         self.error = _describe(exc)
         if not self._said_down:
-            self.say(
-                f"bus {self.title}: {self.settings.url} cannot be reached or failed "
-                f"({self.error}); {self.meanwhile}; retrying"
+            what = (
+                "the store failed"
+                if isinstance(exc, StoreError)
+                else f"{self.settings.url} cannot be reached or failed"
             )
+            self.say(f"bus {self.title}: {what} ({self.error}); {self.meanwhile}; retrying")
             self._said_down = True
 
     async def _noted(self, exc: Exception) -> None:
