@@ -167,6 +167,18 @@ def test_a_wrong_bus_url_is_one_line_on_stderr(workdir: Path) -> None:
         )
         assert result.returncode == 2, result.stderr
         assert words in result.stderr and "Traceback" not in result.stderr
+    nobody = f"nats://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "stormgen", "events", "--bus", nobody],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot reach the bus {nobody}")
+    assert "Traceback" not in result.stderr
 
 
 def test_up_runs_every_context_as_its_own_service(workdir: Path, nats: NatsServer) -> None:

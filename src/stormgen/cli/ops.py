@@ -171,8 +171,17 @@ def _tail_bus(url: str, types: set[str], limit: int | None) -> None:
     async def tail() -> None:
         import nats
 
+        async def quiet(exc: Exception) -> None:  # nats-py would print each attempt's traceback
+            return None
+
         try:
-            client = await nats.connect(servers=list(settings.servers), connect_timeout=2)
+            client = await nats.connect(
+                servers=list(settings.servers),
+                connect_timeout=2,
+                reconnect_time_wait=0.2,
+                max_reconnect_attempts=1,
+                error_cb=quiet,
+            )
         except Exception as exc:
             raise fail(f"cannot reach the bus {settings.url}: {exc}", 1) from None
         try:
