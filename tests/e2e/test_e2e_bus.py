@@ -213,6 +213,14 @@ def test_a_redelivered_or_republished_event_changes_nothing(
     wait_for(lambda: types_in(bar.app).count("Bar.TicketOpened") == 3, timeout=20)
     before = types_in(bar.app)
 
+    # the stream holds the published events in the log's order
+    async def ids(js: Any) -> list[str]:
+        sub = await js.pull_subscribe("stormgen.shop2.Ordering.>", stream="STORMGEN_SHOP2_ORDERING")
+        return [m.headers["Nats-Msg-Id"] for m in await sub.fetch(6, timeout=2)]
+
+    published = [e.id for e in ordering.app.events() if e.type.startswith("Ordering.Order")]
+    assert asyncio.run(_raw(nats.url, ids)) == published
+
     # the same message again under another message id: the broker keeps it, the inbox not
     async def republish(js: Any) -> None:
         sub = await js.pull_subscribe(

@@ -10,6 +10,7 @@ yet checkpointed when the process dies is published again, and the broker drops 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Final
@@ -30,6 +31,8 @@ RELAY_CHECKPOINT: Final = "$bus.relay"
 FORGOTTEN: Final = "$Forgotten"
 #: Events read from the log at a time.
 BATCH: Final = 500
+#: Publishes in flight at once (their acks awaited in log order).
+WINDOW: Final = 64
 #: Tests only: ``exit-after-publish:N`` ends the process (exit code 70) right after the
 #: broker acked the N-th message, before the checkpoint moves.
 FAULT_VARIABLE: Final = "STORMGEN_BUS_FAULT"
@@ -77,27 +80,57 @@ class Relay(Link):
                 self.store.wait_for_events(self.store.get_checkpoint(RELAY_CHECKPOINT), 0.2)
 
     async def _publish_after(self, js: JetStreamContext, checkpoint: int) -> bool:
-        """Publish the next batch after `checkpoint`; False when there was none."""
+        """Publish the next batch after `checkpoint`; False when there was none.
+
+        Up to `WINDOW` publishes are in flight at once, written in log order on the one
+        connection (so the stream stores them in that order); their acks are taken in
+        that order too, and the checkpoint moves past the last event acked without a gap.
+        """
         last = self.store.last_position()
         records = self.store.read_all(checkpoint, BATCH, self.types)
         acked = checkpoint
+        window: list[tuple[int, asyncio.Future[Any] | None]] = []
         try:
             for record in records:
                 message = self._message(record)
-                if message is not None:
+                if message is None:
+                    window.append((record.position, None))
+                else:
                     subject, payload, headers = message
-                    await js.publish(subject, payload, headers=headers)
-                    self.published += 1
-                    if self.published == self._fault_after:
-                        os._exit(70)
-                acked = record.position
+                    publish = js.publish(subject, payload, headers=headers)
+                    window.append((record.position, asyncio.ensure_future(publish)))
+                if len(window) >= WINDOW:
+                    acked = await self._settle(window, acked)
+                    window = []
+            acked = await self._settle(window, acked)
+            window = []
             if len(records) < BATCH:
                 # every event up to `last` was committed before the read: none was missed
                 acked = max(acked, last)
         finally:
+            unsettled = [future for _, future in window if future is not None]
+            for future in unsettled:
+                future.cancel()
+            await asyncio.gather(*unsettled, return_exceptions=True)
             if acked > checkpoint:
                 self.store.set_checkpoint(RELAY_CHECKPOINT, acked)
         return bool(records)
+
+    async def _settle(
+        self, window: list[tuple[int, asyncio.Future[Any] | None]], acked: int
+    ) -> int:
+        """Take the window's acks in log order; the last position acked without a gap
+        (the first failure is raised, the caller cancels the rest)."""
+        while window:
+            position, sent = window[0]
+            if sent is not None:
+                await sent
+                self.published += 1
+                if self.published == self._fault_after:
+                    os._exit(70)
+            acked = position
+            window.pop(0)
+        return acked
 
     def _message(self, record: RecordedEvent) -> tuple[str, bytes, dict[str, Any]] | None:
         if record.type == FORGOTTEN:
