@@ -15,7 +15,7 @@ import stormgen
 
 SCRIPT = Path(sys.executable).with_name("stormgen")
 COMMANDS = [
-    "init", "validate", "graph", "board", "generate", "run",
+    "init", "validate", "graph", "board", "generate", "run", "up",
     "events", "state", "replay", "fork", "forget", "diff",
 ]  # fmt: skip
 

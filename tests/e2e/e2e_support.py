@@ -71,6 +71,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[str] | None = None
         self.log = workdir / f"server-{self.port}-{uuid.uuid4().hex[:6]}.log"
+        #: more environment variables for the process (after the STORMGEN_ ones are cleared)
+        self.env: dict[str, str] = {}
 
     def start(self, timeout: float = 60.0) -> Server:
         """Start the server and wait until /health answers."""
@@ -78,7 +80,7 @@ class Server:
 
     def launch(self) -> Server:
         """Start the server process without waiting for it."""
-        env = clean_env(**({"STORMGEN_TOKENS": self.tokens} if self.tokens else {}))
+        env = clean_env(**({"STORMGEN_TOKENS": self.tokens} if self.tokens else {}), **self.env)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         with self.log.open("a") as log:

@@ -162,10 +162,15 @@ def test_asyncapi_document_is_valid_asyncapi_3(coffee: LoadedModel) -> None:
         for e in a.events
         if e.published
     }
+    # and each publishing context's forgotten instances (docs/autonomous.md)
+    published |= {f"{name.split('.')[0]}.$Forgotten" for name in published}
     assert document["asyncapi"] == "3.0.0"
     assert set(document["channels"]) == published
     assert set(document["components"]["messages"]) == published
     assert all(op["action"] == "send" for op in document["operations"].values())
+    assert document["servers"]["bus"]["protocol"] == "nats"
+    channel = document["channels"]["Ordering.OrderPlaced"]
+    assert channel["address"] == "stormgen.coffee_shop.Ordering.OrderPlaced"
 
 
 def test_asyncapi_payload_is_the_envelope(coffee: LoadedModel) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from stormgen.cli import board, diff, generate, graph, init, ops, run, validate
+from stormgen.cli import board, diff, generate, graph, init, ops, run, up, validate
 from stormgen.cli._console import err_console
 from stormgen.diagnostics import StormgenError
 
@@ -28,6 +28,7 @@ COMMANDS: tuple[Callable[..., Any], ...] = (
     board.board,
     generate.generate,
     run.run,
+    up.up,
     ops.events,
     ops.state,
     ops.replay,

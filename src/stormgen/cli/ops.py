@@ -109,11 +109,23 @@ def events(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events as they come.")
     ] = False,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            "--bus",
+            help="Tail the bus instead (nats://HOST:PORT): what every relay publishes from "
+            "now on, one message's envelope per line (docs/autonomous.md).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Print the log as JSON lines, one event envelope per line (docs/http.md, "Routes")."""
     from stormgen.runtime.envelope import RecordedEvent
     from stormgen.runtime.subscription import Subscription
 
+    if bus is not None:
+        _tail_bus(bus, set(type_ or ()), limit)
+        return
     source = _open_store(store)
 
     def wanted(event: RecordedEvent) -> bool:
@@ -142,6 +154,64 @@ def events(
         sys.stderr.close()
     finally:
         source.close()
+
+
+def _tail_bus(url: str, types: set[str], limit: int | None) -> None:
+    """Print every message the relays publish on the bus from now on (`events --bus`)."""
+    import asyncio
+    import json
+
+    from stormgen.runtime.bus import BusConfigError, BusSettings
+
+    try:
+        settings = BusSettings.parse(url)
+    except BusConfigError as exc:
+        raise fail(str(exc)) from None
+
+    async def tail() -> None:
+        import nats
+
+        async def quiet(exc: Exception) -> None:  # nats-py would print each attempt's traceback
+            return None
+
+        try:
+            client = await nats.connect(
+                servers=list(settings.servers),
+                connect_timeout=2,
+                reconnect_time_wait=0.2,
+                max_reconnect_attempts=1,
+                error_cb=quiet,
+            )
+        except Exception as exc:
+            raise fail(f"cannot reach the bus {settings.url}: {exc}", 1) from None
+        try:
+            subscription = await client.subscribe("stormgen.>")
+            await client.flush()
+            err_console.print(f"tailing stormgen.> on {settings.url}", markup=False)
+            printed = 0
+            async for message in subscription.messages:
+                try:
+                    body = json.loads(message.data)
+                except ValueError:
+                    body = {
+                        "subject": message.subject,
+                        "raw": message.data.decode(errors="replace"),
+                    }
+                if types and (not isinstance(body, dict) or body.get("type") not in types):
+                    continue
+                _print_json(body)
+                printed += 1
+                if limit is not None and printed >= limit:
+                    break
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(tail())
+    except KeyboardInterrupt:  # the way to stop it
+        pass
+    except BrokenPipeError:  # `stormgen events --bus URL | head`
+        sys.stderr.close()
 
 
 def state(

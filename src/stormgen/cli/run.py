@@ -231,6 +231,18 @@ def run(
             show_default=False,
         ),
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            "--bus",
+            envvar="STORMGEN_BUS",
+            help="nats://HOST:PORT[,HOST:PORT...]: with --context and a store of its own, "
+            "the context runs autonomously, its published events relayed through NATS "
+            "JetStream and the events it consumes received from there (docs/autonomous.md; "
+            "else $STORMGEN_BUS).",
+            show_default=False,
+        ),
+    ] = None,
     fake: Annotated[
         list[str] | None,
         typer.Option(
@@ -270,6 +282,8 @@ def run(
             title=service.title,
             board=service.board(),
             announce=lambda line: err_console.print(line, markup=False, highlight=False),
+            bus=bus,
+            namespace=service.package,
         )
     except (ServeError, TokenConfigError, FakeChoiceError) as exc:
         raise fail(str(exc)) from None

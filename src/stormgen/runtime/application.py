@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
 from stormgen.runtime.commands import CommandHandler, CommandResult, command_metadata, trace
@@ -53,6 +53,14 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class BusLink(Protocol):
+    """What the application knows of its link to the bus (`stormgen.runtime.bus.Bus`)."""
+
+    def status(self) -> dict[str, Any]:
+        """The relay's lag and the inboxes' pending messages, for `/health`."""
+
 
 #: The stream of `$Forgotten` markers written by `forget`.
 SYSTEM_STREAM = "$system"
@@ -117,6 +125,8 @@ class Application:
         for policy in self.policies.values():
             policy.lookups = self.lookups
         self.consumers = Consumers(self, retry or RetrySettings())
+        #: the service's link to the bus while it runs autonomously (`bus.Bus`), else None
+        self.bus: BusLink | None = None
 
     @property
     def keys(self) -> KeyRing:

@@ -41,6 +41,9 @@ class MessageInfo:
     aggregate: str | None = None
     system: str | None = None
     creates: bool = False
+    # an event of the context's published language (`published event`): the one kind
+    # of event a context's relay puts on the bus (docs/autonomous.md)
+    published: bool = False
     # actors allowed to issue the command from the outside (empty: internal command)
     by: tuple[str, ...] = ()
     description: str = ""
@@ -83,6 +86,7 @@ class Message:
         aggregate: str | None = None,
         system: str | None = None,
         creates: bool = False,
+        published: bool = False,
         by: Iterable[str] = (),
         description: str = "",
         **kwargs: Any,
@@ -102,6 +106,7 @@ class Message:
             aggregate=aggregate,
             system=system,
             creates=creates,
+            published=published,
             by=tuple(by),
             description=description,
         )

@@ -223,6 +223,8 @@ class Parts:
         if isinstance(msg, Event):
             if msg.version != 1:
                 keywords.append(f"version={msg.version}")
+            if msg.published:
+                keywords.append("published=True")
             # pii and was act on the data, so they use the model's (wire) names
             pii = [f.name for f in msg.fields if f.pii]
             if pii:

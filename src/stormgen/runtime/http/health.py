@@ -58,6 +58,7 @@ class HealthCheck:
                 kind = "view" if name in app.views else "policy"
                 consumers[name] = {"kind": kind, **progress}
             parked = len(app.parked())
+            bus = app.bus.status() if app.bus is not None else None
         except Exception as exc:
             # the details stay in the log: /health needs no token
             if isinstance(exc, StoreFull):
@@ -68,13 +69,16 @@ class HealthCheck:
                 return _failing("unreachable", "the store cannot be reached")
             log.exception("health: the store failed")
             return _failing("failed", "the store failed")
-        return {
+        out = {
             "status": "ok",
             "store": {"ok": True},
             "position": last,
             "consumers": consumers,
             "parked": parked,
         }
+        if bus is not None:
+            out["bus"] = bus
+        return out
 
 
 def _failing(error: str, message: str) -> dict[str, Any]:

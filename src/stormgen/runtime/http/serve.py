@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from stormgen.runtime.application import Application
+from stormgen.runtime.bus import BusConfigError, open_bus
 from stormgen.runtime.http.api import Api
 from stormgen.runtime.http.app import create_app
 from stormgen.runtime.http.auth import OPERATOR, Tokens, is_loopback, load_tokens
@@ -32,6 +33,8 @@ def serve(
     announce: Any = None,
     board: Callable[[], str] | None = None,
     limits: Limits | None = None,
+    bus: str | None = None,
+    namespace: str | None = None,
 ) -> None:
     """Serve ``application`` until interrupted; views and policies run meanwhile.
 
@@ -42,6 +45,9 @@ def serve(
     they go to stderr. ``limits`` (default: the ``STORMGEN_*`` variables, else
     :class:`Limits`' defaults) bound bodies, strings, lists, event streams,
     connections and how long a request may take to arrive (docs/http.md).
+    ``bus`` (``nats://HOST:PORT[,...]``) links the contexts served to the bus, under
+    ``namespace`` (the generated package's name): they run autonomously
+    (docs/autonomous.md).
     """
     import uvicorn
 
@@ -51,6 +57,10 @@ def serve(
             limits = Limits.from_env()
         except LimitsError as exc:
             raise ServeError(str(exc)) from None
+    try:
+        link = open_bus(application, bus, namespace or "stormgen", contexts, say)
+    except (BusConfigError, ValueError) as exc:
+        raise ServeError(str(exc)) from None
     configured = load_tokens(tokens, tokens_file)
     if configured.open and not is_loopback(host):
         raise ServeError(
@@ -83,16 +93,22 @@ def serve(
         )
     where = ", ".join(sorted(contexts)) if contexts else "every context"
     say(f"serving {where} on http://{_url_host(host)}:{port} (store {application.store.url})")
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=access_log,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-        http=limited_protocol(limits),
-    )
+    if link is not None:
+        link.start()
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=access_log,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            http=limited_protocol(limits),
+        )
+    finally:
+        if link is not None:
+            link.stop()
 
 
 def _token_notes(api: Api) -> list[str]:

@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=8000, help="port to listen on")
     run.add_argument("--context", choices=CONTEXTS, default=None, help="host only this context")
     run.add_argument(
+        "--bus",
+        default=os.environ.get("STORMGEN_BUS"),
+        metavar="nats://HOST:PORT[,HOST:PORT...]",
+        help="run the context autonomously, its events flowing through NATS JetStream"
+        " (else $STORMGEN_BUS)",
+    )
+    run.add_argument(
         "--fake",
         action="append",
         metavar="SYSTEM=EVENT",
@@ -38,7 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open_application(args.store, contexts) as application:
             steer_fakes(application.ports, fake_choices(args.fake))
-            serve(application, args.host, args.port, contexts=contexts, title="CoffeeShop")
+            serve(
+                application,
+                args.host,
+                args.port,
+                contexts=contexts,
+                title="CoffeeShop",
+                bus=args.bus,
+                namespace="coffee_shop",
+            )
     except FakeChoiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ class HandOver(Command, name="Bar.HandOver", aggregate="Bar.Ticket", by=("Barist
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TicketOpened(Event, name="Bar.TicketOpened", aggregate="Bar.Ticket"):
+class TicketOpened(Event, name="Bar.TicketOpened", aggregate="Bar.Ticket", published=True):
     ticket_id: UUID
     drinks: tuple[Drink, ...]
 
@@ -45,12 +45,12 @@ class BrewingStarted(Event, name="Bar.BrewingStarted", aggregate="Bar.Ticket"):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DrinksReady(Event, name="Bar.DrinksReady", aggregate="Bar.Ticket"):
+class DrinksReady(Event, name="Bar.DrinksReady", aggregate="Bar.Ticket", published=True):
     ticket_id: UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TicketHandedOver(Event, name="Bar.TicketHandedOver", aggregate="Bar.Ticket"):
+class TicketHandedOver(Event, name="Bar.TicketHandedOver", aggregate="Bar.Ticket", published=True):
     ticket_id: UUID
 
 

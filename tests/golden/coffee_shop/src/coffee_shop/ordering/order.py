@@ -54,6 +54,7 @@ class OrderPlaced(
     Event,
     name="Ordering.OrderPlaced",
     aggregate="Ordering.Order",
+    published=True,
     pii=("customer",),
     description="The customer committed to buy",
 ):
@@ -66,14 +67,16 @@ class OrderPlaced(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order"):
+class OrderPaid(Event, name="Ordering.OrderPaid", aggregate="Ordering.Order", published=True):
     order_id: UUID
     amount: Decimal
     drinks: tuple[Drink, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCancelled(Event, name="Ordering.OrderCancelled", aggregate="Ordering.Order"):
+class OrderCancelled(
+    Event, name="Ordering.OrderCancelled", aggregate="Ordering.Order", published=True
+):
     order_id: UUID
     reason: str
 
