@@ -223,6 +223,8 @@ def test_the_order_index_follows_the_order(db_backend: Backend) -> None:
             ).fetchall()
     # one index: the one on `n`, not the one made for `done` before
     assert len(rows) == 1 and "done" not in rows[0][0] and "n" in rows[0][0], rows
+
+
 SHIFTS = "Desk.Shifts"
 TOOK = {  # key: a duration as the codec writes it; text order is not duration order
     "s1": "PT9H",
