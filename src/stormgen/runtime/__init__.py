@@ -18,6 +18,7 @@ from stormgen.runtime.dispatch import key_for, on_command, on_event
 from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
 from stormgen.runtime.idempotency import ClientKey
+from stormgen.runtime.merge import MergeError, MergeReport, merge
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
 from stormgen.runtime.policies import (
     FakeChoiceError,
@@ -73,6 +74,8 @@ __all__ = [
     "FakePort",
     "KeyReused",
     "Loaded",
+    "MergeError",
+    "MergeReport",
     "Message",
     "MessageInfo",
     "NewEvent",
@@ -101,6 +104,7 @@ __all__ = [
     "is_unset",
     "key_for",
     "loads",
+    "merge",
     "on_command",
     "on_event",
     "open_store",

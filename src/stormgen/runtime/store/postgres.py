@@ -696,6 +696,13 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
                 threading.Event().wait(1.0)
 
     # -- views ---------------------------------------------------------------------
+    def _tables(self, conn: psycopg.Connection[Any]) -> list[str]:
+        query = (
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = %s AND table_type = 'BASE TABLE'"
+        )
+        return [str(r[0]) for r in conn.execute(query, (self.schema,))]
+
     def _lock_view(self, conn: psycopg.Connection[Any], view: str) -> None:
         # Two processes starting at once must not both rebuild the table.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("view:" + view,))

@@ -535,6 +535,12 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         )
         return int(row[0]) if row else 0
 
+    def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        # sqlite_sequence too: a merge done again starts its positions at 1
+        return [
+            str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+
     # -- health ----------------------------------------------------------------------
     def probe(self, timeout: float = 1.0) -> None:
         """Reads must work; after a write failed on storage, one small write must too."""
