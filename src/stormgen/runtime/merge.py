@@ -286,17 +286,18 @@ class _Plan:
         a, b = self.sides["a"], self.sides["b"]
         end = min(self.last["a"], self.last["b"])
         position = 0
+        page = max(self.batch, 10_000)
         while position < end:
-            pa = a.read_all(position, self.batch, None, end)
-            pb = b.read_all(position, self.batch, None, end)
+            ids_a = a.event_ids(position, end, page)
+            ids_b = b.event_ids(position, end, page)
             same = 0
-            for ea, eb in zip(pa, pb, strict=False):
-                if ea.id != eb.id or ea.position != eb.position:
+            for ia, ib in zip(ids_a, ids_b, strict=False):
+                if ia != ib:  # the same id at the same position
                     break
                 same += 1
             if same:
-                position = pa[same - 1].position
-            if same < len(pa) or not pa:
+                position = ids_a[same - 1][0]
+            if same < page or not same:
                 break
         self.prefix = position
         if position == 0:

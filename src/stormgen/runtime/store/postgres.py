@@ -645,6 +645,17 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         with self._connection() as conn:
             return self._event_types(conn, after_position, up_to_position)
 
+    def event_ids(
+        self, after_position: int, up_to_position: int, limit: int
+    ) -> list[tuple[int, str]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT position, id FROM events WHERE position > %s AND position <= %s"
+                " ORDER BY position LIMIT %s",
+                (after_position, up_to_position, limit),
+            )
+            return [(int(r[0]), str(r[1])) for r in rows]
+
     def stream_version(self, stream: str) -> int:
         with self._connection() as conn:
             return self._stream_version(conn, stream)

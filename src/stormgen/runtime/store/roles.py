@@ -134,6 +134,15 @@ class LogReader(StreamReader):
             after_position = page[-1].position
         return found
 
+    def event_ids(
+        self, after_position: int, up_to_position: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """Return the positions and ids of the first ``limit`` events with a position in
+        (``after_position``, ``up_to_position``], in order: what a merge compares to find
+        two logs' common prefix, without decoding the events (the SQL stores override)."""
+        page = self.read_all(after_position, limit, None, up_to_position)
+        return [(e.position, e.id) for e in page]
+
     def iter_all(
         self,
         after_position: int = 0,
