@@ -23,6 +23,7 @@ from runtime_support import FAST_RETRY, Stores, make_stores
 from stormgen.runtime import (
     REDACTED,
     Application,
+    ClientKey,
     EventStore,
     MergeError,
     StoreError,
@@ -293,3 +294,39 @@ def test_an_interrupted_merge_is_refused_and_a_rerun_works(sqlite_stores: Stores
         Application.open(to, retry=FAST_RETRY, **definitions())
     assert a.merge(b.store, to).written
     assert _open(sqlite_stores, to).store.last_position() == 3
+
+
+def test_a_disregarded_command_is_not_run_again(pair: list[Stores]) -> None:
+    sa, sb = pair
+    a = _open(sa)
+    ada = _place(a, "Ada")
+    b = _fork(sb, a)
+    a.handle(Cancel(order_id=ada, reason="out of milk"))  # a runs no policy at all
+    dee = _place(a, "Dee")
+    b.run_consumers()  # on b ada was charged, paid and got a ticket
+    to = _target(sb)
+    report = a.merge(b.store, to, prefer="a")
+    assert [c.stream for c in report.conflicts] == [Order.stream(ada)]
+    merged = _on(to)
+    merged.run_consumers()
+    # b's charge is in the log (the gateway's stream is shared); the MarkPaid it caused
+    # on b was disregarded, and its key keeps the policy from issuing it once more
+    assert merged.state(Order, ada).state.status is OrderStatus.Cancelled
+    assert merged.failures() == []
+    assert merged.state(Order, dee).state.status is OrderStatus.Paid
+    assert len(merged.store.read_stream(Ticket.stream(ada))) == 1
+
+
+def test_a_client_retry_of_a_disregarded_request_is_a_duplicate(sqlite_stores: Stores) -> None:
+    a = _open(sqlite_stores)
+    ada = _place(a, "Ada")
+    b = _fork(sqlite_stores, a)
+    a.handle(MarkPaid(order_id=ada, amount=Decimal(3)))
+    key = ClientKey.of("shop-app", "Ordering.Cancel", "cancel-1", {"reason": "late"})
+    b.handle(Cancel(order_id=ada, reason="late"), idempotency_key=key)
+    to = _target(sqlite_stores)
+    assert a.merge(b.store, to, prefer="a").disregarded == 1
+    merged = _on(to)
+    again = merged.handle(Cancel(order_id=ada, reason="late"), idempotency_key=key)
+    assert again.duplicate
+    assert merged.state(Order, ada).state.status is OrderStatus.Paid

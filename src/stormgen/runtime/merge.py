@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from stormgen.runtime.codec import dumps
 from stormgen.runtime.envelope import JSONDict, RecordedEvent, format_time
 from stormgen.runtime.errors import StoreError
+from stormgen.runtime.idempotency import FINGERPRINT
 from stormgen.runtime.store.base import (
     IDEMPOTENCY_KEY,
     MERGE_IN_PROGRESS,
@@ -146,8 +148,6 @@ class MergeReport:
                 for e in part.events:
                     out.append(f"      {e['position']}  v{e['stream_version']}  {e['type']}")
                 if part.state is not None:
-                    from stormgen.runtime.codec import dumps
-
                     out.append(f"      state: {dumps(part.state).decode()}")
         out.extend(f"forgotten on one side, so in the merge: {s}" for s in self.forgotten)
         if self.stopped:
@@ -573,9 +573,9 @@ class _Writer:
         """An event of the side not preferred in a conflict: a `$Disregarded` fact in
         `$merge` (its idempotency key stays used: its command is not run again)."""
         metadata: JSONDict = {MERGE_METADATA: {"side": side, "position": event.position}}
-        key = event.metadata.get(IDEMPOTENCY_KEY)
-        if key is not None:
-            metadata[IDEMPOTENCY_KEY] = key
+        for name in (IDEMPOTENCY_KEY, FINGERPRINT):  # a client's retry is told apart
+            if name in event.metadata:
+                metadata[name] = event.metadata[name]
         data = {"side": side, "stream": event.stream, "event": event.to_json()}
         self._fact(DISREGARDED, data, metadata, event.recorded_at)
 
