@@ -200,6 +200,7 @@ def test_a_policy_chain_that_ran_on_both_sides_has_no_effect_twice(pair: list[St
     a = _open(sa)
     ada = _place(a, "Ada")
     b = _fork(sb, a)
+    cy = _place(a, "Cy")  # so a's chain for ada is at other positions than b's
     a.run_consumers()  # charged, paid, ticket opened: on a
     b.run_consumers()  # and all of it again on b
     bo = _place(b, "Bo")  # on b only, its policies not run yet
@@ -207,7 +208,11 @@ def test_a_policy_chain_that_ran_on_both_sides_has_no_effect_twice(pair: list[St
     report = a.merge(b.store, to, prefer="a")
     streams = {c.stream for c in report.conflicts}
     assert streams == {Order.stream(ada), Ticket.stream(ada)}
+    # both sides sent the gateway the same command (its id is deterministic): kept once
+    assert report.same == 1
     merged = _on(to)
+    ids = [e.id for e in merged.events()]
+    assert len(ids) == len(set(ids)) == report.events
     before = merged.store.last_position()
     merged.run_consumers()
     # bo's chain runs once in the merge; nothing of ada's runs again
@@ -221,7 +226,8 @@ def test_a_policy_chain_that_ran_on_both_sides_has_no_effect_twice(pair: list[St
     assert merged.store.last_position() == before + len(new)
     # views are rebuilt from the merged log
     rows = {r["customer"]: r["status"] for r in merged.view_rows(OrderHistory)}
-    assert rows == {"Ada": "paid", "Bo": "paid"}
+    assert rows == {"Ada": "paid", "Bo": "paid", "Cy": "paid"}
+    assert merged.state(Order, cy).state.paid == Decimal(3)
 
 
 def test_idempotency_keys_of_both_sides_are_remembered(pair: list[Stores]) -> None:

@@ -103,6 +103,8 @@ class MergeReport:
     events: int = 0
     #: the not-preferred side's events recorded in `$merge` as disregarded
     disregarded: int = 0
+    #: events both sides wrote after the fork (one id: a policy's command), kept once
+    same: int = 0
     #: streams forgotten on one side only (so forgotten in C)
     forgotten: list[str] = field(default_factory=list)
     dry_run: bool = False
@@ -124,6 +126,7 @@ class MergeReport:
             "prefer": self.prefer,
             "events": self.events,
             "disregarded": self.disregarded,
+            "same": self.same,
             "forgotten": self.forgotten,
             "dry_run": self.dry_run,
             "written": self.written,
@@ -136,6 +139,11 @@ class MergeReport:
             f"common prefix: positions 1 to {self.common_prefix}",
             f"after the fork: {self.after_fork['a']} event(s) on a, {self.after_fork['b']} on b",
         ]
+        if self.same:
+            out.append(
+                f"{self.same} event(s) after the fork on both sides (the same id: a "
+                "policy's command sent on each), kept once"
+            )
         if self.conflicts:
             out.append(f"{len(self.conflicts)} stream(s) written on both sides:")
         for c in self.conflicts:
@@ -263,6 +271,8 @@ class _Plan:
         self.last: dict[Side, int] = {"a": a.last_position(), "b": b.last_position()}
         #: instance streams each side wrote after the fork
         self.written: dict[Side, set[str]] = {"a": set(), "b": set()}
+        #: ids of events both sides wrote after the fork to a shared stream
+        self.same: set[str] = set()
         self.conflicts: set[str] = set()
 
     def check_models(self, known_type: Callable[[str], bool] | None) -> None:
@@ -307,12 +317,16 @@ class _Plan:
             )
 
     def scan_tails(self) -> None:
+        shared: dict[Side, set[str]] = {"a": set(), "b": set()}
         for side, store in self.sides.items():
             written = self.written[side]
             for event in store.iter_all(self.prefix, batch_size=self.batch):
                 if is_instance_stream(event.stream):
                     written.add(event.stream)
+                else:
+                    shared[side].add(event.id)
         self.conflicts = self.written["a"] & self.written["b"]
+        self.same = shared["a"] & shared["b"]
 
     def report(self, to: str, states: StateOf | None, dry_run: bool) -> MergeReport:
         after: dict[str, int] = {s: self.last[s] - self.prefix for s in self.sides}
@@ -329,7 +343,8 @@ class _Plan:
             report.conflicts.append(Conflict(stream, parts["a"], parts["b"], self.prefer))
             if self.prefer is not None:
                 report.disregarded += len(parts["b" if self.prefer == "a" else "a"].events)
-        report.events = self.prefix + after["a"] + after["b"] + 1
+        report.same = len(self.same)
+        report.events = self.prefix + after["a"] + after["b"] - report.same + 1
         return report
 
     # -- writing ---------------------------------------------------------------------
@@ -350,11 +365,16 @@ class _Plan:
             prefix_streams.add(event.stream)
             writer.copy(event)
         checkpoints = _Checkpoints(self.sides, policies, self.prefix)
+        once: set[str] = set()
         for side, event in self._interleaved():
             position = writer.position + 1
             if is_instance_stream(event.stream) and self._disregarded(side, event.stream):
                 writer.disregard(side, event)
+            elif event.id in self.same and event.id in once:
+                position -= 1  # the same event as the other side's (a command's id)
             else:
+                if event.id in self.same:
+                    once.add(event.id)  # the first in time is kept
                 writer.take(side, event, shared=not is_instance_stream(event.stream))
             checkpoints.saw(side, event.position, position)
         writer.add_merged(self, report)
