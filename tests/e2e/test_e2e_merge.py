@@ -158,7 +158,18 @@ merge(sys.argv[1], sys.argv[2], sys.argv[3], batch_size=50, progress=slowly)
 
 
 def test_a_merge_killed_half_way_is_labelled_and_a_rerun_works(run: Any, workdir: Path) -> None:
-    a, b, to = _url(workdir, "a"), _url(workdir, "b"), _url(workdir, "c")
+    _kill_and_rerun(run, workdir, _url(workdir, "c"))
+
+
+def test_a_merge_into_postgresql_killed_half_way_is_labelled_and_a_rerun_works(
+    run: Any, workdir: Path, postgres_url: str
+) -> None:
+    _kill_and_rerun(run, workdir, postgres_url)
+
+
+def _kill_and_rerun(run: Any, workdir: Path, to: str) -> None:
+    """Two SQLite forks merged into ``to`` by a process killed after three batches."""
+    a, b = _url(workdir, "a"), _url(workdir, "b")
     with open_store(a) as store:
         for n in range(400):
             store.append(f"Shop.Thing/{n % 7}", [_event(n)], None)

@@ -318,15 +318,21 @@ class _Plan:
 
     def scan_tails(self) -> None:
         shared: dict[Side, set[str]] = {"a": set(), "b": set()}
-        for side, store in self.sides.items():
+        for side in self.sides:
             written = self.written[side]
-            for event in store.iter_all(self.prefix, batch_size=self.batch):
+            for event in self._tail(side):
                 if is_instance_stream(event.stream):
                     written.add(event.stream)
                 else:
                     shared[side].add(event.id)
         self.conflicts = self.written["a"] & self.written["b"]
         self.same = shared["a"] & shared["b"]
+
+    def _tail(self, side: Side) -> Iterator[RecordedEvent]:
+        """A side's events after the prefix, up to its last position when the merge
+        began (what is appended meanwhile waits for another merge)."""
+        store = self.sides[side]
+        return store.iter_all(self.prefix, up_to_position=self.last[side], batch_size=self.batch)
 
     def report(self, to: str, states: StateOf | None, dry_run: bool) -> MergeReport:
         after: dict[str, int] = {s: self.last[s] - self.prefix for s in self.sides}
@@ -337,7 +343,8 @@ class _Plan:
         for stream in sorted(self.conflicts):
             parts: dict[Side, StreamSide] = {}
             for side, store in self.sides.items():
-                events = [e for e in store.read_stream(stream) if e.position > self.prefix]
+                tail = store.read_stream(stream, up_to_position=self.last[side])
+                events = [e for e in tail if e.position > self.prefix]
                 state = states(store, stream) if states is not None else None
                 parts[side] = StreamSide([_summary(e) for e in events], state)
             report.conflicts.append(Conflict(stream, parts["a"], parts["b"], self.prefer))
@@ -390,8 +397,7 @@ class _Plan:
         """Both tails by recorded time (a first on a tie), each side in its own order."""
 
         def keyed(side: Side, rank: int) -> Iterator[tuple[datetime, int, int, RecordedEvent]]:
-            store = self.sides[side]
-            for n, event in enumerate(store.iter_all(self.prefix, batch_size=self.batch)):
+            for n, event in enumerate(self._tail(side)):
                 yield event.recorded_at, rank, n, event
 
         merged = heapq.merge(keyed("a", 0), keyed("b", 1), key=lambda t: (t[0], t[1], t[2]))
