@@ -141,6 +141,20 @@ def test_merge_refuses_bad_input_with_one_sentence(
     assert "newer than this stormgen" in too_new.stderr
     assert not to.exists()
 
+    foreign, its_fork = _url(workdir, "foreign"), _url(workdir, "foreign-fork")
+    with open_store(foreign) as other:
+        other.append("Other.Thing/1", [_event(1)], None)
+        fork(other, its_fork).close()
+    another = run(
+        "merge", str(MODEL), "--store", foreign, "--with", its_fork, "--to", f"sqlite:///{to}"
+    )
+    assert another.exit_code == 2
+    assert "another model" in another.stderr and len(another.stderr.splitlines()) == 1
+    assert not to.exists()
+    with sqlite3.connect(foreign.removeprefix("sqlite:///")) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert not [t for t in tables if t.startswith("view_")]  # no view made there
+
     prefer = run("merge", str(MODEL), "--store", a, "--with", a, "--to", "x", "--prefer", "c")
     assert prefer.exit_code == 2 and "--prefer must be a or b" in prefer.stderr
 

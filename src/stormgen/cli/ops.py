@@ -9,6 +9,7 @@ Each command takes ``--store`` (default ``$STORMGEN_STORE``, else the SQLite fil
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -335,13 +336,24 @@ def merge(
 ) -> None:
     """Join two forks of one log into a new store: their common past once, then both sides'
     events in time order. Exit 1 when streams written on both sides stop it."""
-    from stormgen.runtime import StormgenRuntimeError
+    from stormgen.runtime import StormgenRuntimeError, open_store
     from stormgen.runtime.errors import InvalidStoreURL, SchemaTooNew
-    from stormgen.runtime.merge import MergeError
+    from stormgen.runtime.merge import MergeError, check_model
 
     if prefer not in (None, "a", "b"):
         raise fail(f"--prefer must be a or b, not {prefer!r}")
     service = load_service(model)
+    # both stores checked before an application opens on one (it makes the model's view
+    # tables): bad input leaves every store as it was
+    known = _model_types(service)
+    for url in (store, with_):
+        try:
+            with open_store(url) as side:
+                check_model(side, known)
+        except (MergeError, InvalidStoreURL, SchemaTooNew) as exc:
+            raise fail(f"cannot merge: {exc}") from None
+        except StormgenRuntimeError as exc:
+            raise fail(f"cannot open the store: {exc}", 1) from None
     try:
         application: Application = service.open(store)
     except (InvalidStoreURL, SchemaTooNew) as exc:
@@ -370,6 +382,22 @@ def merge(
         raise typer.Exit(1)
     if report.written:
         _rebuild_views(service, to)
+
+
+def _model_types(service: Any) -> Callable[[str], bool]:
+    """Whether the service's model defines an event type (without opening a store)."""
+    from stormgen.runtime.definitions import Definitions
+
+    found: dict[str, Any] = service.module.definitions(None)
+    known = Definitions(
+        found.get("aggregates", ()),
+        found.get("views", ()),
+        found.get("policies", ()),
+        found.get("ports"),
+        found.get("system_events", {}),
+        found.get("messages", ()),
+    )
+    return known.registry.__contains__
 
 
 def _rebuild_views(service: Any, url: str) -> None:

@@ -168,9 +168,9 @@ class MergeReport:
         elif self.written:
             what = f"{self.events} events"
             if self.disregarded:
-                what += f", {self.disregarded} event(s) of b" if self.prefer == "a" else ""
-                what += f", {self.disregarded} event(s) of a" if self.prefer == "b" else ""
-                what += " recorded in $merge as disregarded"
+                other = "b" if self.prefer == "a" else "a"
+                what += f", {self.disregarded} event(s) of {other} recorded in $merge"
+                what += " as disregarded"
             out.append(f"merged into {self.to}: {what}")
         return out
 
@@ -226,6 +226,22 @@ def merge(
             store.close()
 
 
+def check_model(store: EventStore, known_type: Callable[[str], bool]) -> None:
+    """Raise `MergeError` when the store holds event types (``$`` types aside) that
+    ``known_type`` does not know: it is a store of another model."""
+    foreign = sorted(
+        t
+        for t in store.event_types(0, store.last_position())
+        if not t.startswith("$") and not known_type(t)
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise MergeError(
+            f"{store.url} holds events the model does not define ({shown}): "
+            "it is a store of another model"
+        )
+
+
 def _url(store: EventStore | str) -> str:
     return store if isinstance(store, str) else store.url
 
@@ -276,20 +292,9 @@ class _Plan:
         self.conflicts: set[str] = set()
 
     def check_models(self, known_type: Callable[[str], bool] | None) -> None:
-        if known_type is None:
-            return
-        for side, store in self.sides.items():
-            foreign = sorted(
-                t
-                for t in store.event_types(0, self.last[side])
-                if not t.startswith("$") and not known_type(t)
-            )
-            if foreign:
-                shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-                raise MergeError(
-                    f"{store.url} holds events the model does not define ({shown}): "
-                    "it is a store of another model"
-                )
+        if known_type is not None:
+            for store in self.sides.values():
+                check_model(store, known_type)
 
     def find_prefix(self) -> None:
         """The longest run of positions from 1 holding the same event ids on both sides."""
@@ -630,6 +635,7 @@ __all__ = [
     "MergeError",
     "MergeReport",
     "StreamSide",
+    "check_model",
     "is_instance_stream",
     "lineage",
     "merge",
