@@ -105,7 +105,8 @@ class MergeReport:
     disregarded: int = 0
     #: events both sides wrote after the fork (one id: a policy's command), kept once
     same: int = 0
-    #: streams forgotten on one side only (so forgotten in C)
+    #: streams of the prefix forgotten on one side only (so forgotten in C); found
+    #: while the keys are merged: empty in a dry run
     forgotten: list[str] = field(default_factory=list)
     dry_run: bool = False
     written: bool = False
