@@ -155,6 +155,11 @@ def test_merge_refuses_bad_input_with_one_sentence(
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert not [t for t in tables if t.startswith("view_")]  # no view made there
 
+    forked = _url(workdir, "forked")
+    run("fork", "--store", a, "--to", forked)
+    full = run("merge", str(MODEL), "--store", a, "--with", forked, "--to", b)
+    assert full.exit_code == 2 and "is not empty: a merge makes a new store" in full.stderr
+
     prefer = run("merge", str(MODEL), "--store", a, "--with", a, "--to", "x", "--prefer", "c")
     assert prefer.exit_code == 2 and "--prefer must be a or b" in prefer.stderr
 

@@ -263,7 +263,7 @@ def _target(to: EventStore | str, opened: list[EventStore]) -> EventStore:
     if target.get_meta(MERGE_IN_PROGRESS) is not None:
         target.discard_everything()
     elif target.last_position() != 0:
-        raise MergeError(f"cannot merge into {target.url}: the target store is not empty")
+        raise MergeError(f"{target.url} is not empty: a merge makes a new store")
     return target
 
 
