@@ -16,7 +16,7 @@ import stormgen
 SCRIPT = Path(sys.executable).with_name("stormgen")
 COMMANDS = [
     "init", "validate", "graph", "board", "generate", "run", "up",
-    "events", "state", "replay", "fork", "forget", "diff",
+    "events", "state", "replay", "fork", "merge", "info", "forget", "diff",
 ]  # fmt: skip
 
 

@@ -33,6 +33,8 @@ COMMANDS: tuple[Callable[..., Any], ...] = (
     ops.state,
     ops.replay,
     ops.fork,
+    ops.merge,
+    ops.info,
     ops.forget,
     diff.diff,
 )

@@ -1,4 +1,5 @@
-"""Operations on a store (docs/http.md, "Operations CLI"): events, state, replay, fork, forget.
+"""Operations on a store (docs/http.md, "Operations CLI"): events, state, replay, fork,
+merge, info, forget.
 
 Each command takes ``--store`` (default ``$STORMGEN_STORE``, else the SQLite file
 ``./.stormgen/events.db``). Commands that need the model's definitions (``state``,
@@ -8,6 +9,7 @@ Each command takes ``--store`` (default ``$STORMGEN_STORE``, else the SQLite fil
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -131,6 +133,7 @@ def events(
     def wanted(event: RecordedEvent) -> bool:
         return stream is None or event.stream == stream or event.stream.startswith(stream + "/")
 
+    _note_origin(source)
     printed = 0
     try:
         if follow:
@@ -354,3 +357,170 @@ def _has_pii(aggregate: Any) -> bool:
     from stormgen.runtime.messages import info
 
     return any(info(event).pii for event in aggregate.events)
+
+
+def _note_origin(source: EventStore) -> None:
+    """Say on stderr where a forked or merged store came from (stdout stays JSON lines)."""
+    from stormgen.runtime.store.url import origin_of
+
+    origins = origin_of(source)
+    if origins:
+        err_console.print(f"# {_origin_text(origins[0])}", markup=False, highlight=False)
+
+
+def _origin_text(origin: dict[str, Any]) -> str:
+    if origin.get("kind") == "fork":
+        return (
+            f"forked from {origin.get('url')} (store {origin.get('store_id')}) at position "
+            f"{origin.get('position')}, event {origin.get('event_id')}, {origin.get('forked_at')}"
+        )
+    if origin.get("kind") == "merge":
+        a, b = origin.get("a") or {}, origin.get("b") or {}
+        prefer = origin.get("prefer")
+        how = f", preferring {prefer}" if prefer else ""
+        return (
+            f"merged from {a.get('url')} (store {a.get('store_id')}) and {b.get('url')} "
+            f"(store {b.get('store_id')}), common prefix up to position "
+            f"{origin.get('common_prefix')}{how}, {origin.get('merged_at')}"
+        )
+    return f"origin: {origin}"
+
+
+def merge(
+    model: ModelArgument,
+    with_: Annotated[str, typer.Option("--with", help="The URL of the other store (side b).")],
+    to: Annotated[str, typer.Option("--to", help="The URL of the new (empty) merged store.")],
+    store: StoreOption = None,
+    prefer: Annotated[
+        str | None,
+        typer.Option(
+            help="On a stream written on both sides, keep side a's (--store) or b's "
+            "(--with) events; the others are kept in the $merge stream as disregarded.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the report; write nothing.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Join two forks of one log into a new store: their common past once, then both sides'
+    events in time order. Exit 1 when streams written on both sides stop it."""
+    from stormgen.runtime import StormgenRuntimeError, open_store
+    from stormgen.runtime.errors import InvalidStoreURL, SchemaTooNew
+    from stormgen.runtime.merge import MergeError, check_model
+
+    if prefer not in (None, "a", "b"):
+        raise fail(f"--prefer must be a or b, not {prefer!r}")
+    service = load_service(model)
+    # both stores checked before an application opens on one (it makes the model's view
+    # tables): bad input leaves every store as it was
+    known = _model_types(service)
+    for url in (store, with_):
+        try:
+            with open_store(url) as side:
+                check_model(side, known)
+        except (MergeError, InvalidStoreURL, SchemaTooNew) as exc:
+            raise fail(f"cannot merge: {exc}") from None
+        except StormgenRuntimeError as exc:
+            raise fail(f"cannot open the store: {exc}", 1) from None
+    try:
+        application: Application = service.open(store)
+    except (InvalidStoreURL, SchemaTooNew) as exc:
+        raise fail(str(exc)) from None
+    except StormgenRuntimeError as exc:
+        raise fail(f"cannot open the store: {exc}", 1) from None
+    with application, progress_bar("merging") as advance:
+        try:
+            report = application.merge(
+                with_,
+                to,
+                prefer,  # type: ignore[arg-type]
+                dry_run=dry_run,
+                progress=advance,
+            )
+        except (MergeError, InvalidStoreURL, SchemaTooNew) as exc:
+            raise fail(f"cannot merge: {exc}") from None
+        except StormgenRuntimeError as exc:
+            raise fail(f"cannot merge: {exc}", 1) from None
+    if json_:
+        _print_json(report.to_json())
+    else:
+        for line in report.lines():
+            console.print(line, markup=False, highlight=False)
+    if report.stopped:
+        raise typer.Exit(1)
+    if report.written:
+        _rebuild_views(service, to)
+
+
+def _model_types(service: Any) -> Callable[[str], bool]:
+    """Whether the service's model defines an event type (without opening a store)."""
+    from stormgen.runtime.definitions import Definitions
+
+    found: dict[str, Any] = service.module.definitions(None)
+    known = Definitions(
+        found.get("aggregates", ()),
+        found.get("views", ()),
+        found.get("policies", ()),
+        found.get("ports"),
+        found.get("system_events", {}),
+        found.get("messages", ()),
+    )
+    return known.registry.__contains__
+
+
+def _rebuild_views(service: Any, url: str) -> None:
+    """Replay every view of the merged store (views are derived: none was copied)."""
+    with service.open(url) as merged:
+        names = list(merged.views)
+        with progress_bar("rebuilding views", len(names)) as advance:
+            for done, name in enumerate(names, 1):
+                merged.replay(name)
+                advance(done, len(names))
+    err_console.print(f"rebuilt {len(names)} view(s) of {url}", markup=False, highlight=False)
+
+
+def info(
+    store: StoreOption = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Print what a store is: its identity, size, and where it came from (fork, merge)."""
+    from stormgen.runtime import StormgenRuntimeError, open_store
+    from stormgen.runtime.errors import InvalidStoreURL
+    from stormgen.runtime.store.base import MERGE_IN_PROGRESS, STORE_ID
+    from stormgen.runtime.store.url import origin_of
+
+    try:
+        source = open_store(store, interrupted_merge=True)
+    except InvalidStoreURL as exc:
+        raise fail(str(exc)) from None
+    except StormgenRuntimeError as exc:
+        raise fail(f"cannot open the store: {exc}", 1) from None
+    with source:
+        data: dict[str, Any] = {
+            "url": source.url,
+            # read only: a store gets its identity when first forked or merged
+            "store_id": source.get_meta(STORE_ID),
+            "last_position": source.last_position(),
+            "origin": origin_of(source),
+            "unfinished_merge": source.get_meta(MERGE_IN_PROGRESS),
+        }
+    if json_:
+        _print_json(data)
+        return
+    lines = [
+        f"store {data['url']}",
+        f"identity {data['store_id'] or '(none yet: given when first forked or merged)'}",
+        f"last position {data['last_position']}",
+    ]
+    if data["unfinished_merge"] is not None:
+        lines.append(
+            f"UNUSABLE: an unfinished merge, begun {data['unfinished_merge']} and interrupted;"
+            " merge into it again, or delete it"
+        )
+    lines.extend(_origin_text(origin) for origin in data["origin"])
+    if not data["origin"]:
+        lines.append("an original store (no fork, no merge)")
+    for line in lines:
+        console.print(line, markup=False, highlight=False)

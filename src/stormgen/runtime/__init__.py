@@ -19,6 +19,7 @@ from stormgen.runtime.envelope import NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError, StormgenRuntimeError
 from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.lookups import Lookups
+from stormgen.runtime.merge import MergeError, MergeReport, merge
 from stormgen.runtime.messages import REDACTED, Command, Envelope, Event, Message, MessageInfo, info
 from stormgen.runtime.policies import (
     FakeChoiceError,
@@ -77,6 +78,8 @@ __all__ = [
     "KeyReused",
     "Loaded",
     "Lookups",
+    "MergeError",
+    "MergeReport",
     "Message",
     "MessageInfo",
     "NewEvent",
@@ -105,6 +108,7 @@ __all__ = [
     "is_unset",
     "key_for",
     "loads",
+    "merge",
     "on_command",
     "on_event",
     "open_store",

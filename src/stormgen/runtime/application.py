@@ -24,15 +24,18 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
+from stormgen.runtime.codec import to_data
 from stormgen.runtime.commands import CommandHandler, CommandResult, command_metadata, trace
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.definitions import AggregateRef, Definitions, ViewRef
-from stormgen.runtime.envelope import NewEvent, RecordedEvent
+from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import StormgenRuntimeError
 from stormgen.runtime.failures import FAILURES_STREAM
 from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.lookups import Lookups
+from stormgen.runtime.merge import MergeReport, Side
+from stormgen.runtime.merge import merge as merge_stores
 from stormgen.runtime.messages import Command, Envelope, Event, Message
 from stormgen.runtime.policies import Policy, Port
 from stormgen.runtime.reading import EventReader
@@ -407,6 +410,44 @@ class Application:
         checkpoints and snapshots are rebuilt by an application opened on the fork.
         """
         return fork_store(self.store, to_url, up_to_position, progress=progress)
+
+    def merge(
+        self,
+        other: EventStore | str,
+        to: EventStore | str,
+        prefer: Side | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> MergeReport:
+        """Join this store's past and another's (a fork of the same log) into a new store
+        ``to``; return the report (see `stormgen.runtime.merge.merge`).
+
+        The report shows each conflicting stream's state on both sides. Policies resume
+        in the merged store after what their own side handled; views start over there
+        (they rebuild when an application on it runs its consumers, or replays).
+        """
+        return merge_stores(
+            self.store,
+            other,
+            to,
+            prefer,
+            dry_run=dry_run,
+            states=self._state_in,
+            known_type=self.registry.__contains__,
+            policies=list(self.policies),
+            progress=progress,
+        )
+
+    def _state_in(self, store: EventStore, stream: str) -> JSONDict | None:
+        """A stream's state in a store of this model (None: no aggregate of this model)."""
+        agg = self.aggregates.get(stream.rpartition("/")[0])
+        if agg is None:
+            return None
+        reader = self.reader if store is self.store else EventReader(self.registry, KeyRing(store))
+        loaded = StateLoader(store, reader, StateCache(0)).load(agg, stream)
+        state: JSONDict | None = to_data(loaded.state)
+        return state
 
 
 def state_cache_from_env() -> int:

@@ -248,6 +248,12 @@ class Dialect:
             "columns = excluded.columns"
         )
         self.delete_view = f"DELETE FROM stormgen_views WHERE view = {p}"
+        self.get_meta = f"SELECT value FROM stormgen_meta WHERE key = {p}"
+        self.set_meta = (
+            f"INSERT INTO stormgen_meta (key, value) VALUES ({p}, {p}) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+        self.delete_meta = f"DELETE FROM stormgen_meta WHERE key = {p}"
 
     def log_filter(
         self, after_position: int, up_to_position: int | None, types: Sequence[str] | None
@@ -465,6 +471,17 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
             ),
         )
 
+    # -- the store's own records -----------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute(self._sql.get_meta, (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._conn.execute(self._sql.delete_meta, (key,))
+        else:
+            self._conn.execute(self._sql.set_meta, (key, value))
+
     def list_failures(self, consumer: str | None = None) -> list[ParkedFailure]:
         statement = self._sql.list_failures
         params: tuple[Any, ...] = ()
@@ -656,6 +673,25 @@ class SQLStore(EventStore, Generic[ConnT]):
             uow._conn.execute(self.dialect.delete_view, (view,))
         with self._views_lock:
             self._views.pop(view, None)
+
+    @abstractmethod
+    def _tables(self, conn: ConnT) -> list[str]:
+        """The names of every table of the store (its own and its views')."""
+
+    def discard_everything(self) -> None:
+        with self.transaction() as uow:
+            conn = uow._conn
+            views = {
+                view_table_name(str(r[0])) for r in conn.execute("SELECT view FROM stormgen_views")
+            }
+            for table in self._tables(conn):
+                if table in views:
+                    conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+                elif table != "stormgen_meta":
+                    conn.execute(f"DELETE FROM {quote(table)}")
+            conn.execute("DELETE FROM stormgen_meta WHERE key <> 'schema_version'")
+        with self._views_lock:
+            self._views.clear()
 
 
 #: the name of an index `_order_index` made (a column's index never ends so)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -36,6 +37,7 @@ from stormgen.runtime.store.roles import (
     LogReader,
     LogWriter,
     Snapshots,
+    StoreRecords,
     StreamReader,
     ViewRows,
 )
@@ -47,6 +49,15 @@ from stormgen.runtime.store.roles import ViewRow as ViewRow
 #: upgrade older ones. Version 2 added the events' ``envelope`` column; version 3 put
 #: the idempotency keys in namespaces (`INTERNAL_KEYS`, `CLIENT_KEYS`).
 SCHEMA_VERSION: Final = 3
+
+#: The store record (`StoreRecords`) holding the store's identity.
+STORE_ID: Final = "store_id"
+#: The store record of where a store came from: a JSON list of origins, the nearest
+#: first (a fork's source and position, then the source's own origins; or a merge).
+ORIGIN: Final = "origin"
+#: The store record a merge writes first and removes last: a store that carries it is
+#: an interrupted merge, refused by `open_store`.
+MERGE_IN_PROGRESS: Final = "merge_in_progress"
 
 #: ``expected_version`` value meaning "append whatever the stream's version is".
 ANY: Final = None
@@ -122,6 +133,7 @@ class UnitOfWork(
     EncryptionKeys,
     IdempotencyRecords,
     Failures,
+    StoreRecords,
 ):
     """A database transaction on a store: everything done through it commits or none.
 
@@ -369,6 +381,29 @@ class EventStore(LogWriter, LogReader):
         """Return parked failures."""
         with self.reading() as uow:
             return uow.list_failures(consumer)
+
+    def get_meta(self, key: str) -> str | None:
+        """Return one of the store's own records (see `StoreRecords`), or None."""
+        with self.reading() as uow:
+            return uow.get_meta(key)
+
+    def identity(self) -> str:
+        """The store's identity: a uuid recorded (as ``store_id``) the first time it is
+        asked for, so a fork or a merge can name the store it came from."""
+        found = self.get_meta(STORE_ID)
+        if found is not None:
+            return found
+        with self.transaction() as uow:
+            found = uow.get_meta(STORE_ID)
+            if found is None:
+                found = str(uuid.uuid4())
+                uow.set_meta(STORE_ID, found)
+            return found
+
+    def discard_everything(self) -> None:
+        """Delete the log and every side table's rows (drop the view tables): what an
+        interrupted merge left, before it is done again. Only `merge` calls it."""
+        raise NotImplementedError
 
     # -- health ----------------------------------------------------------------------
     def probe(self, timeout: float = 1.0) -> None:

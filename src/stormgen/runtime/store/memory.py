@@ -83,6 +83,7 @@ class _State:
         self.keys: dict[str, bytes] = {}
         self.idempotency: dict[str, JSONDict] = {}
         self.failures: dict[tuple[str, int], ParkedFailure] = {}
+        self.meta: dict[str, str] = {}
 
 
 class _Undo:
@@ -304,6 +305,15 @@ class MemoryUnitOfWork(UnitOfWork):
     def delete_failure(self, consumer: str, position: int) -> bool:
         return self._pop(self._s.failures, (consumer, position))
 
+    def get_meta(self, key: str) -> str | None:
+        return self._s.meta.get(key)
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._pop(self._s.meta, key)
+        else:
+            self._put(self._s.meta, key, value)
+
 
 class MemoryStore(EventStore):
     """An event store in process memory; same guarantees as the others, nothing durable."""
@@ -442,6 +452,10 @@ class MemoryStore(EventStore):
         with self._lock:
             self._state.views.pop(view, None)
             self._state.view_columns.pop(view, None)
+
+    def discard_everything(self) -> None:
+        with self._lock:
+            self._state = _State()
 
     def close(self) -> None:
         self.closed = True

@@ -655,6 +655,17 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         with self._connection() as conn:
             return self._event_types(conn, after_position, up_to_position)
 
+    def event_ids(
+        self, after_position: int, up_to_position: int, limit: int
+    ) -> list[tuple[int, str]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT position, id FROM events WHERE position > %s AND position <= %s"
+                " ORDER BY position LIMIT %s",
+                (after_position, up_to_position, limit),
+            )
+            return [(int(r[0]), str(r[1])) for r in rows]
+
     def stream_version(self, stream: str) -> int:
         with self._connection() as conn:
             return self._stream_version(conn, stream)
@@ -706,6 +717,13 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
                 threading.Event().wait(1.0)
 
     # -- views ---------------------------------------------------------------------
+    def _tables(self, conn: psycopg.Connection[Any]) -> list[str]:
+        query = (
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = %s AND table_type = 'BASE TABLE'"
+        )
+        return [str(r[0]) for r in conn.execute(query, (self.schema,))]
+
     def _lock_view(self, conn: psycopg.Connection[Any], view: str) -> None:
         # Two processes starting at once must not both rebuild the table.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("view:" + view,))

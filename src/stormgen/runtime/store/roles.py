@@ -13,7 +13,8 @@ PostgreSQL): ``tests/runtime/store/test_contract_<role>.py``.
 - `EncryptionKeys`: per-stream keys, for crypto-shredding (``test_contract_keys.py``);
 - `IdempotencyRecords`: the append each idempotency key stands for
   (``test_contract_idempotency.py``);
-- `Failures`: events consumers gave up on (``test_contract_failures.py``).
+- `Failures`: events consumers gave up on (``test_contract_failures.py``);
+- `StoreRecords`: the store's own records, its identity and origin (``test_contract_meta.py``).
 """
 
 from __future__ import annotations
@@ -132,6 +133,15 @@ class LogReader(StreamReader):
             found.update(event.type for event in page)
             after_position = page[-1].position
         return found
+
+    def event_ids(
+        self, after_position: int, up_to_position: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """Return the positions and ids of the first ``limit`` events with a position in
+        (``after_position``, ``up_to_position``], in order: what a merge compares to find
+        two logs' common prefix, without decoding the events (the SQL stores override)."""
+        page = self.read_all(after_position, limit, None, up_to_position)
+        return [(e.position, e.id) for e in page]
 
     def iter_all(
         self,
@@ -338,3 +348,17 @@ class Failures(ABC):
     @abstractmethod
     def delete_failure(self, consumer: str, position: int) -> bool:
         """Remove a parked failure (it was retried); return whether it existed."""
+
+
+# -- the store's own records ---------------------------------------------------------------
+class StoreRecords(ABC):
+    """Named text values the store keeps about itself: its identity (`store_id`), where
+    it came from (a fork's or a merge's `origin`), a merge in progress."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None:
+        """Return the value recorded under ``key``, or None."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Record ``value`` under ``key`` (replacing it); None removes the key."""

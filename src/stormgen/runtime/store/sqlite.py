@@ -525,6 +525,16 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
     def event_types(self, after_position: int, up_to_position: int) -> set[str]:
         return self._event_types(self._conn(), after_position, up_to_position)
 
+    def event_ids(
+        self, after_position: int, up_to_position: int, limit: int
+    ) -> list[tuple[int, str]]:
+        rows = self._conn().execute(
+            "SELECT position, json_extract(envelope, '$[0]') FROM events"
+            " WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+            (after_position, up_to_position, limit),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
     def stream_version(self, stream: str) -> int:
         return self._stream_version(self._conn(), stream)
 
@@ -541,6 +551,12 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             .fetchone()
         )
         return int(row[0]) if row else 0
+
+    def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        # sqlite_sequence too: a merge done again starts its positions at 1
+        return [
+            str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
 
     # -- health ----------------------------------------------------------------------
     def probe(self, timeout: float = 1.0) -> None:

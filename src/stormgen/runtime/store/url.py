@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
+
+from stormgen.runtime.envelope import JSONDict, format_time
 from stormgen.runtime.errors import InvalidStoreURL, StoreError
-from stormgen.runtime.store.base import EventStore
+from stormgen.runtime.store.base import MERGE_IN_PROGRESS, ORIGIN, EventStore
 
 #: The store used when neither ``--store`` nor ``STORMGEN_STORE`` names one.
 DEFAULT_STORE_URL = "sqlite:///./.stormgen/events.db"
@@ -22,7 +27,7 @@ def resolve_store_url(url: str | None = None) -> str:
     return os.environ.get(STORE_ENV) or DEFAULT_STORE_URL
 
 
-def open_store(url: str | None = None) -> EventStore:
+def open_store(url: str | None = None, *, interrupted_merge: bool = False) -> EventStore:
     """Open (creating if needed) the store a URL names.
 
     ``memory://`` (a new in-process store; ``memory://name`` is shared by name
@@ -30,8 +35,27 @@ def open_store(url: str | None = None) -> EventStore:
     (``?synchronous=full|normal``), ``postgresql://user:pass@host:port/db``
     (``?schema=NAME``, ``?pool_max=N``). With no URL, ``$STORMGEN_STORE`` or the
     default ``sqlite:///./.stormgen/events.db``.
+
+    A store an interrupted merge left is refused (`StoreError`) unless
+    ``interrupted_merge`` (what a merge into it again asks for).
     """
-    url = resolve_store_url(url)
+    store = _open(resolve_store_url(url))
+    if not interrupted_merge:
+        try:
+            started = store.get_meta(MERGE_IN_PROGRESS)
+        except BaseException:
+            store.close()
+            raise
+        if started is not None:
+            store.close()
+            raise StoreError(
+                f"{store.url} is an unfinished merge (begun {started}, interrupted): "
+                "merge into it again, or delete it"
+            )
+    return store
+
+
+def _open(url: str) -> EventStore:
     scheme, sep, _rest = url.partition("://")
     if not sep:
         raise InvalidStoreURL(
@@ -58,6 +82,25 @@ def open_store(url: str | None = None) -> EventStore:
 
 
 ForkProgress = Callable[[int, int], None]
+
+_origins = msgspec.json.Decoder(list[dict[str, Any]]).decode
+
+
+def encode_origin(origins: list[JSONDict]) -> str:
+    """The `ORIGIN` record of a list of origins (the nearest first)."""
+    return msgspec.json.encode(origins).decode()
+
+
+def origin_of(store: EventStore) -> list[JSONDict]:
+    """Where a store came from (its `ORIGIN` record): the nearest origin first; empty
+    for a store that is no fork nor merge."""
+    text = store.get_meta(ORIGIN)
+    if not text:
+        return []
+    try:
+        return _origins(text)
+    except msgspec.DecodeError:
+        return [{"kind": "unreadable", "record": text}]
 
 
 def fork(
@@ -96,14 +139,29 @@ def fork(
             position = batch[-1].position
             if progress is not None:
                 progress(position, end)
-        if copy_keys and streams:
-            with source.transaction() as src, dest.transaction() as dst:
+        origin: JSONDict = {
+            "kind": "fork",
+            "store_id": source.identity(),
+            "url": source.url,
+            "position": position,
+            "event_id": None if not position else _event_id(source, position),
+            "forked_at": format_time(datetime.now(UTC)),
+        }
+        with source.reading() as src, dest.transaction() as dst:
+            if copy_keys:
                 for stream in sorted(streams):
                     key = src.get_key(stream)
                     if key is not None:
                         dst.put_key(stream, key)
+            # kept by later forks: the source's own origins follow
+            dst.set_meta(ORIGIN, encode_origin([origin, *origin_of(source)]))
     except BaseException:
         if isinstance(target, str):
             dest.close()
         raise
     return dest
+
+
+def _event_id(store: EventStore, position: int) -> str | None:
+    event = store.read_event(position)
+    return None if event is None else event.id
