@@ -350,6 +350,8 @@ class Env:
     lets: Mapping[str, tuple[Type, Expr]] = field(default_factory=dict)
     #: variables bound around the expression (a policy's fan-out `for x in L`)
     locals: Mapping[str, Type] = field(default_factory=dict)
+    #: whether `id("name")` (a stable id made from a name) may be called: in scenarios
+    ids: bool = False
 
     @property
     def namespaces(self) -> tuple[Namespace, ...]:
@@ -507,3 +509,15 @@ def _view_env(
 def constant_env(context: Context | None, scope: Scope) -> Env:
     """What a field's default sees: no fields, only enum members and functions."""
     return Env(scope, context, "a default", enums=visible_enums(scope, context))
+
+
+def scenario_env(context: Context | None, scope: Scope) -> Env:
+    """What a scenario's values see: enum members, functions and ``id("name")``."""
+    return Env(
+        scope,
+        context,
+        "a scenario",
+        enums=visible_enums(scope, context),
+        note="a scenario's values are constants: it has no message or state to read",
+        ids=True,
+    )

@@ -9,11 +9,12 @@ fresh ids, an unset field) raises :class:`Unknowable`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from stormgen.model import typecheck as tc
 from stormgen.model import types as t
@@ -30,6 +31,7 @@ from stormgen.model.nodes import (
     TypeRef,
     Unary,
 )
+from stormgen.runtime.scenarios import stable_id
 
 
 class Unknowable(Exception):
@@ -65,11 +67,15 @@ class Interpreter:
         # Keeps analysed nodes and types alive, so that their ids stay theirs.
         self._keep: list[tuple[Expr, t.Type | None]] = []
         self._locals: dict[str, Any] = {}  # the variables of the comprehensions around
+        self._types: dict[int, t.Type] = {}  # the types of the expression being evaluated
+        #: what ``new_id()`` gives; None: fresh ids are unknowable
+        self.new_id: Callable[[], Any] | None = None
 
     def with_clock(self, clock: datetime | None) -> Interpreter:
         """The same interpreter reading ``clock``; it shares the analyses (which do not
         depend on the clock) instead of repeating them."""
         other = Interpreter(self.env, self.unset, clock)
+        other.new_id = self.new_id
         other._analyses = self._analyses
         other._keep = self._keep
         return other
@@ -89,7 +95,11 @@ class Interpreter:
             self._keep.append((expr, want))
         if analysis.problems:
             raise Unknowable("the expression does not type-check")
-        return self._eval(expr, analysis.bindings, message, state)
+        outer, self._types = self._types, analysis.types
+        try:
+            return self._eval(expr, analysis.bindings, message, state)
+        finally:
+            self._types = outer
 
     def _eval(
         self,
@@ -144,6 +154,12 @@ class Interpreter:
             else:
                 items = tuple(ev(arg, bindings, message, state))
             return _aggregate(e.function, items)
+        if isinstance(e, Call) and e.function == "id" and self.env.ids:
+            assert isinstance(e.args[0], Literal) and isinstance(e.args[0].value, str)
+            kind = UUID if self._types.get(id(e)) == t.UUID else str
+            return stable_id(e.args[0].value, kind)
+        if isinstance(e, Call) and e.function == "new_id" and self.new_id is not None:
+            return self.new_id()
         if isinstance(e, Call):
             if e.function == "new_id" or (self.clock is None and e.function in ("now", "today")):
                 raise Unknowable(f"{e.function}()")
