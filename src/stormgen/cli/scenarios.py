@@ -28,7 +28,7 @@ def test(
     """Run every scenario of a model: exit 0 if all pass, 1 if one fails, 2 if invalid."""
     from stormgen.checks import check
     from stormgen.model.scope import Scope
-    from stormgen.render.scenario_run import run_scenarios
+    from stormgen.render.python.model_run import run_scenarios
 
     loaded = load_model(model, format)
     scope = Scope(loaded)

@@ -23,6 +23,9 @@ from stormgen.model.nodes import (
     Field,
     Hotspot,
     Model,
+    RowExpectation,
+    Scenario,
+    ScenarioMessage,
     Value,
     View,
 )
@@ -99,6 +102,7 @@ class ContextDoc:
     types: list[Section]
     hotspots: list[str]
     counts: dict[str, int]
+    scenarios: list[Section] = field(default_factory=list)  # its specification by example
 
 
 def _rows(fields: tuple[Field, ...]) -> list[FieldRow]:
@@ -139,6 +143,12 @@ class _Docs:
             elif d["kind"] == "issues":
                 kind = graph.nodes[u]["kind"]
                 self.issuers[v].append(f"{kind} {_link(u, graph.nodes[v]['context'])}")
+        # context -> its scenarios; a top-level one goes with the context its `when` names
+        self.scenarios: dict[str, list[Scenario]] = defaultdict(list)
+        for c in model.contexts:
+            self.scenarios[c.name] += c.scenarios
+        for s in model.scenarios:
+            self.scenarios[s.when.message.name.split(".", 1)[0]].append(s)
 
     def command(self, context: Context, owner: Aggregate | External, c: Command) -> Section:
         nid = _message_id("command", context, owner, c.name)
@@ -347,7 +357,36 @@ class _Docs:
             types=types,
             hotspots=hotspots,
             counts=counts,
+            scenarios=[_scenario(s) for s in self.scenarios.get(context.name, [])],
         )
+
+
+def _scenario_message(m: ScenarioMessage) -> str:
+    line = _code(m.message.name)
+    if m.assignments:
+        line += " with " + ", ".join(_code(assignment(a)) for a in m.assignments)
+    return line
+
+
+def _scenario(s: Scenario) -> Section:
+    """A scenario as its given, when and then lines."""
+    thens: list[str] = []
+    if s.rejected:
+        thens.append("rejected" + (f": “{inline(s.message)}”" if s.message else ""))
+    for item in s.then:
+        if isinstance(item, RowExpectation):
+            line = f"row {_code(f'{item.view.name}[{expression(item.key)}]')}"
+            if item.assignments:
+                line += " with " + ", ".join(_code(assignment(a)) for a in item.assignments)
+            thens.append(line)
+        else:
+            thens.append(_scenario_message(item))
+    lists = [
+        ("Given", [_scenario_message(g) for g in s.given]),
+        ("When", [_scenario_message(s.when)]),
+        ("Then", thens),
+    ]
+    return Section(name=inline(s.name), lists=[(t, items) for t, items in lists if items])
 
 
 def _type_section(t: Value | Enum) -> Section:

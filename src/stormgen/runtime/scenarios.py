@@ -50,6 +50,13 @@ class Outcome:
     rejected: str | None = None
     commands: list[Command] = field(default_factory=list)
 
+    def issued(self, kind: type[Command], **fields: Any) -> bool:
+        """Whether a command of class ``kind`` with these field values was issued."""
+        return any(
+            type(c) is kind and all(getattr(c, k) == v for k, v in fields.items())
+            for c in self.commands
+        )
+
 
 class ScenarioRun:
     """One scenario's service in memory; takes the keywords of the generated

@@ -159,7 +159,12 @@ class Evaluator:
         """A scenario message's fields and their types, made once per message."""
         found = self._fields.get(id(msg.element))
         if found is None:
-            found = self._fields[id(msg.element)] = fields_of(msg, self.scope)
+            found = fields_of(msg, self.scope)
+            owner = msg.resolved.owner
+            if isinstance(owner, Aggregate):  # the id first, as in the message's class
+                ident = owner.id_field.name
+                found = {ident: found[ident]} | {n: v for n, v in found.items() if n != ident}
+            self._fields[id(msg.element)] = found
             self._keep.append(msg.element)
         return found
 
@@ -468,7 +473,7 @@ class Runner:
         self.model = model
         self.scope = scope
         self.ev = Evaluator(scope)
-        self.names: dict[Any, str] = {}  # id("o1") values -> their text, for messages
+        self.names: dict[Any, str] = {}  # the values of `id("o1")` -> "o1"
 
     def run_all(self) -> list[ScenarioResult]:
         return [self.run(context, s) for context, s in all_scenarios(self.model)]
@@ -521,7 +526,7 @@ class Runner:
         from stormgen.model.nodes import Call, Literal
 
         if isinstance(expr, Call) and expr.function == "id" and isinstance(expr.args[0], Literal):
-            self.names[value] = f'id("{expr.args[0].value}")'
+            self.names[value] = str(expr.args[0].value)
 
     def data(self, context: Context | None, msg: Message) -> dict[str, Any]:
         """A given or when message's fields: those named, the others' defaults."""
@@ -653,7 +658,7 @@ class Runner:
     def show(self, value: Any) -> str:
         """A value as the model writes it."""
         if isinstance(value, uuid.UUID | str) and value in self.names:
-            return self.names[value]
+            return f'id("{self.names[value]}")'
         if value is None:
             return "none"
         if isinstance(value, bool):
