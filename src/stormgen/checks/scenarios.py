@@ -18,13 +18,14 @@ from pathlib import Path
 
 from stormgen.checks._context import KIND_WORDS, CheckContext, error
 from stormgen.checks._registry import rule
-from stormgen.diagnostics import Diagnostic
+from stormgen.diagnostics import Diagnostic, Location
 from stormgen.model.hints import did_you_mean
 from stormgen.model.nodes import (
     Assignment,
     Command,
     Context,
     Event,
+    Passing,
     RowExpectation,
     Scenario,
     ScenarioMessage,
@@ -45,7 +46,7 @@ from stormgen.model.scenarios import (
 )
 from stormgen.model.scope import ALL_KINDS, Scope
 from stormgen.model.typecheck import infer
-from stormgen.model.types import Env, Type, assignable, scenario_env, view_row
+from stormgen.model.types import DURATION, Env, Type, assignable, scenario_env, view_row
 
 _CODES = ("E102", "E401", "E402", "E403", "E405", "E406")
 
@@ -86,7 +87,11 @@ class ScenarioChecker:
     def check(self) -> list[Diagnostic]:
         s = self.scenario
         given = [self.message(g, "given") for g in s.given]
-        when = self.message(s.when, "when")
+        if isinstance(s.when, Passing):
+            self.passing(s.when)
+            when = None
+        else:
+            when = self.message(s.when, "when")
         thens: list[Message | None] = []
         for item in s.then:
             if isinstance(item, RowExpectation):
@@ -250,6 +255,31 @@ class ScenarioChecker:
 
     # ------------------------------------------------------------ can `then` hold?
 
+    def passing(self, when: Passing) -> None:
+        """``DURATION pass``: a duration; and only a view row may be expected after it."""
+        got, problems = infer(when.duration, self.env, DURATION)
+        self.out += problems
+        if not problems and got != DURATION:
+            self.out.append(
+                error(
+                    "E402",
+                    f"type mismatch: time passes by a duration, not {got}",
+                    when.duration.loc,
+                    "write e.g. 'minutes(16) pass'",
+                )
+            )
+        s = self.scenario
+        if s.rejected:
+            self.cannot(when.loc, "time passing is no command: nothing is rejected", None)
+        for item in s.then:
+            if isinstance(item, ScenarioMessage):
+                self.cannot(
+                    item.loc,
+                    f"nothing in this model acts when time passes, so `{item.message.name}` "
+                    "cannot follow",
+                    "only a view row (as the `given` events left it) can be expected here",
+                )
+
     def outcome(self, when: Message, thens: list[Message], given: list[Message]) -> None:
         s = self.scenario
         if s.rejected:
@@ -259,7 +289,7 @@ class ScenarioChecker:
         if when.is_event:
             for m in expected_events:
                 self.cannot(
-                    m.node,
+                    m.node.loc,
                     f"event {m.element.name} cannot follow `when` an event: "
                     "only a command records events",
                     "the commands the policies issue are expected here, not their events",
@@ -280,7 +310,7 @@ class ScenarioChecker:
         for m in thens:
             if not m.is_event and id(m.element) not in issued:
                 self.cannot(
-                    m.node,
+                    m.node.loc,
                     f"no policy issues {m.element.name} for the events of this `when`",
                     "a scenario's `then` names the commands its policies issue",
                 )
@@ -288,20 +318,20 @@ class ScenarioChecker:
     def rejected(self, when: Message) -> None:
         s = self.scenario
         if when.is_event:
-            self.cannot(s.when, "an event cannot be rejected: it happened", None)
+            self.cannot(s.when.loc, "an event cannot be rejected: it happened", None)
             return
         assert isinstance(when.element, Command)
         messages = [r.message for r in when.element.requires]
         if not messages:
             self.cannot(
-                s.when,
+                s.when.loc,
                 f"command {when.element.name} has no `require`: it is never rejected",
                 None,
             )
         elif s.message is not None and s.message not in messages:
             quoted = ", ".join(f'"{m}"' for m in messages)
             self.cannot(
-                s.when,
+                s.when.loc,
                 f'command {when.element.name} never rejects with "{s.message}"',
                 f"its guards say: {quoted}",
             )
@@ -320,7 +350,7 @@ class ScenarioChecker:
                 never = all(e is not m.element for e, _ in emits)
                 why = "never emits" if never else "does not emit, in this order,"
                 self.cannot(
-                    m.node,
+                    m.node.loc,
                     f"command {command.name} {why} event {m.element.name}",
                     "its events: " + (", ".join(e.name for e, _ in emits) or "none"),
                 )
@@ -328,7 +358,7 @@ class ScenarioChecker:
             for skipped, always in emits[i:j]:
                 if always:
                     self.cannot(
-                        m.node,
+                        m.node.loc,
                         f"command {command.name} always emits {skipped.name} before "
                         f"{m.element.name}",
                         "list every event the command records, in order",
@@ -338,11 +368,11 @@ class ScenarioChecker:
         for missing, always in emits[i:]:
             if always:
                 self.cannot(
-                    expected[-1].node,
+                    expected[-1].node.loc,
                     f"command {command.name} always emits {missing.name} too",
                     "list every event the command records, in order",
                 )
                 return
 
-    def cannot(self, node: ScenarioMessage, message: str, help_: str | None) -> None:
-        self.out.append(error("E405", f"this `then` can never hold: {message}", node.loc, help_))
+    def cannot(self, loc: Location, message: str, help_: str | None) -> None:
+        self.out.append(error("E405", f"this `then` can never hold: {message}", loc, help_))

@@ -475,7 +475,11 @@ class Builder:
         return n.Scenario(
             name=unescape(obj.name),
             loc=self.loc(obj),
-            when=self.scenario_message(obj.when),
+            when=(
+                n.Passing(self.expr(obj.passing.duration), self.loc(obj.passing))
+                if obj.passing is not None
+                else self.scenario_message(obj.when)
+            ),
             given=tuple(self.scenario_message(g) for g in obj.given),
             then=tuple(thens),
             rejected=bool(obj.rejected),

@@ -390,16 +390,24 @@ class RowExpectation:
 
 
 @dataclass(frozen=True, slots=True)
+class Passing:
+    """``DURATION pass`` as a scenario's ``when``: the clock moves on."""
+
+    duration: Expr
+    loc: Location
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """``scenario "name" { given ... when ... then ... }``: a specification by example.
 
-    ``when`` is a command or an event; ``then`` the events, commands and view rows
-    expected, unless ``rejected`` (with the guard's ``message``, when written).
+    ``when`` is a command, an event or time passing; ``then`` the events, commands and
+    view rows expected, unless ``rejected`` (with the guard's ``message``, when written).
     """
 
     name: str
     loc: Location
-    when: ScenarioMessage
+    when: ScenarioMessage | Passing
     given: tuple[ScenarioMessage, ...] = ()
     then: tuple[ScenarioMessage | RowExpectation, ...] = ()
     rejected: bool = False

@@ -23,6 +23,7 @@ from stormgen.model.nodes import (
     Field,
     Hotspot,
     Model,
+    Passing,
     RowExpectation,
     Scenario,
     ScenarioMessage,
@@ -148,7 +149,9 @@ class _Docs:
         for c in model.contexts:
             self.scenarios[c.name] += c.scenarios
         for s in model.scenarios:
-            self.scenarios[s.when.message.name.split(".", 1)[0]].append(s)
+            named = s.when if isinstance(s.when, ScenarioMessage) else (s.given or [None])[0]
+            home = named.message.name.split(".", 1)[0] if named is not None else ""
+            self.scenarios[home].append(s)
 
     def command(self, context: Context, owner: Aggregate | External, c: Command) -> Section:
         nid = _message_id("command", context, owner, c.name)
@@ -368,6 +371,12 @@ def _scenario_message(m: ScenarioMessage) -> str:
     return line
 
 
+def _scenario_when(when: ScenarioMessage | Passing) -> str:
+    if isinstance(when, Passing):
+        return f"{_code(expression(when.duration))} pass"
+    return _scenario_message(when)
+
+
 def _scenario(s: Scenario) -> Section:
     """A scenario as its given, when and then lines."""
     thens: list[str] = []
@@ -383,7 +392,7 @@ def _scenario(s: Scenario) -> Section:
             thens.append(_scenario_message(item))
     lists = [
         ("Given", [_scenario_message(g) for g in s.given]),
-        ("When", [_scenario_message(s.when)]),
+        ("When", [_scenario_when(s.when)]),
         ("Then", thens),
     ]
     return Section(name=inline(s.name), lists=[(t, items) for t, items in lists if items])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stormgen.runtime.aggregate import Aggregate, decide, id_text
@@ -76,6 +76,7 @@ class ScenarioRun:
         self._states: dict[str, tuple[Any, int]] = {}  # stream -> (state, version)
         self._rows: dict[str, dict[Any, Any]] = {view.name: {} for view in self.views}
         self._position = 0
+        self.now = STARTED_AT  # the scenario's clock
 
     def given(self, *events: Event) -> None:
         """Events that happened: they evolve the aggregates and the views."""
@@ -106,6 +107,12 @@ class ScenarioRun:
         for event in events:
             issued += self._react(self._record(event))
         return Outcome(events=list(events), commands=issued)
+
+    def passes(self, duration: timedelta) -> Outcome:
+        """Time passes: the scenario's clock moves on by ``duration``. Nothing in the
+        service acts on time yet (processes with timers will fire what falls due)."""
+        self.now += duration
+        return Outcome()
 
     def row(self, view: type[View[Any]] | str, key: Any) -> Any:
         """The row of `view` (its class or its `Context.View` name) at `key`, or None."""

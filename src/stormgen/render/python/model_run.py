@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -40,6 +40,7 @@ from stormgen.model.nodes import (
     Model,
     Name,
     On,
+    Passing,
     Policy,
     RowExpectation,
     Scenario,
@@ -218,6 +219,7 @@ class World:
         self.states: dict[str, dict[str, Any]] = {}
         self.rows: dict[int, dict[Any, dict[str, Any]]] = {}
         self.position = 0
+        self.elapsed = timedelta(0)  # how long after the start the clock stands
 
     # ------------------------------------------------------------ events
 
@@ -395,6 +397,12 @@ class World:
             out.append((event, values))
         return out
 
+    def passes(self, duration: timedelta) -> Outcome:
+        """Time passes: the clock moves on. Nothing in the language acts on time yet;
+        processes with timers will fire here what falls due, in due-time order."""
+        self.elapsed += duration
+        return Outcome()
+
     # ------------------------------------------------------------ reactions
 
     def react(
@@ -486,6 +494,11 @@ class Runner:
                 msg = self.resolve(context, node)
                 assert isinstance(msg.element, Event)
                 world.record(msg.element, self.data(context, msg))
+            if isinstance(scenario.when, Passing):
+                outcome = world.passes(self.duration(context, scenario.when))
+                return ScenarioResult(
+                    scenario, name, tuple(self.compare(context, scenario, world, outcome))
+                )
             when = self.resolve(context, scenario.when)
             data = self.data(context, when)
             if isinstance(when.element, Event):
@@ -518,6 +531,11 @@ class Runner:
             out[a.target] = _widen(interp.eval(a.value, {}, {}, tp), tp)
             self.remember(a.value, out[a.target])
         return out
+
+    def duration(self, context: Context | None, when: Passing) -> timedelta:
+        value = self.scenario_interp(context).eval(when.duration, {}, {}, t.DURATION)
+        assert isinstance(value, timedelta)
+        return value
 
     def scenario_interp(self, context: Context | None) -> Interpreter:
         return self.ev.interp("scenario", context, lambda: t.scenario_env(context, self.scope))

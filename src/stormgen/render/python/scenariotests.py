@@ -15,10 +15,10 @@ from typing import Any
 from uuid import UUID
 
 from stormgen.model import types as t
-from stormgen.model.nodes import Context, RowExpectation, Scenario, ScenarioMessage
+from stormgen.model.nodes import Context, Passing, RowExpectation, Scenario, ScenarioMessage
 from stormgen.model.scenarios import Message, all_scenarios, resolve_view
 from stormgen.render.python.files import File, Template, file
-from stormgen.render.python.literals import py_docstring, py_str
+from stormgen.render.python.literals import py_docstring, py_str, py_timedelta
 from stormgen.render.python.model_run import Runner
 from stormgen.render.python.modules import Module, Symbol
 from stormgen.render.python.names import Namespace, field_name, snake_case
@@ -128,8 +128,13 @@ class _Body:
         if scenario.given:
             given = [self.message(g)[1] for g in scenario.given]
             out.append(f"run.given({', '.join(given)})")
-        _, when = self.message(scenario.when)
-        out.append(f"outcome = run.when({when})")
+        if isinstance(scenario.when, Passing):
+            duration = self.runner.duration(self.context, scenario.when)
+            literal = py_timedelta(duration, self.mod.std("datetime", "timedelta"))
+            out.append(f"outcome = run.passes({literal})")
+        else:
+            _, when = self.message(scenario.when)
+            out.append(f"outcome = run.when({when})")
         if scenario.rejected:
             if scenario.message is not None:
                 out.append(f"assert outcome.rejected == {py_str(scenario.message)}")
