@@ -15,7 +15,7 @@ import stormgen
 
 SCRIPT = Path(sys.executable).with_name("stormgen")
 COMMANDS = [
-    "init", "validate", "graph", "board", "generate", "run",
+    "init", "validate", "test", "graph", "board", "generate", "run",
     "events", "state", "replay", "fork", "forget", "diff",
 ]  # fmt: skip
 

@@ -213,8 +213,9 @@ class Evaluator:
 class World:
     """One scenario's service: streams, view rows, and what the policies issue."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
+    def __init__(self, evaluator: Evaluator, show: Callable[[Any], str] = str) -> None:
         self.ev = evaluator
+        self.show = show  # how an id is named in messages
         self.scope = evaluator.scope
         self.states: dict[str, dict[str, Any]] = {}
         self.rows: dict[int, dict[Any, dict[str, Any]]] = {}
@@ -339,10 +340,10 @@ class World:
         stream = f"{context.name}.{agg.name}/{_id_text(ident)}"
         state = self.states.get(stream)
         if command.creates and state is not None:
-            raise Refused(f"{context.name}.{agg.name} {_id_text(ident)} already exists")
+            raise Refused(f"{context.name}.{agg.name} {self.show(ident)} already exists")
         if not command.creates and state is None:
             raise Refused(
-                f"{context.name}.{agg.name} {_id_text(ident)} does not exist "
+                f"{context.name}.{agg.name} {self.show(ident)} does not exist "
                 "(no `given` event created it)"
             )
         if state is None:
@@ -488,7 +489,7 @@ class Runner:
 
     def run(self, context: Context | None, scenario: Scenario) -> ScenarioResult:
         name = context.name if context is not None else None
-        world = World(self.ev)
+        world = World(self.ev, self.show)
         try:
             for node in scenario.given:
                 msg = self.resolve(context, node)
