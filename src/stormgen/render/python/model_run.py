@@ -138,12 +138,15 @@ class Evaluator:
         node: object,
         env: Callable[[], t.Env],
         unset: frozenset[str] = frozenset(),
+        clock: datetime | None = None,
     ) -> Interpreter:
-        """The interpreter of the place ``kind`` of ``node`` (its env made once)."""
+        """The interpreter of the place ``kind`` of ``node`` (its env made once); its
+        ``now()`` reads ``clock``, else the real clock (as the service's code does)."""
         key = (kind, id(node))
         found = self._interps.get(key)
         if found is None:
-            found = self._interps[key] = Interpreter(env(), unset, self.clock)
+            found = Interpreter(env(), unset, self.clock if clock is None else clock)
+            self._interps[key] = found
             found.new_id = uuid.uuid4
             self._keep.append(node)
         return found
@@ -539,7 +542,9 @@ class Runner:
         return value
 
     def scenario_interp(self, context: Context | None) -> Interpreter:
-        return self.ev.interp("scenario", context, lambda: t.scenario_env(context, self.scope))
+        # A scenario's own values read its start as `now()` (its events' recorded_at).
+        env = partial(t.scenario_env, context, self.scope)
+        return self.ev.interp("scenario", context, env, clock=STARTED_AT)
 
     def remember(self, expr: Expr, value: Any) -> None:
         from stormgen.model.nodes import Call, Literal
