@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -231,3 +232,20 @@ def test_the_examples_scenarios_pass() -> None:
     result = stormgen_test(str(ROOT / "examples" / "coffee_shop.storm"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "8 scenarios: 8 passed, 0 failed"
+
+
+def test_the_reference_examples_scenarios_pass(tmp_path: Path) -> None:
+    """The clean ```storm examples of docs/language.md with scenarios pass them."""
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    blocks = [
+        b
+        for b in re.findall(r"^```storm\n(.*?)^```", text, re.S | re.M)
+        if b.startswith("# validate: clean") and "scenario " in b
+    ]
+    assert blocks
+    for number, block in enumerate(blocks):
+        model = tmp_path / f"example_{number}.storm"
+        model.write_text(block, encoding="utf-8")
+        result = stormgen_test(str(model))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "0 failed" in result.stdout.splitlines()[-1]

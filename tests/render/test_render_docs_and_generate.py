@@ -50,6 +50,28 @@ def test_docs_pages(coffee: LoadedModel) -> None:
     assert "## Open questions\n\nNone.\n" in display
 
 
+def test_docs_print_each_contexts_scenarios(coffee: LoadedModel) -> None:
+    pages = render_docs(coffee)
+    ordering = pages["Ordering.md"]
+    spec = ordering[ordering.index("## Scenarios") :]
+    cancelled = spec[spec.index("### a paid order cannot be cancelled") :]
+    cancelled = cancelled[: cancelled.index("###", 5)]
+    assert cancelled == (
+        "### a paid order cannot be cancelled\n\n"
+        "**Given:**\n"
+        '- `OrderPlaced` with `order_id = id("o1")`, `customer = "Ada"`, '
+        '`drinks = [Drink { name = "latte", price = 3.50 }]`, `total = 3.50`\n'
+        '- `OrderPaid` with `order_id = id("o1")`, `amount = 3.50`, `drinks = []`\n\n'
+        "**When:**\n"
+        '- `Cancel` with `order_id = id("o1")`, `reason = "changed my mind"`\n\n'
+        "**Then:**\n"
+        "- rejected: “only an unpaid order can be cancelled”\n\n"
+    )
+    assert '- row `OrderHistory[id("o1")]` with `status = "paid"`' in spec
+    assert "### ready drinks show on the screen" in pages["Display.md"]
+    assert "### ready drinks show on the screen" not in ordering
+
+
 def test_model_text_cannot_break_markdown(tmp_path: Path) -> None:
     path = tmp_path / "odd.storm"
     path.write_text(
