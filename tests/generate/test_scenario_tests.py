@@ -19,7 +19,7 @@ from stormgen.render.python import ruff_executable
 from stormgen.render.python.model_run import run_scenarios
 from stormgen.render.python.names import Namespace
 
-from ._helpers import generate, run
+from ._helpers import generate, render, run
 
 SCENARIOS = Path(__file__).with_name("scenarios.storm")
 PYTEST = [
@@ -72,3 +72,31 @@ def test_generated_scenario_tests_agree_with_stormgen_test(
     # pytest's own assertion message shows what the model expected and what ran
     assert "assert Decimal('6') == Decimal('7')" in done.stdout
     assert "assert 'the basket is closed' == 'a basket holds at most 100'" in done.stdout
+
+
+def test_a_value_that_cannot_be_computed_fails_both_ways(tmp_path: Path) -> None:
+    """A scenario value dividing by zero: `stormgen test` fails it, `generate` still
+    writes the project, with a test that fails for the same reason."""
+    model = tmp_path / "zero.storm"
+    model.write_text(
+        """
+context Shop {
+  aggregate Cart {
+    command OpenCart creates { amount: decimal  emit CartOpened }
+    event CartOpened { amount: decimal }
+  }
+  scenario "a value that cannot be computed" {
+    when OpenCart { cart_id = id("c1"), amount = 1 / 0 }
+    then CartOpened
+  }
+}
+""",
+        encoding="utf-8",
+    )
+    (result,) = run_scenarios(load(model).model)
+    assert (result.passed, result.error) == (
+        False,
+        "a value cannot be computed: a division by zero",
+    )
+    test = render(model)["tests/test_scenarios.py"].content
+    assert 'fail("a value cannot be computed: a division by zero")' in test

@@ -22,6 +22,7 @@ from stormgen.diagnostics import Diagnostic, Location
 from stormgen.model.hints import did_you_mean
 from stormgen.model.nodes import (
     Assignment,
+    Call,
     Command,
     Context,
     Event,
@@ -45,7 +46,7 @@ from stormgen.model.scenarios import (
     views_reading,
 )
 from stormgen.model.scope import ALL_KINDS, Scope
-from stormgen.model.typecheck import infer
+from stormgen.model.typecheck import infer, subexpressions
 from stormgen.model.types import DURATION, Env, Type, assignable, scenario_env, view_row
 
 _CODES = ("E102", "E401", "E402", "E403", "E405", "E406")
@@ -178,6 +179,19 @@ class ScenarioChecker:
                         f"type mismatch: `{a.op}` has no earlier value to change in a scenario",
                         a.loc,
                         f"write '{a.target} = ...'",
+                    )
+                )
+                continue
+            fresh = [
+                e for e in subexpressions(a.value) if isinstance(e, Call) and e.function == "new_id"
+            ]
+            if fresh:
+                self.out.append(
+                    error(
+                        "E406",
+                        "new_id() gives another id on every run: a scenario's values are fixed",
+                        fresh[0].loc,
+                        "write 'id(\"a name\")' for an id that stays the same",
                     )
                 )
                 continue

@@ -513,6 +513,9 @@ class Runner:
             differences = self.compare(context, scenario, world, outcome)
         except Refused as exc:
             return ScenarioResult(scenario, name, error=f"the command is refused: {exc}")
+        except Incomputable as exc:
+            why = _arithmetic(str(exc))
+            return ScenarioResult(scenario, name, error=f"a value cannot be computed: {why}")
         except Unknowable as exc:
             return ScenarioResult(scenario, name, error=f"the model cannot decide it: {exc}")
         return ScenarioResult(scenario, name, tuple(differences))
@@ -704,6 +707,15 @@ class Runner:
 
 def _fan_env(fan: Comprehension, env: t.Env) -> t.Env:
     return fan_out(fan, env)[0]
+
+
+def _arithmetic(text: str) -> str:
+    """What an arithmetic error is, in words (a ``decimal`` signal's text is a class list)."""
+    if "DivisionByZero" in text or "DivisionUndefined" in text or "division" in text:
+        return "a division by zero"
+    if "Overflow" in text:
+        return "a number too large"
+    return "an invalid operation" if text.startswith("[<class") else text
 
 
 def _same(expected: Any, actual: Any) -> bool:

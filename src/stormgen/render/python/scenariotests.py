@@ -18,6 +18,7 @@ from stormgen.model import types as t
 from stormgen.model.nodes import Context, Passing, RowExpectation, Scenario, ScenarioMessage
 from stormgen.model.scenarios import Message, all_scenarios, resolve_view
 from stormgen.render.python.files import File, Template, file
+from stormgen.render.python.interpreter import Unknowable
 from stormgen.render.python.literals import py_docstring, py_str, py_timedelta
 from stormgen.render.python.model_run import Runner
 from stormgen.render.python.modules import Module, Symbol
@@ -67,7 +68,12 @@ class ScenarioTestsBuilder(Builder):
             slug = re.sub(r"[^a-z0-9]+", "_", scenario.name.lower()).strip("_") or "scenario"
             function = functions.claim(f"test_{slug}", id(scenario))
             body = _Body(self, mod, runner, context)
-            lines = body.lines(scenario, definitions)
+            try:
+                lines = body.lines(scenario, definitions)
+            except Unknowable:  # `stormgen test` reports why, in the same words
+                fail = mod.std("pytest", "fail")
+                error = runner.run(context, scenario).error
+                lines = [f"{fail}({py_str(error or 'the model cannot decide it')})"]
             where = f"{Path(scenario.loc.file).name}:{scenario.loc.line}"
             title = f"{context.name}: " if context is not None else ""
             doc = py_docstring(f"{title}{scenario.name} ({where})")
