@@ -31,12 +31,14 @@ from stormgen.model.nodes import (
     Aggregate,
     Assignment,
     Binary,
+    Call,
     Command,
     Comprehension,
     Context,
     Event,
     Expr,
     Field,
+    Literal,
     Model,
     Name,
     On,
@@ -550,8 +552,7 @@ class Runner:
         return self.ev.interp("scenario", context, env, clock=STARTED_AT)
 
     def remember(self, expr: Expr, value: Any) -> None:
-        from stormgen.model.nodes import Call, Literal
-
+        """Name the value of an ``id("o1")`` as written, for messages and tests."""
         if isinstance(expr, Call) and expr.function == "id" and isinstance(expr.args[0], Literal):
             self.names[value] = str(expr.args[0].value)
 
