@@ -278,7 +278,7 @@ def _aggregate(fn: str, items: tuple[Any, ...]) -> Any:
     except TypeError as exc:
         raise Unknowable(str(exc)) from None
     except ArithmeticError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
 
 
 def _duration(unit: str, amount: Any) -> timedelta:
@@ -288,7 +288,7 @@ def _duration(unit: str, amount: Any) -> timedelta:
     try:
         return timedelta(**{unit: amount})
     except OverflowError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
 
 
 def _text_or_number(fn: str, args: list[Any]) -> Any:
@@ -309,7 +309,7 @@ def _text_or_number(fn: str, args: list[Any]) -> Any:
     except TypeError as exc:
         raise Unknowable(str(exc)) from None
     except ArithmeticError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
     raise Unknowable(fn)
 
 
@@ -346,5 +346,5 @@ def _binary(op: str, a: Any, b: Any) -> Any:
     except TypeError as exc:
         raise Unknowable(str(exc)) from None
     except ArithmeticError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
     raise Unknowable(op)

@@ -61,6 +61,7 @@ from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Resolved, Scope
 from stormgen.model.typecheck import fan_out, narrowed_by
 from stormgen.render.python.interpreter import EnumValue, Incomputable, Interpreter, Unknowable
 from stormgen.render.python.scenarios import _widen
+from stormgen.runtime.aggregate import _arithmetic as arithmetic_words
 from stormgen.runtime.scenarios import STARTED_AT
 
 
@@ -360,8 +361,8 @@ class World:
                 if not interp.eval(require.condition, data, state):
                     return Outcome(rejected=require.message)
             emitted = self.emitted(command, context, agg, interp, data, state)
-        except Incomputable as exc:
-            return Outcome(rejected=str(exc))
+        except Incomputable as exc:  # the service refuses it so too
+            return Outcome(rejected=f"{command.name} cannot be computed: {_arithmetic(exc)}")
         outcome = Outcome(events=emitted)
         for event, event_data in emitted:
             meta = self.record(event, event_data)
@@ -516,7 +517,7 @@ class Runner:
         except Refused as exc:
             return ScenarioResult(scenario, name, error=f"the command is refused: {exc}")
         except Incomputable as exc:
-            why = _arithmetic(str(exc))
+            why = _arithmetic(exc)
             return ScenarioResult(scenario, name, error=f"a value cannot be computed: {why}")
         except Unknowable as exc:
             return ScenarioResult(scenario, name, error=f"the model cannot decide it: {exc}")
@@ -710,13 +711,10 @@ def _fan_env(fan: Comprehension, env: t.Env) -> t.Env:
     return fan_out(fan, env)[0]
 
 
-def _arithmetic(text: str) -> str:
-    """What an arithmetic error is, in words (a ``decimal`` signal's text is a class list)."""
-    if "DivisionByZero" in text or "DivisionUndefined" in text or "division" in text:
-        return "a division by zero"
-    if "Overflow" in text:
-        return "a number too large"
-    return "an invalid operation" if text.startswith("[<class") else text
+def _arithmetic(exc: Incomputable) -> str:
+    """What went wrong, in the service's words (``decide`` refuses a command so)."""
+    cause = exc.__cause__
+    return arithmetic_words(cause) if isinstance(cause, ArithmeticError) else str(exc)
 
 
 def _same(expected: Any, actual: Any) -> bool:
