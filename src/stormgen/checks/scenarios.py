@@ -102,8 +102,7 @@ class ScenarioChecker:
             else:
                 thens.append(self.message(item, "then"))
         if when is not None and (when.is_event or not is_external(when)):
-            events = [m for m in given if m is not None and m.is_event]
-            self.outcome(when, [m for m in thens if m is not None], events)
+            self.outcome(when, [m for m in thens if m is not None])
         return self.out
 
     # ------------------------------------------------------------ names and fields
@@ -296,7 +295,7 @@ class ScenarioChecker:
                     "only a view row (as the `given` events left it) can be expected here",
                 )
 
-    def outcome(self, when: Message, thens: list[Message], given: list[Message]) -> None:
+    def outcome(self, when: Message, thens: list[Message]) -> None:
         s = self.scenario
         if s.rejected:
             self.rejected(when)
