@@ -2,8 +2,11 @@
 
 It evaluates an expression over plain values (names bound by ``typecheck.analyse``),
 independent of the compiled Python, so that :mod:`stormgen.render.python.scenarios` can
-predict what the generated code must do; what a test cannot know in advance (the clock,
-fresh ids, an unset field) raises :class:`Unknowable`.
+predict what the generated code must do, and :mod:`stormgen.render.python.model_run` can
+run the model's own scenarios (``stormgen test``); what a test cannot know in advance
+(the clock, fresh ids, an unset field) raises :class:`Unknowable`, unless it is given a
+clock and a ``new_id``. In a scenario's values, ``id("name")`` is the stable id of the
+type the place needs.
 """
 
 from __future__ import annotations
