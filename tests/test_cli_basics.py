@@ -15,7 +15,7 @@ import stormgen
 
 SCRIPT = Path(sys.executable).with_name("stormgen")
 COMMANDS = [
-    "init", "validate", "graph", "board", "generate", "run", "up",
+    "init", "validate", "test", "graph", "board", "generate", "run", "up",
     "events", "state", "replay", "fork", "merge", "info", "forget", "diff",
 ]  # fmt: skip
 

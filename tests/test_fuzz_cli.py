@@ -238,6 +238,24 @@ def test_validate_survives_mangled_models(case: Case, as_json: bool, workdir: Pa
     _check_outcome(code, stdout, stderr, as_json)
 
 
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(case=cases())
+def test_test_survives_mangled_models(case: Case, workdir: Path) -> None:
+    """`stormgen test` (scenarios run on the model) on the same mangled models."""
+    mangled = workdir / case.mangled
+    mangled.write_bytes(case.data)
+    try:
+        code, stdout, stderr = _run_main(["test", str(workdir / case.root)])
+    finally:
+        mangled.write_bytes(_source(case.mangled).read_bytes())
+    _check_outcome(code, stdout, stderr, as_json=False)
+
+
 @pytest.mark.parametrize(
     "mangle",
     [

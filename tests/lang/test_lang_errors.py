@@ -23,7 +23,7 @@ def test_syntax_error_names_the_expected_tokens_and_what_was_found(errors: Error
     assert (d.code, d.level, d.location) == ("E001", Level.ERROR, at(2, 3))
     assert d.message == (
         "syntax error: expected one of 'actor', 'value', 'enum', 'aggregate', 'external', "
-        "'policy', 'view', 'hotspot' or '}', found 'aggregat'"
+        "'policy', 'view', 'scenario', 'hotspot' or '}', found 'aggregat'"
     )
     assert d.help == "did you mean 'aggregate'?"
 
@@ -33,7 +33,7 @@ def test_a_misspelt_top_level_keyword(errors: Errors) -> None:
     assert d.location == at(2, 1)
     assert d.message == (
         "syntax error: expected one of 'model', 'import', 'actor', 'value', 'enum', "
-        "'context', 'map' or end of file, found 'contxt'"
+        "'context', 'map', 'scenario' or end of file, found 'contxt'"
     )
     assert d.help == "did you mean 'context'?"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -48,6 +49,28 @@ def test_docs_pages(coffee: LoadedModel) -> None:
     display = pages["Display.md"]
     assert "`Bar.TicketHandedOver`: deletes the row" in display
     assert "## Open questions\n\nNone.\n" in display
+
+
+def test_docs_print_each_contexts_scenarios(coffee: LoadedModel) -> None:
+    pages = render_docs(coffee)
+    ordering = pages["Ordering.md"]
+    spec = ordering[ordering.index("## Scenarios") :]
+    cancelled = spec[spec.index("### a paid order cannot be cancelled") :]
+    cancelled = cancelled[: cancelled.index("###", 5)]
+    assert cancelled == (
+        "### a paid order cannot be cancelled\n\n"
+        "**Given:**\n"
+        '- `OrderPlaced` with `order_id = id("o1")`, `customer = "Ada"`, '
+        '`drinks = [Drink { name = "latte", price = 3.50 }]`, `total = 3.50`\n'
+        '- `OrderPaid` with `order_id = id("o1")`, `amount = 3.50`, `drinks = []`\n\n'
+        "**When:**\n"
+        '- `Cancel` with `order_id = id("o1")`, `reason = "changed my mind"`\n\n'
+        "**Then:**\n"
+        "- rejected: “only an unpaid order can be cancelled”\n\n"
+    )
+    assert '- row `OrderHistory[id("o1")]` with `status = "paid"`' in spec
+    assert "### ready drinks show on the screen" in pages["Display.md"]
+    assert "### ready drinks show on the screen" not in ordering
 
 
 def test_model_text_cannot_break_markdown(tmp_path: Path) -> None:
@@ -171,3 +194,32 @@ def test_files_the_model_no_longer_produces_are_stale(tmp_path: Path) -> None:
     assert (out / "Shop" / "Closed.event.schema.json").exists()
     assert mine.read_text() == '{"mine": true}\n'
     assert runner.invoke(app, [*args, "--check"]).exit_code == 0
+
+
+def test_docs_put_a_top_level_scenario_under_its_whens_context(
+    load_text: Callable[[str], LoadedModel],
+) -> None:
+    loaded = load_text(
+        """
+context Shop {
+  aggregate Cart {
+    command OpenCart creates { emit CartOpened }
+    event CartOpened
+  }
+  view Carts { key cart_id: uuid  opened: bool = false  on CartOpened { opened = true } }
+}
+scenario "a cart opens" {
+  when Shop.OpenCart { cart_id = id("c1") }
+  then Shop.CartOpened Shop.Carts[id("c1")] { opened = true }
+}
+scenario "time passes" {
+  given Shop.CartOpened { cart_id = id("c1") }
+  when minutes(5) pass
+  then Shop.Carts[id("c1")] { opened = true }
+}
+"""
+    )
+    shop = render_docs(loaded)["Shop.md"]
+    assert '### a cart opens\n\n**When:**\n- `Shop.OpenCart` with `cart_id = id("c1")`' in shop
+    assert '- row `Shop.Carts[id("c1")]` with `opened = true`' in shop
+    assert "### time passes" in shop and "- `minutes(5)` pass" in shop

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from stormgen.cli import board, diff, generate, graph, init, ops, run, up, validate
+from stormgen.cli import board, diff, generate, graph, init, ops, run, scenarios, up, validate
 from stormgen.cli._console import err_console
 from stormgen.diagnostics import StormgenError
 
@@ -24,6 +24,7 @@ from stormgen.diagnostics import StormgenError
 COMMANDS: tuple[Callable[..., Any], ...] = (
     init.init,
     validate.validate,
+    scenarios.test,
     graph.graph,
     board.board,
     generate.generate,

@@ -50,6 +50,7 @@ class FileParts:
     enums: list[n.Enum] = field(default_factory=list)
     contexts: list[n.Context] = field(default_factory=list)
     maps: list[n.ContextMap] = field(default_factory=list)
+    scenarios: list[n.Scenario] = field(default_factory=list)
 
 
 class Builder:
@@ -104,6 +105,8 @@ class Builder:
                 parts.enums.append(self.enum(item))
             elif kind == "Context":
                 parts.contexts.append(self.context(item))
+            elif kind == "Scenario":
+                parts.scenarios.append(self.scenario(item))
             else:
                 parts.maps.append(self.context_map(item))
         return parts
@@ -455,6 +458,37 @@ class Builder:
             order=tuple(order),
         )
 
+    # ------------------------------------------------------------ scenarios
+
+    def scenario_message(self, obj: Any) -> n.ScenarioMessage:
+        return n.ScenarioMessage(
+            self.ref(obj.message), self.loc(obj), self.assignments(obj.assignments)
+        )
+
+    def scenario(self, obj: Any) -> n.Scenario:
+        thens: list[n.ScenarioMessage | n.RowExpectation] = []
+        for t in obj.thens:
+            if type(t).__name__ == "RowExpectation":
+                row = n.RowExpectation(
+                    self.ref(t.view), self.expr(t.key), self.loc(t), self.assignments(t.assignments)
+                )
+                thens.append(row)
+            else:
+                thens.append(self.scenario_message(t))
+        return n.Scenario(
+            name=unescape(obj.name),
+            loc=self.loc(obj),
+            when=(
+                n.Passing(self.expr(obj.passing.duration), self.loc(obj.passing))
+                if obj.passing is not None
+                else self.scenario_message(obj.when)
+            ),
+            given=tuple(self.scenario_message(g) for g in obj.given),
+            then=tuple(thens),
+            rejected=bool(obj.rejected),
+            message=self.text(obj.message),
+        )
+
     # ------------------------------------------------------------ contexts and map
 
     def context(self, obj: Any) -> n.Context:
@@ -466,6 +500,7 @@ class Builder:
         policies: list[n.Policy] = []
         views: list[n.View] = []
         hotspots: list[n.Hotspot] = []
+        scenarios: list[n.Scenario] = []
         for m in obj.members:
             kind = type(m).__name__
             if kind == "Aggregate":
@@ -482,6 +517,8 @@ class Builder:
                 enums.append(self.enum(m))
             elif kind == "Actor":
                 actors.append(self.actor(m))
+            elif kind == "Scenario":
+                scenarios.append(self.scenario(m))
             else:
                 hotspots.append(self.hotspot(m))
         return n.Context(
@@ -496,6 +533,7 @@ class Builder:
             policies=tuple(policies),
             views=tuple(views),
             hotspots=tuple(hotspots),
+            scenarios=tuple(scenarios),
         )
 
     def patterns(self, obj: Any) -> tuple[n.Ref, ...]:

@@ -178,4 +178,5 @@ def _merge(root: str, files: list[n.SourceFile], parts: list[FileParts]) -> n.Mo
         contexts=tuple(c for p in parts for c in p.contexts),
         maps=tuple(m for p in parts for m in p.maps),
         name_declared=declared,
+        scenarios=tuple(s for p in parts for s in p.scenarios),
     )

@@ -398,6 +398,51 @@ class View:
 
 
 @dataclass(frozen=True, slots=True)
+class ScenarioMessage:
+    """An event or a command in a scenario, with the fields it names:
+    ``OrderPaid { order_id = id("o1"), amount = 3.50 }``."""
+
+    message: Ref
+    loc: Location
+    assignments: tuple[Assignment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RowExpectation:
+    """``View[key] { field = EXPR, ... }`` in a scenario's ``then``: a view's row."""
+
+    view: Ref
+    key: Expr
+    loc: Location
+    assignments: tuple[Assignment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Passing:
+    """``DURATION pass`` as a scenario's ``when``: the clock moves on."""
+
+    duration: Expr
+    loc: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """``scenario "name" { given ... when ... then ... }``: a specification by example.
+
+    ``when`` is a command, an event or time passing; ``then`` the events, commands and
+    view rows expected, unless ``rejected`` (with the guard's ``message``, when written).
+    """
+
+    name: str
+    loc: Location
+    when: ScenarioMessage | Passing
+    given: tuple[ScenarioMessage, ...] = ()
+    then: tuple[ScenarioMessage | RowExpectation, ...] = ()
+    rejected: bool = False
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """A bounded context: its own name space of stickies."""
 
@@ -412,6 +457,7 @@ class Context:
     policies: tuple[Policy, ...] = ()
     views: tuple[View, ...] = ()
     hotspots: tuple[Hotspot, ...] = ()
+    scenarios: tuple[Scenario, ...] = ()
 
 
 RelationPattern = str  # OHS, PL, ACL, CF, CS (anything else is reported as E105)
@@ -462,6 +508,7 @@ class Model:
     contexts: tuple[Context, ...] = ()
     maps: tuple[ContextMap, ...] = ()
     name_declared: bool = field(default=False)
+    scenarios: tuple[Scenario, ...] = ()  # the top-level ones (qualified names)
 
     @property
     def relations(self) -> tuple[Relation, ...]:

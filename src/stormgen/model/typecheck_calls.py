@@ -71,6 +71,8 @@ class CallChecker(CheckerBase):
             )
             self._args_anyway(e, narrowed)
             return UNKNOWN
+        if fn == "id" and self.env.ids:
+            return self._stable_id(e, expected)
         if fn not in arity:
             self.problems.append(
                 unknown_name(
@@ -124,6 +126,26 @@ class CallChecker(CheckerBase):
         if t != STR:
             self.problems.append(mismatch(f"{fn}() needs a str, not {t}", arg.loc))
         return STR
+
+    def _stable_id(self, e: Call, expected: Type | None) -> Type:
+        """``id("name")`` in a scenario: a stable id of the type the place needs."""
+        if len(e.args) != 1 or not (isinstance(e.args[0], Literal) and e.args[0].kind == "str"):
+            self.problems.append(
+                mismatch("id() takes one string: the name of the id", e.loc, "write 'id(\"o1\")'")
+            )
+            return UNKNOWN
+        wanted = strip_optional(expected) if expected is not None else None
+        if wanted in (UUID, STR):
+            return wanted
+        where = f"{wanted}" if wanted is not None else "not known here"
+        self.problems.append(
+            mismatch(
+                f"id() makes a uuid or a str, and the type here is {where}",
+                e.loc,
+                "use id() for a field of type uuid or str",
+            )
+        )
+        return UNKNOWN
 
     def _args_anyway(self, e: Call, narrowed: frozenset[str]) -> None:
         """Check the arguments of a call already reported (for the names in them)."""

@@ -415,6 +415,8 @@ class Env:
     locals: Mapping[str, Type] = field(default_factory=dict)
     #: whether ``View[key]`` may read a view here (a command or a policy)
     lookups: bool = False
+    #: whether `id("name")` (a stable id made from a name) may be called: in scenarios
+    ids: bool = False
 
     @property
     def namespaces(self) -> tuple[Namespace, ...]:
@@ -574,3 +576,15 @@ def _view_env(
 def constant_env(context: Context | None, scope: Scope) -> Env:
     """What a field's default sees: no fields, only enum members and functions."""
     return Env(scope, context, "a default", enums=visible_enums(scope, context))
+
+
+def scenario_env(context: Context | None, scope: Scope) -> Env:
+    """What a scenario's values see: enum members, functions and ``id("name")``."""
+    return Env(
+        scope,
+        context,
+        "a scenario",
+        enums=visible_enums(scope, context),
+        note="a scenario's values are constants: it has no message or state to read",
+        ids=True,
+    )

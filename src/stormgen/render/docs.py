@@ -23,6 +23,10 @@ from stormgen.model.nodes import (
     Field,
     Hotspot,
     Model,
+    Passing,
+    RowExpectation,
+    Scenario,
+    ScenarioMessage,
     Value,
     View,
 )
@@ -99,6 +103,7 @@ class ContextDoc:
     types: list[Section]
     hotspots: list[str]
     counts: dict[str, int]
+    scenarios: list[Section] = field(default_factory=list)  # its specification by example
 
 
 def _rows(fields: tuple[Field, ...]) -> list[FieldRow]:
@@ -139,6 +144,14 @@ class _Docs:
             elif d["kind"] == "issues":
                 kind = graph.nodes[u]["kind"]
                 self.issuers[v].append(f"{kind} {_link(u, graph.nodes[v]['context'])}")
+        # context -> its scenarios; a top-level one goes with the context its `when` names
+        self.scenarios: dict[str, list[Scenario]] = defaultdict(list)
+        for c in model.contexts:
+            self.scenarios[c.name] += c.scenarios
+        for s in model.scenarios:
+            named = s.when if isinstance(s.when, ScenarioMessage) else (s.given or [None])[0]
+            home = named.message.name.split(".", 1)[0] if named is not None else ""
+            self.scenarios[home].append(s)
 
     def command(self, context: Context, owner: Aggregate | External, c: Command) -> Section:
         nid = _message_id("command", context, owner, c.name)
@@ -347,7 +360,42 @@ class _Docs:
             types=types,
             hotspots=hotspots,
             counts=counts,
+            scenarios=[_scenario(s) for s in self.scenarios.get(context.name, [])],
         )
+
+
+def _scenario_message(m: ScenarioMessage) -> str:
+    line = _code(m.message.name)
+    if m.assignments:
+        line += " with " + ", ".join(_code(assignment(a)) for a in m.assignments)
+    return line
+
+
+def _scenario_when(when: ScenarioMessage | Passing) -> str:
+    if isinstance(when, Passing):
+        return f"{_code(expression(when.duration))} pass"
+    return _scenario_message(when)
+
+
+def _scenario(s: Scenario) -> Section:
+    """A scenario as its given, when and then lines."""
+    thens: list[str] = []
+    if s.rejected:
+        thens.append("rejected" + (f": “{inline(s.message)}”" if s.message else ""))
+    for item in s.then:
+        if isinstance(item, RowExpectation):
+            line = f"row {_code(f'{item.view.name}[{expression(item.key)}]')}"
+            if item.assignments:
+                line += " with " + ", ".join(_code(assignment(a)) for a in item.assignments)
+            thens.append(line)
+        else:
+            thens.append(_scenario_message(item))
+    lists = [
+        ("Given", [_scenario_message(g) for g in s.given]),
+        ("When", [_scenario_when(s.when)]),
+        ("Then", thens),
+    ]
+    return Section(name=inline(s.name), lists=[(t, items) for t, items in lists if items])
 
 
 def _type_section(t: Value | Enum) -> Section:

@@ -32,6 +32,7 @@ class Template(StrEnum):
     USER_CLASS = _CONTEXT + "custom/element.py.jinja"
     AGGREGATE_TESTS = "tests/test___context_____aggregate__.py.jinja"
     SERVICE_TESTS = "tests/test_service.py.jinja"
+    SCENARIO_TESTS = "tests/test_scenarios.py.jinja"
     PYPROJECT = "pyproject.toml.jinja"
     GITIGNORE = "gitignore.jinja"
     README = "README.md.jinja"

@@ -2,18 +2,22 @@
 
 It evaluates an expression over plain values (names bound by ``typecheck.analyse``),
 independent of the compiled Python, so that :mod:`stormgen.render.python.scenarios` can
-predict what the generated code must do; what a test cannot know in advance (the clock,
-fresh ids, an unset field) raises :class:`Unknowable`.
+predict what the generated code must do, and :mod:`stormgen.render.python.model_run` can
+run the model's own scenarios (``stormgen test``); what a test cannot know in advance
+(the clock, fresh ids, an unset field) raises :class:`Unknowable`, unless it is given a
+clock and a ``new_id``. In a scenario's values, ``id("name")`` is the stable id of the
+type the place needs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from stormgen.model import typecheck as tc
 from stormgen.model import types as t
@@ -31,6 +35,7 @@ from stormgen.model.nodes import (
     TypeRef,
     Unary,
 )
+from stormgen.runtime.scenarios import stable_id
 
 
 class Unknowable(Exception):
@@ -73,11 +78,14 @@ class Interpreter:
         self._keep: list[tuple[Expr, t.Type | None]] = []
         self._locals: dict[str, Any] = {}  # the variables of the comprehensions around
         self._types: dict[int, t.Type] = {}  # the static type of every node analysed
+        #: what ``new_id()`` gives; None: fresh ids are unknowable
+        self.new_id: Callable[[], Any] | None = None
 
     def with_clock(self, clock: datetime | None) -> Interpreter:
         """The same interpreter reading ``clock``; it shares the analyses (which do not
         depend on the clock) instead of repeating them."""
         other = Interpreter(self.env, self.unset, clock, self.rows)
+        other.new_id = self.new_id
         other._analyses = self._analyses
         other._keep = self._keep
         other._types = self._types
@@ -99,7 +107,11 @@ class Interpreter:
             self._types.update(analysis.types)
         if analysis.problems:
             raise Unknowable("the expression does not type-check")
-        return self._eval(expr, analysis.bindings, message, state)
+        outer, self._types = self._types, analysis.types
+        try:
+            return self._eval(expr, analysis.bindings, message, state)
+        finally:
+            self._types = outer
 
     def _eval(
         self,
@@ -162,6 +174,12 @@ class Interpreter:
             # a sum of durations starts at no time, as the compiled code does
             durations = t.strip_optional(self._types.get(id(e), t.INT)) == t.DURATION
             return _aggregate(e.function, items, timedelta(0) if durations else 0)
+        if isinstance(e, Call) and e.function == "id" and self.env.ids:
+            assert isinstance(e.args[0], Literal) and isinstance(e.args[0].value, str)
+            kind = UUID if self._types.get(id(e)) == t.UUID else str
+            return stable_id(e.args[0].value, kind)
+        if isinstance(e, Call) and e.function == "new_id" and self.new_id is not None:
+            return self.new_id()
         if isinstance(e, Call):
             if e.function == "new_id" or (self.clock is None and e.function in ("now", "today")):
                 raise Unknowable(f"{e.function}()")
@@ -283,7 +301,7 @@ def _aggregate(fn: str, items: tuple[Any, ...], start: Any = 0) -> Any:
     except TypeError as exc:
         raise Unknowable(str(exc)) from None
     except ArithmeticError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
 
 
 def _duration(unit: str, amount: Any) -> timedelta:
@@ -291,7 +309,7 @@ def _duration(unit: str, amount: Any) -> timedelta:
     try:
         return timedelta(**{unit: amount})
     except OverflowError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
 
 
 def _text_or_number(fn: str, args: list[Any]) -> Any:
@@ -312,7 +330,7 @@ def _text_or_number(fn: str, args: list[Any]) -> Any:
     except TypeError as exc:
         raise Unknowable(str(exc)) from None
     except ArithmeticError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
     raise Unknowable(fn)
 
 
@@ -349,5 +367,5 @@ def _binary(op: str, a: Any, b: Any) -> Any:
     except TypeError as exc:
         raise Unknowable(str(exc)) from None
     except ArithmeticError as exc:
-        raise Incomputable(str(exc)) from None
+        raise Incomputable(str(exc)) from exc
     raise Unknowable(op)

@@ -23,6 +23,7 @@ from stormgen.render.python.parts import Parts
 from stormgen.render.python.plan import Plan
 from stormgen.render.python.policies import PolicyBuilder
 from stormgen.render.python.projectfiles import ProjectFiles
+from stormgen.render.python.scenariotests import ScenarioTestsBuilder
 from stormgen.render.python.testfiles import TestsBuilder
 from stormgen.render.python.viewmodels import ContextVM
 from stormgen.render.python.views import ViewBuilder
@@ -49,6 +50,7 @@ class ProjectBuilder:
         self.policies = PolicyBuilder(parts)
         self.views = ViewBuilder(parts)
         self.tests = TestsBuilder(parts)
+        self.scenario_tests = ScenarioTestsBuilder(parts)
         self.project = ProjectFiles(parts)
 
     def build(self) -> Output:
@@ -58,6 +60,9 @@ class ProjectBuilder:
             files.append(self.project.types(shared, None, self.model.values, self.model.enums))
         contexts = tuple(self.context(c, files) for c in self.plan.contexts)
         files.append(self.tests.service())
+        scenarios = self.scenario_tests.build()
+        if scenarios is not None:
+            files.append(scenarios)
         files.extend(self.project.project(contexts))
         return Output(tuple(files))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from stormgen.model.nodes import Context, Enum, Value
+from stormgen.model.scenarios import all_scenarios
 from stormgen.render.python.files import File, Template, file, module_path
 from stormgen.render.python.literals import py_description, py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module, Symbol
@@ -102,6 +103,7 @@ class ProjectFiles(Builder):
                 package=pkg,
                 contexts=tuple((_markdown(c.name), _summary(c)) for c in contexts),
                 example=next((a.user_class for c in contexts for a in c.aggregates), "Order"),
+                scenarios=any(True for _ in all_scenarios(model)),
             ),
         )
 
