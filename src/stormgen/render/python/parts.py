@@ -95,6 +95,7 @@ class Parts:
                 "uuid": ("uuid", "UUID"),
                 "date": ("datetime", "date"),
                 "datetime": ("datetime", "datetime"),
+                "duration": ("datetime", "timedelta"),
             }[tp.name]
             return mod.std(*where)
         raise CompileError(f"no Python type for '{tp}'")
@@ -150,6 +151,7 @@ class Parts:
         """Import what compiled expressions used (and note the views they read)."""
         self.read.update(compiler.lookups)
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
+        where["timedelta"] = "datetime"
         where["uuid4"] = where["UUID"] = "uuid"
         where["fullmatch"] = "re"
         where["present"] = "stormgen.runtime"
