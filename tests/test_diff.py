@@ -163,9 +163,11 @@ def test_version_lowered(tmp_path: Path) -> None:
 
 
 def test_codes_are_documented() -> None:
-    doc = (Path(__file__).parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    """Each code has its section in the reference (whose test checks its example pair)."""
+    reference = Path(__file__).parent.parent / "docs" / "reference" / "versioning.md"
+    doc = reference.read_text(encoding="utf-8")
     for code in BREAKING_CODES:
-        assert code in doc
+        assert f"\n### {code} — " in doc, code
 
 
 def test_cli_exit_statuses_and_formats(tmp_path: Path) -> None:

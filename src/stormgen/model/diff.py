@@ -1,7 +1,8 @@
 """Breaking changes between two versions of a model's event schemas (``stormgen diff``).
 
 Stored events are read with the current model, so a schema change must let every old
-event still be read (a `was` rename or an upcaster, "vN"). The B-codes (docs/language.md):
+event still be read (a `was` rename or an upcaster, "vN"). The B-codes
+(docs/reference/versioning.md):
 
 - B001 an event removed or renamed (or moved to another aggregate or system);
 - B002 a field's type changed (only `T` -> `T?` is compatible), or an aggregate's id type;
