@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
+from stormgen.runtime.clock import Clock, SystemClock
 from stormgen.runtime.commands import CommandHandler, CommandResult, command_metadata, trace
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
@@ -32,6 +33,7 @@ from stormgen.runtime.failures import FAILURES_STREAM
 from stormgen.runtime.idempotency import ClientKey
 from stormgen.runtime.messages import Command, Envelope, Event, Message
 from stormgen.runtime.policies import Policy, Port
+from stormgen.runtime.processes import Instance, Process
 from stormgen.runtime.reading import EventReader
 from stormgen.runtime.rejections import NotFound
 from stormgen.runtime.state import StateCache, StateLoader
@@ -76,6 +78,8 @@ class Application:
         aggregates: Iterable[Aggregate[Any]] = (),
         views: Iterable[View[Any]] = (),
         policies: Iterable[Policy] = (),
+        processes: Iterable[Process[Any]] = (),
+        clock: Clock | None = None,
         ports: Mapping[str, Port] | None = None,
         system_events: Mapping[str, Sequence[type[Event]]] | None = None,
         messages: Iterable[type[Message]] = (),
@@ -89,12 +93,15 @@ class Application:
         self.state_cache = StateCache(state_cache)
         self.owns_store = owns_store
         self.definitions = Definitions(
-            aggregates, views, policies, ports, system_events or {}, messages
+            aggregates, views, policies, ports, system_events or {}, messages, processes
         )
+        #: where the runtime reads the time (timers are due by it); tests replace it
+        self.clock: Clock = clock or SystemClock()
         #: by name, for the HTTP layer: the definitions' own tables
         self.aggregates = self.definitions.aggregates
         self.views = self.definitions.views
         self.policies = self.definitions.policies
+        self.processes = self.definitions.processes
         self.system_events = self.definitions.system_events
         self.ports = self.definitions.ports
         self.registry = self.definitions.registry
@@ -340,8 +347,25 @@ class Application:
         return sum(self.consumers.replay_view(self.views[name], progress) for name in names)
 
     # -- consumers -----------------------------------------------------------------------------
+    def process(self, ref: Process[Any] | type[Process[Any]] | str) -> Process[Any]:
+        """The registered process named (or given) by `ref` (else `KeyError`)."""
+        return self.definitions.process(ref)
+
+    def process_instance(
+        self, process: Process[Any] | type[Process[Any]] | str, key: Any, at: int | None = None
+    ) -> Instance | None:
+        """A process instance (state, ended, pending timers) as its stream says, up to
+        log position `at`; None when it never started."""
+        return self.consumers.processes.instance(self.process(process), key, at)
+
+    def fire_timers(self) -> int:
+        """Fire every timer due by the application's clock (synchronously); return how
+        many were tried."""
+        return self.consumers.processes.fire_all_due()
+
     def run_consumers(self, timeout: float = 30.0) -> int:
-        """Run every view and policy until all have caught up; return events processed."""
+        """Run every view, policy and process until all have caught up, firing the timers
+        due meanwhile; return the events processed and timers tried."""
         return self.consumers.run_until_idle(timeout)
 
     def start(self) -> None:

@@ -37,16 +37,19 @@ from stormgen.runtime.store.roles import (
     LogWriter,
     Snapshots,
     StreamReader,
+    Timers,
     ViewRows,
 )
 from stormgen.runtime.store.roles import ParkedFailure as ParkedFailure
 from stormgen.runtime.store.roles import Snapshot as Snapshot
+from stormgen.runtime.store.roles import Timer as Timer
 from stormgen.runtime.store.roles import ViewRow as ViewRow
 
 #: Current version of the stores' schema; stores refuse schemas newer than this and
 #: upgrade older ones. Version 2 added the events' ``envelope`` column; version 3 put
-#: the idempotency keys in namespaces (`INTERNAL_KEYS`, `CLIENT_KEYS`).
-SCHEMA_VERSION: Final = 3
+#: the idempotency keys in namespaces (`INTERNAL_KEYS`, `CLIENT_KEYS`); version 4 added
+#: the processes' timers table.
+SCHEMA_VERSION: Final = 4
 
 #: ``expected_version`` value meaning "append whatever the stream's version is".
 ANY: Final = None
@@ -122,6 +125,7 @@ class UnitOfWork(
     EncryptionKeys,
     IdempotencyRecords,
     Failures,
+    Timers,
 ):
     """A database transaction on a store: everything done through it commits or none.
 

@@ -21,6 +21,7 @@ from stormgen.runtime.store.base import (
     Notifier,
     ParkedFailure,
     Snapshot,
+    Timer,
     UnitOfWork,
     ViewRow,
     check_columns,
@@ -82,6 +83,7 @@ class _State:
         self.keys: dict[str, bytes] = {}
         self.idempotency: dict[str, JSONDict] = {}
         self.failures: dict[tuple[str, int], ParkedFailure] = {}
+        self.timers: dict[tuple[str, str, str], Timer] = {}
 
 
 class _Undo:
@@ -303,6 +305,37 @@ class MemoryUnitOfWork(UnitOfWork):
     def delete_failure(self, consumer: str, position: int) -> bool:
         return self._pop(self._s.failures, (consumer, position))
 
+    # -- timers --------------------------------------------------------------------
+    def set_timer(self, process: str, key: str, name: str, due: datetime) -> None:
+        self._put(self._s.timers, (process, key, name), Timer(process, key, name, due, due))
+
+    def delete_timer(self, process: str, key: str, name: str) -> bool:
+        return self._pop(self._s.timers, (process, key, name))
+
+    def delete_timers(self, process: str, key: str) -> int:
+        found = [k for k in self._s.timers if k[0] == process and k[1] == key]
+        for k in found:
+            self._pop(self._s.timers, k)
+        return len(found)
+
+    def claim_due_timer(self, now: datetime) -> Timer | None:
+        # the store's lock, held by the transaction, keeps any other claim out
+        due = [t for t in self._s.timers.values() if not t.parked and t.run_at <= now]
+        return min(due, key=lambda t: (t.run_at, t.due, t.process, t.key, t.name), default=None)
+
+    def retry_timer(self, timer: Timer, run_at: datetime, attempts: int, parked: bool) -> None:
+        key = (timer.process, timer.key, timer.name)
+        if key in self._s.timers:
+            again = Timer(timer.process, timer.key, timer.name, timer.due, run_at, attempts, parked)
+            self._put(self._s.timers, key, again)
+
+    def next_timer_at(self) -> datetime | None:
+        return min((t.run_at for t in self._s.timers.values() if not t.parked), default=None)
+
+    def list_timers(self, process: str | None = None) -> list[Timer]:
+        found = [t for t in self._s.timers.values() if process is None or t.process == process]
+        return sorted(found, key=lambda t: (t.due, t.process, t.key, t.name))
+
 
 class MemoryStore(EventStore):
     """An event store in process memory; same guarantees as the others, nothing durable."""
@@ -312,6 +345,7 @@ class MemoryStore(EventStore):
         self._state = _State()
         # Reentrant so a handler may read the store inside its own transaction.
         self._lock = threading.RLock()
+        self._local = threading.local()  # the thread's open transaction, if any
         self._notifier = Notifier(None, 1.0)
         self.closed = False
 
@@ -319,12 +353,21 @@ class MemoryStore(EventStore):
     def transaction(self) -> Iterator[UnitOfWork]:
         self._check_open()
         with self._lock:
+            outer: MemoryUnitOfWork | None = getattr(self._local, "uow", None)
             uow = MemoryUnitOfWork(self)
+            self._local.uow = uow
             try:
                 yield uow
             except BaseException:
                 uow._undo.rollback()
                 raise
+            finally:
+                self._local.uow = outer
+            if outer is not None:
+                # nested: a savepoint, undone with the outer transaction if that fails
+                outer._undo.actions.extend(uow._undo.actions)
+                outer.appended_to = max(outer.appended_to, uow.appended_to)
+                return
         if uow.appended_to:
             self._notifier.notify(uow.appended_to)
 
