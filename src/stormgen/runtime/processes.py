@@ -30,6 +30,7 @@ from stormgen.runtime.aggregate import id_text
 from stormgen.runtime.dispatch import _marker, handlers
 from stormgen.runtime.envelope import RecordedEvent, format_time, parse_time
 from stormgen.runtime.messages import Command, Envelope, Event
+from stormgen.runtime.views import key_by
 
 S = TypeVar("S")
 M = TypeVar("M", bound=Callable[..., Any])
@@ -170,14 +171,7 @@ class Process(ABC, Generic[S]):
         """The instance an event concerns: a method marked `@key_for` the event's class
         (a `by EXPR`), else the event field named like the key, else the event's stream
         id. None skips the event."""
-        found = handlers(type(self)).find("key", type(event))
-        if found is not None:
-            return getattr(self, found.name)(event, envelope)
-        if hasattr(event, self.key):
-            return getattr(event, self.key)
-        if envelope.stream_id is None:
-            return None
-        return codec.from_data(self.key_type, envelope.stream_id)
+        return key_by(self, self.key, self.key_type, event, envelope)
 
     def initial(self, event: Event) -> S:
         """A new instance's state: the defaults, fields named like the event's copied."""
