@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
-from stormgen.runtime.clock import Clock, SystemClock
+from stormgen.runtime.clock import Clock, default_clock
 from stormgen.runtime.commands import CommandHandler, CommandResult, command_metadata, trace
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
 from stormgen.runtime.crypto import KeyRing
@@ -96,7 +96,8 @@ class Application:
             aggregates, views, policies, ports, system_events or {}, messages, processes
         )
         #: where the runtime reads the time (timers are due by it); tests replace it
-        self.clock: Clock = clock or SystemClock()
+        #: (a `TestClock` when `STORMGEN_TEST_CLOCK=1` and none is given)
+        self.clock: Clock = clock or default_clock()
         #: by name, for the HTTP layer: the definitions' own tables
         self.aggregates = self.definitions.aggregates
         self.views = self.definitions.views
@@ -352,11 +353,25 @@ class Application:
         return self.definitions.process(ref)
 
     def process_instance(
-        self, process: Process[Any] | type[Process[Any]] | str, key: Any, at: int | None = None
+        self,
+        process: Process[Any] | type[Process[Any]] | str,
+        key: Any,
+        at: int | datetime | None = None,
     ) -> Instance | None:
-        """A process instance (state, ended, pending timers) as its stream says, up to
-        log position `at`; None when it never started."""
-        return self.consumers.processes.instance(self.process(process), key, at)
+        """A process instance (state, ended, pending timers) as its stream says, now or
+        as it was at a log position or a time (time travel); None if not started then."""
+        position = self.store.position_at(at) if isinstance(at, datetime) else at
+        return self.consumers.processes.instance(self.process(process), key, position)
+
+    def process_instances(
+        self,
+        process: Process[Any] | type[Process[Any]] | str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A process's instances (as `Instance.to_json`), by key, paged after a key."""
+        return self.consumers.processes.instances(self.process(process), after, limit)
 
     def fire_timers(self) -> int:
         """Fire every timer due by the application's clock (synchronously); return how

@@ -9,6 +9,7 @@ never with tokens configured.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -67,3 +68,8 @@ class TestClock:
         """Call `listener` after every `advance`."""
         with self._lock:
             self._listeners.append(listener)
+
+
+def default_clock() -> Clock:
+    """A `TestClock` when `STORMGEN_TEST_CLOCK` is ``1``, else the `SystemClock`."""
+    return TestClock() if os.environ.get(TEST_CLOCK_ENV) == "1" else SystemClock()

@@ -104,6 +104,8 @@ class Consumers:
         )
         self.failures.processes = self.processes
         for process in app.processes.values():
+            # a row per instance, written with each run: the list the HTTP API pages
+            self.store.ensure_view_table(process.name, {})
             types = sorted({info(e).name for e in process.events})
             self._consumers[process.name] = Consumer(
                 process.name, "process", types, process=process

@@ -71,6 +71,13 @@ class ProcessRuns:
         text = key_text(key)
         return fold(process, text, self.store.read_stream(stream_name(process.name, text), 0, at))
 
+    def instances(
+        self, process: Process[Any], after: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The process's instances as the HTTP API shows them, by key, paged after a key."""
+        rows = self.store.query_rows(process.name, after_key=after, limit=limit)
+        return [row.doc for row in rows]
+
     # -- events ----------------------------------------------------------------------------
     def handle_event(self, consumer: Consumer, env: Envelope) -> None:
         """Run the process's handler for an event and move its checkpoint past it, in
@@ -217,7 +224,19 @@ class ProcessRuns:
         stream = stream_name(process.name, key)
         if records:
             version = instance.version if instance is not None else 0
-            uow.append(stream, records, version)
+            result = uow.append(stream, records, version)
+            after = Instance(key, step.state, step.ended, dict(pending), result.stream_version)
+            after.started_at = instance.started_at if instance else result.events[0].recorded_at
+            after.updated_at = result.events[-1].recorded_at
+            for name, due in step.timers.items():
+                if due is None:
+                    after.timers.pop(name, None)
+                else:
+                    after.timers[name] = due
+            if step.ended:
+                after.timers.clear()
+            # the instances' list (`instances`): a row per instance, kept with its stream
+            uow.upsert_row(process.name, key, after.to_json())
         if step.ended:
             uow.delete_timers(process.name, key)
         else:
