@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import keyword
+from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stormgen.render.python.literals import comment_text, py_docstring, py_str
+from stormgen.render.python.literals import comment_text, py_docstring, py_str, py_timedelta
 from stormgen.render.python.names import (
     Namespace,
     field_name,
@@ -65,3 +67,19 @@ def test_case_conversions() -> None:
     assert snake_case("HTTPRequest") == "http_request"
     assert package_name("CoffeeShop") == "coffee_shop"
     assert package_name("Class") == "class_service"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(0), "timedelta(0)"),
+        (timedelta(minutes=15), "timedelta(minutes=15)"),
+        (timedelta(weeks=2), "timedelta(weeks=2)"),
+        (timedelta(days=1, hours=2), "timedelta(days=1, hours=2)"),
+        (timedelta(hours=-36), "-timedelta(days=1, hours=12)"),
+        (timedelta(seconds=1, microseconds=5), "timedelta(seconds=1, microseconds=5)"),
+    ],
+)
+def test_py_timedelta_reads_as_written(value: timedelta, text: str) -> None:
+    assert py_timedelta(value) == text
+    assert eval(text, {"timedelta": timedelta}) == value

@@ -138,6 +138,8 @@ class Builder:
         kind = type(obj).__name__
         if kind == "Atom":
             return self.atom(obj.atom, self.loc(obj))
+        if kind == "DurationDefault":
+            return n.Call(obj.unit, (self.default(obj.amount),), self.loc(obj))
         if kind == "NegativeNumber":
             # A default is a literal: `-3` is kept as the negative number itself.
             lit = self.atom(obj.value, self.loc(obj))

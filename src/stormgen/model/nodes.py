@@ -13,7 +13,7 @@ from typing import Literal as TypingLiteral
 
 from stormgen.diagnostics import Location
 
-PRIMITIVES = ("str", "int", "float", "decimal", "bool", "uuid", "date", "datetime")
+PRIMITIVES = ("str", "int", "float", "decimal", "bool", "uuid", "date", "datetime", "duration")
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,7 +159,7 @@ class CheckerBase(ABC):
                 mismatch(
                     f"{what} cannot order {a} values",
                     loc,
-                    "ordering works on numbers, str, date and datetime",
+                    "ordering works on numbers, str, date, datetime and duration",
                 )
             )
         else:

@@ -24,6 +24,8 @@ from stormgen.model.types import (
     DATE,
     DATETIME,
     DECIMAL,
+    DURATION,
+    DURATION_UNITS,
     FRACTION,
     FUNCTIONS,
     GENERATOR_FUNCTIONS,
@@ -45,7 +47,7 @@ from stormgen.model.types import (
 
 _ARITY = {"len": 1, "now": 0, "today": 0, "date": 1, "new_id": 0, "lower": 1, "upper": 1}
 _ARITY |= {"min": 2, "max": 2, "round": 2, "abs": 1, "matches": 2, "startswith": 2}
-_ARITY |= {"endswith": 2}
+_ARITY |= {"endswith": 2} | dict.fromkeys(DURATION_UNITS, 1)
 _FOR_TEST = "write a test: '... if x.qty > 0'"
 
 
@@ -102,6 +104,8 @@ class CallChecker(CheckerBase):
             return self._rounding(e, fn, expected, narrowed)
         if fn in ("matches", "startswith", "endswith"):
             return self._text_test(e, fn, narrowed)
+        if fn in DURATION_UNITS:
+            return self._duration(e, fn, narrowed)
         arg = e.args[0]
         t = self.expr(arg, None, narrowed)
         if t is UNKNOWN:
@@ -145,6 +149,8 @@ class CallChecker(CheckerBase):
                 )
         if t is UNKNOWN or self._maybe_none(x, t):
             return UNKNOWN
+        if fn == "abs" and t == DURATION:
+            return t
         if not is_numeric(t):
             self.problems.append(
                 mismatch(
@@ -155,6 +161,20 @@ class CallChecker(CheckerBase):
             )
             return UNKNOWN
         return DECIMAL if t == FRACTION else t
+
+    def _duration(self, e: Call, fn: str, narrowed: frozenset[str]) -> Type:
+        """``minutes(n)`` and the other units: a duration of ``n`` whole units."""
+        n = e.args[0]
+        t = self.expr(n, INT, narrowed)
+        if t is not UNKNOWN and not self._maybe_none(n, t) and t != INT:
+            self.problems.append(
+                mismatch(
+                    f"{fn}() counts whole {fn}: it takes an int, not {t}",
+                    n.loc,
+                    "for a fraction use a smaller unit: 'minutes(90)', not 'hours(1.5)'",
+                )
+            )
+        return DURATION
 
     def _text_test(self, e: Call, fn: str, narrowed: frozenset[str]) -> Type:
         """``matches(s, "regex")``, ``startswith(s, p)``, ``endswith(s, p)``: bool."""
@@ -248,12 +268,14 @@ class CallChecker(CheckerBase):
             return UNKNOWN
         plain = DECIMAL if element == FRACTION else element
         if fn == "sum":
+            if element == DURATION:
+                return element
             if not is_numeric(element):
                 self.problems.append(
                     mismatch(
                         f"sum() adds numbers, not {element}",
                         where.loc,
-                        "sum a number of each item: 'sum(x.price for x in items)'",
+                        "sum a number (or a duration) of each item: 'sum(x.price for x in items)'",
                     )
                 )
                 return UNKNOWN
@@ -263,7 +285,7 @@ class CallChecker(CheckerBase):
                 mismatch(
                     f"{fn}() cannot order {element} values",
                     where.loc,
-                    "ordering works on numbers, str, date and datetime",
+                    "ordering works on numbers, str, date, datetime and duration",
                 )
             )
             return UNKNOWN

@@ -16,7 +16,10 @@ from stormgen.model.nodes import (
 from stormgen.model.typecheck_base import MIX_HELP, CheckerBase, describe, mismatch, none_tests
 from stormgen.model.types import (
     BOOL,
+    DATE,
+    DATETIME,
     DECIMAL,
+    DURATION,
     INT,
     NONE,
     STR,
@@ -27,9 +30,11 @@ from stormgen.model.types import (
     is_numeric,
     numeric_join,
     strip_optional,
+    time_arithmetic,
     unify,
 )
 
+_TIMES = (DATE, DATETIME)
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
 _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _ORDERINGS = frozenset({"<", "<=", ">", ">="})
@@ -48,6 +53,8 @@ class OperatorChecker(CheckerBase):
             return BOOL
         if self._maybe_none(e.operand, t):
             return UNKNOWN
+        if t == DURATION:
+            return t  # `-minutes(5)`: a duration backwards
         if not is_numeric(t):
             self.problems.append(mismatch(f"cannot negate {t}", e.operand.loc))
             return UNKNOWN
@@ -90,6 +97,12 @@ class OperatorChecker(CheckerBase):
                     self.problems.append(mismatch(f"cannot join {a} and {b}", e.loc))
                     return UNKNOWN
                 return joined
+        if DURATION in (a, b) or (a in _TIMES and a == b and op == "-"):
+            timed, help_ = time_arithmetic(op, a, b)
+            if timed is None:
+                self.problems.append(mismatch(f"cannot {verb} {a} and {b}", e.loc, help_))
+                return UNKNOWN
+            return timed
         if is_numeric(a) and is_numeric(b):
             joined = numeric_join(a, b)
             if joined is None:
@@ -98,7 +111,10 @@ class OperatorChecker(CheckerBase):
             if op == "/" and a == INT and b == INT:
                 return DECIMAL
             return joined
-        self.problems.append(mismatch(f"cannot {verb} {a} and {b}", e.loc))
+        help_ = None
+        if a in _TIMES or b in _TIMES:
+            help_ = time_arithmetic(op, a, b)[1]
+        self.problems.append(mismatch(f"cannot {verb} {a} and {b}", e.loc, help_))
         return UNKNOWN
 
     def _comparison(self, e: Binary, narrowed: frozenset[str]) -> Type:

@@ -38,7 +38,8 @@ from stormgen.model.scope import Scope
 
 @dataclass(frozen=True, slots=True)
 class Primitive:
-    """``str``, ``int``, ``float``, ``decimal``, ``bool``, ``uuid``, ``date``, ``datetime``.
+    """``str``, ``int``, ``float``, ``decimal``, ``bool``, ``uuid``, ``date``, ``datetime``,
+    ``duration``.
 
     ``literal`` marks the type of a number literal with a fraction (``4.50``): a
     ``decimal`` that also fits ``float``.
@@ -124,14 +125,15 @@ BOOL = Primitive("bool")
 UUID = Primitive("uuid")
 DATE = Primitive("date")
 DATETIME = Primitive("datetime")
+DURATION = Primitive("duration")
 FRACTION = Primitive("decimal", literal=True)
 """The type of a number literal with a fraction: ``decimal``, also fitting ``float``."""
 
 PRIMITIVE_TYPES: dict[str, Primitive] = {
-    p.name: p for p in (STR, INT, FLOAT, DECIMAL, BOOL, UUID, DATE, DATETIME)
+    p.name: p for p in (STR, INT, FLOAT, DECIMAL, BOOL, UUID, DATE, DATETIME, DURATION)
 }
 NUMERIC = frozenset({"int", "float", "decimal"})
-ORDERED = frozenset({"int", "float", "decimal", "str", "date", "datetime"})
+ORDERED = frozenset({"int", "float", "decimal", "str", "date", "datetime", "duration"})
 
 EVENT_METADATA: dict[str, Type] = {
     "id": UUID,
@@ -141,6 +143,9 @@ EVENT_METADATA: dict[str, Type] = {
     "stream": STR,
 }
 """``event.<name>`` envelope fields every event has (``stream_id`` is added per event)."""
+
+DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks")
+"""The functions that make a duration of a whole number of their unit: ``minutes(15)``."""
 
 FUNCTIONS = (
     "len",
@@ -161,6 +166,7 @@ FUNCTIONS = (
     "all",
     "sum",
     "first",
+    *DURATION_UNITS,
 )
 GENERATOR_FUNCTIONS = ("any", "all", "sum", "min", "max", "first")
 """The functions that take a generator ``E for x in L [if C]`` as their one argument."""
@@ -203,6 +209,51 @@ def numeric_join(a: Type, b: Type) -> Type | None:
     if b.literal:
         return a
     return None
+
+
+_TIME_SUMS: dict[tuple[str, str, str], Primitive] = {
+    ("+", "datetime", "duration"): DATETIME,
+    ("+", "duration", "datetime"): DATETIME,
+    ("-", "datetime", "duration"): DATETIME,
+    ("+", "date", "duration"): DATE,
+    ("+", "duration", "date"): DATE,
+    ("-", "date", "duration"): DATE,
+    ("-", "datetime", "datetime"): DURATION,
+    ("-", "date", "date"): DURATION,
+    ("+", "duration", "duration"): DURATION,
+    ("-", "duration", "duration"): DURATION,
+    ("*", "duration", "int"): DURATION,
+    ("*", "int", "duration"): DURATION,
+}
+
+
+def time_arithmetic(op: str, a: Type, b: Type) -> tuple[Primitive | None, str | None]:
+    """The type of ``a op b`` where a date, datetime or duration takes part (None when
+    it has none), with a ``help:`` line for the mistake.
+
+    A datetime or date moves by a duration (a date by whole days), two of them subtract
+    to a duration, durations add and subtract, and a duration multiplies by an int.
+    """
+    names = tuple(x.name if isinstance(x, Primitive) else "" for x in (a, b))
+    found = _TIME_SUMS.get((op, names[0], names[1]))
+    if found is not None:
+        return found, None
+    if op == "/" and "duration" in names:
+        return None, "a duration does not divide; multiply a smaller unit: 'minutes(30) * n'"
+    if is_numeric(a) or is_numeric(b):
+        if op == "*" and "duration" in names:
+            return None, "a duration multiplies by an int: 'minutes(15) * 2'"
+        return None, "give the number its unit: 'minutes(15)', 'days(n)'"
+    if op == "+" and names[0] == names[1] and names[0] in ("date", "datetime"):
+        return None, f"a {names[0]} moves by a duration: '{names[0]} + days(1)'"
+    if set(names) == {"date", "datetime"}:
+        return None, "make both dates (date(x)) or both datetimes"
+    if "duration" in names or "date" in names or "datetime" in names:
+        return None, (
+            "a date or datetime moves by a duration ('+', '-'); two of them subtract to "
+            "a duration; durations add, subtract and multiply by an int"
+        )
+    return None, None
 
 
 def unify(a: Type, b: Type) -> Type | None:

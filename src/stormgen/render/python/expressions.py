@@ -14,6 +14,8 @@ type. Compilation then only decides spelling:
   ``min((...), default=None)``, ``next((...), None)`` for ``first``), a value
   construction is a keyword call (``Drink(name=n, price=p)``), a ``let`` name is its
   expression written where it is used;
+- a duration is a ``timedelta``: ``minutes(15)`` is ``timedelta(minutes=15)``, and
+  its arithmetic with datetimes and dates is Python's own;
 - parentheses only where Python's precedence needs them (it matches the language's).
 """
 
@@ -90,7 +92,7 @@ class Compiler:
     def __init__(self, env: t.Env, target: Target) -> None:
         self.env = env
         self.target = target
-        self.uses: set[str] = set()  # "Decimal", "UTC", "datetime", "uuid4"
+        self.uses: set[str] = set()  # "Decimal", "UTC", "datetime", "timedelta", "uuid4"
         self.bound: set[str] = set()  # the sources names were bound to: "metadata", ...
         self._types: dict[int, t.Type] = {}
         self._bindings: dict[int, tc.Binding] = {}
@@ -212,6 +214,7 @@ class Compiler:
         py = field_name(name)
         taken = {self.target.message, self.target.state, self.target.metadata}
         taken |= {self.target.required, "Decimal", "UTC", "datetime", "uuid4", "fullmatch"}
+        taken |= {"timedelta"}
         taken |= {"present", "l", "O", "I"}  # and the names ruff finds ambiguous
         return py + "_" if py in taken else py
 
@@ -276,6 +279,9 @@ class Compiler:
             return Code(f"sum({items}, Decimal(0))", _ATOM)
         if own == t.FLOAT:
             return Code(f"sum({items}, 0.0)", _ATOM)
+        if own == t.DURATION:
+            self.uses.add("timedelta")
+            return Code(f"sum({items}, timedelta(0))", _ATOM)
         return Code(f"sum({inner})", _ATOM)
 
     def _construction(self, e: Construction) -> Code:
@@ -321,6 +327,9 @@ class Compiler:
         if fn == "new_id":
             self.uses.add("uuid4")
             return Code("uuid4()", _ATOM)
+        if fn in t.DURATION_UNITS:
+            self.uses.add("timedelta")
+            return Code(f"timedelta({fn}={self._expr(e.args[0], t.INT).text})", _ATOM)
         if fn in ("min", "max"):
             joined = self._type(e)
             wanted = _plain(want) if want is not None else None

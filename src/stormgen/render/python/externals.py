@@ -131,4 +131,6 @@ def _zero(tp: t.Type, mod: Module, parts: Parts) -> str:
         if tp.name == "datetime":
             mod.std("datetime", "UTC")
             return f"{mod.std('datetime', 'datetime')}(1970, 1, 1, tzinfo=UTC)"
+        if tp.name == "duration":
+            return f"{mod.std('datetime', 'timedelta')}(0)"
     raise CompileError(f"the fake adapter cannot invent a value of type '{tp}'")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -165,6 +165,8 @@ class Interpreter:
                 return min(args[0], args[1])
             if e.function == "max":
                 return max(args[0], args[1])
+            if e.function in t.DURATION_UNITS:
+                return _duration(e.function, args[0])
             return _text_or_number(e.function, args)
         if isinstance(e, Unary):
             value = ev(e.operand, bindings, message, state)
@@ -252,13 +254,24 @@ def _aggregate(fn: str, items: tuple[Any, ...]) -> Any:
         raise Unknowable("none among the items")
     try:
         if fn == "sum":
-            return sum(items)
+            durations = bool(items) and isinstance(items[0], timedelta)
+            return sum(items, timedelta(0)) if durations else sum(items)
         if fn == "min":
             return min(items, default=None)
         return max(items, default=None)
     except TypeError as exc:
         raise Unknowable(str(exc)) from None
     except ArithmeticError as exc:
+        raise Incomputable(str(exc)) from None
+
+
+def _duration(unit: str, amount: Any) -> timedelta:
+    """``minutes(15)``: ``amount`` whole units."""
+    if amount is None:
+        raise Unknowable(f"none in {unit}()")
+    try:
+        return timedelta(**{unit: amount})
+    except OverflowError as exc:
         raise Incomputable(str(exc)) from None
 
 

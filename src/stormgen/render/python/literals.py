@@ -9,6 +9,7 @@ text can end a string, a comment or a docstring early.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal
 
 
@@ -70,6 +71,31 @@ def py_decimal(value: int | Decimal) -> str:
 def py_float(value: int | Decimal) -> str:
     """A float literal: ``4.5``, ``3.0``."""
     return repr(float(value))
+
+
+def py_timedelta(value: timedelta, name: str = "timedelta") -> str:
+    """A readable duration: ``timedelta(minutes=15)``, ``-timedelta(days=1, hours=2)``.
+
+    ``name`` is what the module calls ``datetime.timedelta``.
+    """
+    if not value:
+        return f"{name}(0)"
+    sign = "-" if value < timedelta(0) else ""
+    rest = abs(value)
+    parts = []
+    days = rest.days
+    seconds = rest.seconds
+    if days and days % 7 == 0 and not seconds and not rest.microseconds:
+        parts.append(f"weeks={days // 7}")
+    elif days:
+        parts.append(f"days={days}")
+    for unit, size in (("hours", 3600), ("minutes", 60), ("seconds", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{unit}={count}")
+    if rest.microseconds:
+        parts.append(f"microseconds={rest.microseconds}")
+    return f"{sign}{name}({', '.join(parts)})"
 
 
 def py_tuple(items: Iterable[str]) -> str:

@@ -16,7 +16,8 @@ from stormgen.model.naming import snake_case as snake_case  # re-exported for th
 #: Names a generated module uses for itself (type names in annotations, helpers).
 _TYPE_NAMES = frozenset(
     {"str", "int", "float", "bool", "list", "tuple", "dict", "object", "type", "None"}
-    | {"date", "datetime", "Decimal", "UUID", "Any", "ClassVar", "Self", "Enum", "StrEnum"}
+    | {"date", "datetime", "timedelta", "Decimal", "UUID", "Any", "ClassVar", "Self", "Enum"}
+    | {"StrEnum"}
     | {"dataclass", "dataclasses", "field", "replace", "uuid4", "UTC"}
 )
 
@@ -24,7 +25,8 @@ _TYPE_NAMES = frozenset(
 #: (annotations are resolved in the class namespace first), so it gets a trailing
 #: underscore; so does a keyword. Other names (``id``, ``type``, ``self``) are kept.
 RESERVED_FIELD_NAMES = frozenset(keyword.kwlist) | frozenset(
-    {"str", "int", "float", "bool", "tuple", "date", "datetime", "Decimal", "UUID", "field"}
+    {"str", "int", "float", "bool", "tuple", "date", "datetime", "timedelta", "Decimal", "UUID"}
+    | {"field"}
 )
 
 #: What generated modules import by their own names: the runtime's, the standard

@@ -86,6 +86,7 @@ class Parts:
                 "uuid": ("uuid", "UUID"),
                 "date": ("datetime", "date"),
                 "datetime": ("datetime", "datetime"),
+                "duration": ("datetime", "timedelta"),
             }[tp.name]
             return mod.std(*where)
         raise CompileError(f"no Python type for '{tp}'")
@@ -122,6 +123,7 @@ class Parts:
     def finish(self, compiler: Compiler, mod: Module) -> None:
         """Import what compiled expressions used."""
         where = {"Decimal": "decimal", "UTC": "datetime", "datetime": "datetime"}
+        where["timedelta"] = "datetime"
         where["uuid4"] = where["UUID"] = "uuid"
         where["fullmatch"] = "re"
         where["present"] = "stormgen.runtime"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -134,6 +134,13 @@ class Candidates:
                 return [date(2000, 1, 1), date(2999, 1, 1)]
             if tp.name == "datetime":
                 return [datetime(2000, 1, 1, 12, tzinfo=UTC), datetime(2999, 1, 1, 12, tzinfo=UTC)]
+            if tp.name == "duration":
+                return [
+                    timedelta(minutes=15),
+                    timedelta(0),
+                    timedelta(days=3),
+                    timedelta(seconds=-60),
+                ]
         return []
 
 

@@ -5,7 +5,7 @@ The generated tests build their given states, commands and expected events from 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -14,7 +14,7 @@ from stormgen.model import types as t
 from stormgen.model.nodes import Aggregate, Command, Context
 from stormgen.model.scope import EVENT_KINDS
 from stormgen.render.python.interpreter import EnumValue, Unknowable
-from stormgen.render.python.literals import py_decimal, py_str, py_tuple
+from stormgen.render.python.literals import py_decimal, py_str, py_timedelta, py_tuple
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import field_name, member_name
 
@@ -78,10 +78,14 @@ class Values:
             return f"{mod.std('uuid', 'UUID')}(int={value.int})"
         if isinstance(value, datetime):
             mod.std("datetime", "UTC")
+            seconds = [value.second, value.microsecond] if value.microsecond else [value.second]
+            clock = [value.hour, value.minute, *(seconds if any(seconds) else ())]
             return (
                 f"{mod.std('datetime', 'datetime')}({value.year}, {value.month}, {value.day},"
-                f" {value.hour}, {value.minute}, tzinfo=UTC)"
+                f" {', '.join(map(str, clock))}, tzinfo=UTC)"
             )
+        if isinstance(value, timedelta):
+            return py_timedelta(value, mod.std("datetime", "timedelta"))
         if isinstance(value, date):
             return f"{mod.std('datetime', 'date')}({value.year}, {value.month}, {value.day})"
         raise Unknowable(f"a value of type {tp}")
