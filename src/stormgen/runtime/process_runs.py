@@ -108,7 +108,7 @@ class ProcessRuns:
         if instance is None:
             if not process.starts_with(event):
                 return  # no instance, and this event does not start one
-            state = process.initial(event)
+            state = process.initial(event, key)
         elif instance.ended:
             return
         else:

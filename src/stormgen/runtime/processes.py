@@ -173,10 +173,13 @@ class Process(ABC, Generic[S]):
         id. None skips the event."""
         return key_by(self, self.key, self.key_type, event, envelope)
 
-    def initial(self, event: Event) -> S:
-        """A new instance's state: the defaults, fields named like the event's copied."""
+    def initial(self, event: Event, key: Any) -> S:
+        """A new instance's state: the defaults, fields named like the event's copied,
+        and the key in the field named like it, if the state has one."""
         names = [f.name for f in dataclasses.fields(self.state_type)]
         copied = {name: getattr(event, name) for name in names if hasattr(event, name)}
+        if self.key in names:
+            copied[self.key] = key
         return self.state_type(**copied)  # type: ignore[no-any-return]
 
     def handle(self, step: Step[S], event: Event, envelope: Envelope) -> None:
