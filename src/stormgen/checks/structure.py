@@ -292,6 +292,45 @@ def policy_commands_unfillable(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
 
 
+@rule("E302")
+def process_commands_unfillable(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """E302: a process's `then` that cannot fill a command field or the target's id
+    (from its assignments, the event's fields, the state's fields or the key)."""
+    for _, process in ctx.processes():
+        state = {f.name for f in process.fields} | {process.key.name}
+        for handler in process.handlers:
+            sources = set(state)
+            trigger = ctx.on_target.get(id(handler))
+            if handler.event is not None:
+                if trigger is None:
+                    continue
+                assert isinstance(trigger.element, Event)
+                sources |= _event_fields(trigger.element, trigger.owner)
+            for then in handler.thens:
+                target = ctx.then_target.get(id(then))
+                if target is None:
+                    continue
+                command = target.element
+                assert isinstance(command, Command)
+                filled = sources | {a.target for a in then.assignments}
+                fields = [f for f in command.fields if not is_optional_or_defaulted(f)]
+                owner = target.owner
+                if isinstance(owner, Aggregate):
+                    generated = command.creates and owner.id_field.type.name == "uuid"
+                    if not generated and all(f.name != owner.id_field.name for f in fields):
+                        fields.insert(0, owner.id_field)
+                missing = [f.name for f in fields if f.name not in filled]
+                if missing:
+                    yield error(
+                        "E302",
+                        f"`then {then.command.name}` of process `{process.name}` cannot fill "
+                        f"{_plural('field', len(missing))} {_names(missing)}: neither the "
+                        "event nor the state has a field of that name",
+                        then.loc,
+                        f"assign it: `then {then.command.name} {{ {missing[0]} = ... }}`",
+                    )
+
+
 def _policy_event_graph(ctx: CheckContext) -> nx.DiGraph:
     """Events linked through policies: event -> policy -> command -> emitted event."""
     g = nx.DiGraph()
