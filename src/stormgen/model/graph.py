@@ -10,7 +10,8 @@ Node ids are ``"<kind>:<qualified name>"``: ``"context:Ordering"``,
 Every edge has a ``kind``: ``contains``, ``handles``, ``emits``, ``issues``,
 ``triggers``, ``feeds``, ``consumes``, ``timer``, ``publishes`` or ``upstream-of``.
 A process (``"process:Ordering.Checkout"``) ``consumes`` the events its handlers take
-(an event -> process edge, ``starts`` true for a starting handler), ``issues`` the
+(an event -> process edge, ``starts`` true for a starting handler, ``acts`` true when
+the handler issues commands or sets timers), ``issues`` the
 commands of its ``then`` lines, and has a ``timer`` self-loop per timer it sets
 (``name`` and ``loc`` of its first ``timer`` line).
 
@@ -64,8 +65,16 @@ def _process_edges(g: Any, scope: Scope, context: Context, process: Process) -> 
         if handler.event is not None:
             source = scope.resolve(context, handler.event.name, EVENT_KINDS)
             if source is not None:
+                # `acts`: the handler issues commands or sets timers (a cause of what the
+                # process does), rather than only changing or ending the instance
+                acts = bool(handler.thens or handler.timers)
                 g.add_edge(
-                    node_id(source), pid, kind="consumes", loc=handler.loc, starts=handler.starts
+                    node_id(source),
+                    pid,
+                    kind="consumes",
+                    loc=handler.loc,
+                    starts=handler.starts,
+                    acts=acts,
                 )
         for then in handler.thens:
             target = scope.resolve(context, then.command.name, COMMAND_KINDS)
