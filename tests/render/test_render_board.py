@@ -21,11 +21,8 @@ runner = CliRunner()
 def model_counts(loaded: LoadedModel) -> dict[str, int]:
     """Every sticky of the model counted from the dataclasses, not from the graph."""
     m = loaded.model
-    counts = dict.fromkeys(
-        ("actor", "aggregate", "command", "event", "policy", "process", "view", "external")
-        + ("hotspot",),
-        0,
-    )
+    kinds = ("actor", "aggregate", "command", "event", "policy", "process", "view")
+    counts = dict.fromkeys((*kinds, "external", "hotspot"), 0)
     counts["actor"] = len(m.actors)
     for c in m.contexts:
         counts["actor"] += len(c.actors)
