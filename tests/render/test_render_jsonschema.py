@@ -165,7 +165,14 @@ def test_asyncapi_document_is_valid_asyncapi_3(coffee: LoadedModel) -> None:
     assert document["asyncapi"] == "3.0.0"
     assert set(document["channels"]) == published
     assert set(document["components"]["messages"]) == published
-    assert all(op["action"] == "send" for op in document["operations"].values())
+    sends = {k for k, op in document["operations"].items() if op["action"] == "send"}
+    assert sends == {f"{key}.publish" for key in published}
+    # a process says what it consumes: a receive operation on each event's channel
+    receives = {k for k, op in document["operations"].items() if op["action"] == "receive"}
+    assert receives == {
+        f"Ordering.{name}.Ordering.PaymentDeadline.receive"
+        for name in ("OrderPlaced", "OrderPaid", "OrderCancelled")
+    }
 
 
 def test_asyncapi_payload_is_the_envelope(coffee: LoadedModel) -> None:

@@ -50,9 +50,9 @@ from stormgen.render.board_notes import (
     name_parts,
     note_details,
     subtitle,
-    timer_due,
 )
 from stormgen.render.layout import causal_chains, guard_equalities, longest_path_layers
+from stormgen.render.text import timer_due
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel

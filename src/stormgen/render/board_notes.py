@@ -15,10 +15,9 @@ from stormgen.model.nodes import (
     Hotspot,
     Policy,
     Process,
-    SetTimer,
     View,
 )
-from stormgen.render.text import assignment, expression, field_line, then_tail
+from stormgen.render.text import assignment, expression, field_line, then_tail, timer_due
 
 
 def _fields(fields: Iterable[Any]) -> list[str]:
@@ -163,14 +162,6 @@ def note_details(graph: Any, nid: str) -> dict[str, Any]:
         "where": str(loc) if loc is not None else "",
         "sections": [[title, lines] for title, lines in sections if lines],
     }
-
-
-def timer_due(timer: SetTimer) -> str:
-    """When a timer is due, as its `timer` line says."""
-    if timer.after is not None:
-        return f"after {expression(timer.after)}"
-    assert timer.at is not None
-    return f"at {expression(timer.at)}"
 
 
 def _timers(process: Process) -> list[tuple[str, str]]:
