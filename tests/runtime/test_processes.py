@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from coffee_domain import Drink, MarkPaid, Order, OrderStatus, PlaceOrder
@@ -210,3 +211,28 @@ def test_two_service_processes_never_fire_one_timer_twice(
     assert len(fired) == len(orders)
     for order in orders:
         assert app.state(Order, order.order_id).state.status is OrderStatus.Cancelled
+
+
+class _Picky(Checkout):
+    """Fails on every payment: a batch with one falls back to event by event."""
+
+    def paid(self, step: Any, event: Any) -> None:
+        raise RuntimeError("cannot take payments today")
+
+
+def test_a_failing_event_is_parked_and_the_others_of_its_batch_run(stores: Stores) -> None:
+    app = stores.app(aggregates=[Order()], processes=[_Picky()], clock=TestClock())
+    first, second = _place(app), _place(app)
+    app.handle(MarkPaid(order_id=first.order_id, amount=Decimal(7)))
+    third = _place(app)
+    app.run_consumers()
+    failures = [rec.data for rec in app.store.read_stream(FAILURES_STREAM)]
+    assert [(f["event_type"], f["attempt"], f["parked"]) for f in failures] == [
+        ("Ordering.OrderPaid", 1, False),
+        ("Ordering.OrderPaid", 2, False),
+        ("Ordering.OrderPaid", 3, True),
+    ]
+    for order in (first, second, third):
+        instance = app.process_instance(Checkout.name, order.order_id)
+        assert instance is not None and not instance.ended and "PaymentDue" in instance.timers
+    assert [p.consumer for p in app.parked()] == [Checkout.name]

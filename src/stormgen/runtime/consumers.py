@@ -226,6 +226,15 @@ class Consumers:
                 ):
                     consumer.stored(end)
                     return len(batch)
+                if (
+                    consumer.process is not None
+                    and len(batch) > 1
+                    and self.processes.handle_batch(
+                        consumer, [self.app.shared_envelope(r) for r in batch], end
+                    )
+                ):
+                    consumer.stored(end)
+                    return len(batch)
                 for rec in batch:
                     if not self._process_with_retries(consumer, rec):
                         return 0
@@ -246,9 +255,9 @@ class Consumers:
             return len(batch)
 
     def _batch_size(self, consumer: Consumer) -> int:
-        if consumer.policy is not None:
-            # a policy's batch runs its commands in one transaction: keep it short, other
-            # writers wait for it
+        if consumer.policy is not None or consumer.process is not None:
+            # a policy's (a process's) batch runs its commands in one transaction: keep it
+            # short, other writers wait for it
             return min(self.retry.batch_size, POLICY_BATCH)
         return self.retry.batch_size
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from stormgen.runtime.clock import Clock, TestClock
 from stormgen.runtime.commands import CommandHandler, Sent, command_metadata, trace
-from stormgen.runtime.consumer import Consumer, RetrySettings, claim, error_text
+from stormgen.runtime.consumer import Consumer, Overtaken, RetrySettings, claim, error_text
 from stormgen.runtime.envelope import NewEvent, format_time
 from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.failures import FAILURE, FAILURES_STREAM
@@ -95,6 +95,24 @@ class ProcessRuns:
                 # a timer of the same instance committed first: read it again
                 if attempt == _CONFLICT_RETRIES - 1:
                     raise
+
+    def handle_batch(self, consumer: Consumer, envs: list[Envelope], end: int) -> bool:
+        """Run a batch of events and move the checkpoint to `end`, in one transaction;
+        False (nothing kept) when any run fails: the caller goes event by event, with
+        retries and failure events (`Overtaken` if another process moved it first)."""
+        process = consumer.process
+        assert process is not None
+        try:
+            with self.batch() as uow:
+                claim(uow, consumer.name, consumer.base)
+                for env in envs:
+                    self.apply_event(uow, process, env)
+                uow.set_checkpoint(consumer.name, end)
+        except Overtaken:
+            raise
+        except Exception:
+            return False
+        return True
 
     def apply_event(self, uow: UnitOfWork, process: Process[Any], env: Envelope) -> None:
         """Run the handler of an event on the instance it concerns, in `uow`."""
