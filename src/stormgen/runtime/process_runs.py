@@ -28,7 +28,7 @@ from stormgen.runtime.clock import Clock, TestClock
 from stormgen.runtime.commands import CommandHandler, Sent, command_metadata, trace
 from stormgen.runtime.consumer import Consumer, Overtaken, RetrySettings, claim, error_text
 from stormgen.runtime.envelope import NewEvent, format_time
-from stormgen.runtime.errors import VersionConflict
+from stormgen.runtime.errors import StoreUnavailable, VersionConflict
 from stormgen.runtime.failures import FAILURE, FAILURES_STREAM
 from stormgen.runtime.messages import Envelope, info
 from stormgen.runtime.processes import (
@@ -48,6 +48,8 @@ from stormgen.runtime.store.base import EventStore, Timer, UnitOfWork
 log = logging.getLogger("stormgen.runtime")
 
 _CONFLICT_RETRIES = 5
+#: the due timers one transaction fires (other writers wait for it: keep it short)
+TIMER_BATCH = 50
 
 
 @dataclass(eq=False)
@@ -138,30 +140,40 @@ class ProcessRuns:
         self._record(uow, process, text, instance, step, trigger, env.id, (correlation, env.id))
 
     # -- timers ----------------------------------------------------------------------------
-    def fire_due(self) -> bool:
-        """Fire the soonest due timer, if any; False when none is due."""
-        claimed: Timer | None = None
-        try:
-            with self.batch() as uow:
-                claimed = uow.claim_due_timer(self.clock.now())
-                if claimed is None:
-                    return False
-                self._fire(uow, claimed)
-            return True
-        except VersionConflict:
-            return True  # an event for the same instance committed first: claim again
-        except Exception as exc:
-            if claimed is None:
-                raise
-            self._failed(claimed, exc)
-            return True
+    def fire_due(self, limit: int = TIMER_BATCH) -> int:
+        """Fire the soonest due timers (at most `limit`) in one transaction, each in a
+        savepoint of its own; return how many were tried (0: none is due).
+
+        A timer whose run fails is rolled back alone (its savepoint) and gets its
+        `$Failure` and its next try after the commit; one whose instance changed
+        meanwhile (an event committed first) stays, claimed again next time.
+        """
+        failed: list[tuple[Timer, Exception]] = []
+        cache = self.commands.states.cache
+        with self.batch() as uow:
+            claimed = uow.claim_due_timers(self.clock.now(), limit)
+            for timer in claimed:
+                try:
+                    with self.store.transaction() as savepoint, cache.undone_on_error():
+                        self._fire(savepoint, timer)
+                except VersionConflict:
+                    continue  # claimed again at the next call
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    failed.append((timer, exc))
+        for timer, error in failed:
+            self._failed(timer, error)
+        return len(claimed)
 
     def fire_all_due(self) -> int:
         """Fire every due timer; return how many were tried."""
         fired = 0
-        while self.fire_due():
-            fired += 1
-        return fired
+        while True:
+            tried = self.fire_due()
+            if not tried:
+                return fired
+            fired += tried
 
     def next_due(self) -> datetime | None:
         """When the soonest pending timer is to be tried."""
@@ -319,7 +331,7 @@ class TimerThread:
         while not self._stopping.is_set():
             try:
                 while not self._stopping.is_set() and self.runs.fire_due():
-                    pass
+                    pass  # a batch fired: look for more at once
                 self._wake.clear()
                 wait = self.idle_timeout
                 next_at = self.runs.next_due()

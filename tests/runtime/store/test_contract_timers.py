@@ -121,3 +121,16 @@ def test_a_claimed_timer_is_skipped_by_a_concurrent_claim(db_backend: Backend) -
     holder.join(10)
     claimer.join(10)
     assert sorted(k for k in seen if k) == ["a", "b"]
+
+
+def test_due_timers_are_claimed_in_batches(store: EventStore) -> None:
+    with store.transaction() as uow:
+        for n in range(7):
+            uow.set_timer("P", f"k{n}", "T", T0 + timedelta(seconds=n))
+    with store.transaction() as uow:
+        first = uow.claim_due_timers(T0 + timedelta(minutes=1), 5)
+        assert [t.key for t in first] == [f"k{n}" for n in range(5)]
+        for t in first:
+            uow.delete_timer(t.process, t.key, t.name)
+    with store.transaction() as uow:
+        assert [t.key for t in uow.claim_due_timers(T0 + timedelta(minutes=1), 5)] == ["k5", "k6"]

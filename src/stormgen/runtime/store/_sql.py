@@ -252,9 +252,9 @@ class Dialect:
         self.delete_timers = f"DELETE FROM process_timers WHERE process = {p} AND key = {p}"
         self.timer_columns = "SELECT process, key, name, due, run_at, attempts, parked"
         # the row is locked by the claim; a concurrent claim skips it (never fires twice)
-        self.claim_timer = (
+        self.claim_timers = (
             f"{self.timer_columns} FROM process_timers WHERE NOT parked AND run_at <= {p} "
-            f"ORDER BY run_at, due, process, key, name LIMIT 1{skip_locked}"
+            f"ORDER BY run_at, due, process, key, name LIMIT {p}{skip_locked}"
         )
         self.retry_timer = (
             f"UPDATE process_timers SET run_at = {p}, attempts = {p}, parked = {p} "
@@ -512,9 +512,9 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
         load = self._sql.load_time
         return Timer(row[0], row[1], row[2], load(row[3]), load(row[4]), row[5], bool(row[6]))
 
-    def claim_due_timer(self, now: datetime) -> Timer | None:
-        row = self._conn.execute(self._sql.claim_timer, (self._sql.dump_time(now),)).fetchone()
-        return None if row is None else self._timer(row)
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Timer]:
+        rows = self._conn.execute(self._sql.claim_timers, (self._sql.dump_time(now), limit))
+        return [self._timer(row) for row in rows]
 
     def retry_timer(self, timer: Timer, run_at: datetime, attempts: int, parked: bool) -> None:
         dump = self._sql.dump_time

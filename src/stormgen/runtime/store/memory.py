@@ -318,10 +318,11 @@ class MemoryUnitOfWork(UnitOfWork):
             self._pop(self._s.timers, k)
         return len(found)
 
-    def claim_due_timer(self, now: datetime) -> Timer | None:
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Timer]:
         # the store's lock, held by the transaction, keeps any other claim out
         due = [t for t in self._s.timers.values() if not t.parked and t.run_at <= now]
-        return min(due, key=lambda t: (t.run_at, t.due, t.process, t.key, t.name), default=None)
+        due.sort(key=lambda t: (t.run_at, t.due, t.process, t.key, t.name))
+        return due[:limit]
 
     def retry_timer(self, timer: Timer, run_at: datetime, attempts: int, parked: bool) -> None:
         key = (timer.process, timer.key, timer.name)

@@ -370,11 +370,17 @@ class Timers(ABC):
     def delete_timers(self, process: str, key: str) -> int:
         """Drop every timer of an instance (it ended); return how many there were."""
 
-    @abstractmethod
     def claim_due_timer(self, now: datetime) -> Timer | None:
         """The unparked timer tried soonest among those whose `run_at` is at or before
         `now` (earliest first, then by due time), locked for this transaction: another
         transaction claiming meanwhile skips it (it never fires twice)."""
+        found = self.claim_due_timers(now, 1)
+        return found[0] if found else None
+
+    @abstractmethod
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Timer]:
+        """Up to `limit` unparked timers due to be tried by `now`, soonest first (as
+        `claim_due_timer`), each locked for this transaction."""
 
     @abstractmethod
     def retry_timer(self, timer: Timer, run_at: datetime, attempts: int, parked: bool) -> None:
