@@ -120,6 +120,7 @@ def test_bad_requests_are_answered_not_failed(served: tuple[TestClient, Applicat
     missing = http.get(f"/ordering/processes/checkout/{UUID(int=7)}")
     assert missing.status_code == 404 and "no instance" in missing.text
     assert http.get("/ordering/processes/checkout", params={"after": "x"}).status_code == 422
+    assert http.get("/ordering/processes/checkout?after=").status_code == 422
     assert http.post("/_test/clock", json={"seconds": -1}).status_code == 422
     assert http.post("/_test/clock", json={"seconds": "soon"}).status_code == 422
     spec = http.get("/openapi.json").json()

@@ -215,9 +215,10 @@ def _instances_handler(api: Api, process: Process[Any]) -> Handler:
     async def instances(request: Request) -> Response:
         api.access.read(request)
         limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
-        after = params.one(request, "after") or None
-        if after is not None:
+        after = params.one(request, "after")
+        if after is not None:  # an empty one too: no key has that text
             params.query_value(process.key_type, after, "the parameter 'after'", "after")
+        after = after or None
         app = api.application
         found = await call(api, app.process_instances, process, after=after, limit=limit)
         next_after = found[-1]["key"] if len(found) == limit else None
