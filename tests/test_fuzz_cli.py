@@ -101,6 +101,13 @@ REPLACEMENTS = [
     b"Drink { name = sku, price = }",
     b'matches(sku, "[A-")',
     b"round(",
+    # durations: literals, defaults, arithmetic with datetimes
+    b"duration",
+    b"minutes(",
+    b"= minutes(15)",
+    b"hours(1.5)",
+    b"now() - days(",
+    b"-weeks(2) * 3",
 ]
 E001_TEXT = re.compile(r"^(?P<loc>.+?):(\d+):(\d+): error\[E001\]: ", re.M)
 
@@ -275,6 +282,12 @@ def test_validate_process_survives_mangled_models(mangle: object, tmp_path: Path
         'require matches(sku, "(") else "m"',
         'require first(x for x in 3) else "m"',
         'require round(1) else "m"',
+        'require minutes() > 0 else "m"',
+        'require hours(1.5) > minutes(1) else "m"',
+        'require now() + now() > now() else "m"',
+        'require days(ways) / 2 > seconds(0) else "m"',
+        'require today() - now() > weeks(1) else "m"',
+        'require minutes(ways) * minutes(ways) > hours( else "m"',
     ],
 )
 def test_validate_survives_broken_language_2_forms(snippet: str, tmp_path: Path) -> None:

@@ -6,9 +6,15 @@ and its own tests.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from stormgen.lang import parse_model
+from stormgen.model import types as t
+from stormgen.model.scope import Scope
+from stormgen.render.python.interpreter import Interpreter
 
 from ._helpers import check_project, generate, render
 
@@ -36,11 +42,21 @@ def test_literals_and_arithmetic_read_naturally(shift: str) -> None:
     assert "command.at + timedelta(minutes=command.minutes_taken)" in shift
     assert 'due=present(state.due, "due") - timedelta(weeks=1) + abs(command.by),' in shift
     assert 'require(-command.by < state.grace * 2, "a shift shrinks' in shift
+    # duration + date is a date; date - date a duration
+    assert (
+        'timedelta(days=1) + present(state.due, "due") - present(state.ends, "ends").date()'
+        in shift
+    )
 
 
 def test_sums_of_durations_start_at_zero(shift: str) -> None:
     assert "sum((b.length for b in state.breaks), timedelta(0))" in shift
     assert "longest=max((b.length for b in state.breaks), default=None)," in shift
+
+
+def test_the_fake_adapter_invents_a_duration() -> None:
+    clock = render(MODEL)["src/durations/desk/clock.py"].content
+    assert "return Timed(shift_id=command.shift_id, took=timedelta(0))" in clock
 
 
 def test_a_value_s_duration_default() -> None:
@@ -57,3 +73,70 @@ def test_the_project_is_clean_and_its_tests_pass(tmp_path: Path, mypy_cache: Pat
     assert 'found no case failing the guard "a shift has a length"' not in tests
     # the cases the interpreter derived hold durations written as timedelta literals
     assert "by=timedelta(minutes=15)" in tests
+
+
+PROBE = """\
+actor Clerk
+context Desk {
+  aggregate Shift {
+    id shift_id: uuid
+    state { breaks: list[duration] = [] }
+    command Probe by Clerk creates {
+      at: datetime
+      on: date
+      wait: duration
+      n: int
+      let moved = at + wait
+      let later = on + hours(36)
+      let earlier = on - hours(36)
+      let back = on + hours(-36)
+      let between = at - (at - wait)
+      let days_between = (on + weeks(1)) - on
+      let scaled = wait * n - minutes(n)
+      let total = sum(b for b in breaks)
+      let longest = max(b for b in breaks)
+      let backwards = -abs(wait)
+      emit Probed
+    }
+    event Probed { }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "breaks", "expected"),
+    [
+        ("moved", (), datetime(2026, 3, 1, 8, 15, tzinfo=UTC)),
+        ("later", (), date(2026, 3, 2)),
+        ("earlier", (), date(2026, 2, 28)),
+        ("back", (), date(2026, 2, 27)),
+        ("between", (), timedelta(minutes=15)),
+        ("days_between", (), timedelta(days=7)),
+        ("scaled", (), timedelta(minutes=42)),
+        ("total", (), timedelta(0)),
+        ("total", (timedelta(minutes=5), timedelta(hours=1)), timedelta(minutes=65)),
+        ("longest", (), None),
+        ("longest", (timedelta(minutes=5), timedelta(hours=1)), timedelta(hours=1)),
+        ("backwards", (), timedelta(minutes=-15)),
+    ],
+)
+def test_the_interpreter_computes_durations_as_python_does(
+    tmp_path: Path, name: str, breaks: tuple[timedelta, ...], expected: object
+) -> None:
+    path = tmp_path / "probe.storm"
+    path.write_text(PROBE)
+    model = parse_model(path)
+    scope = Scope(model)
+    command = model.contexts[0].aggregates[0].commands[0]
+    interpreter = Interpreter(t.command_env(command, scope))
+    message = {
+        "at": datetime(2026, 3, 1, 8, tzinfo=UTC),
+        "on": date(2026, 3, 1),
+        "wait": timedelta(minutes=15),
+        "n": 3,
+    }
+    let = next(x for x in command.lets if x.name == name)
+    value = interpreter.eval(let.value, message, {"breaks": breaks})
+    assert value == expected
+    assert type(value) is type(expected)

@@ -204,3 +204,23 @@ def test_asyncapi_payload_is_the_envelope(coffee: LoadedModel) -> None:
     for change in ({"type": "Bar.TicketOpened"}, {"stream": "Bar.Ticket/1"}, {"data": {}}):
         with pytest.raises(ValidationError):
             v.validate({**envelope, **change})
+
+
+def test_durations_are_iso_8601_strings_in_schemas_and_asyncapi() -> None:
+    from stormgen import load
+
+    durations = load(Path(__file__).resolve().parents[1] / "generate" / "durations.storm")
+    plan = schemas(durations)["Desk/Plan.command.schema.json"]
+    length = plan["properties"]["length"]
+    assert length["type"] == "string" and length["format"] == "duration"
+    assert length["default"] == "PT8H"  # `hours(8)` as it travels
+    v = validator(plan)
+    good = {"starts": "2026-03-01T08:00:00Z"}
+    for text in ("PT9H", "P1DT2H30M", "-PT5M", "PT0.5S"):
+        v.validate({**good, "length": text})
+    for bad in ("9 hours", "P1Y", "P2W", 32400):
+        with pytest.raises(ValidationError):
+            v.validate({**good, "length": bad})
+    document = json.loads(render_asyncapi(durations)["asyncapi.json"])
+    text = json.dumps(document)
+    assert '"format": "duration"' in text

@@ -467,7 +467,7 @@ def _check_order(view: View, row: dict[str, Type]) -> list[Diagnostic]:
             out.append(_not_a_field(why, item.loc, "order by a column without `pii`"))
         elif isinstance(strip_optional(row[name]), ListType | ValueType):
             why = f"`{name}` is a {row[name]}: rows are ordered by plain columns only"
-            help_ = "order by a number, text, date, time, bool or enum column"
+            help_ = "order by a number, text, date, time, duration, bool or enum column"
             out.append(_not_a_field(why, item.loc, help_))
     return out
 

@@ -2,18 +2,20 @@
 
 Shared by the ``jsonschema`` and ``asyncapi`` targets and the docs. The mapping follows
 the wire format (docs/runtime.md, "Messages"): decimals travel as strings (with a pattern), uuids,
-dates and datetimes as formatted strings, enums as their member names, value objects
-as ``$defs``, ``T?`` as a union with ``null``, and ``pii`` fields are annotated with
-``"x-pii": true``.
+dates and datetimes as formatted strings, durations as ISO 8601 durations
+(``"PT15M"``), enums as their member names, value objects as ``$defs``, ``T?`` as a
+union with ``null``, and ``pii`` fields are annotated with ``"x-pii": true``.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from stormgen.model.nodes import (
     Aggregate,
+    Call,
     Command,
     Context,
     Enum,
@@ -30,7 +32,9 @@ from stormgen.model.nodes import (
     Value,
 )
 from stormgen.model.scope import Scope
-from stormgen.runtime.codec import DECIMAL_PATTERN
+from stormgen.model.types import DURATION_UNITS
+from stormgen.runtime.codec import DECIMAL_PATTERN, DURATION_PATTERN
+from stormgen.runtime.codec_durations import format_duration
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -44,6 +48,7 @@ _PRIMITIVE_SCHEMAS: dict[str, dict[str, Any]] = {
     "uuid": {"type": "string", "format": "uuid"},
     "date": {"type": "string", "format": "date"},
     "datetime": {"type": "string", "format": "date-time"},
+    "duration": {"type": "string", "format": "duration", "pattern": DURATION_PATTERN},
 }
 
 JsonSchema = dict[str, Any]
@@ -75,6 +80,10 @@ def literal_json(expr: Expr | None, type_ref: TypeRef | None = None) -> Any:
     if isinstance(expr, ListExpr):
         element = type_ref.element if type_ref is not None else None
         return [literal_json(item, element) for item in expr.items]
+    if isinstance(expr, Call) and expr.function in DURATION_UNITS and len(expr.args) == 1:
+        count = literal_json(expr.args[0])
+        if isinstance(count, int) and not isinstance(count, bool):
+            return format_duration(timedelta(**{expr.function: count}))  # "PT15M"
     return None
 
 

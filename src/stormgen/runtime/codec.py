@@ -1,6 +1,7 @@
 """JSON encoding of messages, values and states (docs/runtime.md, "Messages").
 
 Decimals travel as strings, datetimes as ISO 8601 UTC with `Z`, dates as ISO dates,
+durations as ISO 8601 durations (`"PT15M"`, :mod:`stormgen.runtime.codec_durations`),
 uuids as strings, enums by value, value objects as nested objects. Decoding is typed
 from the dataclass field annotations (msgspec does the work in C).
 
@@ -35,6 +36,11 @@ from stormgen.runtime.codec_decimals import DECIMAL_PATTERN as DECIMAL_PATTERN
 from stormgen.runtime.codec_decimals import DECIMAL_RULE as DECIMAL_RULE
 from stormgen.runtime.codec_decimals import decimal_checker
 from stormgen.runtime.codec_decimals import wire_decimal_error as wire_decimal_error
+from stormgen.runtime.codec_durations import DURATION_PATTERN as DURATION_PATTERN
+from stormgen.runtime.codec_durations import DURATION_RULE as DURATION_RULE
+from stormgen.runtime.codec_durations import format_duration
+from stormgen.runtime.codec_durations import parse_duration as parse_duration
+from stormgen.runtime.codec_durations import wire_duration_error as wire_duration_error
 from stormgen.runtime.codec_walkers import IN_RENAMERS, fill_defaults, filler, renamer, tree_aliases
 from stormgen.runtime.codec_walkers import WIRE_NAME as WIRE_NAME
 from stormgen.runtime.codec_walkers import _hints as _hints
@@ -47,12 +53,17 @@ from stormgen.runtime.unset import UNSET
 T = TypeVar("T")
 
 _UTC = dt.UTC
+_TIMES = (dt.datetime, dt.timedelta)
+_TIMES_OR_NONE = {dt.datetime, dt.timedelta, type(None)}
 _ZERO = dt.timedelta(0)
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
 
 def _normalise(value: Any) -> Any:
-    """Turn datetimes left in `to_builtins` output into UTC `Z` strings, tuples into lists."""
+    """Turn datetimes left in `to_builtins` output into UTC `Z` strings, durations into
+    ISO 8601 durations, tuples into lists."""
+    if isinstance(value, dt.timedelta):
+        return format_duration(value)
     if isinstance(value, dt.datetime):
         value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
         text = value.isoformat()
@@ -65,8 +76,8 @@ def _normalise(value: Any) -> Any:
 
 
 def _needs_pass(tp: Any, seen: set[Any]) -> bool:
-    """Whether a type may hold a datetime or a tuple (msgspec leaves both for us)."""
-    if tp is dt.datetime or tp is tuple or typing.get_origin(tp) is tuple:
+    """Whether a type may hold a datetime, a duration or a tuple (msgspec leaves them for us)."""
+    if tp in _TIMES or tp is tuple or typing.get_origin(tp) is tuple:
         return True
     if tp is Any:
         return True
@@ -84,9 +95,10 @@ _SCHEMA_HASHES: dict[Any, str] = {}
 
 
 def _encoding_plan(cls: Any) -> _Plan:
-    """How to encode a class: (datetimes only as top-level fields?, those fields, renamer).
+    """How to encode a class: (datetimes and durations only as top-level fields?, those
+    fields, renamer).
 
-    `(True, (), ...)` means no datetime anywhere; `(False, ...)` means some sit deeper
+    `(True, (), ...)` means no datetime or duration anywhere; `(False, ...)` means some sit deeper
     (in lists or nested values) or the class is not a dataclass. The renamer (None for
     most classes) turns attribute names into wire names; it is kept here so the common
     path looks one thing up per encoding.
@@ -96,10 +108,10 @@ def _encoding_plan(cls: Any) -> _Plan:
         if dataclasses.is_dataclass(cls):
             hints = _hints(cls)
             fields = tuple(name for name, h in hints.items() if _needs_pass(h, set()))
-            # only datetimes (not tuples) at the top level can be fixed field by field
+            # only datetimes and durations (not tuples) at the top level can be fixed
+            # field by field
             top = all(
-                hints[name] is dt.datetime
-                or set(typing.get_args(hints[name])) <= {dt.datetime, type(None)}
+                hints[name] in _TIMES or set(typing.get_args(hints[name])) <= _TIMES_OR_NONE
                 for name in fields
             )
             plan = (top, fields, renamer(cls, out=True))
@@ -120,22 +132,23 @@ def _enc_hook(value: Any) -> Any:
 
 def to_data(obj: Any) -> Any:
     """Encode a dataclass instance (or any supported value) into JSON-ready builtins."""
-    if isinstance(obj, dt.datetime):
+    if isinstance(obj, _TIMES):
         return _normalise(obj)
     cls = type(obj)
     top, fields, rename = _encoding_plan(cls)
     if top:
         data = msgspec.to_builtins(obj, enc_hook=_enc_hook)
-        # msgspec writes an aware UTC datetime as the envelope wants (`...Z`); fix the others
+        # msgspec writes an aware UTC datetime as the envelope wants (`...Z`); fix the
+        # others, and write durations in their canonical form (msgspec's is `"PT900S"`)
         for name in fields:
             value = getattr(obj, name)
-            if isinstance(value, dt.datetime) and value.utcoffset() != _ZERO:
+            if isinstance(value, dt.timedelta):
+                data[name] = format_duration(value)
+            elif isinstance(value, dt.datetime) and value.utcoffset() != _ZERO:
                 data[name] = _normalise(value)
     else:
-        # datetimes deeper inside: let them through raw and normalise on the way out
-        data = _normalise(
-            msgspec.to_builtins(obj, builtin_types=(dt.datetime,), enc_hook=_enc_hook)
-        )
+        # datetimes or durations deeper inside: let them through raw and normalise them
+        data = _normalise(msgspec.to_builtins(obj, builtin_types=_TIMES, enc_hook=_enc_hook))
     return data if rename is None else rename(data)
 
 
@@ -144,9 +157,10 @@ def from_data(cls: type[T], data: Any, *, strict: bool = False, wire: bool = Fal
 
     Unknown keys are ignored; missing keys take the field's default. By default text
     is converted where the type asks for it (`"7"` for an int: query strings and path
-    segments); `strict=True` refuses that (JSON bodies). Decimals, datetimes, dates and
-    uuids are read from strings either way. `wire=True` (what clients send) also holds
-    every decimal to `DECIMAL_PATTERN`; stored events are read without it, so a log
+    segments); `strict=True` refuses that (JSON bodies). Decimals, datetimes, dates,
+    durations and uuids are read from strings either way. `wire=True` (what clients send)
+    also holds every decimal to `DECIMAL_PATTERN` and every duration to
+    `DURATION_PATTERN`; stored events are read without it, so a log
     written before the rule still reads. Raises `DecodeError` naming the offending
     field's path (`$.drinks[0].price`).
     """

@@ -1,18 +1,21 @@
 """The wire rule for decimals: what a client may send as a decimal, checked before decoding.
 
 :func:`decimal_checker` builds (once per type, cached) a function that walks raw data of
-a message type and holds every decimal in it to :data:`DECIMAL_PATTERN`, raising a
+a message type and holds every decimal in it to :data:`DECIMAL_PATTERN` (and every
+duration to :data:`~stormgen.runtime.codec_durations.DURATION_PATTERN`), raising a
 `DecodeError` naming the field's path; :mod:`stormgen.runtime.codec` calls it for what
 clients send (`from_data(..., wire=True)`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from stormgen.runtime.codec_durations import wire_duration_error
 from stormgen.runtime.codec_walkers import _hints, walker, wire_names
 from stormgen.runtime.rejections import DecodeError
 
@@ -49,9 +52,12 @@ _CHECKERS: dict[Any, _Checker | None] = {}
 
 
 def decimal_checker(tp: Any) -> _Checker | None:
-    """A function checking every decimal of raw data of type `tp` (None: none in it)."""
+    """A function checking every decimal and duration of raw data of type `tp` (None:
+    none in it)."""
     if tp is Decimal:
         return _check_decimal
+    if tp is dt.timedelta:
+        return _check_duration
     return walker(tp, _CHECKERS, _dataclass_checker, _container_checker)
 
 
@@ -69,10 +75,19 @@ def _container_checker(kind: str, args: tuple[Any, ...]) -> _Checker | None:
     return _optional_checker(check) if check is not None else None
 
 
-def _check_decimal(value: Any, path: str) -> None:
-    why = wire_decimal_error(value)
-    if why is not None:
-        raise DecodeError(f"`{path.removeprefix('$.')}`: {why}", path)
+def _rule(wire_error: Callable[[Any], str | None]) -> _Checker:
+    """A checker of one scalar: a `DecodeError` naming its path when `wire_error` objects."""
+
+    def check(value: Any, path: str) -> None:
+        why = wire_error(value)
+        if why is not None:
+            raise DecodeError(f"`{path.removeprefix('$.')}`: {why}", path)
+
+    return check
+
+
+_check_decimal = _rule(wire_decimal_error)
+_check_duration = _rule(wire_duration_error)
 
 
 def _dataclass_checker(cls: type[Any]) -> _Checker | None:

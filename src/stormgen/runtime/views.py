@@ -137,6 +137,8 @@ def sql_type(hint: Any) -> str:
         return "numeric"
     if hint is dt.datetime:
         return "timestamp"
+    if hint is dt.timedelta:
+        return "duration"
     if hint in (str, uuid.UUID, dt.date) or (
         isinstance(hint, type) and issubclass(hint, enum.Enum)
     ):

@@ -65,6 +65,7 @@ class Interpreter:
         # Keeps analysed nodes and types alive, so that their ids stay theirs.
         self._keep: list[tuple[Expr, t.Type | None]] = []
         self._locals: dict[str, Any] = {}  # the variables of the comprehensions around
+        self._types: dict[int, t.Type] = {}  # the static type of every node analysed
 
     def with_clock(self, clock: datetime | None) -> Interpreter:
         """The same interpreter reading ``clock``; it shares the analyses (which do not
@@ -72,6 +73,7 @@ class Interpreter:
         other = Interpreter(self.env, self.unset, clock)
         other._analyses = self._analyses
         other._keep = self._keep
+        other._types = self._types
         return other
 
     def eval(
@@ -87,6 +89,7 @@ class Interpreter:
             # The meaning of the names does not depend on the values: analyse once.
             analysis = self._analyses[key] = tc.analyse(expr, self.env, want)
             self._keep.append((expr, want))
+            self._types.update(analysis.types)
         if analysis.problems:
             raise Unknowable("the expression does not type-check")
         return self._eval(expr, analysis.bindings, message, state)
@@ -143,7 +146,9 @@ class Interpreter:
                 items = self._each(arg, bindings, message, state)
             else:
                 items = tuple(ev(arg, bindings, message, state))
-            return _aggregate(e.function, items)
+            # a sum of durations starts at no time, as the compiled code does
+            durations = t.strip_optional(self._types.get(id(e), t.INT)) == t.DURATION
+            return _aggregate(e.function, items, timedelta(0) if durations else 0)
         if isinstance(e, Call):
             if e.function == "new_id" or (self.clock is None and e.function in ("now", "today")):
                 raise Unknowable(f"{e.function}()")
@@ -153,6 +158,9 @@ class Interpreter:
                 assert self.clock is not None
                 return self.clock.date()
             args = [ev(a, bindings, message, state) for a in e.args]
+            if any(a is None for a in args):
+                # an optional the guards before would have stopped: no case to find here
+                raise Unknowable(f"none in {e.function}()")
             if e.function == "len":
                 return len(args[0])
             if e.function == "lower":
@@ -242,8 +250,9 @@ def _path(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def _aggregate(fn: str, items: tuple[Any, ...]) -> Any:
-    """``any``/``all``/``sum``/``min``/``max``/``first`` of the items."""
+def _aggregate(fn: str, items: tuple[Any, ...], start: Any = 0) -> Any:
+    """``any``/``all``/``sum``/``min``/``max``/``first`` of the items (``sum`` from
+    ``start``)."""
     if fn == "any":
         return any(items)
     if fn == "all":
@@ -254,8 +263,7 @@ def _aggregate(fn: str, items: tuple[Any, ...]) -> Any:
         raise Unknowable("none among the items")
     try:
         if fn == "sum":
-            durations = bool(items) and isinstance(items[0], timedelta)
-            return sum(items, timedelta(0)) if durations else sum(items)
+            return sum(items, start)
         if fn == "min":
             return min(items, default=None)
         return max(items, default=None)
@@ -267,8 +275,6 @@ def _aggregate(fn: str, items: tuple[Any, ...]) -> Any:
 
 def _duration(unit: str, amount: Any) -> timedelta:
     """``minutes(15)``: ``amount`` whole units."""
-    if amount is None:
-        raise Unknowable(f"none in {unit}()")
     try:
         return timedelta(**{unit: amount})
     except OverflowError as exc:

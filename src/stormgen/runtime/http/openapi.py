@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from stormgen.runtime.codec import DECIMAL_PATTERN, WIRE_NAME
+from stormgen.runtime.codec import DECIMAL_PATTERN, DURATION_PATTERN, WIRE_NAME
 from stormgen.runtime.http.schemas import NO_NUL
 
 #: Shared schemas; a dot keeps their names apart from the model's (which have none).
@@ -147,6 +147,8 @@ def type_schema(tp: Any) -> dict[str, Any]:
         return {"type": "string", "format": "date"}
     if tp is Decimal:
         return {"type": "string", "pattern": DECIMAL_PATTERN}
+    if tp is dt.timedelta:
+        return {"type": "string", "format": "duration", "pattern": DURATION_PATTERN}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"type": "string", "enum": [str(m.value) for m in tp]}
     return _TEXT
@@ -199,6 +201,7 @@ _ANSWER_TYPES: dict[Any, dict[str, Any]] = {
     uuid.UUID: {"type": "string", "format": "uuid"},
     dt.date: {"type": "string", "format": "date"},
     dt.datetime: {"type": "string", "format": "date-time"},
+    dt.timedelta: {"type": "string", "format": "duration"},
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -209,6 +209,10 @@ def query_value(hint: Any, text: str, what: str, name: str) -> Any:
         if not (_INTEGER.fullmatch(text) and -MAX_POSITION - 1 <= int(text) <= MAX_POSITION):
             raise errors.invalid(f"{what} must be a whole number that fits 64 bits", name)
         return int(text)
+    if base is timedelta:
+        why = codec.wire_duration_error(text)
+        if why is not None:
+            raise errors.invalid(f"{what} does not fit the column: {why}", name)
     try:
         return codec.from_data(hint, text, strict=True)
     except DecodeError as exc:

@@ -13,7 +13,7 @@ import enum
 import types
 import typing
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -30,7 +30,15 @@ from pydantic import (
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 
-from stormgen.runtime.codec import DECIMAL_PATTERN, DECIMAL_RULE, WIRE_NAME, wire_decimal_error
+from stormgen.runtime.codec import (
+    DECIMAL_PATTERN,
+    DECIMAL_RULE,
+    DURATION_PATTERN,
+    DURATION_RULE,
+    WIRE_NAME,
+    wire_decimal_error,
+    wire_duration_error,
+)
 
 _FORBID = ConfigDict(extra="forbid")
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, uuid.UUID, dt.date, dt.datetime)
@@ -47,19 +55,35 @@ _STRICT: dict[Any, Any] = {
 ID_TEXT = Annotated[str, Strict(), StringConstraints(min_length=1, pattern=NO_NUL)]
 
 
-def _wire_decimal(value: Any) -> Any:
-    why = wire_decimal_error(value)
-    if why is not None:
-        raise PydanticCustomError("decimal", why)
-    return value
+def _wire_text(kind: str, wire_error: Callable[[Any], str | None], schema: dict[str, Any]) -> Any:
+    """A string type for requests held to a wire rule (`wire_error` says why not)."""
+
+    def check(value: Any) -> Any:
+        why = wire_error(value)
+        if why is not None:
+            raise PydanticCustomError(kind, why)
+        return value
+
+    return Annotated[str, BeforeValidator(check), WithJsonSchema(schema)]
 
 
 #: A decimal in a request: a string in plain notation within the wire's digits.
-WireDecimal = Annotated[
-    str,
-    BeforeValidator(_wire_decimal),
-    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN, "description": DECIMAL_RULE}),
-]
+WireDecimal = _wire_text(
+    "decimal",
+    wire_decimal_error,
+    {"type": "string", "pattern": DECIMAL_PATTERN, "description": DECIMAL_RULE},
+)
+#: A duration in a request: an ISO 8601 duration string (`"PT15M"`), strictly.
+WireDuration = _wire_text(
+    "duration",
+    wire_duration_error,
+    {
+        "type": "string",
+        "format": "duration",
+        "pattern": DURATION_PATTERN,
+        "description": DURATION_RULE,
+    },
+)
 
 
 class ModelFactory:
@@ -94,6 +118,8 @@ class ModelFactory:
             return tp
         if tp is Decimal:
             return WireDecimal
+        if tp is dt.timedelta:
+            return WireDuration
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return tp
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):

@@ -82,7 +82,7 @@ def namespaced_key(key: str) -> str:
 
 #: Logical column types accepted by :meth:`EventStore.ensure_view_table`.
 VIEW_COLUMN_TYPES: Final = frozenset(
-    {"text", "integer", "real", "numeric", "boolean", "timestamp", "json"}
+    {"text", "integer", "real", "numeric", "boolean", "timestamp", "duration", "json"}
 )
 
 _IDENT = re.compile(r"[^a-z0-9_]+")

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from stormgen.runtime.codec_durations import duration_microseconds
 from stormgen.runtime.envelope import JSONDict, NewEvent, RecordedEvent
 from stormgen.runtime.errors import StoreError
 from stormgen.runtime.store.base import (
@@ -517,4 +518,6 @@ def _sortable(kind: str, value: Any) -> Any:
         return decimal.Decimal(str(value))
     if kind == "timestamp":
         return datetime.fromisoformat(str(value))
+    if kind == "duration":
+        return duration_microseconds(value)
     return value

@@ -36,6 +36,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from stormgen.runtime.codec_durations import duration_microseconds
 from stormgen.runtime.envelope import (
     EventPage,
     JSONDict,
@@ -74,6 +75,8 @@ _SQL_TYPES = {
     "numeric": "numeric",
     "boolean": "boolean",
     "timestamp": "timestamptz",
+    # Durations as whole microseconds (as in SQLite): they order and compare as numbers.
+    "duration": "bigint",
     "json": "jsonb",
 }
 
@@ -216,6 +219,8 @@ def _view_value(kind: str, value: Any) -> Any:
         return _text(value)
     if kind == "boolean":
         return bool(value)
+    if kind == "duration":
+        return duration_microseconds(value)
     return value
 
 

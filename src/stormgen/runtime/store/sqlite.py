@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 
+from stormgen.runtime.codec_durations import duration_microseconds
 from stormgen.runtime.envelope import EventPage, NewEvent, RecordedEvent, format_time
 from stormgen.runtime.errors import (
     ConcurrencyError,
@@ -67,6 +68,8 @@ _SQL_TYPES = {
     "numeric": "TEXT",
     "boolean": "INTEGER",
     "timestamp": "TEXT",
+    # Durations as whole microseconds: they order and compare as numbers.
+    "duration": "INTEGER",
     "json": "TEXT",
 }
 
@@ -195,6 +198,8 @@ def _view_value(kind: str, value: Any) -> Any:
         return None
     if kind == "boolean":
         return int(bool(value))
+    if kind == "duration":
+        return duration_microseconds(value)
     if kind == "json" or isinstance(value, dict | list):
         return encode_json(value)
     return value
