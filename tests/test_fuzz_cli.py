@@ -341,3 +341,35 @@ def test_validate_survives_broken_fan_outs(line: str, tmp_path: Path) -> None:
     code, stdout, stderr = _run_main(["validate", str(path)])
     _check_outcome(code, stdout, stderr, as_json=False)
     assert code in (1, 2), stdout + stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "timer PaymentDue after",
+        "timer PaymentDue at",
+        "timer after minutes(15)",
+        "timer PaymentDue after minutes(15) at now()",
+        "timer PaymentDue after 15",
+        "timer PaymentDue at minutes(15)",
+        "cancel",
+        "cancel PaymentDew",
+        "end if",
+        "end if 3",
+        "paid += 1",
+        "nowhere = 1",
+        "then Cancel { reason = }",
+        "on timer PaymentDue { end }",
+        "starts",
+    ],
+)
+def test_validate_survives_broken_process_lines(line: str, tmp_path: Path) -> None:
+    source = Path(__file__).parent / "generate" / "processes.storm"
+    text = source.read_text().replace("      timer Reminder after minutes(10)", f"      {line}")
+    path = tmp_path / "processes.storm"
+    path.write_text(text)
+    for as_json in (False, True):
+        args = ["validate", str(path)] + (["--format", "json"] if as_json else [])
+        code, stdout, stderr = _run_main(args)
+        _check_outcome(code, stdout, stderr, as_json)
+        assert code in (1, 2), stdout + stderr  # every line is a mistake

@@ -37,6 +37,7 @@ def test_node_counts(graph: Any) -> None:
         "external": 1,
         "policy": 4,
         "view": 3,
+        "process": 1,
         "hotspot": 2,
     }
 
@@ -44,13 +45,15 @@ def test_node_counts(graph: Any) -> None:
 def test_edge_counts(graph: Any) -> None:
     kinds = Counter(kind for _, _, kind in graph.edges(data="kind"))
     assert kinds == {
-        "contains": 31,
-        "issues": 9,
+        "contains": 32,
+        "issues": 10,
         "handles": 7,
         "emits": 7,
         "feeds": 7,
         "publishes": 6,
         "triggers": 4,
+        "consumes": 3,
+        "timer": 1,
         "upstream-of": 2,
     }
 

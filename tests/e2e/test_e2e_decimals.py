@@ -67,8 +67,9 @@ def test_valid_decimals_still_work_and_no_view_breaks(server: Server) -> None:
         assert placed.status_code == 201, placed.text
         assert placed.json()["events"][0]["data"]["total"] == widest
         health = server.wait_idle(c)
-        # placed, the charge sent, charged, paid, ticket
-        assert health["position"] == before["position"] + 5
+        # placed, the charge sent, charged, paid, ticket; the payment deadline's
+        # instance started with its timer set, then ended
+        assert health["position"] == before["position"] + 8
         assert health["parked"] == 0
         today = datetime.now(UTC).date().isoformat()
         sales = c.get(f"/ordering/views/daily-sales/{today}", headers=CUSTOMER).json()

@@ -76,7 +76,15 @@ def journey(server: Server) -> None:
         assert Decimal(sales["revenue"]) == Decimal("7.50")
 
         # the log holds the whole chain, one correlation id from the order to the ticket
-        log = c.get("/events?limit=100", headers=OPERATOR).json()["events"]
+        everything = c.get("/events?limit=100", headers=OPERATOR).json()["events"]
+        # the payment deadline's records (its own stream) interleave with the chain
+        deadline = [e for e in everything if e["stream"].startswith("$process-")]
+        assert [e["type"] for e in deadline] == [
+            "$ProcessStarted",
+            "$TimerSet",
+            "$ProcessEnded",
+        ]
+        log = [e for e in everything if not e["stream"].startswith("$process-")]
         types = [e["type"] for e in log]
         assert types == [
             "Ordering.OrderPlaced",
@@ -89,7 +97,7 @@ def journey(server: Server) -> None:
             "Bar.TicketHandedOver",
         ]
         assert [log[i]["data"]["drinks"] for i in (0, 3, 4)] == [DRINKS] * 3
-        chain = {e["metadata"]["correlation_id"] for e in log[:5]}
+        chain = {e["metadata"]["correlation_id"] for e in log[:5] + deadline}
         assert len(chain) == 1
         # the charge sent to the gateway: its record, then the answer it caused
         assert log[1]["metadata"]["command"] == "Ordering.PaymentGateway.ChargeCard"

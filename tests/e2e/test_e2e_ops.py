@@ -114,6 +114,32 @@ def test_state_now_and_then(run: Any, shop: Shop) -> None:
     assert "position" not in early.stderr
 
 
+def test_state_of_a_process_instance_now_and_then(run: Any, shop: Shop) -> None:
+    process = "Ordering.PaymentDeadline"
+    now = run("state", str(MODEL), process, shop.orders[0], "--store", shop.url)
+    assert now.exit_code == 0, now.output
+    body = json.loads(now.stdout)
+    assert body["key"] == shop.orders[0] and body["ended"] and body["timers"] == []
+    assert body["state"]["total"] == "2.00"
+    stream = f"$process-{process}-{shop.orders[0]}"
+    started, timer_set = lines(run("events", "--store", shop.url, "--stream", stream).stdout)[:2]
+    assert (started["type"], timer_set["type"]) == ("$ProcessStarted", "$TimerSet")
+    then = run(
+        "state", str(MODEL), process, shop.orders[0], "--store", shop.url,
+        "--at", str(timer_set["position"]),
+    )  # fmt: skip
+    pending = json.loads(then.stdout)
+    assert not pending["ended"] and [t["name"] for t in pending["timers"]] == ["PaymentDue"]
+    early = run(
+        "state", str(MODEL), process, shop.orders[0], "--store", shop.url,
+        "--at", str(shop.placed_at),
+    )  # fmt: skip
+    assert early.exit_code == 1
+    assert f"has no instance {shop.orders[0]} at position {shop.placed_at}" in early.stderr
+    bad = run("state", str(MODEL), process, "not-a-uuid", "--store", shop.url)
+    assert bad.exit_code == 2 and "is not a valid order_id" in bad.stderr
+
+
 def test_state_before_the_instance_names_the_position_asked(run: Any, shop: Shop) -> None:
     early = run(
         "state", str(MODEL), "Ordering.Order", shop.orders[1], "--store", shop.url,

@@ -23,7 +23,7 @@ def test_syntax_error_names_the_expected_tokens_and_what_was_found(errors: Error
     assert (d.code, d.level, d.location) == ("E001", Level.ERROR, at(2, 3))
     assert d.message == (
         "syntax error: expected one of 'actor', 'value', 'enum', 'aggregate', 'external', "
-        "'policy', 'view', 'scenario', 'hotspot' or '}', found 'aggregat'"
+        "'policy', 'view', 'process', 'scenario', 'hotspot' or '}', found 'aggregat'"
     )
     assert d.help == "did you mean 'aggregate'?"
 

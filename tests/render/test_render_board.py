@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from stormgen import LoadedModel
 from stormgen.cli import app
-from stormgen.render.board import Note, build_board, render_board
+from stormgen.render.board import Note, build_board, render_board, render_board_page
 
 COFFEE_SHOP = Path(__file__).resolve().parents[2] / "examples" / "coffee_shop.storm"
 runner = CliRunner()
@@ -21,9 +21,8 @@ runner = CliRunner()
 def model_counts(loaded: LoadedModel) -> dict[str, int]:
     """Every sticky of the model counted from the dataclasses, not from the graph."""
     m = loaded.model
-    counts = dict.fromkeys(
-        ("actor", "aggregate", "command", "event", "policy", "view", "external", "hotspot"), 0
-    )
+    kinds = ("actor", "aggregate", "command", "event", "policy", "process", "view")
+    counts = dict.fromkeys((*kinds, "external", "hotspot"), 0)
     counts["actor"] = len(m.actors)
     for c in m.contexts:
         counts["actor"] += len(c.actors)
@@ -31,6 +30,7 @@ def model_counts(loaded: LoadedModel) -> dict[str, int]:
         counts["external"] += len(c.externals)
         counts["policy"] += len(c.policies)
         counts["view"] += len(c.views)
+        counts["process"] += len(c.processes)
         counts["hotspot"] += len(c.hotspots)
         for owner in (*c.aggregates, *c.externals):
             counts["command"] += len(owner.commands)
@@ -320,3 +320,22 @@ def test_two_commands_in_one_column_take_two_bands(
     reserved = notes["Shop.Warehouse.Reserved"]
     assert reserved.y == reserve.y and reserved.x > reserve.x
     assert notify.y >= reserved.y + reserved.h
+
+
+def test_a_process_is_a_lilac_note_with_its_state_and_a_clock_per_timer(
+    coffee: LoadedModel,
+) -> None:
+    board = build_board(coffee)
+    (process,) = [n for n in board.notes if n.kind == "process"]
+    assert process.name == "PaymentDeadline" and process.sub == "state: total"
+    (timer,) = [n for n in board.notes if n.kind == "timer"]
+    assert timer.ref == process.ref and timer.name == "PaymentDue"
+    assert timer.sub == "timer · after minutes(15)"
+    assert timer.x == process.x and timer.y > process.y  # right under it
+    details = json.loads(board.data_json)["details"][process.ref]
+    sections = dict(details["sections"])
+    assert sections["timers"] == ["PaymentDue: after minutes(15)"]
+    assert sections["issues"] == ["Ordering.Cancel"]
+    assert "on OrderPlaced starts" in sections["handlers"]
+    page = render_board_page(board)
+    assert ".k-process" in page and ".k-timer" in page

@@ -167,7 +167,14 @@ def test_asyncapi_document_is_valid_asyncapi_3(coffee: LoadedModel) -> None:
     assert document["asyncapi"] == "3.0.0"
     assert set(document["channels"]) == published
     assert set(document["components"]["messages"]) == published
-    assert all(op["action"] == "send" for op in document["operations"].values())
+    sends = {k for k, op in document["operations"].items() if op["action"] == "send"}
+    assert sends == {f"{key}.publish" for key in published}
+    # a process says what it consumes: a receive operation on each event's channel
+    receives = {k for k, op in document["operations"].items() if op["action"] == "receive"}
+    assert receives == {
+        f"Ordering.{name}.Ordering.PaymentDeadline.receive"
+        for name in ("OrderPlaced", "OrderPaid", "OrderCancelled")
+    }
     assert document["servers"]["bus"]["protocol"] == "nats"
     channel = document["channels"]["Ordering.OrderPlaced"]
     assert channel["address"] == "stormgen.coffee_shop.Ordering.OrderPlaced"

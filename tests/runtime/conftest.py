@@ -29,3 +29,9 @@ def sqlite_stores(tmp_path: Path) -> Iterator[Stores]:
 
 
 AppFactory = Callable[..., Application]
+
+
+@pytest.fixture
+def pg_stores(tmp_path: Path) -> Iterator[Stores]:
+    """PostgreSQL only (what several service processes share)."""
+    yield from make_stores("postgres", tmp_path)

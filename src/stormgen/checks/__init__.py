@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stormgen._gc import collector_paused
-from stormgen.checks import copies, expressions, names, scenarios, structure
+from stormgen.checks import copies, expressions, names, processes, scenarios, structure
 from stormgen.checks._context import CheckContext
 from stormgen.checks._registry import RULES, Rule
 from stormgen.diagnostics import Diagnostic, Level
@@ -65,6 +65,7 @@ __all__ = [
     "copies",
     "expressions",
     "names",
+    "processes",
     "scenarios",
     "sort_key",
     "structure",

@@ -24,6 +24,7 @@ from stormgen.model.nodes import (
     Field,
     Model,
     Policy,
+    Process,
     Ref,
     Then,
     TypeRef,
@@ -47,6 +48,7 @@ KIND_WORDS = {
     "external": "an external system",
     "policy": "a policy",
     "view": "a view",
+    "process": "a process",
     "value": "a value type",
     "enum": "an enum",
     "actor": "an actor",
@@ -132,6 +134,11 @@ class CheckContext:
             for view in context.views:
                 yield context, view
 
+    def processes(self) -> Iterator[tuple[Context, Process]]:
+        for context in self.model.contexts:
+            for process in context.processes:
+                yield context, process
+
     def _fields(self) -> Iterator[FieldUse]:
         for value in self.model.values:
             for f in value.fields:
@@ -162,6 +169,10 @@ class CheckContext:
                 yield FieldUse(view.key, context, f"view `{view.name}`")
                 for f in view.fields:
                     yield FieldUse(f, context, f"view `{view.name}`")
+            for process in context.processes:
+                yield FieldUse(process.key, context, f"process `{process.name}`")
+                for f in process.fields:
+                    yield FieldUse(f, context, f"the state of `{process.name}`")
 
     # ------------------------------------------------------------ the context map
 
@@ -212,7 +223,15 @@ class CheckContext:
             if target is not None:
                 self.when_target[id(policy)] = target
             for then in policy.thens:
-                self._classify_then(context, policy, then)
+                self._classify_then(context, f"policy `{policy.name}`", then)
+        for context, process in self.processes():
+            for handler in process.handlers:
+                if handler.event is not None:
+                    target = self._classify_consumed(context, handler.event)
+                    if target is not None:
+                        self.on_target[id(handler)] = target
+                for then in handler.thens:
+                    self._classify_then(context, f"process `{process.name}`", then)
         for context, view in self.views():
             for on in view.handlers:
                 target = self._classify_consumed(context, on.event)
@@ -360,7 +379,7 @@ class CheckContext:
             )
         return r
 
-    def _classify_then(self, context: Context, policy: Policy, then: Then) -> None:
+    def _classify_then(self, context: Context, issuer: str, then: Then) -> None:
         ref = then.command
         r = self.scope.resolve(context, ref.name, COMMAND_KINDS)
         if r is None:
@@ -371,10 +390,10 @@ class CheckContext:
             self._add(
                 error(
                     "E202",
-                    f"policy `{policy.name}` issues `{ref.name}`, a command of context "
-                    f"`{r.context.name}`",
+                    f"{issuer} issues `{ref.name}`, a command of context `{r.context.name}`",
                     ref.loc,
-                    f"a policy issues commands of its own context only: let `{r.context.name}` "
+                    f"a {issuer.split()[0]} issues commands of its own context only: let "
+                    f"`{r.context.name}` "
                     "react to a published event instead",
                 )
             )

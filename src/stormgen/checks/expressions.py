@@ -31,7 +31,10 @@ from stormgen.model.nodes import (
     Model,
     Name,
     Policy,
+    Process,
+    ProcessOn,
     Require,
+    Then,
     Unary,
     View,
 )
@@ -47,6 +50,8 @@ from stormgen.model.typecheck import (
 )
 from stormgen.model.types import (
     BOOL,
+    DATETIME,
+    DURATION,
     NONE,
     STR,
     UNKNOWN,
@@ -65,6 +70,8 @@ from stormgen.model.types import (
     is_numeric,
     message_fields,
     policy_env,
+    process_env,
+    process_state,
     strip_optional,
     view_env,
     view_row,
@@ -104,6 +111,8 @@ def _check_context(context: Context, scope: Scope) -> list[Diagnostic]:
         out += _check_policy(policy, context, scope)
     for view in context.views:
         out += _check_view(view, context, scope)
+    for process in context.processes:
+        out += _check_process(process, context, scope)
     return out
 
 
@@ -283,29 +292,35 @@ def _check_policy(policy: Policy, context: Context, scope: Scope) -> list[Diagno
     env = narrowed_by(policy.condition, env)  # what the `then` lines see
     when_env = env
     for then in policy.thens:
-        env = when_env
-        if then.condition is not None:
-            out += _condition(then.condition, env, "a `then` line's `if`")
-        if then.fan is not None:
-            env, problems = fan_out(then.fan, env)
-            out += problems
-        issued = scope.resolve(context, then.command.name, COMMAND_KINDS)
-        if issued is None or not isinstance(issued.element, Command):
-            continue  # E102
-        command = issued.element
-        targets = message_fields(command.fields, issued.owner, issued.context, scope)
-        for a in then.assignments:
-            if a.target not in targets:
-                out.append(
-                    _not_a_field(
-                        f"`{a.target}` is not a field of command {command.name}",
-                        a.loc,
-                        did_you_mean(a.target, targets),
-                    )
+        out += _then_line(then, when_env, context, scope)
+    return out
+
+
+def _then_line(then: Then, env: Env, context: Context | None, scope: Scope) -> list[Diagnostic]:
+    """A `then` line of a policy or a process: its `if`, fan-out and assignments."""
+    out: list[Diagnostic] = []
+    if then.condition is not None:
+        out += _condition(then.condition, env, "a `then` line's `if`")
+    if then.fan is not None:
+        env, problems = fan_out(then.fan, env)
+        out += problems
+    issued = scope.resolve(context, then.command.name, COMMAND_KINDS)
+    if issued is None or not isinstance(issued.element, Command):
+        return out  # E102
+    command = issued.element
+    targets = message_fields(command.fields, issued.owner, issued.context, scope)
+    for a in then.assignments:
+        if a.target not in targets:
+            out.append(
+                _not_a_field(
+                    f"`{a.target}` is not a field of command {command.name}",
+                    a.loc,
+                    did_you_mean(a.target, targets),
                 )
-                out += infer(a.value, env)[1]
-                continue
-            out += _assign(a, targets[a.target], env, plain_only="a command field")
+            )
+            out += infer(a.value, env)[1]
+            continue
+        out += _assign(a, targets[a.target], env, plain_only="a command field")
     return out
 
 
@@ -371,6 +386,71 @@ def _check_view(view: View, context: Context, scope: Scope) -> list[Diagnostic]:
                 continue
             target = row[a.target]
             out += _assign(a, target, env)
+    return out
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _check_process(process: Process, context: Context, scope: Scope) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    out += _defaults([process.key], context, scope)
+    out += _defaults(process.fields, context, scope)
+    state = process_state(process, scope)
+    key_type = state[process.key.name]
+    for handler in process.handlers:
+        event: Event | None = None
+        if handler.event is not None:
+            found = scope.resolve(context, handler.event.name, EVENT_KINDS)
+            if found is None or not isinstance(found.element, Event):
+                continue  # E102
+            event = found.element
+        if handler.by is not None and event is not None:
+            got, problems = infer(handler.by, process_env(process, event, scope, state=False))
+            out += problems
+            if not problems and not assignable(got, key_type):
+                why = f"`by` gives {got}, but the key `{process.key.name}` of {process.name}"
+                out.append(mismatch(f"{why} is {key_type}", handler.by.loc))
+        out += _process_lines(process, handler, process_env(process, event, scope), state)
+    return out
+
+
+def _process_lines(
+    process: Process, handler: ProcessOn, env: Env, state: dict[str, Type]
+) -> list[Diagnostic]:
+    """A process handler's `if` and lines: assignments to its state fields (seeing the
+    state before), then `let`s, `then`, `timer` and `end` lines."""
+    out: list[Diagnostic] = []
+    if handler.condition is not None:
+        out += _condition(handler.condition, env, "a process handler's `if`")
+    env = narrowed_by(handler.condition, env)
+    lets: dict[str, tuple[Type, Expr]] = {}
+    if handler.lets:
+        lets, lines = let_types(handler.lets, env)
+        for _, _, problems in lines:
+            out += problems
+    for a in handler.assignments:
+        if a.target not in state or a.target == process.key.name:
+            fields = [f for f in state if f != process.key.name]
+            why = f"`{a.target}` is not a state field of process {process.name}"
+            out.append(_not_a_field(why, a.loc, did_you_mean(a.target, fields)))
+            out += infer(a.value, env)[1]
+            continue
+        out += _assign(a, state[a.target], env)
+    env = replace(env, lets=lets) if lets else env
+    for then in handler.thens:
+        out += _then_line(then, env, env.context, env.scope)
+    for timer in handler.timers:
+        value, wanted = (timer.after, DURATION) if timer.after is not None else (timer.at, DATETIME)
+        assert value is not None
+        got, problems = infer(value, env, wanted)
+        out += problems
+        if not problems and got is not UNKNOWN and not assignable(got, wanted):
+            word = "after" if wanted is DURATION else "at"
+            out.append(mismatch(f"`timer ... {word}` needs a {wanted}, not {got}", value.loc))
+    for end in handler.ends:
+        if end.condition is not None:
+            out += _condition(end.condition, env, "an `end` line's `if`")
     return out
 
 

@@ -21,6 +21,7 @@ KIND_NOUNS = {
     "external": "external system",
     "policy": "policy",
     "view": "view",
+    "process": "process",
     "value": "value type",
     "enum": "enum",
     "actor": "actor",

@@ -16,8 +16,11 @@ from stormgen.model.nodes import (
     Context,
     Event,
     External,
+    Field,
     Hotspot,
+    On,
     Policy,
+    ProcessOn,
     Relation,
     TypeRef,
 )
@@ -289,6 +292,45 @@ def policy_commands_unfillable(ctx: CheckContext) -> Iterator[Diagnostic]:
             )
 
 
+@rule("E302")
+def process_commands_unfillable(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """E302: a process's `then` that cannot fill a command field or the target's id
+    (from its assignments, the event's fields, the state's fields or the key)."""
+    for _, process in ctx.processes():
+        state = {f.name for f in process.fields} | {process.key.name}
+        for handler in process.handlers:
+            sources = set(state)
+            trigger = ctx.on_target.get(id(handler))
+            if handler.event is not None:
+                if trigger is None:
+                    continue
+                assert isinstance(trigger.element, Event)
+                sources |= _event_fields(trigger.element, trigger.owner)
+            for then in handler.thens:
+                target = ctx.then_target.get(id(then))
+                if target is None:
+                    continue
+                command = target.element
+                assert isinstance(command, Command)
+                filled = sources | {a.target for a in then.assignments}
+                fields = [f for f in command.fields if not is_optional_or_defaulted(f)]
+                owner = target.owner
+                if isinstance(owner, Aggregate):
+                    generated = command.creates and owner.id_field.type.name == "uuid"
+                    if not generated and all(f.name != owner.id_field.name for f in fields):
+                        fields.insert(0, owner.id_field)
+                missing = [f.name for f in fields if f.name not in filled]
+                if missing:
+                    yield error(
+                        "E302",
+                        f"`then {then.command.name}` of process `{process.name}` cannot fill "
+                        f"{_plural('field', len(missing))} {_names(missing)}: neither the "
+                        "event nor the state has a field of that name",
+                        then.loc,
+                        f"assign it: `then {then.command.name} {{ {missing[0]} = ... }}`",
+                    )
+
+
 def _policy_event_graph(ctx: CheckContext) -> nx.DiGraph:
     """Events linked through policies: event -> policy -> command -> emitted event."""
     g = nx.DiGraph()
@@ -361,50 +403,60 @@ def _same_type(
 
 @rule("E303")
 def view_keys_underivable(ctx: CheckContext) -> Iterator[Diagnostic]:
-    """E303: a view's row key that cannot be derived from an `on` event."""
+    """E303: a view's row key or a process's instance key that cannot be derived from an
+    `on` event."""
     for context, view in ctx.views():
-        key = view.key
         for on in view.handlers:
-            if on.by is not None:
-                continue  # the expression's type is checked with the expressions (E402)
-            source = ctx.on_target.get(id(on))
-            if source is None:
-                continue
-            event = source.element
-            assert isinstance(event, Event)
-            owner = source.owner
-            field = next((f for f in event.fields if f.name == key.name), None)
-            if field is None and isinstance(owner, Aggregate) and owner.id_field.name == key.name:
-                field = owner.id_field
-            if field is not None:
-                if _same_type(field.type, source.context, key.type, context, ctx):
-                    continue
-                yield error(
-                    "E303",
-                    f"the row key `{key.name}: {key.type}` of view `{view.name}` cannot come "
-                    f"from `{event.name}`, whose field `{key.name}` is a `{field.type}`",
-                    on.loc,
-                    f"pick the row with `on {on.event.name} by EXPR`",
-                )
-                continue
-            if isinstance(owner, Aggregate):
-                if _same_type(owner.id_field.type, source.context, key.type, context, ctx):
-                    continue  # the event's stream id
-                why = (
-                    f"it has no field `{key.name}` and its stream id "
-                    f"`{owner.id_field.name}` is a `{owner.id_field.type}`"
-                )
-            else:
-                why = (
-                    f"it has no field `{key.name}`, and an external system's event has no stream id"
-                )
-            yield error(
-                "E303",
-                f"the row key `{key.name}: {key.type}` of view `{view.name}` cannot be derived "
-                f"from `{event.name}`: {why}",
-                on.loc,
-                f"pick the row with `on {on.event.name} by EXPR`",
+            yield from _underivable_key(
+                ctx, context, f"row key of view `{view.name}`", view.key, on
             )
+    for context, process in ctx.processes():
+        what = f"instance key of process `{process.name}`"
+        for handler in process.handlers:
+            yield from _underivable_key(ctx, context, what, process.key, handler)
+
+
+def _underivable_key(
+    ctx: CheckContext, context: Context, what: str, key: Field, on: On | ProcessOn
+) -> Iterator[Diagnostic]:
+    if on.by is not None or on.event is None:
+        return  # the expression's type is checked with the expressions (E402)
+    source = ctx.on_target.get(id(on))
+    if source is None:
+        return
+    event = source.element
+    assert isinstance(event, Event)
+    owner = source.owner
+    field = next((f for f in event.fields if f.name == key.name), None)
+    if field is None and isinstance(owner, Aggregate) and owner.id_field.name == key.name:
+        field = owner.id_field
+    if field is not None:
+        if _same_type(field.type, source.context, key.type, context, ctx):
+            return
+        yield error(
+            "E303",
+            f"the {what.replace(' of ', f' `{key.name}: {key.type}` of ', 1)} cannot come "
+            f"from `{event.name}`, whose field `{key.name}` is a `{field.type}`",
+            on.loc,
+            f"pick the {what.split()[0]} with `on {on.event.name} by EXPR`",
+        )
+        return
+    if isinstance(owner, Aggregate):
+        if _same_type(owner.id_field.type, source.context, key.type, context, ctx):
+            return  # the event's stream id
+        why = (
+            f"it has no field `{key.name}` and its stream id "
+            f"`{owner.id_field.name}` is a `{owner.id_field.type}`"
+        )
+    else:
+        why = f"it has no field `{key.name}`, and an external system's event has no stream id"
+    yield error(
+        "E303",
+        f"the {what.replace(' of ', f' `{key.name}: {key.type}` of ', 1)} cannot be derived "
+        f"from `{event.name}`: {why}",
+        on.loc,
+        f"pick the {what.split()[0]} with `on {on.event.name} by EXPR`",
+    )
 
 
 # ---------------------------------------------------------------- dead and unreachable

@@ -219,7 +219,12 @@ def _tail_bus(url: str, types: set[str], limit: int | None) -> None:
 
 def state(
     model: ModelArgument,
-    aggregate: Annotated[str, typer.Argument(help="Context.Aggregate, e.g. Ordering.Order.")],
+    aggregate: Annotated[
+        str,
+        typer.Argument(
+            help="Context.Aggregate (e.g. Ordering.Order) or Context.Process (its instance)."
+        ),
+    ],
     ident: Annotated[str, typer.Argument(metavar="ID", help="The instance's id.")],
     store: StoreOption = None,
     at: Annotated[
@@ -229,10 +234,14 @@ def state(
         ),
     ] = None,
 ) -> None:
-    """Print an instance's state (now, or as it was at a position or a time) as JSON."""
+    """Print an instance's state (now, or as it was at a position or a time) as JSON; for
+    a process, its instance: state, whether it ended, its pending timers."""
     from stormgen.runtime import NotFound, to_data
 
     with _open_application(model, store) as application:
+        if aggregate in application.processes:
+            _process_state(application, aggregate, ident, at)
+            return
         agg = _aggregate(application, aggregate)
         key = _parse_id(agg, ident)
         position = None if at is None else parse_at(application.store, at)
@@ -252,6 +261,23 @@ def state(
                 "state": to_data(loaded.state),
             }
         )
+
+
+def _process_state(application: Application, name: str, ident: str, at: str | None) -> None:
+    """Print a process instance (state, ended, pending timers), now or at `at`."""
+    from stormgen.runtime import DecodeError
+
+    process = application.processes[name]
+    try:
+        key = process.parse_key(ident)
+    except DecodeError:
+        raise fail(f"{ident!r} is not a valid {process.key} of {name}") from None
+    position = None if at is None else parse_at(application.store, at)
+    instance = application.process_instance(process, key, position)
+    if instance is None:
+        when = "" if at is None else f" at {'position ' + at if at.isdigit() else at}"
+        raise fail(f"{name} has no instance {ident}{when}", 1)
+    _print_json(instance.to_json())
 
 
 def replay(
@@ -324,7 +350,12 @@ def fork(
 
 def forget(
     model: ModelArgument,
-    aggregate: Annotated[str, typer.Argument(help="Context.Aggregate, e.g. Ordering.Order.")],
+    aggregate: Annotated[
+        str,
+        typer.Argument(
+            help="Context.Aggregate (e.g. Ordering.Order) or Context.Process (its instance)."
+        ),
+    ],
     ident: Annotated[str, typer.Argument(metavar="ID", help="The instance's id.")],
     store: StoreOption = None,
 ) -> None:

@@ -255,9 +255,20 @@ def run(
             show_default=False,
         ),
     ] = None,
+    test_clock: Annotated[
+        bool,
+        typer.Option(
+            "--test-clock",
+            help="For end-to-end tests only: run on a clock that POST /_test/clock moves "
+            "forward (timers due meanwhile fire at once); refused with tokens configured "
+            "(else $STORMGEN_TEST_CLOCK=1).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve a model or a generated project over HTTP (views and policies run too)."""
+    """Serve a model or a generated project over HTTP (views, policies and processes run
+    too)."""
     from stormgen.runtime import FakeChoiceError, StormgenRuntimeError, fake_choices
+    from stormgen.runtime.clock import TEST_CLOCK_ENV
     from stormgen.runtime.errors import InvalidStoreURL
     from stormgen.runtime.http import ServeError, TokenConfigError, serve
 
@@ -265,6 +276,8 @@ def run(
         raise fail(f"--port must be between 1 and 65535, not {port}")
     service = load_service(target)
     contexts = check_context(service, context)
+    if test_clock:
+        os.environ[TEST_CLOCK_ENV] = "1"  # the application opened below takes a TestClock
     try:
         application = service.open(store, contexts)
     except InvalidStoreURL as exc:

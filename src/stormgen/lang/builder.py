@@ -489,6 +489,80 @@ class Builder:
             message=self.text(obj.message),
         )
 
+    def process(self, obj: Any) -> n.Process:
+        loc = self.loc(obj)
+        key: n.Field | None = None
+        fields: list[n.Field] = []
+        handlers: list[n.ProcessOn] = []
+        hotspots: list[n.Hotspot] = []
+        for m in obj.members:
+            kind = type(m).__name__
+            if kind == "Key":
+                if key is not None:
+                    self.error(f"process {obj.name} has a second `key` line", self.loc(m))
+                else:
+                    key = self.field(m.field)
+            elif kind == "StateBlock":
+                fields.extend(self.fields(m.fields))
+            elif kind in ("ProcessOn", "OnTimer"):
+                handlers.append(self.process_on(m))
+            else:
+                hotspots.append(self.hotspot(m))
+        if key is None:
+            self.error(f"process {obj.name} has no `key` line (e.g. `key order_id: uuid`)", loc)
+            key = n.Field("key", n.TypeRef("uuid", loc), loc)
+        return n.Process(
+            name=obj.name,
+            key=key,
+            loc=loc,
+            fields=tuple(fields),
+            handlers=tuple(handlers),
+            description=self.text(obj.description),
+            hotspots=tuple(hotspots),
+        )
+
+    def process_on(self, obj: Any) -> n.ProcessOn:
+        """A process's handler, its lines sorted by kind (their order is the model's)."""
+        assignments: list[n.Assignment] = []
+        lets: list[n.Let] = []
+        thens: list[n.Then] = []
+        timers: list[n.SetTimer] = []
+        cancels: list[n.CancelTimer] = []
+        ends: list[n.EndLine] = []
+        for line in obj.lines:
+            kind = type(line).__name__
+            loc = self.loc(line)
+            if kind == "Assignment":
+                assignments.append(n.Assignment(line.target, line.op, self.expr(line.value), loc))
+            elif kind == "Let":
+                lets.append(self.let(line, len(assignments)))
+            elif kind == "Then":
+                thens.append(self.then(line))
+            elif kind == "SetTimer":
+                after = None if line.after is None else self.expr(line.after)
+                at = None if line.at is None else self.expr(line.at)
+                timers.append(n.SetTimer(line.name, loc, after, at))
+            elif kind == "CancelTimer":
+                cancels.append(n.CancelTimer(line.name, loc))
+            else:
+                condition = None if line.condition is None else self.expr(line.condition)
+                ends.append(n.EndLine(loc, condition))
+        on_timer = type(obj).__name__ == "OnTimer"
+        return n.ProcessOn(
+            loc=self.loc(obj),
+            event=None if on_timer else self.ref(obj.event),
+            timer=obj.timer if on_timer else None,
+            by=None if on_timer or obj.by is None else self.expr(obj.by),
+            condition=None if obj.condition is None else self.expr(obj.condition),
+            starts=False if on_timer else bool(obj.starts),
+            assignments=tuple(assignments),
+            lets=tuple(lets),
+            thens=tuple(thens),
+            timers=tuple(timers),
+            cancels=tuple(cancels),
+            ends=tuple(ends),
+        )
+
     # ------------------------------------------------------------ contexts and map
 
     def context(self, obj: Any) -> n.Context:
@@ -499,11 +573,14 @@ class Builder:
         externals: list[n.External] = []
         policies: list[n.Policy] = []
         views: list[n.View] = []
+        processes: list[n.Process] = []
         hotspots: list[n.Hotspot] = []
         scenarios: list[n.Scenario] = []
         for m in obj.members:
             kind = type(m).__name__
-            if kind == "Aggregate":
+            if kind == "Process":
+                processes.append(self.process(m))
+            elif kind == "Aggregate":
                 aggregates.append(self.aggregate(m))
             elif kind == "Policy":
                 policies.append(self.policy(m))
@@ -534,6 +611,7 @@ class Builder:
             views=tuple(views),
             hotspots=tuple(hotspots),
             scenarios=tuple(scenarios),
+            processes=tuple(processes),
         )
 
     def patterns(self, obj: Any) -> tuple[n.Ref, ...]:

@@ -9,7 +9,13 @@ Node ids are ``"<kind>:<qualified name>"``: ``"context:Ordering"``,
 :mod:`~stormgen.model.nodes` dataclass), ``loc``, and ``published`` for events.
 Every edge has a ``kind``: ``contains``, ``handles``, ``emits``, ``issues``,
 ``triggers``, ``feeds``, ``reads`` (a view to the command or policy whose lookups
-``View[key]`` read it; drawn dashed), ``publishes`` or ``upstream-of``.
+``View[key]`` read it; drawn dashed), ``consumes``, ``timer``, ``publishes`` or
+``upstream-of``.
+A process (``"process:Ordering.Checkout"``) ``consumes`` the events its handlers take
+(an event -> process edge, ``starts`` true for a starting handler, ``acts`` true when
+the handler issues commands or sets timers), ``issues`` the
+commands of its ``then`` lines, and has a ``timer`` self-loop per timer it sets
+(``name`` and ``loc`` of its first ``timer`` line).
 
 References that do not resolve are left out: reporting them is the checks' job.
 """
@@ -29,6 +35,7 @@ from stormgen.model.nodes import (
     Lookup,
     Model,
     Policy,
+    Process,
 )
 from stormgen.model.scope import (
     ACTOR_KINDS,
@@ -57,6 +64,35 @@ def _resolve_emit(
     # An aggregate emits only its own events.
     r = scope.resolve(context, name, EVENT_KINDS)
     return r if r is not None and r.owner is aggregate else None
+
+
+def _process_edges(g: Any, scope: Scope, context: Context, process: Process) -> None:
+    """A process's edges: events it consumes, commands it issues, its timers."""
+    pid = node_id(Resolved("process", process, context))
+    timers: dict[str, Any] = {}
+    for handler in process.handlers:
+        if handler.event is not None:
+            source = scope.resolve(context, handler.event.name, EVENT_KINDS)
+            if source is not None:
+                # `acts`: the handler issues commands or sets timers (a cause of what the
+                # process does), rather than only changing or ending the instance
+                acts = bool(handler.thens or handler.timers)
+                g.add_edge(
+                    node_id(source),
+                    pid,
+                    kind="consumes",
+                    loc=handler.loc,
+                    starts=handler.starts,
+                    acts=acts,
+                )
+        for then in handler.thens:
+            target = scope.resolve(context, then.command.name, COMMAND_KINDS)
+            if target is not None:
+                g.add_edge(pid, node_id(target), kind="issues", loc=then.loc)
+        for timer in handler.timers:
+            timers.setdefault(timer.name, timer.loc)
+    for name, loc in timers.items():
+        g.add_edge(pid, pid, kind="timer", name=name, loc=loc)
 
 
 def build_graph(model: Model, scope: Scope | None = None) -> Any:
@@ -162,6 +198,10 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
                 source = scope.resolve(context, on.event.name, EVENT_KINDS)
                 if source is not None:
                     g.add_edge(node_id(source), vid, kind="feeds", loc=on.loc)
+
+        for process in context.processes:
+            _process_edges(g, scope, context, process)
+            add_hotspots(node_id(Resolved("process", process, context)), context, process.hotspots)
 
     file_order = {f.path: i for i, f in enumerate(model.files)}
     hotspots.sort(

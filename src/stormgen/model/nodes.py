@@ -443,6 +443,75 @@ class Scenario:
 
 
 @dataclass(frozen=True, slots=True)
+class SetTimer:
+    """``timer NAME after DURATION`` or ``timer NAME at DATETIME`` in a process."""
+
+    name: str
+    loc: Location
+    after: Expr | None = None
+    at: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """``cancel NAME`` in a process."""
+
+    name: str
+    loc: Location
+
+
+@dataclass(frozen=True, slots=True)
+class EndLine:
+    """``end [if C]`` in a process: the instance ends after this handler."""
+
+    loc: Location
+    condition: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOn:
+    """A process's handler: ``on EVENT [by EXPR] [if C] [starts] {...}``, or, with
+    ``timer`` set, ``on timer NAME [if C] {...}`` (then ``event`` is None).
+
+    Its assignments all see the state before the handler; its ``let`` lines (``after``:
+    how many assignments precede each) and its other lines see the state after them.
+    """
+
+    loc: Location
+    event: Ref | None = None
+    timer: str | None = None
+    by: Expr | None = None
+    condition: Expr | None = None
+    starts: bool = False
+    assignments: tuple[Assignment, ...] = ()
+    lets: tuple[Let, ...] = ()
+    thens: tuple[Then, ...] = ()
+    timers: tuple[SetTimer, ...] = ()
+    cancels: tuple[CancelTimer, ...] = ()
+    ends: tuple[EndLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """A lilac sticky with a memory: state per instance (named by ``key``), handlers of
+    events and of its timers, commands issued, timers set and cancelled, an end."""
+
+    name: str
+    key: Field
+    loc: Location
+    fields: tuple[Field, ...] = ()
+    handlers: tuple[ProcessOn, ...] = ()
+    description: str | None = None
+    hotspots: tuple[Hotspot, ...] = ()
+
+    @property
+    def timer_names(self) -> tuple[str, ...]:
+        """The timers its handlers set, in order of first appearance."""
+        names = (t.name for h in self.handlers for t in h.timers)
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """A bounded context: its own name space of stickies."""
 
@@ -458,6 +527,7 @@ class Context:
     views: tuple[View, ...] = ()
     hotspots: tuple[Hotspot, ...] = ()
     scenarios: tuple[Scenario, ...] = ()
+    processes: tuple[Process, ...] = ()
 
 
 RelationPattern = str  # OHS, PL, ACL, CF, CS (anything else is reported as E105)

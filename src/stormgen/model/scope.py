@@ -32,14 +32,27 @@ from stormgen.model.nodes import (
     External,
     Model,
     Policy,
+    Process,
     Value,
     View,
 )
 
-Element = Context | Aggregate | Command | Event | External | Policy | View | Value | Enum | Actor
+Element = (
+    Context
+    | Aggregate
+    | Command
+    | Event
+    | External
+    | Policy
+    | View
+    | Process
+    | Value
+    | Enum
+    | Actor
+)
 
 ALL_KINDS: frozenset[str] = frozenset(
-    {"context", "aggregate", "command", "event", "external", "policy", "view"}
+    {"context", "aggregate", "command", "event", "external", "policy", "view", "process"}
     | {"value", "enum", "actor"}
 )
 TYPE_KINDS: frozenset[str] = frozenset({"value", "enum"})
@@ -97,6 +110,8 @@ def context_members(context: Context) -> Iterator[Resolved]:
         yield Resolved("policy", policy, context)
     for view in context.views:
         yield Resolved("view", view, context)
+    for process in context.processes:
+        yield Resolved("process", process, context)
 
 
 def top_level_members(model: Model) -> Iterator[Resolved]:

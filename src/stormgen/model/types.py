@@ -27,6 +27,7 @@ from stormgen.model.nodes import (
     External,
     Field,
     On,
+    Process,
     TypeRef,
     Value,
     View,
@@ -521,6 +522,30 @@ def policy_env(event: Event, context: Context | None, scope: Scope) -> Env:
         enums=visible_enums(scope, context),
         note="a policy has no state; it sees only the event",
         lookups=True,
+    )
+
+
+def process_state(process: Process, scope: Scope) -> dict[str, Type]:
+    """A process instance's state: its key and its state fields by name."""
+    context = scope.context_of(process)
+    state = {process.key.name: field_type(process.key, context, scope)}
+    for f in process.fields:
+        state[f.name] = field_type(f, context, scope)
+    return state
+
+
+def process_env(process: Process, event: Event | None, scope: Scope, *, state: bool = True) -> Env:
+    """What a process's handler sees: the event (none for a timer), then the instance's
+    state (not in `by`, which picks the instance)."""
+    context = scope.context_of(process)
+    return Env(
+        scope,
+        context,
+        "a process" if state else "a process's `by`",
+        message=None if event is None else _event_namespace(event, scope),
+        state=Namespace("state", "state", process_state(process, scope)) if state else None,
+        enums=visible_enums(scope, context),
+        note=None if state else "`by` picks the instance, so it sees only the event",
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from stormgen.model.nodes import Aggregate, Context, Event, Model
+from stormgen.model.nodes import Aggregate, Context, Event, Model, Process
 from stormgen.render.jsonschema import dump_json
 from stormgen.render.output import Progress
 from stormgen.render.python.names import package_name
@@ -37,6 +37,22 @@ def published_events(model: Model) -> list[tuple[Context, Aggregate, Event]]:
         for event in aggregate.events
         if event.published
     ]
+
+
+def _processes_consuming(model: Model, context: Context, event: Event) -> list[tuple[str, Process]]:
+    """The processes (``Context.Process``) with a handler of a published event."""
+    found = []
+    for other in model.contexts:
+        for process in other.processes:
+            for handler in process.handlers:
+                if handler.event is None:
+                    continue
+                name = handler.event.name
+                own = other.name == context.name and name == event.name
+                if own or name == f"{context.name}.{event.name}":
+                    found.append((f"{other.name}.{process.name}", process))
+                    break
+    return found
 
 
 def asyncapi_document(model: Model, progress: Progress | None = None) -> dict[str, Any]:
@@ -74,6 +90,15 @@ def asyncapi_document(model: Model, progress: Progress | None = None) -> dict[st
             channel["description"] = event.description
         channels[key] = channel
         operations[f"{key}.publish"] = _send(context.name, event.name, key)
+        for consumer, process in _processes_consuming(model, context, event):
+            operations[f"{key}.{consumer}.receive"] = {
+                "action": "receive",
+                "title": f"the process {consumer} consumes {event.name}",
+                "channel": {"$ref": f"#/channels/{key}"},
+                "messages": [{"$ref": f"#/channels/{key}/messages/{event.name}"}],
+                "tags": [{"name": consumer.split(".", 1)[0]}],
+                **({"description": process.description} if process.description else {}),
+            }
         if progress is not None:
             progress(done, len(events))
     for context in dict.fromkeys(context for context, _, _ in events):

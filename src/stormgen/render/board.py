@@ -52,11 +52,22 @@ from stormgen.render.board_notes import (
     subtitle,
 )
 from stormgen.render.layout import causal_chains, guard_equalities, longest_path_layers
+from stormgen.render.text import timer_due
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel
 
-KINDS = ("actor", "aggregate", "command", "event", "policy", "view", "external", "hotspot")
+KINDS = (
+    "actor",
+    "aggregate",
+    "command",
+    "event",
+    "policy",
+    "process",
+    "view",
+    "external",
+    "hotspot",
+)
 
 
 class _BoardBuilder:
@@ -83,6 +94,7 @@ class _BoardBuilder:
             (u, v): None
             for u, v, d in graph.edges(data=True)
             if d["kind"] in ("emits", "triggers", "feeds", "issues")
+            or (d["kind"] == "consumes" and d.get("acts"))
         }
         self.hotspot_owner: dict[str, str] = {}
         self.owner_of: dict[str, str] = {}  # command/event -> aggregate/external
@@ -182,6 +194,27 @@ class _BoardBuilder:
         self.notes.append(n)
         return n
 
+    def timer_notes(self, process: str) -> list[Note]:
+        """A clock note per timer a process sets: its name and when it is due."""
+        element = self.nodes[process]["element"]
+        notes = []
+        for name in element.timer_names:
+            due = next(timer_due(t) for h in element.handlers for t in h.timers if t.name == name)
+            n = Note(
+                index=len(self.notes),
+                ref=process,
+                kind="timer",
+                name=name,
+                sub=f"timer · {due}",
+                title=f"timer {name}: {due}",
+                copy=True,  # the process drawn again, as its clock
+            )
+            n.parts = name_parts(n.name)
+            n.h = note_height(n)
+            self.notes.append(n)
+            notes.append(n)
+        return notes
+
     # ------------------------------------------------------------ lanes
 
     def cast_lane(self, actors: list[str]) -> Cells:
@@ -208,14 +241,16 @@ class _BoardBuilder:
         members = self.by_context[ctx]
         member_set = set(members)
         flow_nodes = [
-            n for n in members if nodes[n]["kind"] in ("command", "event", "policy", "view")
+            n
+            for n in members
+            if nodes[n]["kind"] in ("command", "event", "policy", "process", "view")
         ]
         flow_set = set(flow_nodes)
         # Another context's events consumed here are drawn again, dashed, as the lane's inputs.
         ghosts: dict[str, None] = {}
         for n in flow_nodes:
             for k, src in self.in_edges[n]:
-                if k in ("triggers", "feeds") and src not in member_set:
+                if k in ("triggers", "feeds", "consumes") and src not in member_set:
                     ghosts[src] = None
         lane_edges = [
             (u, v)
@@ -261,7 +296,8 @@ class _BoardBuilder:
                 header_track[n] = label
                 cells.track(label, self.note(n))
                 self.owner_row(cells, label, n, layer, placed, cell_of)
-        for kind, label in (("policy", "Policies"), ("view", "Read models")):
+        tracks = (("policy", "Policies"), ("process", "Processes"), ("view", "Read models"))
+        for kind, label in tracks:
             items = [n for n in flow_nodes if nodes[n]["kind"] == kind]
             if items:
                 row = cells.track(label)
@@ -269,12 +305,15 @@ class _BoardBuilder:
                     placed[n] = self.note(n)
                     row[0, layer[n]].append(placed[n])
                     cell_of[n] = (label, (0, layer[n]))
+                    if kind == "process":
+                        # its timers: a clock note each, right under it
+                        row[0, layer[n]].extend(self.timer_notes(n))
         shown.update(placed)
         for n in flow_nodes:
-            if nodes[n]["kind"] != "policy":
+            if nodes[n]["kind"] not in ("policy", "process"):
                 continue
             for k, src in self.in_edges[n]:
-                if k == "triggers" and src in shown:
+                if k in ("triggers", "consumes") and src in shown:
                     cells.links.append(("triggers", shown[src], shown[n]))
             for k, t in self.out_edges[n]:
                 if k == "issues" and t in shown:

@@ -14,9 +14,10 @@ from stormgen.model.nodes import (
     External,
     Hotspot,
     Policy,
+    Process,
     View,
 )
-from stormgen.render.text import assignment, expression, field_line, then_tail
+from stormgen.render.text import assignment, expression, field_line, then_tail, timer_due
 
 
 def _fields(fields: Iterable[Any]) -> list[str]:
@@ -91,6 +92,7 @@ def note_details(graph: Any, nid: str) -> dict[str, Any]:
         sections.append(("emitted by", linked("emits", incoming=True)))
         sections.append(("triggers policies", linked("triggers", incoming=False)))
         sections.append(("feeds views", linked("feeds", incoming=False)))
+        sections.append(("consumed by processes", linked("consumes", incoming=False)))
     elif isinstance(element, Policy):
         when = element.when.name
         if element.condition is not None:
@@ -103,6 +105,24 @@ def note_details(graph: Any, nid: str) -> dict[str, Any]:
                 line += " { " + ", ".join(assignment(a) for a in t.assignments) + " }"
             thens.append(line + then_tail(t))
         sections.append(("then", thens))
+    elif isinstance(element, Process):
+        sections.append(("key", [field_line(element.key)]))
+        sections.append(("state", _fields(element.fields)))
+        handlers = []
+        for h in element.handlers:
+            line = f"on timer {h.timer}" if h.timer else f"on {h.event.name if h.event else ''}"
+            if h.by is not None:
+                line += f" by {expression(h.by)}"
+            if h.condition is not None:
+                line += f" if {expression(h.condition)}"
+            if h.starts:
+                line += " starts"
+            handlers.append(line)
+        sections.append(("handlers", handlers))
+        sections.append(("consumes", linked("consumes", incoming=True)))
+        sections.append(("issues", linked("issues", incoming=False)))
+        timers = [f"{n}: {d}" for n, d in _timers(element)]
+        sections.append(("timers", timers))
     elif isinstance(element, View):
         sections.append(("key", [field_line(element.key)]))
         sections.append(("columns", _fields(element.fields)))
@@ -144,13 +164,21 @@ def note_details(graph: Any, nid: str) -> dict[str, Any]:
     }
 
 
+def _timers(process: Process) -> list[tuple[str, str]]:
+    found: dict[str, str] = {}
+    for h in process.handlers:
+        for t in h.timers:
+            found.setdefault(t.name, timer_due(t))
+    return list(found.items())
+
+
 def hover_text(detail: dict[str, Any]) -> str:
     """The note's tooltip: name, description and its fields, a line each."""
     lines = [f"{detail['kind']} {detail['name']}"]
     if detail["description"]:
         lines.append(detail["description"])
     for title, items in detail["sections"]:
-        if title in ("fields", "state", "columns", "key", "when", "then"):
+        if title in ("fields", "state", "columns", "key", "when", "then", "timers"):
             lines.extend(f"  {item}" for item in items[:12])
             if len(items) > 12:
                 lines.append(f"  … {len(items) - 12} more")
@@ -173,6 +201,10 @@ def subtitle(kind: str, element: Any) -> str:
         return f"when {element.when.name}"
     if isinstance(element, View):
         return f"key {element.key.name}"
+    if isinstance(element, Process):
+        return (
+            "state: " + ", ".join(f.name for f in element.fields) if element.fields else "process"
+        )
     if isinstance(element, Aggregate):
         return f"{len(element.commands)} commands · {len(element.events)} events"
     if isinstance(element, External):

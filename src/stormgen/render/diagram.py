@@ -22,6 +22,7 @@ COLOURS: dict[str, str] = {
     "command": "#74c0fc",
     "aggregate": "#ffe066",
     "policy": "#d0bfff",
+    "process": "#d0bfff",
     "view": "#b2f2bb",
     "external": "#fcc2d7",
     "actor": "#fff3bf",
@@ -30,7 +31,7 @@ COLOURS: dict[str, str] = {
 }
 
 #: Graph edge kinds that make up the event flow, in the direction the arrow is drawn.
-FLOW_EDGES = frozenset({"issues", "emits", "triggers", "feeds", "reads"})
+FLOW_EDGES = frozenset({"issues", "emits", "triggers", "feeds", "reads", "consumes"})
 
 
 @dataclass
@@ -173,10 +174,10 @@ def _counted(kinds: list[str]) -> str:
 
 
 def event_flow(graph: Any, context: str | None = None) -> Diagram:
-    """Actors, commands, events, policies and views with the arrows between them."""
+    """Actors, commands, events, policies, processes and views with the arrows between them."""
     _check_context(graph, context)
     diagram = Diagram(title=str(graph.graph.get("name", "model")) + " event flow")
-    shown = {"actor", "command", "event", "policy", "view"}
+    shown = {"actor", "command", "event", "policy", "process", "view"}
     flow = [(u, v, d) for u, v, d in graph.edges(data=True) if d["kind"] in FLOW_EDGES]
     nodes = {n: d for n, d in graph.nodes(data=True) if d["kind"] in shown}
     if context is None:
@@ -267,6 +268,7 @@ def _mermaid_text(text: str) -> str:
 _MERMAID_SHAPES = {
     "actor": ('(["', '"])'),
     "policy": ('{{"', '"}}'),
+    "process": ('{{"', '"}}'),
     "view": ('[("', '")]'),
 }
 
@@ -331,7 +333,13 @@ def _attrs(**attrs: str | None) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
-_DOT_SHAPES = {"actor": "ellipse", "policy": "hexagon", "view": "cylinder", "context": "box"}
+_DOT_SHAPES = {
+    "actor": "ellipse",
+    "policy": "hexagon",
+    "process": "hexagon",
+    "view": "cylinder",
+    "context": "box",
+}
 
 
 def to_dot(diagram: Diagram) -> str:

@@ -33,7 +33,7 @@ from stormgen.model.nodes import (
 from stormgen.render.diagram import context_map, event_flow, to_mermaid
 from stormgen.render.environment import make_environment
 from stormgen.render.output import Progress
-from stormgen.render.text import assignment, expression, then_tail
+from stormgen.render.text import assignment, expression, then_tail, timer_due
 
 if TYPE_CHECKING:
     from stormgen import LoadedModel
@@ -101,6 +101,7 @@ class ContextDoc:
     policies: list[Section]
     views: list[Section]
     types: list[Section]
+    processes: list[Section]
     hotspots: list[str]
     counts: dict[str, int]
     scenarios: list[Section] = field(default_factory=list)  # its specification by example
@@ -136,7 +137,7 @@ class _Docs:
         self.emitters: dict[str, list[str]] = defaultdict(list)
         self.issuers: dict[str, list[str]] = defaultdict(list)
         for u, v, d in graph.edges(data=True):
-            if d["kind"] in ("triggers", "feeds"):
+            if d["kind"] in ("triggers", "feeds", "consumes"):
                 kind = graph.nodes[v]["kind"]
                 self.consumers[u].append(f"{kind} {_link(v, graph.nodes[u]['context'])}")
             elif d["kind"] == "emits":
@@ -334,6 +335,44 @@ class _Docs:
                 )
             )
             hotspots += _hotspots(f"view {v.name}", v.hotspots)
+        processes = []
+        for pr in context.processes:
+            handlers = []
+            for h in pr.handlers:
+                line = (
+                    f"timer {_code(h.timer)}" if h.timer else _code(h.event.name if h.event else "")
+                )
+                if h.by is not None:
+                    line += f" by {_code(expression(h.by))}"
+                if h.condition is not None:
+                    line += f" if {_code(expression(h.condition))}"
+                if h.starts:
+                    line += " (starts an instance)"
+                does = [assignment(a) for a in h.assignments]
+                does += [f"then {t.command.name}{then_tail(t)}" for t in h.thens]
+                does += [f"timer {t.name} {timer_due(t)}" for t in h.timers]
+                does += [f"cancel {c.name}" for c in h.cancels]
+                does += [
+                    "end" + (f" if {expression(e.condition)}" if e.condition else "")
+                    for e in h.ends
+                ]
+                if does:
+                    line += ": " + ", ".join(_code(x) for x in does)
+                handlers.append(line)
+            lists = [
+                ("Consumes", handlers),
+                ("Open questions", [inline(h.text) for h in pr.hotspots]),
+            ]
+            processes.append(
+                Section(
+                    name=pr.name,
+                    description=inline(pr.description),
+                    facts=[f"instance key {_code(pr.key.name + ': ' + str(pr.key.type))}"],
+                    fields=_rows(pr.fields),
+                    lists=[(t, items) for t, items in lists if items],
+                )
+            )
+            hotspots += _hotspots(f"process {pr.name}", pr.hotspots)
         types = [_type_section(t) for t in context.values] + [
             _type_section(t) for t in context.enums
         ]
@@ -343,6 +382,7 @@ class _Docs:
             "events": sum(len(a.events) for a in context.aggregates),
             "policies": len(context.policies),
             "views": len(context.views),
+            "processes": len(context.processes),
             "hotspots": len(hotspots),
         }
         flow = to_mermaid(event_flow(self.graph, context.name))
@@ -358,6 +398,7 @@ class _Docs:
             policies=policies,
             views=views,
             types=types,
+            processes=processes,
             hotspots=hotspots,
             counts=counts,
             scenarios=[_scenario(s) for s in self.scenarios.get(context.name, [])],

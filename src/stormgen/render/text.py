@@ -17,6 +17,7 @@ from stormgen.model.nodes import (
     Literal,
     Lookup,
     Name,
+    SetTimer,
     Then,
     Unary,
 )
@@ -119,3 +120,11 @@ def field_line(f: Field) -> str:
     if f.was:
         text += f" was {f.was}"
     return text
+
+
+def timer_due(timer: SetTimer) -> str:
+    """When a process's timer is due, as its `timer` line says (`after minutes(15)`)."""
+    if timer.after is not None:
+        return f"after {expression(timer.after)}"
+    assert timer.at is not None
+    return f"at {expression(timer.at)}"

@@ -11,6 +11,7 @@ from stormgen.runtime.application import (
     Application,
     CommandResult,
 )
+from stormgen.runtime.clock import Clock, SystemClock, TestClock
 from stormgen.runtime.codec import dumps, from_data, loads, schema_hash, to_data
 from stormgen.runtime.commands import COMMAND_SENT
 from stormgen.runtime.consumers import FAILURE, RESOLVED, RetrySettings
@@ -32,6 +33,7 @@ from stormgen.runtime.policies import (
     fake_choices,
     steer_fakes,
 )
+from stormgen.runtime.processes import Instance, Process, Step, on_timer
 from stormgen.runtime.rejections import (
     AlreadyExists,
     DecodeError,
@@ -64,6 +66,7 @@ __all__ = [
     "AlreadyExists",
     "Application",
     "ClientKey",
+    "Clock",
     "Command",
     "CommandResult",
     "DecodeError",
@@ -74,6 +77,7 @@ __all__ = [
     "EventStore",
     "FakeChoiceError",
     "FakePort",
+    "Instance",
     "Issued",
     "KeyReused",
     "Loaded",
@@ -86,12 +90,16 @@ __all__ = [
     "NotFound",
     "Policy",
     "Port",
+    "Process",
     "RecordedEvent",
     "Registry",
     "Rejected",
     "RetrySettings",
+    "Step",
     "StoreError",
     "StormgenRuntimeError",
+    "SystemClock",
+    "TestClock",
     "UnknownCommand",
     "UnknownEventType",
     "UnsetFieldError",
@@ -111,6 +119,7 @@ __all__ = [
     "merge",
     "on_command",
     "on_event",
+    "on_timer",
     "open_store",
     "present",
     "require",

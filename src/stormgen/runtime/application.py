@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from stormgen.runtime.aggregate import Aggregate, Loaded, id_text
+from stormgen.runtime.clock import Clock, default_clock
 from stormgen.runtime.codec import to_data
 from stormgen.runtime.commands import CommandHandler, CommandResult, command_metadata, trace
 from stormgen.runtime.consumers import Consumers, Progress, RetrySettings
@@ -38,6 +39,7 @@ from stormgen.runtime.merge import MergeReport, Side
 from stormgen.runtime.merge import merge as merge_stores
 from stormgen.runtime.messages import Command, Envelope, Event, Message
 from stormgen.runtime.policies import Policy, Port
+from stormgen.runtime.processes import Instance, Process
 from stormgen.runtime.reading import EventReader
 from stormgen.runtime.rejections import NotFound
 from stormgen.runtime.state import StateCache, StateLoader
@@ -92,6 +94,8 @@ class Application:
         aggregates: Iterable[Aggregate[Any]] = (),
         views: Iterable[View[Any]] = (),
         policies: Iterable[Policy] = (),
+        processes: Iterable[Process[Any]] = (),
+        clock: Clock | None = None,
         ports: Mapping[str, Port] | None = None,
         system_events: Mapping[str, Sequence[type[Event]]] | None = None,
         messages: Iterable[type[Message]] = (),
@@ -105,12 +109,16 @@ class Application:
         self.state_cache = StateCache(state_cache)
         self.owns_store = owns_store
         self.definitions = Definitions(
-            aggregates, views, policies, ports, system_events or {}, messages
+            aggregates, views, policies, ports, system_events or {}, messages, processes
         )
+        #: where the runtime reads the time (timers are due by it); tests replace it
+        #: (a `TestClock` when `STORMGEN_TEST_CLOCK=1` and none is given)
+        self.clock: Clock = clock or default_clock()
         #: by name, for the HTTP layer: the definitions' own tables
         self.aggregates = self.definitions.aggregates
         self.views = self.definitions.views
         self.policies = self.definitions.policies
+        self.processes = self.definitions.processes
         self.system_events = self.definitions.system_events
         self.ports = self.definitions.ports
         self.registry = self.definitions.registry
@@ -367,8 +375,39 @@ class Application:
         return sum(self.consumers.replay_view(self.views[name], progress) for name in names)
 
     # -- consumers -----------------------------------------------------------------------------
+    def process(self, ref: Process[Any] | type[Process[Any]] | str) -> Process[Any]:
+        """The registered process named (or given) by `ref` (else `KeyError`)."""
+        return self.definitions.process(ref)
+
+    def process_instance(
+        self,
+        process: Process[Any] | type[Process[Any]] | str,
+        key: Any,
+        at: int | datetime | None = None,
+    ) -> Instance | None:
+        """A process instance (state, ended, pending timers) as its stream says, now or
+        as it was at a log position or a time (time travel); None if not started then."""
+        position = self.store.position_at(at) if isinstance(at, datetime) else at
+        return self.consumers.processes.instance(self.process(process), key, position)
+
+    def process_instances(
+        self,
+        process: Process[Any] | type[Process[Any]] | str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A process's instances (as `Instance.to_json`), by key, paged after a key."""
+        return self.consumers.processes.instances(self.process(process), after, limit)
+
+    def fire_timers(self) -> int:
+        """Fire every timer due by the application's clock (synchronously); return how
+        many were tried."""
+        return self.consumers.processes.fire_all_due()
+
     def run_consumers(self, timeout: float = 30.0) -> int:
-        """Run every view and policy until all have caught up; return events processed."""
+        """Run every view, policy and process until all have caught up, firing the timers
+        due meanwhile; return the events processed and timers tried."""
         return self.consumers.run_until_idle(timeout)
 
     def start(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Event
 from stormgen.runtime.policies import Policy
+from stormgen.runtime.processes import Process
 from stormgen.runtime.reactions import Plans, Reactions
 from stormgen.runtime.reading import EventReader
 from stormgen.runtime.store.base import EventStore, UnitOfWork
@@ -76,12 +77,14 @@ class Consumer:
         types: list[str],
         view: View[Any] | None = None,
         policy: Policy | None = None,
+        process: Process[Any] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.types = types
         self.view = view
         self.policy = policy
+        self.process = process
         # serialises the background thread with replays and synchronous runs
         self.lock = threading.RLock()
         # progress not yet written: `reached` is how far the consumer is done, valid only

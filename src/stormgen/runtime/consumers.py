@@ -52,6 +52,7 @@ from stormgen.runtime.failures import RESOLVED as RESOLVED
 from stormgen.runtime.failures import Failures
 from stormgen.runtime.messages import Envelope, info
 from stormgen.runtime.passes import Passes, Writer
+from stormgen.runtime.process_runs import ProcessRuns, TimerThread
 from stormgen.runtime.reactions import Reactions
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
@@ -94,6 +95,24 @@ class Consumers:
         for policy in app.policies.values():
             types = sorted({info(e).name for e in policy.events})
             self._consumers[policy.name] = Consumer(policy.name, "policy", types, policy=policy)
+        self.processes = ProcessRuns(
+            self.store,
+            app.commands,
+            self.reactions,
+            app.processes,
+            app.clock,
+            retry,
+            app.batch,
+        )
+        self.failures.processes = self.processes
+        for process in app.processes.values():
+            # a row per instance, written with each run: the list the HTTP API pages
+            self.store.ensure_view_table(process.name, {})
+            types = sorted({info(e).name for e in process.events})
+            self._consumers[process.name] = Consumer(
+                process.name, "process", types, process=process
+            )
+        self.timers = TimerThread(self.processes, retry.idle_timeout)
         self.background = Background(
             self.store,
             retry,
@@ -141,6 +160,10 @@ class Consumers:
                 claim(uow, consumer.name, consumer.base)
                 self.rows.apply(uow, consumer.view, env)
                 uow.set_checkpoint(consumer.name, env.position)
+            return
+        if consumer.process is not None:
+            # its run and its checkpoint in one transaction, like a view's rows
+            self.processes.handle_event(consumer, env)
             return
         assert consumer.policy is not None and env.event is not None
         # the checkpoint moves in memory (run_once): redelivery after a crash is harmless
@@ -205,10 +228,19 @@ class Consumers:
                 ):
                     consumer.stored(end)
                     return len(batch)
+                if (
+                    consumer.process is not None
+                    and len(batch) > 1
+                    and self.processes.handle_batch(
+                        consumer, [self.app.shared_envelope(r) for r in batch], end
+                    )
+                ):
+                    consumer.stored(end)
+                    return len(batch)
                 for rec in batch:
                     if not self._process_with_retries(consumer, rec):
                         return 0
-                    if consumer.view is not None:
+                    if consumer.view is not None or consumer.process is not None:
                         consumer.stored(rec.position)  # its transaction moved the checkpoint
                     else:
                         consumer.advance(consumer.base, rec.position)
@@ -216,7 +248,7 @@ class Consumers:
                 # another process runs this consumer too and got there first, or a
                 # replay started over: go on from the stored checkpoint next time
                 return 0
-            if consumer.view is not None:
+            if consumer.view is not None or consumer.process is not None:
                 # event by event: each event's transaction moved the checkpoint already
                 consumer.stored(self._move(consumer, end))
             else:
@@ -225,9 +257,9 @@ class Consumers:
             return len(batch)
 
     def _batch_size(self, consumer: Consumer) -> int:
-        if consumer.policy is not None:
-            # a policy's batch runs its commands in one transaction: keep it short, other
-            # writers wait for it
+        if consumer.policy is not None or consumer.process is not None:
+            # a policy's (a process's) batch runs its commands in one transaction: keep it
+            # short, other writers wait for it
             return min(self.retry.batch_size, POLICY_BATCH)
         return self.retry.batch_size
 
@@ -263,6 +295,8 @@ class Consumers:
         total = 0
         while True:
             round_total = 0
+            if self.processes.processes:
+                round_total += self.processes.fire_all_due()
             for name in self._consumers:
                 round_total += self.run_once(name)
             total += round_total
@@ -329,11 +363,15 @@ class Consumers:
 
     # -- background thread -----------------------------------------------------------------------
     def start(self) -> None:
-        """Run the views and policies in a background thread, a pass at a time."""
+        """Run the views, policies and processes in a background thread, a pass at a
+        time, and the processes' timers in one of their own."""
         self.background.start()
+        if self.processes.processes:
+            self.timers.start()
 
     def stop(self) -> None:
         """Stop the background threads and wait for them."""
+        self.timers.stop()
         self.background.stop()
 
     def progress(self) -> dict[str, dict[str, int]]:

@@ -1,4 +1,5 @@
-"""A service's definitions, by name: aggregates, views, policies, external systems.
+"""A service's definitions, by name: aggregates, views, policies, processes, external
+systems.
 
 `Definitions` checks the names are unique (they are checkpoint and table names too),
 finds the aggregate that handles a command, and registers every message class the
@@ -13,6 +14,7 @@ from typing import Any, TypeVar, cast
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.messages import Command, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
+from stormgen.runtime.processes import Process
 from stormgen.runtime.rejections import UnknownCommand
 from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import View
@@ -54,6 +56,7 @@ class Definitions:
         ports: Mapping[str, Port] | None,
         system_events: Mapping[str, Sequence[type[Event]]],
         messages: Iterable[type[Message]],
+        processes: Iterable[Process[Any]] = (),
     ) -> None:
         self.aggregates: dict[str, Aggregate[Any]] = {}
         self.views: dict[str, View[Any]] = {}
@@ -85,6 +88,13 @@ class Definitions:
                 raise ValueError(f"a view and a policy are both named {policy.name}")
             for evt in policy.events:
                 self.registry.add(evt)
+        self.processes: dict[str, Process[Any]] = {}
+        for process in processes:
+            _add_once(self.processes, process.name, process, "process")
+            if process.name in self.views or process.name in self.policies:
+                raise ValueError(f"a process and a view or policy are both named {process.name}")
+            for evt in process.events:
+                self.registry.add(evt)
         for msg in messages:
             self.registry.add(msg)
         self.ports: dict[str, Port] = dict(ports or {})
@@ -99,6 +109,10 @@ class Definitions:
     def view(self, ref: ViewRef) -> View[Any]:
         """The registered view named (or given) by `ref` (else `KeyError`)."""
         return _named(self.views, ref, "view", KeyError)
+
+    def process(self, ref: Process[Any] | type[Process[Any]] | str) -> Process[Any]:
+        """The registered process named (or given) by `ref` (else `KeyError`)."""
+        return _named(self.processes, ref, "process", KeyError)
 
     def aggregate_for(self, command: type[Command] | Command) -> Aggregate[Any]:
         """The aggregate that handles a command class."""

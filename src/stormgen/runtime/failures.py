@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stormgen.runtime.aggregate import id_text
 from stormgen.runtime.consumer import Consumer, claim, error_text
@@ -19,6 +19,9 @@ from stormgen.runtime.reactions import Reactions
 from stormgen.runtime.reading import EventReader
 from stormgen.runtime.store.base import EventStore, ParkedFailure, UnitOfWork
 from stormgen.runtime.view_rows import ViewRows
+
+if TYPE_CHECKING:
+    from stormgen.runtime.process_runs import ProcessRuns
 
 FAILURE = "$Failure"
 RESOLVED = "$FailureResolved"
@@ -35,6 +38,8 @@ class Failures:
     rows: ViewRows
     reactions: Reactions
     reader: EventReader
+    #: the processes' runs, set by `Consumers` (a parked process event is retried there)
+    processes: ProcessRuns | None = None
 
     def record(
         self,
@@ -104,6 +109,10 @@ class Failures:
                         gone = position not in still
                         if not gone:
                             self._rebuild_row(uow, consumer, env, upto, still - {position})
+                elif consumer.process is not None:
+                    assert self.processes is not None
+                    with self.processes.batch() as uow:
+                        self.processes.apply_event(uow, consumer.process, env)
                 else:
                     assert consumer.policy is not None
                     self.reactions.react(consumer.policy, env)

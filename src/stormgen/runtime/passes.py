@@ -46,6 +46,8 @@ class Pass:
     views: list[Consumer] = field(default_factory=list)
     done: list[tuple[Consumer, int]] = field(default_factory=list)
     failed: list[Consumer] = field(default_factory=list)
+    # processes behind the log: they run alone, one transaction per event
+    alone: list[Consumer] = field(default_factory=list)
     overtaken: list[Consumer] = field(default_factory=list)
     more: bool = False
 
@@ -130,7 +132,7 @@ class Passes:
                 through(lambda inside: self._transact(run, inside))
             for consumer, end in run.done:
                 consumer.stored(end)
-            running = [c for c in run.taken if c not in run.failed + run.overtaken]
+            running = [c for c in run.taken if c not in run.failed + run.overtaken + run.alone]
             for consumer in running:
                 if consumer.position(consumer.base) >= run.start and not run.appended(consumer):
                     # nothing of its types among what was appended during the pass
@@ -140,7 +142,7 @@ class Passes:
         finally:
             for consumer in run.taken:
                 consumer.lock.release()
-        for consumer in run.failed:
+        for consumer in run.failed + run.alone:
             self.recover(consumer)
         return done, run.more
 
@@ -170,6 +172,8 @@ class Passes:
         for consumer in behind:
             if not seen.intersection(consumer.types):
                 consumer.advance(consumer.base, run.head)
+            elif consumer.process is not None:
+                run.alone.append(consumer)
             elif consumer.policy is not None:
                 self._prepare(consumer, run)
             else:

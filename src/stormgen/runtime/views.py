@@ -57,14 +57,7 @@ class View(ABC, Generic[R]):
         """The key of the row an event updates: the event field named like the key, else
         the event's stream id, unless a method marked `@key_for` the event's class picks
         it (a `by EXPR`). None skips the event."""
-        found = handlers(type(self)).find("key", type(event))
-        if found is not None:
-            return getattr(self, found.name)(event, envelope)
-        if hasattr(event, self.key):
-            return getattr(event, self.key)
-        if envelope.stream_id is None:
-            return None
-        return codec.from_data(self.key_type(), envelope.stream_id)
+        return key_by(self, self.key, self.key_type(), event, envelope)
 
     def new_row(self, key: Any) -> R:
         """A row before any event: the key and every column's default."""
@@ -119,6 +112,20 @@ class View(ABC, Generic[R]):
                 continue
             out[cls.wire(f.name)] = sql_type(codec._hints(cls.row_type)[f.name])
         return out
+
+
+def key_by(definition: Any, key: str, key_type: Any, event: Event, envelope: Envelope) -> Any:
+    """The key an event concerns, for a view's row or a process's instance: the method
+    of `definition` marked `@key_for` the event's class (a `by EXPR`), else the event
+    field named `key`, else the event's stream id read as `key_type` (None: none)."""
+    found = handlers(type(definition)).find("key", type(event))
+    if found is not None:
+        return getattr(definition, found.name)(event, envelope)
+    if hasattr(event, key):
+        return getattr(event, key)
+    if envelope.stream_id is None:
+        return None
+    return codec.from_data(key_type, envelope.stream_id)
 
 
 def sql_type(hint: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -94,6 +95,28 @@ def test_a_version_2_schemas_keys_move_to_the_internal_namespace(schema: str) ->
         assert kept == {"internal/a", "client/x", "internal/b", "b"}
         again = store.append("S/1", [NewEvent(type="T", data={})], 0, idempotency_key="internal/a")
         assert again.duplicate and again.last_position == 1
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        version = conn.execute("SELECT value FROM stormgen_meta").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
+
+
+def test_a_version_3_schema_gains_the_timers_table(schema: str) -> None:
+    base = pg_base_url()
+    url = with_schema(base, schema)
+    with open_store(url) as store:
+        store.append("S/1", [NewEvent(type="T", data={})], 0)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        conn.execute("DROP TABLE process_timers")
+        conn.execute("UPDATE stormgen_meta SET value = '3' WHERE key = 'schema_version'")
+    with open_store(url) as store:
+        when = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+        with store.transaction() as uow:
+            uow.set_timer("P", "k", "T", when)
+        with store.reading() as uow:
+            assert uow.next_timer_at() == when
+        assert store.last_position() == 1
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"SET search_path = {schema}")
         version = conn.execute("SELECT value FROM stormgen_meta").fetchone()

@@ -201,3 +201,25 @@ def test_a_version_2_stores_keys_move_to_the_internal_namespace(tmp_path: Path) 
     assert conn.execute("SELECT value FROM stormgen_meta").fetchone() == (str(SCHEMA_VERSION),)
     assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
+
+
+def test_a_version_3_store_gains_the_timers_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as store:
+        store.append("S/1", [NewEvent(type="T", data={})], 0)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE process_timers")
+    conn.execute("UPDATE stormgen_meta SET value = '3' WHERE key = 'schema_version'")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store:
+        when = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+        with store.transaction() as uow:
+            uow.set_timer("P", "k", "T", when)
+        with store.reading() as uow:
+            assert uow.next_timer_at() == when
+        assert store.last_position() == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    conn.close()

@@ -28,6 +28,7 @@ class Template(StrEnum):
     EXTERNAL = _CONTEXT + "external.py.jinja"
     POLICIES = _CONTEXT + "policies.py.jinja"
     VIEWS = _CONTEXT + "views.py.jinja"
+    PROCESS = _CONTEXT + "process.py.jinja"
     CUSTOM_INIT = _CONTEXT + "custom/__init__.py.jinja"
     USER_CLASS = _CONTEXT + "custom/element.py.jinja"
     AGGREGATE_TESTS = "tests/test___context_____aggregate__.py.jinja"

@@ -119,6 +119,12 @@ class Plan:
             self._place(pol, "base", f"{base}.policies", pol.name + "Base")
             leaf = claim_module(custom, pol.name, id(pol), "policy")
             self._place(pol, "user", f"{base}.custom.{leaf}", pol.name)
+        for process in context.processes:
+            leaf = claim_module(inner, process.name, id(process), "process")
+            self._place(process, "state", f"{base}.{leaf}", process.name + "State")
+            self._place(process, "base", f"{base}.{leaf}", process.name + "Base")
+            leaf = claim_module(custom, process.name, id(process), "process")
+            self._place(process, "user", f"{base}.custom.{leaf}", process.name)
         for view in context.views:
             self._place(view, "row", f"{base}.views", view.name + "Row")
             self._place(view, "base", f"{base}.views", view.name + "Base")

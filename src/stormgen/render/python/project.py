@@ -22,6 +22,7 @@ from stormgen.render.python.files import File
 from stormgen.render.python.parts import Parts
 from stormgen.render.python.plan import Plan
 from stormgen.render.python.policies import PolicyBuilder
+from stormgen.render.python.processes import ProcessBuilder
 from stormgen.render.python.projectfiles import ProjectFiles
 from stormgen.render.python.scenariotests import ScenarioTestsBuilder
 from stormgen.render.python.testfiles import TestsBuilder
@@ -49,6 +50,7 @@ class ProjectBuilder:
         self.externals = ExternalBuilder(parts)
         self.policies = PolicyBuilder(parts)
         self.views = ViewBuilder(parts)
+        self.processes = ProcessBuilder(parts)
         self.tests = TestsBuilder(parts)
         self.scenario_tests = ScenarioTestsBuilder(parts)
         self.project = ProjectFiles(parts)
@@ -86,5 +88,17 @@ class ProjectBuilder:
             externals.append(made.vm)
         policies = self.policies.build(context)
         views = self.views.build(context)
+        processes = []
+        for process in context.processes:
+            built_process = self.processes.build(context, process)
+            files.extend(built_process.files)
+            processes.append(built_process.vm)
         files.extend((*policies.files, *views.files, *self.project.context(context)))
-        return ContextVM(context.name, tuple(aggregates), tuple(externals), policies.vm, views.vm)
+        return ContextVM(
+            context.name,
+            tuple(aggregates),
+            tuple(externals),
+            policies.vm,
+            views.vm,
+            tuple(processes),
+        )

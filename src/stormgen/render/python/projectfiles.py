@@ -116,6 +116,9 @@ class ProjectFiles(Builder):
         mod.std("collections.abc", "Collection")
         mod.std("collections.abc", "Sequence")
         entries = []
+        any_process = any(ctx.processes for ctx in contexts)
+        if any_process:
+            mod.std(RUNTIME, "Process")
         for ctx in contexts:
             hint = ctx.name
             aggregates = tuple(
@@ -133,14 +136,20 @@ class ProjectFiles(Builder):
                 events = mod.use_as(Symbol(e.module, e.events_name), prefix + "_EVENTS")
                 adapter = mod.use(Symbol(e.user_module, e.user_class), hint)
                 systems.append((system, events, adapter))
+            processes = tuple(
+                mod.use(Symbol(p.user_module, p.user_class), hint) for p in ctx.processes
+            )
             entries.append(
-                AppContextVM(py_str(ctx.name), aggregates, views, policies, tuple(systems))
+                AppContextVM(
+                    py_str(ctx.name), aggregates, views, policies, tuple(systems), processes
+                )
             )
         return AppVM(
             py_docstring(f"Wire the contexts of {self.parts.model.name} into one application."),
             tuple(mod.import_lines()),
             py_tuple(e.name for e in entries),
             tuple(entries),
+            any_process,
         )
 
 
@@ -151,6 +160,7 @@ def _summary(c: ContextVM) -> str:
         (len(c.externals), "external system", "external systems"),
         (len(c.policies), "policy", "policies"),
         (len(c.views), "view", "views"),
+        (len(c.processes), "process", "processes"),
     )
     parts = [f"{n} {one if n == 1 else many}" for n, one, many in counts if n]
     return ", ".join(parts) or "no elements yet"

@@ -228,6 +228,7 @@ class ContextVM:
     externals: tuple[ExternalVM, ...] = ()
     policies: tuple[PolicyVM, ...] = ()
     views: tuple[ViewVM, ...] = ()
+    processes: tuple[ProcessVM, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,7 @@ class AppContextVM:
     views: tuple[str, ...]
     policies: tuple[str, ...]
     systems: tuple[tuple[str, str, str], ...]  # (system constant, events constant, adapter)
+    processes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -268,3 +270,31 @@ class AppVM:
     imports: tuple[str, ...]
     names: str
     contexts: tuple[AppContextVM, ...]
+    processes: bool = False  # some context has a process
+
+
+@dataclass(frozen=True)
+class ProcessHandlerVM:
+    """A process's handler method: its decorator, name, parameters and body lines."""
+
+    decorator: str  # "on_event(OrderPlaced)" or 'on_timer("PaymentDue")'
+    method: str
+    parameters: str  # after `self`
+    body: tuple[str, ...]  # Python lines, indented relative to the method body
+    key: str | None = None  # a `by` expression: the instance's key
+    key_method: str = ""
+    event: str = ""
+
+
+@dataclass(frozen=True)
+class ProcessVM(ElementVM):
+    state: ClassVM
+    key: str  # the key field's name, a literal
+    key_type: str
+    events: str
+    starts: str
+    timers: str
+    handlers: tuple[ProcessHandlerVM, ...]
+    value_reader: str = ""  # `_value`, when a handler reads a field without a default
+    typevar: str = ""
+    imports: tuple[str, ...] = ()

@@ -18,6 +18,7 @@ from stormgen.runtime.application import Application
 from stormgen.runtime.http import openapi
 from stormgen.runtime.http.api import Api, new_executor
 from stormgen.runtime.http.auth import Tokens, load_tokens
+from stormgen.runtime.http.clock_routes import add_test_clock_route
 from stormgen.runtime.http.domain_routes import add_domain_routes
 from stormgen.runtime.http.exception_handlers import install_error_handlers
 from stormgen.runtime.http.home import add_home_routes, contexts_of
@@ -86,6 +87,7 @@ def create_app(
     install_error_handlers(app, api)
     add_log_routes(app, api)
     add_domain_routes(app, api, direct)
+    add_test_clock_route(app, api)
     contexts_shown = contexts_of(application, api.contexts)
     add_home_routes(app, app.title, contexts_shown, board, api.tokens.open)
     openapi.install(app, api.models, api.tokens.open)

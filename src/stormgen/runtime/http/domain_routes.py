@@ -22,6 +22,7 @@ from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.middleware import Handler
 from stormgen.runtime.http.naming import context_name, kebab, short_name
 from stormgen.runtime.messages import info
+from stormgen.runtime.processes import Process
 from stormgen.runtime.views import View
 
 
@@ -210,6 +211,42 @@ def _view_row_handler(api: Api, view: View[Any]) -> Handler:
     return row
 
 
+def _instances_handler(api: Api, process: Process[Any]) -> Handler:
+    async def instances(request: Request) -> Response:
+        api.access.read(request)
+        limit = params.int_param(request, "limit", 100, minimum=1, maximum=params.MAX_PAGE)
+        after = params.one(request, "after")
+        if after is not None:  # an empty one too: no key has that text
+            params.query_value(process.key_type, after, "the parameter 'after'", "after")
+        after = after or None
+        app = api.application
+        found = await call(api, app.process_instances, process, after=after, limit=limit)
+        next_after = found[-1]["key"] if len(found) == limit else None
+        return JSON({"instances": found, "next_after": next_after})
+
+    return instances
+
+
+def _instance_handler(api: Api, process: Process[Any]) -> Handler:
+    async def instance(request: Request) -> Response:
+        api.access.read(request)
+        text = params.path_param(request, "key")
+        at = params.at(request)
+        try:
+            key = params.query_value(process.key_type, text, "the key", "key")
+        except ApiError:
+            key = None  # a key that cannot be of the key's type names no instance
+        found = None
+        if key is not None:
+            found = await call(api, api.application.process_instance, process, key, at)
+        if found is None:
+            when = "" if at is None else f" at {at}"
+            raise errors.not_found(f"{process.name} has no instance {text!r}{when}")
+        return JSON(found.to_json(), headers={"ETag": f'"{found.version}"'})
+
+    return instance
+
+
 def add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> None:
     """Add the domain's routes to ``app``; ``direct`` gets the command routes' handlers
     (by the route's id) for `DirectCommands`.
@@ -221,6 +258,7 @@ def add_domain_routes(app: FastAPI, api: Api, direct: dict[int, Handler]) -> Non
     _add_command_routes(app, api, direct)
     _add_instance_routes(app, api)
     _add_view_routes(app, api)
+    _add_process_routes(app, api)
     _add_external_routes(app, api)
 
 
@@ -336,6 +374,28 @@ def _add_view_routes(app: FastAPI, api: Api) -> None:
         rows, row = _view_rows_handler(api, view), _view_row_handler(api, view)
         _get(app, api, path, rows, view.name, "rows", rows_query, rows_doc)
         _get(app, api, f"{path}/{{key}}", row, view.name, "row", key_param, row_doc)
+
+
+def _add_process_routes(app: FastAPI, api: Api) -> None:
+    for process in api.application.processes.values():
+        if not api.hosts(process.name):
+            continue
+        ctx, name = kebab(context_name(process.name)), kebab(short_name(process.name))
+        key_schema = openapi.type_schema(process.key_type)
+        instance_schema = openapi.instance_answer(
+            key_schema, openapi.record_schema(process.state_type, frozenset())
+        )
+        list_query = openapi.query(limit=openapi.limit_param(params.MAX_PAGE), after=key_schema)
+        list_doc = openapi.answers(200, openapi.instances_answer(instance_schema), 422, 503)
+        key_param = openapi.path(key=openapi.id_schema(process.key_type))
+        one_doc = openapi.merge(
+            openapi.query(at=openapi.at_param()),
+            openapi.answers(200, instance_schema, 404, 422, 503, headers=_ETAG),
+        )
+        path = f"/{ctx}/processes/{name}"
+        listed, one = _instances_handler(api, process), _instance_handler(api, process)
+        _get(app, api, path, listed, process.name, "instances", list_query, list_doc)
+        _get(app, api, f"{path}/{{key}}", one, process.name, "instance", key_param, one_doc)
 
 
 def _add_external_routes(app: FastAPI, api: Api) -> None:

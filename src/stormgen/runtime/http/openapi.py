@@ -355,6 +355,33 @@ def rows_answer(row: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def instance_answer(key: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """A process instance: its state, whether it ended, its pending timers."""
+    timer = _obj({"name": {"type": "string"}, "due": {"type": "string", "format": "date-time"}})
+    when = {"type": ["string", "null"], "format": "date-time"}
+    return _obj(
+        {
+            "key": key,
+            "state": state,
+            "ended": {"type": "boolean"},
+            "timers": {"type": "array", "items": timer},
+            "version": {"type": "integer"},
+            "started_at": when,
+            "updated_at": when,
+        }
+    )
+
+
+def instances_answer(instance: dict[str, Any]) -> dict[str, Any]:
+    """A page of process instances; ``next_after`` is the last key (null: last page)."""
+    return _obj(
+        {
+            "instances": {"type": "array", "items": instance},
+            "next_after": {"type": ["string", "null"]},
+        }
+    )
+
+
 def log_answer() -> dict[str, Any]:
     """A page of the log."""
     return _obj({"events": events_list(), "next_after": _integer()})

@@ -27,6 +27,7 @@ from stormgen.runtime.store.base import (
     EventStore,
     ParkedFailure,
     Snapshot,
+    Timer,
     UnitOfWork,
     ViewRow,
     check_columns,
@@ -157,6 +158,8 @@ class Dialect:
         table_indexes: str = "",
         index_nulls_first: str = "",
         index_nulls_last: str = "",
+        skip_locked: str = "",
+        false: str = "false",
     ) -> None:
         p, j = param, json_param
         self.param = p
@@ -254,6 +257,29 @@ class Dialect:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
         self.delete_meta = f"DELETE FROM stormgen_meta WHERE key = {p}"
+        self.set_timer = (
+            "INSERT INTO process_timers (process, key, name, due, run_at, attempts, parked) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, 0, {false}) "
+            "ON CONFLICT (process, key, name) DO UPDATE SET due = excluded.due, "
+            f"run_at = excluded.run_at, attempts = 0, parked = {false}"
+        )
+        self.delete_timer = (
+            f"DELETE FROM process_timers WHERE process = {p} AND key = {p} AND name = {p}"
+        )
+        self.delete_timers = f"DELETE FROM process_timers WHERE process = {p} AND key = {p}"
+        self.timer_columns = "SELECT process, key, name, due, run_at, attempts, parked"
+        # the row is locked by the claim; a concurrent claim skips it (never fires twice)
+        self.claim_timers = (
+            f"{self.timer_columns} FROM process_timers WHERE NOT parked AND run_at <= {p} "
+            f"ORDER BY run_at, due, process, key, name LIMIT {p}{skip_locked}"
+        )
+        self.retry_timer = (
+            f"UPDATE process_timers SET run_at = {p}, attempts = {p}, parked = {p} "
+            f"WHERE process = {p} AND key = {p} AND name = {p} AND due = {p}"
+        )
+        self.next_timer = "SELECT min(run_at) FROM process_timers WHERE NOT parked"
+        self.list_timers = f"{self.timer_columns} FROM process_timers"
+        self.process_is = f" WHERE process = {p}"
 
     def log_filter(
         self, after_position: int, up_to_position: int | None, types: Sequence[str] | None
@@ -498,6 +524,43 @@ class SQLUnitOfWork(UnitOfWork, Generic[ConnT]):
     def delete_failure(self, consumer: str, position: int) -> bool:
         cur = self._conn.execute(self._sql.delete_failure, (consumer, position))
         return cur.rowcount > 0
+
+    # -- timers ----------------------------------------------------------------------
+    def set_timer(self, process: str, key: str, name: str, due: datetime) -> None:
+        at = self._sql.dump_time(due)
+        self._conn.execute(self._sql.set_timer, (process, key, name, at, at))
+
+    def delete_timer(self, process: str, key: str, name: str) -> bool:
+        return self._conn.execute(self._sql.delete_timer, (process, key, name)).rowcount > 0
+
+    def delete_timers(self, process: str, key: str) -> int:
+        return int(self._conn.execute(self._sql.delete_timers, (process, key)).rowcount)
+
+    def _timer(self, row: Any) -> Timer:
+        load = self._sql.load_time
+        return Timer(row[0], row[1], row[2], load(row[3]), load(row[4]), row[5], bool(row[6]))
+
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Timer]:
+        rows = self._conn.execute(self._sql.claim_timers, (self._sql.dump_time(now), limit))
+        return [self._timer(row) for row in rows]
+
+    def retry_timer(self, timer: Timer, run_at: datetime, attempts: int, parked: bool) -> None:
+        dump = self._sql.dump_time
+        self._conn.execute(
+            self._sql.retry_timer,
+            (dump(run_at), attempts, parked, timer.process, timer.key, timer.name, dump(timer.due)),
+        )
+
+    def next_timer_at(self) -> datetime | None:
+        row = self._conn.execute(self._sql.next_timer).fetchone()
+        return None if row is None or row[0] is None else self._sql.load_time(row[0])
+
+    def list_timers(self, process: str | None = None) -> list[Timer]:
+        statement, params = self._sql.list_timers, tuple[str, ...]()
+        if process is not None:
+            statement, params = statement + self._sql.process_is, (process,)
+        rows = self._conn.execute(statement + " ORDER BY due, process, key, name", params)
+        return [self._timer(row) for row in rows]
 
 
 class SQLStore(EventStore, Generic[ConnT]):

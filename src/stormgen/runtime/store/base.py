@@ -39,16 +39,19 @@ from stormgen.runtime.store.roles import (
     Snapshots,
     StoreRecords,
     StreamReader,
+    Timers,
     ViewRows,
 )
 from stormgen.runtime.store.roles import ParkedFailure as ParkedFailure
 from stormgen.runtime.store.roles import Snapshot as Snapshot
+from stormgen.runtime.store.roles import Timer as Timer
 from stormgen.runtime.store.roles import ViewRow as ViewRow
 
 #: Current version of the stores' schema; stores refuse schemas newer than this and
 #: upgrade older ones. Version 2 added the events' ``envelope`` column; version 3 put
-#: the idempotency keys in namespaces (`INTERNAL_KEYS`, `CLIENT_KEYS`).
-SCHEMA_VERSION: Final = 3
+#: the idempotency keys in namespaces (`INTERNAL_KEYS`, `CLIENT_KEYS`); version 4 added
+#: the processes' timers table.
+SCHEMA_VERSION: Final = 4
 
 #: The store record (`StoreRecords`) holding the store's identity.
 STORE_ID: Final = "store_id"
@@ -134,6 +137,7 @@ class UnitOfWork(
     IdempotencyRecords,
     Failures,
     StoreRecords,
+    Timers,
 ):
     """A database transaction on a store: everything done through it commits or none.
 

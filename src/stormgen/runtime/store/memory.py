@@ -22,6 +22,7 @@ from stormgen.runtime.store.base import (
     Notifier,
     ParkedFailure,
     Snapshot,
+    Timer,
     UnitOfWork,
     ViewRow,
     check_columns,
@@ -84,6 +85,7 @@ class _State:
         self.idempotency: dict[str, JSONDict] = {}
         self.failures: dict[tuple[str, int], ParkedFailure] = {}
         self.meta: dict[str, str] = {}
+        self.timers: dict[tuple[str, str, str], Timer] = {}
 
 
 class _Undo:
@@ -314,6 +316,38 @@ class MemoryUnitOfWork(UnitOfWork):
         else:
             self._put(self._s.meta, key, value)
 
+    # -- timers --------------------------------------------------------------------
+    def set_timer(self, process: str, key: str, name: str, due: datetime) -> None:
+        self._put(self._s.timers, (process, key, name), Timer(process, key, name, due, due))
+
+    def delete_timer(self, process: str, key: str, name: str) -> bool:
+        return self._pop(self._s.timers, (process, key, name))
+
+    def delete_timers(self, process: str, key: str) -> int:
+        found = [k for k in self._s.timers if k[0] == process and k[1] == key]
+        for k in found:
+            self._pop(self._s.timers, k)
+        return len(found)
+
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Timer]:
+        # the store's lock, held by the transaction, keeps any other claim out
+        due = [t for t in self._s.timers.values() if not t.parked and t.run_at <= now]
+        due.sort(key=lambda t: (t.run_at, t.due, t.process, t.key, t.name))
+        return due[:limit]
+
+    def retry_timer(self, timer: Timer, run_at: datetime, attempts: int, parked: bool) -> None:
+        key = (timer.process, timer.key, timer.name)
+        if key in self._s.timers:
+            again = Timer(timer.process, timer.key, timer.name, timer.due, run_at, attempts, parked)
+            self._put(self._s.timers, key, again)
+
+    def next_timer_at(self) -> datetime | None:
+        return min((t.run_at for t in self._s.timers.values() if not t.parked), default=None)
+
+    def list_timers(self, process: str | None = None) -> list[Timer]:
+        found = [t for t in self._s.timers.values() if process is None or t.process == process]
+        return sorted(found, key=lambda t: (t.due, t.process, t.key, t.name))
+
 
 class MemoryStore(EventStore):
     """An event store in process memory; same guarantees as the others, nothing durable."""
@@ -323,6 +357,7 @@ class MemoryStore(EventStore):
         self._state = _State()
         # Reentrant so a handler may read the store inside its own transaction.
         self._lock = threading.RLock()
+        self._local = threading.local()  # the thread's open transaction, if any
         self._notifier = Notifier(None, 1.0)
         self.closed = False
 
@@ -330,12 +365,21 @@ class MemoryStore(EventStore):
     def transaction(self) -> Iterator[UnitOfWork]:
         self._check_open()
         with self._lock:
+            outer: MemoryUnitOfWork | None = getattr(self._local, "uow", None)
             uow = MemoryUnitOfWork(self)
+            self._local.uow = uow
             try:
                 yield uow
             except BaseException:
                 uow._undo.rollback()
                 raise
+            finally:
+                self._local.uow = outer
+            if outer is not None:
+                # nested: a savepoint, undone with the outer transaction if that fails
+                outer._undo.actions.extend(uow._undo.actions)
+                outer.appended_to = max(outer.appended_to, uow.appended_to)
+                return
         if uow.appended_to:
             self._notifier.notify(uow.appended_to)
 

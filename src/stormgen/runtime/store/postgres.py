@@ -245,6 +245,7 @@ _DIALECT = Dialect(
     view_value=_view_value,
     load_json=_dict,
     max_identifier=63,
+    skip_locked=" FOR UPDATE SKIP LOCKED",
 )
 
 

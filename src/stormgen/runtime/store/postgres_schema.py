@@ -12,6 +12,15 @@ from stormgen.runtime.errors import StoreCorrupt
 from stormgen.runtime.store._sql import drop_old_idempotency_index, recorded_schema_version
 from stormgen.runtime.store.base import CLIENT_KEYS, INTERNAL_KEYS, SCHEMA_VERSION
 
+# the processes' durable timers (schema 4); `run_at` is `due` until an attempt fails
+_TIMERS = (
+    """CREATE TABLE IF NOT EXISTS process_timers (
+    process text NOT NULL, key text NOT NULL, name text NOT NULL, due timestamptz NOT NULL,
+    run_at timestamptz NOT NULL, attempts integer NOT NULL, parked boolean NOT NULL,
+    PRIMARY KEY (process, key, name))""",
+    "CREATE INDEX IF NOT EXISTS process_timers_run_at ON process_timers (run_at)",
+)
+
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS stormgen_meta (key text PRIMARY KEY, value text NOT NULL)",
     """CREATE TABLE IF NOT EXISTS events (
@@ -38,6 +47,7 @@ _SCHEMA = [
         consumer text NOT NULL, position bigint NOT NULL, event_id text NOT NULL,
         error text NOT NULL, attempts integer NOT NULL, parked_at timestamptz NOT NULL,
         PRIMARY KEY (consumer, position))""",
+    *_TIMERS,
     """CREATE TABLE IF NOT EXISTS stormgen_views (
         view text PRIMARY KEY, table_name text NOT NULL, columns jsonb NOT NULL)""",
 ]
@@ -145,6 +155,9 @@ def prepare_schema(conn: psycopg.Connection[Any], schema: str, channel: str, ser
                 conn.execute(statement)
         if version < 3:
             conn.execute(_MIGRATE_2_TO_3)
+        if version < 4:
+            for statement in _TIMERS:
+                conn.execute(statement)
         if version < SCHEMA_VERSION:
             conn.execute(
                 "UPDATE stormgen_meta SET value = %s WHERE key = 'schema_version'",

@@ -362,3 +362,58 @@ class StoreRecords(ABC):
     @abstractmethod
     def set_meta(self, key: str, value: str | None) -> None:
         """Record ``value`` under ``key`` (replacing it); None removes the key."""
+
+
+# -- timers ------------------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class Timer:
+    """A process instance's pending timer: due at `due`, next tried at `run_at` (later
+    than `due` after a failed attempt), `parked` after the last attempt failed."""
+
+    process: str
+    key: str
+    name: str
+    due: datetime
+    run_at: datetime
+    attempts: int = 0
+    parked: bool = False
+
+
+class Timers(ABC):
+    """Processes' durable timers: one row per process, instance key and timer name."""
+
+    @abstractmethod
+    def set_timer(self, process: str, key: str, name: str, due: datetime) -> None:
+        """Schedule (or reschedule) a timer: due and next tried at `due`, no attempts."""
+
+    @abstractmethod
+    def delete_timer(self, process: str, key: str, name: str) -> bool:
+        """Drop a timer (cancelled or fired); return whether it existed."""
+
+    @abstractmethod
+    def delete_timers(self, process: str, key: str) -> int:
+        """Drop every timer of an instance (it ended); return how many there were."""
+
+    def claim_due_timer(self, now: datetime) -> Timer | None:
+        """The unparked timer tried soonest among those whose `run_at` is at or before
+        `now` (earliest first, then by due time), locked for this transaction: another
+        transaction claiming meanwhile skips it (it never fires twice)."""
+        found = self.claim_due_timers(now, 1)
+        return found[0] if found else None
+
+    @abstractmethod
+    def claim_due_timers(self, now: datetime, limit: int) -> list[Timer]:
+        """Up to `limit` unparked timers due to be tried by `now`, soonest first (as
+        `claim_due_timer`), each locked for this transaction."""
+
+    @abstractmethod
+    def retry_timer(self, timer: Timer, run_at: datetime, attempts: int, parked: bool) -> None:
+        """Record a failed attempt: try again at `run_at`, or never (`parked`)."""
+
+    @abstractmethod
+    def next_timer_at(self) -> datetime | None:
+        """When the soonest unparked timer is to be tried (None: no timer pending)."""
+
+    @abstractmethod
+    def list_timers(self, process: str | None = None) -> list[Timer]:
+        """Every timer (of one process), by due time."""

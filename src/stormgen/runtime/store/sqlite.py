@@ -218,6 +218,7 @@ _DIALECT = Dialect(
     load_json=decode_json,
     dump_time=format_time,
     load_time=datetime.fromisoformat,
+    false="0",
 )
 
 

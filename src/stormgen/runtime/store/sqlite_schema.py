@@ -97,6 +97,15 @@ _MIGRATE_1_TO_2 = (
 #: Schema 2 to 3: the keys of one global namespace become internal ones (a client's
 #: key cannot be told from a policy's there, nor its caller known); a key that would
 #: collide with one already in a namespace stays as it was, unreachable.
+# the processes' durable timers (schema 4); `run_at` is `due` until an attempt fails
+_TIMERS = (
+    """CREATE TABLE IF NOT EXISTS process_timers (
+    process TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, due TEXT NOT NULL,
+    run_at TEXT NOT NULL, attempts INTEGER NOT NULL, parked INTEGER NOT NULL,
+    PRIMARY KEY (process, key, name))""",
+    "CREATE INDEX IF NOT EXISTS process_timers_run_at ON process_timers (run_at)",
+)
+
 _MIGRATE_2_TO_3 = (
     f"UPDATE OR IGNORE idempotency_keys SET key = '{INTERNAL_KEYS}' || key"
     f" WHERE substr(key, 1, {len(INTERNAL_KEYS)}) <> '{INTERNAL_KEYS}'"
@@ -117,6 +126,8 @@ def prepare_schema(conn: sqlite3.Connection, where: str) -> None:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for statement in _TIMERS:
+                conn.execute(statement)
             conn.execute(
                 "INSERT OR REPLACE INTO stormgen_meta (key, value) VALUES (?, ?)",
                 ("schema_version", str(SCHEMA_VERSION)),
@@ -152,6 +163,9 @@ def migrate(conn: sqlite3.Connection, version: int, where: str) -> None:
             conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", counter)
     if version < 3:
         conn.execute(_MIGRATE_2_TO_3)
+    if version < 4:
+        for statement in _TIMERS:
+            conn.execute(statement)
     conn.execute(
         "UPDATE stormgen_meta SET value = ? WHERE key = 'schema_version'",
         (str(SCHEMA_VERSION),),

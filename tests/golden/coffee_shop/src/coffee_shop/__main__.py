@@ -8,6 +8,7 @@ import os
 import sys
 
 from stormgen.runtime import FakeChoiceError, StormgenRuntimeError, fake_choices, steer_fakes
+from stormgen.runtime.clock import TEST_CLOCK_ENV
 from stormgen.runtime.http import ServeError, TokenConfigError, serve
 
 from coffee_shop.app import CONTEXTS, open_application
@@ -40,7 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         help="make the fake adapter of an external system answer with another of its events"
         " (repeatable; else $STORMGEN_FAKES); by default a fake answers with the first",
     )
+    run.add_argument(
+        "--test-clock",
+        action="store_true",
+        help="for end-to-end tests only: a clock that POST /_test/clock moves forward"
+        " (refused with tokens configured)",
+    )
     args = parser.parse_args(argv)
+    if args.test_clock:
+        os.environ[TEST_CLOCK_ENV] = "1"  # the application opened below takes a TestClock
     contexts = None if args.context is None else [args.context]
     try:
         with open_application(args.store, contexts) as application:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from stormgen.runtime import Aggregate, Application, Event, Policy, Port, View
+from stormgen.runtime import Aggregate, Application, Event, Policy, Port, Process, View
 
 from coffee_shop.bar.custom.queue_paid_order import QueuePaidOrder
 from coffee_shop.bar.custom.ticket import Ticket
@@ -17,6 +17,7 @@ from coffee_shop.ordering.custom.daily_sales import DailySales
 from coffee_shop.ordering.custom.order import Order
 from coffee_shop.ordering.custom.order_history import OrderHistory
 from coffee_shop.ordering.custom.paid_when_charged import PaidWhenCharged
+from coffee_shop.ordering.custom.payment_deadline import PaymentDeadline
 from coffee_shop.ordering.custom.payment_gateway import PaymentGatewayAdapter
 from coffee_shop.ordering.payment_gateway import EVENTS as ORDERING_PAYMENT_GATEWAY_EVENTS
 from coffee_shop.ordering.payment_gateway import SYSTEM as ORDERING_PAYMENT_GATEWAY
@@ -34,6 +35,7 @@ def definitions(contexts: Collection[str] | None = None) -> dict[str, Any]:
     aggregates: list[Aggregate[Any]] = []
     views: list[View[Any]] = []
     policies: list[Policy] = []
+    processes: list[Process[Any]] = []
     ports: dict[str, Port] = {}
     system_events: dict[str, Sequence[type[Event]]] = {}
     if "Ordering" in chosen:
@@ -43,6 +45,7 @@ def definitions(contexts: Collection[str] | None = None) -> dict[str, Any]:
         policies.append(ChargeOnOrder())
         policies.append(PaidWhenCharged())
         policies.append(CancelWhenDeclined())
+        processes.append(PaymentDeadline())
         ports[ORDERING_PAYMENT_GATEWAY] = PaymentGatewayAdapter()
         system_events[ORDERING_PAYMENT_GATEWAY] = ORDERING_PAYMENT_GATEWAY_EVENTS
     if "Bar" in chosen:
@@ -54,6 +57,7 @@ def definitions(contexts: Collection[str] | None = None) -> dict[str, Any]:
         "aggregates": aggregates,
         "views": views,
         "policies": policies,
+        "processes": processes,
         "ports": ports,
         "system_events": system_events,
     }

@@ -1,0 +1,344 @@
+"""Process handlers run against the store, and the durable timers that fire them.
+
+Each run is one transaction (docs/runtime.md, "Processes"): the instance's decisions
+appended to its stream (at the version it was read at), the commands it issues
+(their ids derived from the instance, the trigger and the command's place), its
+timers written to the timers table, and, for an event, the consumer's checkpoint
+moved: all of it commits, or none of it.
+
+Timers fire from the timers table, soonest first: a transaction claims the first due
+row (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two service processes never take the
+same one; SQLite: the write lock), runs the handler and drops the row. A timer whose
+handler fails stays, tried again later (`RetrySettings.delay`) with a `$Failure`
+event each time, and is parked after `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from stormgen.runtime.clock import Clock, TestClock
+from stormgen.runtime.commands import CommandHandler, Sent, command_metadata, trace
+from stormgen.runtime.consumer import Consumer, Overtaken, RetrySettings, claim, error_text
+from stormgen.runtime.envelope import NewEvent, format_time
+from stormgen.runtime.errors import StoreUnavailable, VersionConflict
+from stormgen.runtime.failures import FAILURE, FAILURES_STREAM
+from stormgen.runtime.messages import Envelope, info
+from stormgen.runtime.processes import (
+    TIMER_FIRED,
+    Instance,
+    Process,
+    Step,
+    command_id,
+    decisions,
+    fold,
+    key_text,
+    stream_name,
+)
+from stormgen.runtime.reactions import Reactions
+from stormgen.runtime.store.base import EventStore, Timer, UnitOfWork
+
+log = logging.getLogger("stormgen.runtime")
+
+_CONFLICT_RETRIES = 5
+#: the due timers one transaction fires (other writers wait for it: keep it short)
+TIMER_BATCH = 50
+
+
+@dataclass(eq=False)
+class ProcessRuns:
+    """The processes of an application: their handlers run, their timers fired.
+
+    `batch` opens a transaction of this thread's commands (`CommandHandler.batch`).
+    """
+
+    store: EventStore
+    commands: CommandHandler
+    reactions: Reactions
+    processes: Mapping[str, Process[Any]]
+    clock: Clock
+    retry: RetrySettings
+    batch: Callable[[], AbstractContextManager[UnitOfWork]]
+
+    # -- reading ---------------------------------------------------------------------------
+    def instance(self, process: Process[Any], key: Any, at: int | None = None) -> Instance | None:
+        """An instance as its stream says (up to log position `at`); None if never started."""
+        text = key_text(key)
+        return fold(process, text, self.store.read_stream(stream_name(process.name, text), 0, at))
+
+    def instances(
+        self, process: Process[Any], after: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The process's instances as the HTTP API shows them, by key, paged after a key."""
+        rows = self.store.query_rows(process.name, after_key=after, limit=limit)
+        return [row.doc for row in rows]
+
+    # -- events ----------------------------------------------------------------------------
+    def handle_event(self, consumer: Consumer, env: Envelope) -> None:
+        """Run the process's handler for an event and move its checkpoint past it, in
+        one transaction (`Overtaken` if another process moved the checkpoint first)."""
+        process = consumer.process
+        assert process is not None
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with self.batch() as uow:
+                    claim(uow, consumer.name, consumer.base)
+                    self.apply_event(uow, process, env)
+                    uow.set_checkpoint(consumer.name, env.position)
+                return
+            except VersionConflict:
+                # a timer of the same instance committed first: read it again
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+
+    def handle_batch(self, consumer: Consumer, envs: list[Envelope], end: int) -> bool:
+        """Run a batch of events and move the checkpoint to `end`, in one transaction;
+        False (nothing kept) when any run fails: the caller goes event by event, with
+        retries and failure events (`Overtaken` if another process moved it first)."""
+        process = consumer.process
+        assert process is not None
+        try:
+            with self.batch() as uow:
+                claim(uow, consumer.name, consumer.base)
+                for env in envs:
+                    self.apply_event(uow, process, env)
+                uow.set_checkpoint(consumer.name, end)
+        except Overtaken:
+            raise
+        except Exception:
+            return False
+        return True
+
+    def apply_event(self, uow: UnitOfWork, process: Process[Any], env: Envelope) -> None:
+        """Run the handler of an event on the instance it concerns, in `uow`."""
+        event = env.event
+        assert event is not None
+        key = process.key_of(event, env)
+        if key is None:
+            return
+        text = key_text(key)
+        instance = fold(process, text, uow.read_stream(stream_name(process.name, text)))
+        if instance is None:
+            if not process.starts_with(event):
+                return  # no instance, and this event does not start one
+            state = process.initial(event, key)
+        elif instance.ended:
+            return
+        else:
+            state = instance.state
+        step = Step(key, state, env.recorded_at)
+        process.handle(step, event, env)
+        trigger = {"event_id": env.id, "event_type": env.type}
+        correlation = env.metadata.get("correlation_id") or env.id
+        self._record(uow, process, text, instance, step, trigger, env.id, (correlation, env.id))
+
+    # -- timers ----------------------------------------------------------------------------
+    def fire_due(self, limit: int = TIMER_BATCH) -> int:
+        """Fire the soonest due timers (at most `limit`) in one transaction, each in a
+        savepoint of its own; return how many were tried (0: none is due).
+
+        A timer whose run fails is rolled back alone (its savepoint) and gets its
+        `$Failure` and its next try after the commit; one whose instance changed
+        meanwhile (an event committed first) stays, claimed again next time.
+        """
+        failed: list[tuple[Timer, Exception]] = []
+        cache = self.commands.states.cache
+        with self.batch() as uow:
+            claimed = uow.claim_due_timers(self.clock.now(), limit)
+            for timer in claimed:
+                try:
+                    with self.store.transaction() as savepoint, cache.undone_on_error():
+                        self._fire(savepoint, timer)
+                except VersionConflict:
+                    continue  # claimed again at the next call
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    failed.append((timer, exc))
+        for timer, error in failed:
+            self._failed(timer, error)
+        return len(claimed)
+
+    def fire_all_due(self) -> int:
+        """Fire every due timer; return how many were tried."""
+        fired = 0
+        while True:
+            tried = self.fire_due()
+            if not tried:
+                return fired
+            fired += tried
+
+    def next_due(self) -> datetime | None:
+        """When the soonest pending timer is to be tried."""
+        with self.store.reading() as uow:
+            return uow.next_timer_at()
+
+    def _fire(self, uow: UnitOfWork, timer: Timer) -> None:
+        process = self.processes.get(timer.process)
+        if process is None:
+            # a timer of a process this service no longer has: keep it, out of the way
+            uow.retry_timer(timer, timer.run_at, timer.attempts, True)
+            log.warning("timer %s of unknown process %s parked", timer.name, timer.process)
+            return
+        stream = stream_name(process.name, timer.key)
+        instance = fold(process, timer.key, uow.read_stream(stream))
+        uow.delete_timer(timer.process, timer.key, timer.name)
+        if instance is None or instance.ended or instance.timers.get(timer.name) != timer.due:
+            return  # ended, cancelled or moved meanwhile: nothing to fire
+        step = Step(process.parse_key(timer.key), instance.state, timer.due)
+        process.fire(step, timer.name)
+        due = format_time(timer.due)
+        fired = NewEvent(type=TIMER_FIRED, data={"timer": timer.name, "due": due})
+        trigger = {"timer": timer.name, "due": due}
+        instance.timers.pop(timer.name)
+        cause = f"timer:{timer.name}@{due}"
+        self._record(uow, process, timer.key, instance, step, trigger, cause, None, fired)
+
+    def _failed(self, timer: Timer, exc: Exception) -> None:
+        """A failed attempt: a `$Failure` event, and the timer tried again later (parked
+        after the last attempt)."""
+        attempt = timer.attempts + 1
+        parked = attempt >= self.retry.max_attempts
+        log.warning(
+            "%s failed on timer %s of %s (attempt %d%s): %s",
+            timer.process,
+            timer.name,
+            timer.key,
+            attempt,
+            ", parked" if parked else "",
+            error_text(exc),
+        )
+        data = {
+            "consumer": timer.process,
+            "kind": "timer",
+            "timer": timer.name,
+            "key": timer.key,
+            "due": format_time(timer.due),
+            "error": error_text(exc),
+            "attempt": attempt,
+            "parked": parked,
+        }
+        run_at = self.clock.now() + timedelta(seconds=self.retry.delay(attempt))
+        with self.store.transaction() as uow:
+            uow.append(FAILURES_STREAM, [NewEvent(type=FAILURE, data=data)], None)
+            uow.retry_timer(timer, run_at, attempt, parked)
+
+    # -- recording a run ---------------------------------------------------------------------
+    def _record(
+        self,
+        uow: UnitOfWork,
+        process: Process[Any],
+        key: str,
+        instance: Instance | None,
+        step: Step[Any],
+        trigger: dict[str, Any],
+        cause: str,
+        traced: tuple[str, str] | None,
+        first: NewEvent | None = None,
+    ) -> None:
+        """Append a run's decisions, write its timers, issue its commands (in `uow`)."""
+        pending = instance.timers if instance is not None else {}
+        metadata = {"actor": process.name}
+        if traced is not None:
+            metadata.update(trace(cause, traced[0], traced[1], process.name))
+        records = [first] if first is not None else []
+        for kind, data in decisions(step, instance is None, trigger, pending):
+            records.append(NewEvent(type=kind, data=data, metadata=metadata))
+        stream = stream_name(process.name, key)
+        if records:
+            version = instance.version if instance is not None else 0
+            result = uow.append(stream, records, version)
+            after = Instance(key, step.state, step.ended, dict(pending), result.stream_version)
+            after.started_at = instance.started_at if instance else result.events[0].recorded_at
+            after.updated_at = result.events[-1].recorded_at
+            for name, due in step.timers.items():
+                if due is None:
+                    after.timers.pop(name, None)
+                else:
+                    after.timers[name] = due
+            if step.ended:
+                after.timers.clear()
+            # the instances' list (`instances`): a row per instance, kept with its stream
+            uow.upsert_row(process.name, key, after.to_json())
+        if step.ended:
+            uow.delete_timers(process.name, key)
+        else:
+            for name, due in step.timers.items():
+                if due is None:
+                    uow.delete_timer(process.name, key, name)
+                else:
+                    uow.set_timer(process.name, key, name, due)
+        correlation = traced[0] if traced is not None else stream
+        causation = traced[1] if traced is not None else stream
+        for index, command in enumerate(step.commands):
+            cid = str(command_id(process.name, key, cause, index))
+            system = info(command).system
+            if system is None:
+                meta = command_metadata(cid, correlation, causation, process.name)
+                self.commands.handle(command, meta, idempotency_key=cid)
+            elif not self.commands.was_handled(cid):
+                # an external system is asked inside the run's transaction (a process's
+                # commands to systems wait for the answer while holding the write lock)
+                answers = self.reactions.ask(system, command, uuid.UUID(cid))
+                sent = Sent(command, cid, trace(cid, correlation, causation, process.name))
+                self.commands.record_external(
+                    list(answers), cid, trace(cid, correlation, cid, system), sent
+                )
+
+
+@dataclass(eq=False)
+class TimerThread:
+    """Fires due timers in the background, sleeping until the next is due (or at most
+    `idle_timeout`); a `TestClock` moved forward wakes it at once."""
+
+    runs: ProcessRuns
+    idle_timeout: float
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    _wake: threading.Event = field(default_factory=threading.Event, init=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.runs.clock, TestClock):
+            self.runs.clock.listen(self._wake.set)
+
+    def wake(self) -> None:
+        """Look for due timers now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="stormgen:timers", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                while not self._stopping.is_set() and self.runs.fire_due():
+                    pass  # a batch fired: look for more at once
+                self._wake.clear()
+                wait = self.idle_timeout
+                next_at = self.runs.next_due()
+                if next_at is not None:
+                    ahead = (next_at - self.runs.clock.now()).total_seconds()
+                    wait = max(0.0, min(wait, ahead))
+                self._wake.wait(wait)
+            except Exception:
+                log.exception("the timers stopped on an error; retrying")
+                self._stopping.wait(self.idle_timeout)

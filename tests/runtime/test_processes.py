@@ -1,0 +1,238 @@
+"""Processes on every backend: instances as streams, timers fired once by the clock,
+every run's effects in one transaction, failures retried and parked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from coffee_domain import Drink, MarkPaid, Order, OrderStatus, PlaceOrder
+from process_domain import Checkout
+from runtime_support import Stores
+
+from stormgen.runtime import FAILURES_STREAM, Application, Rejected, TestClock
+from stormgen.runtime.processes import stream_name
+
+
+def _app(stores: Stores, clock: TestClock, url: str | None = None) -> Application:
+    return stores.app(url, aggregates=[Order()], processes=[Checkout()], clock=clock)
+
+
+def _place(app: Application) -> PlaceOrder:
+    order = PlaceOrder(customer="Ada", drinks=[Drink("latte", Decimal("3.50"))], total=Decimal(7))
+    app.handle(order)
+    return order
+
+
+def _types(app: Application, stream: str) -> list[str]:
+    return [rec.type for rec in app.store.read_stream(stream)]
+
+
+def test_an_unpaid_order_is_cancelled_when_its_timer_is_due(stores: Stores) -> None:
+    clock = TestClock()
+    app = _app(stores, clock)
+    order = _place(app)
+    app.run_consumers()
+    instance = app.process_instance("Ordering.Checkout", order.order_id)
+    assert instance is not None and not instance.ended
+    placed = app.store.read_stream(f"Ordering.Order/{order.order_id}")[0]
+    assert instance.timers == {"PaymentDue": placed.recorded_at + timedelta(minutes=15)}
+    before = app.store.last_position()
+
+    clock.advance(timedelta(minutes=14))
+    app.run_consumers()
+    assert app.state(Order, order.order_id).state.status is OrderStatus.Placed
+
+    clock.advance(timedelta(minutes=1, seconds=1))
+    app.run_consumers()
+    assert app.state(Order, order.order_id).state.status is OrderStatus.Cancelled
+    done = app.process_instance("Ordering.Checkout", order.order_id)
+    assert done is not None and done.ended and done.timers == {}
+    assert done.state.reminders == 1
+    assert _types(app, stream_name("Ordering.Checkout", str(order.order_id))) == [
+        "$ProcessStarted",
+        "$TimerSet",
+        "$TimerFired",
+        "$ProcessChanged",
+        "$ProcessEnded",
+    ]
+    # time travel: as it was before the timer fired
+    then = app.process_instance("Ordering.Checkout", order.order_id, at=before)
+    assert then is not None and not then.ended and "PaymentDue" in then.timers
+    # nothing fires twice, however far the clock goes
+    clock.advance(timedelta(days=1))
+    assert app.fire_timers() == 0
+
+
+def test_a_paid_order_cancels_its_timer(stores: Stores) -> None:
+    clock = TestClock()
+    app = _app(stores, clock)
+    order = _place(app)
+    app.run_consumers()
+    app.handle(MarkPaid(order_id=order.order_id, amount=Decimal(7)))
+    app.run_consumers()
+    instance = app.process_instance(Checkout, order.order_id)
+    assert instance is not None and instance.ended and instance.state.paid
+    with app.store.reading() as uow:
+        assert uow.list_timers() == []
+    clock.advance(timedelta(hours=1))
+    app.run_consumers()
+    assert app.state(Order, order.order_id).state.status is OrderStatus.Paid
+
+
+def test_due_timers_fire_in_due_order(stores: Stores) -> None:
+    clock = TestClock()
+    app = _app(stores, clock)
+    orders = []
+    for _ in range(3):
+        orders.append(_place(app))
+        app.run_consumers()
+        clock.advance(timedelta(minutes=1))
+    clock.advance(timedelta(hours=1))
+    app.run_consumers()
+    fired = [rec.stream for rec in app.store.read_all(0, 1000) if rec.type == "$TimerFired"]
+    assert fired == [stream_name(Checkout.name, str(o.order_id)) for o in orders]
+
+
+def test_a_rejected_command_leaves_the_run_undone_and_is_retried(stores: Stores) -> None:
+    clock = TestClock()
+    app = _app(stores, clock)
+    order = _place(app)
+    app.run_consumers()
+    # paid, but the process has not seen it yet when the timer is due: its Cancel is
+    # rejected, so the run (its $TimerFired, its state, the timer's removal) is undone
+    app.handle(MarkPaid(order_id=order.order_id, amount=Decimal(7)))
+    clock.advance(timedelta(minutes=16))
+    stream = stream_name(Checkout.name, str(order.order_id))
+    assert app.consumers.processes.fire_due()  # one attempt
+    assert _types(app, stream) == ["$ProcessStarted", "$TimerSet"]
+    (failure,) = [rec for rec in app.store.read_stream(FAILURES_STREAM)]
+    assert failure.data["kind"] == "timer" and failure.data["attempt"] == 1
+    assert "Rejected" in failure.data["error"] and not failure.data["parked"]
+    with app.store.reading() as uow:
+        (timer,) = uow.list_timers()
+    assert timer.attempts == 1 and timer.run_at > timer.due
+    # the process then sees the payment: the timer goes with the instance's end
+    app.run_consumers()
+    instance = app.process_instance(Checkout, order.order_id)
+    assert instance is not None and instance.ended and instance.state.paid
+    assert app.state(Order, order.order_id).state.status is OrderStatus.Paid
+
+
+def test_a_failing_timer_is_retried_then_parked(stores: Stores) -> None:
+    clock = TestClock()
+    checkout = Checkout()
+    checkout.failing = True
+    app = stores.app(aggregates=[Order()], processes=[checkout], clock=clock)
+    order = _place(app)
+    app.run_consumers()
+    clock.advance(timedelta(minutes=15, seconds=1))
+    for _ in range(3):
+        assert app.consumers.processes.fire_due()
+        clock.advance(timedelta(seconds=10))  # past the backoff
+    assert app.fire_timers() == 0
+    failures = [rec.data for rec in app.store.read_stream(FAILURES_STREAM)]
+    assert [(f["attempt"], f["parked"]) for f in failures] == [(1, False), (2, False), (3, True)]
+    with app.store.reading() as uow:
+        (timer,) = uow.list_timers()
+    assert timer.parked
+    instance = app.process_instance(Checkout, order.order_id)
+    assert instance is not None and instance.state.reminders == 0 and not instance.ended
+
+
+def test_the_background_fires_a_timer_due_while_the_service_was_down(
+    sqlite_stores: Stores,
+) -> None:
+    url = sqlite_stores.url()
+    clock = TestClock()
+    first = _app(sqlite_stores, clock, url)
+    order = _place(first)
+    first.run_consumers()
+    first.close()
+    # down for 20 minutes: back up, the timer fires (late, once)
+    later = TestClock()
+    later.advance(timedelta(minutes=20))
+    second = _app(sqlite_stores, later, url)
+    second.start()
+    deadline = time.monotonic() + 10
+    while second.state(Order, order.order_id).state.status is not OrderStatus.Cancelled:
+        assert time.monotonic() < deadline, "the timer did not fire"
+        time.sleep(0.05)
+    second.stop()
+    fired = [r for r in second.store.read_all(0, 1000) if r.type == "$TimerFired"]
+    assert len(fired) == 1
+
+
+def test_events_for_no_instance_or_an_ended_one_do_nothing(stores: Stores) -> None:
+    clock = TestClock()
+    app = _app(stores, clock)
+    order = _place(app)
+    app.run_consumers()
+    app.handle(MarkPaid(order_id=order.order_id, amount=Decimal(7)))
+    app.run_consumers()
+    stream = stream_name(Checkout.name, str(order.order_id))
+    version = app.store.stream_version(stream)
+    with pytest.raises(Rejected):
+        app.handle(MarkPaid(order_id=order.order_id, amount=Decimal(7)))
+    app.run_consumers()
+    assert app.store.stream_version(stream) == version
+
+
+def test_two_service_processes_never_fire_one_timer_twice(
+    tmp_path: Path, pg_stores: Stores
+) -> None:
+    url = pg_stores.url()
+    app = _app(pg_stores, TestClock(), url)
+    orders = [_place(app) for _ in range(60)]
+    app.run_consumers()
+    log = tmp_path / "fired.log"
+    here = Path(__file__).parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")]),
+    }
+    workers = [
+        subprocess.Popen([sys.executable, str(here / "timer_worker.py"), url, str(log)], env=env)
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(90) == 0
+    runs = log.read_text().split("\n")[:-1]
+    keys = [line.split()[1] for line in runs]
+    assert sorted(keys) == sorted(str(o.order_id) for o in orders)  # each once
+    fired = [r for r in app.store.read_all(0, 100_000) if r.type == "$TimerFired"]
+    assert len(fired) == len(orders)
+    for order in orders:
+        assert app.state(Order, order.order_id).state.status is OrderStatus.Cancelled
+
+
+class _Picky(Checkout):
+    """Fails on every payment: a batch with one falls back to event by event."""
+
+    def paid(self, step: Any, event: Any) -> None:
+        raise RuntimeError("cannot take payments today")
+
+
+def test_a_failing_event_is_parked_and_the_others_of_its_batch_run(stores: Stores) -> None:
+    app = stores.app(aggregates=[Order()], processes=[_Picky()], clock=TestClock())
+    first, second = _place(app), _place(app)
+    app.handle(MarkPaid(order_id=first.order_id, amount=Decimal(7)))
+    third = _place(app)
+    app.run_consumers()
+    failures = [rec.data for rec in app.store.read_stream(FAILURES_STREAM)]
+    assert [(f["event_type"], f["attempt"], f["parked"]) for f in failures] == [
+        ("Ordering.OrderPaid", 1, False),
+        ("Ordering.OrderPaid", 2, False),
+        ("Ordering.OrderPaid", 3, True),
+    ]
+    for order in (first, second, third):
+        instance = app.process_instance(Checkout.name, order.order_id)
+        assert instance is not None and not instance.ended and "PaymentDue" in instance.timers
+    assert [p.consumer for p in app.parked()] == [Checkout.name]
