@@ -73,8 +73,10 @@ class Subscription:
         """Yield batches of new events until stopped (catch-up first, then live)."""
         while not self._stopped.is_set():
             # Remember how far the log went before reading: with a ``types`` filter a
-            # batch may be empty although positions moved on.
-            last = self.store.last_position()
+            # batch may be empty although positions moved on. Without one, an empty
+            # batch means nothing lies beyond (the read sees what `last_position` saw),
+            # so the catch-up makes one round trip a page, not two.
+            last = self.store.last_position() if self.types else 0
             batch = self.store.read_all(self.position, self.batch_size, self.types)
             if batch:
                 yield batch
