@@ -1,9 +1,9 @@
 """Passes: every consumer over what is new, in one store transaction (the background path).
 
 Policies go first, in the order they were declared, then the processes, then the
-views, each in a savepoint of its own: one commit for all of them instead of one each. A consumer that
-fails in a pass rolls back its own savepoint only and goes on alone (the `recover`
-hook: `Consumers.run_once` with retries, in a thread of its own).
+views, each in a savepoint of its own: one commit for all of them instead of one each.
+A consumer that fails in a pass rolls back its own savepoint only and goes on alone
+(the `recover` hook: `Consumers.run_once` with retries, in a thread of its own).
 """
 
 from __future__ import annotations
@@ -102,11 +102,11 @@ class Passes:
         """Run every consumer once over what is new, in one store transaction.
 
         The background path (`start`). Policies go first, in the order they were
-        declared, then the views, each in a savepoint of its own: one commit for all
-        of them instead of one each (processes run after the policies, in savepoints of
-        their own too). Reading inside the transaction, a policy sees
-        what the ones before it appended, so a chain of policies and the views that
-        follow it are brought up to date in one pass. External systems are asked
+        declared, then the processes, then the views, each in a savepoint of its own:
+        one commit for all of them instead of one each. Reading inside the transaction,
+        a policy (a process) sees what the ones before it appended, so a chain of
+        policies, the processes and the views that follow it are brought up to date in
+        one pass. External systems are asked
         before the transaction begins, never while it holds the store's write lock;
         a reaction to an event appended during the pass that would ask one waits for
         the next pass. A consumer that fails rolls back its own savepoint only and
