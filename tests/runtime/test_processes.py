@@ -236,3 +236,49 @@ def test_a_failing_event_is_parked_and_the_others_of_its_batch_run(stores: Store
         instance = app.process_instance(Checkout.name, order.order_id)
         assert instance is not None and not instance.ended and "PaymentDue" in instance.timers
     assert [p.consumer for p in app.parked()] == [Checkout.name]
+
+
+def test_a_process_runs_in_the_pass_with_the_chain_it_follows(stores: Stores) -> None:
+    from coffee_domain import OrderHistory, definitions
+
+    clock = TestClock()
+    app = stores.app(**definitions(processes=[Checkout()], clock=clock))
+    orders = [_place(app) for _ in range(3)]
+    head_before = app.store.last_position()
+    app.consumers.run_pass()
+    # one pass: each order placed, charged, paid (the policies' chain), its instance
+    # started on the placed event and ended on the paid one appended during the pass,
+    # the views up to date; no consumer went off alone
+    assert app.consumers.background.recovering == {}
+    assert all(p["behind"] == 0 for p in app.progress().values())
+    for order in orders:
+        instance = app.process_instance(Checkout, order.order_id)
+        assert instance is not None and instance.ended and instance.state.paid
+    assert sorted(row["status"] for row in app.view_rows(OrderHistory)) == ["paid"] * 3
+    with app.store.reading() as uow:
+        assert uow.list_timers() == []
+    assert app.store.last_position() > head_before
+    # nothing left: the next pass appends nothing, no timer fires later
+    last = app.store.last_position()
+    app.consumers.run_pass()
+    clock.advance(timedelta(hours=1))
+    assert app.fire_timers() == 0 and app.store.last_position() == last
+
+
+def test_a_process_failing_in_a_pass_is_rolled_back_alone(stores: Stores) -> None:
+    from coffee_domain import OrderHistory, definitions
+
+    app = stores.app(**definitions(processes=[_Picky()], clock=TestClock()))
+    orders = [_place(app) for _ in range(2)]
+    app.consumers.run_pass()
+    # its savepoint went, the others' work committed: the chain and the views
+    assert sorted(row["status"] for row in app.view_rows(OrderHistory)) == ["paid"] * 2
+    # alone, with retries: each payment parked, the placed events run (timers set)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(app.parked()) < 2:
+        time.sleep(0.01)
+        app.consumers.run_pass()
+    assert [p.consumer for p in app.parked()] == [Checkout.name] * 2
+    for order in orders:
+        instance = app.process_instance(Checkout.name, order.order_id)
+        assert instance is not None and not instance.ended and "PaymentDue" in instance.timers

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import Event
@@ -25,6 +25,9 @@ from stormgen.runtime.reading import EventReader
 from stormgen.runtime.store.base import EventStore, UnitOfWork
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
+
+if TYPE_CHECKING:
+    from stormgen.runtime.process_runs import ProcessRuns
 
 #: the events a policy's batch reacts to in one transaction (other writers wait for it)
 POLICY_BATCH = 50
@@ -146,7 +149,8 @@ def claim(uow: UnitOfWork, name: str, base: int) -> None:
 class Batches:
     """Batches of events applied to a view's rows or reacted to by a policy.
 
-    `batch` opens the transaction of this thread's commands (`CommandHandler.batch`).
+    `batch` opens the transaction of this thread's commands (`CommandHandler.batch`);
+    `processes` runs a process's handlers (set once the application's processes are).
     """
 
     store: EventStore
@@ -154,6 +158,7 @@ class Batches:
     reactions: Reactions
     reader: EventReader
     batch: Callable[[], AbstractContextManager[UnitOfWork]]
+    processes: ProcessRuns | None = None
 
     def of_view(
         self,
@@ -163,18 +168,23 @@ class Batches:
         end: int,
         base: int,
     ) -> Batch:
-        """A view's events as a batch (a view issues no commands)."""
+        """A view's (a process's) events as a batch: no commands planned."""
         plans: Plans = [(self.reader.shared_envelope(rec), []) for rec in batch]
         return Batch(consumer, after, end, plans, {}, base=base)
 
     def apply(self, uow: UnitOfWork, batch: Batch) -> None:
-        """Claim the consumer's checkpoint, apply (view) or react to (policy) the batch's
-        events, and move the checkpoint to its end, in the caller's transaction."""
+        """Claim the consumer's checkpoint, apply (view), react to (policy) or run the
+        handlers of (process) the batch's events, and move the checkpoint to its end,
+        in the caller's transaction."""
         consumer = batch.consumer
         claim(uow, consumer.name, batch.base)
         if consumer.view is not None:
             for env, _ in batch.plans:
                 self.rows.apply(uow, consumer.view, env)
+        elif consumer.process is not None:
+            assert self.processes is not None
+            for env, _ in batch.plans:
+                self.processes.apply_event(uow, consumer.process, env)
         else:
             assert consumer.policy is not None
             for env, commands in batch.plans:

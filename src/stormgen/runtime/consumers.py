@@ -105,6 +105,7 @@ class Consumers:
             app.batch,
         )
         self.failures.processes = self.processes
+        self.batches.processes = self.processes
         for process in app.processes.values():
             # a row per instance, written with each run: the list the HTTP API pages
             self.store.ensure_view_table(process.name, {})

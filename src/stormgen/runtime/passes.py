@@ -1,9 +1,9 @@
 """Passes: every consumer over what is new, in one store transaction (the background path).
 
-Policies go first, in the order they were declared, then the views, each in a
-savepoint of its own: one commit for all of them instead of one each. A consumer that
-fails in a pass rolls back its own savepoint only and goes on alone (the `recover`
-hook: `Consumers.run_once` with retries, in a thread of its own).
+Policies go first, in the order they were declared, then the processes, then the
+views, each in a savepoint of its own: one commit for all of them instead of one each.
+A consumer that fails in a pass rolls back its own savepoint only and goes on alone
+(the `recover` hook: `Consumers.run_once` with retries, in a thread of its own).
 """
 
 from __future__ import annotations
@@ -43,11 +43,10 @@ class Pass:
     rounds: list[tuple[int, int, set[str]]] = field(default_factory=list)
     taken: list[Consumer] = field(default_factory=list)
     policies: list[Batch] = field(default_factory=list)
+    processes: list[Batch] = field(default_factory=list)
     views: list[Consumer] = field(default_factory=list)
     done: list[tuple[Consumer, int]] = field(default_factory=list)
     failed: list[Consumer] = field(default_factory=list)
-    # processes behind the log: they run alone, one transaction per event
-    alone: list[Consumer] = field(default_factory=list)
     overtaken: list[Consumer] = field(default_factory=list)
     more: bool = False
 
@@ -103,10 +102,11 @@ class Passes:
         """Run every consumer once over what is new, in one store transaction.
 
         The background path (`start`). Policies go first, in the order they were
-        declared, then the views, each in a savepoint of its own: one commit for all
-        of them instead of one each. Reading inside the transaction, a policy sees
-        what the ones before it appended, so a chain of policies and the views that
-        follow it are brought up to date in one pass. External systems are asked
+        declared, then the processes, then the views, each in a savepoint of its own:
+        one commit for all of them instead of one each. Reading inside the transaction,
+        a policy (a process) sees what the ones before it appended, so a chain of
+        policies, the processes and the views that follow it are brought up to date in
+        one pass. External systems are asked
         before the transaction begins, never while it holds the store's write lock;
         a reaction to an event appended during the pass that would ask one waits for
         the next pass. A consumer that fails rolls back its own savepoint only and
@@ -132,7 +132,7 @@ class Passes:
                 through(lambda inside: self._transact(run, inside))
             for consumer, end in run.done:
                 consumer.stored(end)
-            running = [c for c in run.taken if c not in run.failed + run.overtaken + run.alone]
+            running = [c for c in run.taken if c not in run.failed + run.overtaken]
             for consumer in running:
                 if consumer.position(consumer.base) >= run.start and not run.appended(consumer):
                     # nothing of its types among what was appended during the pass
@@ -142,13 +142,13 @@ class Passes:
         finally:
             for consumer in run.taken:
                 consumer.lock.release()
-        for consumer in run.failed + run.alone:
+        for consumer in run.failed:
             self.recover(consumer)
         return done, run.more
 
     def _transact(self, run: Pass, inside: Callable[[], None] | None) -> None:
         """The pass's transaction, `inside` first in it: committed when this returns."""
-        if run.policies or run.views or inside is not None:
+        if run.policies or run.processes or run.views or inside is not None:
             with self.batches.batch():
                 if inside is not None:
                     inside()
@@ -173,7 +173,7 @@ class Passes:
             if not seen.intersection(consumer.types):
                 consumer.advance(consumer.base, run.head)
             elif consumer.process is not None:
-                run.alone.append(consumer)
+                self._prepare_process(consumer, run, run.head, consumer.base, initial=True)
             elif consumer.policy is not None:
                 self._prepare(consumer, run)
             else:
@@ -203,9 +203,29 @@ class Passes:
         end = batch[-1].position if full else run.head
         run.policies.append(Batch(consumer, after, end, plans, answered, base=consumer.base))
 
+    def _prepare_process(
+        self, consumer: Consumer, run: Pass, top: int, base: int, *, initial: bool
+    ) -> Batch | None:
+        """A process's next batch of events up to `top` (its handlers run in the pass's
+        transaction, like a policy's reactions: one commit for all of them)."""
+        after = run.reached(consumer)
+        batch = self.store.read_all(after, POLICY_BATCH, consumer.types, top)
+        if not batch:
+            if initial:
+                consumer.advance(consumer.base, top)
+            return None
+        full = len(batch) == POLICY_BATCH
+        run.more = run.more or full
+        end = batch[-1].position if full else top
+        prepared = self.batches.of_view(consumer, batch, after, end, base)
+        if initial:
+            run.processes.append(prepared)
+        return prepared
+
     def _pass_policies(self, run: Pass) -> None:
-        """The prepared batches, then the reactions to what they appended (a chain)."""
-        for batch in run.policies:
+        """The prepared batches (policies', then processes'), then the reactions to what
+        they appended (a chain)."""
+        for batch in run.policies + run.processes:
             self._in_savepoint(run, batch)
         for _ in range(_CHAIN_ROUNDS):
             top = self.store.last_position()  # inside the transaction: its own appends too
@@ -213,11 +233,15 @@ class Passes:
                 return
             seen = run.look(self.store, top)
             for consumer in self.consumers.values():
-                if consumer.policy is None or not seen.intersection(consumer.types):
+                if consumer.view is not None or not seen.intersection(consumer.types):
                     continue
                 if consumer not in run.taken or consumer in run.failed + run.overtaken:
                     continue
-                chained = self._chained(consumer, run, top)
+                if consumer.process is not None:
+                    base = run.stored(consumer)
+                    chained = self._prepare_process(consumer, run, top, base, initial=False)
+                else:
+                    chained = self._chained(consumer, run, top)
                 if chained is not None:
                     self._in_savepoint(run, chained)
 
