@@ -199,7 +199,7 @@ def values_containing_themselves(ctx: CheckContext) -> Iterator[Diagnostic]:
     Reported once per cycle, at the field that closes it (the last one a walk of the
     values in declaration order follows back to a value it is still inside).
     """
-    values = [(None, v) for v in ctx.model.values]
+    values: list[tuple[Context | None, Value]] = [(None, v) for v in ctx.model.values]
     values += [(c, v) for c in ctx.model.contexts for v in c.values]
     contains: dict[int, list[tuple[Field, Value]]] = {}
     for context, value in values:
