@@ -21,7 +21,7 @@ from stormgen.diagnostics import Level, StormgenError
 from stormgen.lang import parse_model
 from stormgen.render.python import GenerateError, render_project
 
-from ._helpers import EXAMPLES, ROOT
+from ._helpers import EXAMPLES, ROOT, check_project, generate
 
 #: The models the tests read, besides the examples (not the invalid ones, on purpose).
 TEST_MODELS = sorted(
@@ -150,3 +150,53 @@ def test_a_value_that_contains_itself_is_e108_not_a_stop_in_generate(tmp_path: P
     assert _errors(path) == []
     files = render_project(parse_model(path), format_code=False)
     assert 'part=Part(name="")' in str(files["src/loops/shop/parts.py"])
+
+
+LETS = """\
+model Lets
+actor Clerk
+context Shop {
+  aggregate Basket {
+    id basket_id: uuid
+    state { qtys: list[int] = [], note: str? }
+    command Add by Clerk creates {
+      qty: int
+      let sum = qty * 2
+      require sum(q for q in qtys) + sum >= 0 else "never"
+      let len = sum + 1
+      let Big = len > 3
+      let events = [sum, len]
+      require note == none or len(note) > 0 else "never"
+      require Big or not Big else "never"
+      emit Added { qtys = events, big = Big }
+    }
+    published event Added { qtys: list[int], big: bool }
+  }
+}
+"""
+
+
+def test_a_let_is_a_local_variable_clear_of_the_methods_names(
+    tmp_path: Path, mypy_cache: Path
+) -> None:
+    # A `let` named like a builtin the compiled code calls (`sum`, `len`), like the emit
+    # method's list (`events`) or in PascalCase gets a `_`; each is assigned once in
+    # each method, right before the first line that reads it, in the command's order.
+    path = tmp_path / "lets.storm"
+    path.write_text(LETS, encoding="utf-8")
+    assert _errors(path) == []
+    project = generate(path, tmp_path / "lets")
+    basket = (project / "src/lets/shop/basket.py").read_text(encoding="utf-8")
+    check = basket[basket.index("    def check_add(") : basket.index("    def emit_add(")]
+    assert check.split("\n")[1:7] == [
+        "        sum_ = command.qty * 2",
+        '        require(sum(q for q in state.qtys) + sum_ >= 0, "never")',
+        '        require(state.note is None or len(state.note) > 0, "never")',
+        "        len_ = sum_ + 1",
+        "        Big_ = len_ > 3",
+        '        require(Big_ or not Big_, "never")',
+    ]
+    emit = basket[basket.index("    def emit_add(") :]
+    assert "        events_ = (sum_, len_)\n" in emit
+    assert "Added(basket_id=command.basket_id, qtys=events_, big=Big_)" in emit
+    check_project(project, mypy_cache)

@@ -6,6 +6,7 @@ sourcing order of docs/language.md, ``apply`` updates likewise.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import replace
 
 from stormgen.model import typecheck as tc
@@ -165,10 +166,14 @@ class AggregateBuilder(Builder):
         )
 
 
+#: names a command's methods use besides the expressions' own: ``len``, ``sum``...
+_TAKEN = frozenset({"self", "events", "require", *dir(builtins)})
+
+
 def _let_local(py: str) -> str:
     """The Python name of a command's ``let`` (``py``: clear of the names expressions use),
     clear of the names its methods use too (and of the classes, in PascalCase)."""
-    clash = py in {"self", "events", "require"} or not py[:1].islower()
+    clash = py in _TAKEN or not py[:1].islower()
     return py + "_" if clash else py
 
 
