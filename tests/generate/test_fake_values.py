@@ -95,4 +95,5 @@ def test_a_value_that_contains_itself_is_a_located_error(tmp_path: Path) -> None
     )
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
-    assert f"{path}:5:3: the value Money contains itself" in done.stderr + done.stdout
+    # validate's E108, at the field that closes the cycle (generate checks first)
+    assert f"{path}:5:49: error[E108]: value `Money` contains itself" in done.stderr + done.stdout

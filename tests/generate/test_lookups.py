@@ -133,8 +133,16 @@ def test_a_lookup_compiles_to_a_method_reading_the_row(model: Path) -> None:
     assert "if TYPE_CHECKING:\n    from look.shop.views import StockRow\n" in order
     assert "    def lookup_stock(self, key: str) -> StockRow | None:\n" in order
     assert 'row: StockRow | None = self.lookups.row("Shop.Stock", key)' in order
-    assert 'require(self.lookup_stock(command.sku) is not None, "unknown product")' in order
-    assert 'present(self.lookup_stock(command.sku), "stock").available' in order
+    # `let stock = Stock[sku]` is a local variable: the row is read once in each method,
+    # before the first line that uses it, and every later line sees that same row
+    check = order[order.index("    def check_place(") : order.index("    def emit_place(")]
+    assert check.count("self.lookup_stock(") == 1
+    assert check.index("        stock = self.lookup_stock(command.sku)\n") < check.index("require(")
+    assert 'require(stock is not None, "unknown product")' in check
+    assert 'require(present(stock, "stock").available >= command.quantity, ' in check
+    emit = order[order.index("    def emit_place(") :]
+    assert emit.count("self.lookup_stock(") == 1
+    assert 'left=present(stock, "stock").available - command.quantity,' in emit
     policies = files["src/look/shop/policies.py"].content
     assert "self.lookup_stock(event.sku) is not None" in policies
     assert 'present(self.lookup_stock(event.sku), "Stock[sku]").available < 2' in policies

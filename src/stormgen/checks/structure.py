@@ -23,6 +23,7 @@ from stormgen.model.nodes import (
     ProcessOn,
     Relation,
     TypeRef,
+    Value,
 )
 
 UPSTREAM_PATTERNS = ("OHS", "PL")
@@ -189,6 +190,62 @@ def aggregates_without_creates(ctx: CheckContext) -> Iterator[Diagnostic]:
                 aggregate.loc,
                 f"mark the command that starts an instance: `command {example} creates {{ ... }}`",
             )
+
+
+@rule("E108")
+def values_containing_themselves(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """E108: a value that contains itself, not through `?` or a list: none can be built.
+
+    Reported once per cycle, at the field that closes it (the last one a walk of the
+    values in declaration order follows back to a value it is still inside).
+    """
+    values: list[tuple[Context | None, Value]] = [(None, v) for v in ctx.model.values]
+    values += [(c, v) for c in ctx.model.contexts for v in c.values]
+    contains: dict[int, list[tuple[Field, Value]]] = {}
+    for context, value in values:
+        inner: list[tuple[Field, Value]] = []
+        for f in value.fields:
+            if f.type.optional or f.type.element is not None or f.type.name in PRIMITIVES:
+                continue
+            r = ctx.scope.resolve_type(context, f.type.name)
+            same_scope = r is not None and (
+                r.context is None or (context is not None and r.context.name == context.name)
+            )
+            if r is not None and same_scope and isinstance(r.element, Value):
+                inner.append((f, r.element))
+        contains[id(value)] = inner
+    done: set[int] = set()
+    path: list[tuple[Value, Field | None]] = []
+
+    def walk(value: Value) -> Iterator[Diagnostic]:
+        on_path = [id(v) for v, _ in path]
+        for f, inner in contains.get(id(value), []):
+            if id(inner) in on_path:
+                start = on_path.index(id(inner))
+                steps = [*(g for _, g in path[start + 1 :]), f]
+                owners = [v for v, _ in path[start:]]
+                shown = " → ".join(
+                    f"`{o.name}.{g.name}`" for o, g in zip(owners, steps, strict=True) if g
+                )
+                yield error(
+                    "E108",
+                    f"value `{inner.name}` contains itself ({shown}): "
+                    "no value of it could ever be built",
+                    f.loc,
+                    f"make `{f.name}` optional (`{f.type}?`) or a list (`list[{f.type}]`), "
+                    "so that the chain can end",
+                )
+            elif id(inner) not in done:
+                path.append((inner, f))
+                yield from walk(inner)
+                path.pop()
+        done.add(id(value))
+
+    for _, value in values:
+        if id(value) not in done:
+            path.append((value, None))
+            yield from walk(value)
+            path.pop()
 
 
 @rule("E301")

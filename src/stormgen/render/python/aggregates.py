@@ -6,11 +6,12 @@ sourcing order of docs/language.md, ``apply`` updates likewise.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import replace
 
 from stormgen.model import typecheck as tc
 from stormgen.model import types as t
-from stormgen.model.nodes import Aggregate, Command, Context, Emit, Event, Require
+from stormgen.model.nodes import Aggregate, Command, Context, Emit, Event, Let, Require
 from stormgen.model.scope import EVENT_KINDS
 from stormgen.render.python.expressions import CompileError, Compiler
 from stormgen.render.python.files import Built, Template, file, module_path
@@ -88,14 +89,24 @@ class AggregateBuilder(Builder):
 
     def handler(self, context: Context, agg: Aggregate, cmd: Command, mod: Module) -> HandlerVM:
         guards = []
-        lines = tc.command_lines(cmd, t.command_env(cmd, self.parts.scope, lines=False))
-        for line, seen, _ in lines:
-            if isinstance(line, Require):  # what this guard sees: the lines before it
-                gc = self.parts.compiler(seen, mod, message="command", state="state")
-                guards.append(GuardVM(gc.compile(line.condition, t.BOOL), py_str(line.message)))
+        first = t.command_env(cmd, self.parts.scope, lines=False)
+        namer = self.parts.compiler(first, mod, message="command", state="state")
+        names = {let.name: _let_local(namer.local(let.name)) for let in cmd.lets}
+        lets = _Lets(cmd)
+        target = {"message": "command", "state": "state", "lets": names}
+        for line, seen, _ in tc.command_lines(cmd, first):
+            if isinstance(line, Let):  # compiled once, in what its own line sees
+                lc = self.parts.compiler(seen, mod, **target)
+                lets.code[line.name] = (lc.compile(line.value), frozenset(lc.used_lets))
+                self.parts.finish(lc, mod)
+            elif isinstance(line, Require):  # what this guard sees: the lines before it
+                gc = self.parts.compiler(seen, mod, **target)
+                condition = gc.compile(line.condition, t.BOOL)
                 self.parts.finish(gc, mod)
+                before = lets.assign(gc.used_lets, names)
+                guards.append(GuardVM(condition, py_str(line.message), before))
         env = t.command_env(cmd, self.parts.scope)
-        c = self.parts.compiler(env, mod, message="command", state="state")
+        c = self.parts.compiler(env, mod, **target)
         emits = tuple(self.emit(context, agg, cmd, e, env, c, mod) for e in cmd.emits)
         self.parts.finish(c, mod)
         method = snake_case(cmd.name)
@@ -107,6 +118,7 @@ class AggregateBuilder(Builder):
             py_description(cmd.description),
             tuple(guards),
             emits,
+            _Lets(cmd, lets.code).assign(c.used_lets, names),
         )
 
     def emit(
@@ -152,6 +164,40 @@ class AggregateBuilder(Builder):
             updates,
             recorded="metadata" in c.bound,
         )
+
+
+#: names a command's methods use besides the expressions' own: ``len``, ``sum``...
+_TAKEN = frozenset({"self", "events", "require", *dir(builtins)})
+
+
+def _let_local(py: str) -> str:
+    """The Python name of a command's ``let`` (``py``: clear of the names expressions use),
+    clear of the names its methods use too (and of the classes, in PascalCase)."""
+    clash = py in _TAKEN or not py[:1].islower()
+    return py + "_" if clash else py
+
+
+class _Lets:
+    """A command's ``let``s compiled, and which are assigned yet in the method written."""
+
+    def __init__(self, cmd: Command, code: dict[str, tuple[str, frozenset[str]]] | None = None):
+        self.order = [let.name for let in cmd.lets]
+        #: each ``let``'s Python expression and the ``let``s it reads
+        self.code: dict[str, tuple[str, frozenset[str]]] = code if code is not None else {}
+        self.assigned: set[str] = set()
+
+    def assign(self, used: set[str], names: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        """``(local, expression)`` for the ``let``s ``used`` reads that are not assigned
+        yet, with the ``let``s they read, in the command's order."""
+        needed: set[str] = set()
+        todo = [n for n in used if n not in self.assigned]
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed.add(name)
+                todo.extend(n for n in self.code[name][1] if n not in self.assigned)
+        self.assigned |= needed
+        return tuple((names[n], self.code[n][0]) for n in self.order if n in needed)
 
 
 def _aggregate_example(vm: AggregateVM) -> tuple[str, ...]:

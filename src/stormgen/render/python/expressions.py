@@ -12,7 +12,8 @@ type. Compilation then only decides spelling:
 - a comprehension stays one (``tuple([E for x in L if C])``, lists being tuples), a
   generator call stays a call (``any(...)``, ``sum((...), Decimal(0))``,
   ``min((...), default=None)``, ``next((...), None)`` for ``first``), a value
-  construction is a keyword call (``Drink(name=n, price=p)``), a ``let`` name is its
+  construction is a keyword call (``Drink(name=n, price=p)``); a command's ``let`` is
+  a local variable (assigned by the aggregate's builder), a view handler's ``let`` its
   expression written where it is used;
 - a duration is a ``timedelta``: ``minutes(15)`` is ``timedelta(minutes=15)``, and
   its arithmetic with datetimes and dates is Python's own;
@@ -75,6 +76,9 @@ class Target:
     required: str = "_value"
     #: the method of the class being written that reads a view's row (``View[key]``)
     lookup: Callable[[View], str] = lambda v: f"self.lookup_{v.name.lower()}"
+    #: the ``let``s assigned to local variables (a command's), by name: their Python
+    #: names; any other ``let`` is written out where it is used (a view handler's)
+    lets: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class Compiler:
         self._bindings: dict[int, tc.Binding] = {}
         self._lets: dict[str, Code] = {}  # each `let` compiled once
         self.lookups: dict[str, View] = {}  # the views `View[key]` read, by name
+        self.used_lets: set[str] = set()  # the `let`s read as local variables
 
     def compile(self, expr: Expr, want: t.Type | None = None) -> str:
         """Python source for ``expr``; ``want`` is the type of the place it goes to."""
@@ -234,6 +239,10 @@ class Compiler:
         found = self.env.lets.get(name)
         if found is None:
             raise CompileError(f"unknown let '{name}'")
+        local = (self.target.lets or {}).get(name)
+        if local is not None:
+            self.used_lets.add(name)
+            return Code(local, _ATOM)
         if name not in self._lets:
             value = found[1]
             analysis = tc.analyse(value, self.env)

@@ -68,6 +68,8 @@ class Call:
 class GuardVM:
     condition: str  # the condition that must hold, as the model writes it
     message: str  # a string literal
+    #: the command's ``let``s first read here: ``(local, expression)``, assigned before it
+    lets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class HandlerVM:
     docstring: str  # the command's description, or ""
     guards: tuple[GuardVM, ...]
     emits: tuple[EmitVM, ...]
+    #: the command's ``let``s the emits read: ``(local, expression)``, assigned first
+    lets: tuple[tuple[str, str], ...] = ()
 
     @property
     def conditional(self) -> bool:

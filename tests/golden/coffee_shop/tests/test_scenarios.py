@@ -22,7 +22,7 @@ from coffee_shop.shared import Drink, Size
 
 
 def test_an_order_is_placed_and_its_card_charged() -> None:
-    """Ordering: an order is placed and its card charged (coffee_shop.storm:112)"""
+    """Ordering: an order is placed and its card charged (coffee_shop.storm:128)"""
     run = ScenarioRun(**definitions())
     outcome = run.when(
         PlaceOrder(
@@ -48,7 +48,7 @@ def test_an_order_is_placed_and_its_card_charged() -> None:
 
 
 def test_an_order_needs_at_least_one_drink() -> None:
-    """Ordering: an order needs at least one drink (coffee_shop.storm:120)"""
+    """Ordering: an order needs at least one drink (coffee_shop.storm:136)"""
     run = ScenarioRun(**definitions())
     outcome = run.when(
         PlaceOrder(order_id=stable_id("o1"), customer="Ada", drinks=(), total=Decimal("3.50"))
@@ -57,7 +57,7 @@ def test_an_order_needs_at_least_one_drink() -> None:
 
 
 def test_a_paid_order_cannot_be_cancelled() -> None:
-    """Ordering: a paid order cannot be cancelled (coffee_shop.storm:125)"""
+    """Ordering: a paid order cannot be cancelled (coffee_shop.storm:141)"""
     run = ScenarioRun(**definitions())
     run.given(
         OrderPlaced(
@@ -73,7 +73,7 @@ def test_a_paid_order_cannot_be_cancelled() -> None:
 
 
 def test_paying_an_order_opens_its_ticket_at_the_bar() -> None:
-    """Ordering: paying an order opens its ticket at the bar (coffee_shop.storm:133)"""
+    """Ordering: paying an order opens its ticket at the bar (coffee_shop.storm:149)"""
     run = ScenarioRun(**definitions())
     run.given(
         OrderPlaced(
@@ -102,7 +102,7 @@ def test_paying_an_order_opens_its_ticket_at_the_bar() -> None:
 
 
 def test_a_declined_card_cancels_the_order() -> None:
-    """Ordering: a declined card cancels the order (coffee_shop.storm:142)"""
+    """Ordering: a declined card cancels the order (coffee_shop.storm:158)"""
     run = ScenarioRun(**definitions())
     run.given(
         OrderPlaced(
@@ -119,7 +119,7 @@ def test_a_declined_card_cancels_the_order() -> None:
 
 
 def test_a_queued_ticket_is_brewed() -> None:
-    """Bar: a queued ticket is brewed (coffee_shop.storm:195)"""
+    """Bar: a queued ticket is brewed (coffee_shop.storm:211)"""
     run = ScenarioRun(**definitions())
     run.given(
         TicketOpened(
@@ -136,7 +136,7 @@ def test_a_queued_ticket_is_brewed() -> None:
 
 
 def test_drinks_are_handed_over_only_when_ready() -> None:
-    """Bar: drinks are handed over only when ready (coffee_shop.storm:201)"""
+    """Bar: drinks are handed over only when ready (coffee_shop.storm:217)"""
     run = ScenarioRun(**definitions())
     run.given(
         TicketOpened(ticket_id=stable_id("t1"), drinks=()),
@@ -147,7 +147,7 @@ def test_drinks_are_handed_over_only_when_ready() -> None:
 
 
 def test_ready_drinks_show_on_the_screen() -> None:
-    """Display: ready drinks show on the screen (coffee_shop.storm:218)"""
+    """Display: ready drinks show on the screen (coffee_shop.storm:234)"""
     run = ScenarioRun(**definitions())
     run.given(TicketOpened(ticket_id=stable_id("t1"), drinks=()))
     outcome = run.when(DrinksReady(ticket_id=stable_id("t1")))
