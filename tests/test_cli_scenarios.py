@@ -231,7 +231,7 @@ def test_a_missing_model_exits_2(tmp_path: Path, name: str) -> None:
 def test_the_examples_scenarios_pass() -> None:
     result = stormgen_test(str(ROOT / "examples" / "coffee_shop.storm"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == "8 scenarios: 8 passed, 0 failed"
+    assert result.stdout.splitlines()[-1] == "11 scenarios: 11 passed, 0 failed"
 
 
 def test_the_reference_examples_scenarios_pass(tmp_path: Path) -> None:
