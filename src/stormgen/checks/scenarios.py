@@ -334,7 +334,8 @@ class ScenarioChecker:
                     m.node.loc,
                     f"event {m.element.name} cannot follow `when` an event: "
                     "only a command records events",
-                    "the commands the policies and processes issue are expected here, not their events",
+                    "the commands the policies and processes issue are expected here, "
+                    "not their events",
                 )
             sources = [when.element]
             emits: list[tuple[Event, bool]] = []
