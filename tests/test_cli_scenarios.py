@@ -333,7 +333,7 @@ def test_process_scenarios_pass_and_fail_on_what_the_timers_issue(tmp_path: Path
         "PASS "
         + at(model, name + "closing")
         + ': Shop: "closing ends the process, issuing nothing"',
-        "FAIL " + at(model, name + "WRONG: the") + ": Shop: \"WRONG: the receipt's count\"",
+        "FAIL " + at(model, name + "WRONG: the") + ': Shop: "WRONG: the receipt\'s count"',
         "  " + at(model, "items = 3") + ": SendReceipt.items",
         "    expected: 3",
         "    actual:   2",
