@@ -430,9 +430,8 @@ class World:
         outcome = Outcome()
         for _ in range(MAX_FIRED):
             due = [
-                (when, process.name, _id_text(key), name, process, key)
+                (when, inst.process.name, _id_text(key), name, inst.process, key)
                 for (_, key), inst in self.instances.items()
-                for process in (inst.process,)
                 for name, when in inst.timers.items()
                 if when <= until
             ]
