@@ -2,8 +2,9 @@
 
 Writes a model of ``--contexts`` copies of a shop context (an aggregate with guards, a
 `let`, a conditional emit and a list filter; a policy with a fan-out; a view with
-`+=`), each with its share of ``--scenarios`` scenarios over every kind of step
-(accepted with events, commands and a view row; rejected; a `when` event), then runs
+`+=`; a process with state and a timer), each with its share of ``--scenarios``
+scenarios over every kind of step (accepted with events, commands and a view row;
+rejected; time passing, firing the process's timer), then runs
 ``stormgen test MODEL`` as a process ``--repeat`` times. Reports the wall and CPU
 seconds of the command (parse, validate, run, print), best and median, the CPU seconds
 of the scenario runs alone in-process, and the load average (on a shared machine the
@@ -55,6 +56,20 @@ context Shop{n} {{
     on Added {{ total += price }}
     on BecameBig {{ big = true }}
   }}
+  process Idle {{
+    key cart_id: uuid
+    state {{ added: int = 0 }}
+    on CartOpened starts {{ timer Nudge after minutes(30) }}
+    on Added {{
+      added += 1
+      timer Nudge after minutes(30)
+    }}
+    on Closed {{ end }}
+    on timer Nudge if added > 0 {{
+      then Warehouse.Pick {{ sku = "reminder" }}
+      end
+    }}
+  }}
 {scenarios}}}
 """
 
@@ -88,6 +103,13 @@ KINDS = [
           Added {{ cart_id = id("c{i}"), sku = "tea", price = 3, total = 3 }}
     when Remove {{ cart_id = id("c{i}"), sku = "tea" }}
     then Removed {{ sku = "tea" }}
+  }}
+""",
+    """  scenario "idle {i}" {{
+    given CartOpened {{ cart_id = id("c{i}"), owner = "Ada" }}
+          Added {{ cart_id = id("c{i}"), sku = "tea", price = 3, total = 3 }}
+    when minutes(31) pass
+    then Warehouse.Pick {{ sku = "reminder" }}
   }}
 """,
 ]

@@ -231,7 +231,7 @@ def test_a_missing_model_exits_2(tmp_path: Path, name: str) -> None:
 def test_the_examples_scenarios_pass() -> None:
     result = stormgen_test(str(ROOT / "examples" / "coffee_shop.storm"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == "8 scenarios: 8 passed, 0 failed"
+    assert result.stdout.splitlines()[-1] == "11 scenarios: 11 passed, 0 failed"
 
 
 def test_the_reference_examples_scenarios_pass(tmp_path: Path) -> None:
@@ -251,3 +251,122 @@ def test_the_reference_examples_scenarios_pass(tmp_path: Path) -> None:
         result = stormgen_test(str(model))
         assert result.returncode == 0, result.stdout + result.stderr
         assert "0 failed" in result.stdout.splitlines()[-1]
+
+
+PROCESS = """
+  process Abandoned {
+    key cart_id: uuid
+    state { items: int = 0 }
+    on CartOpened starts { timer Idle after minutes(30) }
+    on ItemAdded {
+      items = total
+      timer Idle after minutes(30)
+    }
+    on CartClosed { end }
+    on timer Idle if items > 0 {
+      then Mailer.SendReceipt { items = items }
+      then Close
+      end
+    }
+  }
+"""
+
+
+def test_process_scenarios_pass_and_fail_on_what_the_timers_issue(tmp_path: Path) -> None:
+    """The `given` events start and evolve a process instance (its timer counts from
+    the scenario's start); `DURATION pass` fires what falls due; an empty `then` says
+    that nothing happens; an ended instance ignores time."""
+    model = write(
+        tmp_path,
+        PROCESS
+        + """
+  scenario "an idle cart with items is closed" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+          ItemAdded { cart_id = id("c1"), count = 2, total = 2 }
+    when minutes(31) pass
+    then Close { cart_id = id("c1") }
+         Mailer.SendReceipt { cart_id = id("c1"), items = 2 }
+  }
+  scenario "an empty idle cart is left alone" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+    when hours(1) pass
+    then
+  }
+  scenario "a closed cart is not reminded" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+          ItemAdded { cart_id = id("c1"), count = 2, total = 2 }
+          CartClosed { cart_id = id("c1") }
+    when hours(1) pass
+    then
+  }
+  scenario "closing ends the process, issuing nothing" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+    when Close { cart_id = id("c1") }
+    then CartClosed Mailer.SendReceipt { cart_id = id("c1"), items = 0 }
+  }
+  scenario "WRONG: the receipt's count" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+          ItemAdded { cart_id = id("c1"), count = 2, total = 2 }
+    when minutes(31) pass
+    then Close { cart_id = id("c1") }
+         Mailer.SendReceipt { cart_id = id("c1"), items = 3 }
+  }
+  scenario "WRONG: too early" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+          ItemAdded { cart_id = id("c1"), count = 2, total = 2 }
+    when minutes(29) pass
+    then Close { cart_id = id("c1") }
+  }
+  scenario "WRONG: nothing happens" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+          ItemAdded { cart_id = id("c1"), count = 2, total = 2 }
+    when hours(1) pass
+    then
+  }
+""",
+    )
+    result = stormgen_test(str(model))
+    assert result.returncode == 1, result.stdout + result.stderr
+    name = 'scenario "'
+    assert result.stdout.splitlines() == [
+        "PASS " + at(model, name + "an idle") + ': Shop: "an idle cart with items is closed"',
+        "PASS " + at(model, name + "an empty") + ': Shop: "an empty idle cart is left alone"',
+        "PASS " + at(model, name + "a closed") + ': Shop: "a closed cart is not reminded"',
+        "PASS "
+        + at(model, name + "closing")
+        + ': Shop: "closing ends the process, issuing nothing"',
+        "FAIL " + at(model, name + "WRONG: the") + ': Shop: "WRONG: the receipt\'s count"',
+        "  " + at(model, "items = 3") + ": SendReceipt.items",
+        "    expected: 3",
+        "    actual:   2",
+        "FAIL " + at(model, name + "WRONG: too") + ': Shop: "WRONG: too early"',
+        "  " + at(model, "Close { cart_id", 3) + ": Close",
+        "    expected: issued",
+        "    actual:   no command issued",
+        "FAIL " + at(model, name + "WRONG: nothing") + ': Shop: "WRONG: nothing happens"',
+        "  " + at(model, name + "WRONG: nothing") + ": nothing",
+        "    expected: nothing",
+        "    actual:   SendReceipt, Close",
+        "7 scenarios: 4 passed, 3 failed",
+    ]
+    report = json.loads(stormgen_test("--format", "json", str(model)).stdout)
+    assert (report["passed"], report["failed"]) == (4, 3)
+
+
+def test_a_then_no_timer_can_issue_does_not_validate(tmp_path: Path) -> None:
+    """E405 after time passes: a command no timer of a started process issues."""
+    model = write(
+        tmp_path,
+        PROCESS
+        + """
+  scenario "an idle cart takes an item" {
+    given CartOpened { cart_id = id("c1"), owner = "Ada" }
+    when hours(1) pass
+    then AddItem { cart_id = id("c1"), count = 1 }
+  }
+""",
+    )
+    result = stormgen_test(str(model))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "E405" in result.stderr
+    assert "no timer of a process the `given` events start issues AddItem" in result.stderr

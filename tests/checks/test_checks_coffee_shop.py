@@ -33,10 +33,10 @@ def test_coffee_shop_findings(model: Model) -> None:
         ("I001", 51, "open hotspot: Can a paid order be refunded?"),
         (
             "W503",
-            198,
+            223,
             "event `BrewingStarted` is consumed by no policy or view and is not published",
         ),
-        ("I001", 208, "open hotspot: What if the bar is out of an ingredient?"),
+        ("I001", 233, "open hotspot: What if the bar is out of an ingredient?"),
     ]
 
 

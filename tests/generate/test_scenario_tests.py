@@ -2,7 +2,8 @@
 
 ``scenarios.storm`` has scenarios over every kind of step (a command with lets, list
 filters and conditional emits; a policy's fan-out and condition; views with `if` and
-`+=`; an external event; time passing) and two wrong on purpose. The generated
+`+=`; an external event; a process's handlers and timers as time passes; nothing
+happening) and three wrong on purpose. The generated
 project is ruff- and mypy-clean, and its pytest run passes and fails exactly the
 scenarios `stormgen test` passes and fails.
 """
@@ -48,9 +49,10 @@ def test_generated_scenario_tests_agree_with_stormgen_test(
     expected = {_function(r.scenario.name, names): r.passed for r in results}
     assert sorted(n for n, ok in expected.items() if not ok) == [
         "test_wrong_a_wrong_total",
+        "test_wrong_pinged_too_soon",
         "test_wrong_the_wrong_guard",
     ]
-    assert sum(expected.values()) == 7
+    assert sum(expected.values()) == 10
 
     project = generate(SCENARIOS, tmp_path / "scenarios")
     run([ruff_executable(), "check", "--no-cache", "."], project)
@@ -72,6 +74,7 @@ def test_generated_scenario_tests_agree_with_stormgen_test(
     # pytest's own assertion message shows what the model expected and what ran
     assert "assert Decimal('6') == Decimal('7')" in done.stdout
     assert "assert 'the basket is closed' == 'a basket holds at most 100'" in done.stdout
+    assert "assert 0 == 1" in done.stdout  # no timer due yet: no command issued
 
 
 def test_a_value_that_cannot_be_computed_fails_both_ways(tmp_path: Path) -> None:

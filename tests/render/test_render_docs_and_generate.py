@@ -69,6 +69,16 @@ def test_docs_print_each_contexts_scenarios(coffee: LoadedModel) -> None:
         "- rejected: “only an unpaid order can be cancelled”\n\n"
     )
     assert '- row `OrderHistory[id("o1")]` with `status = "paid"`' in spec
+    unpaid = spec[spec.index("### an unpaid order is cancelled after 15 minutes") :]
+    assert unpaid[: unpaid.index("###", 5)].endswith(
+        "**When:**\n- `minutes(16)` pass\n\n"
+        "**Then:**\n"
+        '- `Cancel` with `order_id = id("o1")`, `reason = "not paid within 15 minutes"`\n\n'
+    )
+    paid = spec[spec.index("### a paid order is not cancelled") :]
+    assert paid[: paid.index("###", 5)].endswith(
+        "**Then:**\n- nothing happens (no event, no command)\n\n"
+    )
     assert "### ready drinks show on the screen" in pages["Display.md"]
     assert "### ready drinks show on the screen" not in ordering
 

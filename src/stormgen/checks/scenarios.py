@@ -4,8 +4,11 @@
 - E401, E402, E403: a value that does not type-check, a field the message does not have;
 - E405: a ``then`` that can never hold: an event the command never emits (or emits in
   another order, or leaves out one it always emits), an event after ``when EVENT``,
-  a command no policy issues for the scenario's events, ``rejected`` for a command
-  without that ``require`` or for an event, a view row none of the events can touch;
+  a command no policy or process issues for the scenario's events (after ``DURATION
+  pass``: no timer handler of a process the ``given`` events start), ``rejected`` for
+  a command without that ``require`` or for an event or time passing, a view row none
+  of the events can touch, an empty ``then`` (nothing happens) for a command that
+  always records an event;
 - E406: a scenario that cannot run as written: a name used by two scenarios, a
   ``given`` that is a command, a ``when`` that is an external system's command, a
   ``given`` event or ``when`` message that leaves out a field with no default.
@@ -29,6 +32,8 @@ from stormgen.model.nodes import (
     Event,
     Expr,
     Passing,
+    Policy,
+    ProcessOn,
     RowExpectation,
     Scenario,
     ScenarioMessage,
@@ -43,8 +48,10 @@ from stormgen.model.scenarios import (
     is_external,
     issued_commands,
     reacting_policies,
+    reacting_processes,
     resolve_message,
     resolve_view,
+    timer_commands,
     views_reading,
 )
 from stormgen.model.scope import ALL_KINDS, Scope
@@ -91,7 +98,7 @@ class ScenarioChecker:
         s = self.scenario
         given = [self.message(g, "given") for g in s.given]
         if isinstance(s.when, Passing):
-            self.passing(s.when)
+            self.passing(s.when, [m for m in given if m is not None])
             when = None
         else:
             when = self.message(s.when, "when")
@@ -270,8 +277,9 @@ class ScenarioChecker:
 
     # ------------------------------------------------------------ can `then` hold?
 
-    def passing(self, when: Passing) -> None:
-        """``DURATION pass``: a duration; and only a view row may be expected after it."""
+    def passing(self, when: Passing, given: list[Message]) -> None:
+        """``DURATION pass``: a duration; and after it only the commands the timers of
+        the processes the ``given`` events start may issue (and view rows)."""
         got, problems = infer(when.duration, self.env, DURATION)
         self.out += problems
         if not problems and got != DURATION:
@@ -286,13 +294,32 @@ class ScenarioChecker:
         s = self.scenario
         if s.rejected:
             self.cannot(when.loc, "time passing is no command: nothing is rejected", None)
+        issued = {
+            id(c)
+            for m in given
+            if isinstance(m.element, Event)
+            for context, process, handler in reacting_processes(m.element, self.scope)
+            if handler.starts
+            for c in timer_commands(process, context, self.scope)
+        }
         for item in s.then:
-            if isinstance(item, ScenarioMessage):
+            if not isinstance(item, ScenarioMessage):
+                continue
+            found = resolve_message(self.scope, self.context, item)
+            if found is None:
+                continue
+            if found.is_event:
                 self.cannot(
                     item.loc,
-                    f"nothing in this model acts when time passes, so `{item.message.name}` "
-                    "cannot follow",
-                    "only a view row (as the `given` events left it) can be expected here",
+                    f"event {found.element.name} cannot follow time passing: "
+                    "only a command records events",
+                    "the commands the processes' timers issue are expected here",
+                )
+            elif id(found.element) not in issued:
+                self.cannot(
+                    item.loc,
+                    f"no timer of a process the `given` events start issues {found.element.name}",
+                    "after time passes, a `then` names the commands the due timers' handlers issue",
                 )
 
     def outcome(self, when: Message, thens: list[Message]) -> None:
@@ -307,9 +334,11 @@ class ScenarioChecker:
                     m.node.loc,
                     f"event {m.element.name} cannot follow `when` an event: "
                     "only a command records events",
-                    "the commands the policies issue are expected here, not their events",
+                    "the commands the policies and processes issue are expected here, "
+                    "not their events",
                 )
             sources = [when.element]
+            emits: list[tuple[Event, bool]] = []
         else:
             assert isinstance(when.element, Command)
             emits = emitted_events(when.element, self.scope)
@@ -319,15 +348,25 @@ class ScenarioChecker:
             id(c)
             for e in sources
             if isinstance(e, Event)
-            for context, policy in reacting_policies(e, self.scope)
-            for c in issued_commands(policy, context, self.scope)
+            for context, reaction in _reactions(e, self.scope)
+            for c in issued_commands(reaction, context, self.scope)
         }
         for m in thens:
             if not m.is_event and id(m.element) not in issued:
                 self.cannot(
                     m.node.loc,
-                    f"no policy issues {m.element.name} for the events of this `when`",
-                    "a scenario's `then` names the commands its policies issue",
+                    f"no policy or process issues {m.element.name} for the events of this `when`",
+                    "a scenario's `then` names the commands its policies and processes issue",
+                )
+        if not s.then and not when.is_event:
+            assert isinstance(when.element, Command)
+            always = [e for e, a in emits if a]
+            if always:
+                self.cannot(
+                    s.loc,
+                    f"an empty `then` says nothing happens, but command {when.element.name} "
+                    f"always records {always[0].name}",
+                    "name the events it records, or `rejected` if a guard stops it",
                 )
 
     def rejected(self, when: Message) -> None:
@@ -399,6 +438,12 @@ class ScenarioChecker:
 
     def cannot(self, loc: Location, message: str, help_: str | None) -> None:
         self.out.append(error("E405", f"this `then` can never hold: {message}", loc, help_))
+
+
+def _reactions(event: Event, scope: Scope) -> list[tuple[Context, Policy | ProcessOn]]:
+    """The policies and process handlers that react to ``event``."""
+    out: list[tuple[Context, Policy | ProcessOn]] = list(reacting_policies(event, scope))
+    return out + [(c, h) for c, _, h in reacting_processes(event, scope)]
 
 
 def _expressions(command: Command) -> list[Expr]:

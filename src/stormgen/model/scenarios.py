@@ -18,9 +18,12 @@ from stormgen.model.nodes import (
     External,
     Model,
     Policy,
+    Process,
+    ProcessOn,
     RowExpectation,
     Scenario,
     ScenarioMessage,
+    Then,
     View,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Resolved, Scope
@@ -99,10 +102,37 @@ def reacting_policies(event: Event, scope: Scope) -> list[tuple[Context, Policy]
     return out
 
 
-def issued_commands(policy: Policy, context: Context, scope: Scope) -> list[Command]:
-    """The commands a policy's ``then`` lines issue."""
+def reacting_processes(event: Event, scope: Scope) -> list[tuple[Context, Process, ProcessOn]]:
+    """The processes of any context with a handler of ``event`` (the first, as the
+    runtime dispatches), in model order."""
+    out: list[tuple[Context, Process, ProcessOn]] = []
+    for context in scope.model.contexts:
+        for process in context.processes:
+            for handler in process.handlers:
+                if handler.event is None:
+                    continue
+                found = scope.resolve(context, handler.event.name, EVENT_KINDS)
+                if found is not None and found.element is event:
+                    out.append((context, process, handler))
+                    break
+    return out
+
+
+def timer_commands(process: Process, context: Context, scope: Scope) -> list[Command]:
+    """The commands the process's timer handlers issue."""
+    return [
+        c for h in process.handlers if h.timer is not None for c in _thens(h.thens, context, scope)
+    ]
+
+
+def issued_commands(policy: Policy | ProcessOn, context: Context, scope: Scope) -> list[Command]:
+    """The commands a policy's (or a process handler's) ``then`` lines issue."""
+    return _thens(policy.thens, context, scope)
+
+
+def _thens(thens: tuple[Then, ...], context: Context, scope: Scope) -> list[Command]:
     out: list[Command] = []
-    for then in policy.thens:
+    for then in thens:
         found = scope.resolve(context, then.command.name, COMMAND_KINDS)
         if found is not None and isinstance(found.element, Command):
             out.append(found.element)

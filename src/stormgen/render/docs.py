@@ -423,6 +423,8 @@ def _scenario(s: Scenario) -> Section:
     thens: list[str] = []
     if s.rejected:
         thens.append("rejected" + (f": “{inline(s.message)}”" if s.message else ""))
+    elif not s.then:
+        thens.append("nothing happens (no event, no command)")
     for item in s.then:
         if isinstance(item, RowExpectation):
             line = f"row {_code(f'{item.view.name}[{expression(item.key)}]')}"

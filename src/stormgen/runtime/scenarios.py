@@ -4,9 +4,13 @@ A scenario (docs/language.md, "Scenarios") is one step of the service: `given` e
 happened, `when` a command is handled or an event happens, `then` events were
 recorded, the command was rejected, policies issued commands, or a view holds a row.
 :class:`ScenarioRun` runs that step on the service's own definitions (the aggregates'
-`decide` and `evolve`, the views' `key_of` and `update`, the policies' `react`)
-without a store: the `given` events evolve the aggregates and views as if recorded at
-:data:`STARTED_AT`, and the commands issued by policies are collected, not handled.
+`decide` and `evolve`, the views' `key_of` and `update`, the policies' `react`, the
+processes' handlers) without a store: the `given` events evolve the aggregates, views
+and process instances as if recorded at :data:`STARTED_AT` (the commands the processes
+issue for them are dropped); the commands issued for the `when` by policies and
+processes are collected, not handled. The scenario's clock (`ScenarioClock`) starts at
+:data:`STARTED_AT`; `passes(duration)` moves it on and fires the processes' timers
+that fall due, soonest first, as the service's timer thread does.
 """
 
 from __future__ import annotations
@@ -23,16 +27,27 @@ from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.lookups import Lookups
 from stormgen.runtime.messages import Command, Envelope, Event, info
 from stormgen.runtime.policies import Policy
+from stormgen.runtime.processes import Instance, Process, Step, key_text
 from stormgen.runtime.rejections import AlreadyExists, NotFound, Rejected
 from stormgen.runtime.testing import RECORDED_AT
 from stormgen.runtime.views import Delete, View
 
-__all__ = ["SCENARIO_IDS", "STARTED_AT", "Outcome", "ScenarioRun", "stable_id"]
+__all__ = [
+    "SCENARIO_IDS",
+    "STARTED_AT",
+    "Outcome",
+    "ScenarioClock",
+    "ScenarioRun",
+    "stable_id",
+]
 
 #: The namespace of `id("name")` for a uuid: `uuid5(SCENARIO_IDS, name)`.
 SCENARIO_IDS = uuid.UUID("7eb5c91b-72b9-5d3d-acf4-ec854a69dacb")
 #: When a scenario's events are recorded (its start time).
 STARTED_AT: datetime = RECORDED_AT
+#: How many timers one `passes` may fire: a timer that sets itself again at once
+#: would fire for ever.
+MAX_FIRED = 10_000
 
 
 def stable_id(name: str, kind: type[Any] = uuid.UUID) -> Any:
@@ -59,9 +74,28 @@ class Outcome:
         )
 
 
+class ScenarioClock:
+    """A scenario's clock (a `stormgen.runtime.clock.Clock`): it stands at
+    :data:`STARTED_AT` until `advance` moves it on; it never moves by itself."""
+
+    def __init__(self, start: datetime = STARTED_AT) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, by: timedelta) -> datetime:
+        """Move the clock forward by `by` (never back); return the new time."""
+        if by < timedelta():
+            raise ValueError("a scenario's clock only moves forward")
+        self._now += by
+        return self._now
+
+
 class ScenarioRun:
     """One scenario's service in memory; takes the keywords of the generated
-    `definitions()` (the aggregates, views and policies; the others are not needed)."""
+    `definitions()` (the aggregates, views, policies and processes; the others are not
+    needed)."""
 
     def __init__(
         self,
@@ -69,15 +103,19 @@ class ScenarioRun:
         aggregates: Iterable[Aggregate[Any]] = (),
         views: Iterable[View[Any]] = (),
         policies: Iterable[Policy] = (),
+        processes: Iterable[Process[Any]] = (),
         **_others: Any,
     ) -> None:
         self.aggregates = list(aggregates)
         self.views = list(views)
         self.policies = list(policies)
+        self.processes = list(processes)
         self._states: dict[str, tuple[Any, int]] = {}  # stream -> (state, version)
         self._rows: dict[str, dict[Any, Any]] = {view.name: {} for view in self.views}
+        # process instances by (process name, key as text), with their keys
+        self._instances: dict[tuple[str, str], tuple[Process[Any], Any, Instance]] = {}
         self._position = 0
-        self.now = STARTED_AT  # the scenario's clock
+        self.clock = ScenarioClock()
         # `View[key]` in a guard or a policy reads the rows this scenario's events made
         lookups = Lookups(_ScenarioRows(self._rows), {view.name: view for view in self.views})
         for aggregate in self.aggregates:
@@ -88,7 +126,7 @@ class ScenarioRun:
     def given(self, *events: Event) -> None:
         """Events that happened: they evolve the aggregates and the views."""
         for event in events:
-            self._record(event)
+            self._processes(self._record(event))  # their commands are not the `when`'s
 
     def when(self, message: Command | Event) -> Outcome:
         """Handle a command (or let an event happen) and say what came of it.
@@ -115,11 +153,44 @@ class ScenarioRun:
             issued += self._react(self._record(event))
         return Outcome(events=list(events), commands=issued)
 
+    @property
+    def now(self) -> datetime:
+        """The scenario's clock: its start, until time passes."""
+        return self.clock.now()
+
     def passes(self, duration: timedelta) -> Outcome:
-        """Time passes: the scenario's clock moves on by ``duration``. Nothing in the
-        service acts on time yet (processes with timers will fire what falls due)."""
-        self.now += duration
-        return Outcome()
+        """Time passes: the clock moves on by ``duration`` and the processes' timers
+        that fall due fire, soonest first (ties by process, key and timer name, as the
+        store claims them), each handler at its timer's due time; the outcome holds the
+        commands they issue."""
+        until = self.now + duration
+        issued: list[Command] = []
+        for _ in range(MAX_FIRED):
+            due = [
+                (when, process.name, text, name)
+                for (_, text), (process, _, instance) in self._instances.items()
+                for name, when in instance.timers.items()
+                if when <= until
+            ]
+            if not due:
+                break
+            when, name_of_process, text, name = min(due)
+            process, key, instance = self._instances[(name_of_process, text)]
+            del instance.timers[name]
+            step: Step[Any] = Step(key, instance.state, when)
+            process.fire(step, name)
+            issued += self._settle(instance, step)
+        else:
+            raise RuntimeError(f"more than {MAX_FIRED} timers fall due: a timer sets itself again")
+        self.clock.advance(duration)
+        return Outcome(commands=issued)
+
+    def instance(self, process: type[Process[Any]] | str, key: Any) -> Instance | None:
+        """A process instance (its class or its `Context.Process` name, and its key):
+        its state, pending timers and whether it ended; None if none started."""
+        name = process if isinstance(process, str) else process.name
+        found = self._instances.get((name, key_text(key)))
+        return None if found is None else found[2]
 
     def row(self, view: type[View[Any]] | str, key: Any) -> Any:
         """The row of `view` (its class or its `Context.View` name) at `key`, or None."""
@@ -181,7 +252,49 @@ class ScenarioRun:
         issued: list[Command] = []
         for policy in self.policies:
             issued += policy.react(envelope.event, envelope)
+        return issued + self._processes(envelope)
+
+    def _processes(self, envelope: Envelope) -> list[Command]:
+        """Run the processes' handlers of an event; the commands they issue."""
+        event = envelope.event
+        assert event is not None
+        issued: list[Command] = []
+        for process in self.processes:
+            if not isinstance(event, process.events):
+                continue
+            key = process.key_of(event, envelope)
+            if key is None:
+                continue
+            text = key_text(key)
+            found = self._instances.get((process.name, text))
+            if found is None:
+                if not process.starts_with(event):
+                    continue  # no instance, and this event does not start one
+                instance = Instance(text, process.initial(event, key))
+                self._instances[(process.name, text)] = (process, key, instance)
+            elif found[2].ended:
+                continue
+            else:
+                instance = found[2]
+            step: Step[Any] = Step(key, instance.state, envelope.recorded_at)
+            process.handle(step, event, envelope)
+            issued += self._settle(instance, step)
         return issued
+
+    @staticmethod
+    def _settle(instance: Instance, step: Step[Any]) -> list[Command]:
+        """Keep what a handler decided: the state, the timers, the end."""
+        instance.state = step.state
+        if step.ended:
+            instance.ended = True
+            instance.timers.clear()
+        else:
+            for name, due in step.timers.items():
+                if due is None:
+                    instance.timers.pop(name, None)
+                else:
+                    instance.timers[name] = due
+        return step.commands
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,23 +3,22 @@
 A scenario is one step of the service (docs/language.md, "Scenarios"). :class:`World`
 plays that step with the model's own meaning, evaluated by the interpreter of
 :mod:`stormgen.render.python.interpreter`: the ``given`` events evolve the aggregates'
-state (their ``apply``) and the views' rows (their ``on`` lines) as if recorded at
-the scenario's start; the ``when`` command runs its ``let``/``require`` lines and its
-``emit``s (or the ``when`` event happens); the policies that react to the resulting
-events issue commands, which are collected, not run. :func:`run_scenarios` then
-compares what happened with each ``then``, field by field, as the generated tests do
-on the compiled service (:mod:`stormgen.runtime.scenarios`).
-
-Processes (stateful policies with timers) are not part of the language yet: when they
-are, they react in :meth:`World.react` beside the policies, and ``DURATION pass``
-advances the world's clock.
+state (their ``apply``), the views' rows (their ``on`` lines) and the process
+instances (a ``starts`` handler creates one; its timers count from the scenario's
+start) as if recorded at the scenario's start; the processes' commands are dropped. The ``when``
+command runs its ``let``/``require`` lines and its ``emit``s (or the ``when`` event
+happens); the policies and processes that react to the resulting events issue
+commands, which are collected, not run; ``DURATION pass`` moves the clock on and fires
+the timers that fall due, soonest first, their handlers' commands collected.
+:func:`run_scenarios` then compares what happened with each ``then``, field by field,
+as the generated tests do on the compiled service (:mod:`stormgen.runtime.scenarios`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -32,9 +31,11 @@ from stormgen.model.nodes import (
     Assignment,
     Binary,
     Call,
+    CancelTimer,
     Command,
     Comprehension,
     Context,
+    EndLine,
     Event,
     Expr,
     Field,
@@ -44,9 +45,13 @@ from stormgen.model.nodes import (
     On,
     Passing,
     Policy,
+    Process,
+    ProcessOn,
     RowExpectation,
     Scenario,
     ScenarioMessage,
+    SetTimer,
+    Then,
     View,
 )
 from stormgen.model.scenarios import (
@@ -54,15 +59,20 @@ from stormgen.model.scenarios import (
     all_scenarios,
     fields_of,
     reacting_policies,
+    reacting_processes,
     resolve_message,
     resolve_view,
 )
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS, Resolved, Scope
-from stormgen.model.typecheck import fan_out, narrowed_by
+from stormgen.model.typecheck import fan_out, let_types, narrowed_by
 from stormgen.render.python.interpreter import EnumValue, Incomputable, Interpreter, Unknowable
 from stormgen.render.python.scenarios import _widen
 from stormgen.runtime.aggregate import _arithmetic as arithmetic_words
 from stormgen.runtime.scenarios import STARTED_AT
+
+#: How many timers one `DURATION pass` may fire: a timer that sets itself again at
+#: once would fire for ever.
+MAX_FIRED = 10_000
 
 
 class Refused(Exception):
@@ -227,6 +237,8 @@ class World:
         self.rows: dict[int, dict[Any, dict[str, Any]]] = {}
         self.position = 0
         self.elapsed = timedelta(0)  # how long after the start the clock stands
+        # process instances by (process, key): state, pending timers, ended
+        self.instances: dict[tuple[int, Any], Instance] = {}
 
     def view_rows(self, context: Context) -> dict[str, dict[Any, dict[str, Any]]]:
         """The rows of the context's views by view name, as its lookups `View[key]` read
@@ -411,20 +423,210 @@ class World:
         return out
 
     def passes(self, duration: timedelta) -> Outcome:
-        """Time passes: the clock moves on. Nothing in the language acts on time yet;
-        processes with timers will fire here what falls due, in due-time order."""
+        """Time passes: the clock moves on from the start, and the timers that fall due
+        fire, soonest first (ties by process, key and timer name, as the store claims
+        them); the commands their handlers issue are the outcome's."""
+        until = STARTED_AT + self.elapsed + duration
+        outcome = Outcome()
+        for _ in range(MAX_FIRED):
+            due = [
+                (when, process.name, _id_text(key), name, process, key)
+                for (_, key), inst in self.instances.items()
+                for process in (inst.process,)
+                for name, when in inst.timers.items()
+                if when <= until
+            ]
+            if not due:
+                break
+            when, _, _, name, process, key = min(due, key=lambda d: d[:4])
+            outcome.commands += self.fire(process, key, name, when)
+        else:
+            raise Unknowable(f"more than {MAX_FIRED} timers fall due: a timer sets itself again")
         self.elapsed += duration
-        return Outcome()
+        return outcome
 
     # ------------------------------------------------------------ reactions
 
     def react(
         self, event: Event, data: dict[str, Any], meta: dict[str, Any]
     ) -> list[tuple[Command, dict[str, Any]]]:
-        """The commands the policies issue for ``event`` (processes will join here)."""
+        """The commands the policies and processes issue for ``event``."""
         out: list[tuple[Command, dict[str, Any]]] = []
         for context, policy in reacting_policies(event, self.scope):
             out += self.policy(policy, context, event, data, meta)
+        return out + self.processes(event, data, meta)
+
+    def processes(
+        self, event: Event, data: dict[str, Any], meta: dict[str, Any]
+    ) -> list[tuple[Command, dict[str, Any]]]:
+        """Run the processes' handlers of ``event`` (a `given` one too: its commands are
+        then dropped); the commands they issue."""
+        out: list[tuple[Command, dict[str, Any]]] = []
+        for context, process, handler in reacting_processes(event, self.scope):
+            key = self.process_key(process, context, handler, event, data, meta)
+            if key is None:
+                continue
+            inst = self.instances.get((id(process), key))
+            if inst is None:
+                if not handler.starts:
+                    continue  # no instance, and this event does not start one
+                inst = Instance(process, self.started(process, context, key, data))
+                self.instances[(id(process), key)] = inst
+            elif inst.ended:
+                continue
+            env = partial(t.process_env, process, event, self.scope)
+            out += self.run_handler(inst, context, handler, env, data, meta["recorded_at"], meta)
+        return out
+
+    def process_key(
+        self,
+        process: Process,
+        context: Context,
+        handler: ProcessOn,
+        event: Event,
+        data: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> Any:
+        """The instance ``event`` concerns: ``by EXPR``, else the event field named like
+        the key, else the event's stream id (None: none)."""
+        tp = self.ev.ftype(process.key, context)
+        if handler.by is not None:
+            env = partial(t.process_env, process, event, self.scope, state=False)
+            interp = self.ev.interp("process-by", handler, env)
+            interp.metadata = meta
+            return _widen(interp.eval(handler.by, data, {}, tp), tp)
+        if process.key.name in data:
+            return data[process.key.name]
+        return meta["stream_id"]
+
+    def started(
+        self, process: Process, context: Context, key: Any, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new instance's state: the defaults, the event's same-named fields, the key."""
+        state = {process.key.name: key}
+        for f in process.fields:
+            tp = self.ev.ftype(f, context)
+            copied = f.name in data
+            state[f.name] = _widen(data[f.name], tp) if copied else self.ev.const(f, context)
+        return state
+
+    def fire(
+        self, process: Process, key: Any, name: str, due: datetime
+    ) -> list[tuple[Command, dict[str, Any]]]:
+        """A due timer fires: its handler runs on the instance, at its due time."""
+        inst = self.instances[(id(process), key)]
+        del inst.timers[name]
+        context = self.scope.context_of(process)
+        assert context is not None
+        handler = next((h for h in process.handlers if h.timer == name), None)
+        if handler is None:
+            return []
+        env = partial(t.process_env, process, None, self.scope)
+        return self.run_handler(inst, context, handler, env, {}, due, None)
+
+    def run_handler(
+        self,
+        inst: Instance,
+        context: Context,
+        handler: ProcessOn,
+        env: Callable[[], t.Env],
+        data: dict[str, Any],
+        now: datetime,
+        meta: dict[str, Any] | None,
+    ) -> list[tuple[Command, dict[str, Any]]]:
+        """One handler on one instance, as the compiled one: its `if` and assignments see
+        the state before; its `then`, `timer`, `cancel` and `end` lines, in order, the
+        state after."""
+        process = inst.process
+        unset = frozenset(
+            f.name for f in process.fields if f.default is None and not f.type.optional
+        )
+        head = self.ev.interp("process-if", handler, env, unset)
+        head.metadata = meta
+        before = inst.state
+        if handler.condition is not None and not head.eval(handler.condition, data, before):
+            return []
+        lines_env = partial(_handler_env, handler, env)
+        interp = self.ev.interp("process", handler, lines_env, unset)
+        interp.metadata = meta
+        after = dict(before)
+        for a in handler.assignments:
+            f = next(f for f in process.fields if f.name == a.target)
+            tp = self.ev.ftype(f, context)
+            after[a.target] = _widen(interp.eval(self.ev.update(a, "state"), data, before, tp), tp)
+        inst.state = after
+        out: list[tuple[Command, dict[str, Any]]] = []
+        lines: list[Then | SetTimer | CancelTimer | EndLine] = [
+            *handler.thens,
+            *handler.timers,
+            *handler.cancels,
+            *handler.ends,
+        ]
+        lines.sort(key=lambda line: (line.loc.line, line.loc.column))
+        ended = False
+        for line in lines:
+            if isinstance(line, Then):
+                out += self.issue(line, context, interp, data, after)
+            elif isinstance(line, SetTimer):
+                if line.after is not None:
+                    inst.timers[line.name] = now + interp.eval(line.after, data, after, t.DURATION)
+                else:
+                    assert line.at is not None
+                    inst.timers[line.name] = interp.eval(line.at, data, after, t.DATETIME)
+            elif isinstance(line, CancelTimer):
+                inst.timers.pop(line.name, None)
+            elif line.condition is None or interp.eval(line.condition, data, after):
+                ended = True
+        if ended:
+            inst.ended = True
+            inst.timers.clear()
+        return out
+
+    def issue(
+        self,
+        then: Then,
+        context: Context,
+        interp: Interpreter,
+        data: dict[str, Any],
+        state: dict[str, Any],
+    ) -> list[tuple[Command, dict[str, Any]]]:
+        """A process's `then` line: its command filled from the line's assignments, then
+        the event's same-named fields, then the state's, then the command's defaults."""
+        found = self.scope.resolve(context, then.command.name, COMMAND_KINDS)
+        assert found is not None and isinstance(found.element, Command)
+        command = found.element
+        if then.condition is not None and not interp.eval(then.condition, data, state):
+            return []
+        items: list[Any] = [None]
+        inner = interp
+        if then.fan is not None:
+            inner = self.ev.interp("process-fan", then, partial(_fan_env, then.fan, interp.env))
+            inner.metadata = interp.metadata
+            items = list(inner.eval(then.fan.source, data, state))
+        out: list[tuple[Command, dict[str, Any]]] = []
+        targets = self.ev.command_fields(command, found)
+        assigned = {a.target: a for a in then.assignments}
+        declared = {f.name: f for f in command.fields}
+        for item in items:
+            if then.fan is not None:
+                inner._locals[then.fan.var] = item
+                cond = then.fan.condition
+                if cond is not None and not inner.eval(cond, data, state):
+                    continue
+            values: dict[str, Any] = {}
+            for name, tp in targets.items():
+                if name in assigned:
+                    value = inner.eval(assigned[name].value, data, state, tp)
+                elif name in data:
+                    value = data[name]
+                elif name in state:
+                    value = state[name]
+                elif name in declared:
+                    value = self.ev.const(declared[name], found.context)
+                else:
+                    value = None
+                values[name] = _widen(value, tp)
+            out.append((command, values))
         return out
 
     def policy(
@@ -485,6 +687,25 @@ class World:
         return out
 
 
+@dataclass
+class Instance:
+    """A process instance in a scenario: its state, pending timers (due times by name)
+    and whether it ended."""
+
+    process: Process
+    state: dict[str, Any]
+    timers: dict[str, datetime] = field(default_factory=dict)
+    ended: bool = False
+
+
+def _handler_env(handler: ProcessOn, env: Callable[[], t.Env]) -> t.Env:
+    """What a handler's assignments and lines see: narrowed by its `if`, with its lets."""
+    after = narrowed_by(handler.condition, env())
+    if not handler.lets:
+        return after
+    return replace(after, lets=let_types(handler.lets, after)[0])
+
+
 # ---------------------------------------------------------------- running scenarios
 
 
@@ -507,7 +728,9 @@ class Runner:
             for node in scenario.given:
                 msg = self.resolve(context, node)
                 assert isinstance(msg.element, Event)
-                world.record(msg.element, self.data(context, msg))
+                data = self.data(context, msg)
+                meta = world.record(msg.element, data)
+                world.processes(msg.element, data, meta)  # their commands are not `then`'s
             if isinstance(scenario.when, Passing):
                 outcome = world.passes(self.duration(context, scenario.when))
                 return ScenarioResult(
@@ -598,6 +821,12 @@ class Runner:
                     scenario.when.loc, "accepted", "accepted", f'rejected "{outcome.rejected}"'
                 )
             )
+            return out
+        if not scenario.then:  # nothing happens: no event recorded, no command issued
+            happened = [e.name for e, _ in outcome.events]
+            happened += [c.name for c, _ in outcome.commands]
+            if happened:
+                out.append(Difference(scenario.loc, "nothing", "nothing", ", ".join(happened)))
             return out
         events = [self.resolve(context, m) for m in scenario.then if isinstance(m, ScenarioMessage)]
         expected_events = [m for m in events if m.is_event]
