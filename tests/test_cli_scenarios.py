@@ -235,8 +235,10 @@ def test_the_examples_scenarios_pass() -> None:
 
 
 def test_the_reference_examples_scenarios_pass(tmp_path: Path) -> None:
-    """The clean ```storm examples of docs/language.md with scenarios pass them."""
-    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    """The clean ```storm examples of the docs (the reference, docs/language.md) with
+    scenarios pass them."""
+    pages = [ROOT / "docs" / "language.md", *sorted((ROOT / "docs" / "reference").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     blocks = [
         b
         for b in re.findall(r"^```storm\n(.*?)^```", text, re.S | re.M)

@@ -50,10 +50,12 @@ def test_the_reference_has_its_pages() -> None:
         "aggregates-commands-events",
         "expressions",
         "policies",
+        "processes",
         "views",
         "external-systems",
         "hotspots-and-notes",
         "versioning",
+        "scenarios",
         "checks",
     }
     assert len(BLOCKS) >= 60
@@ -63,7 +65,7 @@ def _wrap(block: str) -> str:
     """A fragment (a context member, or an aggregate member) inside what it belongs to."""
     lines = [line for line in block.splitlines() if line.strip() and line.strip()[0] != "#"]
     first = lines[0].split()[0] if lines else ""
-    if first in {"aggregate", "external", "policy", "view", "hotspot"}:
+    if first in {"aggregate", "external", "policy", "view", "process", "scenario", "hotspot"}:
         return "context Wrapper {\n" + block + "\n}\n"
     if first in {"command", "event", "published", "state", "id", "snapshot"}:
         return "context Wrapper {\n aggregate Wrapped {\n" + block + "\n}\n}\n"
