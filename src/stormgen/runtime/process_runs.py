@@ -24,14 +24,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from stormgen.runtime import codec
 from stormgen.runtime.clock import Clock, TestClock
 from stormgen.runtime.commands import CommandHandler, Sent, command_metadata, trace
 from stormgen.runtime.consumer import Consumer, Overtaken, RetrySettings, claim, error_text
+from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.envelope import NewEvent, format_time
 from stormgen.runtime.errors import StoreUnavailable, VersionConflict
 from stormgen.runtime.failures import FAILURE, FAILURES_STREAM
 from stormgen.runtime.messages import Envelope, info
 from stormgen.runtime.processes import (
+    CHANGED,
+    STARTED,
     TIMER_FIRED,
     Instance,
     Process,
@@ -40,6 +44,9 @@ from stormgen.runtime.processes import (
     decisions,
     fold,
     key_text,
+    open_state,
+    pii_wires,
+    seal_state,
     stream_name,
 )
 from stormgen.runtime.reactions import Reactions
@@ -67,18 +74,31 @@ class ProcessRuns:
     retry: RetrySettings
     batch: Callable[[], AbstractContextManager[UnitOfWork]]
 
+    @property
+    def keys(self) -> KeyRing:
+        """The stream keys the instances' pii fields are sealed with."""
+        return self.commands.reader.keys
+
     # -- reading ---------------------------------------------------------------------------
     def instance(self, process: Process[Any], key: Any, at: int | None = None) -> Instance | None:
         """An instance as its stream says (up to log position `at`); None if never started."""
         text = key_text(key)
-        return fold(process, text, self.store.read_stream(stream_name(process.name, text), 0, at))
+        records = self.store.read_stream(stream_name(process.name, text), 0, at)
+        return fold(process, text, records, self.keys)
 
     def instances(
         self, process: Process[Any], after: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """The process's instances as the HTTP API shows them, by key, paged after a key."""
+        """The process's instances as the HTTP API shows them, by key, paged after a key
+        (pii state fields opened, or redacted when forgotten)."""
         rows = self.store.query_rows(process.name, after_key=after, limit=limit)
-        return [row.doc for row in rows]
+        if not process.pii:
+            return [row.doc for row in rows]
+        docs = []
+        for row in rows:
+            state = codec.to_data(open_state(process, row.doc["state"], self.keys)[0])
+            docs.append({**row.doc, "state": state})
+        return docs
 
     # -- events ----------------------------------------------------------------------------
     def handle_event(self, consumer: Consumer, env: Envelope) -> None:
@@ -124,7 +144,7 @@ class ProcessRuns:
         if key is None:
             return
         text = key_text(key)
-        instance = fold(process, text, uow.read_stream(stream_name(process.name, text)))
+        instance = fold(process, text, uow.read_stream(stream_name(process.name, text)), self.keys)
         if instance is None:
             if not process.starts_with(event):
                 return  # no instance, and this event does not start one
@@ -137,7 +157,8 @@ class ProcessRuns:
         process.handle(step, event, env)
         trigger = {"event_id": env.id, "event_type": env.type}
         correlation = env.metadata.get("correlation_id") or env.id
-        self._record(uow, process, text, instance, step, trigger, env.id, (correlation, env.id))
+        traced = (correlation, env.id)
+        self._record(uow, process, text, instance, step, trigger, env.id, traced, env.stream)
 
     # -- timers ----------------------------------------------------------------------------
     def fire_due(self, limit: int = TIMER_BATCH) -> int:
@@ -188,7 +209,7 @@ class ProcessRuns:
             log.warning("timer %s of unknown process %s parked", timer.name, timer.process)
             return
         stream = stream_name(process.name, timer.key)
-        instance = fold(process, timer.key, uow.read_stream(stream))
+        instance = fold(process, timer.key, uow.read_stream(stream), self.keys)
         uow.delete_timer(timer.process, timer.key, timer.name)
         if instance is None or instance.ended or instance.timers.get(timer.name) != timer.due:
             return  # ended, cancelled or moved meanwhile: nothing to fire
@@ -199,7 +220,7 @@ class ProcessRuns:
         trigger = {"timer": timer.name, "due": due}
         instance.timers.pop(timer.name)
         cause = f"timer:{timer.name}@{due}"
-        self._record(uow, process, timer.key, instance, step, trigger, cause, None, fired)
+        self._record(uow, process, timer.key, instance, step, trigger, cause, None, None, fired)
 
     def _failed(self, timer: Timer, exc: Exception) -> None:
         """A failed attempt: a `$Failure` event, and the timer tried again later (parked
@@ -241,17 +262,25 @@ class ProcessRuns:
         trigger: dict[str, Any],
         cause: str,
         traced: tuple[str, str] | None,
+        subject: str | None,
         first: NewEvent | None = None,
     ) -> None:
-        """Append a run's decisions, write its timers, issue its commands (in `uow`)."""
+        """Append a run's decisions, write its timers, issue its commands (in `uow`).
+
+        Changed pii state fields are sealed under the key of `subject`, the stream of the
+        triggering event (for a timer, None: the stream each field was sealed under
+        before, else the instance's own)."""
         pending = instance.timers if instance is not None else {}
         metadata = {"actor": process.name}
         if traced is not None:
             metadata.update(trace(cause, traced[0], traced[1], process.name))
         records = [first] if first is not None else []
-        for kind, data in decisions(step, instance is None, trigger, pending):
-            records.append(NewEvent(type=kind, data=data, metadata=metadata))
         stream = stream_name(process.name, key)
+        tokens = dict(instance.sealed) if instance is not None else {}
+        for kind, data in decisions(step, instance is None, trigger, pending):
+            if process.pii and kind in (STARTED, CHANGED):
+                data = self._seal(uow, process, data, tokens, subject, stream)
+            records.append(NewEvent(type=kind, data=data, metadata=metadata))
         if records:
             version = instance.version if instance is not None else 0
             result = uow.append(stream, records, version)
@@ -266,7 +295,10 @@ class ProcessRuns:
             if step.ended:
                 after.timers.clear()
             # the instances' list (`instances`): a row per instance, kept with its stream
-            uow.upsert_row(process.name, key, after.to_json())
+            doc = after.to_json()
+            if tokens:
+                doc["state"] = {**doc["state"], **tokens}
+            uow.upsert_row(process.name, key, doc)
         if step.ended:
             uow.delete_timers(process.name, key)
         else:
@@ -275,6 +307,46 @@ class ProcessRuns:
                     uow.delete_timer(process.name, key, name)
                 else:
                     uow.set_timer(process.name, key, name, due)
+        self._issue(process, key, step, cause, traced, stream)
+
+    def _seal(
+        self,
+        uow: UnitOfWork,
+        process: Process[Any],
+        data: dict[str, Any],
+        tokens: dict[str, dict[str, Any]],
+        subject: str | None,
+        stream: str,
+    ) -> dict[str, Any]:
+        """A decision's data with the pii fields of its state (`$ProcessStarted`) or of
+        its changes (`$ProcessChanged`) sealed; `tokens` (the instance's sealed values)
+        updated to match."""
+        part = "state" if "state" in data else "changes"
+        previous = {wire: str(token.get("stream", "")) for wire, token in tokens.items()}
+
+        def subject_of(wire: str) -> str:
+            return subject or previous.get(wire) or stream
+
+        sealed = seal_state(self.keys, uow, process, data[part], subject_of)
+        for wire in pii_wires(process):
+            if wire in sealed:
+                value = sealed[wire]
+                if isinstance(value, dict):
+                    tokens[wire] = value
+                else:
+                    tokens.pop(wire, None)
+        return {**data, part: sealed}
+
+    def _issue(
+        self,
+        process: Process[Any],
+        key: str,
+        step: Step[Any],
+        cause: str,
+        traced: tuple[str, str] | None,
+        stream: str,
+    ) -> None:
+        """Issue a run's commands (in the run's transaction)."""
         correlation = traced[0] if traced is not None else stream
         causation = traced[1] if traced is not None else stream
         for index, command in enumerate(step.commands):
