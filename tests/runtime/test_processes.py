@@ -146,6 +146,21 @@ def test_a_failing_timer_is_retried_then_parked(stores: Stores) -> None:
     instance = app.process_instance(Checkout, order.order_id)
     assert instance is not None and instance.state.reminders == 0 and not instance.ended
 
+    # retried by an operator: a failure keeps it parked, a success fires it once
+    assert app.retry_parked_timer("Ordering.Checkout", str(order.order_id), "PaymentDue") is False
+    assert [t.attempts for t in app.parked_timers()] == [4]
+    checkout.failing = False
+    assert app.retry_parked_timer("Ordering.Checkout", str(order.order_id), "PaymentDue")
+    assert app.parked_timers() == [] and app.fire_timers() == 0
+    with pytest.raises(KeyError, match="no parked timer"):
+        app.retry_parked_timer("Ordering.Checkout", str(order.order_id), "PaymentDue")
+    assert app.state(Order, order.order_id).state.status is OrderStatus.Cancelled
+    app.run_consumers()  # the cancellation ends the instance
+    done = app.process_instance(Checkout, order.order_id)
+    assert done is not None and done.ended and done.state.reminders == 1
+    kinds = [rec.type for rec in app.store.read_stream(FAILURES_STREAM)]
+    assert kinds == ["$Failure"] * 4 + ["$FailureResolved"]
+
 
 def test_the_background_fires_a_timer_due_while_the_service_was_down(
     sqlite_stores: Stores,

@@ -31,7 +31,7 @@ from stormgen.runtime.consumer import Consumer, Overtaken, RetrySettings, claim,
 from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.envelope import NewEvent, format_time
 from stormgen.runtime.errors import StoreUnavailable, VersionConflict
-from stormgen.runtime.failures import FAILURE, FAILURES_STREAM
+from stormgen.runtime.failures import FAILURE, FAILURES_STREAM, RESOLVED
 from stormgen.runtime.messages import Envelope, info
 from stormgen.runtime.processes import (
     CHANGED,
@@ -222,20 +222,76 @@ class ProcessRuns:
         cause = f"timer:{timer.name}@{due}"
         self._record(uow, process, timer.key, instance, step, trigger, cause, None, None, fired)
 
+    def retry_parked(self, process: str, key: str, name: str) -> bool:
+        """Fire a parked timer once more: True when its run committed (the timer is
+        gone, a `$FailureResolved` appended), False when it failed again (a `$Failure`,
+        still parked); `KeyError` when no such timer is parked (another retry took it).
+
+        One transaction: the timer's row is taken first (deleting it locks it, so a
+        concurrent retry finds nothing), the handler runs in a savepoint, and a failure
+        puts the row back parked, with its `$Failure`, in the same transaction."""
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                return self._retry_parked(process, key, name)
+            except VersionConflict:
+                # an event of the same instance committed first: read it again
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _retry_parked(self, process: str, key: str, name: str) -> bool:
+        if process not in self.processes:
+            raise KeyError(f"no process {process} in this service to fire its timer")
+        cache = self.commands.states.cache
+        with self.batch() as uow:
+            found = [
+                t for t in uow.list_timers(process) if t.key == key and t.name == name and t.parked
+            ]
+            if not found or not uow.delete_timer(process, key, name):
+                raise KeyError(f"no parked timer {name} of {process} {key}")
+            timer = found[0]
+            try:
+                with self.store.transaction() as savepoint, cache.undone_on_error():
+                    self._fire(savepoint, timer)
+            except (StoreUnavailable, VersionConflict):
+                raise
+            except Exception as exc:
+                self._log_failure(timer, exc, parked=True)
+                uow.set_timer(process, key, name, timer.due)
+                self._record_failure(uow, timer, exc, self.clock.now(), parked=True)
+                return False
+            data = {"consumer": process, "kind": "timer", "timer": name, "key": key}
+            data["due"] = format_time(timer.due)
+            uow.append(FAILURES_STREAM, [NewEvent(type=RESOLVED, data=data)], None)
+            return True
+
     def _failed(self, timer: Timer, exc: Exception) -> None:
         """A failed attempt: a `$Failure` event, and the timer tried again later (parked
         after the last attempt)."""
-        attempt = timer.attempts + 1
-        parked = attempt >= self.retry.max_attempts
+        parked = timer.attempts + 1 >= self.retry.max_attempts
+        self._log_failure(timer, exc, parked)
+        run_at = self.clock.now() + timedelta(seconds=self.retry.delay(timer.attempts + 1))
+        with self.store.transaction() as uow:
+            self._record_failure(uow, timer, exc, run_at, parked)
+
+    @staticmethod
+    def _log_failure(timer: Timer, exc: Exception, parked: bool) -> None:
         log.warning(
             "%s failed on timer %s of %s (attempt %d%s): %s",
             timer.process,
             timer.name,
             timer.key,
-            attempt,
+            timer.attempts + 1,
             ", parked" if parked else "",
             error_text(exc),
         )
+
+    @staticmethod
+    def _record_failure(
+        uow: UnitOfWork, timer: Timer, exc: Exception, run_at: datetime, parked: bool
+    ) -> None:
+        """Append the attempt's `$Failure` and move the timer's next try (or park it)."""
+        attempt = timer.attempts + 1
         data = {
             "consumer": timer.process,
             "kind": "timer",
@@ -246,10 +302,8 @@ class ProcessRuns:
             "attempt": attempt,
             "parked": parked,
         }
-        run_at = self.clock.now() + timedelta(seconds=self.retry.delay(attempt))
-        with self.store.transaction() as uow:
-            uow.append(FAILURES_STREAM, [NewEvent(type=FAILURE, data=data)], None)
-            uow.retry_timer(timer, run_at, attempt, parked)
+        uow.append(FAILURES_STREAM, [NewEvent(type=FAILURE, data=data)], None)
+        uow.retry_timer(timer, run_at, attempt, parked)
 
     # -- recording a run ---------------------------------------------------------------------
     def _record(
