@@ -55,6 +55,12 @@ from stormgen.runtime.store.base import EventStore, Timer, UnitOfWork
 log = logging.getLogger("stormgen.runtime")
 
 _CONFLICT_RETRIES = 5
+
+
+class _Alone(Exception):
+    """A timer's run must have a savepoint of its own (it asks an external system)."""
+
+
 #: the due timers one transaction fires (other writers wait for it: keep it short)
 TIMER_BATCH = 50
 
@@ -73,6 +79,8 @@ class ProcessRuns:
     clock: Clock
     retry: RetrySettings
     batch: Callable[[], AbstractContextManager[UnitOfWork]]
+    #: `.batched` while this thread's `fire_due` runs a batch without savepoints
+    _local: threading.local = field(default_factory=threading.local, init=False)
 
     @property
     def keys(self) -> KeyRing:
@@ -162,13 +170,34 @@ class ProcessRuns:
 
     # -- timers ----------------------------------------------------------------------------
     def fire_due(self, limit: int = TIMER_BATCH) -> int:
-        """Fire the soonest due timers (at most `limit`) in one transaction, each in a
-        savepoint of its own; return how many were tried (0: none is due).
+        """Fire the soonest due timers (at most `limit`) in one transaction; return how
+        many were tried (0: none is due).
 
-        A timer whose run fails is rolled back alone (its savepoint) and gets its
-        `$Failure` and its next try after the commit; one whose instance changed
-        meanwhile (an event committed first) stays, claimed again next time.
+        The batch is tried first as one run after another in the transaction (the few
+        statements each timer needs, nothing more). When any of them fails, conflicts,
+        or would ask an external system (which a later failure must not make it ask
+        twice), the whole batch rolls back and is fired again with each timer in a
+        savepoint of its own (`_fire_each`): a timer whose run fails is rolled back
+        alone and gets its `$Failure` and its next try after the commit; one whose
+        instance changed meanwhile (an event committed first) stays, claimed again next
+        time.
         """
+        try:
+            with self.batch() as uow:
+                self._local.batched = True
+                claimed = uow.claim_due_timers(self.clock.now(), limit)
+                for timer in claimed:
+                    self._fire(uow, timer)
+            return len(claimed)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            log.debug("a batch of timers failed; firing them one savepoint each")
+        finally:
+            self._local.batched = False
+        return self._fire_each(limit)
+
+    def _fire_each(self, limit: int) -> int:
         failed: list[tuple[Timer, Exception]] = []
         cache = self.commands.states.cache
         with self.batch() as uow:
@@ -354,7 +383,8 @@ class ProcessRuns:
                 doc["state"] = {**doc["state"], **tokens}
             uow.upsert_row(process.name, key, doc)
         if step.ended:
-            uow.delete_timers(process.name, key)
+            if pending or any(due is not None for due in step.timers.values()):
+                uow.delete_timers(process.name, key)
         else:
             for name, due in step.timers.items():
                 if due is None:
@@ -409,6 +439,8 @@ class ProcessRuns:
             if system is None:
                 meta = command_metadata(cid, correlation, causation, process.name)
                 self.commands.handle(command, meta, idempotency_key=cid)
+            elif getattr(self._local, "batched", False):
+                raise _Alone  # not in a batch another run's failure could roll back
             elif not self.commands.was_handled(cid):
                 # an external system is asked inside the run's transaction (a process's
                 # commands to systems wait for the answer while holding the write lock)
