@@ -6,11 +6,12 @@ appended to its stream (at the version it was read at), the commands it issues
 timers written to the timers table, and, for an event, the consumer's checkpoint
 moved: all of it commits, or none of it.
 
-Timers fire from the timers table, soonest first: a transaction claims the first due
-row (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two service processes never take the
-same one; SQLite: the write lock), runs the handler and drops the row. A timer whose
-handler fails stays, tried again later (`RetrySettings.delay`) with a `$Failure`
-event each time, and is parked after `max_attempts`.
+Timers fire from the timers table, soonest first: a transaction claims a batch of due
+rows (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two service processes never take the
+same one; SQLite: the write lock), runs each handler and drops its row (`fire_due`).
+A timer whose handler fails stays, tried again later (`RetrySettings.delay`) with a
+`$Failure` event each time, and is parked after `max_attempts`; an operator retries
+a parked one (`retry_parked`).
 """
 
 from __future__ import annotations
