@@ -203,3 +203,49 @@ def test_cli_unreadable_input_exits_2(tmp_path: Path, which: str) -> None:
     assert "error[E001]" in result.output
     missing = runner.invoke(app, ["diff", str(good), str(tmp_path / "missing.storm")])
     assert missing.exit_code == 2
+
+
+PROCESS = """\
+actor User
+context Shop {
+  aggregate Cart {
+    command OpenCart by User creates { emit CartOpened }
+    published event CartOpened
+  }
+  process Nudge {
+    key cart_id: uuid
+    state {
+      reminders: int = 0
+      note: str = ""
+    }
+    on CartOpened starts { reminders = 1 }
+  }
+}
+"""
+
+
+def test_process_state_field_type_changed(tmp_path: Path) -> None:
+    new = PROCESS.replace("reminders: int = 0", "reminders: int? = none")
+    assert changes(tmp_path, new, old=PROCESS) == []  # `T` -> `T?` reads the old values
+    new = PROCESS.replace("note: str", "note: bool").replace('""', "false")
+    assert changes(tmp_path, new, old=PROCESS) == [
+        (
+            "B008",
+            "new.storm",
+            11,
+            "state field `note` of process `Nudge` changed type from `str` to `bool`: its "
+            "stored instances hold `str`",
+        )
+    ]
+    # a field removed or added is read without it, or at its default: no break
+    new = PROCESS.replace('      note: str = ""\n', '      tag: str = "x"\n')
+    assert changes(tmp_path, new, old=PROCESS) == []
+
+
+def test_process_key_renamed_or_retyped(tmp_path: Path) -> None:
+    new = PROCESS.replace("key cart_id: uuid", "key cart: uuid").replace(
+        "on CartOpened starts", "on CartOpened by cart_id starts"
+    )
+    found = changes(tmp_path, new, old=PROCESS)
+    assert [c[:3] for c in found] == [("B009", "new.storm", 8)]
+    assert "from `cart_id: uuid` to `cart: uuid`" in found[0][3]

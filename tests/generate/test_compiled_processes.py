@@ -107,3 +107,32 @@ def test_the_compiled_process_cancels_an_unpaid_order(
         assert app.state("Shop.Order", paid.id).state.status == "paid"
         done = app.process_instance("Shop.Checkout", unpaid.id)
         assert done is not None and done.ended and done.state.reminders == 1
+
+
+PII_MODEL = """model Greet
+actor Clerk
+context Shop {
+  aggregate Order {
+    id order_id: uuid
+    command Place by Clerk creates { customer: str  total: decimal  emit Placed }
+    event Placed { customer: str pii  total: decimal }
+  }
+  process Welcome {
+    key order_id: uuid
+    state {
+      customer: str = ""
+      note: str = "" pii
+      total: decimal = 0
+    }
+    on Placed starts { note = "hello " + customer }
+  }
+}
+"""
+
+
+def test_state_fields_holding_personal_data_are_sealed(tmp_path: Path) -> None:
+    # marked `pii`, or named like a pii field of an event it consumes (copied from it)
+    model = tmp_path / "greet.storm"
+    model.write_text(PII_MODEL)
+    module = render(model)["src/greet/shop/welcome.py"].content
+    assert '    pii = frozenset({"customer", "note"})\n' in module

@@ -1,6 +1,8 @@
 """A process over HTTP: its instances listed (paged) and read (now and `at` a past
 position), with their pending timers; the test clock moved forward through
-`POST /_test/clock` fires them; the route is refused with tokens configured."""
+`POST /_test/clock` fires them; the route is refused with tokens configured; a parked
+timer is retried through `POST /failures/{process}/timers/{key}/{timer}/retry` (on a
+real server)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,21 @@ from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from http_shop import Cancel, Order, OrderCancelled, OrderPaid, OrderPlaced
+from test_idempotency_scopes import ThreadServer
 
-from stormgen.runtime import Application, Process, Step, TestClock, on_event, on_timer
+from stormgen.runtime import (
+    Application,
+    Process,
+    RetrySettings,
+    Step,
+    TestClock,
+    on_event,
+    on_timer,
+)
 from stormgen.runtime.http import TokenConfigError, create_app
 
 
@@ -140,4 +152,74 @@ def test_without_a_test_clock_there_is_no_clock_route(tmp_path: Path) -> None:
     app = Application.open("memory://", aggregates=[Order()])
     with TestClient(create_app(app, tokens="", run_consumers=False)) as http:
         assert http.post("/_test/clock", json={"seconds": 1}).status_code in (404, 405)
+    app.close()
+
+
+class FlakyCheckout(Checkout):
+    """Checkout whose timer's handler fails while `failing` is set."""
+
+    failing = True
+
+    @on_timer("PaymentDue")
+    def payment_due(self, step: Step[CheckoutState]) -> None:
+        if self.failing:
+            raise RuntimeError("the payment service is away")
+        super().payment_due(step)
+
+
+def test_a_parked_timer_retried_over_http_fires_once(tmp_path: Path) -> None:
+    checkout = FlakyCheckout()
+    clock = TestClock()
+    app = Application.open(
+        f"sqlite:///{tmp_path / 'events.db'}",
+        aggregates=[Order()],
+        processes=[checkout],
+        clock=clock,
+        retry=RetrySettings(max_attempts=2, base_delay=0.001, max_delay=0.001),
+    )
+    server = ThreadServer(create_app(app, tokens="", run_consumers=False))
+    with server, httpx.Client(base_url=server.url) as http:
+        drink = {"name": "Latte", "price": "3.50", "size": "Large"}
+        placed = http.post(
+            "/ordering/order/place-order",
+            json={"customer": "Ada", "drinks": [drink], "total": "3.50"},
+        )
+        order_id = placed.json()["id"]
+        app.run_consumers()
+        clock.advance(timedelta(minutes=16))
+        while not app.parked_timers():
+            app.fire_timers()
+            time.sleep(0.005)  # past the retry delay
+        (parked,) = http.get("/failures").json()["parked_timers"]
+        assert parked["key"] == order_id and parked["timer"] == "PaymentDue"
+        assert parked["process"] == "Ordering.Checkout" and parked["attempts"] == 2
+        retry = f"/failures/Ordering.Checkout/timers/{order_id}/PaymentDue/retry"
+
+        # failing again: still parked, one more attempt counted
+        again = http.post(retry)
+        assert again.status_code == 200 and again.json()["resolved"] is False
+        assert http.get("/failures").json()["parked_timers"][0]["attempts"] == 3
+
+        checkout.failing = False
+        done = http.post(retry)
+        assert done.status_code == 200, done.text
+        assert done.json() == {
+            "process": "Ordering.Checkout",
+            "key": order_id,
+            "timer": "PaymentDue",
+            "resolved": True,
+        }
+        assert http.get("/failures").json()["parked_timers"] == []
+        assert http.post(retry).status_code == 404
+        history = http.get(f"/ordering/order/{order_id}/events").json()
+        assert [e["type"] for e in history["events"]].count("Ordering.OrderCancelled") == 1
+        failures = http.get("/failures").json()["failures"]
+        assert [e["type"] for e in failures] == ["$Failure"] * 3 + ["$FailureResolved"]
+        # a fired timer is not fired again, however far the clock goes
+        clock.advance(timedelta(days=1))
+        assert app.fire_timers() == 0
+        unknown = "/failures/Ordering.Nope/timers/x/PaymentDue/retry"
+        assert http.post(unknown).status_code == 404
+        spec = http.get("/openapi.json").json()
+        assert "/failures/{process}/timers/{key}/{timer}/retry" in spec["paths"]
     app.close()

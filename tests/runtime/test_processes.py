@@ -17,7 +17,7 @@ from coffee_domain import Drink, MarkPaid, Order, OrderStatus, PlaceOrder
 from process_domain import Checkout
 from runtime_support import Stores
 
-from stormgen.runtime import FAILURES_STREAM, Application, Rejected, TestClock
+from stormgen.runtime import FAILURES_STREAM, Application, Rejected, Step, TestClock
 from stormgen.runtime.processes import stream_name
 
 
@@ -101,6 +101,36 @@ def test_due_timers_fire_in_due_order(stores: Stores) -> None:
     assert fired == [stream_name(Checkout.name, str(o.order_id)) for o in orders]
 
 
+class PickyCheckout(Checkout):
+    """Checkout whose timer fails for one order only."""
+
+    failing_key: Any = None
+
+    def fire(self, step: Step[Any], timer: str) -> None:
+        if step.key == self.failing_key:
+            raise RuntimeError("this one cannot be cancelled yet")
+        super().fire(step, timer)
+
+
+def test_a_failing_timer_is_rolled_back_alone_in_its_batch(stores: Stores) -> None:
+    clock = TestClock()
+    checkout = PickyCheckout()
+    app = stores.app(aggregates=[Order()], processes=[checkout], clock=clock)
+    orders = [_place(app) for _ in range(5)]
+    checkout.failing_key = orders[2].order_id
+    app.run_consumers()
+    clock.advance(timedelta(minutes=16))
+    assert app.consumers.processes.fire_due() == 5  # one batch: run alone, then redone
+    cancelled = [app.state(Order, o.order_id).state.status is OrderStatus.Cancelled for o in orders]
+    assert cancelled == [True, True, False, True, True]
+    fired = [rec.stream for rec in app.store.read_all(0, 1000) if rec.type == "$TimerFired"]
+    assert len(fired) == 4
+    (failure,) = [rec.data for rec in app.store.read_stream(FAILURES_STREAM)]
+    assert failure["key"] == str(orders[2].order_id) and failure["attempt"] == 1
+    with app.store.reading() as uow:
+        assert [t.key for t in uow.list_timers()] == [str(orders[2].order_id)]
+
+
 def test_a_rejected_command_leaves_the_run_undone_and_is_retried(stores: Stores) -> None:
     clock = TestClock()
     app = _app(stores, clock)
@@ -145,6 +175,21 @@ def test_a_failing_timer_is_retried_then_parked(stores: Stores) -> None:
     assert timer.parked
     instance = app.process_instance(Checkout, order.order_id)
     assert instance is not None and instance.state.reminders == 0 and not instance.ended
+
+    # retried by an operator: a failure keeps it parked, a success fires it once
+    assert app.retry_parked_timer("Ordering.Checkout", str(order.order_id), "PaymentDue") is False
+    assert [t.attempts for t in app.parked_timers()] == [4]
+    checkout.failing = False
+    assert app.retry_parked_timer("Ordering.Checkout", str(order.order_id), "PaymentDue")
+    assert app.parked_timers() == [] and app.fire_timers() == 0
+    with pytest.raises(KeyError, match="no parked timer"):
+        app.retry_parked_timer("Ordering.Checkout", str(order.order_id), "PaymentDue")
+    assert app.state(Order, order.order_id).state.status is OrderStatus.Cancelled
+    app.run_consumers()  # the cancellation ends the instance
+    done = app.process_instance(Checkout, order.order_id)
+    assert done is not None and done.ended and done.state.reminders == 1
+    kinds = [rec.type for rec in app.store.read_stream(FAILURES_STREAM)]
+    assert kinds == ["$Failure"] * 4 + ["$FailureResolved"]
 
 
 def test_the_background_fires_a_timer_due_while_the_service_was_down(

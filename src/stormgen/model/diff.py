@@ -10,15 +10,23 @@ event still be read (a `was` rename or an upcaster, "vN"). The B-codes
 - B004 a field removed without raising the event's version;
 - B005 a field renamed (`was`) without raising the event's version;
 - B006 an enum member removed that stored events may hold;
-- B007 an event's version lowered.
+- B007 an event's version lowered;
+- B008 a process's state field changed type (only `T` -> `T?` is compatible): the
+  instances' stored streams hold the old type;
+- B009 a process's key renamed or changed type: stored instances are named by it.
+
+A process's state is stored as events too (its instances' streams), read with the
+current model; a state field removed or added is no break (a stored value of a field
+the state no longer has is ignored; a new field starts at its default, or none).
 
 A finding stands in the new model, or in the old one for a removal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from stormgen.diagnostics import Diagnostic, Level, Location
 from stormgen.model.nodes import (
@@ -30,6 +38,7 @@ from stormgen.model.nodes import (
     External,
     Field,
     Model,
+    Process,
     TypeRef,
     Value,
 )
@@ -43,6 +52,8 @@ BREAKING_CODES = {
     "B005": "field renamed without raising the version",
     "B006": "enum member removed",
     "B007": "event version lowered",
+    "B008": "process state field type changed",
+    "B009": "process key renamed or changed type",
 }
 
 
@@ -98,26 +109,33 @@ class _Differ:
         where: str,
         loc: Location,
         version_raised: bool,
+        code: str = "B002",
     ) -> None:
-        """B002 when ``new`` cannot read what ``old`` stored; recurse into lists and values."""
+        """B002 (or `code`) when ``new`` cannot read what ``old`` stored; recurse into
+        lists and values."""
         changed = (
             (old.optional and not new.optional)
             or (old.element is None) != (new.element is None)
             or (old.element is None and old.name.rsplit(".", 1)[-1] != new.name.rsplit(".", 1)[-1])
         )
         if changed:
+            held = "stored events hold"
+            help = "keep the type; add a new field with a default and raise the version"
+            if code != "B002":
+                held = "its stored instances hold"
+                help = "keep the type; add a new state field (with a default) instead"
             self.add(
                 _breaking(
-                    "B002",
-                    f"{where} changed type from `{old}` to `{new}`: stored events hold `{old}`",
+                    code,
+                    f"{where} changed type from `{old}` to `{new}`: {held} `{old}`",
                     loc,
-                    "keep the type; add a new field with a default and raise the version",
+                    help,
                 )
             )
             return
         if old.element is not None and new.element is not None:
             self.compare_types(
-                old.element, old_ctx, new.element, new_ctx, where, loc, version_raised
+                old.element, old_ctx, new.element, new_ctx, where, loc, version_raised, code
             )
             return
         if old.name in PRIMITIVES:
@@ -129,7 +147,7 @@ class _Differ:
         if type(old_t) is not type(new_t):
             self.add(
                 _breaking(
-                    "B002",
+                    code,
                     f"{where} changed type from `{old}` to `{new}`: one is a value type, the "
                     "other an enum",
                     loc,
@@ -250,38 +268,82 @@ class _Differ:
 
     def compare_ids(self, old: Model, new: Model) -> None:
         """B002 for an aggregate whose id (carried by every event) changed type."""
-        old_aggs = {(c.name, a.name): (c, a) for c in old.contexts for a in c.aggregates}
-        for context in new.contexts:
-            for aggregate in context.aggregates:
-                found = old_aggs.get((context.name, aggregate.name))
-                if found is None:
-                    continue
-                old_ctx, old_agg = found
-                of, nf = old_agg.id_field, aggregate.id_field
-                if of.name != nf.name:
-                    self.add(
-                        _breaking(
-                            "B002",
-                            f"the id of aggregate `{aggregate.name}` was renamed from "
-                            f"`{of.name}` to `{nf.name}`: every stored event carries it",
-                            nf.loc,
-                            f"keep the id `{of.name}`",
-                        )
+        for old_ctx, old_agg, context, aggregate in _kept(old, new, _aggregates):
+            of, nf = old_agg.id_field, aggregate.id_field
+            if of.name != nf.name:
+                self.add(
+                    _breaking(
+                        "B002",
+                        f"the id of aggregate `{aggregate.name}` was renamed from "
+                        f"`{of.name}` to `{nf.name}`: every stored event carries it",
+                        nf.loc,
+                        f"keep the id `{of.name}`",
                     )
-                    continue
-                self.compare_types(
-                    of.type,
-                    old_ctx,
-                    nf.type,
-                    context,
-                    f"the id `{nf.name}` of aggregate `{aggregate.name}`",
-                    nf.loc,
-                    False,
                 )
+                continue
+            self.compare_types(
+                of.type,
+                old_ctx,
+                nf.type,
+                context,
+                f"the id `{nf.name}` of aggregate `{aggregate.name}`",
+                nf.loc,
+                False,
+            )
+
+    def compare_processes(self, old: Model, new: Model) -> None:
+        """B008 for a process state field that changed type, B009 for a process key
+        renamed or retyped (the instances' streams and timers are named by its text)."""
+        for old_ctx, old_process, context, process in _kept(old, new, _processes):
+            ok, nk = old_process.key, process.key
+            if ok.name != nk.name or str(ok.type) != str(nk.type):
+                self.add(
+                    _breaking(
+                        "B009",
+                        f"the key of process `{process.name}` changed from `{ok.name}: "
+                        f"{ok.type}` to `{nk.name}: {nk.type}`: its stored instances hold "
+                        "the old key (in their state, stream names and timers)",
+                        nk.loc,
+                        f"keep the key `{ok.name}: {ok.type}`; start a new process for the new key",
+                    )
+                )
+            old_fields = {f.name: f for f in old_process.fields}
+            for nf in process.fields:
+                of = old_fields.get(nf.name)
+                if of is None and nf.was is not None:
+                    of = old_fields.get(nf.was)
+                if of is None:
+                    continue
+                where = f"state field `{nf.name}` of process `{process.name}`"
+                self.compare_types(of.type, old_ctx, nf.type, context, where, nf.loc, False, "B008")
+
+
+M = TypeVar("M", Aggregate, Process)
+
+
+def _aggregates(context: Context) -> tuple[Aggregate, ...]:
+    return context.aggregates
+
+
+def _processes(context: Context) -> tuple[Process, ...]:
+    return context.processes
+
+
+def _kept(
+    old: Model, new: Model, members: Callable[[Context], tuple[M, ...]]
+) -> Iterator[tuple[Context, M, Context, M]]:
+    """The members (of one kind) both models have, by context and name: old, then new."""
+    olds = {(c.name, m.name): (c, m) for c in old.contexts for m in members(c)}
+    for context in new.contexts:
+        for member in members(context):
+            found = olds.get((context.name, member.name))
+            if found is not None:
+                yield found[0], found[1], context, member
 
 
 def diff_models(old: Model, new: Model) -> list[Diagnostic]:
-    """The breaking changes (B001-B007) from ``old``'s event schemas to ``new``'s."""
+    """The breaking changes (B001-B009) from ``old``'s event schemas (and processes'
+    states) to ``new``'s."""
     differ = _Differ(old, new)
     old_events, new_events = _events(old), _events(new)
     for key, stored in old_events.items():
@@ -300,6 +362,7 @@ def diff_models(old: Model, new: Model) -> list[Diagnostic]:
             continue
         differ.compare_events(stored, current)
     differ.compare_ids(old, new)
+    differ.compare_processes(old, new)
     new_files = {f.path for f in new.files}
 
     def order(d: Diagnostic) -> tuple[int, str, int, int, str]:

@@ -44,7 +44,7 @@ from stormgen.runtime.reading import EventReader
 from stormgen.runtime.rejections import NotFound
 from stormgen.runtime.state import StateCache, StateLoader
 from stormgen.runtime.store import EventStore, open_store
-from stormgen.runtime.store.base import ParkedFailure, UnitOfWork
+from stormgen.runtime.store.base import ParkedFailure, Timer, UnitOfWork
 from stormgen.runtime.store.url import fork as fork_store
 from stormgen.runtime.view_rows import ViewRows
 from stormgen.runtime.views import View
@@ -434,6 +434,16 @@ class Application:
     def retry_parked(self, consumer: str, position: int) -> bool:
         """Retry a parked event once; True if it succeeded (and was unparked)."""
         return self.consumers.retry_parked(consumer, position)
+
+    def parked_timers(self, process: str | None = None) -> list[Timer]:
+        """Process timers whose handler failed on every attempt, waiting for a retry."""
+        with self.store.reading() as uow:
+            return [timer for timer in uow.list_timers(process) if timer.parked]
+
+    def retry_parked_timer(self, process: str, key: str, timer: str) -> bool:
+        """Fire a parked timer once more; True if its run committed (the timer is gone),
+        False if it failed again (still parked); `KeyError` if no such timer is parked."""
+        return self.consumers.processes.retry_parked(process, key, timer)
 
     # -- operations --------------------------------------------------------------------------------
     def fork(

@@ -12,6 +12,12 @@ An instance's decisions are events of its own stream, ``$process-<Name>-<key>``
 fields that changed), `$TimerSet`, `$TimerCancelled`, `$TimerFired` and
 `$ProcessEnded`, so its state at any point of the log is the fold of that stream up
 to there (`fold`), like an aggregate's.
+
+A state field listed in `Process.pii` (personal data) is stored sealed, in those
+events and in the instances' rows: encrypted under the key of the stream whose event
+brought the value (its data subject: `{"$pii": ..., "stream": ...}`, like a view's pii
+column), so forgetting that stream leaves it unreadable there too (`seal_state`,
+`open_state`).
 """
 
 from __future__ import annotations
@@ -25,11 +31,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
+from cryptography.exceptions import InvalidTag
+
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import id_text
+from stormgen.runtime.crypto import KeyRing, decrypt_value, encrypt_value
 from stormgen.runtime.dispatch import _marker, handlers
-from stormgen.runtime.envelope import RecordedEvent, format_time, parse_time
+from stormgen.runtime.envelope import SEALED_KEY, RecordedEvent, format_time, parse_time
 from stormgen.runtime.messages import Command, Envelope, Event
+from stormgen.runtime.store.roles import EncryptionKeys
 from stormgen.runtime.views import key_by
 
 S = TypeVar("S")
@@ -134,6 +144,8 @@ class Instance:
     version: int = 0
     started_at: datetime | None = None
     updated_at: datetime | None = None
+    #: the stored (sealed) values of the state's pii fields, by wire name
+    sealed: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The instance as the HTTP API shows it."""
@@ -166,6 +178,8 @@ class Process(ABC, Generic[S]):
     starts: ClassVar[tuple[type[Event], ...]] = ()
     #: the names of its timers
     timers: ClassVar[tuple[str, ...]] = ()
+    #: the state fields holding personal data, stored sealed (see the module's doc)
+    pii: ClassVar[frozenset[str]] = frozenset()
 
     def key_of(self, event: Event, envelope: Envelope) -> Any:
         """The instance an event concerns: a method marked `@key_for` the event's class
@@ -207,8 +221,14 @@ class Process(ABC, Generic[S]):
         return codec.from_data(self.key_type, text)
 
 
-def fold(process: Process[Any], key: str, records: Iterable[RecordedEvent]) -> Instance | None:
-    """An instance from the events of its stream (None: it never started)."""
+def fold(
+    process: Process[Any],
+    key: str,
+    records: Iterable[RecordedEvent],
+    keys: KeyRing | None = None,
+) -> Instance | None:
+    """An instance from the events of its stream (None: it never started); its sealed
+    pii fields opened with `keys` (redacted when forgotten, or when no `keys`)."""
     data: dict[str, Any] | None = None
     instance = Instance(key, None)
     for rec in records:
@@ -229,8 +249,74 @@ def fold(process: Process[Any], key: str, records: Iterable[RecordedEvent]) -> I
         instance.updated_at = rec.recorded_at
     if data is None:
         return None
-    instance.state = codec.from_data(process.state_type, data)
+    instance.state, instance.sealed = open_state(process, data, keys)
     return instance
+
+
+def pii_wires(process: Process[Any]) -> list[str]:
+    """The wire names of the process's pii state fields."""
+    if not process.pii:
+        return []
+    wires = codec.wire_names(process.state_type)
+    return [wires.get(name, name) for name in sorted(process.pii)]
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, dict) and SEALED_KEY in value
+
+
+def open_state(
+    process: Process[Any], data: dict[str, Any], keys: KeyRing | None
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Stored state data (pii fields sealed) as the state, and the sealed tokens."""
+    sealed = {wire: data[wire] for wire in pii_wires(process) if _is_token(data.get(wire))}
+    if not sealed:
+        return codec.from_data(process.state_type, data), sealed
+    plain, gone = dict(data), set()
+    for wire, token in sealed.items():
+        value = _open_token(process, wire, token, keys)
+        if value is _GONE:
+            gone.add(wire)
+        else:
+            plain[wire] = value
+    return codec.from_data_redacted(process.state_type, plain, gone), sealed
+
+
+_GONE = object()  # a sealed value whose key was forgotten
+
+
+def _open_token(
+    process: Process[Any], wire: str, token: dict[str, Any], keys: KeyRing | None
+) -> Any:
+    subject = str(token.get("stream", ""))
+    key = keys.key_for_reading(subject) if keys is not None else None
+    if key is None:
+        return _GONE
+    try:
+        return decrypt_value(key, subject, f"{process.name}.{wire}", token)
+    except (InvalidTag, ValueError):
+        return _GONE  # sealed under a key that was forgotten since
+
+
+def seal_state(
+    keys: KeyRing,
+    uow: EncryptionKeys,
+    process: Process[Any],
+    data: dict[str, Any],
+    subject: Callable[[str], str],
+) -> dict[str, Any]:
+    """State data (whole, or the changed fields) with its pii fields sealed under the
+    key of their data subject's stream, `subject(wire name)`."""
+    wires = [wire for wire in pii_wires(process) if data.get(wire) is not None]
+    if not wires:
+        return data
+    out = dict(data)
+    for wire in wires:
+        stream = subject(wire)
+        key = keys.key_for_writing(uow, stream)
+        token = encrypt_value(key, stream, f"{process.name}.{wire}", data[wire])
+        out[wire] = {**token, "stream": stream}
+    return out
 
 
 def changes(before: Any, after: Any) -> dict[str, Any]:

@@ -111,6 +111,7 @@ class ProcessBuilder(Builder):
         starts: list[str] = []
         handlers = []
         methods = Namespace()
+        personal: set[str] = set()  # names of pii fields of the events it consumes
         for handler in process.handlers:
             event: Event | None = None
             owner: Aggregate | None = None
@@ -120,6 +121,7 @@ class ProcessBuilder(Builder):
                 if found is None or not isinstance(found.element, Event):
                     raise CompileError(f"{handler.event.loc}: unknown event")
                 event = found.element
+                personal.update(f.name for f in event.fields if f.pii)
                 owner = found.owner if isinstance(found.owner, Aggregate) else None
                 cls = mod.use(self.plan.of(event).cls, found.context.name if found.context else "")
                 if cls not in events:
@@ -142,7 +144,15 @@ class ProcessBuilder(Builder):
             starts=py_tuple(starts),
             timers=py_tuple(py_str(name) for name in process.timer_names),
             handlers=tuple(handlers),
+            pii=self._pii(process, personal),
         )
+
+    @staticmethod
+    def _pii(process: Process, personal: set[str]) -> str:
+        """The state fields stored sealed: those marked `pii`, and those named like a pii
+        field of an event it consumes (a starting event's is copied into the state)."""
+        names = sorted(field_name(f.name) for f in process.fields if f.pii or f.name in personal)
+        return "frozenset({" + ", ".join(py_str(n) for n in names) + "})" if names else ""
 
     def handler(
         self,

@@ -89,7 +89,18 @@ def _failures_handler(api: Api) -> Handler:
                 }
                 for p in api.application.parked()
             ]
-            return {"failures": [e.to_json() for e in found], "parked": parked}
+            timers = [
+                {
+                    "process": t.process,
+                    "key": t.key,
+                    "timer": t.name,
+                    "due": codec.to_data(t.due),
+                    "attempts": t.attempts,
+                }
+                for t in api.application.parked_timers()
+            ]
+            failures = [e.to_json() for e in found]
+            return {"failures": failures, "parked": parked, "parked_timers": timers}
 
         return JSON(await run_in_threadpool(read))
 
@@ -110,6 +121,22 @@ def _retry_handler(api: Api) -> Handler:
         except KeyError as exc:
             raise errors.not_found(str(exc.args[0]) if exc.args else "no such failure") from None
         return JSON({"consumer": consumer, "position": int(position_text), "resolved": ok})
+
+    return retry
+
+
+def _timer_retry_handler(api: Api) -> Handler:
+    """`POST /failures/{process}/timers/{key}/{timer}/retry` (operators)."""
+
+    async def retry(request: Request) -> Response:
+        api.access.log(request, "retrying a parked timer")
+        process, key, timer = (request.path_params[n] for n in ("process", "key", "timer"))
+        app = api.application
+        try:
+            ok = await run_in_threadpool(app.retry_parked_timer, process, key, timer)
+        except KeyError as exc:
+            raise errors.not_found(str(exc.args[0]) if exc.args else "no such timer") from None
+        return JSON({"process": process, "key": key, "timer": timer, "resolved": ok})
 
     return retry
 
@@ -173,6 +200,20 @@ def add_log_routes(app: FastAPI, api: Api) -> None:
             openapi.merge(
                 openapi.path(consumer={"type": "string"}, position=openapi.after_param()),
                 openapi.answers(200, openapi.retry_answer(), 404, *openapi.WRITE_ERRORS),
+            ),
+        ),
+    )
+    text = {"type": "string"}
+    app.add_api_route(
+        "/failures/{process}/timers/{key}/{timer}/retry",
+        _timer_retry_handler(api),
+        methods=["POST"],
+        tags=["operations"],
+        openapi_extra=openapi.secured(
+            api.tokens.open,
+            openapi.merge(
+                openapi.path(process=text, key=text, timer=text),
+                openapi.answers(200, openapi.timer_retry_answer(), 404, *openapi.WRITE_ERRORS),
             ),
         ),
     )

@@ -418,7 +418,22 @@ def failures_answer() -> dict[str, Any]:
             "parked_at": {"type": "string", "format": "date-time"},
         }
     )
-    return _obj({"failures": events_list(), "parked": {"type": "array", "items": parked}})
+    timer = _obj(
+        {
+            "process": {"type": "string"},
+            "key": {"type": "string"},
+            "timer": {"type": "string"},
+            "due": {"type": "string", "format": "date-time"},
+            "attempts": {"type": "integer"},
+        }
+    )
+    return _obj(
+        {
+            "failures": events_list(),
+            "parked": {"type": "array", "items": parked},
+            "parked_timers": {"type": "array", "items": timer},
+        }
+    )
 
 
 def retry_answer() -> dict[str, Any]:
@@ -426,6 +441,12 @@ def retry_answer() -> dict[str, Any]:
     return _obj(
         {"consumer": {"type": "string"}, "position": _integer(), "resolved": {"type": "boolean"}}
     )
+
+
+def timer_retry_answer() -> dict[str, Any]:
+    """A retried parked timer."""
+    text = {"type": "string"}
+    return _obj({"process": text, "key": text, "timer": text, "resolved": {"type": "boolean"}})
 
 
 def health_answer() -> dict[str, Any]:
