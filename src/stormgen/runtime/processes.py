@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import id_text
+from stormgen.runtime.clock import SYSTEM_CLOCK, Clock
 from stormgen.runtime.dispatch import _marker, handlers
 from stormgen.runtime.envelope import RecordedEvent, format_time, parse_time
 from stormgen.runtime.messages import Command, Envelope, Event
@@ -166,6 +167,8 @@ class Process(ABC, Generic[S]):
     starts: ClassVar[tuple[type[Event], ...]] = ()
     #: the names of its timers
     timers: ClassVar[tuple[str, ...]] = ()
+    #: what the model's `now()` and `today()` read (the application binds its clock)
+    clock: Clock = SYSTEM_CLOCK
 
     def key_of(self, event: Event, envelope: Envelope) -> Any:
         """The instance an event concerns: a method marked `@key_for` the event's class
