@@ -29,7 +29,7 @@ def test_every_language_feature_makes_a_clean_project(tmp_path: Path, mypy_cache
     quote = (project / "src/features/sales/quote.py").read_text()
     assert 'was={"label": "title"}' in quote and "version=2" in quote
     assert 'pii=("customer",)' in quote
-    assert "datetime.now(UTC).date()" in quote  # date(now())
+    assert "self.clock.now().date()" in quote  # date(now()), on the bound clock
     # every command's accepted case and every guard's rejection were found
     tests = (project / "tests/test_sales_quote.py").read_text()
     assert "could not find" not in tests

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from stormgen.runtime import codec
+from stormgen.runtime.clock import SYSTEM_CLOCK, Clock
 from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.lookups import UNBOUND, Lookups
@@ -46,6 +47,8 @@ class Aggregate(ABC, Generic[S]):
     events: ClassVar[tuple[type[Event], ...]] = ()
     #: the views its guards read (a model's `View[key]`): bound by the application
     lookups: Lookups = UNBOUND
+    #: what the model's `now()` and `today()` read (the application binds its clock)
+    clock: Clock = SYSTEM_CLOCK
 
     @abstractmethod
     def initial_state(self) -> S:

@@ -135,6 +135,15 @@ class Application:
             aggregate.lookups = self.lookups
         for policy in self.policies.values():
             policy.lookups = self.lookups
+        # the model's `now()` reads the application's clock (a test clock moves it too)
+        definitions: list[Aggregate[Any] | Policy | View[Any] | Process[Any]] = [
+            *self.aggregates.values(),
+            *self.policies.values(),
+            *self.views.values(),
+            *self.processes.values(),
+        ]
+        for definition in definitions:
+            definition.clock = self.clock
         self.consumers = Consumers(self, retry or RetrySettings())
         #: the service's link to the bus while it runs autonomously (`bus.Bus`), else None
         self.bus: BusLink | None = None

@@ -34,6 +34,11 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+#: The machine's clock, which every definition reads `now()` through until an
+#: application (or a scenario) binds its own.
+SYSTEM_CLOCK: Clock = SystemClock()
+
+
 class TestClock:
     """Real time plus an offset that `advance` grows: time goes on as usual, and jumps
     forward when a test says so. Listeners (the timer scheduler) hear of every jump."""

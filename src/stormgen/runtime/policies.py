@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from stormgen.runtime import codec
+from stormgen.runtime.clock import SYSTEM_CLOCK, Clock
 from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.errors import StormgenRuntimeError
 from stormgen.runtime.lookups import UNBOUND, Lookups
@@ -34,6 +35,8 @@ class Policy(ABC):
     events: ClassVar[tuple[type[Event], ...]] = ()
     #: the views it reads (a model's `View[key]`): bound by the application
     lookups: Lookups = UNBOUND
+    #: what the model's `now()` and `today()` read (the application binds its clock)
+    clock: Clock = SYSTEM_CLOCK
 
     def react(self, event: Event, envelope: Envelope) -> Sequence[Command]:
         """The commands to issue for `event` (empty when its condition is false).

@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidTag
 
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import id_text
+from stormgen.runtime.clock import SYSTEM_CLOCK, Clock
 from stormgen.runtime.crypto import KeyRing, decrypt_value, encrypt_value
 from stormgen.runtime.dispatch import _marker, handlers
 from stormgen.runtime.envelope import SEALED_KEY, RecordedEvent, format_time, parse_time
@@ -178,6 +179,8 @@ class Process(ABC, Generic[S]):
     starts: ClassVar[tuple[type[Event], ...]] = ()
     #: the names of its timers
     timers: ClassVar[tuple[str, ...]] = ()
+    #: what the model's `now()` and `today()` read (the application binds its clock)
+    clock: Clock = SYSTEM_CLOCK
     #: the state fields holding personal data, stored sealed (see the module's doc)
     pii: ClassVar[frozenset[str]] = frozenset()
 

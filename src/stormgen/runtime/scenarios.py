@@ -122,6 +122,15 @@ class ScenarioRun:
             aggregate.lookups = lookups
         for policy in self.policies:
             policy.lookups = lookups
+        # the model's `now()` reads the scenario's clock: its start, until time passes
+        definitions: list[Aggregate[Any] | Policy | View[Any] | Process[Any]] = [
+            *self.aggregates,
+            *self.policies,
+            *self.views,
+            *self.processes,
+        ]
+        for definition in definitions:
+            definition.clock = self.clock
 
     def given(self, *events: Event) -> None:
         """Events that happened: they evolve the aggregates and the views."""

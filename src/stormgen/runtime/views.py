@@ -21,6 +21,7 @@ from abc import ABC
 from typing import Any, ClassVar, Generic, TypeVar
 
 from stormgen.runtime import codec
+from stormgen.runtime.clock import SYSTEM_CLOCK, Clock
 from stormgen.runtime.dispatch import handlers
 from stormgen.runtime.messages import Envelope, Event
 
@@ -49,6 +50,8 @@ class View(ABC, Generic[R]):
     pii: ClassVar[frozenset[str]] = frozenset()
     #: the events it listens to
     events: ClassVar[tuple[type[Event], ...]] = ()
+    #: what the model's `now()` and `today()` read (the application binds its clock)
+    clock: Clock = SYSTEM_CLOCK
     #: `order by`: (column, descending) pairs by the model's names, the key breaking
     #: ties (ascending unless named); none sorts first ascending, last descending
     order: ClassVar[tuple[tuple[str, bool], ...]] = ()

@@ -79,6 +79,9 @@ class Target:
     #: the ``let``s assigned to local variables (a command's), by name: their Python
     #: names; any other ``let`` is written out where it is used (a view handler's)
     lets: Mapping[str, str] | None = None
+    #: what ``now()`` reads: the clock the runtime binds to the definition being
+    #: written (a test clock moves it too); None: the machine's clock
+    clock: str | None = None
 
 
 @dataclass(frozen=True)
@@ -357,12 +360,13 @@ class Compiler:
         if fn in ("startswith", "endswith"):
             text, affix = self._expr(e.args[0], t.STR), self._expr(e.args[1], t.STR)
             return Code(f"{_wrap(text, _ATOM)}.{fn}({affix.text})", _ATOM)
-        if fn == "now":
-            self.uses.update({"datetime", "UTC"})
-            return Code("datetime.now(UTC)", _ATOM)
-        if fn == "today":
-            self.uses.update({"datetime", "UTC"})
-            return Code("datetime.now(UTC).date()", _ATOM)
+        if fn in ("now", "today"):
+            if self.target.clock is not None:
+                now = f"{self.target.clock}.now()"
+            else:
+                self.uses.update({"datetime", "UTC"})
+                now = "datetime.now(UTC)"
+            return Code(now if fn == "now" else f"{now}.date()", _ATOM)
         if fn == "new_id":
             self.uses.add("uuid4")
             return Code("uuid4()", _ATOM)

@@ -154,14 +154,16 @@ class Evaluator:
         clock: datetime | None = None,
     ) -> Interpreter:
         """The interpreter of the place ``kind`` of ``node`` (its env made once); its
-        ``now()`` reads ``clock``, else the real clock (as the service's code does)."""
+        ``now()`` reads ``clock``, else the evaluator's (a scenario's clock: its start,
+        moved on as time passes, as `ScenarioRun` binds to the compiled code)."""
         key = (kind, id(node))
         found = self._interps.get(key)
         if found is None:
-            found = Interpreter(env(), unset, self.clock if clock is None else clock)
+            found = Interpreter(env(), unset)
             self._interps[key] = found
             found.new_id = uuid.uuid4
             self._keep.append(node)
+        found.clock = self.clock if clock is None else clock
         return found
 
     def ftype(self, f: Field, context: Context | None) -> t.Type:
@@ -237,6 +239,7 @@ class World:
         self.rows: dict[int, dict[Any, dict[str, Any]]] = {}
         self.position = 0
         self.elapsed = timedelta(0)  # how long after the start the clock stands
+        evaluator.clock = STARTED_AT  # what the model's `now()` reads, as ScenarioRun's
         # process instances by (process, key): state, pending timers, ended
         self.instances: dict[tuple[int, Any], Instance] = {}
 
@@ -442,6 +445,7 @@ class World:
         else:
             raise Unknowable(f"more than {MAX_FIRED} timers fall due: a timer sets itself again")
         self.elapsed += duration
+        self.ev.clock = STARTED_AT + self.elapsed
         return outcome
 
     # ------------------------------------------------------------ reactions

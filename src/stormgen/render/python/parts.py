@@ -118,6 +118,9 @@ class Parts:
         def lookup(v: View) -> str:
             return f"self.{lookup_method(v)}"
 
+        # compiled code stands in a method of its definition, which reads time through
+        # the clock the application binds to it (`Aggregate.clock` and the others)
+        target.setdefault("clock", "self.clock")
         return Compiler(env, Target(enum=enum_name, value=value_name, lookup=lookup, **target))
 
     def lookups(self, context: Context, mod: Module) -> tuple[LookupVM, ...]:
