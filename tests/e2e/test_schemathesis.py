@@ -36,6 +36,7 @@ EXAMPLES = {
     "coffee_shop": REPO / "examples" / "coffee_shop.storm",
     "clinic": REPO / "examples" / "clinic.storm",
     "library": REPO / "examples" / "library" / "library.storm",
+    "shop_saga": REPO / "examples" / "shop_saga.storm",
 }
 #: Cases per operation and phase: enough to cover every field's edge cases in the
 #: coverage phase (which does not count against it) and a sample in fuzzing.
