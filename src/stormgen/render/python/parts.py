@@ -24,9 +24,10 @@ from stormgen.model.nodes import (
     Field,
     Model,
     Name,
+    Then,
     View,
 )
-from stormgen.model.scope import ACTOR_KINDS, Scope
+from stormgen.model.scope import ACTOR_KINDS, Resolved, Scope
 from stormgen.render.python.expressions import CompileError, Compiler, Target
 from stormgen.render.python.files import File, Template, file, module_path
 from stormgen.render.python.literals import (
@@ -282,6 +283,45 @@ class Parts:
             "events": events,
             "event_tuple": py_tuple(self.plan.of(e).cls.name for e in owner.events),
         }
+
+    def command_args(
+        self,
+        then: Then,
+        target: Resolved,
+        context: Context,
+        env: t.Env,
+        c: Compiler,
+        mod: Module,
+    ) -> list[tuple[str, str]]:
+        """The Python keyword arguments of the command a policy's or a process's `then`
+        line issues (`target`, resolved), each field from `source`; a creating command's
+        uuid id left out (its class makes a fresh one)."""
+        cmd = target.element
+        assert isinstance(cmd, Command)
+        owner = target.owner
+        fields = list(cmd.fields)
+        if isinstance(owner, Aggregate) and not any(f.name == owner.id_field.name for f in fields):
+            fields.insert(0, owner.id_field)
+        assigned = {a.target: a for a in then.assignments}
+        cmd_context = target.context or context
+        args = []
+        for f in fields:
+            tp = self.type_of(f, cmd_context)
+            value = self.source(f, tp, assigned.get(f.name), env, c, cmd_context, mod)
+            if (
+                value is None
+                and isinstance(owner, Aggregate)
+                and f is owner.id_field
+                and cmd.creates
+                and tp == t.UUID
+            ):
+                continue  # a new instance: its class makes a fresh uuid
+            if value is None:
+                raise CompileError(
+                    f"{then.loc}: command field '{f.name}' of {cmd.name} has no source (E302)"
+                )
+            args.append((field_name(f.name), value))
+        return args
 
     def source(
         self,

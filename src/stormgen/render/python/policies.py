@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from stormgen.model import typecheck as tc
 from stormgen.model import types as t
-from stormgen.model.nodes import Aggregate, Command, Context, Event, Policy
+from stormgen.model.nodes import Command, Context, Event, Policy
 from stormgen.model.scope import COMMAND_KINDS, EVENT_KINDS
 from stormgen.render.python.expressions import CompileError
 from stormgen.render.python.files import Built, File, Template, file, module_path
 from stormgen.render.python.literals import py_docstring, py_str
 from stormgen.render.python.modules import Module
-from stormgen.render.python.names import field_name
 from stormgen.render.python.parts import RUNTIME, Builder, override
 from stormgen.render.python.viewmodels import Call, PolicyVM, ThenVM
 
@@ -88,31 +87,7 @@ class PolicyBuilder(Builder):
             if target is None or not isinstance(target.element, Command):
                 raise CompileError(f"{then.command.loc}: unknown command '{then.command.name}'")
             cmd = target.element
-            owner = target.owner
-            fields = list(cmd.fields)
-            if isinstance(owner, Aggregate) and not any(
-                f.name == owner.id_field.name for f in fields
-            ):
-                fields.insert(0, owner.id_field)
-            assigned = {a.target: a for a in then.assignments}
-            cmd_context = target.context or context
-            args = []
-            for f in fields:
-                tp = self.parts.type_of(f, cmd_context)
-                value = self.parts.source(f, tp, assigned.get(f.name), env, c, cmd_context, mod)
-                if (
-                    value is None
-                    and isinstance(owner, Aggregate)
-                    and f is owner.id_field
-                    and cmd.creates
-                    and tp == t.UUID
-                ):
-                    continue  # a new instance: its class makes a fresh uuid
-                if value is None:
-                    raise CompileError(
-                        f"{then.loc}: command field '{f.name}' of {cmd.name} has no source (E302)"
-                    )
-                args.append((field_name(f.name), value))
+            args = self.parts.command_args(then, target, context, env, c, mod)
             calls.append(Call(mod.use(self.plan.of(cmd).cls), tuple(args)))
             lines.append(ThenVM(calls[-1], line_if, loop, keep, index))
             if c is not when_c:

@@ -279,29 +279,10 @@ class ProcessBuilder(Builder):
         if target is None or not isinstance(target.element, Command):
             raise CompileError(f"{then.command.loc}: unknown command '{then.command.name}'")
         cmd = target.element
-        owner = target.owner
-        fields = list(cmd.fields)
-        if isinstance(owner, Aggregate) and not any(f.name == owner.id_field.name for f in fields):
-            fields.insert(0, owner.id_field)
-        assigned = {a.target: a for a in then.assignments}
-        cmd_context = target.context or context
-        args = []
-        for f in fields:
-            tp = self.parts.type_of(f, cmd_context)
-            value = self.parts.source(f, tp, assigned.get(f.name), env, c, cmd_context, mod)
-            if (
-                value is None
-                and isinstance(owner, Aggregate)
-                and f is owner.id_field
-                and cmd.creates
-                and tp == t.UUID
-            ):
-                continue  # a new instance: its class makes a fresh uuid
-            if value is None:
-                raise CompileError(
-                    f"{then.loc}: command field '{f.name}' of {cmd.name} has no source (E302)"
-                )
-            args.append(f"{field_name(f.name)}={value}")
+        args = [
+            f"{name}={value}"
+            for name, value in self.parts.command_args(then, target, context, env, c, mod)
+        ]
         callee = mod.use(self.plan.of(cmd).cls)
         out.append(f"{indent}step.issue({callee}({', '.join(args)}))")
         self.parts.finish(c, mod)

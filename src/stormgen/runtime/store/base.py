@@ -404,10 +404,10 @@ class EventStore(LogWriter, LogReader):
                 uow.set_meta(STORE_ID, found)
             return found
 
+    @abstractmethod
     def discard_everything(self) -> None:
         """Delete the log and every side table's rows (drop the view tables): what an
         interrupted merge left, before it is done again. Only `merge` calls it."""
-        raise NotImplementedError
 
     # -- health ----------------------------------------------------------------------
     def probe(self, timeout: float = 1.0) -> None:
