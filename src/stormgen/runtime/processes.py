@@ -93,7 +93,9 @@ class Step(Generic[S]):
 
     `state` is the state after the assignments made so far (`before` before any);
     `now` the trigger's time (the event's `recorded_at`, or the timer's due time), from
-    which `timer(after=...)` counts, so a replay decides the same.
+    which `timer(after=...)` counts, so a replay decides the same. `skipped` says the
+    handler's `if` was false (`skip`): the run decides nothing, and a `starts` handler
+    starts no instance.
     """
 
     def __init__(self, key: Any, state: S, now: datetime) -> None:
@@ -105,6 +107,16 @@ class Step(Generic[S]):
         #: timer name -> new due time (None: cancelled), in the order decided
         self.timers: dict[str, datetime | None] = {}
         self.ended = False
+        self.skipped = False
+
+    def skip(self) -> None:
+        """The handler's `if` is false: this run decides nothing (whatever it decided so
+        far is dropped), and an event that would start an instance starts none."""
+        self.state = self.before
+        self.commands.clear()
+        self.timers.clear()
+        self.ended = False
+        self.skipped = True
 
     def assign(self, **changes: Any) -> None:
         """Change state fields (a handler's assignments, all seeing the state before)."""

@@ -280,13 +280,15 @@ class ScenarioRun:
                 if not process.starts_with(event):
                     continue  # no instance, and this event does not start one
                 instance = Instance(text, process.initial(event, key))
-                self._instances[(process.name, text)] = (process, key, instance)
             elif found[2].ended:
                 continue
             else:
                 instance = found[2]
             step: Step[Any] = Step(key, instance.state, envelope.recorded_at)
             process.handle(step, event, envelope)
+            if step.skipped:
+                continue  # its `if` is false: nothing decided (a starting event starts none)
+            self._instances[(process.name, text)] = (process, key, instance)
             issued += self._settle(instance, step)
         return issued
 

@@ -474,11 +474,14 @@ class World:
                 if not handler.starts:
                     continue  # no instance, and this event does not start one
                 inst = Instance(process, self.started(process, context, key, data))
-                self.instances[(id(process), key)] = inst
             elif inst.ended:
                 continue
             env = partial(t.process_env, process, event, self.scope)
-            out += self.run_handler(inst, context, handler, env, data, meta["recorded_at"], meta)
+            issued = self.run_handler(inst, context, handler, env, data, meta["recorded_at"], meta)
+            if issued is None:
+                continue  # its `if` is false: nothing decided (a starting event starts none)
+            self.instances[(id(process), key)] = inst
+            out += issued
         return out
 
     def process_key(
@@ -525,7 +528,7 @@ class World:
         if handler is None:
             return []
         env = partial(t.process_env, process, None, self.scope)
-        return self.run_handler(inst, context, handler, env, {}, due, None)
+        return self.run_handler(inst, context, handler, env, {}, due, None) or []
 
     def run_handler(
         self,
@@ -536,10 +539,11 @@ class World:
         data: dict[str, Any],
         now: datetime,
         meta: dict[str, Any] | None,
-    ) -> list[tuple[Command, dict[str, Any]]]:
+    ) -> list[tuple[Command, dict[str, Any]]] | None:
         """One handler on one instance, as the compiled one: its `if` and assignments see
         the state before; its `then`, `timer`, `cancel` and `end` lines, in order, the
-        state after."""
+        state after. The commands it issues; None when its `if` is false (it decides
+        nothing, and the instance is left as it was)."""
         process = inst.process
         unset = frozenset(
             f.name for f in process.fields if f.default is None and not f.type.optional
@@ -548,7 +552,7 @@ class World:
         head.metadata = meta
         before = inst.state
         if handler.condition is not None and not head.eval(handler.condition, data, before):
-            return []
+            return None
         lines_env = partial(_handler_env, handler, env)
         interp = self.ev.interp("process", handler, lines_env, unset)
         interp.metadata = meta

@@ -1,12 +1,14 @@
 """The module of a process: its state class and its base class, one handler method each.
 
 A handler's body follows the language (docs/language.md, "Processes"): the handler's
-`if` sees the event and the state before it; the assignments all see that state too
-and are made at once (`step.assign`); the `then`, `timer`, `cancel` and `end` lines,
-in the model's order, see the state after them. A `then` fills its command from its
-assignments, then same-named fields of the event, then of the state (the key
-included), then defaults. The state class holds the key and every state field; a
-field without a default is none until set (read through `_value`).
+`if` sees the event and the state before it, and when false the handler skips
+(`step.skip()`: it decides nothing, and a `starts` handler starts no instance); the
+assignments all see that state too and are made at once (`step.assign`); the `then`,
+`timer`, `cancel` and `end` lines, in the model's order, see the state after them. A
+`then` fills its command from its assignments, then same-named fields of the event,
+then of the state (the key included), then defaults. The state class holds the key
+and every state field; a field without a default is none until set (read through
+`_value`).
 """
 
 from __future__ import annotations
@@ -181,11 +183,13 @@ class ProcessBuilder(Builder):
         self.owner, self.with_event = owner, event is not None
         c = self._compiler(env, mod)
         head: list[str] = []
+        # a false `if` decides nothing (a `starts` handler starts no instance)
+        skip = ["    step.skip()", "    return"]
         if isinstance(handler.condition, Unary) and handler.condition.op == "not":
-            # `on ... if not C`: return when C holds
-            head += [f"if {c.compile(handler.condition.operand, t.BOOL)}:", "    return"]
+            # `on ... if not C`: skip when C holds
+            head += [f"if {c.compile(handler.condition.operand, t.BOOL)}:", *skip]
         elif handler.condition is not None:
-            head += [f"if not ({c.compile(handler.condition, t.BOOL)}):", "    return"]
+            head += [f"if not ({c.compile(handler.condition, t.BOOL)}):", *skip]
         after = tc.narrowed_by(handler.condition, env)
         lets: dict[str, tuple[t.Type, Expr]] = {}
         if handler.lets:
