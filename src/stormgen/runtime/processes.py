@@ -39,6 +39,7 @@ from stormgen.runtime.clock import SYSTEM_CLOCK, Clock
 from stormgen.runtime.crypto import KeyRing, decrypt_value, encrypt_value
 from stormgen.runtime.dispatch import _marker, handlers
 from stormgen.runtime.envelope import SEALED_KEY, RecordedEvent, format_time, parse_time
+from stormgen.runtime.lookups import UNBOUND, Lookups
 from stormgen.runtime.messages import Command, Envelope, Event
 from stormgen.runtime.store.roles import EncryptionKeys
 from stormgen.runtime.views import key_by
@@ -191,6 +192,8 @@ class Process(ABC, Generic[S]):
     starts: ClassVar[tuple[type[Event], ...]] = ()
     #: the names of its timers
     timers: ClassVar[tuple[str, ...]] = ()
+    #: the views it reads (a model's `View[key]`): bound by the application
+    lookups: Lookups = UNBOUND
     #: what the model's `now()` and `today()` read (the application binds its clock)
     clock: Clock = SYSTEM_CLOCK
     #: the state fields holding personal data, stored sealed (see the module's doc)

@@ -116,12 +116,10 @@ class ScenarioRun:
         self._instances: dict[tuple[str, str], tuple[Process[Any], Any, Instance]] = {}
         self._position = 0
         self.clock = ScenarioClock()
-        # `View[key]` in a guard or a policy reads the rows this scenario's events made
+        # `View[key]` in a guard, a policy or a process reads the rows this scenario's
+        # events made
         lookups = Lookups(_ScenarioRows(self._rows), {view.name: view for view in self.views})
-        for aggregate in self.aggregates:
-            aggregate.lookups = lookups
-        for policy in self.policies:
-            policy.lookups = lookups
+        lookups.bind([*self.aggregates, *self.policies, *self.processes])
         # the model's `now()` reads the scenario's clock: its start, until time passes
         definitions: list[Aggregate[Any] | Policy | View[Any] | Process[Any]] = [
             *self.aggregates,

@@ -548,14 +548,15 @@ class World:
         unset = frozenset(
             f.name for f in process.fields if f.default is None and not f.type.optional
         )
+        rows = self.view_rows(context)  # what its lookups `View[key]` read
         head = self.ev.interp("process-if", handler, env, unset)
-        head.metadata = meta
+        head.metadata, head.rows = meta, rows
         before = inst.state
         if handler.condition is not None and not head.eval(handler.condition, data, before):
             return None
         lines_env = partial(_handler_env, handler, env)
         interp = self.ev.interp("process", handler, lines_env, unset)
-        interp.metadata = meta
+        interp.metadata, interp.rows = meta, rows
         after = dict(before)
         for a in handler.assignments:
             f = next(f for f in process.fields if f.name == a.target)
@@ -608,7 +609,7 @@ class World:
         inner = interp
         if then.fan is not None:
             inner = self.ev.interp("process-fan", then, partial(_fan_env, then.fan, interp.env))
-            inner.metadata = interp.metadata
+            inner.metadata, inner.rows = interp.metadata, interp.rows
             items = list(inner.eval(then.fan.source, data, state))
         out: list[tuple[Command, dict[str, Any]]] = []
         targets = self.ev.command_fields(command, found)

@@ -66,6 +66,7 @@ class ProcessBuilder(Builder):
     def build(self, context: Context, process: Process) -> Built[ProcessVM]:
         symbols = self.plan.of(process)
         mod = self.plan.module(symbols.base.module)
+        self.parts.read.clear()
         mod.std("dataclasses", "dataclass")
         for name in ("Process", "Step"):
             mod.std(RUNTIME, name)
@@ -146,6 +147,7 @@ class ProcessBuilder(Builder):
             starts=py_tuple(starts),
             timers=py_tuple(py_str(name) for name in process.timer_names),
             handlers=tuple(handlers),
+            lookups=self.parts.lookups(context, mod),
             pii=self._pii(process, personal),
         )
 
@@ -198,12 +200,14 @@ class ProcessBuilder(Builder):
         if handler.assignments:
             state = t.process_state(process, scope)
             changes = []
+            # the assignments see what the `if` proved (`X[k] != none`), as the checker does
+            narrowed = c if after is env else self._compiler(after, mod)
             for j, a in enumerate(handler.assignments):
                 expr = a.value
                 if a.op != "=":
                     expr = Binary(a.op[0], Name(("state", a.target), a.loc), a.value, a.loc)
                 seen = {n.name: lets[n.name] for n in handler.lets if n.after <= j}
-                ac = self._compiler(replace(after, lets=seen), mod) if seen else c
+                ac = self._compiler(replace(after, lets=seen), mod) if seen else narrowed
                 changes.append(f"{field_name(a.target)}={ac.compile(expr, state[a.target])}")
                 self.parts.finish(ac, mod)
             assign.append(f"step.assign({', '.join(changes)})")
