@@ -3,10 +3,10 @@ process.
 
 A model's `View[key]` compiles to a method of the aggregate, policy or process that
 asks its `lookups` for the row: the application binds every definition it is given to
-one `Lookups` over its store (`bind`), and the row comes back decoded to the view's row class (pii
-columns opened), or None when the view has no row with that key. A view is eventually
-consistent: its row shows the events its consumer has applied so far, which may lag
-behind the log.
+one `Lookups` over its store (`bind`), and the row comes back decoded to the view's row
+class (pii columns opened), or None when the view has no row with that key. A view is
+eventually consistent: its row shows the events its consumer has applied so far, which
+may lag behind the log.
 """
 
 from __future__ import annotations
