@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from stormgen import load
+from stormgen.checks import check
+from stormgen.lang import parse_model
 from stormgen.render.output import RenderedFile
 from stormgen.render.python import render_project, ruff_executable
 from stormgen.render.targets import normalize, plan, write_files
@@ -28,6 +30,17 @@ TRICKY = Path(__file__).with_name("tricky.storm")
 FEATURES = Path(__file__).with_name("features.storm")
 #: The same names in several contexts.
 CLASHES = Path(__file__).with_name("clashes.storm")
+
+
+def errors(folder: Path, text: str) -> list[tuple[str, str, int, int]]:
+    """The errors `validate` finds in a model's text: code, message, line and column."""
+    path = folder / "broken.storm"
+    path.write_text(text)
+    return [
+        (d.code, d.message, d.location.line, d.location.column)
+        for d in check(parse_model(path))
+        if d.code.startswith("E")
+    ]
 
 
 def render(model: Path) -> dict[str, RenderedFile]:

@@ -35,8 +35,10 @@ def test_handlers_read_like_the_model(module: str) -> None:
     assert '    timers = ("PaymentDue", "Reminder")\n' in module
     assert 'step.timer("PaymentDue", after=timedelta(minutes=15))' in module
     assert "    @key_for(Paid)\n    def key_of_paid(" in module
-    # the `if not paid` of a timer's handler returns early; assignments come first
-    assert "        if state.paid:\n            return\n" in module
+    # a false `if` skips the handler (a starting one starts nothing); assignments first
+    skip = "\n            step.skip()\n            return\n"
+    assert f"        if not (event.total > 0):{skip}" in module
+    assert f"        if state.paid:{skip}" in module
     assert "step.assign(reminders=state.reminders + 1)\n        state = step.state\n" in module
     assert 'step.issue(Remind(order_id=state.order_id, note="pay for " + item))' in module
     assert "        if state.reminders >= 0:\n            step.end()\n" in module
@@ -107,6 +109,25 @@ def test_the_compiled_process_cancels_an_unpaid_order(
         assert app.state("Shop.Order", paid.id).state.status == "paid"
         done = app.process_instance("Shop.Checkout", unpaid.id)
         assert done is not None and done.ended and done.state.reminders == 1
+
+
+def test_an_order_of_nothing_starts_no_checkout(
+    service: tuple[ModuleType, ModuleType], tmp_path: Path
+) -> None:
+    # `on Placed if total > 0 starts`: a false condition starts no instance, on a file
+    app_module, order = service
+    clock = TestClock()
+    definitions: dict[str, Any] = app_module.definitions()
+    store = f"sqlite:///{tmp_path / 'events.db'}"
+    with Application.open(store, clock=clock, **definitions) as app:
+        free = app.handle(order.Place(total=Decimal(0), items=("water",)))
+        app.handle(order.Pay(order_id=free.id))
+        app.run_consumers()
+        assert app.process_instance("Shop.Checkout", free.id) is None
+        assert app.process_instances("Shop.Checkout") == []
+        clock.advance(timedelta(hours=1))
+        assert app.fire_timers() == 0
+        assert app.state("Shop.Order", free.id).state.status == "paid"
 
 
 PII_MODEL = """model Greet

@@ -20,7 +20,7 @@ from stormgen.render.board import build_board, render_board
 from stormgen.render.diagram import event_flow, to_mermaid
 from stormgen.render.targets import with_graph
 
-from ._helpers import check_project, generate, render, run
+from ._helpers import check_project, errors, generate, render, run
 
 MODEL = """\
 model Look
@@ -73,16 +73,6 @@ def model(tmp_path: Path) -> Path:
     path = tmp_path / "look.storm"
     path.write_text(MODEL)
     return path
-
-
-def errors(tmp_path: Path, text: str) -> list[tuple[str, str, int, int]]:
-    path = tmp_path / "broken.storm"
-    path.write_text(text)
-    return [
-        (d.code, d.message, d.location.line, d.location.column)
-        for d in check(parse_model(path))
-        if d.code.startswith("E")
-    ]
 
 
 def test_a_model_with_lookups_checks_clean(model: Path) -> None:

@@ -52,7 +52,7 @@ def test_generated_scenario_tests_agree_with_stormgen_test(
         "test_wrong_pinged_too_soon",
         "test_wrong_the_wrong_guard",
     ]
-    assert sum(expected.values()) == 12
+    assert sum(expected.values()) == 14
 
     project = generate(SCENARIOS, tmp_path / "scenarios")
     run([ruff_executable(), "check", "--no-cache", "."], project)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from coffee_domain import Drink, MarkPaid, Order, OrderStatus, PlaceOrder
-from process_domain import Checkout
+from coffee_domain import Drink, MarkPaid, Order, OrderPlaced, OrderStatus, PlaceOrder
+from process_domain import Checkout, CheckoutState
 from runtime_support import Stores
 
-from stormgen.runtime import FAILURES_STREAM, Application, Rejected, Step, TestClock
+from stormgen.runtime import FAILURES_STREAM, Application, Rejected, Step, TestClock, on_event
 from stormgen.runtime.processes import stream_name
 
 
@@ -327,3 +327,35 @@ def test_a_process_failing_in_a_pass_is_rolled_back_alone(stores: Stores) -> Non
     for order in orders:
         instance = app.process_instance(Checkout.name, order.order_id)
         assert instance is not None and not instance.ended and "PaymentDue" in instance.timers
+
+
+class _BigOrders(Checkout):
+    """`on OrderPlaced if total >= 10 starts`: a smaller order starts no instance."""
+
+    @on_event(OrderPlaced)
+    def placed(self, step: Step[CheckoutState], event: OrderPlaced) -> None:
+        if not event.total >= 10:
+            step.skip()
+            return
+        super().placed(step, event)
+
+
+def test_a_start_whose_condition_is_false_starts_nothing(stores: Stores) -> None:
+    clock = TestClock()
+    app = stores.app(aggregates=[Order()], processes=[_BigOrders()], clock=clock)
+    small = _place(app)  # a total of 7
+    big = PlaceOrder(customer="Bo", drinks=[Drink("mocha", Decimal(12))], total=Decimal(12))
+    app.handle(big)
+    app.run_consumers()
+    stream = stream_name(Checkout.name, str(small.order_id))
+    assert app.process_instance(Checkout.name, small.order_id) is None
+    assert app.store.stream_version(stream) == 0
+    # the big one started as before: the only instance, the only timer
+    assert [i["key"] for i in app.process_instances(Checkout.name)] == [str(big.order_id)]
+    with app.store.reading() as uow:
+        assert [(t.key, t.name) for t in uow.list_timers()] == [(str(big.order_id), "PaymentDue")]
+    # no instance either for the events that follow: the payment ends nothing
+    app.handle(MarkPaid(order_id=small.order_id, amount=Decimal(7)))
+    app.run_consumers()
+    assert app.store.stream_version(stream) == 0
+    assert app.state(Order, small.order_id).state.status is OrderStatus.Paid

@@ -8,8 +8,8 @@ Node ids are ``"<kind>:<qualified name>"``: ``"context:Ordering"``,
 ``name``, ``context`` (its name or None), ``element`` (the
 :mod:`~stormgen.model.nodes` dataclass), ``loc``, and ``published`` for events.
 Every edge has a ``kind``: ``contains``, ``handles``, ``emits``, ``issues``,
-``triggers``, ``feeds``, ``reads`` (a view to the command or policy whose lookups
-``View[key]`` read it; drawn dashed), ``consumes``, ``timer``, ``publishes`` or
+``triggers``, ``feeds``, ``reads`` (a view to the command, policy or process whose
+lookups ``View[key]`` read it; drawn dashed), ``consumes``, ``timer``, ``publishes`` or
 ``upstream-of``.
 A process (``"process:Ordering.Checkout"``) ``consumes`` the events its handlers take
 (an event -> process edge, ``starts`` true for a starting handler, ``acts`` true when
@@ -22,6 +22,7 @@ References that do not resolve are left out: reporting them is the checks' job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import networkx as nx
@@ -36,6 +37,7 @@ from stormgen.model.nodes import (
     Model,
     Policy,
     Process,
+    Then,
 )
 from stormgen.model.scope import (
     ACTOR_KINDS,
@@ -201,7 +203,9 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
 
         for process in context.processes:
             _process_edges(g, scope, context, process)
-            add_hotspots(node_id(Resolved("process", process, context)), context, process.hotspots)
+            pid = node_id(Resolved("process", process, context))
+            add_reads(pid, context, process_expressions(process))
+            add_hotspots(pid, context, process.hotspots)
 
     file_order = {f.path: i for i, f in enumerate(model.files)}
     hotspots.sort(
@@ -250,7 +254,13 @@ def build_graph(model: Model, scope: Scope | None = None) -> Any:
     return g
 
 
-__all__ = ["build_graph", "command_expressions", "node_id", "policy_expressions"]
+__all__ = [
+    "build_graph",
+    "command_expressions",
+    "node_id",
+    "policy_expressions",
+    "process_expressions",
+]
 
 
 def command_expressions(command: Command) -> list[Expr]:
@@ -265,7 +275,26 @@ def command_expressions(command: Command) -> list[Expr]:
 def policy_expressions(policy: Policy) -> list[Expr]:
     """Every expression of a policy: its ``if`` and each ``then`` line's."""
     out = [policy.condition] if policy.condition is not None else []
-    for then in policy.thens:
+    return out + _then_expressions(policy.thens)
+
+
+def process_expressions(process: Process) -> list[Expr]:
+    """Every expression of a process's handlers (but their ``by``, which reads no view):
+    each one's ``if``, assignments, ``let``s, ``then``, ``timer`` and ``end`` lines."""
+    out: list[Expr] = []
+    for handler in process.handlers:
+        out += [handler.condition] if handler.condition is not None else []
+        out += [a.value for a in handler.assignments] + [x.value for x in handler.lets]
+        out += _then_expressions(handler.thens)
+        out += [x for timer in handler.timers for x in (timer.after, timer.at) if x is not None]
+        out += [end.condition for end in handler.ends if end.condition is not None]
+    return out
+
+
+def _then_expressions(thens: Iterable[Then]) -> list[Expr]:
+    """Every expression of ``then`` lines: their fields, their ``if`` and their ``for``."""
+    out: list[Expr] = []
+    for then in thens:
         out += [a.value for a in then.assignments]
         out += [then.condition] if then.condition is not None else []
         if then.fan is not None:

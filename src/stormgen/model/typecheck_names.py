@@ -143,7 +143,8 @@ class NameChecker(CheckerBase):
             self.problems.append(
                 mismatch(
                     f"{env.where} cannot read a view: `{view.name}[...]` stands in a "
-                    "command's `require`, `let` or `emit`, or in a policy",
+                    "command's `require`, `let` or `emit`, in a policy, or in a process's "
+                    "handler",
                     e.loc,
                     "a view's row changes with events that may not have reached it yet",
                 )

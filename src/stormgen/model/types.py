@@ -414,7 +414,8 @@ class Env:
     lets: Mapping[str, tuple[Type, Expr]] = field(default_factory=dict)
     #: variables bound around the expression (a policy's fan-out `for x in L`)
     locals: Mapping[str, Type] = field(default_factory=dict)
-    #: whether ``View[key]`` may read a view here (a command or a policy)
+    #: whether ``View[key]`` may read a view here (a command, a policy or a process's
+    #: handler)
     lookups: bool = False
     #: whether `id("name")` (a stable id made from a name) may be called: in scenarios
     ids: bool = False
@@ -536,7 +537,8 @@ def process_state(process: Process, scope: Scope) -> dict[str, Type]:
 
 def process_env(process: Process, event: Event | None, scope: Scope, *, state: bool = True) -> Env:
     """What a process's handler sees: the event (none for a timer), then the instance's
-    state (not in `by`, which picks the instance)."""
+    state, and its context's views (`View[key]`), as a policy does; `by`, which picks
+    the instance, sees only the event."""
     context = scope.context_of(process)
     return Env(
         scope,
@@ -546,6 +548,7 @@ def process_env(process: Process, event: Event | None, scope: Scope, *, state: b
         state=Namespace("state", "state", process_state(process, scope)) if state else None,
         enums=visible_enums(scope, context),
         note=None if state else "`by` picks the instance, so it sees only the event",
+        lookups=state,
     )
 
 

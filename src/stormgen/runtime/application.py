@@ -131,10 +131,12 @@ class Application:
         self.rows = ViewRows(store, self.reader)
         #: the views' rows by key, for the definitions that read them (`View[key]`)
         self.lookups = Lookups(self.rows, self.views)
-        for aggregate in self.aggregates.values():
-            aggregate.lookups = self.lookups
-        for policy in self.policies.values():
-            policy.lookups = self.lookups
+        readers: list[Aggregate[Any] | Policy | Process[Any]] = [
+            *self.aggregates.values(),
+            *self.policies.values(),
+            *self.processes.values(),
+        ]
+        self.lookups.bind(readers)
         # the model's `now()` reads the application's clock (a test clock moves it too)
         definitions: list[Aggregate[Any] | Policy | View[Any] | Process[Any]] = [
             *self.aggregates.values(),

@@ -1,16 +1,17 @@
-"""Lookups: a view's current row read by key, from a command's guards or a policy.
+"""Lookups: a view's current row read by key, from a command's guards, a policy or a
+process.
 
-A model's `View[key]` compiles to a method of the aggregate or policy that asks its
-`lookups` for the row: the application binds every definition it is given to one
-`Lookups` over its store, and the row comes back decoded to the view's row class (pii
-columns opened), or None when the view has no row with that key. A view is eventually
-consistent: its row shows the events its consumer has applied so far, which may lag
-behind the log.
+A model's `View[key]` compiles to a method of the aggregate, policy or process that
+asks its `lookups` for the row: the application binds every definition it is given to
+one `Lookups` over its store (`bind`), and the row comes back decoded to the view's row
+class (pii columns opened), or None when the view has no row with that key. A view is
+eventually consistent: its row shows the events its consumer has applied so far, which
+may lag behind the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from stormgen.runtime import codec
@@ -23,6 +24,12 @@ class RowReader(Protocol):
     def row(self, view: Any, key: Any) -> dict[str, Any] | None: ...
 
 
+class Reader(Protocol):
+    """A definition that reads views: an aggregate, a policy or a process."""
+
+    lookups: Lookups
+
+
 class Lookups:
     """Reads the views of one application by name and key (unbound: no application)."""
 
@@ -31,6 +38,11 @@ class Lookups:
     ) -> None:
         self.reader = reader
         self.views = views if views is not None else {}
+
+    def bind(self, definitions: Iterable[Reader]) -> None:
+        """Make `definitions` read their views through these lookups."""
+        for definition in definitions:
+            definition.lookups = self
 
     def row(self, view: str, key: Any) -> Any:
         """The row of the view named `view` (`Context.View`) keyed `key`, as an instance

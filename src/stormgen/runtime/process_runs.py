@@ -164,6 +164,8 @@ class ProcessRuns:
             state = instance.state
         step = Step(key, state, env.recorded_at)
         process.handle(step, event, env)
+        if step.skipped:
+            return  # its `if` is false: nothing to record (a starting event starts none)
         trigger = {"event_id": env.id, "event_type": env.type}
         correlation = env.metadata.get("correlation_id") or env.id
         traced = (correlation, env.id)

@@ -39,6 +39,7 @@ from stormgen.runtime.clock import SYSTEM_CLOCK, Clock
 from stormgen.runtime.crypto import KeyRing, decrypt_value, encrypt_value
 from stormgen.runtime.dispatch import _marker, handlers
 from stormgen.runtime.envelope import SEALED_KEY, RecordedEvent, format_time, parse_time
+from stormgen.runtime.lookups import UNBOUND, Lookups
 from stormgen.runtime.messages import Command, Envelope, Event
 from stormgen.runtime.store.roles import EncryptionKeys
 from stormgen.runtime.views import key_by
@@ -93,7 +94,9 @@ class Step(Generic[S]):
 
     `state` is the state after the assignments made so far (`before` before any);
     `now` the trigger's time (the event's `recorded_at`, or the timer's due time), from
-    which `timer(after=...)` counts, so a replay decides the same.
+    which `timer(after=...)` counts, so a replay decides the same. `skipped` says the
+    handler's `if` was false (`skip`): the run decides nothing, and a `starts` handler
+    starts no instance.
     """
 
     def __init__(self, key: Any, state: S, now: datetime) -> None:
@@ -105,6 +108,16 @@ class Step(Generic[S]):
         #: timer name -> new due time (None: cancelled), in the order decided
         self.timers: dict[str, datetime | None] = {}
         self.ended = False
+        self.skipped = False
+
+    def skip(self) -> None:
+        """The handler's `if` is false: this run decides nothing (whatever it decided so
+        far is dropped), and an event that would start an instance starts none."""
+        self.state = self.before
+        self.commands.clear()
+        self.timers.clear()
+        self.ended = False
+        self.skipped = True
 
     def assign(self, **changes: Any) -> None:
         """Change state fields (a handler's assignments, all seeing the state before)."""
@@ -179,6 +192,8 @@ class Process(ABC, Generic[S]):
     starts: ClassVar[tuple[type[Event], ...]] = ()
     #: the names of its timers
     timers: ClassVar[tuple[str, ...]] = ()
+    #: the views it reads (a model's `View[key]`): bound by the application
+    lookups: Lookups = UNBOUND
     #: what the model's `now()` and `today()` read (the application binds its clock)
     clock: Clock = SYSTEM_CLOCK
     #: the state fields holding personal data, stored sealed (see the module's doc)

@@ -116,12 +116,10 @@ class ScenarioRun:
         self._instances: dict[tuple[str, str], tuple[Process[Any], Any, Instance]] = {}
         self._position = 0
         self.clock = ScenarioClock()
-        # `View[key]` in a guard or a policy reads the rows this scenario's events made
+        # `View[key]` in a guard, a policy or a process reads the rows this scenario's
+        # events made
         lookups = Lookups(_ScenarioRows(self._rows), {view.name: view for view in self.views})
-        for aggregate in self.aggregates:
-            aggregate.lookups = lookups
-        for policy in self.policies:
-            policy.lookups = lookups
+        lookups.bind([*self.aggregates, *self.policies, *self.processes])
         # the model's `now()` reads the scenario's clock: its start, until time passes
         definitions: list[Aggregate[Any] | Policy | View[Any] | Process[Any]] = [
             *self.aggregates,
@@ -280,13 +278,15 @@ class ScenarioRun:
                 if not process.starts_with(event):
                     continue  # no instance, and this event does not start one
                 instance = Instance(text, process.initial(event, key))
-                self._instances[(process.name, text)] = (process, key, instance)
             elif found[2].ended:
                 continue
             else:
                 instance = found[2]
             step: Step[Any] = Step(key, instance.state, envelope.recorded_at)
             process.handle(step, event, envelope)
+            if step.skipped:
+                continue  # its `if` is false: nothing decided (a starting event starts none)
+            self._instances[(process.name, text)] = (process, key, instance)
             issued += self._settle(instance, step)
         return issued
 

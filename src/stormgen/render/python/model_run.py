@@ -474,11 +474,14 @@ class World:
                 if not handler.starts:
                     continue  # no instance, and this event does not start one
                 inst = Instance(process, self.started(process, context, key, data))
-                self.instances[(id(process), key)] = inst
             elif inst.ended:
                 continue
             env = partial(t.process_env, process, event, self.scope)
-            out += self.run_handler(inst, context, handler, env, data, meta["recorded_at"], meta)
+            issued = self.run_handler(inst, context, handler, env, data, meta["recorded_at"], meta)
+            if issued is None:
+                continue  # its `if` is false: nothing decided (a starting event starts none)
+            self.instances[(id(process), key)] = inst
+            out += issued
         return out
 
     def process_key(
@@ -525,7 +528,7 @@ class World:
         if handler is None:
             return []
         env = partial(t.process_env, process, None, self.scope)
-        return self.run_handler(inst, context, handler, env, {}, due, None)
+        return self.run_handler(inst, context, handler, env, {}, due, None) or []
 
     def run_handler(
         self,
@@ -536,22 +539,24 @@ class World:
         data: dict[str, Any],
         now: datetime,
         meta: dict[str, Any] | None,
-    ) -> list[tuple[Command, dict[str, Any]]]:
+    ) -> list[tuple[Command, dict[str, Any]]] | None:
         """One handler on one instance, as the compiled one: its `if` and assignments see
         the state before; its `then`, `timer`, `cancel` and `end` lines, in order, the
-        state after."""
+        state after. The commands it issues; None when its `if` is false (it decides
+        nothing, and the instance is left as it was)."""
         process = inst.process
         unset = frozenset(
             f.name for f in process.fields if f.default is None and not f.type.optional
         )
+        rows = self.view_rows(context)  # what its lookups `View[key]` read
         head = self.ev.interp("process-if", handler, env, unset)
-        head.metadata = meta
+        head.metadata, head.rows = meta, rows
         before = inst.state
         if handler.condition is not None and not head.eval(handler.condition, data, before):
-            return []
+            return None
         lines_env = partial(_handler_env, handler, env)
         interp = self.ev.interp("process", handler, lines_env, unset)
-        interp.metadata = meta
+        interp.metadata, interp.rows = meta, rows
         after = dict(before)
         for a in handler.assignments:
             f = next(f for f in process.fields if f.name == a.target)
@@ -604,7 +609,7 @@ class World:
         inner = interp
         if then.fan is not None:
             inner = self.ev.interp("process-fan", then, partial(_fan_env, then.fan, interp.env))
-            inner.metadata = interp.metadata
+            inner.metadata, inner.rows = interp.metadata, interp.rows
             items = list(inner.eval(then.fan.source, data, state))
         out: list[tuple[Command, dict[str, Any]]] = []
         targets = self.ev.command_fields(command, found)

@@ -1,12 +1,14 @@
 """The module of a process: its state class and its base class, one handler method each.
 
 A handler's body follows the language (docs/language.md, "Processes"): the handler's
-`if` sees the event and the state before it; the assignments all see that state too
-and are made at once (`step.assign`); the `then`, `timer`, `cancel` and `end` lines,
-in the model's order, see the state after them. A `then` fills its command from its
-assignments, then same-named fields of the event, then of the state (the key
-included), then defaults. The state class holds the key and every state field; a
-field without a default is none until set (read through `_value`).
+`if` sees the event and the state before it, and when false the handler skips
+(`step.skip()`: it decides nothing, and a `starts` handler starts no instance); the
+assignments all see that state too and are made at once (`step.assign`); the `then`,
+`timer`, `cancel` and `end` lines, in the model's order, see the state after them. A
+`then` fills its command from its assignments, then same-named fields of the event,
+then of the state (the key included), then defaults. The state class holds the key
+and every state field; a field without a default is none until set (read through
+`_value`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class ProcessBuilder(Builder):
     def build(self, context: Context, process: Process) -> Built[ProcessVM]:
         symbols = self.plan.of(process)
         mod = self.plan.module(symbols.base.module)
+        self.parts.read.clear()
         mod.std("dataclasses", "dataclass")
         for name in ("Process", "Step"):
             mod.std(RUNTIME, name)
@@ -144,6 +147,7 @@ class ProcessBuilder(Builder):
             starts=py_tuple(starts),
             timers=py_tuple(py_str(name) for name in process.timer_names),
             handlers=tuple(handlers),
+            lookups=self.parts.lookups(context, mod),
             pii=self._pii(process, personal),
         )
 
@@ -181,11 +185,13 @@ class ProcessBuilder(Builder):
         self.owner, self.with_event = owner, event is not None
         c = self._compiler(env, mod)
         head: list[str] = []
+        # a false `if` decides nothing (a `starts` handler starts no instance)
+        skip = ["    step.skip()", "    return"]
         if isinstance(handler.condition, Unary) and handler.condition.op == "not":
-            # `on ... if not C`: return when C holds
-            head += [f"if {c.compile(handler.condition.operand, t.BOOL)}:", "    return"]
+            # `on ... if not C`: skip when C holds
+            head += [f"if {c.compile(handler.condition.operand, t.BOOL)}:", *skip]
         elif handler.condition is not None:
-            head += [f"if not ({c.compile(handler.condition, t.BOOL)}):", "    return"]
+            head += [f"if not ({c.compile(handler.condition, t.BOOL)}):", *skip]
         after = tc.narrowed_by(handler.condition, env)
         lets: dict[str, tuple[t.Type, Expr]] = {}
         if handler.lets:
@@ -194,12 +200,14 @@ class ProcessBuilder(Builder):
         if handler.assignments:
             state = t.process_state(process, scope)
             changes = []
+            # the assignments see what the `if` proved (`X[k] != none`), as the checker does
+            narrowed = c if after is env else self._compiler(after, mod)
             for j, a in enumerate(handler.assignments):
                 expr = a.value
                 if a.op != "=":
                     expr = Binary(a.op[0], Name(("state", a.target), a.loc), a.value, a.loc)
                 seen = {n.name: lets[n.name] for n in handler.lets if n.after <= j}
-                ac = self._compiler(replace(after, lets=seen), mod) if seen else c
+                ac = self._compiler(replace(after, lets=seen), mod) if seen else narrowed
                 changes.append(f"{field_name(a.target)}={ac.compile(expr, state[a.target])}")
                 self.parts.finish(ac, mod)
             assign.append(f"step.assign({', '.join(changes)})")
