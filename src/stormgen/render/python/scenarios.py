@@ -11,11 +11,14 @@ the events expected, with their fields sourced as the model says, and the state 
 The search is a deterministic sampling of typical values (0, 1, -1, the literals the
 expressions mention, each enum member, empty and one-item lists...). When nothing is
 found, or an expression depends on the clock or fresh ids, the scenario is left out
-and the test file says so.
+and the test file says so. Each sample is tried once; its guards run in order up to
+the first that fails, as in the generated code; and a guard's answer is kept for the
+values it reads (through its ``let``s too), which most samples share.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from stormgen.model.nodes import (
     Aggregate,
     Assignment,
     Binary,
+    Call,
     Command,
     Context,
     Event,
@@ -204,55 +208,88 @@ class ScenarioFinder:
         exprs += [e.condition for e in cmd.emits if e.condition is not None]
         cands = Candidates(self.scope, literals_in(exprs))
         rng = random.Random(f"{self.context.name}.{self.agg.name}.{cmd.name}")
+        pools = self.pools(cmd, cands)
+        guards = [_Guard(r.condition, env, pools) for r in cmd.requires]
+        # what each guard gave for the values it reads: the samples share most of them
+        memo: dict[tuple[int, ...], bool | None] = {}
         happy: Outcome | None = None
         rejections: list[Outcome | None] = [None] * len(cmd.requires)
-        for state, command in self._samples(cmd, cands, rng):
-            try:
-                results = [bool(early.eval(r.condition, command, state)) for r in cmd.requires]
-                later = [bool(late.eval(r.condition, command, state)) for r in cmd.requires]
-            except Unknowable:
-                continue
-            if results != later:
-                continue
-            failing = next((i for i, ok in enumerate(results) if not ok), None)
+        for picks, state, command in self.samples(cmd, pools, rng):
+            # in order, up to the first that fails, as the generated code checks them
+            failing: int | None = None
+            passed: bool | None = True
+            for index, guard in enumerate(guards):
+                key = (index, *(picks[i] for i in guard.reads))
+                if key not in memo:
+                    memo[key] = guard.passes(early, late, command, state)
+                passed = memo[key]
+                if not passed:
+                    failing = index
+                    break
             if failing is None:
                 if happy is None:
                     happy = self._accepted(cmd, env, (interp, early, late), state, command)
-            elif rejections[failing] is None:
+            elif passed is not None and rejections[failing] is None:
                 message = cmd.requires[failing].message
                 rejections[failing] = Outcome(state, command, message, (), None)
             if happy is not None and all(r is not None for r in rejections):
                 break
         return happy, rejections
 
-    def _samples(
-        self, cmd: Command, cands: Candidates, rng: random.Random
-    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        ctypes = self.command_types(cmd)
+    def pools(self, cmd: Command, cands: Candidates) -> list[tuple[str, str, list[Any]]]:
+        """The values to try, as (``message`` or ``state``, field, values): the command's
+        fields but its aggregate's id, then (unless it creates) the state's."""
         id_name = self.agg.id_field.name
-        pools_cmd = {n: cands.of(tp) for n, tp in ctypes.items() if n != id_name}
-        initial = self.initial_state()
-        pools_state: dict[str, list[Any]] = {}
+        out = [
+            ("message", n, cands.of(tp))
+            for n, tp in self.command_types(cmd).items()
+            if n != id_name
+        ]
         if not cmd.creates:
+            initial = self.initial_state()
             for n, tp in self.state_types.items():
                 pool = [v for v in cands.of(tp) if not (v is None and n in self.unset)]
                 if initial.get(n) is not None and initial[n] in pool:
                     pool.remove(initial[n])
                     pool.insert(0, initial[n])
-                pools_state[n] = pool
-        if any(not p for p in pools_cmd.values()) or any(not p for p in pools_state.values()):
+                out.append(("state", n, pool))
+        return out
+
+    def samples(
+        self, cmd: Command, pools: list[tuple[str, str, list[Any]]], rng: random.Random
+    ) -> Iterator[tuple[tuple[int, ...], dict[str, Any], dict[str, Any]]]:
+        """Up to ``ATTEMPTS`` samples, each once: which value of each pool (``picks``),
+        the state and the command. The first takes each pool's first value."""
+        if any(not pool for _, _, pool in pools):
             return
+        id_name = self.agg.id_field.name
         ident = id_value(self.id_type)
+        initial = self.initial_state()
+        seen: set[tuple[int, ...]] = set()
+        distinct = math.prod(len(pool) for _, _, pool in pools)
         for attempt in range(ATTEMPTS):
-            pick = (lambda pool: pool[0]) if attempt == 0 else rng.choice
-            command = {n: pick(pool) for n, pool in pools_cmd.items()}
+            if attempt == 0:
+                picks: tuple[int, ...] = (0,) * len(pools)
+            else:
+                picks = tuple(rng.randrange(len(pool)) for _, _, pool in pools)
+            # the samples repeat when the pools are small: a repeat would find nothing new
+            if picks in seen:
+                continue
+            seen.add(picks)
+            command = {
+                n: pool[i]
+                for (src, n, pool), i in zip(pools, picks, strict=True)
+                if src == "message"
+            }
             command[id_name] = ident
-            state = dict(initial)
-            for n, pool in pools_state.items():
-                state[n] = pick(pool)
+            state = initial | {
+                n: pool[i] for (src, n, pool), i in zip(pools, picks, strict=True) if src == "state"
+            }
             if id_name in self.state_types and not cmd.creates:
                 state[id_name] = ident
-            yield state, command
+            yield picks, state, command
+            if len(seen) == distinct:
+                return
 
     def _accepted(
         self,
@@ -345,6 +382,57 @@ class ScenarioFinder:
             elif f.name in data and f.name not in assigned:
                 after[f.name] = _widen(data[f.name], tp)
         return after
+
+
+def inputs(expr: Expr, env: t.Env) -> tuple[set[tuple[str, str]] | None, bool]:
+    """What ``expr`` reads, itself or through its ``let``s: the fields of the message and
+    the state (None: not known, so any), and whether the clock (``now()``, ``today()``)."""
+    fields: set[tuple[str, str]] | None = set()
+    clock = False
+    pending, seen = [expr], set()
+    while pending:
+        e = pending.pop()
+        clock = clock or any(
+            isinstance(sub, Call) and sub.function in ("now", "today")
+            for sub in tc.subexpressions(e)
+        )
+        for binding in tc.analyse(e, env).bindings.values():
+            if binding.source == "let" and binding.field not in seen:
+                seen.add(binding.field)
+                pending.append(env.lets[binding.field][1])
+            elif binding.source in ("message", "state") and fields is not None:
+                fields.add((binding.source, binding.field))
+            elif binding.source not in ("let", "message", "state", "local", "member", "lookup"):
+                fields = None
+    return fields, clock
+
+
+class _Guard:
+    """A ``require``'s condition, and which of the sampled values it reads."""
+
+    def __init__(
+        self, condition: Expr, env: t.Env, pools: list[tuple[str, str, list[Any]]]
+    ) -> None:
+        self.condition = condition
+        read, self.clocked = inputs(condition, env)
+        #: the indexes in the pools of the values it reads
+        self.reads = tuple(
+            i for i, (source, name, _) in enumerate(pools) if read is None or (source, name) in read
+        )
+
+    def passes(
+        self, early: Interpreter, late: Interpreter, command: dict[str, Any], state: dict[str, Any]
+    ) -> bool | None:
+        """Whether the guard holds; None when a test cannot know (an unknowable value, or
+        a guard that reads the clock and answers differently at both ends of the years
+        the tests may run in)."""
+        try:
+            ok = bool(early.eval(self.condition, command, state))
+            if self.clocked and ok != bool(late.eval(self.condition, command, state)):
+                return None
+        except Unknowable:
+            return None
+        return ok
 
 
 def _widen(value: Any, tp: t.Type) -> Any:
