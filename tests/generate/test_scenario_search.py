@@ -84,13 +84,13 @@ def test_each_sample_is_tried_once(tmp_path: Path) -> None:
         ("message", "size", 3),
         ("message", "urgent", 2),
     ]
-    samples = list(finder.samples(plan, pools, random.Random(1)))
+    samples = list(finder.samples(pools, random.Random(1)))
     # all six combinations, each once, then the search stops
-    assert sorted(picks for picks, _, _ in samples) == [(a, b) for a in range(3) for b in range(2)]
-    assert samples[0][0] == (0, 0)  # the first values first
-    _, state, command = samples[0]
+    assert sorted(samples) == [(a, b) for a in range(3) for b in range(2)]
+    assert samples[0] == (0, 0)  # the first values first
+    command, state = finder.sample(plan, pools, samples[0])
     assert state == finder.initial_state()
-    assert command["shift_id"] == UUID(int=1) and command["urgent"] is True
+    assert command == {"size": pools[0][2][0], "urgent": True, "shift_id": UUID(int=1)}
 
 
 def test_what_a_guard_reads_through_its_lets(tmp_path: Path) -> None:

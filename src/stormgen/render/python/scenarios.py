@@ -181,16 +181,20 @@ class ScenarioFinder:
         self.id_type = t.field_type(agg.id_field, context, scope)
         self._constants = Interpreter(t.constant_env(context, scope))
         self._appliers: dict[int, Interpreter] = {}
+        self._initial: dict[str, Any] | None = None
 
     def const(self, f: Field, tp: t.Type) -> Any:
         assert f.default is not None
         return _widen(self._constants.eval(f.default, {}, {}, tp), tp)
 
     def initial_state(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in self.agg.state:
-            out[f.name] = self.const(f, self.state_types[f.name]) if f.default else None
-        return out
+        """The state's defaults (a new dict each time: a sample's state starts from it)."""
+        if self._initial is None:
+            self._initial = {
+                f.name: self.const(f, self.state_types[f.name]) if f.default else None
+                for f in self.agg.state
+            }
+        return dict(self._initial)
 
     def command_types(self, cmd: Command) -> dict[str, t.Type]:
         """The command's fields by name, the aggregate id first (as in its class)."""
@@ -209,30 +213,37 @@ class ScenarioFinder:
         cands = Candidates(self.scope, literals_in(exprs))
         rng = random.Random(f"{self.context.name}.{self.agg.name}.{cmd.name}")
         pools = self.pools(cmd, cands)
-        guards = [_Guard(r.condition, env, pools) for r in cmd.requires]
+        guards = [_Guard(index, r.condition, env, pools) for index, r in enumerate(cmd.requires)]
         # what each guard gave for the values it reads: the samples share most of them
         memo: dict[tuple[int, ...], bool | None] = {}
         happy: Outcome | None = None
         rejections: list[Outcome | None] = [None] * len(cmd.requires)
-        for picks, state, command in self.samples(cmd, pools, rng):
+        for picks in self.samples(pools, rng):
+            sample: tuple[dict[str, Any], dict[str, Any]] | None = None  # built when needed
             # in order, up to the first that fails, as the generated code checks them
             failing: int | None = None
             passed: bool | None = True
-            for index, guard in enumerate(guards):
-                key = (index, *(picks[i] for i in guard.reads))
-                if key not in memo:
-                    memo[key] = guard.passes(early, late, command, state)
-                passed = memo[key]
+            for guard in guards:
+                key = guard.key(picks)
+                passed = memo.get(key, _UNTRIED)
+                if passed is _UNTRIED:
+                    sample = sample or self.sample(cmd, pools, picks)
+                    passed = memo[key] = guard.passes(early, late, *sample)
+                    guard.tried(passed)
                 if not passed:
-                    failing = index
+                    failing = guard.index
                     break
             if failing is None:
                 if happy is None:
+                    command, state = sample or self.sample(cmd, pools, picks)
                     happy = self._accepted(cmd, env, (interp, early, late), state, command)
             elif passed is not None and rejections[failing] is None:
+                command, state = sample or self.sample(cmd, pools, picks)
                 message = cmd.requires[failing].message
                 rejections[failing] = Outcome(state, command, message, (), None)
-            if happy is not None and all(r is not None for r in rejections):
+            if happy is not None and all(
+                r is not None or g.never_fails for r, g in zip(rejections, guards, strict=True)
+            ):
                 break
         return happy, rejections
 
@@ -256,40 +267,37 @@ class ScenarioFinder:
         return out
 
     def samples(
-        self, cmd: Command, pools: list[tuple[str, str, list[Any]]], rng: random.Random
-    ) -> Iterator[tuple[tuple[int, ...], dict[str, Any], dict[str, Any]]]:
-        """Up to ``ATTEMPTS`` samples, each once: which value of each pool (``picks``),
-        the state and the command. The first takes each pool's first value."""
-        if any(not pool for _, _, pool in pools):
+        self, pools: list[tuple[str, str, list[Any]]], rng: random.Random
+    ) -> Iterator[tuple[int, ...]]:
+        """Up to ``ATTEMPTS`` samples, each once, as which value of each pool they take;
+        the first takes each pool's first value."""
+        sizes = [len(pool) for _, _, pool in pools]
+        if not all(sizes):
             return
-        id_name = self.agg.id_field.name
-        ident = id_value(self.id_type)
-        initial = self.initial_state()
         seen: set[tuple[int, ...]] = set()
-        distinct = math.prod(len(pool) for _, _, pool in pools)
+        distinct = math.prod(sizes)
         for attempt in range(ATTEMPTS):
-            if attempt == 0:
-                picks: tuple[int, ...] = (0,) * len(pools)
-            else:
-                picks = tuple(rng.randrange(len(pool)) for _, _, pool in pools)
+            picks = tuple(map(rng.randrange, sizes)) if attempt else (0,) * len(sizes)
             # the samples repeat when the pools are small: a repeat would find nothing new
             if picks in seen:
                 continue
             seen.add(picks)
-            command = {
-                n: pool[i]
-                for (src, n, pool), i in zip(pools, picks, strict=True)
-                if src == "message"
-            }
-            command[id_name] = ident
-            state = initial | {
-                n: pool[i] for (src, n, pool), i in zip(pools, picks, strict=True) if src == "state"
-            }
-            if id_name in self.state_types and not cmd.creates:
-                state[id_name] = ident
-            yield picks, state, command
+            yield picks
             if len(seen) == distinct:
                 return
+
+    def sample(
+        self, cmd: Command, pools: list[tuple[str, str, list[Any]]], picks: tuple[int, ...]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The command and the state of a sample."""
+        id_name = self.agg.id_field.name
+        chosen = [(source, n, pool[i]) for (source, n, pool), i in zip(pools, picks, strict=True)]
+        command = {n: v for source, n, v in chosen if source == "message"}
+        command[id_name] = id_value(self.id_type)
+        state = self.initial_state() | {n: v for source, n, v in chosen if source == "state"}
+        if id_name in self.state_types and not cmd.creates:
+            state[id_name] = command[id_name]
+        return command, state
 
     def _accepted(
         self,
@@ -408,17 +416,34 @@ def inputs(expr: Expr, env: t.Env) -> tuple[set[tuple[str, str]] | None, bool]:
 
 
 class _Guard:
-    """A ``require``'s condition, and which of the sampled values it reads."""
+    """A command's ``require`` (the ``index``-th), and which sampled values it reads."""
 
     def __init__(
-        self, condition: Expr, env: t.Env, pools: list[tuple[str, str, list[Any]]]
+        self, index: int, condition: Expr, env: t.Env, pools: list[tuple[str, str, list[Any]]]
     ) -> None:
+        self.index = index
         self.condition = condition
         read, self.clocked = inputs(condition, env)
         #: the indexes in the pools of the values it reads
         self.reads = tuple(
             i for i, (source, name, _) in enumerate(pools) if read is None or (source, name) in read
         )
+        self._untried = math.prod(len(pools[i][2]) for i in self.reads)
+        self._failed = False
+
+    def tried(self, passed: bool | None) -> None:
+        """Count a combination of the values it reads as tried."""
+        self._untried -= 1
+        self._failed = self._failed or passed is False
+
+    @property
+    def never_fails(self) -> bool:
+        """Every combination of the values it reads was tried, and none failed it."""
+        return self._untried == 0 and not self._failed
+
+    def key(self, picks: tuple[int, ...]) -> tuple[int, ...]:
+        """This guard and the values of a sample it reads."""
+        return (self.index, *[picks[i] for i in self.reads])
 
     def passes(
         self, early: Interpreter, late: Interpreter, command: dict[str, Any], state: dict[str, Any]
@@ -433,6 +458,9 @@ class _Guard:
         except Unknowable:
             return None
         return ok
+
+
+_UNTRIED: Any = object()
 
 
 def _widen(value: Any, tp: t.Type) -> Any:
