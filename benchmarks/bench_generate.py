@@ -71,7 +71,9 @@ def measure(aggregates: int, repeat: int) -> dict[str, Any]:
             )
             cli_s = min(cli_s, time.perf_counter() - start)
             cli_cpu_s = min(cli_cpu_s, _children_cpu() - cpu)
+        cpu = time.process_time()
         load_s, loaded = best(repeat, lambda: stormgen.load(path))
+        load_cpu_s = (time.process_time() - cpu) / repeat
         phases: dict[str, float] = {}
         render_s = render_cpu_s = float("inf")
         files: dict[str, Any] = {}
@@ -97,6 +99,7 @@ def measure(aggregates: int, repeat: int) -> dict[str, Any]:
         "files": len(files),
         "bytes": size,
         "load_s": round(load_s, 3),
+        "load_cpu_s": round(load_cpu_s, 3),
         **{f"{phase}_s": round(seconds, 3) for phase, seconds in phases.items()},
         "render_project_s": round(render_s, 3),
         "render_project_cpu_s": round(render_cpu_s, 3),
