@@ -7,7 +7,7 @@ Each project goes through ``ruff check``, ``ruff format --check``, ``mypy --stri
 from __future__ import annotations
 
 import ast
-import importlib.util
+import runpy
 from pathlib import Path
 
 import pytest
@@ -66,12 +66,9 @@ def test_the_benchmarks_synthetic_model_makes_a_clean_project(
     tmp_path: Path, mypy_cache: Path
 ) -> None:
     """benchmarks/synth.py (two contexts: the cross-context policies are there)."""
-    spec = importlib.util.spec_from_file_location("synth", ROOT / "benchmarks" / "synth.py")
-    assert spec is not None and spec.loader is not None
-    synth = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(synth)
+    synth = runpy.run_path(str(ROOT / "benchmarks" / "synth.py"))["synth"]
     model = tmp_path / "synth.storm"
-    model.write_text(synth.synth(12), encoding="utf-8")
+    model.write_text(synth(12), encoding="utf-8")
     project = generate(model, tmp_path / "synth")
     check_project(project, mypy_cache)
     assert len(list((project / "tests").glob("test_c*_a*.py"))) == 12
