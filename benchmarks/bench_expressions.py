@@ -32,20 +32,25 @@ from synth import synth
 
 
 def count_expressions(model: Model) -> int:
-    """Top-level expressions the check visits: conditions, assignments, `by`, defaults."""
+    """Top-level expressions the check visits: conditions, `let`s, assignments, `by`,
+    fan-outs and defaults."""
     n = sum(1 for v in model.values for f in v.fields if f.default is not None)
     for c in model.contexts:
         for a in c.aggregates:
             n += sum(1 for f in a.state if f.default is not None)
             for cmd in a.commands:
-                n += len(cmd.requires) + sum(f.default is not None for f in cmd.fields)
+                n += len(cmd.requires) + len(cmd.lets)
+                n += sum(f.default is not None for f in cmd.fields)
                 n += sum(len(e.assignments) + (e.condition is not None) for e in cmd.emits)
             n += sum(len(e.apply) + sum(f.default is not None for f in e.fields) for e in a.events)
         for p in c.policies:
-            n += (p.condition is not None) + sum(len(t.assignments) for t in p.thens)
+            n += p.condition is not None
+            n += sum(len(t.assignments) + (t.condition is not None) for t in p.thens)
+            n += sum(t.fan is not None for t in p.thens)
         for v in c.views:
             n += sum(f.default is not None for f in v.fields)
-            n += sum(len(o.assignments) + (o.by is not None) for o in v.handlers)
+            n += sum(len(o.assignments) + len(o.lets) + (o.by is not None) for o in v.handlers)
+            n += sum(o.condition is not None for o in v.handlers)
     return n
 
 

@@ -138,6 +138,24 @@ def test_a_lookup_compiles_to_a_method_reading_the_row(model: Path) -> None:
     assert 'present(self.lookup_stock(event.sku), "Stock[sku]").available < 2' in policies
 
 
+def test_the_rows_of_two_views_are_imported_on_one_line(tmp_path: Path) -> None:
+    """As isort writes them (ruff's I001 in the generated project otherwise)."""
+    path = tmp_path / "look.storm"
+    path.write_text(
+        MODEL.replace(
+            '      require stock != none else "unknown product"\n',
+            '      require stock != none else "unknown product"\n'
+            '      require Sold[sku] == none or Sold[sku].count < 100 else "sold out"\n',
+        ).replace(
+            "  policy Reorder",
+            "  view Sold {\n    key sku: str\n    count: int = 0\n"
+            "    on Placed { count += quantity }\n  }\n  policy Reorder",
+        )
+    )
+    order = render(path)["src/look/shop/order.py"].content
+    assert "if TYPE_CHECKING:\n    from look.shop.views import SoldRow, StockRow\n\n" in order
+
+
 def test_a_lookup_is_a_dashed_edge_view_to_reader(model: Path) -> None:
     loaded = with_graph(parse_model(model))
     graph = loaded.graph

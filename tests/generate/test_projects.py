@@ -7,11 +7,21 @@ Each project goes through ``ruff check``, ``ruff format --check``, ``mypy --stri
 from __future__ import annotations
 
 import ast
+import runpy
 from pathlib import Path
 
 import pytest
 
-from ._helpers import CLASHES, EXAMPLES, FEATURES, TRICKY, check_project, generate, render
+from ._helpers import (
+    CLASHES,
+    EXAMPLES,
+    FEATURES,
+    ROOT,
+    TRICKY,
+    check_project,
+    generate,
+    render,
+)
 
 
 @pytest.mark.parametrize("model", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -50,6 +60,18 @@ def test_adversarial_names_and_strings_make_a_clean_project(
 ) -> None:
     project = generate(TRICKY, tmp_path / "tricky")
     check_project(project, mypy_cache)
+
+
+def test_the_benchmarks_synthetic_model_makes_a_clean_project(
+    tmp_path: Path, mypy_cache: Path
+) -> None:
+    """benchmarks/synth.py (two contexts: the cross-context policies are there)."""
+    synth = runpy.run_path(str(ROOT / "benchmarks" / "synth.py"))["synth"]
+    model = tmp_path / "synth.storm"
+    model.write_text(synth(12), encoding="utf-8")
+    project = generate(model, tmp_path / "synth")
+    check_project(project, mypy_cache)
+    assert len(list((project / "tests").glob("test_c*_a*.py"))) == 12
 
 
 def test_model_strings_are_inert_in_generated_code() -> None:

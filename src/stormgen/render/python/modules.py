@@ -7,6 +7,7 @@ imports, so that two contexts' ``OrderPaid`` events (or a model value called
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stormgen.render.python.names import Namespace
@@ -83,16 +84,8 @@ class Module:
 
     def import_lines(self) -> list[str]:
         """``from x import a, b as c`` lines grouped like isort: stdlib, third-party, own."""
-        by_module: dict[str, list[tuple[str, str]]] = {}
-        for (module, name), local in self._imports.items():
-            by_module.setdefault(module, []).append((name, local))
         groups: list[list[str]] = [[], [], []]
-        for module in sorted(by_module, key=_module_key):
-            names = sorted(by_module[module], key=lambda pair: _name_key(pair[0]))
-            plain = [name for name, local in names if name == local]
-            # isort's style: the plain names on one line, then one line per alias.
-            found = [f"from {module} import {', '.join(plain)}"] if plain else []
-            found += [f"from {module} import {n} as {local}" for n, local in names if n != local]
+        for module, found in _from_lines(self._imports.items()):
             root = module.split(".")[0]
             if module in STDLIB or root in STDLIB:
                 groups[0].extend(found)
@@ -109,10 +102,26 @@ class Module:
         typing = [(k, v) for k, v in self._typing.items() if k not in self._imports]
         if typing:
             lines += ["", "if TYPE_CHECKING:"]
-            for (module, name), local in sorted(typing):
-                alias = "" if name == local else f" as {local}"
-                lines.append(f"    from {module} import {name}{alias}")
+            lines += [f"    {line}" for _, found in _from_lines(typing) for line in found]
         return lines
+
+
+def _from_lines(
+    imports: Iterable[tuple[tuple[str, str], str]],
+) -> list[tuple[str, list[str]]]:
+    """Each module of ``imports`` ((module, name) -> local) in isort's order, with its
+    ``from`` lines: the plain names on one line, then one line per alias."""
+    by_module: dict[str, list[tuple[str, str]]] = {}
+    for (module, name), local in imports:
+        by_module.setdefault(module, []).append((name, local))
+    out: list[tuple[str, list[str]]] = []
+    for module in sorted(by_module, key=_module_key):
+        names = sorted(by_module[module], key=lambda pair: _name_key(pair[0]))
+        plain = [name for name, local in names if name == local]
+        found = [f"from {module} import {', '.join(plain)}"] if plain else []
+        found += [f"from {module} import {n} as {local}" for n, local in names if n != local]
+        out.append((module, found))
+    return out
 
 
 def _module_key(module: str) -> tuple[str, str]:

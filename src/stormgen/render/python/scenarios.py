@@ -11,11 +11,14 @@ the events expected, with their fields sourced as the model says, and the state 
 The search is a deterministic sampling of typical values (0, 1, -1, the literals the
 expressions mention, each enum member, empty and one-item lists...). When nothing is
 found, or an expression depends on the clock or fresh ids, the scenario is left out
-and the test file says so.
+and the test file says so. Each sample is tried once; its guards run in order up to
+the first that fails, as in the generated code; and a guard's answer is kept for the
+values it reads (through its ``let``s too), which most samples share.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from stormgen.model.nodes import (
     Aggregate,
     Assignment,
     Binary,
+    Call,
     Command,
     Context,
     Event,
@@ -177,16 +181,20 @@ class ScenarioFinder:
         self.id_type = t.field_type(agg.id_field, context, scope)
         self._constants = Interpreter(t.constant_env(context, scope))
         self._appliers: dict[int, Interpreter] = {}
+        self._initial: dict[str, Any] | None = None
 
     def const(self, f: Field, tp: t.Type) -> Any:
         assert f.default is not None
         return _widen(self._constants.eval(f.default, {}, {}, tp), tp)
 
     def initial_state(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in self.agg.state:
-            out[f.name] = self.const(f, self.state_types[f.name]) if f.default else None
-        return out
+        """The state's defaults (a new dict each time: a sample's state starts from it)."""
+        if self._initial is None:
+            self._initial = {
+                f.name: self.const(f, self.state_types[f.name]) if f.default else None
+                for f in self.agg.state
+            }
+        return dict(self._initial)
 
     def command_types(self, cmd: Command) -> dict[str, t.Type]:
         """The command's fields by name, the aggregate id first (as in its class)."""
@@ -204,55 +212,92 @@ class ScenarioFinder:
         exprs += [e.condition for e in cmd.emits if e.condition is not None]
         cands = Candidates(self.scope, literals_in(exprs))
         rng = random.Random(f"{self.context.name}.{self.agg.name}.{cmd.name}")
+        pools = self.pools(cmd, cands)
+        guards = [_Guard(index, r.condition, env, pools) for index, r in enumerate(cmd.requires)]
+        # what each guard gave for the values it reads: the samples share most of them
+        memo: dict[tuple[int, ...], bool | None] = {}
         happy: Outcome | None = None
         rejections: list[Outcome | None] = [None] * len(cmd.requires)
-        for state, command in self._samples(cmd, cands, rng):
-            try:
-                results = [bool(early.eval(r.condition, command, state)) for r in cmd.requires]
-                later = [bool(late.eval(r.condition, command, state)) for r in cmd.requires]
-            except Unknowable:
-                continue
-            if results != later:
-                continue
-            failing = next((i for i, ok in enumerate(results) if not ok), None)
+        for picks in self.samples(pools, rng):
+            sample: tuple[dict[str, Any], dict[str, Any]] | None = None  # built when needed
+            # in order, up to the first that fails, as the generated code checks them
+            failing: int | None = None
+            passed: bool | None = True
+            for guard in guards:
+                key = guard.key(picks)
+                passed = memo.get(key, _UNTRIED)
+                if passed is _UNTRIED:
+                    sample = sample or self.sample(cmd, pools, picks)
+                    passed = memo[key] = guard.passes(early, late, *sample)
+                    guard.tried(passed)
+                if not passed:
+                    failing = guard.index
+                    break
             if failing is None:
                 if happy is None:
+                    command, state = sample or self.sample(cmd, pools, picks)
                     happy = self._accepted(cmd, env, (interp, early, late), state, command)
-            elif rejections[failing] is None:
+            elif passed is not None and rejections[failing] is None:
+                command, state = sample or self.sample(cmd, pools, picks)
                 message = cmd.requires[failing].message
                 rejections[failing] = Outcome(state, command, message, (), None)
-            if happy is not None and all(r is not None for r in rejections):
+            if happy is not None and all(
+                r is not None or g.never_fails for r, g in zip(rejections, guards, strict=True)
+            ):
                 break
         return happy, rejections
 
-    def _samples(
-        self, cmd: Command, cands: Candidates, rng: random.Random
-    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        ctypes = self.command_types(cmd)
+    def pools(self, cmd: Command, cands: Candidates) -> list[tuple[str, str, list[Any]]]:
+        """The values to try, as (``message`` or ``state``, field, values): the command's
+        fields but its aggregate's id, then (unless it creates) the state's."""
         id_name = self.agg.id_field.name
-        pools_cmd = {n: cands.of(tp) for n, tp in ctypes.items() if n != id_name}
-        initial = self.initial_state()
-        pools_state: dict[str, list[Any]] = {}
+        out = [
+            ("message", n, cands.of(tp))
+            for n, tp in self.command_types(cmd).items()
+            if n != id_name
+        ]
         if not cmd.creates:
+            initial = self.initial_state()
             for n, tp in self.state_types.items():
                 pool = [v for v in cands.of(tp) if not (v is None and n in self.unset)]
                 if initial.get(n) is not None and initial[n] in pool:
                     pool.remove(initial[n])
                     pool.insert(0, initial[n])
-                pools_state[n] = pool
-        if any(not p for p in pools_cmd.values()) or any(not p for p in pools_state.values()):
+                out.append(("state", n, pool))
+        return out
+
+    def samples(
+        self, pools: list[tuple[str, str, list[Any]]], rng: random.Random
+    ) -> Iterator[tuple[int, ...]]:
+        """Up to ``ATTEMPTS`` samples, each once, as which value of each pool they take;
+        the first takes each pool's first value."""
+        sizes = [len(pool) for _, _, pool in pools]
+        if not all(sizes):
             return
-        ident = id_value(self.id_type)
+        seen: set[tuple[int, ...]] = set()
+        distinct = math.prod(sizes)
         for attempt in range(ATTEMPTS):
-            pick = (lambda pool: pool[0]) if attempt == 0 else rng.choice
-            command = {n: pick(pool) for n, pool in pools_cmd.items()}
-            command[id_name] = ident
-            state = dict(initial)
-            for n, pool in pools_state.items():
-                state[n] = pick(pool)
-            if id_name in self.state_types and not cmd.creates:
-                state[id_name] = ident
-            yield state, command
+            picks = tuple(map(rng.randrange, sizes)) if attempt else (0,) * len(sizes)
+            # the samples repeat when the pools are small: a repeat would find nothing new
+            if picks in seen:
+                continue
+            seen.add(picks)
+            yield picks
+            if len(seen) == distinct:
+                return
+
+    def sample(
+        self, cmd: Command, pools: list[tuple[str, str, list[Any]]], picks: tuple[int, ...]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The command and the state of a sample."""
+        id_name = self.agg.id_field.name
+        chosen = [(source, n, pool[i]) for (source, n, pool), i in zip(pools, picks, strict=True)]
+        command = {n: v for source, n, v in chosen if source == "message"}
+        command[id_name] = id_value(self.id_type)
+        state = self.initial_state() | {n: v for source, n, v in chosen if source == "state"}
+        if id_name in self.state_types and not cmd.creates:
+            state[id_name] = command[id_name]
+        return command, state
 
     def _accepted(
         self,
@@ -345,6 +390,77 @@ class ScenarioFinder:
             elif f.name in data and f.name not in assigned:
                 after[f.name] = _widen(data[f.name], tp)
         return after
+
+
+def inputs(expr: Expr, env: t.Env) -> tuple[set[tuple[str, str]] | None, bool]:
+    """What ``expr`` reads, itself or through its ``let``s: the fields of the message and
+    the state (None: not known, so any), and whether the clock (``now()``, ``today()``)."""
+    fields: set[tuple[str, str]] | None = set()
+    clock = False
+    pending, seen = [expr], set()
+    while pending:
+        e = pending.pop()
+        clock = clock or any(
+            isinstance(sub, Call) and sub.function in ("now", "today")
+            for sub in tc.subexpressions(e)
+        )
+        for binding in tc.analyse(e, env).bindings.values():
+            if binding.source == "let" and binding.field not in seen:
+                seen.add(binding.field)
+                pending.append(env.lets[binding.field][1])
+            elif binding.source in ("message", "state") and fields is not None:
+                fields.add((binding.source, binding.field))
+            elif binding.source not in ("let", "message", "state", "local", "member", "lookup"):
+                fields = None
+    return fields, clock
+
+
+class _Guard:
+    """A command's ``require`` (the ``index``-th), and which sampled values it reads."""
+
+    def __init__(
+        self, index: int, condition: Expr, env: t.Env, pools: list[tuple[str, str, list[Any]]]
+    ) -> None:
+        self.index = index
+        self.condition = condition
+        read, self.clocked = inputs(condition, env)
+        #: the indexes in the pools of the values it reads
+        self.reads = tuple(
+            i for i, (source, name, _) in enumerate(pools) if read is None or (source, name) in read
+        )
+        self._untried = math.prod(len(pools[i][2]) for i in self.reads)
+        self._failed = False
+
+    def tried(self, passed: bool | None) -> None:
+        """Count a combination of the values it reads as tried."""
+        self._untried -= 1
+        self._failed = self._failed or passed is False
+
+    @property
+    def never_fails(self) -> bool:
+        """Every combination of the values it reads was tried, and none failed it."""
+        return self._untried == 0 and not self._failed
+
+    def key(self, picks: tuple[int, ...]) -> tuple[int, ...]:
+        """This guard and the values of a sample it reads."""
+        return (self.index, *[picks[i] for i in self.reads])
+
+    def passes(
+        self, early: Interpreter, late: Interpreter, command: dict[str, Any], state: dict[str, Any]
+    ) -> bool | None:
+        """Whether the guard holds; None when a test cannot know (an unknowable value, or
+        a guard that reads the clock and answers differently at both ends of the years
+        the tests may run in)."""
+        try:
+            ok = bool(early.eval(self.condition, command, state))
+            if self.clocked and ok != bool(late.eval(self.condition, command, state)):
+                return None
+        except Unknowable:
+            return None
+        return ok
+
+
+_UNTRIED: Any = object()
 
 
 def _widen(value: Any, tp: t.Type) -> Any:
