@@ -327,3 +327,30 @@ def test_a_process_failing_in_a_pass_is_rolled_back_alone(stores: Stores) -> Non
     for order in orders:
         instance = app.process_instance(Checkout.name, order.order_id)
         assert instance is not None and not instance.ended and "PaymentDue" in instance.timers
+
+
+def test_an_instance_cached_by_one_service_process_is_never_run_stale(stores: Stores) -> None:
+    # a process without pii state starts a run from the instance its last run left in
+    # the state cache; another service process firing its timer makes that one stale
+    url = stores.url()
+    here, there = TestClock(), TestClock()
+    app = _app(stores, here, url)
+    order = _place(app)
+    app.run_consumers()  # the instance, started here, is cached here at version 2
+    other = _app(stores, there, url)
+    there.advance(timedelta(minutes=16))
+    assert other.fire_timers() == 1  # changed there (a reminder), a Cancel issued
+    app.run_consumers()  # the order's cancellation ends the instance here
+    stream = stream_name(Checkout.name, str(order.order_id))
+    assert _types(app, stream) == [
+        "$ProcessStarted",
+        "$TimerSet",
+        "$TimerFired",
+        "$ProcessChanged",
+        "$ProcessEnded",
+    ]
+    # the run here went on from the log's instance, not the stale cached one
+    [row] = app.process_instances(Checkout)
+    assert row["ended"] and row["version"] == 5 and row["state"]["reminders"] == 1
+    instance = app.process_instance(Checkout, order.order_id)
+    assert instance is not None and instance.state.reminders == 1
