@@ -354,3 +354,19 @@ def test_an_instance_cached_by_one_service_process_is_never_run_stale(stores: St
     assert row["ended"] and row["version"] == 5 and row["state"]["reminders"] == 1
     instance = app.process_instance(Checkout, order.order_id)
     assert instance is not None and instance.state.reminders == 1
+
+
+def test_a_running_instance_is_kept_in_the_state_cache_and_an_ended_one_is_not(
+    stores: Stores,
+) -> None:
+    app = _app(stores, TestClock())
+    order = _place(app)
+    app.run_consumers()
+    stream = stream_name(Checkout.name, str(order.order_id))
+    kept = app.state_cache.get(stream)
+    assert kept is not None and kept.version == app.store.stream_version(stream) == 2
+    app.handle(MarkPaid(order_id=order.order_id, amount=Decimal(7)))
+    app.run_consumers()
+    assert app.state_cache.get(stream) is None  # ended: it gives its slot back
+    instance = app.process_instance(Checkout, order.order_id)
+    assert instance is not None and instance.ended

@@ -8,7 +8,8 @@ moved: all of it commits, or none of it.
 
 The instance a run starts from is its stream folded, or, for a process without pii
 state, the instance its last run left in the application's state cache (a memory
-image of the log, never the truth): the run's append expects the version that
+image of the log, never the truth, sharing the cache's bound with the aggregates'
+states; an ended instance leaves it): the run's append expects the version that
 instance was at, so a stale one (another service process, a timer run elsewhere)
 fails as a conflict, is dropped, and the run is tried again on the stream as read.
 
@@ -406,7 +407,9 @@ class ProcessRuns:
             if tokens:
                 doc["state"] = {**doc["state"], **tokens}
             uow.upsert_row(process.name, key, doc)
-            if not process.pii:
+            if process.pii or step.ended:
+                self.cache.drop(stream)  # an ended instance ignores events: no slot for it
+            else:
                 # the next run starts from it (not shared before this transaction commits)
                 last = result.events[-1].position
                 self.cache.put(stream, Cached(after.version, last, after, UNSEALED), generation)
