@@ -168,7 +168,8 @@ class ProcessRuns:
             return
         text = key_text(key)
         stream = stream_name(process.name, text)
-        hit = self.cache.get(stream) if not process.pii else None
+        cache = self.cache
+        hit = cache.get(stream) if cache.size and not process.pii else None
         if hit is not None:
             instance: Instance | None = hit.state  # the last run's: its append checks it
         else:
