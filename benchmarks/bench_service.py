@@ -14,7 +14,10 @@ routes, each on uvicorn with the same settings, on SQLite files (WAL,
 Their docstrings say what each does per order and why it is the same work. A fourth,
 ``stormgen-split`` (asked for with ``--contenders``), is the generated service with
 ``STORMGEN_SINGLE_WRITER=off``: its views' and policies' transactions on their own
-thread instead of the command writer's, to compare the two in one run.
+thread instead of the command writer's, to compare the two in one run. A fifth,
+``stormgen-base``, is the generated service on another stormgen's code (``--baseline
+SRC``, a ``src`` folder put first on its ``PYTHONPATH``, say an exported older commit's),
+to compare two versions of the runtime side by side in one run.
 
 At 1, 8 and 32 concurrent clients, alternating the contenders at each level so they
 share the machine's state, the client sends ``PlaceOrder`` for ``--seconds`` and then
@@ -36,7 +39,7 @@ endpoint doing one SQLite insert. ``ratio`` gives stormgen/peer and stormgen/flo
 by side. The last line is JSON.
 
     python benchmarks/bench_service.py [--seconds 5] [--clients 1,8,32] [--quick]
-        [--contenders stormgen,peer,floor] [--profile SVG]
+        [--contenders stormgen,peer,floor] [--baseline SRC] [--profile SVG]
 """
 
 from __future__ import annotations
@@ -93,8 +96,9 @@ class Contender:
     levels: list[dict[str, Any]] = field(default_factory=list)
 
 
-def start(names: list[str], work: Path) -> list[Contender]:
-    """Start the contenders' servers side by side; return them once they all answer."""
+def start(names: list[str], work: Path, baseline: str | None = None) -> list[Contender]:
+    """Start the contenders' servers side by side; return them once they all answer
+    (``stormgen-base`` on the code in ``baseline``)."""
     started: list[tuple[str, str, subprocess.Popen[bytes], Path, str]] = []
     for name in names:
         folder = work / name
@@ -105,6 +109,10 @@ def start(names: list[str], work: Path) -> list[Contender]:
             db = folder / "events.db"
             if name == "stormgen-split":
                 env["STORMGEN_SINGLE_WRITER"] = "off"
+            if name == "stormgen-base" and baseline is not None:
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [baseline, *filter(None, [env.get("PYTHONPATH")])]
+                )
             argv = [*STORMGEN, "run", str(work / "shop"), "--store", f"sqlite:///{db}"]
             table = "view_display_pickup"
         else:
@@ -307,8 +315,15 @@ def main() -> None:
     parser.add_argument(
         "--contenders",
         default="stormgen,peer,floor",
-        help="which to run: stormgen, peer, floor, and stormgen-split (the generated "
-        "service with STORMGEN_SINGLE_WRITER=off: its passes on a thread of their own)",
+        help="which to run: stormgen, peer, floor, stormgen-split (the generated "
+        "service with STORMGEN_SINGLE_WRITER=off: its passes on a thread of their own) "
+        "and stormgen-base (the generated service on the code of --baseline)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="the src folder of another stormgen (say `git archive COMMIT | tar -x -C "
+        "DIR`, then DIR/src) that stormgen-base runs on",
     )
     parser.add_argument(
         "--profile",
@@ -319,6 +334,8 @@ def main() -> None:
     seconds = 0.2 if args.quick else args.seconds
     levels = [1, 8] if args.quick else [int(n) for n in args.clients.split(",")]
     names = ["stormgen"] if args.profile else args.contenders.split(",")
+    if "stormgen-base" in names and not args.baseline:
+        parser.error("stormgen-base needs --baseline SRC")
     with tempfile.TemporaryDirectory(prefix="stormgen-service-") as tmp:
         work = Path(tmp)
         subprocess.run(
@@ -331,7 +348,7 @@ def main() -> None:
         insert: list[dict[str, Any]] = []
         insert_url = insert_process = None
         try:
-            contenders.extend(start(names, work))
+            contenders.extend(start(names, work, args.baseline))
             # warm up (imports, caches, first pages) outside the measured levels
             for contender in [] if args.quick else contenders:
                 level(contender, 1, 0.5)
@@ -379,7 +396,7 @@ def main() -> None:
         },
     }
     mine = by_name.get("stormgen")
-    for other in ("peer", "floor", "stormgen-split"):
+    for other in ("peer", "floor", "stormgen-split", "stormgen-base"):
         if mine and other in by_name:
             result["ratio"][f"stormgen/{other}"] = ratios(mine, by_name[other], "orders_per_second")
     print_table(result)

@@ -53,3 +53,33 @@ def test_quick_run_reports_every_figure() -> None:
     assert [row["clients"] for row in api["stormgen"]] == [1, 8]
     assert [row["clients"] for row in api["insert_floor"]] == [1, 8]
     assert set(api["ratio"]) == {"1", "8"}
+
+
+def test_a_baseline_runs_beside_the_code_under_test() -> None:
+    # stormgen-base: the generated service on another stormgen's code (here this
+    # checkout's own src, as an exported older commit's would be)
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        [
+            *(sys.executable, str(BENCH), "--quick"),
+            *("--contenders", "stormgen,stormgen-base", "--baseline", str(src)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result["contenders"]) == {"stormgen", "stormgen-base"}
+    for levels in result["contenders"].values():
+        assert all(row["orders"] > 0 and row["errors"] == 0 for row in levels)
+    assert set(result["ratio"]) == {"stormgen/stormgen-base"}
+    missing = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--contenders", "stormgen,stormgen-base"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode != 0
+    assert "stormgen-base needs --baseline SRC" in missing.stderr
+    assert "Traceback" not in missing.stderr

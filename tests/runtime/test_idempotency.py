@@ -189,3 +189,24 @@ def test_an_upgraded_store_and_its_fork_repeat_no_policys_command(db_stores: Sto
     assert fork.was_handled(cid)
     fork.run_consumers()
     assert [e.id for e in fork.events()] == events
+
+
+def test_a_retry_the_first_delivery_now_refuses_answers_the_first_result(
+    stores: Stores,
+) -> None:
+    # the append looks a key up with the stream's head; a retry refused by the state
+    # its first delivery left looks it up before answering
+    app = stores.app(**definitions())
+    placed = app.handle(order())
+    pay = MarkPaid(order_id=placed.id, amount=Decimal("3.50"))
+    first = app.handle(pay, idempotency_key=client_key("ada", "p", pay))
+    # the order is paid now: decided again, MarkPaid would be rejected
+    again = app.handle(pay, idempotency_key=client_key("ada", "p", pay))
+    assert again.duplicate and again.stream_version == first.stream_version == 2
+    # a retry expecting the version its first delivery moved past
+    second = app.handle(order("Bob"))
+    pay = MarkPaid(order_id=second.id, amount=Decimal("3.50"))
+    paid = app.handle(pay, expected_version=1, idempotency_key="pay-bob")
+    replay = app.handle(pay, expected_version=1, idempotency_key="pay-bob")
+    assert replay.duplicate and replay.stream_version == paid.stream_version == 2
+    assert app.store.last_position() == 4

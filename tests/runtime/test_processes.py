@@ -359,3 +359,46 @@ def test_a_start_whose_condition_is_false_starts_nothing(stores: Stores) -> None
     app.run_consumers()
     assert app.store.stream_version(stream) == 0
     assert app.state(Order, small.order_id).state.status is OrderStatus.Paid
+
+
+def test_an_instance_cached_by_one_service_process_is_never_run_stale(stores: Stores) -> None:
+    # a process without pii state starts a run from the instance its last run left in
+    # the state cache; another service process firing its timer makes that one stale
+    url = stores.url()
+    here, there = TestClock(), TestClock()
+    app = _app(stores, here, url)
+    order = _place(app)
+    app.run_consumers()  # the instance, started here, is cached here at version 2
+    other = _app(stores, there, url)
+    there.advance(timedelta(minutes=16))
+    assert other.fire_timers() == 1  # changed there (a reminder), a Cancel issued
+    app.run_consumers()  # the order's cancellation ends the instance here
+    stream = stream_name(Checkout.name, str(order.order_id))
+    assert _types(app, stream) == [
+        "$ProcessStarted",
+        "$TimerSet",
+        "$TimerFired",
+        "$ProcessChanged",
+        "$ProcessEnded",
+    ]
+    # the run here went on from the log's instance, not the stale cached one
+    [row] = app.process_instances(Checkout)
+    assert row["ended"] and row["version"] == 5 and row["state"]["reminders"] == 1
+    instance = app.process_instance(Checkout, order.order_id)
+    assert instance is not None and instance.state.reminders == 1
+
+
+def test_a_running_instance_is_kept_in_the_state_cache_and_an_ended_one_is_not(
+    stores: Stores,
+) -> None:
+    app = _app(stores, TestClock())
+    order = _place(app)
+    app.run_consumers()
+    stream = stream_name(Checkout.name, str(order.order_id))
+    kept = app.state_cache.get(stream)
+    assert kept is not None and kept.version == app.store.stream_version(stream) == 2
+    app.handle(MarkPaid(order_id=order.order_id, amount=Decimal(7)))
+    app.run_consumers()
+    assert app.state_cache.get(stream) is None  # ended: it gives its slot back
+    instance = app.process_instance(Checkout, order.order_id)
+    assert instance is not None and instance.ended

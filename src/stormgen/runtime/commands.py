@@ -288,7 +288,8 @@ class CommandHandler:
         agg = self.aggregate_for(command)
         meta = info(command)
         ident = getattr(command, agg.id_field, None)
-        if ident is None:
+        generated = ident is None
+        if generated:
             if not (meta.creates and agg.id_type is uuid.UUID):
                 wire = codec.wire_name(type(command), agg.id_field)
                 raise DecodeError(f"the command has no {wire}", f"$.{wire}")
@@ -297,11 +298,26 @@ class CommandHandler:
         stream = agg.stream(ident)
         ident_text = id_text(ident)
         stored = mark = None
+        # A used key answers with its first result. The append looks it up with the
+        # stream's head (one statement), so it is looked up beforehand only for a new
+        # generated id (a retry must not seal pii under a stream it never writes), and
+        # before answering anything but an append: a retry may be refused by the state
+        # its first delivery left (a rejection, a conflict, nothing left to do).
+        unchecked = False
         if idempotency_key is not None:
             stored, mark = stored_key(idempotency_key), fingerprint_of(idempotency_key)
-            prior = self.appender.remembered(stored, mark, ident)
+            unchecked = not generated
+            prior = None if unchecked else self.appender.remembered(stored, mark, ident)
             if prior is not None:
                 return self._with_first_id(agg, prior)
+
+        def first() -> CommandResult | None:
+            """The result the key remembers, if it was not looked up yet."""
+            if not unchecked or stored is None:
+                return None
+            prior = self.appender.remembered(stored, mark, ident)
+            return None if prior is None else self._with_first_id(agg, prior)
+
         event_metadata: dict[str, Any] = dict(metadata)
         if stored is not None:
             # kept in the log, so a copy of it (a fork) remembers the key too
@@ -337,6 +353,9 @@ class CommandHandler:
                 events = decide(agg, state, command)
             except Exception:
                 if confirmed:
+                    prior = first()
+                    if prior is not None:
+                        return prior
                     raise
                 trusting = False
                 continue
@@ -344,7 +363,7 @@ class CommandHandler:
                 if not confirmed:
                     trusting = False
                     continue
-                return CommandResult(stream, ident, ident_text, version, [])
+                return first() or CommandResult(stream, ident, ident_text, version, [])
             try:
                 result = self.appender.append(
                     stream, ident_text, events, version, stored, event_metadata, ident

@@ -6,6 +6,13 @@ appended to its stream (at the version it was read at), the commands it issues
 timers written to the timers table, and, for an event, the consumer's checkpoint
 moved: all of it commits, or none of it.
 
+The instance a run starts from is its stream folded, or, for a process without pii
+state, the instance its last run left in the application's state cache (a memory
+image of the log, never the truth, sharing the cache's bound with the aggregates'
+states; an ended instance leaves it): the run's append expects the version that
+instance was at, so a stale one (another service process, a timer run elsewhere)
+fails as a conflict, is dropped, and the run is tried again on the stream as read.
+
 Timers fire from the timers table, soonest first: a transaction claims a batch of due
 rows (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two service processes never take the
 same one; SQLite: the write lock), runs each handler and drops its row (`fire_due`).
@@ -51,6 +58,8 @@ from stormgen.runtime.processes import (
     stream_name,
 )
 from stormgen.runtime.reactions import Reactions
+from stormgen.runtime.reading import UNSEALED
+from stormgen.runtime.state import Cached, StateCache
 from stormgen.runtime.store.base import EventStore, Timer, UnitOfWork
 
 log = logging.getLogger("stormgen.runtime")
@@ -87,6 +96,11 @@ class ProcessRuns:
     def keys(self) -> KeyRing:
         """The stream keys the instances' pii fields are sealed with."""
         return self.commands.reader.keys
+
+    @property
+    def cache(self) -> StateCache:
+        """The application's state cache, which keeps the instances runs leave too."""
+        return self.commands.states.cache
 
     # -- reading ---------------------------------------------------------------------------
     def instance(self, process: Process[Any], key: Any, at: int | None = None) -> Instance | None:
@@ -153,7 +167,13 @@ class ProcessRuns:
         if key is None:
             return
         text = key_text(key)
-        instance = fold(process, text, uow.read_stream(stream_name(process.name, text)), self.keys)
+        stream = stream_name(process.name, text)
+        cache = self.cache
+        hit = cache.get(stream) if cache.size and not process.pii else None
+        if hit is not None:
+            instance: Instance | None = hit.state  # the last run's: its append checks it
+        else:
+            instance = fold(process, text, uow.read_stream(stream), self.keys)
         if instance is None:
             if not process.starts_with(event):
                 return  # no instance, and this event does not start one
@@ -369,7 +389,12 @@ class ProcessRuns:
             records.append(NewEvent(type=kind, data=data, metadata=metadata))
         if records:
             version = instance.version if instance is not None else 0
-            result = uow.append(stream, records, version)
+            generation = self.cache.generation
+            try:
+                result = uow.append(stream, records, version)
+            except VersionConflict:
+                self.cache.drop(stream)  # a cached instance was behind its stream
+                raise
             after = Instance(key, step.state, step.ended, dict(pending), result.stream_version)
             after.started_at = instance.started_at if instance else result.events[0].recorded_at
             after.updated_at = result.events[-1].recorded_at
@@ -385,6 +410,12 @@ class ProcessRuns:
             if tokens:
                 doc["state"] = {**doc["state"], **tokens}
             uow.upsert_row(process.name, key, doc)
+            if process.pii or step.ended:
+                self.cache.drop(stream)  # an ended instance ignores events: no slot for it
+            else:
+                # the next run starts from it (not shared before this transaction commits)
+                last = result.events[-1].position
+                self.cache.put(stream, Cached(after.version, last, after, UNSEALED), generation)
         if step.ended:
             if pending or any(due is not None for due in step.timers.values()):
                 uow.delete_timers(process.name, key)

@@ -10,6 +10,7 @@ import pytest
 from store_backends import COLUMNS, VIEW, ev, order
 
 from stormgen.runtime.envelope import NewEvent
+from stormgen.runtime.errors import VersionConflict
 from stormgen.runtime.store import EventStore
 from stormgen.runtime.store.memory import MemoryStore
 
@@ -34,6 +35,26 @@ def test_nested_transactions_roll_back_to_their_savepoint(store: EventStore) -> 
     assert store.get_checkpoint("outer") == 1
     assert store.get_checkpoint("inner") == 0
     assert store.stream_version("S/1") == 1
+
+
+def test_an_append_inside_a_transaction_commits_or_rolls_back_with_it(
+    store: EventStore,
+) -> None:
+    # the store's own append, called inside a transaction (a command of a group, a
+    # policy's reaction in a pass): part of it, and of the savepoint it is in
+    with store.transaction():
+        store.append("S/1", [ev(1)], 0, idempotency_key="k1")
+        with pytest.raises(VersionConflict):
+            store.append("S/1", [ev(2), ev(3)], 0)  # refused: wrote nothing
+        store.append("S/1", [ev(2)], 1)
+        with pytest.raises(KeyError), store.transaction():
+            store.append("S/2", [ev(4)], 0, idempotency_key="k2")
+            raise KeyError("the unit fails after its append")
+        assert store.append("S/1", [ev(5)], 2, idempotency_key="k1").duplicate
+    assert [e.data["n"] for e in store.read_all()] == [1, 2]
+    assert store.stream_version("S/2") == 0
+    assert store.remembered("k1") is not None
+    assert store.remembered("k2") is None
 
 
 def test_view_rows_and_checkpoint_commit_together(store: EventStore) -> None:

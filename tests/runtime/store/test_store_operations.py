@@ -257,3 +257,18 @@ def kill_writer_and_check(db_backend: Backend, url: str) -> None:
     assert [e.stream_version for e in store.read_stream("Crash/1")] == list(
         range(1, len(stored) + 1)
     )
+
+
+def test_an_append_after_sqlite_rolled_the_transaction_back_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    # inside a transaction an append has no savepoint of its own: when SQLite has
+    # rolled the whole transaction back (a full disk, an I/O error), it must not run
+    # on its own and commit
+    with SQLiteStore(tmp_path / "events.db") as store:
+        with pytest.raises(StoreError, match="rolled back"), store.transaction() as uow:
+            uow.set_checkpoint("c", 1)
+            uow._conn.execute("ROLLBACK")  # what SQLite does itself on those errors
+            store.append("S/1", [NewEvent(type="T", data={})], 0)
+        assert store.last_position() == 0
+        assert store.get_checkpoint("c") == 0

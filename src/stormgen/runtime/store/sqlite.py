@@ -406,16 +406,39 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         self._connections.append(conn)
 
     # -- transactions ---------------------------------------------------------------
+    def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append in a transaction of its own or, inside this thread's transaction, in
+        it without a savepoint: before anything can fail the append writes at most one
+        INSERT statement, which SQLite undoes by itself when it fails (a conflict);
+        what fails after it (the key's row: only the storage can) reaches the enclosing
+        savepoint or transaction, which rolls back."""
+        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        if outer is None or len(events) > _ROWS_PER_INSERT:
+            return super().append(stream, events, expected_version, idempotency_key=idempotency_key)
+        self._still_open(outer._conn)
+        return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
+
+    def _still_open(self, conn: sqlite3.Connection) -> None:
+        """Raise if SQLite rolled the thread's whole transaction back (an I/O error, a
+        full disk): a statement now would run, and commit, on its own."""
+        if not conn.in_transaction:
+            raise StoreError(f"store {self.url}: the transaction was rolled back")
+
     @contextmanager
     def transaction(self) -> Iterator[SQLiteUnitOfWork]:
         outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
         if outer is not None:
-            # Nested: a savepoint inside the thread's open transaction.
+            # Nested: a savepoint inside the thread's open transaction (a SAVEPOINT
+            # outside one would begin a new transaction, committed at its RELEASE).
             conn = outer._conn
-            if not conn.in_transaction:
-                # SQLite rolled the whole transaction back (an I/O error, a full disk):
-                # a SAVEPOINT now would begin a new one, committed at its RELEASE
-                raise StoreError(f"store {self.url}: the transaction was rolled back")
+            self._still_open(conn)
             # one name per depth (a connection has one transaction at a time): the
             # statements' texts repeat, so they stay in the connection's statement cache
             name = f"sp{getattr(self._local, 'depth', 0)}"
