@@ -86,7 +86,9 @@ BEGIN
     END IF;
     SELECT coalesce(max(e.position), 0) INTO before FROM events e;
     recorded_at := clock_timestamp();
-    at_json := to_json(recorded_at)::text;
+    -- as `format_time` writes it (a "Z", not "+00:00": decoding that is twice as slow)
+    at_json := '"' || to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        || '"';
     -- each event is [id, type, version, stream_id, data, metadata]; a json value keeps
     -- its text as sent, so the envelope holds the client's JSON of the data as it is
     INSERT INTO events (position, id, type, version, stream, stream_id, stream_version,
