@@ -176,6 +176,17 @@ def _envelope(
     return f'{_head(event, stream)}{stream_version},{position},"{at}",{data},{metadata}]'
 
 
+def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """The connection's cursor for the store's hot statements (an append, a read), kept
+    on the connection: ``conn.execute`` makes a cursor per statement, which then looks
+    up its adapters again (a third of a command's append call in Python). Only for a
+    statement whose rows are fetched at once: the next one replaces them."""
+    cur: psycopg.Cursor[Any] | None = conn.__dict__.get("_stormgen_cursor")
+    if cur is None or cur.closed:
+        cur = conn.__dict__["_stormgen_cursor"] = conn.cursor()
+    return cur
+
+
 _decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
 _by_position = attrgetter("position")
 
@@ -196,7 +207,7 @@ def _select_events(
     # a stream read); they arrive in the subquery's order, and sorting an already sorted
     # list here is one cheap linear pass that makes the order not depend on that.
     query = f"SELECT '[' || string_agg(envelope, ',') || ']' FROM ({inner}) e"
-    row = conn.execute(query, params).fetchone()
+    row = _cursor(conn).execute(query, params).fetchone()
     assert row is not None
     if row[0] is None:
         return []
@@ -547,7 +558,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         batch = encode([[e.id, e.type, e.version, e.stream_id, e.data, e.metadata] for e in events])
         params = (stream, expected_version, batch.decode(), idempotency_key, self.channel)
         try:
-            row = conn.execute(_APPEND_CALL, params).fetchone()
+            row = _cursor(conn).execute(_APPEND_CALL, params).fetchone()
         except psycopg.errors.UniqueViolation as exc:
             raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
         assert row is not None
