@@ -34,6 +34,7 @@ from stormgen.runtime import (
     View,
 )
 from stormgen.runtime.crypto import decrypt_value, encrypt_value, is_encrypted
+from stormgen.runtime.envelope import EventPage
 
 
 def place(app: Any, customer: str) -> Any:
@@ -65,6 +66,13 @@ def test_a_page_without_tokens_says_so_and_one_with_tokens_is_decrypted(stores: 
     placed, paid = app.decode_all(whole)
     assert placed.customer == "Ada"
     assert paid == app.decode_all(paid_only)[0]
+
+
+def test_only_the_token_key_makes_a_page_searched_for_tokens() -> None:
+    # a "$" elsewhere (a price, a `$CommandSent`) leaves a page unsealed
+    assert EventPage.of([], '[{"note": "costs $5"}, {"type": "$CommandSent"}]').unsealed
+    assert EventPage.of([], '[{"note": "plain"}]').unsealed
+    assert not EventPage.of([], '[{"customer": {"$pii": "c2VhbGVk"}}]').unsealed
 
 
 def test_a_new_stream_gets_its_own_key_or_keeps_the_one_it_has(stores: Stores) -> None:

@@ -9,6 +9,7 @@ envelopes the consumers share (each event is decoded once for every view and pol
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import chain
 from operator import attrgetter
@@ -47,8 +48,10 @@ class EventReader:
     def __init__(self, registry: Registry, keys: KeyRing) -> None:
         self.registry = registry
         self.keys = keys
-        #: decoded envelopes by position, shared by the consumers (see `shared_envelope`)
-        self._envelopes: dict[int, tuple[KeyMark, Envelope]] = {}
+        #: decoded envelopes by position, shared by the consumers (see `shared_envelope`);
+        #: an OrderedDict drops its oldest entry in constant time, where a dict's first
+        #: key is found by skipping the slots of every entry deleted before it
+        self._envelopes: OrderedDict[int, tuple[KeyMark, Envelope]] = OrderedDict()
         self._envelopes_lock = threading.Lock()
 
     def envelope(self, recorded: RecordedEvent) -> Envelope:
@@ -97,7 +100,7 @@ class EventReader:
             envelopes[position] = (key, envelope)
             if len(envelopes) > _SHARED_ENVELOPES:
                 # the oldest first: consumers read the log forwards
-                del envelopes[next(iter(envelopes))]
+                envelopes.popitem(last=False)
 
     def fresh_envelope(self, recorded: RecordedEvent, plain: dict[str, Any]) -> Envelope:
         """The envelope of an event just appended, from its data before sealing.

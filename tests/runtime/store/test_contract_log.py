@@ -69,6 +69,23 @@ def test_batch_append_is_all_or_nothing(store: EventStore) -> None:
     assert store.append("S/2", [ev(1), ev(2)], 0).stream_version == 2
 
 
+def test_text_needing_escapes_reads_back_as_written(store: EventStore) -> None:
+    """Quotes, backslashes, control characters and non-ASCII text survive every append
+    path (PostgreSQL builds a command's envelope in SQL from the JSON the client sent)."""
+    odd = 'a "quoted" \\ back\\slash, tab\t, new\nline, \x01, café, 東京, 🙂'
+    stream = f"Odd.Stream/{odd}"
+    data = {odd: odd, "nested": {"list": [odd, 1, None, 2.5, True]}}
+    small = NewEvent(type=f"Odd.{odd}", data=data, stream_id=odd, metadata={odd: odd})
+    written = store.append(stream, [small], 0).events
+    written += store.append(stream, [ev(i) for i in range(60)], 1).events
+    stored = store.read_stream(stream)
+    assert stored == written
+    assert (stored[0].stream, stored[0].type, stored[0].stream_id) == (stream, small.type, odd)
+    assert (stored[0].data, stored[0].metadata) == (data, {odd: odd})
+    assert list(stored[0].data) == [odd, "nested"]
+    assert store.read_all(0, 1) == stored[:1]
+
+
 def test_large_batches_append_like_small_ones(store: EventStore) -> None:
     """Big batches take another path on PostgreSQL (COPY): same results."""
     store.append("Other/1", [ev(0)], 0)

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from runtime_support import pg_base_url, with_schema
 
-from stormgen.runtime.envelope import NewEvent
+from stormgen.runtime.envelope import NewEvent, format_time
 from stormgen.runtime.errors import StoreCorrupt
 from stormgen.runtime.store import SCHEMA_VERSION, open_store
 
@@ -121,3 +121,20 @@ def test_a_version_3_schema_gains_the_timers_table(schema: str) -> None:
         conn.execute(f"SET search_path = {schema}")
         version = conn.execute("SELECT value FROM stormgen_meta").fetchone()
         assert version == (str(SCHEMA_VERSION),)
+
+
+def test_every_append_path_writes_the_envelope_time_as_format_time_does(schema: str) -> None:
+    """`stormgen_append` and COPY write the same text (a "Z" time, six digits)."""
+    base = pg_base_url()
+    with open_store(with_schema(base, schema)) as store:
+        store.append("S/1", [NewEvent(type="T", data={})], 0)
+        store.append("S/2", [NewEvent(type="T", data={}) for _ in range(60)], 0)
+        events = store.read_all()
+    with psycopg.connect(base, autocommit=True) as conn:
+        texts = [
+            row[0]
+            for row in conn.execute(f"SELECT envelope FROM {schema}.events ORDER BY position")
+        ]
+    assert len(texts) == len(events) == 61
+    for text, event in zip(texts, events, strict=True):
+        assert f',"{format_time(event.recorded_at)}",' in text

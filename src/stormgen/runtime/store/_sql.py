@@ -588,9 +588,9 @@ class SQLStore(EventStore, Generic[ConnT]):
         where: str,
         params: Sequence[Any],
         limit: int | None = None,
-        order: str = "position",
     ) -> list[RecordedEvent]:
-        """Return the events matching ``where`` (SQL on ``events``) in position order."""
+        """Return the (first ``limit``) events matching ``where`` (SQL on ``events``) in
+        position order."""
 
     # -- the log -----------------------------------------------------------------------
     def _last_position(self, conn: ConnT) -> int:
@@ -606,16 +606,10 @@ class SQLStore(EventStore, Generic[ConnT]):
     def _read_stream(
         self, conn: ConnT, stream: str, after_version: int, up_to_position: int | None
     ) -> list[RecordedEvent]:
-        # Within one stream, stream_version order is position order and follows the index.
         if up_to_position is None:
-            return self._select_events(
-                conn, self.dialect.stream_after, (stream, after_version), order="stream_version"
-            )
+            return self._select_events(conn, self.dialect.stream_after, (stream, after_version))
         return self._select_events(
-            conn,
-            self.dialect.stream_up_to,
-            (stream, after_version, up_to_position),
-            order="stream_version",
+            conn, self.dialect.stream_up_to, (stream, after_version, up_to_position)
         )
 
     def _stream_version(self, conn: ConnT, stream: str) -> int:

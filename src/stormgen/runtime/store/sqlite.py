@@ -526,9 +526,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         where: str,
         params: Sequence[Any],
         limit: int | None = None,
-        order: str = "position",
     ) -> list[RecordedEvent]:
-        # `order` is PostgreSQL's hint; select_events follows the index `where` uses
         return select_events(conn, where, params, limit)
 
     def read_stream(
