@@ -20,4 +20,6 @@ fi
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# Four pytest-xdist workers, also on two cores: most tests wait on servers and
+# subprocesses. Options given to this script come last (`-n 0`: one process).
+.venv/bin/python -m pytest -n 4 "$@"

@@ -31,6 +31,8 @@ from e2e_support import REPO, Server, clean_env
 
 from stormgen.lang import parse_model
 
+pytestmark = pytest.mark.slow
+
 ST = Path(sys.executable).with_name("st")
 EXAMPLES = {
     "coffee_shop": REPO / "examples" / "coffee_shop.storm",

@@ -13,6 +13,8 @@ import pytest
 
 from ._helpers import CLASHES, EXAMPLES, FEATURES, TRICKY, check_project, generate, render
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("model", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_project_is_clean_and_its_tests_pass(

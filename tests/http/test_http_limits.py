@@ -25,6 +25,8 @@ from http_shop import Drink, PlaceOrder, open_shop
 from stormgen.runtime.http import ServeError, create_app, serve
 from stormgen.runtime.http.limits import Limits, LimitsError
 
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "limits_server.py"
 PLACE = "/ordering/order/place-order"
