@@ -1,4 +1,4 @@
-"""How the suite is shared out among pytest-xdist workers (``scripts/test.sh`` runs ``-n 4``).
+"""How the suite is shared out among pytest-xdist workers (``scripts/test.sh`` runs ``-n 3``).
 
 A test module goes to one worker as a whole (``--dist loadfile`` in pyproject.toml): its
 module fixtures are built once and its tests run in order. The exceptions are the
