@@ -20,4 +20,7 @@ fi
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# Three pytest-xdist workers, also on two cores: many tests wait on servers and
+# subprocesses (4 took as long on 2 cores, with more CPU). Options given to this
+# script come last (`-n 0`: one process).
+.venv/bin/python -m pytest -n 3 "$@"

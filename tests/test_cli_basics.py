@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +23,27 @@ COMMANDS = [
 
 def stormgen_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The installed console script, in a process of its own."""
+    return _run([str(SCRIPT), *args], env)
+
+
+def stormgen_in_bash(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The console script typed at a bash prompt: `--show-completion` and
+    `--install-completion` take the shell from the processes above them (shellingham),
+    and pytest may run under another shell or none at all (a background job, CI)."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not on the PATH")
+    # `; exit $?` keeps bash alive as the script's parent (a lone command is exec'ed)
+    return _run([bash, "-c", '"$0" "$@"; exit $?', str(SCRIPT), *args], env)
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     if not SCRIPT.is_file():
         pytest.skip("the stormgen console script is not installed next to this Python")
     settings = {k: v for k, v in os.environ.items() if not k.startswith("STORMGEN_")}
     settings.update(COLUMNS="200", **env)
     return subprocess.run(
-        [str(SCRIPT), *args], capture_output=True, text=True, env=settings, timeout=60, check=False
+        command, capture_output=True, text=True, env=settings, timeout=60, check=False
     )
 
 
@@ -45,7 +61,7 @@ def test_commands_are_listed_in_the_order_a_user_meets_them() -> None:
 
 
 def test_shell_completion_is_offered_and_completes() -> None:
-    shown = stormgen_cli("--show-completion", "bash")
+    shown = stormgen_in_bash("--show-completion")
     assert shown.returncode == 0, shown.stderr
     assert "_STORMGEN_COMPLETE=complete_bash" in shown.stdout
     assert "complete -o default -F _stormgen_completion stormgen" in shown.stdout
@@ -57,7 +73,7 @@ def test_shell_completion_is_offered_and_completes() -> None:
 
 
 def test_install_completion_writes_the_script(tmp_path: Path) -> None:
-    result = stormgen_cli("--install-completion", "bash", HOME=str(tmp_path))
+    result = stormgen_in_bash("--install-completion", HOME=str(tmp_path))
     assert result.returncode == 0, result.stderr
     script = tmp_path / ".bash_completions" / "stormgen.sh"
     assert "_stormgen_completion" in script.read_text()

@@ -26,6 +26,8 @@ from typer.testing import CliRunner
 
 from stormgen.cli import main
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 # (root file to validate, file to mangle), relative to examples/.

@@ -18,6 +18,8 @@ import pytest
 from e2e_support import MODEL, Server, clean_env, free_port, wait_for
 from nats_support import NatsServer
 
+pytestmark = pytest.mark.slow
+
 ORDER = {"customer": "Ada", "drinks": [{"name": "Tea", "price": "2.00"}], "total": "2.00"}
 
 

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from e2e_support import CUSTOMER, MODEL, Server, stormgen
+
+pytestmark = pytest.mark.slow
 
 CLIENTS = 4
 WARMUP_ORDERS = 150  # placed before the first replay starts

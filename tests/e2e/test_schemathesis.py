@@ -31,6 +31,9 @@ from e2e_support import REPO, Server, clean_env
 
 from stormgen.lang import parse_model
 
+#: ~2,000 cases an example: minutes on a busy machine (other tests in parallel workers)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
 ST = Path(sys.executable).with_name("st")
 EXAMPLES = {
     "coffee_shop": REPO / "examples" / "coffee_shop.storm",
@@ -159,7 +162,7 @@ def check(example: str, tmp_path: Path, store: str | None = None) -> None:
             env=clean_env(),
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=540,
             check=False,
         )
         took = time.monotonic() - started

@@ -18,6 +18,8 @@ from stormgen.render.python.interpreter import Interpreter
 
 from ._helpers import check_project, generate, render
 
+pytestmark = pytest.mark.slow
+
 MODEL = Path(__file__).with_name("durations.storm")
 
 

@@ -22,6 +22,8 @@ from stormgen.render.targets import with_graph
 
 from ._helpers import check_project, errors, generate, render, run
 
+pytestmark = pytest.mark.slow
+
 MODEL = """\
 model Look
 actor Clerk

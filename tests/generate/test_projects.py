@@ -23,6 +23,8 @@ from ._helpers import (
     render,
 )
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("model", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_project_is_clean_and_its_tests_pass(

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from stormgen.cli import app
 
 from ._helpers import ROOT, run
+
+pytestmark = pytest.mark.slow
 
 MODEL = ROOT / "examples" / "coffee_shop.storm"
 

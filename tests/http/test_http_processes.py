@@ -87,7 +87,7 @@ def _place(http: TestClient) -> str:
 
 
 def _until(http: TestClient, path: str, check: str) -> dict[str, object]:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:
         response = http.get(path)
         if response.status_code == 200 and check in response.text:

@@ -106,7 +106,7 @@ def test_policies_run_in_background_threads(stores: Stores) -> None:
     app.start()
     try:
         order = place(app)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         # done when the ticket is shown and every consumer has caught up with the log
         while time.monotonic() < deadline:
             if app.view_rows(Tickets) and all(p["behind"] == 0 for p in app.progress().values()):

@@ -34,7 +34,7 @@ def _terminate(pid: int) -> None:
     """End a backend from another connection and wait until it is gone."""
     with psycopg.connect(pg_base_url(), autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
             assert time.monotonic() < deadline, f"backend {pid} did not end"
             time.sleep(0.01)
