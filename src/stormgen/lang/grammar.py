@@ -44,7 +44,17 @@ _OPERAND_PREFIX = "'-' | 'not'"
 
 @cache
 def metamodel() -> Any:
-    """Return the textX metamodel of the language, built once per process."""
+    """Return the textX metamodel of the language, built once per process, its parser
+    running the faster rule methods of :mod:`stormgen.lang.engine`."""
+    from stormgen.lang import engine
+
+    mm = stock_metamodel()
+    engine.install(mm._parser_blueprint.parser_model)
+    return mm
+
+
+def stock_metamodel() -> Any:
+    """A new textX metamodel of the language, its parser as arpeggio makes it."""
     from textx import metamodel_from_file
 
     # autokwd: keywords match as whole words only (`notes` is a name, not `not es`);

@@ -8,10 +8,11 @@ none of it: this module does the same conversion for this grammar's rule kinds
 plain objects, so the builder reads ``obj.name``, ``obj.members``... as it would on
 textX's objects.
 
-This is the one module that reads textX's and arpeggio's internals (the parser's
-blueprint, its parse tree, the rules' attributes): ``tests/lang/test_lang_tree.py``
-checks it against textX's own object model, and the ``generator`` extra pins textX
-below its next major version (pyproject.toml).
+This module and :mod:`stormgen.lang.engine` (the parser's faster rule methods) are
+the ones that read textX's and arpeggio's internals (the parser's blueprint, its parse
+tree, the rules' attributes): ``tests/lang/test_lang_tree.py`` checks this one against
+textX's own object model, and the ``generator`` extra pins textX below its next major
+version (pyproject.toml).
 """
 
 from __future__ import annotations
