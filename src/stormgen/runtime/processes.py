@@ -11,7 +11,8 @@ An instance's decisions are events of its own stream, ``$process-<Name>-<key>``
 (`stream_name`): `$ProcessStarted` (the whole first state), `$ProcessChanged` (the
 fields that changed), `$TimerSet`, `$TimerCancelled`, `$TimerFired` and
 `$ProcessEnded`, so its state at any point of the log is the fold of that stream up
-to there (`fold`), like an aggregate's.
+to there (`fold`), like an aggregate's. A state field renamed with `was`
+(`Process.was`) is read from its earlier name in the instances stored before.
 
 A state field listed in `Process.pii` (personal data) is stored sealed, in those
 events and in the instances' rows: encrypted under the key of the stream whose event
