@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -61,8 +62,9 @@ def test_the_project_is_clean_and_its_tests_pass(project: Path, mypy_cache: Path
     check_project(project, mypy_cache)
 
 
-@pytest.fixture
-def service(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
+@contextmanager
+def _imported(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
+    """The generated project's `app` and order modules, forgotten afterwards."""
     sys.path.insert(0, str(project / "src"))
     try:
         yield (
@@ -73,6 +75,12 @@ def service(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
         sys.path.remove(str(project / "src"))
         for name in [m for m in sys.modules if m == "checkout" or m.startswith("checkout.")]:
             del sys.modules[name]
+
+
+@pytest.fixture
+def service(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
+    with _imported(project) as modules:
+        yield modules
 
 
 def _open(app_module: ModuleType, clock: TestClock) -> Application:
@@ -128,6 +136,44 @@ def test_an_order_of_nothing_starts_no_checkout(
         clock.advance(timedelta(hours=1))
         assert app.fire_timers() == 0
         assert app.state("Shop.Order", free.id).state.status == "paid"
+
+
+def test_a_state_field_renamed_with_was_reads_the_instances_stored_before(
+    project: Path, tmp_path: Path
+) -> None:
+    # the model changes `reminders: int = 0` to `nudges: int = 0 was reminders`
+    renamed = tmp_path / "processes.storm"
+    text = MODEL.read_text().replace("reminders", "nudges")
+    renamed.write_text(text.replace("nudges: int = 0", "nudges: int = 0 was reminders"))
+    after = generate(renamed, tmp_path / "checkout")
+    module = (after / "src/checkout/shop/checkout.py").read_text()
+    assert '    was = {"nudges": "reminders"}\n' in module
+    store = f"sqlite:///{tmp_path / 'events.db'}"
+    clock = TestClock()
+    with (
+        _imported(project) as (app_module, order),
+        Application.open(store, clock=clock, **app_module.definitions()) as app,
+    ):
+        placed = app.handle(order.Place(total=Decimal(5), items=("latte",)))
+        app.run_consumers()
+        clock.advance(timedelta(minutes=10, seconds=1))
+        app.run_consumers()  # the reminder: `reminders` is 1
+        position = app.store.last_position()
+    with (
+        _imported(after) as (app_module, order),
+        Application.open(store, clock=clock, **app_module.definitions()) as app,
+    ):
+        instance = app.process_instance("Shop.Checkout", placed.id)
+        assert instance is not None and instance.state.nudges == 1
+        [row] = app.process_instances("Shop.Checkout")
+        assert row["state"]["nudges"] == 1 and "reminders" not in row["state"]
+        # the service goes on with it: the payment deadline ends the instance
+        clock.advance(timedelta(minutes=5))
+        app.run_consumers()
+        done = app.process_instance("Shop.Checkout", placed.id)
+        assert done is not None and done.ended and done.state.nudges == 1
+        then = app.process_instance("Shop.Checkout", placed.id, position)
+        assert then is not None and not then.ended and then.state.nudges == 1
 
 
 PII_MODEL = """model Greet

@@ -2,7 +2,8 @@
 position), with their pending timers; the test clock moved forward through
 `POST /_test/clock` fires them; the route is refused with tokens configured; a parked
 timer is retried through `POST /failures/{process}/timers/{key}/{timer}/retry` (on a
-real server)."""
+real server); an instance stored before a state field was renamed with `was` shows it
+under its new name."""
 
 from __future__ import annotations
 
@@ -124,6 +125,39 @@ def test_instances_are_listed_read_and_their_timers_fired(
     # as it was before the clock moved
     before = http.get(f"/ordering/processes/checkout/{ids[0]}", params={"at": position}).json()
     assert not before["ended"] and before["timers"][0]["name"] == "PaymentDue"
+
+
+@dataclass(frozen=True)
+class GuestState:
+    guest: str = ""
+    paid: bool = False
+
+
+class Guests(Checkout):
+    """`Checkout` once its `customer: str` became `guest: str was customer`."""
+
+    state_type = GuestState
+    was = {"guest": "customer"}
+
+
+def test_an_instance_stored_before_a_state_field_was_renamed_reads_renamed(
+    tmp_path: Path,
+) -> None:
+    store = f"sqlite:///{tmp_path / 'events.db'}"
+    with (
+        Application.open(store, aggregates=[Order()], processes=[Checkout()]) as app,
+        TestClient(create_app(app, tokens="")) as http,
+    ):
+        order_id = _place(http)
+        _until(http, f"/ordering/processes/checkout/{order_id}", "PaymentDue")
+    with (
+        Application.open(store, aggregates=[Order()], processes=[Guests()]) as app,
+        TestClient(create_app(app, tokens="")) as http,
+    ):
+        one = http.get(f"/ordering/processes/checkout/{order_id}").json()
+        assert one["state"] == {"guest": "Ada", "paid": False}
+        [listed] = http.get("/ordering/processes/checkout").json()["instances"]
+        assert listed["state"] == {"guest": "Ada", "paid": False}
 
 
 def test_bad_requests_are_answered_not_failed(served: tuple[TestClient, Application]) -> None:

@@ -61,6 +61,17 @@ def _renames(was: Mapping[str, str | Iterable[str]] | None) -> dict[str, tuple[s
     return out
 
 
+def rename_fields(data: dict[str, Any], was: Mapping[str, str | Iterable[str]]) -> None:
+    """Move each field of `data` stored under an earlier name (`was`: current name ->
+    earlier names, most recent first) to its current name, unless that one is there."""
+    for new, olds in was.items():
+        if new not in data:
+            for old in (olds,) if isinstance(olds, str) else olds:
+                if old in data:
+                    data[new] = data.pop(old)
+                    break
+
+
 class Message:
     """Base of events and commands; subclasses are frozen dataclasses.
 

@@ -40,7 +40,7 @@ from stormgen.runtime.crypto import KeyRing
 from stormgen.runtime.envelope import NewEvent, format_time
 from stormgen.runtime.errors import StoreUnavailable, VersionConflict
 from stormgen.runtime.failures import FAILURE, FAILURES_STREAM, RESOLVED
-from stormgen.runtime.messages import Envelope, info
+from stormgen.runtime.messages import Envelope, info, rename_fields
 from stormgen.runtime.processes import (
     CHANGED,
     STARTED,
@@ -115,11 +115,15 @@ class ProcessRuns:
         """The process's instances as the HTTP API shows them, by key, paged after a key
         (pii state fields opened, or redacted when forgotten)."""
         rows = self.store.query_rows(process.name, after_key=after, limit=limit)
-        if not process.pii:
+        if not process.pii and not process.was:
             return [row.doc for row in rows]
         docs = []
         for row in rows:
-            state = codec.to_data(open_state(process, row.doc["state"], self.keys)[0])
+            # a row written before a state field was renamed (`was`) has its earlier name
+            state = dict(row.doc["state"])
+            rename_fields(state, process.was)
+            if process.pii:
+                state = codec.to_data(open_state(process, state, self.keys)[0])
             docs.append({**row.doc, "state": state})
         return docs
 

@@ -11,7 +11,8 @@ An instance's decisions are events of its own stream, ``$process-<Name>-<key>``
 (`stream_name`): `$ProcessStarted` (the whole first state), `$ProcessChanged` (the
 fields that changed), `$TimerSet`, `$TimerCancelled`, `$TimerFired` and
 `$ProcessEnded`, so its state at any point of the log is the fold of that stream up
-to there (`fold`), like an aggregate's.
+to there (`fold`), like an aggregate's. A state field renamed with `was`
+(`Process.was`) is read from its earlier name in the instances stored before.
 
 A state field listed in `Process.pii` (personal data) is stored sealed, in those
 events and in the instances' rows: encrypted under the key of the stream whose event
@@ -26,7 +27,7 @@ import dataclasses
 import functools
 import uuid
 from abc import ABC
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
@@ -40,7 +41,7 @@ from stormgen.runtime.crypto import KeyRing, decrypt_value, encrypt_value
 from stormgen.runtime.dispatch import _marker, handlers
 from stormgen.runtime.envelope import SEALED_KEY, RecordedEvent, format_time, parse_time
 from stormgen.runtime.lookups import UNBOUND, Lookups
-from stormgen.runtime.messages import Command, Envelope, Event
+from stormgen.runtime.messages import Command, Envelope, Event, rename_fields
 from stormgen.runtime.store.roles import EncryptionKeys
 from stormgen.runtime.views import key_by
 
@@ -198,6 +199,10 @@ class Process(ABC, Generic[S]):
     clock: Clock = SYSTEM_CLOCK
     #: the state fields holding personal data, stored sealed (see the module's doc)
     pii: ClassVar[frozenset[str]] = frozenset()
+    #: the state fields renamed with `was`, by wire name: current name -> earlier
+    #: name(s), most recent first; stored instances' values under an earlier name are
+    #: read as the current one (an event's `was`, for the state)
+    was: ClassVar[Mapping[str, str | tuple[str, ...]]] = {}
 
     def key_of(self, event: Event, envelope: Envelope) -> Any:
         """The instance an event concerns: a method marked `@key_for` the event's class
@@ -253,9 +258,16 @@ def fold(
         body = rec.data
         if rec.type == STARTED:
             data = dict(body["state"])
+            if process.was:
+                rename_fields(data, process.was)
             instance.started_at = rec.recorded_at
         elif rec.type == CHANGED and data is not None:
-            data.update(body["changes"])
+            if process.was:
+                changed = dict(body["changes"])
+                rename_fields(changed, process.was)
+                data.update(changed)
+            else:
+                data.update(body["changes"])
         elif rec.type == TIMER_SET:
             instance.timers[body["timer"]] = parse_time(body["due"])
         elif rec.type in (TIMER_CANCELLED, TIMER_FIRED):
@@ -286,7 +298,8 @@ def _is_token(value: Any) -> bool:
 def open_state(
     process: Process[Any], data: dict[str, Any], keys: KeyRing | None
 ) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """Stored state data (pii fields sealed) as the state, and the sealed tokens."""
+    """Stored state data (pii fields sealed, renamed fields by their current name) as
+    the state, and the sealed tokens."""
     sealed = {wire: data[wire] for wire in pii_wires(process) if _is_token(data.get(wire))}
     if not sealed:
         return codec.from_data(process.state_type, data), sealed
@@ -310,10 +323,14 @@ def _open_token(
     key = keys.key_for_reading(subject) if keys is not None else None
     if key is None:
         return _GONE
-    try:
-        return decrypt_value(key, subject, f"{process.name}.{wire}", token)
-    except (InvalidTag, ValueError):
-        return _GONE  # sealed under a key that was forgotten since
+    # a value sealed before its field was renamed (`was`) is bound to the earlier name
+    olds = process.was.get(wire, ())
+    for name in (wire, *((olds,) if isinstance(olds, str) else olds)):
+        try:
+            return decrypt_value(key, subject, f"{process.name}.{name}", token)
+        except (InvalidTag, ValueError):
+            pass
+    return _GONE  # sealed under a key that was forgotten since
 
 
 def seal_state(

@@ -19,7 +19,7 @@ from stormgen.runtime.codec import (
     from_data_redacted,
     many_decoder,
 )
-from stormgen.runtime.messages import Event, Message, info
+from stormgen.runtime.messages import Event, Message, info, rename_fields
 from stormgen.runtime.rejections import DecodeError, UnknownEventType, UpcastError
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -94,12 +94,7 @@ class Registry:
             lift = self._upcasters.get((type_name, step))
             if lift is not None:
                 out = lift(out)
-        for new, olds in meta.renamed.items():
-            if new not in out:
-                for old in olds:
-                    if old in out:
-                        out[new] = out.pop(old)
-                        break
+        rename_fields(out, meta.renamed)
         return out
 
     def decode_many(self, type_name: str, version: int, datas: list[dict[str, Any]]) -> list[Event]:

@@ -57,6 +57,13 @@ def lookup_method(view: View) -> str:
     return f"lookup_{snake_case(view.name)}"
 
 
+def was_dict(fields: tuple[Field, ...]) -> str:
+    """The fields renamed with `was` as a dict literal, current name -> earlier name, by
+    the model's (wire) names: stored data holds those ("" when none is renamed)."""
+    pairs = [f"{py_str(f.name)}: {py_str(f.was)}" for f in fields if f.was]
+    return "{" + ", ".join(pairs) + "}" if pairs else ""
+
+
 def override(imports: tuple[str, ...], signature: str, *body: str) -> tuple[str, ...]:
     """The lines of a user file's commented example: one method overridden."""
     return (*imports, "", signature, *(f"    {line}" for line in body))
@@ -235,10 +242,9 @@ class Parts:
             pii = [f.name for f in msg.fields if f.pii]
             if pii:
                 keywords.append(f"pii=({', '.join(py_str(p) for p in pii)},)")
-            renames = [(f.name, f.was) for f in msg.fields if f.was]
+            renames = was_dict(msg.fields)
             if renames:
-                pairs = ", ".join(f"{py_str(a)}: {py_str(b)}" for a, b in renames)
-                keywords.append(f"was={{{pairs}}}")
+                keywords.append(f"was={renames}")
         if isinstance(msg, Command) and msg.creates:
             keywords.append("creates=True")
         if isinstance(msg, Command) and msg.actors:

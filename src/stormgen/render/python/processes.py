@@ -40,7 +40,7 @@ from stormgen.render.python.files import Built, File, Template, file, module_pat
 from stormgen.render.python.literals import py_description, py_docstring, py_str, py_tuple
 from stormgen.render.python.modules import Module
 from stormgen.render.python.names import Namespace, field_name, snake_case
-from stormgen.render.python.parts import RUNTIME, Builder, override
+from stormgen.render.python.parts import RUNTIME, Builder, override, was_dict
 from stormgen.render.python.viewmodels import ClassVM, ProcessHandlerVM, ProcessVM
 
 _Line = Then | SetTimer | CancelTimer | EndLine
@@ -149,6 +149,7 @@ class ProcessBuilder(Builder):
             handlers=tuple(handlers),
             lookups=self.parts.lookups(context, mod),
             pii=self._pii(process, personal),
+            was=was_dict(process.fields),
         )
 
     @staticmethod

@@ -301,6 +301,7 @@ class ProcessVM(ElementVM):
     handlers: tuple[ProcessHandlerVM, ...]
     lookups: tuple[LookupVM, ...] = ()  # the views its handlers read (`View[key]`)
     pii: str = ""  # the pii state fields (a frozenset literal), when there are any
+    was: str = ""  # the state fields renamed with `was` (a dict literal), when there are any
     value_reader: str = ""  # `_value`, when a handler reads a field without a default
     typevar: str = ""
     imports: tuple[str, ...] = ()
