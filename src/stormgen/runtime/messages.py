@@ -54,11 +54,13 @@ class MessageInfo:
         return self.name.split(".", 1)[0]
 
 
+def earlier_names(olds: str | Iterable[str]) -> tuple[str, ...]:
+    """A `was` entry's earlier names, most recent first (one name may stand alone)."""
+    return (olds,) if isinstance(olds, str) else tuple(olds)
+
+
 def _renames(was: Mapping[str, str | Iterable[str]] | None) -> dict[str, tuple[str, ...]]:
-    out: dict[str, tuple[str, ...]] = {}
-    for new, old in (was or {}).items():
-        out[new] = (old,) if isinstance(old, str) else tuple(old)
-    return out
+    return {new: earlier_names(olds) for new, olds in (was or {}).items()}
 
 
 def rename_fields(data: dict[str, Any], was: Mapping[str, str | Iterable[str]]) -> None:
@@ -66,7 +68,7 @@ def rename_fields(data: dict[str, Any], was: Mapping[str, str | Iterable[str]]) 
     earlier names, most recent first) to its current name, unless that one is there."""
     for new, olds in was.items():
         if new not in data:
-            for old in (olds,) if isinstance(olds, str) else olds:
+            for old in earlier_names(olds):
                 if old in data:
                     data[new] = data.pop(old)
                     break

@@ -41,7 +41,7 @@ from stormgen.runtime.crypto import KeyRing, decrypt_value, encrypt_value
 from stormgen.runtime.dispatch import _marker, handlers
 from stormgen.runtime.envelope import SEALED_KEY, RecordedEvent, format_time, parse_time
 from stormgen.runtime.lookups import UNBOUND, Lookups
-from stormgen.runtime.messages import Command, Envelope, Event, rename_fields
+from stormgen.runtime.messages import Command, Envelope, Event, earlier_names, rename_fields
 from stormgen.runtime.store.roles import EncryptionKeys
 from stormgen.runtime.views import key_by
 
@@ -258,16 +258,14 @@ def fold(
         body = rec.data
         if rec.type == STARTED:
             data = dict(body["state"])
-            if process.was:
-                rename_fields(data, process.was)
+            rename_fields(data, process.was)
             instance.started_at = rec.recorded_at
         elif rec.type == CHANGED and data is not None:
-            if process.was:
-                changed = dict(body["changes"])
-                rename_fields(changed, process.was)
-                data.update(changed)
-            else:
-                data.update(body["changes"])
+            changes = body["changes"]
+            if process.was:  # a copy to rename in: the recorded event's data stays as stored
+                changes = dict(changes)
+                rename_fields(changes, process.was)
+            data.update(changes)
         elif rec.type == TIMER_SET:
             instance.timers[body["timer"]] = parse_time(body["due"])
         elif rec.type in (TIMER_CANCELLED, TIMER_FIRED):
@@ -324,8 +322,7 @@ def _open_token(
     if key is None:
         return _GONE
     # a value sealed before its field was renamed (`was`) is bound to the earlier name
-    olds = process.was.get(wire, ())
-    for name in (wire, *((olds,) if isinstance(olds, str) else olds)):
+    for name in (wire, *earlier_names(process.was.get(wire, ()))):
         try:
             return decrypt_value(key, subject, f"{process.name}.{name}", token)
         except (InvalidTag, ValueError):
