@@ -1,8 +1,9 @@
 """The embedded store (``sqlite:///path.db``): one file, WAL mode, durable on commit.
 
 Writes are serialized (``BEGIN IMMEDIATE``, plus a lock between the threads of one
-process so they hand over without SQLite's busy back-off), so positions
-(``INTEGER PRIMARY KEY AUTOINCREMENT``: never reused) become visible in commit order.
+process so they hand over without SQLite's busy back-off), so positions (the rowid,
+``max(position) + 1``; a store made before schema 5 follows its AUTOINCREMENT counter)
+become visible in commit order.
 Each thread uses its own connection. Threads of this process are woken right after a
 commit; other processes' appends are found by polling.
 
@@ -58,7 +59,11 @@ from stormgen.runtime.store.base import (
     check_expected,
     remember_imported,
 )
-from stormgen.runtime.store.sqlite_schema import SQLITE_HEADER, prepare_schema
+from stormgen.runtime.store.sqlite_schema import (
+    SQLITE_HEADER,
+    counts_positions,
+    prepare_schema,
+)
 
 _SQL_TYPES = {
     "text": "TEXT",
@@ -76,12 +81,13 @@ _SQL_TYPES = {
 _INSERT = (
     "INSERT INTO events (position, type, stream, stream_version, recorded_at, envelope) VALUES "
 )
-_HEAD = (
-    "SELECT (SELECT max(stream_version) FROM events WHERE stream = ?),"
-    " (SELECT seq FROM sqlite_sequence WHERE name = 'events')"
-)
-#: `_HEAD` and an idempotency key's remembered result in one statement
-_KEYED_HEAD = _HEAD + ", (SELECT result FROM idempotency_keys WHERE key = ?)"
+#: a stream's version and the last position given, in one statement; a store made
+#: before schema 5 gives positions after its AUTOINCREMENT counter instead
+_HEAD = "SELECT (SELECT max(stream_version) FROM events WHERE stream = ?), (SELECT {})"
+_LAST_POSITION = "max(position) FROM events"
+_COUNTER = "seq FROM sqlite_sequence WHERE name = 'events'"
+#: and an idempotency key's remembered result
+_KEY = ", (SELECT result FROM idempotency_keys WHERE key = ?)"
 #: rows per INSERT statement: 600 parameters, under the oldest SQLite limit (999)
 _ROWS_PER_INSERT = 100
 
@@ -90,8 +96,8 @@ _ROWS_PER_INSERT = 100
 def _insert_rows(count: int) -> str:
     """The statement inserting ``count`` events: one statement for a whole batch.
 
-    ``executemany`` runs the statement once per row (with its AUTOINCREMENT
-    bookkeeping each time); one multi-row INSERT made batch appends 35% faster.
+    ``executemany`` runs the statement once per row (with its bookkeeping each
+    time); one multi-row INSERT made batch appends 35% faster.
     """
     return _INSERT + ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
 
@@ -225,6 +231,8 @@ _DIALECT = Dialect(
 class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
     """A write transaction on a SQLite store (one connection, ``BEGIN IMMEDIATE``)."""
 
+    _store: SQLiteStore
+
     # -- the log -----------------------------------------------------------------
     def append(
         self,
@@ -235,13 +243,13 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         idempotency_key: str | None = None,
     ) -> AppendResult:
         conn = self._conn
-        # the stream's version, and the AUTOINCREMENT counter the positions follow
-        # (writers are serialized); with a key, what it remembers, in the same statement
+        # the stream's version, and the last position given (writers are serialized);
+        # with a key, what it remembers, in the same statement
         if idempotency_key is None:
-            current, position = conn.execute(_HEAD, (stream,)).fetchone()
+            current, position = conn.execute(self._store.head, (stream,)).fetchone()
         else:
             current, position, prior = conn.execute(
-                _KEYED_HEAD, (stream, idempotency_key)
+                self._store.keyed_head, (stream, idempotency_key)
             ).fetchone()
             if prior is not None:
                 return self._store._replay_result(conn, decode_json(prior))
@@ -393,6 +401,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             raise StoreCorrupt(f"{where} is damaged or not a SQLite database: {exc}") from exc
         try:
             prepare_schema(conn, where)
+            last = _COUNTER if counts_positions(conn) else _LAST_POSITION
         except sqlite3.OperationalError as exc:
             conn.close()
             raise StoreUnavailable(f"cannot open {where}: {exc}") from exc
@@ -402,6 +411,9 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         except BaseException:
             conn.close()
             raise
+        #: the statement an append reads its stream's version and the last position with
+        self.head = _HEAD.format(last)
+        self.keyed_head = self.head + _KEY
         self._local.conn = conn
         self._connections.append(conn)
 
