@@ -102,6 +102,9 @@ def _insert_rows(count: int) -> str:
     return _INSERT + ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
 
 
+_INSERT_ONE = _insert_rows(1)
+
+
 _decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
 
 
@@ -191,6 +194,23 @@ def _envelope(
     ).decode()
 
 
+def _rows(
+    events: Sequence[NewEvent], stream: str, version: int, position: int, at: str
+) -> list[tuple[Any, ...]]:
+    """The rows of events appended to ``stream`` after ``version`` and ``position``."""
+    return [
+        (
+            position + i,
+            e.type,
+            stream,
+            version + i,
+            at,
+            _envelope(e, stream, version + i, position + i, at),
+        )
+        for i, e in enumerate(events, 1)
+    ]
+
+
 def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert event rows (with the columns ``_INSERT`` names)."""
     for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -253,26 +273,23 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
             ).fetchone()
             if prior is not None:
                 return self._store._replay_result(conn, decode_json(prior))
-        current, position = current or 0, position or 0
+        current = current or 0
+        position = position or 0
         check_expected(stream, expected_version, current)
         now = datetime.now(UTC)
         # format_time's text (ISO, microseconds, "Z") without strftime: a UTC time's
         # isoformat ends in "+00:00"
         at = now.isoformat(timespec="microseconds")[:-6] + "Z"
-        rows = [
-            (
-                position + i,
-                e.type,
-                stream,
-                current + i,
-                at,
-                _envelope(e, stream, current + i, position + i, at),
-            )
-            for i, e in enumerate(events, 1)
-        ]
-        n = len(rows)
+        n = len(events)
         try:
-            _insert(conn, rows)
+            if n == 1:
+                # a command's append: its one row without the batch's lists
+                e = events[0]
+                version, last = current + 1, position + 1
+                envelope = _envelope(e, stream, version, last, at)
+                conn.execute(_INSERT_ONE, (last, e.type, stream, version, at, envelope))
+            else:
+                _insert(conn, _rows(events, stream, current, position, at))
         except sqlite3.IntegrityError as exc:
             raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
         if n:
@@ -285,6 +302,26 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         if idempotency_key is not None:
             self.remember(idempotency_key, result.to_json())
         return result
+
+
+class _StorageErrors:
+    """A context manager turning a full or failing disk into a StoreError (remembered
+    in the store's ``write_failure``); it keeps no state, so a store has one."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: Any
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            error = storage_error(self._store.path, exc)
+            if error is not None:
+                self._store.write_failure = error
+                raise error from exc
 
 
 class SQLiteStore(SQLStore[sqlite3.Connection]):
@@ -322,6 +359,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         self._connections_lock = threading.Lock()
         # Threads of this process queue here rather than in SQLite's sleeping busy handler.
         self._write_lock = threading.RLock()
+        #: what turns a full or failing disk into a StoreError, and remembers it
+        self._storage_errors = _StorageErrors(self)
         self._open()
         self._notifier = Notifier(self.last_position, poll_interval)
         self._notifier.notify(self.last_position())
@@ -431,11 +470,32 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         INSERT statement, which SQLite undoes by itself when it fails (a conflict);
         what fails after it (the key's row: only the storage can) reaches the enclosing
         savepoint or transaction, which rolls back."""
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
-        if outer is None or len(events) > _ROWS_PER_INSERT:
+        if len(events) > _ROWS_PER_INSERT:
             return super().append(stream, events, expected_version, idempotency_key=idempotency_key)
-        self._still_open(outer._conn)
-        return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
+        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        if outer is not None:
+            self._still_open(outer._conn)
+            return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
+        # A transaction of its own, as `transaction` makes one, without its two context
+        # managers (a command's append is the hot path: they were a tenth of it). The
+        # unit of work is not this thread's: nothing it calls reaches the store again.
+        conn = self._conn()
+        uow = SQLiteUnitOfWork(self, conn)
+        with self._write_lock, self._storage_errors:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = uow.append(
+                    stream, events, expected_version, idempotency_key=idempotency_key
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled it back already
+                    conn.execute("ROLLBACK")
+                raise
+            self.write_failure = None
+        if uow.appended_to:
+            self._notifier.notify(uow.appended_to)
+        return result
 
     def _still_open(self, conn: sqlite3.Connection) -> None:
         """Raise if SQLite rolled the thread's whole transaction back (an I/O error, a
@@ -470,7 +530,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 self._local.depth -= 1
             return
         conn = self._conn()
-        with self._write_lock, self._storage_errors():
+        with self._write_lock, self._storage_errors:
             conn.execute("BEGIN IMMEDIATE")
             uow = SQLiteUnitOfWork(self, conn)
             self._local.uow = uow
@@ -491,18 +551,6 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             self.write_failure = None
         if uow.appended_to:
             self._notifier.notify(uow.appended_to)
-
-    @contextmanager
-    def _storage_errors(self) -> Iterator[None]:
-        """Turn a full or failing disk into a StoreError, and remember it."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            error = storage_error(self.path, exc)
-            if error is None:
-                raise
-            self.write_failure = error
-            raise error from exc
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
@@ -626,7 +674,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         not (the WAL is left as it is, for next time).
         """
         conn = self._conn()
-        with self._write_lock, self._storage_errors():
+        with self._write_lock, self._storage_errors:
             conn.execute(f"PRAGMA busy_timeout = {round(busy_seconds * 1000)}")
             try:
                 busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
