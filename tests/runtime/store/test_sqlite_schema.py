@@ -223,3 +223,61 @@ def test_a_version_3_store_gains_the_timers_table(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
+
+
+def events_table(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
+    conn.close()
+    return str(sql)
+
+
+def test_a_new_store_numbers_its_events_without_a_counter(tmp_path: Path) -> None:
+    # schema 5: positions are the rowid, max(position) + 1 under the write lock; no
+    # AUTOINCREMENT counter row is written by every commit
+    path = tmp_path / "events.db"
+    with SQLiteStore(path) as store:
+        store.append("S/1", [NewEvent(type="T", data={}) for _ in range(2)], 0)
+        assert store.append("S/2", [NewEvent(type="T", data={})], 0).first_position == 3
+    assert "AUTOINCREMENT" not in events_table(path).upper()
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert "sqlite_sequence" not in tables
+    with SQLiteStore(path) as store:  # opened again: the numbering goes on
+        assert store.append("S/1", [NewEvent(type="T", data={})], 2).first_position == 4
+        assert [e.position for e in store.read_all()] == [1, 2, 3, 4]
+
+
+def test_a_version_4_store_keeps_its_counter(tmp_path: Path) -> None:
+    # a store made before schema 5 keeps its AUTOINCREMENT table: a position whose row
+    # was deleted behind the store's back is still never given again
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as store:
+        store.append("S/1", [NewEvent(type="T", data={}) for _ in range(3)], 0)
+    conn = sqlite3.connect(path)
+    columns = "position, type, stream, stream_version, recorded_at, envelope"
+    conn.executescript(
+        f"""
+        ALTER TABLE events RENAME TO events_v5;
+        CREATE TABLE events (
+            position INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL,
+            stream TEXT NOT NULL, stream_version INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL, envelope TEXT NOT NULL,
+            UNIQUE (stream, stream_version));
+        INSERT INTO events ({columns}) SELECT {columns} FROM events_v5;
+        DROP TABLE events_v5;
+        UPDATE stormgen_meta SET value = '4' WHERE key = 'schema_version';
+        PRAGMA user_version = 4;
+        """
+    )
+    conn.execute("DELETE FROM events WHERE position = 3")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store:
+        assert store.append("S/1", [NewEvent(type="T", data={})], 2).first_position == 4
+    assert "AUTOINCREMENT" in events_table(path).upper()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone() == (4,)
+    conn.close()

@@ -22,6 +22,7 @@ from stormgen.runtime.errors import (
     SchemaTooNew,
     StoreCorrupt,
     StoreError,
+    StoreFull,
     StoreUnavailable,
 )
 from stormgen.runtime.store import DEFAULT_STORE_URL, EventStore, fork, open_store
@@ -272,3 +273,22 @@ def test_an_append_after_sqlite_rolled_the_transaction_back_writes_nothing(
             store.append("S/1", [NewEvent(type="T", data={})], 0)
         assert store.last_position() == 0
         assert store.get_checkpoint("c") == 0
+
+
+@pytest.mark.parametrize("count", [1, 20])
+def test_a_full_sqlite_file_fails_an_append_until_there_is_room(tmp_path: Path, count: int) -> None:
+    # the append outside a transaction (a command's): the disk's failure is a
+    # StoreFull, remembered, nothing half-written stays, and the next append works
+    with SQLiteStore(tmp_path / "events.db") as store:
+        store.append("S/1", [NewEvent(type="T", data={})], 0)
+        conn = store._conn()
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow
+        big = [NewEvent(type="T", data={"text": "x" * (40_000 // count)}) for _ in range(count)]
+        with pytest.raises(StoreFull):
+            store.append("S/1", big, 1)
+        assert isinstance(store.write_failure, StoreFull)
+        assert [e.position for e in store.read_all()] == [1]
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        assert store.append("S/1", big, 1).last_position == 1 + count
+        assert store.write_failure is None

@@ -50,8 +50,10 @@ from stormgen.runtime.store.roles import ViewRow as ViewRow
 #: Current version of the stores' schema; stores refuse schemas newer than this and
 #: upgrade older ones. Version 2 added the events' ``envelope`` column; version 3 put
 #: the idempotency keys in namespaces (`INTERNAL_KEYS`, `CLIENT_KEYS`); version 4 added
-#: the processes' timers table.
-SCHEMA_VERSION: Final = 4
+#: the processes' timers table; version 5 made new SQLite stores number their events
+#: without AUTOINCREMENT (older stormgen versions expect its counter; PostgreSQL only
+#: records the number).
+SCHEMA_VERSION: Final = 5
 
 #: The store record (`StoreRecords`) holding the store's identity.
 STORE_ID: Final = "store_id"

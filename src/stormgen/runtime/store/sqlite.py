@@ -1,8 +1,9 @@
 """The embedded store (``sqlite:///path.db``): one file, WAL mode, durable on commit.
 
 Writes are serialized (``BEGIN IMMEDIATE``, plus a lock between the threads of one
-process so they hand over without SQLite's busy back-off), so positions
-(``INTEGER PRIMARY KEY AUTOINCREMENT``: never reused) become visible in commit order.
+process so they hand over without SQLite's busy back-off), so positions (the rowid,
+``max(position) + 1``; a store made before schema 5 follows its AUTOINCREMENT counter)
+become visible in commit order.
 Each thread uses its own connection. Threads of this process are woken right after a
 commit; other processes' appends are found by polling.
 
@@ -58,7 +59,11 @@ from stormgen.runtime.store.base import (
     check_expected,
     remember_imported,
 )
-from stormgen.runtime.store.sqlite_schema import SQLITE_HEADER, prepare_schema
+from stormgen.runtime.store.sqlite_schema import (
+    SQLITE_HEADER,
+    counts_positions,
+    prepare_schema,
+)
 
 _SQL_TYPES = {
     "text": "TEXT",
@@ -76,12 +81,13 @@ _SQL_TYPES = {
 _INSERT = (
     "INSERT INTO events (position, type, stream, stream_version, recorded_at, envelope) VALUES "
 )
-_HEAD = (
-    "SELECT (SELECT max(stream_version) FROM events WHERE stream = ?),"
-    " (SELECT seq FROM sqlite_sequence WHERE name = 'events')"
-)
-#: `_HEAD` and an idempotency key's remembered result in one statement
-_KEYED_HEAD = _HEAD + ", (SELECT result FROM idempotency_keys WHERE key = ?)"
+#: a stream's version and the last position given, in one statement; a store made
+#: before schema 5 gives positions after its AUTOINCREMENT counter instead
+_HEAD = "SELECT (SELECT max(stream_version) FROM events WHERE stream = ?), (SELECT {})"
+_LAST_POSITION = "max(position) FROM events"
+_COUNTER = "seq FROM sqlite_sequence WHERE name = 'events'"
+#: and an idempotency key's remembered result
+_KEY = ", (SELECT result FROM idempotency_keys WHERE key = ?)"
 #: rows per INSERT statement: 600 parameters, under the oldest SQLite limit (999)
 _ROWS_PER_INSERT = 100
 
@@ -90,10 +96,13 @@ _ROWS_PER_INSERT = 100
 def _insert_rows(count: int) -> str:
     """The statement inserting ``count`` events: one statement for a whole batch.
 
-    ``executemany`` runs the statement once per row (with its AUTOINCREMENT
-    bookkeeping each time); one multi-row INSERT made batch appends 35% faster.
+    ``executemany`` runs the statement once per row (with its bookkeeping each
+    time); one multi-row INSERT made batch appends 35% faster.
     """
     return _INSERT + ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
+
+
+_INSERT_ONE = _insert_rows(1)
 
 
 _decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
@@ -185,6 +194,23 @@ def _envelope(
     ).decode()
 
 
+def _rows(
+    events: Sequence[NewEvent], stream: str, version: int, position: int, at: str
+) -> list[tuple[Any, ...]]:
+    """The rows of events appended to ``stream`` after ``version`` and ``position``."""
+    return [
+        (
+            position + i,
+            e.type,
+            stream,
+            version + i,
+            at,
+            _envelope(e, stream, version + i, position + i, at),
+        )
+        for i, e in enumerate(events, 1)
+    ]
+
+
 def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert event rows (with the columns ``_INSERT`` names)."""
     for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -225,6 +251,8 @@ _DIALECT = Dialect(
 class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
     """A write transaction on a SQLite store (one connection, ``BEGIN IMMEDIATE``)."""
 
+    _store: SQLiteStore
+
     # -- the log -----------------------------------------------------------------
     def append(
         self,
@@ -235,36 +263,33 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         idempotency_key: str | None = None,
     ) -> AppendResult:
         conn = self._conn
-        # the stream's version, and the AUTOINCREMENT counter the positions follow
-        # (writers are serialized); with a key, what it remembers, in the same statement
+        # the stream's version, and the last position given (writers are serialized);
+        # with a key, what it remembers, in the same statement
         if idempotency_key is None:
-            current, position = conn.execute(_HEAD, (stream,)).fetchone()
+            current, position = conn.execute(self._store.head, (stream,)).fetchone()
         else:
             current, position, prior = conn.execute(
-                _KEYED_HEAD, (stream, idempotency_key)
+                self._store.keyed_head, (stream, idempotency_key)
             ).fetchone()
             if prior is not None:
                 return self._store._replay_result(conn, decode_json(prior))
-        current, position = current or 0, position or 0
+        current = current or 0
+        position = position or 0
         check_expected(stream, expected_version, current)
         now = datetime.now(UTC)
         # format_time's text (ISO, microseconds, "Z") without strftime: a UTC time's
         # isoformat ends in "+00:00"
         at = now.isoformat(timespec="microseconds")[:-6] + "Z"
-        rows = [
-            (
-                position + i,
-                e.type,
-                stream,
-                current + i,
-                at,
-                _envelope(e, stream, current + i, position + i, at),
-            )
-            for i, e in enumerate(events, 1)
-        ]
-        n = len(rows)
+        n = len(events)
         try:
-            _insert(conn, rows)
+            if n == 1:
+                # a command's append: its one row without the batch's lists
+                e = events[0]
+                version, last = current + 1, position + 1
+                envelope = _envelope(e, stream, version, last, at)
+                conn.execute(_INSERT_ONE, (last, e.type, stream, version, at, envelope))
+            else:
+                _insert(conn, _rows(events, stream, current, position, at))
         except sqlite3.IntegrityError as exc:
             raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
         if n:
@@ -277,6 +302,26 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         if idempotency_key is not None:
             self.remember(idempotency_key, result.to_json())
         return result
+
+
+class _StorageErrors:
+    """A context manager turning a full or failing disk into a StoreError (remembered
+    in the store's ``write_failure``); it keeps no state, so a store has one."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: Any
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            error = storage_error(self._store.path, exc)
+            if error is not None:
+                self._store.write_failure = error
+                raise error from exc
 
 
 class SQLiteStore(SQLStore[sqlite3.Connection]):
@@ -314,6 +359,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         self._connections_lock = threading.Lock()
         # Threads of this process queue here rather than in SQLite's sleeping busy handler.
         self._write_lock = threading.RLock()
+        #: what turns a full or failing disk into a StoreError, and remembers it
+        self._storage_errors = _StorageErrors(self)
         self._open()
         self._notifier = Notifier(self.last_position, poll_interval)
         self._notifier.notify(self.last_position())
@@ -393,6 +440,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             raise StoreCorrupt(f"{where} is damaged or not a SQLite database: {exc}") from exc
         try:
             prepare_schema(conn, where)
+            last = _COUNTER if counts_positions(conn) else _LAST_POSITION
         except sqlite3.OperationalError as exc:
             conn.close()
             raise StoreUnavailable(f"cannot open {where}: {exc}") from exc
@@ -402,6 +450,9 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         except BaseException:
             conn.close()
             raise
+        #: the statement an append reads its stream's version and the last position with
+        self.head = _HEAD.format(last)
+        self.keyed_head = self.head + _KEY
         self._local.conn = conn
         self._connections.append(conn)
 
@@ -419,11 +470,32 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         INSERT statement, which SQLite undoes by itself when it fails (a conflict);
         what fails after it (the key's row: only the storage can) reaches the enclosing
         savepoint or transaction, which rolls back."""
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
-        if outer is None or len(events) > _ROWS_PER_INSERT:
+        if len(events) > _ROWS_PER_INSERT:
             return super().append(stream, events, expected_version, idempotency_key=idempotency_key)
-        self._still_open(outer._conn)
-        return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
+        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        if outer is not None:
+            self._still_open(outer._conn)
+            return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
+        # A transaction of its own, as `transaction` makes one, without its two context
+        # managers (a command's append is the hot path: they were a tenth of it). The
+        # unit of work is not this thread's: nothing it calls reaches the store again.
+        conn = self._conn()
+        uow = SQLiteUnitOfWork(self, conn)
+        with self._write_lock, self._storage_errors:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = uow.append(
+                    stream, events, expected_version, idempotency_key=idempotency_key
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled it back already
+                    conn.execute("ROLLBACK")
+                raise
+            self.write_failure = None
+        if uow.appended_to:
+            self._notifier.notify(uow.appended_to)
+        return result
 
     def _still_open(self, conn: sqlite3.Connection) -> None:
         """Raise if SQLite rolled the thread's whole transaction back (an I/O error, a
@@ -458,7 +530,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 self._local.depth -= 1
             return
         conn = self._conn()
-        with self._write_lock, self._storage_errors():
+        with self._write_lock, self._storage_errors:
             conn.execute("BEGIN IMMEDIATE")
             uow = SQLiteUnitOfWork(self, conn)
             self._local.uow = uow
@@ -479,18 +551,6 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             self.write_failure = None
         if uow.appended_to:
             self._notifier.notify(uow.appended_to)
-
-    @contextmanager
-    def _storage_errors(self) -> Iterator[None]:
-        """Turn a full or failing disk into a StoreError, and remember it."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            error = storage_error(self.path, exc)
-            if error is None:
-                raise
-            self.write_failure = error
-            raise error from exc
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
@@ -614,7 +674,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         not (the WAL is left as it is, for next time).
         """
         conn = self._conn()
-        with self._write_lock, self._storage_errors():
+        with self._write_lock, self._storage_errors:
             conn.execute(f"PRAGMA busy_timeout = {round(busy_seconds * 1000)}")
             try:
                 busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

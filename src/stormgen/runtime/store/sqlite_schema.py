@@ -21,14 +21,23 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # building the JSON per row in SQL was two thirds of a read. The columns queries filter
 # on are stored beside it. The view ``events_view`` shows every field as a column
 # (generated columns would cost each append a JSON parse per column).
-_EVENTS = """
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
+#
+# Positions are the rowid, taken as max(position) + 1 under the write lock: no
+# AUTOINCREMENT since schema 5 (its counter row in ``sqlite_sequence`` was one more page
+# written by every commit). No event row is ever deleted but all of them at once
+# (`discard_everything`, which restarts positions at 1 either way), so the highest
+# position is never given again. Stores made before keep their AUTOINCREMENT table and
+# its counter (`counts_positions`).
+_COLUMNS = """
     type TEXT NOT NULL,
     stream TEXT NOT NULL,
     stream_version INTEGER NOT NULL,
     recorded_at TEXT NOT NULL,
     envelope TEXT NOT NULL,
     UNIQUE (stream, stream_version)"""
+_EVENTS = "\n    position INTEGER PRIMARY KEY," + _COLUMNS
+#: the events table of schemas 1 to 4 (what `_MIGRATE_1_TO_2` still builds)
+_EVENTS_COUNTED = "\n    position INTEGER PRIMARY KEY AUTOINCREMENT," + _COLUMNS
 _EVENTS_VIEW = """
 CREATE VIEW IF NOT EXISTS events_view AS SELECT position,
     json_extract(envelope, '$[0]') AS id, type, json_extract(envelope, '$[2]') AS version,
@@ -86,7 +95,7 @@ CREATE TABLE IF NOT EXISTS stormgen_views (
 #: AUTOINCREMENT counter kept (``_migrate`` moves the counter).
 _MIGRATE_1_TO_2 = (
     "ALTER TABLE events RENAME TO events_v1",
-    f"CREATE TABLE events ({_EVENTS})",
+    f"CREATE TABLE events ({_EVENTS_COUNTED})",
     "INSERT INTO events (position, type, stream, stream_version, recorded_at, envelope)"
     " SELECT position, type, stream, stream_version, recorded_at, json_array(id, type,"
     " version, stream, stream_id, stream_version, position, recorded_at, json(data),"
@@ -166,11 +175,23 @@ def migrate(conn: sqlite3.Connection, version: int, where: str) -> None:
     if version < 4:
         for statement in _TIMERS:
             conn.execute(statement)
+    # schema 5 (new stores number events without AUTOINCREMENT): an older store keeps
+    # its table and counter as they are (`counts_positions`)
     conn.execute(
         "UPDATE stormgen_meta SET value = ? WHERE key = 'schema_version'",
         (str(SCHEMA_VERSION),),
     )
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def counts_positions(conn: sqlite3.Connection) -> bool:
+    """Whether the events table is an AUTOINCREMENT one (a store made before schema 5),
+    whose positions follow its counter in ``sqlite_sequence``: such a store never
+    gives a position again, even one whose row was deleted behind its back."""
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+    ).fetchone()
+    return row is not None and "AUTOINCREMENT" in str(row[0]).upper()
 
 
 def check_schema(conn: sqlite3.Connection, where: str) -> int:
