@@ -34,8 +34,12 @@ complete), watching each contender's ``pickup`` table in its SQLite file. Per le
 - ``peak_rss_mib``: the server's peak resident memory so far (VmHWM).
 
 A second table keeps the API-only figure of bench_http.py: ``PlaceOrder`` requests per
-second of the generated service (its chain running in the background) against a FastAPI
-endpoint doing one SQLite insert. ``ratio`` gives stormgen/peer and stormgen/floor side
+second of the generated service against a FastAPI endpoint doing one SQLite insert.
+Under load the service's commands go first and its chain trails (docs/http.md,
+"Commands first"), so the level also reports how far the chain trailed when the load
+stopped (``consumers_behind_at_end``) and how long it took to catch up
+(``catch_up_ms``); the CPU spent catching up is billed to the level
+(``server_cpu_ms_per_request``). ``ratio`` gives stormgen/peer and stormgen/floor side
 by side. The last line is JSON.
 
     python benchmarks/bench_service.py [--seconds 5] [--clients 1,8,32] [--quick]
@@ -425,8 +429,10 @@ def print_table(result: dict[str, Any]) -> None:
     ):
         print(
             f"API only, {level:>4} clients: PlaceOrder {a['per_second']}/s "
-            f"(p99 {a['p99_ms']} ms) vs one insert {f['per_second']}/s "
-            f"(p99 {f['p99_ms']} ms): {ratio}"
+            f"(p99 {a['p99_ms']} ms, chain {a['consumers_behind_at_end']} behind at the end, "
+            f"caught up in {a.get('catch_up_ms')} ms, CPU {a.get('server_cpu_ms_per_request')} "
+            f"ms/order) vs one insert {f['per_second']}/s (p99 {f['p99_ms']} ms, CPU "
+            f"{f.get('server_cpu_ms_per_request')} ms): {ratio}"
         )
 
 

@@ -16,14 +16,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from http_shop import Drink, PlaceOrder, open_shop
+from thread_server import ThreadServer
 
 from stormgen.runtime import Application, Rejected
 from stormgen.runtime.application import CommandResult
-from stormgen.runtime.http import create_app
-from stormgen.runtime.http.writer import CommandWriter
+from stormgen.runtime.http import ServeError, create_app, serve
+from stormgen.runtime.http.app import chain_backlog_from_env
+from stormgen.runtime.http.limits import LimitsError
+from stormgen.runtime.http.writer import CHAIN_BACKLOG, CommandWriter
 
 BODY = {"customer": "Ada", "drinks": [{"name": "Latte", "price": "3.50"}], "total": "3.50"}
 
@@ -141,3 +145,159 @@ def test_a_pass_asked_while_the_writer_is_stopped_runs_in_its_caller(shop: Appli
     shop.consumers.run_pass()
     assert threads == ["stormgen-commands", threading.current_thread().name]
     assert len(shop.view_rows("Ordering.OrderHistory")) == 2
+
+
+def held_round(
+    shop: Application, writer: CommandWriter, placed: list[PlaceOrder]
+) -> tuple[list[Any], threading.Thread, threading.Event]:
+    """One writer round holding a pass and `placed` (queued behind a blocked command);
+    returns the commands' outcomes once answered, the consumers' thread running the
+    pass, and an event set when the pass has returned."""
+    release = threading.Event()
+    passed = threading.Event()
+
+    def consumers() -> None:
+        shop.consumers.run_pass()
+        passed.set()
+
+    thread = threading.Thread(target=consumers)
+
+    async def send() -> list[Any]:
+        first = asyncio.ensure_future(writer.run(release.wait, 5))
+        await asyncio.sleep(0.05)
+        thread.start()  # its pass queues behind the blocked round, before the commands
+        await asyncio.sleep(0.1)
+        rest = [asyncio.ensure_future(writer.run(shop.handle, command)) for command in placed]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(first, *rest)
+
+    return asyncio.run(send())[1:], thread, passed
+
+
+def test_under_load_the_commands_go_first_and_the_chain_follows_when_it_eases(
+    shop: Application,
+) -> None:
+    for command in [order() for _ in range(3)]:
+        shop.handle(command)  # the chain has something to do: the pass takes it
+    writer = CommandWriter(shop)
+    writer.take_passes(backlog=1000)
+    writer.request_started()
+    writer.request_started()  # two command requests at once: the API is under load
+    placed = [order() for _ in range(4)]
+    try:
+        outcomes, thread, passed = held_round(shop, writer, placed)
+        # answered and committed while the pass waits: the views have not moved
+        assert all(isinstance(o, CommandResult) for o in outcomes)
+        assert len(shop.store.read_all(0)) == 7
+        time.sleep(0.2)
+        assert not passed.is_set()
+        assert shop.view_row("Ordering.OrderHistory", placed[0].order_id) is None
+        writer.request_ended()
+        writer.request_ended()  # the load eases: the chain's turn
+        assert passed.wait(10)
+        thread.join(10)
+    finally:
+        writer.stop()
+    shop.run_consumers()
+    for command in placed:
+        row = shop.view_row("Ordering.OrderHistory", command.order_id)
+        assert row is not None and row["customer"] == "Ada"
+
+
+def test_a_chain_trailing_by_its_backlog_runs_in_step_with_the_commands(
+    shop: Application,
+) -> None:
+    for command in [order() for _ in range(3)]:
+        shop.handle(command)
+    writer = CommandWriter(shop)
+    writer.take_passes(backlog=3)  # the chain trails by 3 events already
+    writer.request_started()
+    writer.request_started()
+    placed = [order() for _ in range(4)]
+    try:
+        outcomes, thread, passed = held_round(shop, writer, placed)
+        assert all(isinstance(o, CommandResult) for o in outcomes)
+        # the commands ran inside the pass: its views hold them once they are answered
+        assert passed.wait(10)
+        thread.join(10)
+        for command in placed:
+            row = shop.view_row("Ordering.OrderHistory", command.order_id)
+            assert row is not None and row["customer"] == "Ada"
+    finally:
+        writer.stop()
+
+
+def test_a_pass_held_back_runs_when_the_writer_stops(shop: Application) -> None:
+    shop.handle(order())
+    writer = CommandWriter(shop)
+    writer.take_passes(backlog=1000)
+    writer.request_started()
+    writer.request_started()  # under load, and it never eases
+    placed = [order()]
+    outcomes, thread, passed = held_round(shop, writer, placed)
+    assert isinstance(outcomes[0], CommandResult) and not passed.is_set()
+    writer.stop()  # nothing is left waiting: the held pass runs first
+    thread.join(10)
+    assert passed.is_set()
+    assert shop.view_row("Ordering.OrderHistory", placed[0].order_id) is not None
+
+
+def test_served_under_load_every_order_completes_its_chain(shop: Application) -> None:
+    """A real server and eight clients at once: the commands may go first while they
+    press, yet every order's chain completes; answered requests, rejected ones and
+    malformed ones alike leave the writer's count of requests in flight."""
+    app = create_app(shop, tokens="", run_consumers=True, chain_backlog=10_000)
+    writer = app.state.api.writer
+    placed: list[str] = []
+    refused: list[int] = []
+
+    def client() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            for n in range(15):
+                body: dict[str, Any] = dict(BODY)
+                if n % 5 == 4:
+                    body = {**BODY, "drinks": []}  # the aggregate rejects it
+                elif n % 5 == 3:
+                    body = {"customer": 5}  # malformed
+                answer = http.post("/ordering/order/place-order", json=body)
+                if answer.status_code == 201:
+                    placed.append(answer.json()["id"])
+                else:
+                    refused.append(answer.status_code)
+
+    with ThreadServer(app) as server:
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(60)
+        assert len(placed) == 8 * 9 and sorted(set(refused)) == [409, 422], refused
+        assert writer.serving == 0
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            deadline = time.monotonic() + 60
+            waiting = set(placed)
+            while waiting:
+                assert time.monotonic() < deadline, f"{len(waiting)} orders never reached pickup"
+                waiting = {
+                    i for i in waiting if http.get(f"/display/views/pickup/{i}").status_code != 200
+                }
+                time.sleep(0.02)
+
+
+def test_the_chain_backlog_is_read_from_the_environment_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert chain_backlog_from_env({}) == CHAIN_BACKLOG
+    assert chain_backlog_from_env({"STORMGEN_CHAIN_BACKLOG": "0"}) == 0
+    assert chain_backlog_from_env({"STORMGEN_CHAIN_BACKLOG": " 250 "}) == 250
+    for bad in ("-1", "lots", "2.5"):
+        with pytest.raises(LimitsError, match="STORMGEN_CHAIN_BACKLOG must be a whole number"):
+            chain_backlog_from_env({"STORMGEN_CHAIN_BACKLOG": bad})
+    application = open_shop()
+    try:
+        monkeypatch.setenv("STORMGEN_CHAIN_BACKLOG", "many")
+        with pytest.raises(ServeError, match="STORMGEN_CHAIN_BACKLOG must be a whole number"):
+            serve(application, announce=lambda _: None)
+    finally:
+        application.close()

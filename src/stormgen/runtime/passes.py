@@ -29,8 +29,10 @@ log = logging.getLogger("stormgen.runtime")
 _CHAIN_ROUNDS = 8  # how far a pass follows policies reacting to what policies appended
 
 #: runs a pass's transaction (given what to run first inside it) on the single writer's
-#: thread (`CommandWriter.take_passes`); returns once it committed, raises if it did not
-Writer = Callable[[Callable[[Callable[[], None] | None], None]], None]
+#: thread (`CommandWriter.take_passes`), told the lowest position the pass's consumers
+#: have reached (how far the chain trails the log); returns once it committed, raises
+#: if it did not
+Writer = Callable[[Callable[[Callable[[], None] | None], None], int], None]
 
 
 @dataclass
@@ -129,7 +131,8 @@ class Passes:
             if through is None:
                 self._transact(run, None)
             else:
-                through(lambda inside: self._transact(run, inside))
+                reached = min((c.position(c.base) for c in run.taken), default=run.head)
+                through(lambda inside: self._transact(run, inside), reached)
             for consumer, end in run.done:
                 consumer.stored(end)
             running = [c for c in run.taken if c not in run.failed + run.overtaken]

@@ -22,9 +22,10 @@ from stormgen.runtime.http.clock_routes import add_test_clock_route
 from stormgen.runtime.http.domain_routes import add_domain_routes
 from stormgen.runtime.http.exception_handlers import install_error_handlers
 from stormgen.runtime.http.home import add_home_routes, contexts_of
-from stormgen.runtime.http.limits import Limits
+from stormgen.runtime.http.limits import Limits, LimitsError
 from stormgen.runtime.http.log_routes import add_log_routes
 from stormgen.runtime.http.middleware import DirectCommands, EncodedSlashes, Handler, RequestBodies
+from stormgen.runtime.http.writer import CHAIN_BACKLOG
 
 
 def create_app(
@@ -38,6 +39,7 @@ def create_app(
     version: str = "1",
     board: Callable[[], str] | None = None,
     limits: Limits | None = None,
+    chain_backlog: int | None = None,
 ) -> FastAPI:
     """Return the FastAPI app serving ``application`` (docs/http.md).
 
@@ -50,15 +52,21 @@ def create_app(
     at ``/board``.
     ``limits`` bound bodies, strings, lists and event streams (default: the
     ``STORMGEN_*`` variables, else :class:`Limits`' defaults; docs/http.md).
+    ``chain_backlog``: how many events the views, policies and processes may trail the
+    log while the API is under load and its commands go first (SQLite's single writer;
+    0: always in step; default ``STORMGEN_CHAIN_BACKLOG``, else
+    :data:`~stormgen.runtime.http.writer.CHAIN_BACKLOG`).
     """
     limits = limits or Limits.from_env()
+    backlog = chain_backlog_from_env() if chain_backlog is None else chain_backlog
     api = Api(application, load_tokens(tokens, tokens_file), contexts, limits)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_consumers:
             if api.writer is not None and single_writer():
-                api.writer.take_passes()  # the single writer: commands, views, policies
+                # the single writer: commands, views, policies
+                api.writer.take_passes(backlog)
             application.start()
         try:
             yield
@@ -81,7 +89,7 @@ def create_app(
     app.state.api = api
     direct: dict[int, Handler] = {}
     # the last added middleware runs first: slashes are kept escaped before routing
-    app.add_middleware(DirectCommands, router=app.router, handlers=direct)
+    app.add_middleware(DirectCommands, router=app.router, handlers=direct, writer=api.writer)
     app.add_middleware(EncodedSlashes)
     app.add_middleware(RequestBodies, limits=limits)
     install_error_handlers(app, api)
@@ -92,6 +100,21 @@ def create_app(
     add_home_routes(app, app.title, contexts_shown, board, api.tokens.open)
     openapi.install(app, api.models, api.tokens.open)
     return app
+
+
+def chain_backlog_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """``STORMGEN_CHAIN_BACKLOG`` (a whole number of events, 0 or more), else
+    :data:`~stormgen.runtime.http.writer.CHAIN_BACKLOG`."""
+    text = (os.environ if environ is None else environ).get("STORMGEN_CHAIN_BACKLOG", "")
+    if not text.strip():
+        return CHAIN_BACKLOG
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise LimitsError(f"STORMGEN_CHAIN_BACKLOG must be a whole number of events, not {text!r}")
+    return value
 
 
 def single_writer() -> bool:

@@ -18,6 +18,7 @@ from stormgen.runtime.errors import StoreError
 from stormgen.runtime.http import errors
 from stormgen.runtime.http.errors import ApiError
 from stormgen.runtime.http.limits import Limits
+from stormgen.runtime.http.writer import CommandWriter
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -126,10 +127,17 @@ class DirectCommands:
     CPU. Anything else (other routes, partial matches, 404/405) takes the usual path.
     """
 
-    def __init__(self, app: Any, router: Any, handlers: Mapping[int, Handler]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        router: Any,
+        handlers: Mapping[int, Handler],
+        writer: CommandWriter | None = None,
+    ) -> None:
         self.app = app
         self.router = router
         self.handlers = handlers
+        self.writer = writer
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -140,7 +148,15 @@ class DirectCommands:
                     if handler is not None:
                         scope["route"] = route
                         scope.update(child)
-                        await _respond(handler, Request(scope, receive, send), send)
+                        writer = self.writer
+                        if writer is None:
+                            await _respond(handler, Request(scope, receive, send), send)
+                            return
+                        writer.request_started()
+                        try:
+                            await _respond(handler, Request(scope, receive, send), send)
+                        finally:
+                            writer.request_ended()
                         return
                     break
         await self.app(scope, receive, send)

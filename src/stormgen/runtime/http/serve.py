@@ -67,14 +67,17 @@ def serve(
             f"refusing to serve an open API on {host}: configure tokens with "
             "STORMGEN_TOKENS or a tokens file, or serve on 127.0.0.1"
         )
-    app = create_app(
-        application,
-        tokens=configured,
-        contexts=contexts,
-        title=title,
-        board=board,
-        limits=limits,
-    )
+    try:
+        app = create_app(
+            application,
+            tokens=configured,
+            contexts=contexts,
+            title=title,
+            board=board,
+            limits=limits,
+        )
+    except LimitsError as exc:
+        raise ServeError(str(exc)) from None
     if configured.open:
         say(
             "open development mode: no tokens are configured, so every request is "

@@ -13,6 +13,10 @@ thread of the process that writes. Each round it takes the commands that arrived
 runs them inside a pass of the views and policies (`Passes.run`): the commands, the
 policies' reactions and the views' rows in one transaction, one COMMIT (one fsync) for
 all of them, instead of two transactions queueing on each other for SQLite's write lock.
+While the API is under load (`request_started`: two command requests or more at once),
+the commands go first: the writer runs them on their own and holds the pass back until
+the load eases, as long as the chain trails the log by fewer than `backlog` events
+(`take_passes`); past that, the pass goes first again with the commands inside it.
 The pass asks external systems before its transaction begins, as it always does; each
 command runs in a savepoint of its own, so one failing command fails only itself; if
 the transaction as a whole fails, each command runs again alone. Nothing is answered
@@ -26,6 +30,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -37,6 +42,13 @@ log = logging.getLogger("stormgen.runtime")
 
 #: The most commands one transaction takes (the store's write lock is held meanwhile).
 MAX_GROUP = 64
+#: How many events the chain (policies, processes, views) may trail the log while the
+#: API is under load and the writer serves its commands first (0: always in step).
+CHAIN_BACKLOG = 5000
+#: How long the writer, holding a pass back, waits for a command before it looks again.
+_GRACE = 0.005
+#: How long the API counts as under load after two command requests were in at once.
+_PRESSED_FOR = 0.05
 
 _Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
@@ -44,8 +56,10 @@ _Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"
 class _PassJob:
     """A pass's transaction handed to the writer (`Passes.run`), and how it went."""
 
-    def __init__(self, transact: Callable[[Callable[[], None] | None], None]) -> None:
+    def __init__(self, transact: Callable[[Callable[[], None] | None], None], reached: int) -> None:
         self.transact = transact
+        #: the lowest position the pass's consumers have reached
+        self.reached = reached
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -67,9 +81,15 @@ class CommandWriter:
     def __init__(self, application: Application, max_group: int = MAX_GROUP) -> None:
         self.application = application
         self.max_group = max_group
+        #: with the passes here: commands first while the chain trails by fewer events
+        self.backlog = 0
         self._queue: SimpleQueue[_Job | _PassJob | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: command requests being served now (counted by the HTTP layer)
+        self.serving = 0
+        #: until when the API counts as under load (two requests or more in flight)
+        self.pressed_until = 0.0
         #: whether the application's passes run here (`take_passes`)
         self._passes = False
 
@@ -90,17 +110,37 @@ class CommandWriter:
                 )
                 self._thread.start()
 
-    def take_passes(self) -> None:
+    def request_started(self) -> None:
+        """A command request came in (the HTTP layer tells, on the event loop): with
+        two or more at once the API is under load (`_commands_first`)."""
+        self.serving += 1
+        if self.serving > 1:
+            self.pressed_until = time.monotonic() + _PRESSED_FOR
+
+    def request_ended(self) -> None:
+        """A command request was answered."""
+        self.serving -= 1
+
+    def take_passes(self, backlog: int = CHAIN_BACKLOG) -> None:
         """Run the transactions of the application's passes (its views and policies) on
-        this thread, with the commands: the single writer. Until `stop`."""
+        this thread, with the commands: the single writer. Until `stop`.
+
+        While the API is under load (two command requests or more at once), the writer
+        serves the commands first and holds the passes back, as long as the chain
+        trails the log by fewer than `backlog` events (0: always in step)."""
+        self.backlog = backlog
         self._start()
         self._passes = True
         self.application.consumers.pass_writer = self.write_pass
 
-    def write_pass(self, transact: Callable[[Callable[[], None] | None], None]) -> None:
+    def write_pass(
+        self, transact: Callable[[Callable[[], None] | None], None], reached: int
+    ) -> None:
         """Run a pass's transaction here, the next commands first inside it (in the
-        caller's thread while the writer is stopped); return once it committed."""
-        job = _PassJob(transact)
+        caller's thread while the writer is stopped); return once it committed.
+
+        `reached`: the lowest position the pass's consumers have reached."""
+        job = _PassJob(transact, reached)
         with self._lock:
             queued = self._thread is not None
             if queued:
@@ -126,12 +166,26 @@ class CommandWriter:
             thread.join()
 
     def _work(self) -> None:
+        held: list[_PassJob] = []  # passes held back while commands wait
         while True:
-            job = self._queue.get()
+            if held:
+                try:
+                    job = self._queue.get(timeout=_GRACE)
+                except Empty:
+                    if self._commands_first(held):
+                        continue  # requests are on their way
+                    self._with_passes([], held)  # the chain's turn
+                    held = []
+                    continue
+            else:
+                job = self._queue.get()
             if job is None:
+                if held:
+                    self._with_passes([], held)
                 return
             jobs: list[_Job] = []
-            passes: list[_PassJob] = []
+            passes: list[_PassJob] = held
+            held = []
             stopping = False
             while True:
                 if isinstance(job, _PassJob):
@@ -149,7 +203,10 @@ class CommandWriter:
                     break
                 job = more
             try:
-                if passes:
+                if passes and jobs and not stopping and self._commands_first(passes):
+                    held = passes
+                    outcomes = self.application.handle_together([unit for unit, _, _ in jobs])
+                elif passes:
                     outcomes = self._with_passes([unit for unit, _, _ in jobs], passes)
                 elif jobs:
                     outcomes = self.application.handle_together([unit for unit, _, _ in jobs])
@@ -161,6 +218,20 @@ class CommandWriter:
             _answer(jobs, outcomes)
             if stopping:
                 return
+
+    def _commands_first(self, passes: list[_PassJob]) -> bool:
+        """Whether the commands go before the passes: while the API is under load (two
+        command requests or more at once, lately: `request_started`) and the chain
+        trails the log by fewer than `backlog` events."""
+        if self.backlog <= 0:
+            return False
+        if self.serving < 2 and time.monotonic() >= self.pressed_until:
+            return False
+        try:
+            head = self.application.store.last_position()
+        except StoreError:
+            return False  # the passes run and meet the store's failure themselves
+        return head - min(job.reached for job in passes) < self.backlog
 
     def _with_passes(self, units: list[Callable[[], Any]], passes: list[_PassJob]) -> list[Any]:
         """The commands inside the first pass's transaction; the other passes alone.
