@@ -27,7 +27,7 @@ from stormgen.runtime.application import CommandResult
 from stormgen.runtime.http import ServeError, create_app, serve
 from stormgen.runtime.http.app import chain_backlog_from_env
 from stormgen.runtime.http.limits import LimitsError
-from stormgen.runtime.http.writer import CHAIN_BACKLOG, CommandWriter
+from stormgen.runtime.http.writer import BUSY, CHAIN_BACKLOG, CommandWriter
 
 BODY = {"customer": "Ada", "drinks": [{"name": "Latte", "price": "3.50"}], "total": "3.50"}
 
@@ -183,7 +183,7 @@ def test_under_load_the_commands_go_first_and_the_chain_follows_when_it_eases(
     writer = CommandWriter(shop)
     writer.take_passes(backlog=1000)
     writer.request_started()
-    writer.request_started()  # two command requests at once: the API is under load
+    writer.request_started()  # requests in without a break (from here on): under load
     placed = [order() for _ in range(4)]
     try:
         outcomes, thread, passed = held_round(shop, writer, placed)
@@ -301,3 +301,23 @@ def test_the_chain_backlog_is_read_from_the_environment_and_checked(
             serve(application, announce=lambda _: None)
     finally:
         application.close()
+
+
+def test_the_api_is_under_load_after_a_busy_stretch_without_a_real_break(
+    shop: Application,
+) -> None:
+    writer = CommandWriter(shop)
+    assert not writer.under_load()
+    writer.request_started()
+    assert not writer.under_load()  # a request alone is no load yet
+    time.sleep(BUSY * 1.5)
+    assert writer.under_load()
+    writer.request_ended()
+    writer.request_started()  # the next request at once (a client's next, a next wave)
+    assert writer.under_load()
+    writer.request_ended()
+    time.sleep(BUSY)  # a real break: the stretch is over
+    assert not writer.under_load()
+    writer.request_started()
+    assert not writer.under_load()
+    writer.request_ended()

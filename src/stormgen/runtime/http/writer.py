@@ -13,10 +13,11 @@ thread of the process that writes. Each round it takes the commands that arrived
 runs them inside a pass of the views and policies (`Passes.run`): the commands, the
 policies' reactions and the views' rows in one transaction, one COMMIT (one fsync) for
 all of them, instead of two transactions queueing on each other for SQLite's write lock.
-While the API is under load (`request_started`: two command requests or more at once),
-the commands go first: the writer runs them on their own and holds the pass back until
-the load eases, as long as the chain trails the log by fewer than `backlog` events
-(`take_passes`); past that, the pass goes first again with the commands inside it.
+While the API is under load (`request_started`: it has had a command request in without
+a break for `BUSY` seconds), the commands go first:
+the writer runs them on their own and holds the pass back until the load eases, as long
+as the chain trails the log by fewer than `backlog` events (`take_passes`); past that,
+the pass goes first again with the commands inside it.
 The pass asks external systems before its transaction begins, as it always does; each
 command runs in a savepoint of its own, so one failing command fails only itself; if
 the transaction as a whole fails, each command runs again alone. Nothing is answered
@@ -45,10 +46,14 @@ MAX_GROUP = 64
 #: How many events the chain (policies, processes, views) may trail the log while the
 #: API is under load and the writer serves its commands first (0: always in step).
 CHAIN_BACKLOG = 5000
+#: How long the API must have had a command request in without a break to count as
+#: under load (a lone client's requests, or a moderate load's, leave gaps far sooner).
+BUSY = 0.05
+#: The longest break between command requests that does not end a busy stretch (a
+#: client's next request after its answer, the next wave of a few clients' requests).
+_GAP = 0.003
 #: How long the writer, holding a pass back, waits for a command before it looks again.
 _GRACE = 0.005
-#: How long the API counts as under load after two command requests were in at once.
-_PRESSED_FOR = 0.05
 
 _Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
@@ -86,10 +91,12 @@ class CommandWriter:
         self._queue: SimpleQueue[_Job | _PassJob | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        #: command requests being served now (counted by the HTTP layer)
+        #: command requests being served now (counted by the HTTP layer); since when
+        #: there has been one at least, but for gaps of `_GAP` at most; since when none
+        #: (`time.monotonic`)
         self.serving = 0
-        #: until when the API counts as under load (two requests or more in flight)
-        self.pressed_until = 0.0
+        self.busy_since = 0.0
+        self.idle_since = 0.0
         #: whether the application's passes run here (`take_passes`)
         self._passes = False
 
@@ -111,23 +118,34 @@ class CommandWriter:
                 self._thread.start()
 
     def request_started(self) -> None:
-        """A command request came in (the HTTP layer tells, on the event loop): with
-        two or more at once the API is under load (`_commands_first`)."""
+        """A command request came in (the HTTP layer tells, on the event loop)."""
+        if self.serving == 0:
+            now = time.monotonic()
+            if now - self.idle_since > _GAP:
+                self.busy_since = now  # after a real break: a new busy stretch
         self.serving += 1
-        if self.serving > 1:
-            self.pressed_until = time.monotonic() + _PRESSED_FOR
 
     def request_ended(self) -> None:
         """A command request was answered."""
         self.serving -= 1
+        if self.serving == 0:
+            self.idle_since = time.monotonic()
+
+    def under_load(self) -> bool:
+        """Whether the API has had command requests in without a break (no gap longer
+        than `_GAP`) for `BUSY` seconds or more."""
+        now = time.monotonic()
+        if self.serving == 0 and now - self.idle_since > _GAP:
+            return False
+        return now - self.busy_since >= BUSY
 
     def take_passes(self, backlog: int = CHAIN_BACKLOG) -> None:
         """Run the transactions of the application's passes (its views and policies) on
         this thread, with the commands: the single writer. Until `stop`.
 
-        While the API is under load (two command requests or more at once), the writer
-        serves the commands first and holds the passes back, as long as the chain
-        trails the log by fewer than `backlog` events (0: always in step)."""
+        While the API is under load (command requests in without a break for `BUSY`
+        seconds), the writer serves the commands first and holds the passes back, as long as the
+        chain trails the log by fewer than `backlog` events (0: always in step)."""
         self.backlog = backlog
         self._start()
         self._passes = True
@@ -220,12 +238,9 @@ class CommandWriter:
                 return
 
     def _commands_first(self, passes: list[_PassJob]) -> bool:
-        """Whether the commands go before the passes: while the API is under load (two
-        command requests or more at once, lately: `request_started`) and the chain
-        trails the log by fewer than `backlog` events."""
-        if self.backlog <= 0:
-            return False
-        if self.serving < 2 and time.monotonic() >= self.pressed_until:
+        """Whether the commands go before the passes: while the API is under load
+        (`under_load`) and the chain trails the log by fewer than `backlog` events."""
+        if self.backlog <= 0 or not self.under_load():
             return False
         try:
             head = self.application.store.last_position()
