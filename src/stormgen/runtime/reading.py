@@ -8,6 +8,7 @@ envelopes the consumers share (each event is decoded once for every view and pol
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,6 +24,9 @@ from stormgen.runtime.upcasting import Registry
 _NONE: frozenset[str] = frozenset()
 #: decoded envelopes kept for the consumers (a few seconds of events under load)
 _SHARED_ENVELOPES = 4096
+
+#: From this many records on, `decode_all` pauses the cycle collector (see there).
+_PAUSE_GC_FROM = 64
 
 _data_of = attrgetter("data")
 _type_of = attrgetter("type")
@@ -142,7 +146,24 @@ class EventReader:
         record: a page the store read as one text says when it holds no token
         (`EventPage.unsealed`); otherwise the sealed test first looks for any dict-valued
         field in the whole page at C level (a token is a dict; most pages have none).
+
+        A long batch is decoded with the cycle collector paused: decoding makes no
+        cycles, and each collection it set off walked the events made so far again (the
+        survivors of a few of them set off a full one), ~40 % of loading a 10,000-event
+        stream. Events the caller drops before the next collection are then never
+        walked at all; the others are walked once, as before.
         """
+        if len(records) < _PAUSE_GC_FROM or not gc.isenabled():
+            return self._decode_all(records, key)
+        gc.disable()
+        try:
+            return self._decode_all(records, key)
+        finally:
+            gc.enable()
+
+    def _decode_all(
+        self, records: Sequence[RecordedEvent], key: KeyMark
+    ) -> tuple[list[Event], KeyMark]:
         datas = list(map(_data_of, records))
         if getattr(records, "unsealed", False) or dict not in map(
             type, chain.from_iterable(map(dict.values, datas))
