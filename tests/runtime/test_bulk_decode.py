@@ -18,7 +18,7 @@ from coffee_domain import (
     Size,
     latte,
 )
-from runtime_support import Stores
+from runtime_support import Stores, collections_counted
 
 from stormgen.runtime import NewEvent, UnknownEventType, UpcastError
 from stormgen.runtime.codec import DecodeError, decoder, many_decoder, to_data
@@ -119,23 +119,11 @@ def test_a_long_batch_is_decoded_with_the_cycle_collector_paused(stores: Stores)
     app = stores.app(aggregates=[Order()], state_cache=0)
     order = app.handle(PlaceOrder(customer="Ada", drinks=[latte()], total=Decimal(3)))
     records = app.store.read_stream(order.stream) * 300
-    started: list[int] = []
-
-    def count(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started.append(info["generation"])
-
-    threshold = gc.get_threshold()
-    gc.callbacks.append(count)
-    gc.set_threshold(1)  # a collection at every tracked allocation
-    try:
+    with collections_counted() as started:
         long = app.decode_all(records)
         during_long = len(started)
         short = app.decode_all(records[:40])
         during_short = len(started) - during_long
-    finally:
-        gc.set_threshold(*threshold)
-        gc.callbacks.remove(count)
     assert long == [long[0]] * 300 and short == long[:40]
     # one event each is a tracked allocation: 300 collections without the pause; a
     # short batch (one command's events) is decoded as it comes

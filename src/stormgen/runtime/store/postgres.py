@@ -36,6 +36,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from stormgen.runtime._collector import LONG_TEXT, without_collections
 from stormgen.runtime.codec_durations import duration_microseconds
 from stormgen.runtime.envelope import (
     EventPage,
@@ -221,7 +222,10 @@ def _page(conn: psycopg.Connection[Any], row: tuple[Any, ...] | None) -> list[Re
     if text is None:
         return []
     try:
-        events = _decode_events(f"[{text}]")
+        if len(text) < LONG_TEXT:
+            events = _decode_events(f"[{text}]")
+        else:
+            events = without_collections(_decode_events, f"[{text}]")
     except msgspec.DecodeError as exc:
         path = conn.execute("SHOW search_path").fetchone()
         raise StoreCorrupt(
