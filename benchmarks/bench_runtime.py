@@ -1,6 +1,7 @@
 """Benchmark the runtime's storage against the eventsourcing library and raw SQL.
 
 Usage: ``python benchmarks/bench_runtime.py [--quick] [--durable] [--postgres URL] [--json]``
+(``--no-sqlite`` with ``--postgres``: PostgreSQL only)
 
 Workloads (each contender on its own fresh database):
 
@@ -802,6 +803,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", metavar="URL", help="also run against PostgreSQL")
     parser.add_argument("--json", action="store_true", help="print the JSON line last")
     parser.add_argument(
+        "--no-sqlite", action="store_true", help="PostgreSQL only (with --postgres)"
+    )
+    parser.add_argument(
         "--durable",
         action="store_true",
         help="measure with the disk's fsync: SQLite files in a temporary folder on disk, "
@@ -829,9 +833,10 @@ def main(argv: list[str] | None = None) -> int:
         ).strip()
         pg_durability = "synchronous_commit=off for all three (software cost only)"
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="stormgen-bench-", dir=folder_root) as folder:
-        results["sqlite"] = run_sqlite(sizes, Path(folder), sqlite_durability)
-    print_table("SQLite", results["sqlite"])
+    if not (args.no_sqlite and args.postgres):
+        with tempfile.TemporaryDirectory(prefix="stormgen-bench-", dir=folder_root) as folder:
+            results["sqlite"] = run_sqlite(sizes, Path(folder), sqlite_durability)
+        print_table("SQLite", results["sqlite"])
     if args.postgres:
         results["postgres"] = run_postgres(sizes, args.postgres, pg_durability)
         print_table("PostgreSQL", results["postgres"])

@@ -8,9 +8,11 @@ on ``sys.path``.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,26 @@ def pg_base_url() -> str:
     if not url:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL cases skipped")
     return url
+
+
+@contextmanager
+def collections_counted() -> Iterator[list[int]]:
+    """The generations of the cycle collections that start inside the block, with a
+    collection due at every allocation it counts (threshold 1)."""
+    started: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(count)
+    gc.set_threshold(1)
+    try:
+        yield started
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(count)
 
 
 def with_schema(url: str, schema: str) -> str:

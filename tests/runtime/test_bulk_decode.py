@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from coffee_domain import (
     Size,
     latte,
 )
-from runtime_support import Stores
+from runtime_support import Stores, collections_counted
 
 from stormgen.runtime import NewEvent, UnknownEventType, UpcastError
 from stormgen.runtime.codec import DecodeError, decoder, many_decoder, to_data
@@ -112,3 +113,36 @@ def test_a_load_decodes_in_bulk_through_the_cache_too(stores: Stores) -> None:
     loaded = app.state(Order, order.id)
     assert loaded.version == 2 and loaded.state.paid == Decimal(3)
     assert loaded.state == other.state(Order, order.id).state
+
+
+def test_a_long_batch_is_decoded_with_the_cycle_collector_paused(stores: Stores) -> None:
+    app = stores.app(aggregates=[Order()], state_cache=0)
+    order = app.handle(PlaceOrder(customer="Ada", drinks=[latte()], total=Decimal(3)))
+    records = app.store.read_stream(order.stream) * 300
+    with collections_counted() as started:
+        long = app.decode_all(records)
+        during_long = len(started)
+        short = app.decode_all(records[:40])
+        during_short = len(started) - during_long
+    assert long == [long[0]] * 300 and short == long[:40]
+    # one event each is a tracked allocation: 300 collections without the pause; a
+    # short batch (one command's events) is decoded as it comes
+    assert during_long <= 3
+    assert during_short >= 40
+    assert gc.isenabled()
+    # a collector the caller disabled stays disabled; an error leaves it running
+    gc.disable()
+    try:
+        app.decode_all(records)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    app.store.append(
+        order.stream,
+        [NewEvent(type="Ordering.OrderPaid", data={"order_id": "x"}, stream_id=str(order.id))],
+        1,
+    )
+    bad = app.store.read_stream(order.stream) * 100
+    with pytest.raises(UpcastError, match="order_id"):
+        app.decode_all(bad)
+    assert gc.isenabled()

@@ -15,6 +15,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
+from stormgen.runtime._collector import without_collections
 from stormgen.runtime.crypto import KeyRing, is_sealed
 from stormgen.runtime.envelope import RecordedEvent
 from stormgen.runtime.messages import REDACTED, Envelope, Event
@@ -23,6 +24,9 @@ from stormgen.runtime.upcasting import Registry
 _NONE: frozenset[str] = frozenset()
 #: decoded envelopes kept for the consumers (a few seconds of events under load)
 _SHARED_ENVELOPES = 4096
+
+#: From this many records on, `decode_all` pauses the cycle collector (see there).
+_PAUSE_GC_FROM = 64
 
 _data_of = attrgetter("data")
 _type_of = attrgetter("type")
@@ -142,7 +146,18 @@ class EventReader:
         record: a page the store read as one text says when it holds no token
         (`EventPage.unsealed`); otherwise the sealed test first looks for any dict-valued
         field in the whole page at C level (a token is a dict; most pages have none).
+
+        A long batch is decoded with the cycle collector paused (`without_collections`):
+        each collection it set off walked the events made so far again. Events the
+        caller drops before the next collection are then never walked at all.
         """
+        if len(records) < _PAUSE_GC_FROM:
+            return self._decode_all(records, key)
+        return without_collections(self._decode_all, records, key)
+
+    def _decode_all(
+        self, records: Sequence[RecordedEvent], key: KeyMark
+    ) -> tuple[list[Event], KeyMark]:
         datas = list(map(_data_of, records))
         if getattr(records, "unsealed", False) or dict not in map(
             type, chain.from_iterable(map(dict.values, datas))

@@ -9,10 +9,13 @@ from there, never from ``conftest``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from runtime_support import pg_base_url
 from store_backends import BACKENDS, DB_BACKENDS, Backend, make_backend
 
 from stormgen.runtime.store import EventStore
@@ -40,3 +43,14 @@ def db_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backe
 def store(backend: Backend) -> EventStore:
     """A fresh, empty store of each backend."""
     return backend.open()
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """The name of a PostgreSQL schema for one test, dropped afterwards (a skip without
+    ``STORMGEN_TEST_POSTGRES``)."""
+    base = pg_base_url()
+    name = f"stormgen_test_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

@@ -8,8 +8,6 @@ connections that fail at their first statement; the store notices before use.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -19,15 +17,6 @@ from stormgen.runtime.envelope import NewEvent
 from stormgen.runtime.errors import InvalidStoreURL
 from stormgen.runtime.store import open_store
 from stormgen.runtime.store.postgres import PostgresStore
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    base = pg_base_url()
-    name = f"stormgen_test_conn_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def _terminate(pid: int) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -13,15 +11,6 @@ from runtime_support import pg_base_url, with_schema
 from stormgen.runtime.envelope import NewEvent, format_time
 from stormgen.runtime.errors import StoreCorrupt
 from stormgen.runtime.store import SCHEMA_VERSION, open_store
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    base = pg_base_url()
-    name = f"stormgen_test_v1_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def test_a_version_1_schema_is_upgraded_in_place(schema: str) -> None:

@@ -4,13 +4,10 @@ index, the view table `_stormgen.Idempotency` and its checkpoint: opening drops 
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import psycopg
-import pytest
 from runtime_support import pg_base_url, with_schema
 
 from stormgen.runtime.envelope import NewEvent
@@ -55,15 +52,6 @@ def test_sqlite_drops_the_old_index_at_open(tmp_path: Path) -> None:
     assert "view_shop_orders" in tables
     assert views == {"Shop.Orders"}
     assert consumers == {"Shop.Orders"}
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    base = pg_base_url()
-    name = f"stormgen_test_old_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def test_postgres_drops_the_old_index_at_open(schema: str) -> None:

@@ -116,6 +116,30 @@ END
 $fn$
 """
 
+# A stream's events, their envelopes joined by commas in stream order (NULL for none),
+# always read through the (stream, stream_version) index. Left to itself the planner
+# read a long stream by a bitmap scan while the table had no statistics (as after a
+# burst of appends, with autovacuum behind or off), and by a scan of the whole table
+# once it had them (a stream holding a few percent of the log): ~1.7x the index's
+# time either way. The SET clauses hold for this function's statements only; its plans
+# are cached per connection, as a prepared statement's are.
+_READ_STREAM_FUNCTION = """
+CREATE OR REPLACE FUNCTION stormgen_read_stream(p_stream text, p_after integer, p_up_to bigint)
+RETURNS text LANGUAGE plpgsql STABLE
+SET enable_seqscan = off SET enable_bitmapscan = off AS $fn$
+BEGIN
+    IF p_up_to IS NULL THEN
+        RETURN (SELECT string_agg(e.envelope, ',') FROM (SELECT envelope FROM events
+            WHERE stream = p_stream AND stream_version > p_after ORDER BY stream_version) e);
+    END IF;
+    -- `position + 0`: not the log's index (read from the top, then sorted)
+    RETURN (SELECT string_agg(e.envelope, ',') FROM (SELECT envelope FROM events
+        WHERE stream = p_stream AND stream_version > p_after AND position + 0 <= p_up_to
+        ORDER BY stream_version) e);
+END
+$fn$
+"""
+
 #: The append function's earlier signatures (each new one is an overload): dropped
 #: whenever a store opens, so only `_APPEND_FUNCTION` is left.
 _OLD_APPEND_FUNCTIONS = (
@@ -179,7 +203,7 @@ def prepare_schema(conn: psycopg.Connection[Any], schema: str, channel: str, ser
         drop_old_idempotency_index(conn, "%s")
         for statement in _OLD_APPEND_FUNCTIONS:
             conn.execute(statement)
-        conn.execute(_APPEND_FUNCTION)
+        _create_functions(conn)
         return
     if "events" in tables:
         raise StoreCorrupt(
@@ -188,8 +212,14 @@ def prepare_schema(conn: psycopg.Connection[Any], schema: str, channel: str, ser
         )
     for statement in _SCHEMA:
         conn.execute(statement)
-    conn.execute(_APPEND_FUNCTION)
+    _create_functions(conn)
     conn.execute(
         "INSERT INTO stormgen_meta (key, value) VALUES ('schema_version', %s)",
         (str(SCHEMA_VERSION),),
     )
+
+
+def _create_functions(conn: psycopg.Connection[Any]) -> None:
+    """Create (or replace with this version's) the append and read functions."""
+    conn.execute(_APPEND_FUNCTION)
+    conn.execute(_READ_STREAM_FUNCTION)

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 
+from stormgen.runtime._collector import LONG_TEXT, without_collections
 from stormgen.runtime.codec_durations import duration_microseconds
 from stormgen.runtime.envelope import EventPage, NewEvent, RecordedEvent, format_time
 from stormgen.runtime.errors import (
@@ -160,7 +161,10 @@ def select_events(
     if text is None:
         return []
     try:
-        events = _decode_events(text)
+        if len(text) < LONG_TEXT:
+            events = _decode_events(text)
+        else:
+            events = without_collections(_decode_events, text)
     except msgspec.DecodeError as exc:
         file = conn.execute("PRAGMA database_list").fetchone()[2]
         raise StoreCorrupt(f"{file}: an event's stored envelope is damaged ({exc})") from None
