@@ -13,11 +13,11 @@ thread of the process that writes. Each round it takes the commands that arrived
 runs them inside a pass of the views and policies (`Passes.run`): the commands, the
 policies' reactions and the views' rows in one transaction, one COMMIT (one fsync) for
 all of them, instead of two transactions queueing on each other for SQLite's write lock.
-While the API is under load (`request_started`: it has had a command request in without
-a break for `BUSY` seconds), the commands go first:
-the writer runs them on their own and holds the pass back until the load eases, as long
-as the chain trails the log by fewer than `backlog` events (`take_passes`); past that,
-the pass goes first again with the commands inside it.
+While the API is under load (`under_load`: it has had a command request in without a
+break for `BUSY` seconds), the commands go first: the writer runs them on their own and
+holds the pass back until the load eases, as long as the chain trails the log by fewer
+than `backlog` events (`take_passes`); past that, the pass goes first again with the
+commands inside it.
 The pass asks external systems before its transaction begins, as it always does; each
 command runs in a savepoint of its own, so one failing command fails only itself; if
 the transaction as a whole fails, each command runs again alone. Nothing is answered
@@ -144,8 +144,9 @@ class CommandWriter:
         this thread, with the commands: the single writer. Until `stop`.
 
         While the API is under load (command requests in without a break for `BUSY`
-        seconds), the writer serves the commands first and holds the passes back, as long as the
-        chain trails the log by fewer than `backlog` events (0: always in step)."""
+        seconds), the writer serves the commands first and holds the passes back, as
+        long as the chain trails the log by fewer than `backlog` events (0: always in
+        step)."""
         self.backlog = backlog
         self._start()
         self._passes = True
