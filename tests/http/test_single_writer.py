@@ -147,6 +147,31 @@ def test_a_pass_asked_while_the_writer_is_stopped_runs_in_its_caller(shop: Appli
     assert len(shop.view_rows("Ordering.OrderHistory")) == 2
 
 
+class Crowd:
+    """Command requests arriving at the writer's count, two or more in at any time
+    (as the HTTP layer counts them under a load of several clients), until `ease`."""
+
+    def __init__(self, writer: CommandWriter) -> None:
+        self.writer = writer
+        self.easing = threading.Event()
+        writer.request_started()
+        writer.request_started()
+        self.thread = threading.Thread(target=self._arrive, daemon=True)
+        self.thread.start()
+        time.sleep(BUSY * 1.5)  # a busy stretch: under load from here on
+
+    def _arrive(self) -> None:
+        while not self.easing.wait(0.002):
+            self.writer.request_started()
+            self.writer.request_ended()
+
+    def ease(self) -> None:
+        self.easing.set()
+        self.thread.join(5)
+        self.writer.request_ended()
+        self.writer.request_ended()
+
+
 def held_round(
     shop: Application, writer: CommandWriter, placed: list[PlaceOrder]
 ) -> tuple[list[Any], threading.Thread, threading.Event]:
@@ -182,8 +207,7 @@ def test_under_load_the_commands_go_first_and_the_chain_follows_when_it_eases(
         shop.handle(command)  # the chain has something to do: the pass takes it
     writer = CommandWriter(shop)
     writer.take_passes(backlog=1000)
-    writer.request_started()
-    writer.request_started()  # requests in without a break (from here on): under load
+    crowd = Crowd(writer)
     placed = [order() for _ in range(4)]
     try:
         outcomes, thread, passed = held_round(shop, writer, placed)
@@ -193,8 +217,7 @@ def test_under_load_the_commands_go_first_and_the_chain_follows_when_it_eases(
         time.sleep(0.2)
         assert not passed.is_set()
         assert shop.view_row("Ordering.OrderHistory", placed[0].order_id) is None
-        writer.request_ended()
-        writer.request_ended()  # the load eases: the chain's turn
+        crowd.ease()  # the load eases: the chain's turn
         assert passed.wait(10)
         thread.join(10)
     finally:
@@ -212,8 +235,7 @@ def test_a_chain_trailing_by_its_backlog_runs_in_step_with_the_commands(
         shop.handle(command)
     writer = CommandWriter(shop)
     writer.take_passes(backlog=3)  # the chain trails by 3 events already
-    writer.request_started()
-    writer.request_started()
+    crowd = Crowd(writer)
     placed = [order() for _ in range(4)]
     try:
         outcomes, thread, passed = held_round(shop, writer, placed)
@@ -225,6 +247,7 @@ def test_a_chain_trailing_by_its_backlog_runs_in_step_with_the_commands(
             row = shop.view_row("Ordering.OrderHistory", command.order_id)
             assert row is not None and row["customer"] == "Ada"
     finally:
+        crowd.ease()
         writer.stop()
 
 
@@ -232,14 +255,14 @@ def test_a_pass_held_back_runs_when_the_writer_stops(shop: Application) -> None:
     shop.handle(order())
     writer = CommandWriter(shop)
     writer.take_passes(backlog=1000)
-    writer.request_started()
-    writer.request_started()  # under load, and it never eases
+    crowd = Crowd(writer)  # under load, and it does not ease before the writer stops
     placed = [order()]
     outcomes, thread, passed = held_round(shop, writer, placed)
     assert isinstance(outcomes[0], CommandResult) and not passed.is_set()
     writer.stop()  # nothing is left waiting: the held pass runs first
     thread.join(10)
     assert passed.is_set()
+    crowd.ease()
     assert shop.view_row("Ordering.OrderHistory", placed[0].order_id) is not None
 
 
@@ -303,21 +326,27 @@ def test_the_chain_backlog_is_read_from_the_environment_and_checked(
         application.close()
 
 
-def test_the_api_is_under_load_after_a_busy_stretch_without_a_real_break(
+def test_the_api_is_under_load_when_crowded_without_a_real_break(
     shop: Application,
 ) -> None:
     writer = CommandWriter(shop)
     assert not writer.under_load()
     writer.request_started()
-    assert not writer.under_load()  # a request alone is no load yet
     time.sleep(BUSY * 1.5)
+    assert not writer.under_load()  # one request at a time is no load, however long
+    writer.request_started()  # a second one in meanwhile: crowded, busy for long
     assert writer.under_load()
     writer.request_ended()
-    writer.request_started()  # the next request at once (a client's next, a next wave)
+    writer.request_ended()
+    writer.request_started()  # the next wave at once (no real break)
+    writer.request_started()
     assert writer.under_load()
+    writer.request_ended()
     writer.request_ended()
     time.sleep(BUSY)  # a real break: the stretch is over
     assert not writer.under_load()
     writer.request_started()
-    assert not writer.under_load()
+    writer.request_started()
+    assert not writer.under_load()  # crowded, but busy only since just now
+    writer.request_ended()
     writer.request_ended()

@@ -13,8 +13,8 @@ thread of the process that writes. Each round it takes the commands that arrived
 runs them inside a pass of the views and policies (`Passes.run`): the commands, the
 policies' reactions and the views' rows in one transaction, one COMMIT (one fsync) for
 all of them, instead of two transactions queueing on each other for SQLite's write lock.
-While the API is under load (`under_load`: it has had a command request in without a
-break for `BUSY` seconds), the commands go first: the writer runs them on their own and
+While the API is under load (`under_load`: command requests in without a break for
+`BUSY` seconds, two at once lately), the commands go first: the writer runs them on their own and
 holds the pass back until the load eases, as long as the chain trails the log by fewer
 than `backlog` events (`take_passes`); past that, the pass goes first again with the
 commands inside it.
@@ -46,12 +46,12 @@ MAX_GROUP = 64
 #: How many events the chain (policies, processes, views) may trail the log while the
 #: API is under load and the writer serves its commands first (0: always in step).
 CHAIN_BACKLOG = 5000
-#: How long the API must have had a command request in without a break to count as
-#: under load (a lone client's requests, or a moderate load's, leave gaps far sooner).
+#: How long the API must have had a command request in without a break, and how
+#: lately two at once, to count as under load (a moderate load leaves gaps sooner).
 BUSY = 0.05
 #: The longest break between command requests that does not end a busy stretch (a
 #: client's next request after its answer, the next wave of a few clients' requests).
-_GAP = 0.003
+_GAP = 0.005
 #: How long the writer, holding a pass back, waits for a command before it looks again.
 _GRACE = 0.005
 
@@ -92,11 +92,12 @@ class CommandWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         #: command requests being served now (counted by the HTTP layer); since when
-        #: there has been one at least, but for gaps of `_GAP` at most; since when none
-        #: (`time.monotonic`)
+        #: there has been one at least, but for gaps of `_GAP` at most; since when none;
+        #: when one came in while another was (`time.monotonic`)
         self.serving = 0
         self.busy_since = 0.0
         self.idle_since = 0.0
+        self.crowded_at = 0.0
         #: whether the application's passes run here (`take_passes`)
         self._passes = False
 
@@ -119,10 +120,12 @@ class CommandWriter:
 
     def request_started(self) -> None:
         """A command request came in (the HTTP layer tells, on the event loop)."""
+        now = time.monotonic()
         if self.serving == 0:
-            now = time.monotonic()
             if now - self.idle_since > _GAP:
                 self.busy_since = now  # after a real break: a new busy stretch
+        else:
+            self.crowded_at = now  # two requests in at once
         self.serving += 1
 
     def request_ended(self) -> None:
@@ -133,11 +136,12 @@ class CommandWriter:
 
     def under_load(self) -> bool:
         """Whether the API has had command requests in without a break (no gap longer
-        than `_GAP`) for `BUSY` seconds or more."""
+        than `_GAP`) for `BUSY` seconds or more, and two at once in the last `BUSY`
+        seconds (a lone client's requests, however fast, are no load)."""
         now = time.monotonic()
         if self.serving == 0 and now - self.idle_since > _GAP:
             return False
-        return now - self.busy_since >= BUSY
+        return now - self.busy_since >= BUSY and now - self.crowded_at < BUSY
 
     def take_passes(self, backlog: int = CHAIN_BACKLOG) -> None:
         """Run the transactions of the application's passes (its views and policies) on
