@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from http_shop import Drink, PlaceOrder, open_shop
+from thread_server import free_port
 
 from stormgen.runtime.http import ServeError, create_app, serve
 from stormgen.runtime.http.limits import Limits, LimitsError
@@ -30,13 +31,6 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "limits_server.py"
 PLACE = "/ordering/order/place-order"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:
