@@ -54,11 +54,22 @@ def new_event_id() -> str:
         return _ids.pool.pop()  # type: ignore[no-any-return]
 
 
+#: msgspec writes an aware UTC datetime as ``2026-12-07T12:00:00.123456Z`` (a tenth of
+#: strftime's time), but without the fraction when it is zero
+_builtin = msgspec.to_builtins
+
+
 def format_time(when: datetime) -> str:
     """Format a datetime as ISO 8601 UTC with microseconds and a ``Z`` suffix."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when.tzinfo is not UTC:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        when = when.astimezone(UTC)
+    if when.year < 1000:
+        # strftime writes such a year without its leading zeros: the text stays as it was
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text: str = _builtin(when)
+    return text if when.microsecond else f"{text[:-1]}.000000Z"
 
 
 def parse_time(text: str) -> datetime:

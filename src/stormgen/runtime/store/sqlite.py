@@ -43,6 +43,7 @@ from stormgen.runtime.errors import (
     StoreError,
     StoreFull,
     StoreUnavailable,
+    VersionConflict,
 )
 from stormgen.runtime.store._sql import (
     Dialect,
@@ -57,7 +58,6 @@ from stormgen.runtime.store.base import (
     AppendResult,
     Notifier,
     UnitOfWork,
-    check_expected,
     remember_imported,
 )
 from stormgen.runtime.store.sqlite_schema import (
@@ -266,46 +266,73 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         *,
         idempotency_key: str | None = None,
     ) -> AppendResult:
-        conn = self._conn
-        # the stream's version, and the last position given (writers are serialized);
-        # with a key, what it remembers, in the same statement
-        if idempotency_key is None:
-            current, position = conn.execute(self._store.head, (stream,)).fetchone()
-        else:
-            current, position, prior = conn.execute(
-                self._store.keyed_head, (stream, idempotency_key)
-            ).fetchone()
-            if prior is not None:
-                return self._store._replay_result(conn, decode_json(prior))
-        current = current or 0
-        position = position or 0
-        check_expected(stream, expected_version, current)
-        now = datetime.now(UTC)
-        # format_time's text (ISO, microseconds, "Z") without strftime: a UTC time's
-        # isoformat ends in "+00:00"
-        at = now.isoformat(timespec="microseconds")[:-6] + "Z"
-        n = len(events)
-        try:
-            if n == 1:
-                # a command's append: its one row without the batch's lists
-                e = events[0]
-                version, last = current + 1, position + 1
-                envelope = _envelope(e, stream, version, last, at)
-                conn.execute(_INSERT_ONE, (last, e.type, stream, version, at, envelope))
-            else:
-                _insert(conn, _rows(events, stream, current, position, at))
-        except sqlite3.IntegrityError as exc:
-            raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
-        if n:
-            first, last = position + 1, position + n
-            self.appended_to = last
-        else:
-            first = last = self._store._last_position(conn)
-        recorded = recorded_events(stream, events, current, first - 1, now)
-        result = AppendResult(stream, current + n, first, last, recorded)
-        if idempotency_key is not None:
-            self.remember(idempotency_key, result.to_json())
+        result = _append(self._store, self._conn, stream, events, expected_version, idempotency_key)
+        if events and not result.duplicate:
+            self.appended_to = result.last_position
         return result
+
+
+def _append(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    stream: str,
+    events: Sequence[NewEvent],
+    expected_version: int | None,
+    idempotency_key: str | None,
+) -> AppendResult:
+    """Append events within the open transaction of ``conn`` (see `SQLiteUnitOfWork`)."""
+    # the stream's version, and the last position given (writers are serialized);
+    # with a key, what it remembers, in the same statement
+    if idempotency_key is None:
+        current, position = conn.execute(store.head, (stream,)).fetchone()
+    else:
+        current, position, prior = conn.execute(
+            store.keyed_head, (stream, idempotency_key)
+        ).fetchone()
+        if prior is not None:
+            return store._replay_result(conn, decode_json(prior))
+    current = current or 0
+    position = position or 0
+    if expected_version is not None and expected_version != current:
+        raise VersionConflict(stream, expected_version, current)
+    now = datetime.now(UTC)
+    at = format_time(now)
+    n = len(events)
+    try:
+        if n == 1:
+            # a command's append: its one row, and its one event, without the batch's lists
+            e = events[0]
+            version, last = current + 1, position + 1
+            envelope = _envelope(e, stream, version, last, at)
+            conn.execute(_INSERT_ONE, (last, e.type, stream, version, at, envelope))
+            recorded = [
+                RecordedEvent(
+                    e.id,
+                    e.type,
+                    e.version,
+                    stream,
+                    e.stream_id,
+                    version,
+                    last,
+                    now,
+                    e.data,
+                    e.metadata,
+                )
+            ]
+        else:
+            _insert(conn, _rows(events, stream, current, position, at))
+    except sqlite3.IntegrityError as exc:
+        raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
+    if n:
+        first, last = position + 1, position + n
+    else:
+        first = last = store._last_position(conn)
+    if n != 1:
+        recorded = recorded_events(stream, events, current, first - 1, now)
+    result = AppendResult(stream, current + n, first, last, recorded)
+    if idempotency_key is not None:
+        conn.execute(store.dialect.remember, (idempotency_key, encode_json(result.to_json())))
+    return result
 
 
 class _StorageErrors:
@@ -480,26 +507,34 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         if outer is not None:
             self._still_open(outer._conn)
             return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
-        # A transaction of its own, as `transaction` makes one, without its two context
-        # managers (a command's append is the hot path: they were a tenth of it). The
-        # unit of work is not this thread's: nothing it calls reaches the store again.
+        # A transaction of its own, as `transaction` makes one, without its context
+        # managers and unit of work (a command's append is the hot path: they were a
+        # tenth of it). Nothing the append calls reaches the store again.
         conn = self._conn()
-        uow = SQLiteUnitOfWork(self, conn)
-        with self._write_lock, self._storage_errors:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._write_lock:
             try:
-                result = uow.append(
-                    stream, events, expected_version, idempotency_key=idempotency_key
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled it back already
-                    conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = _append(self, conn, stream, events, expected_version, idempotency_key)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:  # SQLite may have rolled it back already
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._storage_failed(exc)
                 raise
             self.write_failure = None
-        if uow.appended_to:
-            self._notifier.notify(uow.appended_to)
+        if events and not result.duplicate:
+            self._notifier.notify(result.last_position)
         return result
+
+    def _storage_failed(self, exc: sqlite3.Error) -> None:
+        """Raise (and remember) the store error a full or failing disk is; else return."""
+        error = storage_error(self.path, exc)
+        if error is not None:
+            self.write_failure = error
+            raise error from exc
 
     def _still_open(self, conn: sqlite3.Connection) -> None:
         """Raise if SQLite rolled the thread's whole transaction back (an I/O error, a
