@@ -116,10 +116,9 @@ class EventReader:
         if cls is None or not issubclass(cls, Event):
             return self.envelope(recorded)
         event = self.registry.decode(recorded.type, recorded.version, plain)
-        envelope = Envelope(recorded, event, plain, cls.__message__.version, _NONE)
         # `plain` is `to_data` of the event just decided, which is what `data` would
-        # compute again from its decoded copy: fill the cached property now
-        envelope.__dict__["data"] = plain
+        # compute again from its decoded copy: the cached property is filled now
+        envelope = Envelope.of_fresh(recorded, event, plain, cls.__message__.version)
         if plain is recorded.data or not is_sealed(recorded.data):
             # nothing sealed: the consumers about to read this event can take it as is
             self.share(recorded.position, UNSEALED, envelope)
