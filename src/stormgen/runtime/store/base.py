@@ -177,7 +177,10 @@ class Notifier:
     """Wakes threads waiting for new positions; polls as a fallback for other processes."""
 
     def __init__(self, poll: Callable[[], int] | None, poll_interval: float) -> None:
-        self._cond = threading.Condition()
+        #: the condition's lock, taken directly where nothing waits on it (a Condition's
+        #: own `with` costs two Python calls)
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._known = 0
         self._generation = 0
         #: threads in `wait` (changed with the condition's lock held)
@@ -187,7 +190,7 @@ class Notifier:
 
     def notify(self, position: int) -> None:
         """Record that ``position`` is committed and wake every waiter."""
-        with self._cond:
+        with self._lock:
             if position > self._known:
                 self._known = position
             # a commit with nobody waiting (most of them) skips the condition's work
