@@ -503,14 +503,15 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         savepoint or transaction, which rolls back."""
         if len(events) > _ROWS_PER_INSERT:
             return super().append(stream, events, expected_version, idempotency_key=idempotency_key)
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        local = self._local
+        outer: SQLiteUnitOfWork | None = getattr(local, "uow", None)
         if outer is not None:
             self._still_open(outer._conn)
             return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
         # A transaction of its own, as `transaction` makes one, without its context
         # managers and unit of work (a command's append is the hot path: they were a
         # tenth of it). Nothing the append calls reaches the store again.
-        conn = self._conn()
+        conn: sqlite3.Connection = getattr(local, "conn", None) or self._conn()
         with self._write_lock:
             try:
                 conn.execute("BEGIN IMMEDIATE")
