@@ -362,6 +362,17 @@ class _StorageErrors:
                 raise error from exc
 
 
+class _Thread(threading.local):
+    """A thread's own connection, its append cursor, its open transaction (`uow`) and
+    savepoints: attributes with class defaults, so reading an unset one does not
+    raise and catch an AttributeError (as ``getattr(local, name, None)`` does)."""
+
+    conn: sqlite3.Connection | None = None
+    cursor: sqlite3.Cursor | None = None
+    uow: SQLiteUnitOfWork | None = None
+    depth = 0
+
+
 class SQLiteStore(SQLStore[sqlite3.Connection]):
     """An event store in one SQLite file (WAL mode).
 
@@ -392,7 +403,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         #: why the last write failed on storage (a full disk), until one succeeds
         self.write_failure: StoreError | None = None
         super().__init__()
-        self._local = threading.local()
+        self._local = _Thread()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         # Threads of this process queue here rather than in SQLite's sleeping busy handler.
@@ -445,7 +456,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         return conn
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn = self._local.conn
         if conn is None:
             if self.closed:
                 raise StoreError(f"store {self.url} is closed")
@@ -511,14 +522,14 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         if len(events) > _ROWS_PER_INSERT:
             return super().append(stream, events, expected_version, idempotency_key=idempotency_key)
         local = self._local
-        outer: SQLiteUnitOfWork | None = getattr(local, "uow", None)
+        outer = local.uow
         if outer is not None:
             self._still_open(outer._conn)
             return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
         # A transaction of its own, as `transaction` makes one, without its context
         # managers and unit of work (a command's append is the hot path: they were a
         # tenth of it). Nothing the append calls reaches the store again.
-        cur: sqlite3.Cursor = getattr(local, "cursor", None) or self._cursor()
+        cur = local.cursor or self._cursor()
         with self._write_lock:
             try:
                 cur.execute("BEGIN IMMEDIATE")
@@ -559,7 +570,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteUnitOfWork]:
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        outer = self._local.uow
         if outer is not None:
             # Nested: a savepoint inside the thread's open transaction (a SAVEPOINT
             # outside one would begin a new transaction, committed at its RELEASE).
@@ -567,8 +578,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             self._still_open(conn)
             # one name per depth (a connection has one transaction at a time): the
             # statements' texts repeat, so they stay in the connection's statement cache
-            name = f"sp{getattr(self._local, 'depth', 0)}"
-            self._local.depth = getattr(self._local, "depth", 0) + 1
+            name = f"sp{self._local.depth}"
+            self._local.depth += 1
             conn.execute(f"SAVEPOINT {name}")
             try:
                 yield outer
@@ -608,7 +619,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        outer = self._local.uow
         # Autocommit reads: each statement sees the last commit, no lock is taken.
         yield outer if outer is not None else SQLiteUnitOfWork(self, self._conn())
 
@@ -747,4 +758,4 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 with suppress(sqlite3.Error):
                     conn.close()
             self._connections.clear()
-        self._local = threading.local()
+        self._local = _Thread()
