@@ -307,25 +307,11 @@ def _append(
     n = len(events)
     try:
         if n == 1:
-            # a command's append: its one row, and its one event, without the batch's lists
+            # a command's append: its one row without the batch's lists
             e = events[0]
             version, last = current + 1, position + 1
             envelope = _envelope(e, stream, version, last, at)
             cur.execute(_INSERT_ONE, (last, e.type, stream, version, at, envelope))
-            recorded = [
-                RecordedEvent(
-                    e.id,
-                    e.type,
-                    e.version,
-                    stream,
-                    e.stream_id,
-                    version,
-                    last,
-                    now,
-                    e.data,
-                    e.metadata,
-                )
-            ]
         else:
             _insert(cur.connection, _rows(events, stream, current, position, at))
     except sqlite3.IntegrityError as exc:
@@ -334,8 +320,7 @@ def _append(
         first, last = position + 1, position + n
     else:
         first = last = store._last_position(cur.connection)
-    if n != 1:
-        recorded = recorded_events(stream, events, current, first - 1, now)
+    recorded = recorded_events(stream, events, current, position, now)
     result = AppendResult(stream, current + n, first, last, recorded)
     if idempotency_key is not None:
         cur.execute(store.dialect.remember, (idempotency_key, encode_json(result.to_json())))
