@@ -222,12 +222,17 @@ class Appender:
             saved = appended.to_json()
             return self._result_from(saved, stream_id, metadata.get(FINGERPRINT), duplicate=True)
         fresh = self.reader.fresh_envelope
+        records = appended.events
+        if len(records) == 1 == len(plain):
+            envelopes = [fresh(records[0], plain[0])]  # a command's one event
+        else:
+            envelopes = [fresh(r, data) for r, data in zip(records, plain, strict=True)]
         return CommandResult(
             stream,
             stream_id if ident is None else ident,
             stream_id or stream,
             appended.stream_version,
-            [fresh(r, data) for r, data in zip(appended.events, plain, strict=True)],
+            envelopes,
         )
 
     def _result_from(
