@@ -85,10 +85,19 @@ class Aggregate(ABC, Generic[S]):
         """The state after a recorded event; `recorded` gives `id`, `position`,
         `recorded_at`, `stream`, `stream_id`. Calls the `@on_event` method that takes
         `recorded`, if the event's class has one, else `apply`, unless overridden."""
-        found = handlers(type(self)).find("event", type(event))
-        if found is not None and found.arity == 3:
-            new: S = getattr(self, found.name)(state, event, recorded)
-            return new
+        registry = handlers(type(self))
+        if "event" not in registry.roles:
+            return self.apply(state, event)  # no marked method: `apply` is overridden
+        found = registry.find("event", type(event))
+        new: S
+        if found is not None:
+            if found.arity == 3:
+                new = getattr(self, found.name)(state, event, recorded)
+                return new
+            if found.arity == 2 and type(self).apply is Aggregate.apply:
+                # what `apply` calls, without it looking the method up again
+                new = getattr(self, found.name)(state, event)
+                return new
         return self.apply(state, event)
 
     def state_data(self, state: S) -> dict[str, Any]:

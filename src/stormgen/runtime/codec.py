@@ -135,7 +135,7 @@ def to_data(obj: Any) -> Any:
     if isinstance(obj, _TIMES):
         return _normalise(obj)
     cls = type(obj)
-    top, fields, rename = _encoding_plan(cls)
+    top, fields, rename = _DATETIME_PASS.get(cls) or _encoding_plan(cls)
     if top:
         data = msgspec.to_builtins(obj, enc_hook=_enc_hook)
         # msgspec writes an aware UTC datetime as the envelope wants (`...Z`); fix the

@@ -31,7 +31,7 @@ from stormgen.runtime.reading import EventReader
 from stormgen.runtime.rejections import AlreadyExists, DecodeError, KeyReused, NotFound, Rejected
 from stormgen.runtime.state import StateLoader
 from stormgen.runtime.store import EventStore
-from stormgen.runtime.store.base import IDEMPOTENCY_KEY, UnitOfWork
+from stormgen.runtime.store.base import IDEMPOTENCY_KEY, AppendResult, UnitOfWork
 
 log = logging.getLogger("stormgen.runtime")
 
@@ -97,9 +97,13 @@ def command_metadata(
     """A command's events' metadata: `extra`, then the command id (given, else a new
     one) and its `trace`."""
     cid = command_id or new_event_id()
-    metadata = dict(extra or {})
+    metadata: dict[str, Any] = dict(extra) if extra else {}
+    # `trace`'s entries, written in place (a command's hot path)
     metadata["command_id"] = cid
-    metadata.update(trace(cid, correlation_id, causation_id, actor))
+    metadata["correlation_id"] = correlation_id or cid
+    metadata["causation_id"] = causation_id or cid
+    if actor is not None:
+        metadata["actor"] = actor
     return metadata
 
 
@@ -168,8 +172,18 @@ class Appender:
         result's `id` (default: `stream_id`). `idempotency_key` is the stored key, and
         `metadata` holds its request's fingerprint, if any. `sent`: the command the
         events answer, recorded before them (`$CommandSent`)."""
-        records = [] if sent is None else [sent.record(metadata)]
-        records += [_record(event, stream_id, metadata) for event in events]
+        if sent is None and len(events) == 1:
+            # a command's one event (the hot path): as below, without the lists
+            new, pii = record = _record(events[0], stream_id, metadata)
+            if not pii:
+                appended = self.store.append(
+                    stream, [new], expected, idempotency_key=idempotency_key
+                )
+                return self._result(appended, stream, stream_id, ident, metadata, [new.data])
+            records = [record]
+        else:
+            records = [] if sent is None else [sent.record(metadata)]
+            records += [_record(event, stream_id, metadata) for event in events]
         plain = [new.data for new, _ in records]
         if not any(pii for _, pii in records):
             # nothing else to write with the events: the store's own atomic append (one
@@ -192,16 +206,33 @@ class Appender:
                     for new, pii in records
                 ]
                 appended = uow.append(stream, new_events, expected, idempotency_key=idempotency_key)
+        return self._result(appended, stream, stream_id, ident, metadata, plain)
+
+    def _result(
+        self,
+        appended: AppendResult,
+        stream: str,
+        stream_id: str | None,
+        ident: Any,
+        metadata: Mapping[str, Any],
+        plain: Sequence[dict[str, Any]],
+    ) -> CommandResult:
+        """The result of an append (`plain`: its events' data before sealing)."""
         if appended.duplicate:
             saved = appended.to_json()
             return self._result_from(saved, stream_id, metadata.get(FINGERPRINT), duplicate=True)
         fresh = self.reader.fresh_envelope
+        records = appended.events
+        if len(records) == 1 == len(plain):
+            envelopes = [fresh(records[0], plain[0])]  # a command's one event
+        else:
+            envelopes = [fresh(r, data) for r, data in zip(records, plain, strict=True)]
         return CommandResult(
             stream,
             stream_id if ident is None else ident,
             stream_id or stream,
             appended.stream_version,
-            [fresh(r, data) for r, data in zip(appended.events, plain, strict=True)],
+            envelopes,
         )
 
     def _result_from(
@@ -237,6 +268,11 @@ class Appender:
         return self._result_from(saved, ident, mark, duplicate=True)
 
 
+_DEFAULT_STREAM = Aggregate.stream.__func__  # type: ignore[attr-defined]
+#: A command class's aggregate, whether it creates, its id field, its stream prefix.
+_Plan = tuple[Aggregate[Any], bool, str, str | None]
+
+
 class CommandHandler:
     """Commands (and external systems' events) into the log, for one application.
 
@@ -249,7 +285,7 @@ class CommandHandler:
         store: EventStore,
         reader: EventReader,
         states: StateLoader,
-        aggregate_for: Callable[[Command], Aggregate[Any]],
+        aggregate_for: Callable[[type[Command]], Aggregate[Any]],
         retries: int,
     ) -> None:
         self.store = store
@@ -258,6 +294,8 @@ class CommandHandler:
         self.appender = Appender(store, reader)
         self.aggregate_for = aggregate_for
         self.retries = retries
+        #: what `handle` needs of each command class (`_plan`)
+        self._plans: dict[type[Command], _Plan] = {}
         #: per thread: whether a `batch` is open (they do not nest)
         self._batch = threading.local()
 
@@ -285,18 +323,20 @@ class CommandHandler:
         a program's), a `ClientKey` an API client's; a client's key used before for a
         different request raises `KeyReused`.
         """
-        agg = self.aggregate_for(command)
-        meta = info(command)
-        ident = getattr(command, agg.id_field, None)
+        plan = self._plans.get(type(command))
+        if plan is None:
+            plan = self._plan(type(command))
+        agg, creates, id_field, prefix = plan
+        ident = getattr(command, id_field, None)
         generated = ident is None
         if generated:
-            if not (meta.creates and agg.id_type is uuid.UUID):
-                wire = codec.wire_name(type(command), agg.id_field)
+            if not (creates and agg.id_type is uuid.UUID):
+                wire = codec.wire_name(type(command), id_field)
                 raise DecodeError(f"the command has no {wire}", f"$.{wire}")
             ident = uuid.uuid4()
-            command = dataclasses.replace(command, **{agg.id_field: ident})  # type: ignore[type-var]
-        stream = agg.stream(ident)
+            command = dataclasses.replace(command, **{id_field: ident})  # type: ignore[type-var]
         ident_text = id_text(ident)
+        stream = agg.stream(ident) if prefix is None else prefix + ident_text
         stored = mark = None
         # A used key answers with its first result. The append looks it up with the
         # stream's head (one statement), so it is looked up beforehand only for a new
@@ -304,28 +344,22 @@ class CommandHandler:
         # before answering anything but an append: a retry may be refused by the state
         # its first delivery left (a rejection, a conflict, nothing left to do).
         unchecked = False
+        # the appender gives each event a copy of the metadata: no copy here but the
+        # one adding the key
+        event_metadata: Mapping[str, Any] = metadata
         if idempotency_key is not None:
             stored, mark = stored_key(idempotency_key), fingerprint_of(idempotency_key)
             unchecked = not generated
             prior = None if unchecked else self.appender.remembered(stored, mark, ident)
             if prior is not None:
                 return self._with_first_id(agg, prior)
-
-        def first() -> CommandResult | None:
-            """The result the key remembers, if it was not looked up yet."""
-            if not unchecked or stored is None:
-                return None
-            prior = self.appender.remembered(stored, mark, ident)
-            return None if prior is None else self._with_first_id(agg, prior)
-
-        event_metadata: dict[str, Any] = dict(metadata)
-        if stored is not None:
             # kept in the log, so a copy of it (a fork) remembers the key too
-            event_metadata[IDEMPOTENCY_KEY] = stored
+            event_metadata = {**metadata, IDEMPOTENCY_KEY: stored}
             if mark is not None:
                 event_metadata[FINGERPRINT] = mark
         attempt = 0
-        cache = self.states.cache
+        states = self.states
+        cache = states.cache
         # The first try may decide on the cached state without reading the log: the
         # append checks the version it decided on, so a stale entry only costs a
         # conflict. Any other outcome (a rejection, an error, no events) is confirmed
@@ -333,27 +367,23 @@ class CommandHandler:
         trusting = bool(cache.size)
         while True:
             generation = cache.generation
-            loaded = (
-                self.states.trusted(agg, stream, meta.creates, expected_version)
-                if trusting
-                else None
-            )
+            loaded = states.trusted(agg, stream, creates, expected_version) if trusting else None
             confirmed = loaded is None
             if loaded is None:
-                full, key = self.states.current(agg, stream)
+                full, key = states.current(agg, stream)
                 loaded = full.state, full.version, key
             state, version, key = loaded
             try:
-                if meta.creates and version:
+                if creates and version:
                     raise AlreadyExists(f"{agg.name} {ident_text} already exists")
-                if not meta.creates and not version:
+                if not creates and not version:
                     raise NotFound(f"{agg.name} {ident_text} does not exist")
                 if expected_version is not None and version != expected_version:
                     raise VersionConflict(stream, expected_version, version)
                 events = decide(agg, state, command)
             except Exception:
                 if confirmed:
-                    prior = first()
+                    prior = self._first(agg, stored, mark, ident) if unchecked else None
                     if prior is not None:
                         return prior
                     raise
@@ -363,7 +393,8 @@ class CommandHandler:
                 if not confirmed:
                     trusting = False
                     continue
-                return first() or CommandResult(stream, ident, ident_text, version, [])
+                prior = self._first(agg, stored, mark, ident) if unchecked else None
+                return prior or CommandResult(stream, ident, ident_text, version, [])
             try:
                 result = self.appender.append(
                     stream, ident_text, events, version, stored, event_metadata, ident
@@ -385,8 +416,27 @@ class CommandHandler:
                 continue
             if result.duplicate:
                 return self._with_first_id(agg, result)
-            self.states.after_append(agg, state, version, key, events, result, generation)
+            states.after_append(agg, state, version, key, events, result, generation)
             return result
+
+    def _plan(self, cls: type[Command]) -> _Plan:
+        """What `handle` needs of a command class, found once: its aggregate, whether it
+        creates an instance, its id field, its streams' name prefix (None when the
+        aggregate names its streams in a way of its own)."""
+        agg = self.aggregate_for(cls)
+        own = getattr(type(agg).stream, "__func__", None) is not _DEFAULT_STREAM
+        plan = (agg, info(cls).creates, agg.id_field, None if own else f"{type(agg).name}/")
+        self._plans[cls] = plan
+        return plan
+
+    def _first(
+        self, agg: Aggregate[Any], stored: str | None, mark: str | None, ident: Any
+    ) -> CommandResult | None:
+        """The result the key `stored` remembers, if any (looked up after the fact)."""
+        if stored is None:
+            return None
+        prior = self.appender.remembered(stored, mark, ident)
+        return None if prior is None else self._with_first_id(agg, prior)
 
     def handle_together(self, units: Sequence[Callable[[], T]]) -> list[T | Exception]:
         """Run units of command work (say ``lambda: app.handle(cmd)``) with one commit.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from datetime import UTC, datetime
-from itertools import starmap
 from typing import Any
 
 import msgspec
@@ -16,10 +15,13 @@ JSONDict = dict[str, Any]
 _ids = threading.local()
 
 
-_UUID_LAYOUT = "{}{}-{}-{}-{}-{}{}{}".format
 #: byte maps setting a uuid4's version bits (byte 6) and variant bits (byte 8)
 _VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))
 _RFC_4122_VARIANT = bytes(b & 0x3F | 0x80 for b in range(256))
+#: an id's text, its dashes in place, and a space after it to split the pool's text at
+_ID_TEMPLATE = b"00000000-0000-0000-0000-000000000000 "
+#: (place in the id's text, hex digit of its 32) for every digit
+_DIGITS = [(d + (d >= 8) + (d >= 12) + (d >= 16) + (d >= 20), d) for d in range(32)]
 
 
 def _fresh_ids(count: int = 256) -> list[str]:
@@ -27,9 +29,14 @@ def _fresh_ids(count: int = 256) -> list[str]:
     raw = bytearray(os.urandom(16 * count))
     raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_RFC_4122_VARIANT)
-    # hex in groups of two bytes, joined five groups to a uuid's 8-4-4-4-12 layout
-    groups = iter(raw.hex("-", 2).split("-"))
-    return list(starmap(_UUID_LAYOUT, zip(*[groups] * 8, strict=True)))
+    # each hex digit goes to its place in every id at once, by a slice with a step (32
+    # slices, not a formatting call per id: a quarter of the time)
+    digits = raw.hex().encode()
+    text = bytearray(_ID_TEMPLATE * count)
+    step = len(_ID_TEMPLATE)
+    for place, digit in _DIGITS:
+        text[place::step] = digits[digit::32]
+    return text.decode().split()
 
 
 def _forget_ids() -> None:
@@ -54,11 +61,22 @@ def new_event_id() -> str:
         return _ids.pool.pop()  # type: ignore[no-any-return]
 
 
+#: msgspec writes an aware UTC datetime as ``2026-12-07T12:00:00.123456Z`` (a tenth of
+#: strftime's time), but without the fraction when it is zero
+_builtin = msgspec.to_builtins
+
+
 def format_time(when: datetime) -> str:
     """Format a datetime as ISO 8601 UTC with microseconds and a ``Z`` suffix."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when.tzinfo is not UTC:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        when = when.astimezone(UTC)
+    if when.year < 1000:
+        # strftime writes such a year without its leading zeros: the text stays as it was
+        return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text: str = _builtin(when)
+    return text if when.microsecond else f"{text[:-1]}.000000Z"
 
 
 def parse_time(text: str) -> datetime:

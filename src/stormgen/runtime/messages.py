@@ -22,6 +22,9 @@ from typing import Any, ClassVar, Literal
 
 from stormgen.runtime.envelope import RecordedEvent
 
+_new = object.__new__
+_NOTHING: frozenset[str] = frozenset()
+
 REDACTED = "[redacted]"
 """What a forgotten `pii` field of type `str` reads as (other types read as `None`)."""
 
@@ -169,6 +172,27 @@ class Envelope:
     raw: dict[str, Any]
     version: int
     redacted: frozenset[str] = frozenset()
+
+    @classmethod
+    def of_fresh(
+        cls, recorded: RecordedEvent, event: Event, data: dict[str, Any], version: int
+    ) -> Envelope:
+        """The envelope of an event just appended: `data` is its JSON (the current
+        schema, nothing redacted), which `data` would compute again from `event`.
+
+        Built without the frozen dataclass's `__init__` (a field at a time through
+        `object.__setattr__`): the fields and the cached `data` go straight into the
+        instance's dict (a command's hot path).
+        """
+        envelope = _new(cls)
+        fields = envelope.__dict__
+        fields["recorded"] = recorded
+        fields["event"] = event
+        fields["raw"] = data
+        fields["version"] = version
+        fields["redacted"] = _NOTHING
+        fields["data"] = data
+        return envelope
 
     @functools.cached_property
     def data(self) -> dict[str, Any]:

@@ -8,8 +8,6 @@ envelopes the consumers share (each event is decoded once for every view and pol
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import chain
 from operator import attrgetter
@@ -22,7 +20,8 @@ from stormgen.runtime.messages import REDACTED, Envelope, Event
 from stormgen.runtime.upcasting import Registry
 
 _NONE: frozenset[str] = frozenset()
-#: decoded envelopes kept for the consumers (a few seconds of events under load)
+#: decoded envelopes kept for the consumers (a few seconds of events under load): the
+#: last this many positions of the log
 _SHARED_ENVELOPES = 4096
 
 #: From this many records on, `decode_all` pauses the cycle collector (see there).
@@ -52,11 +51,11 @@ class EventReader:
     def __init__(self, registry: Registry, keys: KeyRing) -> None:
         self.registry = registry
         self.keys = keys
-        #: decoded envelopes by position, shared by the consumers (see `shared_envelope`);
-        #: an OrderedDict drops its oldest entry in constant time, where a dict's first
-        #: key is found by skipping the slots of every entry deleted before it
-        self._envelopes: OrderedDict[int, tuple[KeyMark, Envelope]] = OrderedDict()
-        self._envelopes_lock = threading.Lock()
+        #: decoded envelopes shared by the consumers (see `shared_envelope`), each in
+        #: the slot of its position: positions are dense, so the slots hold the last
+        #: `_SHARED_ENVELOPES` of the log (a newer event takes an older one's slot), and
+        #: keeping one is a list assignment, atomic without a lock
+        self._envelopes: list[tuple[KeyMark, Envelope] | None] = [None] * _SHARED_ENVELOPES
 
     def envelope(self, recorded: RecordedEvent) -> Envelope:
         """Decrypt, upcast and decode a recorded event (unknown types stay untyped)."""
@@ -82,11 +81,15 @@ class EventReader:
         only while the stream's key is the one taken before decrypting them: a
         `forget` is never undone by the cache (the state cache's rule).
         """
-        hit = self._envelopes.get(recorded.position)
+        position = recorded.position
+        hit = self._envelopes[position % _SHARED_ENVELOPES]
         if hit is not None:
             key, envelope = hit
-            if envelope.recorded.id == recorded.id and (
-                key is UNSEALED or self.keys.key_for_reading(recorded.stream) == key
+            kept = envelope.recorded
+            if (
+                kept.position == position
+                and kept.id == recorded.id
+                and (key is UNSEALED or self.keys.key_for_reading(recorded.stream) == key)
             ):
                 return envelope
         data = recorded.data
@@ -94,17 +97,13 @@ class EventReader:
         if dict in map(type, data.values()) and is_sealed(data):
             key = self.keys.key_for_reading(recorded.stream)
         envelope = self.envelope(recorded)
-        self.share(recorded.position, key, envelope)
+        self.share(position, key, envelope)
         return envelope
 
     def share(self, position: int, key: KeyMark, envelope: Envelope) -> None:
-        """Keep an envelope for the consumers about to read it (see `shared_envelope`)."""
-        with self._envelopes_lock:
-            envelopes = self._envelopes
-            envelopes[position] = (key, envelope)
-            if len(envelopes) > _SHARED_ENVELOPES:
-                # the oldest first: consumers read the log forwards
-                envelopes.popitem(last=False)
+        """Keep an envelope for the consumers about to read it (see `shared_envelope`):
+        `envelope` is the one of the event at `position`."""
+        self._envelopes[position % _SHARED_ENVELOPES] = (key, envelope)
 
     def fresh_envelope(self, recorded: RecordedEvent, plain: dict[str, Any]) -> Envelope:
         """The envelope of an event just appended, from its data before sealing.
@@ -116,10 +115,9 @@ class EventReader:
         if cls is None or not issubclass(cls, Event):
             return self.envelope(recorded)
         event = self.registry.decode(recorded.type, recorded.version, plain)
-        envelope = Envelope(recorded, event, plain, cls.__message__.version, _NONE)
         # `plain` is `to_data` of the event just decided, which is what `data` would
-        # compute again from its decoded copy: fill the cached property now
-        envelope.__dict__["data"] = plain
+        # compute again from its decoded copy: the cached property is filled now
+        envelope = Envelope.of_fresh(recorded, event, plain, cls.__message__.version)
         if plain is recorded.data or not is_sealed(recorded.data):
             # nothing sealed: the consumers about to read this event can take it as is
             self.share(recorded.position, UNSEALED, envelope)

@@ -13,8 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate, Loaded
@@ -33,13 +32,13 @@ log = logging.getLogger("stormgen.runtime")
 S = TypeVar("S")
 
 
-@dataclass(frozen=True, slots=True)
-class Cached:
+class Cached(NamedTuple):
     """A cached instance state: the log's stream folded up to `version`.
 
     `key` is the stream key its sealed (pii) fields were read with, taken before they
     were read, or `UNSEALED`: a state whose key has changed since (forgotten) is not
-    used again.
+    used again. A named tuple: immutable, and made in half a frozen dataclass's time
+    (one per command).
     """
 
     version: int
@@ -65,6 +64,10 @@ class StateCache:
         self.generation = 0
         #: per thread, the entries `held` keeps back until its transaction commits
         self._local = threading.local()
+        #: how many threads are inside `held`: with none, no thread has entries held
+        #: back and `get` and `put` skip looking (a thread counts itself in before it
+        #: holds any)
+        self._holding = 0
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -76,11 +79,15 @@ class StateCache:
         put as usual; when it raises (e.g. the commit failed) they are dropped.
         """
         pending: dict[str, tuple[Cached, int]] = {}
+        with self._lock:
+            self._holding += 1
         self._local.pending = pending
         try:
             yield
         finally:
             self._local.pending = None
+            with self._lock:
+                self._holding -= 1
         for stream, (item, generation) in pending.items():
             self.put(stream, item, generation)
 
@@ -103,10 +110,11 @@ class StateCache:
 
     def get(self, stream: str) -> Cached | None:
         """The cached state of a stream, marked as recently used."""
-        pending: dict[str, tuple[Cached, int]] | None = self._local.__dict__.get("pending")
-        held = pending.get(stream) if pending is not None else None
-        if held is not None and held[1] == self.generation:
-            return held[0]
+        if self._holding:
+            pending: dict[str, tuple[Cached, int]] | None = self._local.__dict__.get("pending")
+            held = pending.get(stream) if pending is not None else None
+            if held is not None and held[1] == self.generation:
+                return held[0]
         with self._lock:
             item = self._items.get(stream)
             if item is not None:
@@ -115,7 +123,7 @@ class StateCache:
 
     def put(self, stream: str, item: Cached, generation: int) -> None:
         """Remember a state, unless a newer one is known or a forget came in between."""
-        pending = self._local.__dict__.get("pending")
+        pending = self._local.__dict__.get("pending") if self._holding else None
         if pending is not None:
             held = pending.get(stream)
             if generation == self.generation and (held is None or held[0].version <= item.version):
@@ -290,19 +298,26 @@ class StateLoader:
         if not (cache.size or snapshot):
             return
         stream = result.stream
+        envelopes = result.events
         try:
-            for event, envelope in zip(events, result.events, strict=True):
+            evolve = agg.evolve
+            for event, envelope in zip(events, envelopes, strict=True):
                 # the event as read back from the log, as a later load will see it
-                typed = envelope.event if envelope.event is not None else event
-                state = agg.evolve(state, typed, envelope.recorded)
+                typed = envelope.event
+                state = evolve(state, event if typed is None else typed, envelope.recorded)
         except Exception:
             cache.drop(stream)
             log.exception("could not evolve %s after appending", stream)
             return
         if cache.size:
-            if key is UNSEALED and any(is_sealed(e.recorded.data) for e in result.events):
-                key = self.reader.keys.key_for_reading(stream)
-            last = result.events[-1].position
+            if key is UNSEALED:
+                for envelope in envelopes:
+                    data = envelope.recorded.data
+                    # a fresh envelope's data is what was written when nothing was sealed
+                    if data is not envelope.raw and is_sealed(data):
+                        key = self.reader.keys.key_for_reading(stream)
+                        break
+            last = envelopes[-1].position
             cache.put(stream, Cached(result.stream_version, last, state, key), generation)
         if not snapshot:
             return

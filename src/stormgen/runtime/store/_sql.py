@@ -53,21 +53,28 @@ def recorded_events(
     stream: str, events: Sequence[NewEvent], version: int, position: int, now: datetime
 ) -> list[RecordedEvent]:
     """Return the events an append wrote after stream ``version`` and global ``position``."""
-    return [
-        RecordedEvent(
-            e.id,
-            e.type,
-            e.version,
-            stream,
-            e.stream_id,
-            version + i,
-            position + i,
-            now,
-            e.data,
-            e.metadata,
-        )
-        for i, e in enumerate(events, 1)
-    ]
+    if len(events) == 1:
+        # a command's append: one event, without a comprehension (a fifth of the time)
+        return [_recorded(events[0], stream, version + 1, position + 1, now)]
+    return [_recorded(e, stream, version + i, position + i, now) for i, e in enumerate(events, 1)]
+
+
+def _recorded(
+    e: NewEvent, stream: str, stream_version: int, position: int, now: datetime
+) -> RecordedEvent:
+    """The event ``e`` as recorded at ``stream_version`` and ``position``."""
+    return RecordedEvent(
+        e.id,
+        e.type,
+        e.version,
+        stream,
+        e.stream_id,
+        stream_version,
+        position,
+        now,
+        e.data,
+        e.metadata,
+    )
 
 
 def quote(name: str) -> str:

@@ -177,18 +177,25 @@ class Notifier:
     """Wakes threads waiting for new positions; polls as a fallback for other processes."""
 
     def __init__(self, poll: Callable[[], int] | None, poll_interval: float) -> None:
-        self._cond = threading.Condition()
+        #: the condition's lock, taken directly where nothing waits on it (a Condition's
+        #: own `with` costs two Python calls)
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._known = 0
         self._generation = 0
+        #: threads in `wait` (changed with the condition's lock held)
+        self._waiting = 0
         self._poll = poll
         self._poll_interval = poll_interval
 
     def notify(self, position: int) -> None:
         """Record that ``position`` is committed and wake every waiter."""
-        with self._cond:
+        with self._lock:
             if position > self._known:
                 self._known = position
-            self._cond.notify_all()
+            # a commit with nobody waiting (most of them) skips the condition's work
+            if self._waiting:
+                self._cond.notify_all()
 
     def wake(self) -> None:
         """Wake every waiter without new events (a subscription is stopping)."""
@@ -200,28 +207,36 @@ class Notifier:
         """Block until a position above ``after_position`` is known, a wake, or timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            generation = self._generation
-            while True:
-                if self._known > after_position:
-                    return True
-                if self._generation != generation:
-                    return False
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                step = remaining
-                if self._poll is not None:
-                    step = self._poll_interval if step is None else min(step, self._poll_interval)
-                self._cond.wait(step)
-                if self._poll is not None and self._known <= after_position:
-                    # Another process may have appended: the condition cannot know.
-                    self._cond.release()
-                    try:
-                        last = self._poll()
-                    finally:
-                        self._cond.acquire()
-                    if last > self._known:
-                        self._known = last
+            self._waiting += 1
+            try:
+                return self._wait(after_position, deadline)
+            finally:
+                self._waiting -= 1
+
+    def _wait(self, after_position: int, deadline: float | None) -> bool:
+        """`wait` with the condition's lock held."""
+        generation = self._generation
+        while True:
+            if self._known > after_position:
+                return True
+            if self._generation != generation:
+                return False
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            step = remaining
+            if self._poll is not None:
+                step = self._poll_interval if step is None else min(step, self._poll_interval)
+            self._cond.wait(step)
+            if self._poll is not None and self._known <= after_position:
+                # Another process may have appended: the condition cannot know.
+                self._cond.release()
+                try:
+                    last = self._poll()
+                finally:
+                    self._cond.acquire()
+                if last > self._known:
+                    self._known = last
 
 
 class EventStore(LogWriter, LogReader):

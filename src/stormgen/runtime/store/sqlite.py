@@ -43,6 +43,7 @@ from stormgen.runtime.errors import (
     StoreError,
     StoreFull,
     StoreUnavailable,
+    VersionConflict,
 )
 from stormgen.runtime.store._sql import (
     Dialect,
@@ -57,7 +58,6 @@ from stormgen.runtime.store.base import (
     AppendResult,
     Notifier,
     UnitOfWork,
-    check_expected,
     remember_imported,
 )
 from stormgen.runtime.store.sqlite_schema import (
@@ -256,6 +256,8 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
     """A write transaction on a SQLite store (one connection, ``BEGIN IMMEDIATE``)."""
 
     _store: SQLiteStore
+    #: the cursor its appends run their statements on (made at the first)
+    _cursor: sqlite3.Cursor | None = None
 
     # -- the log -----------------------------------------------------------------
     def append(
@@ -266,46 +268,63 @@ class SQLiteUnitOfWork(SQLUnitOfWork[sqlite3.Connection]):
         *,
         idempotency_key: str | None = None,
     ) -> AppendResult:
-        conn = self._conn
-        # the stream's version, and the last position given (writers are serialized);
-        # with a key, what it remembers, in the same statement
-        if idempotency_key is None:
-            current, position = conn.execute(self._store.head, (stream,)).fetchone()
-        else:
-            current, position, prior = conn.execute(
-                self._store.keyed_head, (stream, idempotency_key)
-            ).fetchone()
-            if prior is not None:
-                return self._store._replay_result(conn, decode_json(prior))
-        current = current or 0
-        position = position or 0
-        check_expected(stream, expected_version, current)
-        now = datetime.now(UTC)
-        # format_time's text (ISO, microseconds, "Z") without strftime: a UTC time's
-        # isoformat ends in "+00:00"
-        at = now.isoformat(timespec="microseconds")[:-6] + "Z"
-        n = len(events)
-        try:
-            if n == 1:
-                # a command's append: its one row without the batch's lists
-                e = events[0]
-                version, last = current + 1, position + 1
-                envelope = _envelope(e, stream, version, last, at)
-                conn.execute(_INSERT_ONE, (last, e.type, stream, version, at, envelope))
-            else:
-                _insert(conn, _rows(events, stream, current, position, at))
-        except sqlite3.IntegrityError as exc:
-            raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
-        if n:
-            first, last = position + 1, position + n
-            self.appended_to = last
-        else:
-            first = last = self._store._last_position(conn)
-        recorded = recorded_events(stream, events, current, first - 1, now)
-        result = AppendResult(stream, current + n, first, last, recorded)
-        if idempotency_key is not None:
-            self.remember(idempotency_key, result.to_json())
+        cur = self._cursor
+        if cur is None:
+            cur = self._cursor = self._conn.cursor()
+        result = _append(self._store, cur, stream, events, expected_version, idempotency_key)
+        if events and not result.duplicate:
+            self.appended_to = result.last_position
         return result
+
+
+def _append(
+    store: SQLiteStore,
+    cur: sqlite3.Cursor,
+    stream: str,
+    events: Sequence[NewEvent],
+    expected_version: int | None,
+    idempotency_key: str | None,
+) -> AppendResult:
+    """Append events within the open transaction of the cursor's connection (see
+    `SQLiteUnitOfWork`). Its statements run on the one cursor: ``conn.execute`` makes
+    a cursor for each (four a command: a twentieth of its time)."""
+    # the stream's version, and the last position given (writers are serialized);
+    # with a key, what it remembers, in the same statement
+    if idempotency_key is None:
+        current, position = cur.execute(store.head, (stream,)).fetchone()
+    else:
+        current, position, prior = cur.execute(
+            store.keyed_head, (stream, idempotency_key)
+        ).fetchone()
+        if prior is not None:
+            return store._replay_result(cur.connection, decode_json(prior))
+    current = current or 0
+    position = position or 0
+    if expected_version is not None and expected_version != current:
+        raise VersionConflict(stream, expected_version, current)
+    now = datetime.now(UTC)
+    at = format_time(now)
+    n = len(events)
+    try:
+        if n == 1:
+            # a command's append: its one row without the batch's lists
+            e = events[0]
+            version, last = current + 1, position + 1
+            envelope = _envelope(e, stream, version, last, at)
+            cur.execute(_INSERT_ONE, (last, e.type, stream, version, at, envelope))
+        else:
+            _insert(cur.connection, _rows(events, stream, current, position, at))
+    except sqlite3.IntegrityError as exc:
+        raise ConcurrencyError(f"cannot append to {stream!r}: {exc}") from exc
+    if n:
+        first, last = position + 1, position + n
+    else:
+        first = last = store._last_position(cur.connection)
+    recorded = recorded_events(stream, events, current, position, now)
+    result = AppendResult(stream, current + n, first, last, recorded)
+    if idempotency_key is not None:
+        cur.execute(store.dialect.remember, (idempotency_key, encode_json(result.to_json())))
+    return result
 
 
 class _StorageErrors:
@@ -326,6 +345,17 @@ class _StorageErrors:
             if error is not None:
                 self._store.write_failure = error
                 raise error from exc
+
+
+class _Thread(threading.local):
+    """A thread's own connection, its append cursor, its open transaction (`uow`) and
+    savepoints: attributes with class defaults, so reading an unset one does not
+    raise and catch an AttributeError (as ``getattr(local, name, None)`` does)."""
+
+    conn: sqlite3.Connection | None = None
+    cursor: sqlite3.Cursor | None = None
+    uow: SQLiteUnitOfWork | None = None
+    depth = 0
 
 
 class SQLiteStore(SQLStore[sqlite3.Connection]):
@@ -358,7 +388,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         #: why the last write failed on storage (a full disk), until one succeeds
         self.write_failure: StoreError | None = None
         super().__init__()
-        self._local = threading.local()
+        self._local = _Thread()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         # Threads of this process queue here rather than in SQLite's sleeping busy handler.
@@ -411,7 +441,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         return conn
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn = self._local.conn
         if conn is None:
             if self.closed:
                 raise StoreError(f"store {self.url} is closed")
@@ -476,30 +506,46 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
         savepoint or transaction, which rolls back."""
         if len(events) > _ROWS_PER_INSERT:
             return super().append(stream, events, expected_version, idempotency_key=idempotency_key)
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        local = self._local
+        outer = local.uow
         if outer is not None:
             self._still_open(outer._conn)
             return outer.append(stream, events, expected_version, idempotency_key=idempotency_key)
-        # A transaction of its own, as `transaction` makes one, without its two context
-        # managers (a command's append is the hot path: they were a tenth of it). The
-        # unit of work is not this thread's: nothing it calls reaches the store again.
-        conn = self._conn()
-        uow = SQLiteUnitOfWork(self, conn)
-        with self._write_lock, self._storage_errors:
-            conn.execute("BEGIN IMMEDIATE")
+        # A transaction of its own, as `transaction` makes one, without its context
+        # managers and unit of work (a command's append is the hot path: they were a
+        # tenth of it). Nothing the append calls reaches the store again.
+        cur = local.cursor or self._cursor()
+        with self._write_lock:
             try:
-                result = uow.append(
-                    stream, events, expected_version, idempotency_key=idempotency_key
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled it back already
-                    conn.execute("ROLLBACK")
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    result = _append(self, cur, stream, events, expected_version, idempotency_key)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    conn = cur.connection
+                    if conn.in_transaction:  # SQLite may have rolled it back already
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._storage_failed(exc)
                 raise
             self.write_failure = None
-        if uow.appended_to:
-            self._notifier.notify(uow.appended_to)
+        if events and not result.duplicate:
+            self._notifier.notify(result.last_position)
         return result
+
+    def _storage_failed(self, exc: sqlite3.Error) -> None:
+        """Raise (and remember) the store error a full or failing disk is; else return."""
+        error = storage_error(self.path, exc)
+        if error is not None:
+            self.write_failure = error
+            raise error from exc
+
+    def _cursor(self) -> sqlite3.Cursor:
+        """This thread's cursor for its appends (on its connection)."""
+        cur = self._conn().cursor()
+        self._local.cursor = cur
+        return cur
 
     def _still_open(self, conn: sqlite3.Connection) -> None:
         """Raise if SQLite rolled the thread's whole transaction back (an I/O error, a
@@ -509,7 +555,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteUnitOfWork]:
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        outer = self._local.uow
         if outer is not None:
             # Nested: a savepoint inside the thread's open transaction (a SAVEPOINT
             # outside one would begin a new transaction, committed at its RELEASE).
@@ -517,8 +563,8 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
             self._still_open(conn)
             # one name per depth (a connection has one transaction at a time): the
             # statements' texts repeat, so they stay in the connection's statement cache
-            name = f"sp{getattr(self._local, 'depth', 0)}"
-            self._local.depth = getattr(self._local, "depth", 0) + 1
+            name = f"sp{self._local.depth}"
+            self._local.depth += 1
             conn.execute(f"SAVEPOINT {name}")
             try:
                 yield outer
@@ -558,7 +604,7 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
-        outer: SQLiteUnitOfWork | None = getattr(self._local, "uow", None)
+        outer = self._local.uow
         # Autocommit reads: each statement sees the last commit, no lock is taken.
         yield outer if outer is not None else SQLiteUnitOfWork(self, self._conn())
 
@@ -697,4 +743,4 @@ class SQLiteStore(SQLStore[sqlite3.Connection]):
                 with suppress(sqlite3.Error):
                     conn.close()
             self._connections.clear()
-        self._local = threading.local()
+        self._local = _Thread()
