@@ -20,6 +20,10 @@ T = TypeVar("T")
 #: decoded with the collector paused; a command's few events are decoded as they come.
 LONG_TEXT = 8192
 
+#: A result of this many rows (a tuple each) is fetched and decoded with the collector
+#: paused.
+LONG_ROWS = 64
+
 
 def without_collections(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``work(*args, **kwargs)`` with the cycle collector paused, then running again.

@@ -9,6 +9,7 @@ A consumer that fails in a pass rolls back its own savepoint only and goes on al
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -82,6 +83,40 @@ class Pass:
         return consumer.position(consumer.base)
 
 
+class LogTypes:
+    """Which event types the log holds past a position: each type's last position among
+    the events looked at so far, read a stretch at a time as the log grows.
+
+    Passes ask it where their consumers are behind, a stretch that starts at the
+    slowest consumer: asked of the store each time (`SELECT DISTINCT type` over it),
+    a backlog was read again by every pass working through it. Here each pass reads
+    only what was appended since the one before. A type seen in a stretch counts as
+    last seen at the stretch's end: the answer may name a type whose events all lie
+    before the position (the consumer then reads and finds nothing), never miss one.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        # the events in (since, looked] were looked at (none yet)
+        self.since = self.looked = -1
+        self.last: dict[str, int] = {}
+        self._lock = threading.Lock()  # a synchronous pass beside the background one
+
+    def after(self, position: int, head: int) -> set[str]:
+        """The types of the events in (position, head] (perhaps a few more)."""
+        with self._lock:
+            if position < self.since or self.since < 0:
+                # further back than looked at (the first pass, a consumer back from
+                # running alone): start over from there
+                self.since = self.looked = position
+                self.last = {}
+            if head > self.looked:
+                for kind in self.store.event_types(self.looked, head):
+                    self.last[kind] = head
+                self.looked = head
+            return {kind for kind, last in self.last.items() if last > position}
+
+
 @dataclass(eq=False)
 class Passes:
     """Runs an application's consumers in passes.
@@ -99,6 +134,10 @@ class Passes:
     alone: Collection[str]
     flush: Callable[[Consumer, int], None]
     recover: Callable[[Consumer], None]
+    log_types: LogTypes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_types = LogTypes(self.store)
 
     def run(self, through: Writer | None = None) -> tuple[int, bool]:
         """Run every consumer once over what is new, in one store transaction.
@@ -171,7 +210,7 @@ class Passes:
         behind = [c for c in run.taken if c.position(c.base) < run.head]
         if not behind:
             return
-        seen = self.store.event_types(min(c.position(c.base) for c in behind), run.head)
+        seen = self.log_types.after(min(c.position(c.base) for c in behind), run.head)
         for consumer in behind:
             if not seen.intersection(consumer.types):
                 consumer.advance(consumer.base, run.head)
@@ -305,6 +344,10 @@ class Passes:
             after = consumer.position(consumer.base)
             batch = self.store.read_all(after, size, consumer.types, top)
             if not batch:
+                if after < run.start:
+                    # nothing of its types up to the pass's start (committed before it
+                    # began: `_take`'s answer may name types a view has none of)
+                    consumer.advance(consumer.base, run.start)
                 continue
             full = len(batch) == size
             run.more = run.more or full

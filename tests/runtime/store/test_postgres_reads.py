@@ -43,7 +43,9 @@ def test_a_long_stream_is_read_by_its_index(schema: str, analyzed: bool) -> None
             if analyzed:
                 conn.execute("ANALYZE events")
             for up_to in (None, 10**9, LONG // 2):
-                plans = _plans(conn, "SELECT stormgen_read_stream('Long/1', 0, %s)", (up_to,))
+                plans = _plans(
+                    conn, "SELECT * FROM stormgen_stream_envelopes('Long/1', 0, %s)", (up_to,)
+                )
                 assert len(plans) == 1
                 assert "Index Scan using events_stream_stream_version_key" in plans[0]
                 assert "Seq Scan" not in plans[0] and "Bitmap" not in plans[0]
@@ -54,3 +56,25 @@ def test_a_long_stream_is_read_by_its_index(schema: str, analyzed: bool) -> None
         assert [e.stream_version for e in half] == list(range(11, LONG // 2 + 1))
         assert store.read_stream("Long/1", after_version=LONG) == []
         assert [e.data["n"] for e in store.read_stream("Short/7")] == [7]
+
+
+def test_opening_a_store_leaves_an_older_versions_read_function(schema: str) -> None:
+    # stormgen before `stormgen_stream_envelopes` read streams with this function: a
+    # process of that version may still run on the database, so opening keeps it
+    old = (
+        "CREATE FUNCTION stormgen_read_stream(p_stream text, p_after integer, p_up_to bigint)"
+        " RETURNS text LANGUAGE sql STABLE AS $$ SELECT string_agg(envelope, ',') FROM"
+        " (SELECT envelope FROM events WHERE stream = p_stream ORDER BY stream_version) e $$"
+    )
+    base = pg_base_url()
+    with open_store(with_schema(base, schema)) as store:
+        store.append("S/1", [NewEvent(type="T", data={"n": 1})], 0)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        conn.execute(old)
+    with open_store(with_schema(base, schema)) as store:
+        assert [e.data["n"] for e in store.read_stream("S/1")] == [1]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}")
+        row = conn.execute("SELECT stormgen_read_stream('S/1', 0, NULL)").fetchone()
+        assert row is not None and '"n":1' in row[0]

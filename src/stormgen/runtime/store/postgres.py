@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,7 +36,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from stormgen.runtime._collector import LONG_TEXT, without_collections
+from stormgen.runtime._collector import LONG_ROWS, LONG_TEXT, without_collections
 from stormgen.runtime.codec_durations import duration_microseconds
 from stormgen.runtime.envelope import (
     EventPage,
@@ -190,7 +190,8 @@ def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
 
 _decode_events = msgspec.json.Decoder(list[RecordedEvent]).decode
 _by_position = attrgetter("position")
-_READ_STREAM = "SELECT stormgen_read_stream(%s, %s::integer, %s::bigint)"
+_envelope_of = itemgetter(0)
+_STREAM_ENVELOPES = "SELECT * FROM stormgen_stream_envelopes(%s, %s::integer, %s::bigint)"
 
 
 def _select_events(
@@ -208,19 +209,29 @@ def _select_events(
     # table's, which is about position order: the log is only appended to) and sorting
     # them here is one cheap pass.
     query = f"SELECT string_agg(envelope, ',') FROM ({inner}) e"
-    return _page(conn, _cursor(conn).execute(query, params).fetchone())
+    row = _cursor(conn).execute(query, params).fetchone()
+    assert row is not None
+    return [] if row[0] is None else _page(conn, row[0])
 
 
-def _page(conn: psycopg.Connection[Any], row: tuple[Any, ...] | None) -> list[RecordedEvent]:
-    """The events of ``row``'s envelopes (joined by commas), in position order.
+def _stream_page(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> list[RecordedEvent]:
+    """The events of the envelopes ``cur``'s result holds, a row each (a stream read).
+
+    Joined here: `stormgen_stream_envelopes` returning one text joined with
+    `string_agg` took ~1 ms longer on a 10,000-event stream (the function copies its
+    result). Many rows are fetched with the collector paused: each is a tuple, which
+    it counts.
+    """
+    rows = cur.fetchall() if cur.rowcount < LONG_ROWS else without_collections(cur.fetchall)
+    return _page(conn, ",".join(map(_envelope_of, rows))) if rows else []
+
+
+def _page(conn: psycopg.Connection[Any], text: str) -> list[RecordedEvent]:
+    """The events of ``text``, envelopes joined by commas, in position order.
 
     The brackets are added here: the server joining them on took a copy of the whole
     text per bracket (~4 ms of a 10,000-event read).
     """
-    assert row is not None
-    text = row[0]
-    if text is None:
-        return []
     try:
         if len(text) < LONG_TEXT:
             events = _decode_events(f"[{text}]")
@@ -656,9 +667,9 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         after_version: int,
         up_to_position: int | None,
     ) -> list[RecordedEvent]:
-        # `stormgen_read_stream` (see postgres_schema): always by the stream's index
+        # `stormgen_stream_envelopes` (see postgres_schema): always by the stream's index
         params = (stream, after_version, up_to_position)
-        return _page(conn, _cursor(conn).execute(_READ_STREAM, params).fetchone())
+        return _stream_page(conn, _cursor(conn).execute(_STREAM_ENVELOPES, params))
 
     def read_stream(
         self, stream: str, after_version: int = 0, up_to_position: int | None = None

@@ -147,16 +147,22 @@ def select_events(
     (stream_version within a stream, else position) and decoded in one call. A page
     (``limit``) is bounded by its last position, found on the position index alone:
     feeding the aggregate from an ordered, limited subquery copies every row first.
+    That bound comes first in the ``WHERE``: SQLite scans the position index up to
+    one upper bound only, the first it meets, and the ``where``'s own (``position <=``
+    the reader's head) made a 50-event page of a policy read every row up to the head,
+    ~1 ms at 6,000 events past it instead of ~20 µs.
     """
     if limit is not None and limit <= 0:
         return []
-    sql = f"SELECT '[' || group_concat(envelope) || ']' FROM events WHERE {where}"
-    if limit is not None:
-        sql += (
-            f" AND position <= coalesce((SELECT position FROM events WHERE {where}"
-            f" ORDER BY position LIMIT 1 OFFSET ?), {_MAX_POSITION})"
+    if limit is None:
+        sql = f"SELECT '[' || group_concat(envelope) || ']' FROM events WHERE {where}"
+    else:
+        sql = (
+            "SELECT '[' || group_concat(envelope) || ']' FROM events WHERE position <="
+            f" coalesce((SELECT position FROM events WHERE {where} ORDER BY position"
+            f" LIMIT 1 OFFSET ?), {_MAX_POSITION}) AND {where}"
         )
-        params = [*params, *params, limit - 1]
+        params = [*params, limit - 1, *params]
     text = conn.execute(sql, params).fetchone()[0]
     if text is None:
         return []
