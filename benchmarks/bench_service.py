@@ -34,7 +34,8 @@ complete), watching each contender's ``pickup`` table in its SQLite file. Per le
 - ``peak_rss_mib``: the server's peak resident memory so far (VmHWM).
 
 A second table keeps the API-only figure of bench_http.py: ``PlaceOrder`` requests per
-second of the generated service against a FastAPI endpoint doing one SQLite insert.
+second of the generated service against a FastAPI endpoint that parses and validates
+the same body with a pydantic model and does one SQLite insert (bench_http.py's floor).
 Under load the service's commands go first and its chain trails (docs/http.md,
 "Commands first"), so the level also reports how far the chain trailed when the load
 stopped (``consumers_behind_at_end``) and how long it took to catch up
