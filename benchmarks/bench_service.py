@@ -40,11 +40,14 @@ Under load the service's commands go first and its chain trails (docs/http.md,
 "Commands first"), so the level also reports how far the chain trailed when the load
 stopped (``consumers_behind_at_end``) and how long it took to catch up
 (``catch_up_ms``); the CPU spent catching up is billed to the level
-(``server_cpu_ms_per_request``). ``ratio`` gives stormgen/peer and stormgen/floor side
-by side. The last line is JSON.
+(``server_cpu_ms_per_request``). Every generated service asked for (``stormgen``,
+``stormgen-split``, ``stormgen-base``) takes its turn at each level with the floor
+(``api_only.services``, their ratios to the floor in ``api_only.ratios``);
+``--api-only`` runs this table alone. ``ratio`` gives stormgen/peer and stormgen/floor
+side by side. The last line is JSON.
 
     python benchmarks/bench_service.py [--seconds 5] [--clients 1,8,32] [--quick]
-        [--contenders stormgen,peer,floor] [--baseline SRC] [--profile SVG]
+        [--contenders stormgen,peer,floor] [--baseline SRC] [--api-only] [--profile SVG]
 """
 
 from __future__ import annotations
@@ -331,6 +334,11 @@ def main() -> None:
         "DIR`, then DIR/src) that stormgen-base runs on",
     )
     parser.add_argument(
+        "--api-only",
+        action="store_true",
+        help="only the API-only table (no full-chain levels)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="SVG",
         help="py-spy flame graph of the stormgen server over its levels (stormgen only)",
@@ -349,7 +357,7 @@ def main() -> None:
             capture_output=True,
         )
         contenders: list[Contender] = []
-        api: list[dict[str, Any]] = []
+        api: dict[str, list[dict[str, Any]]] = {}
         insert: list[dict[str, Any]] = []
         insert_url = insert_process = None
         try:
@@ -358,16 +366,17 @@ def main() -> None:
             for contender in [] if args.quick else contenders:
                 level(contender, 1, 0.5)
             profiler = profile(contenders[0], args.profile) if args.profile else None
-            for clients in levels:
+            for clients in [] if args.api_only else levels:
                 for contender in contenders:
                     contender.levels.append(level(contender, clients, seconds))
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(60)
             # the API-only table: PlaceOrder answered (the chain in the background) vs
-            # one insert per request, as bench_http.py measures them
-            served = next((c for c in contenders if c.name == "stormgen"), None)
-            if served is not None:
+            # the floor's validated insert, as bench_http.py measures them; every
+            # generated service and the floor take turns at each level
+            served = [c for c in contenders if c.name.startswith("stormgen")]
+            if served:
                 insert_url, insert_process = launch(
                     [
                         sys.executable,
@@ -377,11 +386,20 @@ def main() -> None:
                     ],
                     work,
                 )
-                for clients in levels:
-                    wait_complete(served)
-                    api.append(measure(served.url, PLACE_ORDER, clients, seconds, served.process))
-                    served.placed += api[-1]["requests"]
-                    insert.append(measure(insert_url, "/insert", clients, seconds, insert_process))
+                for n, clients in enumerate(levels):
+                    turns: list[Contender | None] = [*served, None]
+                    for contender in turns[n % len(turns) :] + turns[: n % len(turns)]:
+                        if contender is None:
+                            insert.append(
+                                measure(insert_url, "/insert", clients, seconds, insert_process)
+                            )
+                            continue
+                        wait_complete(contender)
+                        row = measure(
+                            contender.url, PLACE_ORDER, clients, seconds, contender.process
+                        )
+                        api.setdefault(contender.name, []).append(row)
+                        contender.placed += row["requests"]
         finally:
             for contender in contenders:
                 stop(contender.process)
@@ -395,9 +413,12 @@ def main() -> None:
         "contenders": by_name,
         "ratio": {},
         "api_only": {
-            "stormgen": api,
+            "stormgen": api.get("stormgen", []),
             "insert_floor": insert,
-            "ratio": ratios(api, insert, "per_second") if api else {},
+            "ratio": ratios(api["stormgen"], insert, "per_second") if "stormgen" in api else {},
+            # every generated service's rows and ratios to the floor (stormgen's too)
+            "services": api,
+            "ratios": {name: ratios(rows, insert, "per_second") for name, rows in api.items()},
         },
     }
     mine = by_name.get("stormgen")
@@ -425,16 +446,17 @@ def print_table(result: dict[str, Any]) -> None:
     for pair, by_level in result["ratio"].items():
         print(f"{pair} orders/s: {by_level}")
     api = result["api_only"]
-    for (level, ratio), a, f in zip(
-        api["ratio"].items(), api["stormgen"], api["insert_floor"], strict=True
-    ):
-        print(
-            f"API only, {level:>4} clients: PlaceOrder {a['per_second']}/s "
-            f"(p99 {a['p99_ms']} ms, chain {a['consumers_behind_at_end']} behind at the end, "
-            f"caught up in {a.get('catch_up_ms')} ms, CPU {a.get('server_cpu_ms_per_request')} "
-            f"ms/order) vs one insert {f['per_second']}/s (p99 {f['p99_ms']} ms, CPU "
-            f"{f.get('server_cpu_ms_per_request')} ms): {ratio}"
-        )
+    for name, rows in api["services"].items():
+        by_level = api["ratios"][name]
+        for (level, ratio), a, f in zip(by_level.items(), rows, api["insert_floor"], strict=True):
+            print(
+                f"API only, {name}, {level:>4} clients: PlaceOrder {a['per_second']}/s "
+                f"(p99 {a['p99_ms']} ms, chain {a['consumers_behind_at_end']} behind at the "
+                f"end, caught up in {a.get('catch_up_ms')} ms, CPU "
+                f"{a.get('server_cpu_ms_per_request')} ms/order) vs the floor's validated "
+                f"insert {f['per_second']}/s (p99 {f['p99_ms']} ms, CPU "
+                f"{f.get('server_cpu_ms_per_request')} ms): {ratio}"
+            )
 
 
 if __name__ == "__main__":
