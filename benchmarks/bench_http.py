@@ -243,10 +243,17 @@ def measure(
     consumers included, for the API) moves far less between runs than throughput does.
     For the API, the time its views and policies take to process the log's last event
     after the load stops is measured (``catch_up_ms``), and the CPU they spend
-    meanwhile is billed to the level: work deferred past the load is not work saved.
+    meanwhile is billed to the level: work deferred past the load is not work saved
+    (``server_cpu_ms_per_request_during_load`` leaves it out: the requests' own, and
+    whatever of the chain ran during the load).
     """
     before = cpu_seconds(server.pid)
     result = asyncio.run(load(url, path, clients, seconds))
+    during = cpu_seconds(server.pid)
+    if before is not None and during is not None and result["requests"]:
+        # the load alone (for the API: the request path, and what of the chain ran)
+        load_ms = (during - before) * 1000 / result["requests"]
+        result["server_cpu_ms_per_request_during_load"] = round(load_ms, 3)
     if result["consumers_behind_at_end"] is not None:
         started = time.perf_counter()
         wait_idle(url, poll=0.01)

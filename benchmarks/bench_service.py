@@ -43,11 +43,16 @@ stopped (``consumers_behind_at_end``) and how long it took to catch up
 (``server_cpu_ms_per_request``). Every generated service asked for (``stormgen``,
 ``stormgen-split``, ``stormgen-base``) takes its turn at each level with the floor
 (``api_only.services``, their ratios to the floor in ``api_only.ratios``);
-``--api-only`` runs this table alone. ``ratio`` gives stormgen/peer and stormgen/floor
+``--api-only`` runs this table alone. The chain may trail by
+``STORMGEN_CHAIN_BACKLOG`` events (5000) before it runs in step with the commands
+again, which a 5 s level at 8 clients reaches: ``--chain-backlog N`` sets it for the
+generated services (a huge N holds the chain back for the whole level, leaving the
+request path alone, as the floor is). ``ratio`` gives stormgen/peer and stormgen/floor
 side by side. The last line is JSON.
 
     python benchmarks/bench_service.py [--seconds 5] [--clients 1,8,32] [--quick]
-        [--contenders stormgen,peer,floor] [--baseline SRC] [--api-only] [--profile SVG]
+        [--contenders stormgen,peer,floor] [--baseline SRC] [--api-only]
+        [--chain-backlog N] [--profile SVG]
 """
 
 from __future__ import annotations
@@ -104,9 +109,12 @@ class Contender:
     levels: list[dict[str, Any]] = field(default_factory=list)
 
 
-def start(names: list[str], work: Path, baseline: str | None = None) -> list[Contender]:
+def start(
+    names: list[str], work: Path, baseline: str | None = None, backlog: int | None = None
+) -> list[Contender]:
     """Start the contenders' servers side by side; return them once they all answer
-    (``stormgen-base`` on the code in ``baseline``)."""
+    (``stormgen-base`` on the code in ``baseline``; the generated services with
+    ``STORMGEN_CHAIN_BACKLOG=backlog`` when given)."""
     started: list[tuple[str, str, subprocess.Popen[bytes], Path, str]] = []
     for name in names:
         folder = work / name
@@ -117,6 +125,8 @@ def start(names: list[str], work: Path, baseline: str | None = None) -> list[Con
             db = folder / "events.db"
             if name == "stormgen-split":
                 env["STORMGEN_SINGLE_WRITER"] = "off"
+            if backlog is not None:
+                env["STORMGEN_CHAIN_BACKLOG"] = str(backlog)
             if name == "stormgen-base" and baseline is not None:
                 env["PYTHONPATH"] = os.pathsep.join(
                     [baseline, *filter(None, [env.get("PYTHONPATH")])]
@@ -334,6 +344,14 @@ def main() -> None:
         "DIR`, then DIR/src) that stormgen-base runs on",
     )
     parser.add_argument(
+        "--chain-backlog",
+        type=int,
+        metavar="N",
+        help="STORMGEN_CHAIN_BACKLOG for the generated services (how many events their "
+        "chain may trail while their commands go first; a huge N holds it back for the "
+        "whole load: the request path alone)",
+    )
+    parser.add_argument(
         "--api-only",
         action="store_true",
         help="only the API-only table (no full-chain levels)",
@@ -361,7 +379,7 @@ def main() -> None:
         insert: list[dict[str, Any]] = []
         insert_url = insert_process = None
         try:
-            contenders.extend(start(names, work, args.baseline))
+            contenders.extend(start(names, work, args.baseline, args.chain_backlog))
             # warm up (imports, caches, first pages) outside the measured levels
             for contender in [] if args.quick else contenders:
                 level(contender, 1, 0.5)
@@ -410,6 +428,7 @@ def main() -> None:
         "benchmark": "service",
         "store": "sqlite (WAL, synchronous=FULL)",
         "seconds_per_level": seconds,
+        "chain_backlog": args.chain_backlog,
         "contenders": by_name,
         "ratio": {},
         "api_only": {
@@ -453,8 +472,9 @@ def print_table(result: dict[str, Any]) -> None:
                 f"API only, {name}, {level:>4} clients: PlaceOrder {a['per_second']}/s "
                 f"(p99 {a['p99_ms']} ms, chain {a['consumers_behind_at_end']} behind at the "
                 f"end, caught up in {a.get('catch_up_ms')} ms, CPU "
-                f"{a.get('server_cpu_ms_per_request')} ms/order) vs the floor's validated "
-                f"insert {f['per_second']}/s (p99 {f['p99_ms']} ms, CPU "
+                f"{a.get('server_cpu_ms_per_request')} ms/order, "
+                f"{a.get('server_cpu_ms_per_request_during_load')} during the load) vs the "
+                f"floor's validated insert {f['per_second']}/s (p99 {f['p99_ms']} ms, CPU "
                 f"{f.get('server_cpu_ms_per_request')} ms): {ratio}"
             )
 
