@@ -128,8 +128,9 @@ class DirectCommands:
 
     A command route whose path has no parameter (a command creating an instance) is
     found by its path at once: the routes before it are tried once, when the table is
-    made (again whenever the routes change), and it is taken only when none of them
-    matches a POST to that path, as the walk through them would find.
+    made (again whenever the router's routes are not the same ones), and it is taken
+    only when none of them matches a POST to that path, as the walk through them would
+    find.
     """
 
     def __init__(
@@ -143,15 +144,15 @@ class DirectCommands:
         self.router = router
         self.handlers = handlers
         self.writer = writer
-        #: path -> the command route a POST to it reaches first; for `_routes`
+        #: path -> the command route a POST to it reaches first, for the routes in
+        #: `_routes` (the router's, when the table was made)
         self._by_path: dict[str, Any] = {}
-        self._routes: list[Any] | None = None
-        self._count = -1
+        self._routes: tuple[Any, ...] = ()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            routes: list[Any] = self.router.routes
-            if routes is not self._routes or len(routes) != self._count:
+            routes = tuple(self.router.routes)
+            if routes != self._routes:  # (the same routes: an identity check each)
                 self._index(routes)
             route = None if scope.get("root_path") else self._by_path.get(scope["path"])
             if route is not None:
@@ -182,7 +183,7 @@ class DirectCommands:
         finally:
             writer.request_ended()
 
-    def _index(self, routes: list[Any]) -> None:
+    def _index(self, routes: tuple[Any, ...]) -> None:
         """Find the command routes a POST reaches by its path alone (`_by_path`)."""
         by_path: dict[str, Any] = {}
         for at, route in enumerate(routes):
@@ -192,7 +193,7 @@ class DirectCommands:
             if path in by_path or any(_reaches(other, path) for other in routes[:at]):
                 continue  # an earlier route answers a POST to it: the walk decides
             by_path[path] = route
-        self._by_path, self._routes, self._count = by_path, routes, len(routes)
+        self._by_path, self._routes = by_path, routes
 
 
 def _reaches(route: Any, path: str) -> bool:
