@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_service.py"
 LEVEL = {
@@ -29,15 +30,21 @@ LEVEL = {
 }
 
 
-def test_quick_run_reports_every_figure() -> None:
+def quick(*args: str) -> dict[str, Any]:
+    """A ``--quick`` run of the benchmark with ``args``: the JSON of its last line."""
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"],
+        [sys.executable, str(BENCH), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_quick_run_reports_every_figure() -> None:
+    result = quick()
     assert result["benchmark"] == "service"
     assert set(result["contenders"]) == {"stormgen", "peer", "floor"}
     for levels in result["contenders"].values():
@@ -66,17 +73,7 @@ def test_a_baseline_runs_beside_the_code_under_test() -> None:
     # stormgen-base: the generated service on another stormgen's code (here this
     # checkout's own src, as an exported older commit's would be)
     src = Path(__file__).resolve().parents[2] / "src"
-    done = subprocess.run(
-        [
-            *(sys.executable, str(BENCH), "--quick"),
-            *("--contenders", "stormgen,stormgen-base", "--baseline", str(src)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = quick("--contenders", "stormgen,stormgen-base", "--baseline", str(src))
     assert set(result["contenders"]) == {"stormgen", "stormgen-base"}
     for levels in result["contenders"].values():
         assert all(row["orders"] > 0 and row["errors"] == 0 for row in levels)
@@ -100,17 +97,7 @@ def test_a_baseline_runs_beside_the_code_under_test() -> None:
 
 
 def test_the_api_only_table_alone_with_the_chain_held_back() -> None:
-    done = subprocess.run(
-        [
-            *(sys.executable, str(BENCH), "--quick", "--api-only"),
-            *("--contenders", "stormgen,floor", "--chain-backlog", "1000000"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = quick("--api-only", "--contenders", "stormgen,floor", "--chain-backlog", "1000000")
     assert result["chain_backlog"] == 1_000_000
     # no full-chain levels, only the API-only table
     assert result["contenders"] == {"stormgen": [], "floor": []}
