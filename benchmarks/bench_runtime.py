@@ -20,9 +20,7 @@ Workloads (each contender on its own fresh database):
 - catchup: read the whole log from position 0 in pages of 1,000, decoded into events
   (stormgen: a ``Subscription``; eventsourcing: ``select_notifications`` + mapper).
 
-The raw contender keeps one column per envelope field (data and metadata as JSON text;
-on SQLite positions are a plain ``INTEGER PRIMARY KEY``, as a hand-written table would
-have them today and a new stormgen store has since its schema 5, no AUTOINCREMENT)
+The raw contender keeps one column per envelope field (data and metadata as JSON text)
 and decodes rows with the stdlib; stormgen's SQLite store keeps each event's envelope
 as one JSON text beside the columns it filters on (docs/runtime.md, "Store decisions").
 Every contender decodes every event fully: stormgen's reads build each envelope with
@@ -398,7 +396,7 @@ class Eventsourcing:
 RAW_COLUMNS = "id, type, version, stream, stream_id, stream_version, recorded_at, data, metadata"
 SQLITE_RAW_SCHEMA = """
 CREATE TABLE events (
-    position INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,
+    position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
     version INTEGER NOT NULL, stream TEXT NOT NULL, stream_id TEXT,
     stream_version INTEGER NOT NULL, recorded_at TEXT NOT NULL, data TEXT NOT NULL,
     metadata TEXT NOT NULL, UNIQUE (stream, stream_version))
