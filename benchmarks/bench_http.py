@@ -3,17 +3,21 @@
 Serves the coffee shop (examples/coffee_shop.storm) with ``stormgen run`` on SQLite and
 sends ``PlaceOrder`` commands from 1, 8 and 32 concurrent clients (the policies charge,
 pay and open a ticket in the background meanwhile, as in production). The floor is a
-minimal FastAPI endpoint served by uvicorn with the same settings, doing one SQLite
-insert per request (WAL, ``synchronous=FULL``, like the store). The load comes from
-a minimal keep-alive HTTP/1.1 client (httpx capped the floor at ~950/s on this 2-core
-machine: the client was the bottleneck, not the server). Besides throughput and
-latency each level reports the server's CPU milliseconds per request and, for the
-API, how far its views and policies trail the log: positions behind when the load
-stops (``consumers_behind_at_end``) and the time until every one of them has
-processed the log's last event (``catch_up_ms``; the CPU spent meanwhile counts in
-the level's CPU per request). Last, with the service idle, the time from an accepted
-order to its row on the pickup display (the policy chain and the views,
-``order_to_pickup_ms``). Prints JSON with ``--json``.
+minimal FastAPI endpoint served by uvicorn with the same settings, taking the same
+``PlaceOrder`` body the way a user would write it with FastAPI: a pydantic model
+(benchmarks/peers/common.py: customer, drinks, total, the model's two rules) that parses
+and validates it, as the generated service parses and validates its body; then one
+SQLite insert of the order as JSON per request (WAL, ``synchronous=FULL``, like the
+store; a plain ``INTEGER PRIMARY KEY``, like a new store's events table) and ``201
+{"id": ...}``. The load comes from a minimal keep-alive HTTP/1.1 client (httpx capped
+the floor at ~950/s on this 2-core machine: the client was the bottleneck, not the
+server). Besides throughput and latency each level reports the server's CPU
+milliseconds per request and, for the API, how far its views and policies trail the
+log: positions behind when the load stops (``consumers_behind_at_end``) and the time
+until every one of them has processed the log's last event (``catch_up_ms``; the CPU
+spent meanwhile counts in the level's CPU per request). Last, with the service idle,
+the time from an accepted order to its row on the pickup display (the policy chain and
+the views, ``order_to_pickup_ms``). Prints JSON with ``--json``.
 
     python benchmarks/bench_http.py --json [--seconds 3] [--clients 1,8,32]
 """
@@ -37,12 +41,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks" / "peers"))
+
+from common import PlaceOrder, rejection, serve  # noqa: E402 (the peers' folder, just put first)
+
 MODEL = REPO / "examples" / "coffee_shop.storm"
 STORMGEN = [sys.executable, "-m", "stormgen"]
 PLACE_ORDER = "/ordering/order/place-order"
@@ -60,7 +66,12 @@ def free_port() -> int:
 
 
 def floor_server(port: int, db: str) -> None:
-    """One SQLite insert per request, behind FastAPI on uvicorn (run in a subprocess)."""
+    """One SQLite insert per request, behind FastAPI on uvicorn (run in a subprocess).
+
+    The body is a ``PlaceOrder`` parsed and validated by FastAPI with a pydantic model,
+    as a user would write it (422 when it does not fit, 409 when a rule says no), the
+    work the generated service does for its body; the insert keeps the order as JSON.
+    """
     conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -68,21 +79,23 @@ def floor_server(port: int, db: str) -> None:
     lock = threading.Lock()
     app = FastAPI()
 
-    def insert(body: bytes) -> int:
+    def insert(body: str) -> int:
         with lock:
-            cursor = conn.execute("INSERT INTO t (body) VALUES (?)", (body.decode(),))
+            cursor = conn.execute("INSERT INTO t (body) VALUES (?)", (body,))
             return int(cursor.lastrowid or 0)
 
-    @app.post("/insert")
-    async def endpoint(request: Request) -> JSONResponse:
-        row = await run_in_threadpool(insert, await request.body())
-        return JSONResponse({"id": row}, status_code=201)
+    @app.post("/insert", status_code=201)
+    async def endpoint(order: PlaceOrder) -> dict[str, int]:
+        problem = rejection(order)
+        if problem:
+            raise HTTPException(status_code=409, detail=problem)
+        return {"id": await run_in_threadpool(insert, order.model_dump_json())}
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}  # no "position": the floor has no log
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    serve(app, port)  # uvicorn with the settings of `stormgen run`
 
 
 # ---------------------------------------------------------------- load
@@ -230,10 +243,17 @@ def measure(
     consumers included, for the API) moves far less between runs than throughput does.
     For the API, the time its views and policies take to process the log's last event
     after the load stops is measured (``catch_up_ms``), and the CPU they spend
-    meanwhile is billed to the level: work deferred past the load is not work saved.
+    meanwhile is billed to the level: work deferred past the load is not work saved
+    (``server_cpu_ms_per_request_during_load`` leaves it out: the requests' own, and
+    whatever of the chain ran during the load).
     """
     before = cpu_seconds(server.pid)
     result = asyncio.run(load(url, path, clients, seconds))
+    during = cpu_seconds(server.pid)
+    if before is not None and during is not None and result["requests"]:
+        # the load alone (for the API: the request path, and what of the chain ran)
+        load_ms = (during - before) * 1000 / result["requests"]
+        result["server_cpu_ms_per_request_during_load"] = round(load_ms, 3)
     if result["consumers_behind_at_end"] is not None:
         started = time.perf_counter()
         wait_idle(url, poll=0.01)

@@ -34,16 +34,25 @@ complete), watching each contender's ``pickup`` table in its SQLite file. Per le
 - ``peak_rss_mib``: the server's peak resident memory so far (VmHWM).
 
 A second table keeps the API-only figure of bench_http.py: ``PlaceOrder`` requests per
-second of the generated service against a FastAPI endpoint doing one SQLite insert.
+second of the generated service against a FastAPI endpoint that parses and validates
+the same body with a pydantic model and does one SQLite insert (bench_http.py's floor).
 Under load the service's commands go first and its chain trails (docs/http.md,
 "Commands first"), so the level also reports how far the chain trailed when the load
 stopped (``consumers_behind_at_end``) and how long it took to catch up
 (``catch_up_ms``); the CPU spent catching up is billed to the level
-(``server_cpu_ms_per_request``). ``ratio`` gives stormgen/peer and stormgen/floor side
-by side. The last line is JSON.
+(``server_cpu_ms_per_request``). Every generated service asked for (``stormgen``,
+``stormgen-split``, ``stormgen-base``) takes its turn at each level with the floor
+(``api_only.services``, their ratios to the floor in ``api_only.ratios``);
+``--api-only`` runs this table alone. The chain may trail by
+``STORMGEN_CHAIN_BACKLOG`` events (5000) before it runs in step with the commands
+again, which a 5 s level at 8 clients reaches: ``--chain-backlog N`` sets it for the
+generated services (a huge N holds the chain back for the whole level, leaving the
+request path alone, as the floor is). ``ratio`` gives stormgen/peer and stormgen/floor
+side by side. The last line is JSON.
 
     python benchmarks/bench_service.py [--seconds 5] [--clients 1,8,32] [--quick]
-        [--contenders stormgen,peer,floor] [--baseline SRC] [--profile SVG]
+        [--contenders stormgen,peer,floor] [--baseline SRC] [--api-only]
+        [--chain-backlog N] [--profile SVG]
 """
 
 from __future__ import annotations
@@ -100,9 +109,12 @@ class Contender:
     levels: list[dict[str, Any]] = field(default_factory=list)
 
 
-def start(names: list[str], work: Path, baseline: str | None = None) -> list[Contender]:
+def start(
+    names: list[str], work: Path, baseline: str | None = None, backlog: int | None = None
+) -> list[Contender]:
     """Start the contenders' servers side by side; return them once they all answer
-    (``stormgen-base`` on the code in ``baseline``)."""
+    (``stormgen-base`` on the code in ``baseline``; the generated services with
+    ``STORMGEN_CHAIN_BACKLOG=backlog`` when given)."""
     started: list[tuple[str, str, subprocess.Popen[bytes], Path, str]] = []
     for name in names:
         folder = work / name
@@ -113,6 +125,8 @@ def start(names: list[str], work: Path, baseline: str | None = None) -> list[Con
             db = folder / "events.db"
             if name == "stormgen-split":
                 env["STORMGEN_SINGLE_WRITER"] = "off"
+            if backlog is not None:
+                env["STORMGEN_CHAIN_BACKLOG"] = str(backlog)
             if name == "stormgen-base" and baseline is not None:
                 env["PYTHONPATH"] = os.pathsep.join(
                     [baseline, *filter(None, [env.get("PYTHONPATH")])]
@@ -330,6 +344,19 @@ def main() -> None:
         "DIR`, then DIR/src) that stormgen-base runs on",
     )
     parser.add_argument(
+        "--chain-backlog",
+        type=int,
+        metavar="N",
+        help="STORMGEN_CHAIN_BACKLOG for the generated services (how many events their "
+        "chain may trail while their commands go first; a huge N holds it back for the "
+        "whole load: the request path alone)",
+    )
+    parser.add_argument(
+        "--api-only",
+        action="store_true",
+        help="only the API-only table (no full-chain levels)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="SVG",
         help="py-spy flame graph of the stormgen server over its levels (stormgen only)",
@@ -348,25 +375,26 @@ def main() -> None:
             capture_output=True,
         )
         contenders: list[Contender] = []
-        api: list[dict[str, Any]] = []
+        api: dict[str, list[dict[str, Any]]] = {}
         insert: list[dict[str, Any]] = []
         insert_url = insert_process = None
         try:
-            contenders.extend(start(names, work, args.baseline))
+            contenders.extend(start(names, work, args.baseline, args.chain_backlog))
             # warm up (imports, caches, first pages) outside the measured levels
             for contender in [] if args.quick else contenders:
                 level(contender, 1, 0.5)
             profiler = profile(contenders[0], args.profile) if args.profile else None
-            for clients in levels:
+            for clients in [] if args.api_only else levels:
                 for contender in contenders:
                     contender.levels.append(level(contender, clients, seconds))
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(60)
             # the API-only table: PlaceOrder answered (the chain in the background) vs
-            # one insert per request, as bench_http.py measures them
-            served = next((c for c in contenders if c.name == "stormgen"), None)
-            if served is not None:
+            # the floor's validated insert, as bench_http.py measures them; every
+            # generated service and the floor take turns at each level
+            served = [c for c in contenders if c.name.startswith("stormgen")]
+            if served:
                 insert_url, insert_process = launch(
                     [
                         sys.executable,
@@ -376,11 +404,20 @@ def main() -> None:
                     ],
                     work,
                 )
-                for clients in levels:
-                    wait_complete(served)
-                    api.append(measure(served.url, PLACE_ORDER, clients, seconds, served.process))
-                    served.placed += api[-1]["requests"]
-                    insert.append(measure(insert_url, "/insert", clients, seconds, insert_process))
+                for n, clients in enumerate(levels):
+                    turns: list[Contender | None] = [*served, None]
+                    for contender in turns[n % len(turns) :] + turns[: n % len(turns)]:
+                        if contender is None:
+                            insert.append(
+                                measure(insert_url, "/insert", clients, seconds, insert_process)
+                            )
+                            continue
+                        wait_complete(contender)
+                        row = measure(
+                            contender.url, PLACE_ORDER, clients, seconds, contender.process
+                        )
+                        api.setdefault(contender.name, []).append(row)
+                        contender.placed += row["requests"]
         finally:
             for contender in contenders:
                 stop(contender.process)
@@ -391,12 +428,16 @@ def main() -> None:
         "benchmark": "service",
         "store": "sqlite (WAL, synchronous=FULL)",
         "seconds_per_level": seconds,
+        "chain_backlog": args.chain_backlog,
         "contenders": by_name,
         "ratio": {},
         "api_only": {
-            "stormgen": api,
+            "stormgen": api.get("stormgen", []),
             "insert_floor": insert,
-            "ratio": ratios(api, insert, "per_second") if api else {},
+            "ratio": ratios(api["stormgen"], insert, "per_second") if "stormgen" in api else {},
+            # every generated service's rows and ratios to the floor (stormgen's too)
+            "services": api,
+            "ratios": {name: ratios(rows, insert, "per_second") for name, rows in api.items()},
         },
     }
     mine = by_name.get("stormgen")
@@ -424,16 +465,18 @@ def print_table(result: dict[str, Any]) -> None:
     for pair, by_level in result["ratio"].items():
         print(f"{pair} orders/s: {by_level}")
     api = result["api_only"]
-    for (level, ratio), a, f in zip(
-        api["ratio"].items(), api["stormgen"], api["insert_floor"], strict=True
-    ):
-        print(
-            f"API only, {level:>4} clients: PlaceOrder {a['per_second']}/s "
-            f"(p99 {a['p99_ms']} ms, chain {a['consumers_behind_at_end']} behind at the end, "
-            f"caught up in {a.get('catch_up_ms')} ms, CPU {a.get('server_cpu_ms_per_request')} "
-            f"ms/order) vs one insert {f['per_second']}/s (p99 {f['p99_ms']} ms, CPU "
-            f"{f.get('server_cpu_ms_per_request')} ms): {ratio}"
-        )
+    for name, rows in api["services"].items():
+        by_level = api["ratios"][name]
+        for (level, ratio), a, f in zip(by_level.items(), rows, api["insert_floor"], strict=True):
+            print(
+                f"API only, {name}, {level:>4} clients: PlaceOrder {a['per_second']}/s "
+                f"(p99 {a['p99_ms']} ms, chain {a['consumers_behind_at_end']} behind at the "
+                f"end, caught up in {a.get('catch_up_ms')} ms, CPU "
+                f"{a.get('server_cpu_ms_per_request')} ms/order, "
+                f"{a.get('server_cpu_ms_per_request_during_load')} during the load) vs the "
+                f"floor's validated insert {f['per_second']}/s (p99 {f['p99_ms']} ms, CPU "
+                f"{f.get('server_cpu_ms_per_request')} ms): {ratio}"
+            )
 
 
 if __name__ == "__main__":

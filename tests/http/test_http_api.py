@@ -561,6 +561,39 @@ def test_commands_and_their_neighbours_answer_as_routed(client: TestClient) -> N
     assert again.json()["error"] == "rejected"
 
 
+def test_a_route_before_a_command_on_its_path_answers_first(shop: Application) -> None:
+    # a creating command's route is found by its path at once, but only when no route
+    # before it matches a POST there (the router's order decides), also for a route
+    # put first after the app has served commands
+    app = create_app(shop, tokens="", run_consumers=False)
+
+    async def shadow() -> dict[str, str]:
+        return {"answered": "by the earlier route"}
+
+    with TestClient(app) as c:
+        assert place(c)["stream_version"] == 1
+        app.add_api_route("/ordering/order/place-order", shadow, methods=["POST"])
+        app.router.routes.insert(0, app.router.routes.pop())
+        shadowed = c.post("/ordering/order/place-order", json=ORDER)
+        assert shadowed.status_code == 200, shadowed.text
+        assert shadowed.json() == {"answered": "by the earlier route"}
+        app.router.routes.append(app.router.routes.pop(0))  # now after the command's
+        assert place(c)["stream_version"] == 1
+
+
+def test_a_created_instance_s_id_is_made_only_when_the_body_has_none(client: TestClient) -> None:
+    made = {place(client)["id"] for _ in range(3)}
+    assert len(made) == 3 and all(uuid.UUID(i).version == 4 for i in made)
+    given = str(uuid.uuid4())
+    assert place(client, order_id=given)["id"] == given
+    null = place(client, order_id=None)["id"]  # the model takes null for "make one"
+    assert uuid.UUID(null).version == 4 and null not in made
+    bad = client.post("/ordering/order/place-order", json={**ORDER, "order_id": "x"})
+    assert bad.status_code == 422 and bad.json()["field"] == "order_id", bad.text
+    wrong = client.post("/ordering/order/place-order", json={**ORDER, "customer": 7})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "customer", wrong.text
+
+
 def test_a_store_failure_during_a_command_is_503(shop: Application) -> None:
     with TestClient(create_app(shop, tokens="", run_consumers=False)) as c:
         shop.store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -396,6 +397,25 @@ def test_a_body_trickled_after_an_early_answer_is_timed_out(
             time.sleep(0.5)
         rest = read_until_closed(sock)
     assert b"HTTP/1.1 2" not in rest
+
+
+def test_an_answer_comes_in_one_piece(store: str, servers: list[Server]) -> None:
+    # its head and body in one write: the first read has the whole answer
+    server = Server(store)
+    servers.append(server)
+    body = json.dumps(order_body()).encode()
+    request = (
+        f"POST {PLACE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with server.connect() as sock:
+        for _ in range(3):  # each answer on a kept-alive connection alike
+            sock.sendall(request)
+            head, _, rest = sock.recv(65536).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 201 "), head
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            assert length is not None and len(rest) == int(length.group(1)), (head, rest)
+            assert json.loads(rest)["stream_version"] == 1
 
 
 def test_connections_past_the_cap_are_closed(store: str, servers: list[Server]) -> None:

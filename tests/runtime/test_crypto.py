@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import uuid
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -33,7 +35,13 @@ from stormgen.runtime import (
     Registry,
     View,
 )
-from stormgen.runtime.crypto import decrypt_value, encrypt_value, is_encrypted
+from stormgen.runtime.crypto import (
+    decrypt_value,
+    encrypt_value,
+    is_encrypted,
+    new_key,
+    random_bytes,
+)
 from stormgen.runtime.envelope import EventPage
 
 
@@ -218,3 +226,30 @@ def test_a_view_keeps_working_on_rows_with_forgotten_non_text_columns(stores: St
     assert app.parked() == []
     row = app.view_row(Spend, order.id)
     assert row == {"order_id": str(order.id), "spent": None, "payments": 1}
+
+
+def test_keys_and_nonces_come_from_the_random_pool_each_byte_once() -> None:
+    keys = [new_key() for _ in range(300)]  # several refills of a thread's pool
+    assert {len(k) for k in keys} == {32}
+    assert len(set(keys)) == len(keys)
+    tokens = [encrypt_value(keys[0], "S/1", "name", "Ada") for _ in range(300)]
+    nonces = {base64.b64decode(t["$pii"])[:12] for t in tokens}
+    assert len(nonces) == len(tokens)  # never a nonce twice under one key
+    assert all(decrypt_value(keys[0], "S/1", "name", t) == "Ada" for t in tokens)
+
+
+def test_a_forked_child_does_not_draw_its_parents_next_random_bytes() -> None:
+    random_bytes(1)  # the parent's pool is filled: the child inherits it
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        try:
+            os.write(writer, random_bytes(64))
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        theirs = pipe.read()
+    os.waitpid(child, 0)
+    assert len(theirs) == 64
+    assert theirs != random_bytes(64)

@@ -23,6 +23,44 @@ from stormgen.runtime.store.base import EventStore
 from stormgen.runtime.store.roles import EncryptionKeys
 
 _NONCE = 12
+#: A data key's length (AES-256).
+_KEY = 32
+#: How many random bytes one read of the OS's random source gives a thread's pool.
+_POOL = 4096
+
+_random = threading.local()
+
+
+def random_bytes(count: int) -> bytes:
+    """``count`` bytes from the OS's random source, through a per-thread pool.
+
+    Each ``os.urandom`` call is a system call that lets the calling thread lose the
+    GIL to a busy one, and a new stream's key and each sealed field's nonce asked for
+    one: the pool reads ``_POOL`` bytes at a time and hands each byte out once.
+    """
+    local = _random
+    pool: bytes = getattr(local, "pool", b"")
+    at: int = getattr(local, "at", 0)
+    if at + count > len(pool):
+        pool, at = os.urandom(max(_POOL, count)), 0
+        local.pool = pool
+    local.at = at + count
+    return pool[at : at + count]
+
+
+def _forget_random() -> None:
+    # A forked child must not hand out the bytes its parent will also use (keys and
+    # nonces repeated across two processes).
+    global _random
+    _random = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
+def new_key() -> bytes:
+    """A fresh random data key (AES-256)."""
+    return random_bytes(_KEY)
 
 
 def is_encrypted(value: Any) -> bool:
@@ -60,7 +98,7 @@ def _cipher(key: bytes) -> AESGCM:
 
 def encrypt_value(key: bytes, stream: str, field: str, value: Any) -> dict[str, str]:
     """Encrypt one encoded (JSON-ready) field value into a token."""
-    nonce = os.urandom(_NONCE)
+    nonce = random_bytes(_NONCE)
     sealed = _cipher(key).encrypt(nonce, codec.dumps(value), _aad(stream, field))
     return {SEALED_KEY: base64.b64encode(nonce + sealed).decode()}
 
@@ -91,11 +129,11 @@ class KeyRing:
         `new`: the stream is most likely new (its first events), so its key is tried
         as a fresh one first: one statement instead of a look-up and an insert.
         """
-        key = AESGCM.generate_key(bit_length=256) if new else None
+        key = new_key() if new else None
         if key is None or not uow.add_key(stream, key):
             key = uow.get_key(stream)  # (a new stream that had a key after all reads it)
             if key is None:
-                key = AESGCM.generate_key(bit_length=256)
+                key = new_key()
                 uow.put_key(stream, key)
         # readers in this process must not keep using a cached "no key" for the stream
         # (a stream forgotten and then written again); a rolled-back key does no harm

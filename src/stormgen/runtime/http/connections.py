@@ -10,6 +10,11 @@ protocol class (httptools when installed, else h11) with three checks added:
   first byte (or after the connection opened) is answered 408 and closed;
 - a request whose body is not all in ``limits.body_timeout`` seconds (plus a second,
   so the application's own 408 goes first when it reads the body) is closed.
+
+It also writes each answer in one piece: uvicorn writes a response's head and its body
+apart, two ``send`` calls (two TCP segments) for every answer. A write is held back
+(:class:`_Coalescing`) until the next one, the response's completion or the event
+loop's next turn, and goes out with it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ log = logging.getLogger("stormgen.http")
 
 #: seconds past ``body_timeout`` before the server closes a connection whose body stalls
 _BODY_GRACE = 1.0
+#: the largest write joined to a held one (a larger one goes out apart: no copy of it)
+_JOIN_AT_MOST = 64 * 1024
 
 
 def _answer(status: int, reason: str, error: str, message: str, *extra: str) -> bytes:
@@ -49,6 +56,68 @@ def _base() -> type[Any]:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     return HttpToolsProtocol
+
+
+class _Coalescing:
+    """A transport that holds a write back until the next one, to send both at once.
+
+    One write at most is held (a response's head, say): the next write goes out with
+    it, in one piece (each apart when that one is large: nothing big is copied), and
+    so do a flush (`flush`: the protocol's response is complete), the event loop's
+    next turn and the transport's end. Everything else is the transport's own, flow
+    control included: nothing piles up here.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held = b""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        held = self._held
+        if not held:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)  # a streamed response's head, say
+            return
+        self._held = b""
+        if len(data) > _JOIN_AT_MOST:
+            self._transport.write(held)
+            self._transport.write(data)
+        else:
+            self._transport.write(held + data)
+
+    def writelines(self, chunks: Any) -> None:
+        for data in chunks:
+            self.write(data)
+
+    def flush(self) -> None:
+        """Send the write held back, if any."""
+        held = self._held
+        if held:
+            self._held = b""
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = b""
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + len(self._held)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def limited_protocol(limits: Limits) -> type[Any]:
@@ -75,7 +144,8 @@ def limited_protocol(limits: Limits) -> type[Any]:
             self._waiting_since: Any = None  # the cycle the timer waits to see replaced
             self._timer: asyncio.TimerHandle | None = None
             over = len(self.connections) >= limits.max_connections
-            super().connection_made(transport)
+            self._writes = _Coalescing(transport, self.loop)
+            super().connection_made(self._writes)
             if over:
                 log.warning("refused a connection: %d are open", len(self.connections) - 1)
                 transport.write(busy)
@@ -92,6 +162,7 @@ def limited_protocol(limits: Limits) -> type[Any]:
             self._check()
 
         def on_response_complete(self) -> None:
+            self._writes.flush()  # the whole answer, head and body, in one write
             super().on_response_complete()
             self._check()
 

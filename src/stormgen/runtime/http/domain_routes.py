@@ -5,8 +5,6 @@ metadata of the classes the application was given (nothing here knows a model).
 
 from __future__ import annotations
 
-import os
-import threading
 import uuid
 from typing import Any
 
@@ -16,6 +14,7 @@ from fastapi.responses import Response
 from stormgen.runtime import codec
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.application import CommandResult
+from stormgen.runtime.envelope import new_event_id
 from stormgen.runtime.http import errors, openapi, params
 from stormgen.runtime.http.api import JSON, Api, CommandRoute, ExternalRoute, call, write
 from stormgen.runtime.http.errors import ApiError
@@ -25,29 +24,6 @@ from stormgen.runtime.messages import info
 from stormgen.runtime.processes import Process
 from stormgen.runtime.views import View
 
-
-class _Uuids:
-    """Random (version 4) UUIDs from a buffer of ``os.urandom`` bytes.
-
-    ``uuid.uuid4()`` makes one ``getrandom`` call per id, and each call lets the event
-    loop's thread lose the GIL to busy worker threads; one call per 256 ids does not.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buffer = b""
-        self._offset = 0
-
-    def __call__(self) -> uuid.UUID:
-        with self._lock:
-            if self._offset >= len(self._buffer):
-                self._buffer, self._offset = os.urandom(16 * 256), 0
-            chunk = self._buffer[self._offset : self._offset + 16]
-            self._offset += 16
-        return uuid.UUID(bytes=chunk, version=4)
-
-
-_uuid4 = _Uuids()
 _ETAG = openapi.etag()
 
 
@@ -68,17 +44,24 @@ def _command_handler(api: Api, route: CommandRoute) -> Handler:
     # the id as the body spells it (the model's name)
     id_field = codec.wire_name(route.cls, agg.id_field)
     kind = info(route.cls).name
+    # a new instance's uuid the body may leave out: made here before the body is
+    # checked, so the model's default (`uuid.uuid4`: a read of the OS's random source
+    # per request, which lets the event loop's thread lose the GIL) is never called
+    fresh_ids = route.creates and agg.id_type is uuid.UUID
 
     async def handle(request: Request) -> Response:
         actor = api.access.command(request, route.name, route.actors)
         expected = params.if_match(request)
         key = params.idempotency_key(request)
-        data = params.json_body(await request.body())
+        data = params.json_body(await params.body(request))
         generated = False
         if route.creates:
+            if fresh_ids and id_field not in data:
+                data[id_field] = new_event_id()  # a random uuid4, from a pool
+                generated = True
             params.validate(route.model, data)
             if data.get(id_field) is None:
-                data[id_field] = str(_uuid4())
+                data[id_field] = new_event_id()
                 generated = True
         else:
             ident_text = params.path_param(request, "id")
@@ -153,7 +136,7 @@ def _external_handler(api: Api, route: ExternalRoute) -> Handler:
     async def receive(request: Request) -> Response:
         actor = api.access.external(request, route.context, route.system)
         key = params.idempotency_key(request)
-        data = params.json_body(await request.body())
+        data = params.json_body(await params.body(request))
         params.validate(route.model, data)
         event = params.decode(route.cls, data)
         scoped = (

@@ -125,6 +125,12 @@ class DirectCommands:
     error answers as the app's handlers (`errors.error_response`), skipping the
     exception, exit-stack and route wrappers that cost about a tenth of a command's
     CPU. Anything else (other routes, partial matches, 404/405) takes the usual path.
+
+    A command route whose path has no parameter (a command creating an instance) is
+    found by its path at once: the routes before it are tried once, when the table is
+    made (again whenever the router's routes are not the same ones), and it is taken
+    only when none of them matches a POST to that path, as the walk through them would
+    find.
     """
 
     def __init__(
@@ -138,28 +144,66 @@ class DirectCommands:
         self.router = router
         self.handlers = handlers
         self.writer = writer
+        #: path -> the command route a POST to it reaches first, for the routes in
+        #: `_routes` (the router's, when the table was made)
+        self._by_path: dict[str, Any] = {}
+        self._routes: tuple[Any, ...] = ()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            for route in self.router.routes:
+            routes = tuple(self.router.routes)
+            if routes != self._routes:  # (the same routes: an identity check each)
+                self._index(routes)
+            route = None if scope.get("root_path") else self._by_path.get(scope["path"])
+            if route is not None:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
-                    handler = self.handlers.get(id(route))
-                    if handler is not None:
-                        scope["route"] = route
-                        scope.update(child)
-                        writer = self.writer
-                        if writer is None:
-                            await _respond(handler, Request(scope, receive, send), send)
-                            return
-                        writer.request_started()
-                        try:
-                            await _respond(handler, Request(scope, receive, send), send)
-                        finally:
-                            writer.request_ended()
+                    await self._handle(route, child, scope, receive, send)
+                    return
+            for route in routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    if id(route) in self.handlers:
+                        await self._handle(route, child, scope, receive, send)
                         return
                     break
         await self.app(scope, receive, send)
+
+    async def _handle(self, route: Any, child: Any, scope: Any, receive: Any, send: Any) -> None:
+        handler = self.handlers[id(route)]
+        scope["route"] = route
+        scope.update(child)
+        writer = self.writer
+        if writer is None:
+            await _respond(handler, Request(scope, receive, send), send)
+            return
+        writer.request_started()
+        try:
+            await _respond(handler, Request(scope, receive, send), send)
+        finally:
+            writer.request_ended()
+
+    def _index(self, routes: tuple[Any, ...]) -> None:
+        """Find the command routes a POST reaches by its path alone (`_by_path`)."""
+        by_path: dict[str, Any] = {}
+        for at, route in enumerate(routes):
+            path = getattr(route, "path", None)
+            if id(route) not in self.handlers or not isinstance(path, str) or "{" in path:
+                continue
+            if path in by_path or any(_reaches(other, path) for other in routes[:at]):
+                continue  # an earlier route answers a POST to it: the walk decides
+            by_path[path] = route
+        self._by_path, self._routes = by_path, routes
+
+
+def _reaches(route: Any, path: str) -> bool:
+    """Whether ``route`` fully matches a POST to ``path`` (or might: it cannot say)."""
+    scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "headers": []}
+    try:
+        match, _ = route.matches(scope)
+    except Exception:
+        return True
+    return bool(match is Match.FULL)
 
 
 async def _respond(handler: Handler, request: Request, send: Any) -> None:
