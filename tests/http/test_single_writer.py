@@ -25,9 +25,9 @@ from thread_server import ThreadServer
 from stormgen.runtime import Application, Rejected
 from stormgen.runtime.application import CommandResult
 from stormgen.runtime.http import ServeError, create_app, serve
-from stormgen.runtime.http.app import chain_backlog_from_env
+from stormgen.runtime.http.app import chain_backlog_from_env, chain_lag_from_env
 from stormgen.runtime.http.limits import LimitsError
-from stormgen.runtime.http.writer import BUSY, CHAIN_BACKLOG, CommandWriter
+from stormgen.runtime.http.writer import BUSY, CHAIN_BACKLOG, CHAIN_LAG, CommandWriter
 
 BODY = {"customer": "Ada", "drinks": [{"name": "Latte", "price": "3.50"}], "total": "3.50"}
 
@@ -251,6 +251,30 @@ def test_a_chain_trailing_by_its_backlog_runs_in_step_with_the_commands(
         writer.stop()
 
 
+def test_a_chain_trailing_by_its_lag_runs_in_step_with_the_commands(
+    shop: Application,
+) -> None:
+    for command in [order() for _ in range(3)]:
+        shop.handle(command)
+    time.sleep(0.3)  # the oldest event the chain has not processed is 0.3 s old
+    writer = CommandWriter(shop)
+    writer.take_passes(backlog=1000, lag=0.2)
+    crowd = Crowd(writer)
+    placed = [order() for _ in range(4)]
+    try:
+        outcomes, thread, passed = held_round(shop, writer, placed)
+        assert all(isinstance(o, CommandResult) for o in outcomes)
+        # in step: the commands ran inside the pass, its views hold them
+        assert passed.wait(10)
+        thread.join(10)
+        for command in placed:
+            row = shop.view_row("Ordering.OrderHistory", command.order_id)
+            assert row is not None and row["customer"] == "Ada"
+    finally:
+        crowd.ease()
+        writer.stop()
+
+
 def test_a_pass_held_back_runs_when_the_writer_stops(shop: Application) -> None:
     shop.handle(order())
     writer = CommandWriter(shop)
@@ -326,6 +350,24 @@ def test_the_chain_backlog_is_read_from_the_environment_and_checked(
     try:
         monkeypatch.setenv("STORMGEN_CHAIN_BACKLOG", "many")
         with pytest.raises(ServeError, match="STORMGEN_CHAIN_BACKLOG must be a whole number"):
+            serve(application, announce=lambda _: None)
+    finally:
+        application.close()
+
+
+def test_the_chain_lag_is_read_from_the_environment_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert chain_lag_from_env({}) == CHAIN_LAG
+    assert chain_lag_from_env({"STORMGEN_CHAIN_LAG": "0"}) == 0
+    assert chain_lag_from_env({"STORMGEN_CHAIN_LAG": " 2.5 "}) == 2.5
+    for bad in ("-1", "soon", "nan", "inf"):
+        with pytest.raises(LimitsError, match="STORMGEN_CHAIN_LAG must be a number of seconds"):
+            chain_lag_from_env({"STORMGEN_CHAIN_LAG": bad})
+    application = open_shop()
+    try:
+        monkeypatch.setenv("STORMGEN_CHAIN_LAG", "later")
+        with pytest.raises(ServeError, match="STORMGEN_CHAIN_LAG must be a number of seconds"):
             serve(application, announce=lambda _: None)
     finally:
         application.close()

@@ -25,7 +25,7 @@ from stormgen.runtime.http.home import add_home_routes, contexts_of
 from stormgen.runtime.http.limits import Limits, LimitsError
 from stormgen.runtime.http.log_routes import add_log_routes
 from stormgen.runtime.http.middleware import DirectCommands, EncodedSlashes, Handler, RequestBodies
-from stormgen.runtime.http.writer import CHAIN_BACKLOG
+from stormgen.runtime.http.writer import CHAIN_BACKLOG, CHAIN_LAG
 
 
 def create_app(
@@ -40,6 +40,7 @@ def create_app(
     board: Callable[[], str] | None = None,
     limits: Limits | None = None,
     chain_backlog: int | None = None,
+    chain_lag: float | None = None,
 ) -> FastAPI:
     """Return the FastAPI app serving ``application`` (docs/http.md).
 
@@ -52,13 +53,15 @@ def create_app(
     at ``/board``.
     ``limits`` bound bodies, strings, lists and event streams (default: the
     ``STORMGEN_*`` variables, else :class:`Limits`' defaults; docs/http.md).
-    ``chain_backlog``: how many events the views, policies and processes may trail the
-    log while the API is under load and its commands go first (SQLite's single writer;
-    0: always in step; default ``STORMGEN_CHAIN_BACKLOG``, else
-    :data:`~stormgen.runtime.http.writer.CHAIN_BACKLOG`).
+    ``chain_lag`` and ``chain_backlog``: how long (seconds) and how many events the
+    views, policies and processes may trail the log while the API is under load and its
+    commands go first (SQLite's single writer; 0: always in step; default
+    ``STORMGEN_CHAIN_LAG`` and ``STORMGEN_CHAIN_BACKLOG``, else
+    :data:`~stormgen.runtime.http.writer.CHAIN_LAG` and ``CHAIN_BACKLOG``).
     """
     limits = limits or Limits.from_env()
     backlog = chain_backlog_from_env() if chain_backlog is None else chain_backlog
+    lag = chain_lag_from_env() if chain_lag is None else chain_lag
     api = Api(application, load_tokens(tokens, tokens_file), contexts, limits)
 
     @asynccontextmanager
@@ -66,7 +69,7 @@ def create_app(
         if run_consumers:
             if api.writer is not None and single_writer():
                 # the single writer: commands, views, policies
-                api.writer.take_passes(backlog)
+                api.writer.take_passes(backlog, lag)
             application.start()
         try:
             yield
@@ -114,6 +117,21 @@ def chain_backlog_from_env(environ: Mapping[str, str] | None = None) -> int:
         value = -1
     if value < 0:
         raise LimitsError(f"STORMGEN_CHAIN_BACKLOG must be a whole number of events, not {text!r}")
+    return value
+
+
+def chain_lag_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """``STORMGEN_CHAIN_LAG`` (seconds, 0 or more), else
+    :data:`~stormgen.runtime.http.writer.CHAIN_LAG`."""
+    text = (os.environ if environ is None else environ).get("STORMGEN_CHAIN_LAG", "")
+    if not text.strip():
+        return CHAIN_LAG
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise LimitsError(f"STORMGEN_CHAIN_LAG must be a number of seconds, not {text!r}")
     return value
 
 

@@ -15,8 +15,9 @@ policies' reactions and the views' rows in one transaction, one COMMIT (one fsyn
 all of them, instead of two transactions queueing on each other for SQLite's write lock.
 While the API is under load (`under_load`: command requests in without a break for
 `BUSY` seconds, two at once lately), the commands go first: the writer runs them on their own and
-holds the pass back until the load eases, as long as the chain trails the log by fewer
-than `backlog` events (`take_passes`); past that, the pass goes first again with the
+holds the pass back until the load eases, as long as the chain trails the log by less
+than `lag` seconds (the age of the oldest event it has not processed) and fewer than
+`backlog` events (`take_passes`); past either, the pass goes first again with the
 commands inside it.
 The pass asks external systems before its transaction begins, as it always does; each
 command runs in a savepoint of its own, so one failing command fails only itself; if
@@ -33,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -43,9 +45,12 @@ log = logging.getLogger("stormgen.runtime")
 
 #: The most commands one transaction takes (the store's write lock is held meanwhile).
 MAX_GROUP = 64
-#: How many events the chain (policies, processes, views) may trail the log while the
-#: API is under load and the writer serves its commands first (0: always in step).
-CHAIN_BACKLOG = 5000
+#: How long (seconds: the age of the oldest event it has not processed) the chain
+#: (policies, processes, views) may trail the log while the API is under load and the
+#: writer serves its commands first (0: always in step).
+CHAIN_LAG = 10.0
+#: How many events it may trail meanwhile, whatever their age (0: always in step).
+CHAIN_BACKLOG = 100_000
 #: How long the API must have had a command request in without a break, and how
 #: lately two at once, to count as under load (a moderate load leaves gaps sooner).
 BUSY = 0.05
@@ -88,6 +93,10 @@ class CommandWriter:
         self.max_group = max_group
         #: with the passes here: commands first while the chain trails by fewer events
         self.backlog = 0
+        self.lag = 0.0
+        #: the oldest event the chain had not processed when last looked: (its position,
+        #: when it was recorded)
+        self._oldest: tuple[int, datetime] | None = None
         self._queue: SimpleQueue[_Job | _PassJob | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -143,15 +152,17 @@ class CommandWriter:
             return False
         return now - self.busy_since >= BUSY and now - self.crowded_at < BUSY
 
-    def take_passes(self, backlog: int = CHAIN_BACKLOG) -> None:
+    def take_passes(self, backlog: int = CHAIN_BACKLOG, lag: float = CHAIN_LAG) -> None:
         """Run the transactions of the application's passes (its views and policies) on
         this thread, with the commands: the single writer. Until `stop`.
 
         While the API is under load (command requests in without a break for `BUSY`
         seconds), the writer serves the commands first and holds the passes back, as
-        long as the chain trails the log by fewer than `backlog` events (0: always in
-        step)."""
+        long as the chain trails the log by less than `lag` seconds (the age of the
+        oldest event it has not processed) and fewer than `backlog` events (either 0:
+        always in step)."""
         self.backlog = backlog
+        self.lag = lag
         self._start()
         self._passes = True
         self.application.consumers.pass_writer = self.write_pass
@@ -244,14 +255,28 @@ class CommandWriter:
 
     def _commands_first(self, passes: list[_PassJob]) -> bool:
         """Whether the commands go before the passes: while the API is under load
-        (`under_load`) and the chain trails the log by fewer than `backlog` events."""
-        if self.backlog <= 0 or not self.under_load():
+        (`under_load`) and the chain trails the log by fewer than `backlog` events and
+        less than `lag` seconds."""
+        if self.backlog <= 0 or self.lag <= 0 or not self.under_load():
             return False
+        reached = min(job.reached for job in passes)
         try:
             head = self.application.store.last_position()
+            if head - reached >= self.backlog:
+                return False
+            return head <= reached or self._trailing(reached + 1) < self.lag
         except StoreError:
             return False  # the passes run and meet the store's failure themselves
-        return head - min(job.reached for job in passes) < self.backlog
+
+    def _trailing(self, position: int) -> float:
+        """How long ago the event at `position` was recorded, in seconds (looked up
+        once per position: the chain does not move while its pass is held)."""
+        if self._oldest is None or self._oldest[0] != position:
+            event = self.application.store.read_event(position)
+            if event is None:
+                return 0.0
+            self._oldest = (position, event.recorded_at)
+        return (datetime.now(UTC) - self._oldest[1]).total_seconds()
 
     def _with_passes(self, units: list[Callable[[], Any]], passes: list[_PassJob]) -> list[Any]:
         """The commands inside the first pass's transaction; the other passes alone.
