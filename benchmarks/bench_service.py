@@ -44,15 +44,16 @@ stopped (``consumers_behind_at_end``) and how long it took to catch up
 ``stormgen-split``, ``stormgen-base``) takes its turn at each level with the floor
 (``api_only.services``, their ratios to the floor in ``api_only.ratios``);
 ``--api-only`` runs this table alone. The chain may trail by
-``STORMGEN_CHAIN_BACKLOG`` events (5000) before it runs in step with the commands
-again, which a 5 s level at 8 clients reaches: ``--chain-backlog N`` sets it for the
-generated services (a huge N holds the chain back for the whole level, leaving the
-request path alone, as the floor is). ``ratio`` gives stormgen/peer and stormgen/floor
+``STORMGEN_CHAIN_LAG`` seconds (10) and ``STORMGEN_CHAIN_BACKLOG`` events (100,000)
+before it runs in step with the commands again: ``--chain-lag S`` and
+``--chain-backlog N`` set them for the generated services (a small S or N puts the
+chain in step early in the level; huge ones hold it back for the whole level, leaving
+the request path alone, as the floor is). ``ratio`` gives stormgen/peer and stormgen/floor
 side by side. The last line is JSON.
 
     python benchmarks/bench_service.py [--seconds 5] [--clients 1,8,32] [--quick]
         [--contenders stormgen,peer,floor] [--baseline SRC] [--api-only]
-        [--chain-backlog N] [--profile SVG]
+        [--chain-lag S] [--chain-backlog N] [--profile SVG]
 """
 
 from __future__ import annotations
@@ -110,11 +111,15 @@ class Contender:
 
 
 def start(
-    names: list[str], work: Path, baseline: str | None = None, backlog: int | None = None
+    names: list[str],
+    work: Path,
+    baseline: str | None = None,
+    backlog: int | None = None,
+    lag: float | None = None,
 ) -> list[Contender]:
     """Start the contenders' servers side by side; return them once they all answer
     (``stormgen-base`` on the code in ``baseline``; the generated services with
-    ``STORMGEN_CHAIN_BACKLOG=backlog`` when given)."""
+    ``STORMGEN_CHAIN_BACKLOG=backlog`` and ``STORMGEN_CHAIN_LAG=lag`` when given)."""
     started: list[tuple[str, str, subprocess.Popen[bytes], Path, str]] = []
     for name in names:
         folder = work / name
@@ -127,6 +132,8 @@ def start(
                 env["STORMGEN_SINGLE_WRITER"] = "off"
             if backlog is not None:
                 env["STORMGEN_CHAIN_BACKLOG"] = str(backlog)
+            if lag is not None:
+                env["STORMGEN_CHAIN_LAG"] = str(lag)
             if name == "stormgen-base" and baseline is not None:
                 env["PYTHONPATH"] = os.pathsep.join(
                     [baseline, *filter(None, [env.get("PYTHONPATH")])]
@@ -344,6 +351,13 @@ def main() -> None:
         "DIR`, then DIR/src) that stormgen-base runs on",
     )
     parser.add_argument(
+        "--chain-lag",
+        type=float,
+        metavar="S",
+        help="STORMGEN_CHAIN_LAG for the generated services (how many seconds their chain "
+        "may trail while their commands go first)",
+    )
+    parser.add_argument(
         "--chain-backlog",
         type=int,
         metavar="N",
@@ -379,7 +393,7 @@ def main() -> None:
         insert: list[dict[str, Any]] = []
         insert_url = insert_process = None
         try:
-            contenders.extend(start(names, work, args.baseline, args.chain_backlog))
+            contenders.extend(start(names, work, args.baseline, args.chain_backlog, args.chain_lag))
             # warm up (imports, caches, first pages) outside the measured levels
             for contender in [] if args.quick else contenders:
                 level(contender, 1, 0.5)
@@ -429,6 +443,7 @@ def main() -> None:
         "store": "sqlite (WAL, synchronous=FULL)",
         "seconds_per_level": seconds,
         "chain_backlog": args.chain_backlog,
+        "chain_lag": args.chain_lag,
         "contenders": by_name,
         "ratio": {},
         "api_only": {

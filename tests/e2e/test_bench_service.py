@@ -97,8 +97,16 @@ def test_a_baseline_runs_beside_the_code_under_test() -> None:
 
 
 def test_the_api_only_table_alone_with_the_chain_held_back() -> None:
-    result = quick("--api-only", "--contenders", "stormgen,floor", "--chain-backlog", "1000000")
-    assert result["chain_backlog"] == 1_000_000
+    result = quick(
+        "--api-only",
+        "--contenders",
+        "stormgen,floor",
+        "--chain-backlog",
+        "1000000",
+        "--chain-lag",
+        "600",
+    )
+    assert result["chain_backlog"] == 1_000_000 and result["chain_lag"] == 600
     # no full-chain levels, only the API-only table
     assert result["contenders"] == {"stormgen": [], "floor": []}
     assert result["ratio"] == {}
