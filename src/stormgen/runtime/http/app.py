@@ -108,30 +108,30 @@ def create_app(
 def chain_backlog_from_env(environ: Mapping[str, str] | None = None) -> int:
     """``STORMGEN_CHAIN_BACKLOG`` (a whole number of events, 0 or more), else
     :data:`~stormgen.runtime.http.writer.CHAIN_BACKLOG`."""
-    text = (os.environ if environ is None else environ).get("STORMGEN_CHAIN_BACKLOG", "")
-    if not text.strip():
-        return CHAIN_BACKLOG
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise LimitsError(f"STORMGEN_CHAIN_BACKLOG must be a whole number of events, not {text!r}")
-    return value
+    value = _bound_from_env(environ, "STORMGEN_CHAIN_BACKLOG", int, "a whole number of events")
+    return CHAIN_BACKLOG if value is None else int(value)
 
 
 def chain_lag_from_env(environ: Mapping[str, str] | None = None) -> float:
     """``STORMGEN_CHAIN_LAG`` (seconds, 0 or more), else
     :data:`~stormgen.runtime.http.writer.CHAIN_LAG`."""
-    text = (os.environ if environ is None else environ).get("STORMGEN_CHAIN_LAG", "")
+    value = _bound_from_env(environ, "STORMGEN_CHAIN_LAG", float, "a number of seconds")
+    return CHAIN_LAG if value is None else value
+
+
+def _bound_from_env(
+    environ: Mapping[str, str] | None, name: str, kind: Callable[[str], float], what: str
+) -> float | None:
+    """The variable `name` read as `kind`, 0 or more and finite (None when unset)."""
+    text = (os.environ if environ is None else environ).get(name, "")
     if not text.strip():
-        return CHAIN_LAG
+        return None
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        value = -1.0
+        value = -1
     if not 0 <= value < float("inf"):
-        raise LimitsError(f"STORMGEN_CHAIN_LAG must be a number of seconds, not {text!r}")
+        raise LimitsError(f"{name} must be {what}, not {text!r}")
     return value
 
 
