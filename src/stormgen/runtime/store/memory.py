@@ -349,6 +349,14 @@ class MemoryUnitOfWork(UnitOfWork):
         return sorted(found, key=lambda t: (t.due, t.process, t.key, t.name))
 
 
+class _Thread(threading.local):
+    """A thread's open transaction (`uow`), if any: a class default, so reading it
+    unset does not raise and catch an AttributeError (as ``getattr`` with a default
+    does)."""
+
+    uow: MemoryUnitOfWork | None = None
+
+
 class MemoryStore(EventStore):
     """An event store in process memory; same guarantees as the others, nothing durable."""
 
@@ -357,7 +365,7 @@ class MemoryStore(EventStore):
         self._state = _State()
         # Reentrant so a handler may read the store inside its own transaction.
         self._lock = threading.RLock()
-        self._local = threading.local()  # the thread's open transaction, if any
+        self._local = _Thread()
         self._notifier = Notifier(None, 1.0)
         self.closed = False
 
@@ -365,7 +373,7 @@ class MemoryStore(EventStore):
     def transaction(self) -> Iterator[UnitOfWork]:
         self._check_open()
         with self._lock:
-            outer: MemoryUnitOfWork | None = getattr(self._local, "uow", None)
+            outer: MemoryUnitOfWork | None = self._local.uow
             uow = MemoryUnitOfWork(self)
             self._local.uow = uow
             try:

@@ -364,6 +364,14 @@ class PostgresUnitOfWork(SQLUnitOfWork[psycopg.Connection[Any]]):
             self.remember(idempotency_key, result.to_json())
 
 
+class _Thread(threading.local):
+    """A thread's open transaction (`uow`), if any: a class default, so reading it
+    unset does not raise and catch an AttributeError (as ``getattr`` with a default
+    does)."""
+
+    uow: PostgresUnitOfWork | None = None
+
+
 class PostgresStore(SQLStore[psycopg.Connection[Any]]):
     """An event store in a PostgreSQL schema, shared by any number of processes.
 
@@ -409,7 +417,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
             "connect_timeout": max(1, round(connect_timeout)),
             "autocommit": True,
         }
-        self._local = threading.local()
+        self._local = _Thread()
         self._open()
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
@@ -484,7 +492,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
     def _connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection (the thread's transaction's, inside one); ``timeout``: how
         long to wait for one (default ``acquire_timeout``)."""
-        current: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
+        current: PostgresUnitOfWork | None = self._local.uow
         if current is not None:
             yield current._conn
             return
@@ -529,7 +537,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
     # -- transactions ---------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[PostgresUnitOfWork]:
-        outer: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
+        outer: PostgresUnitOfWork | None = self._local.uow
         if outer is not None:
             with outer._conn.transaction():
                 yield outer
@@ -559,7 +567,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
         *,
         idempotency_key: str | None = None,
     ) -> AppendResult:
-        if len(events) >= COPY_MIN_EVENTS or getattr(self._local, "uow", None) is not None:
+        if len(events) >= COPY_MIN_EVENTS or self._local.uow is not None:
             return super().append(stream, events, expected_version, idempotency_key=idempotency_key)
         # On an autocommit connection the call is a transaction of its own: one round trip.
         with self._connection() as conn:
@@ -597,7 +605,7 @@ class PostgresStore(SQLStore[psycopg.Connection[Any]]):
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
-        outer: PostgresUnitOfWork | None = getattr(self._local, "uow", None)
+        outer: PostgresUnitOfWork | None = self._local.uow
         if outer is not None:
             yield outer
             return
