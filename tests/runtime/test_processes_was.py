@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
+import pytest
 from coffee_domain import Drink, MarkPaid, Order, OrderCancelled, OrderPaid, OrderPlaced, PlaceOrder
 from process_domain import Checkout
 from runtime_support import Stores
@@ -16,6 +17,7 @@ from test_processes_pii import Greeting
 
 from stormgen.runtime import Application, Process, Step, TestClock, on_event
 from stormgen.runtime.processes import stream_name
+from stormgen.runtime.store.memory import MemoryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +129,25 @@ def test_a_renamed_pii_state_field_opens_the_value_sealed_under_its_old_name(
     after.forget(Order, order.order_id)
     gone = after.process_instance(RenamedGreeting, order.order_id)
     assert gone is not None and gone.state.client == "[redacted]"
+
+
+class Misnamed(Nudging):
+    """`was` names a field the state does not have (a typo of `nudges`)."""
+
+    was = {"nudge": "reminders"}
+
+
+class MisnamedPii(RenamedGreeting):
+    """`pii` names a field the state does not have (its earlier name)."""
+
+    pii = frozenset({"customer"})
+
+
+def test_was_or_pii_naming_no_state_field_is_refused_when_the_application_is_made() -> None:
+    with pytest.raises(ValueError, match=r"Ordering\.Checkout: was names nudge, which"):
+        Application(MemoryStore(), aggregates=[Order()], processes=[Misnamed()])
+    with pytest.raises(ValueError, match="pii names customer, which RenamedGreetingState"):
+        Application(MemoryStore(), aggregates=[Order()], processes=[MisnamedPii()])
+    # the processes above, named right, are taken
+    app = Application(MemoryStore(), aggregates=[Order()], processes=[Nudging()])
+    app.close()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from stormgen.runtime.aggregate import Aggregate
 from stormgen.runtime.messages import Command, Event, Message, info
 from stormgen.runtime.policies import FakePort, Policy, Port
-from stormgen.runtime.processes import Process
+from stormgen.runtime.processes import Process, check_state_names
 from stormgen.runtime.rejections import UnknownCommand
 from stormgen.runtime.upcasting import Registry
 from stormgen.runtime.views import View
@@ -91,6 +91,7 @@ class Definitions:
         self.processes: dict[str, Process[Any]] = {}
         for process in processes:
             _add_once(self.processes, process.name, process, "process")
+            check_state_names(process)
             if process.name in self.views or process.name in self.policies:
                 raise ValueError(f"a process and a view or policy are both named {process.name}")
             for evt in process.events:

@@ -281,6 +281,23 @@ def fold(
     return instance
 
 
+def check_state_names(process: Process[Any]) -> None:
+    """Raise `ValueError` when the process's `pii` or `was` names a field its state does
+    not have (`pii` by attribute, `was` by wire name): a typo there would go unnoticed,
+    the value stored in the clear or read under no name."""
+    attributes = [f.name for f in dataclasses.fields(process.state_type)]
+    wires = codec.wire_names(process.state_type)
+    names = {wires.get(name, name) for name in attributes}
+    for option, given, known in (("pii", process.pii, attributes), ("was", process.was, names)):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ValueError(
+                f"process {process.name}: {option} names {', '.join(unknown)}, which"
+                f" {process.state_type.__name__} has no field for (it has"
+                f" {', '.join(sorted(known)) or 'none'})"
+            )
+
+
 def pii_wires(process: Process[Any]) -> list[str]:
     """The wire names of the process's pii state fields."""
     if not process.pii:
