@@ -75,6 +75,13 @@ class _Alone(Exception):
 TIMER_BATCH = 50
 
 
+class _Thread(threading.local):
+    """Whether this thread's `fire_due` runs a batch without savepoints: a class
+    default, so reading it unset does not raise and catch an AttributeError."""
+
+    batched = False
+
+
 @dataclass(eq=False)
 class ProcessRuns:
     """The processes of an application: their handlers run, their timers fired.
@@ -90,7 +97,7 @@ class ProcessRuns:
     retry: RetrySettings
     batch: Callable[[], AbstractContextManager[UnitOfWork]]
     #: `.batched` while this thread's `fire_due` runs a batch without savepoints
-    _local: threading.local = field(default_factory=threading.local, init=False)
+    _local: _Thread = field(default_factory=_Thread, init=False)
 
     @property
     def keys(self) -> KeyRing:
@@ -477,7 +484,7 @@ class ProcessRuns:
             if system is None:
                 meta = command_metadata(cid, correlation, causation, process.name)
                 self.commands.handle(command, meta, idempotency_key=cid)
-            elif getattr(self._local, "batched", False):
+            elif self._local.batched:
                 raise _Alone  # not in a batch another run's failure could roll back
             elif not self.commands.was_handled(cid):
                 # an external system is asked inside the run's transaction (a process's
