@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import pytest
+
 from stormgen.runtime import (
     DELETE,
     Aggregate,
@@ -26,6 +28,7 @@ from stormgen.runtime import (
     Rejected,
     View,
 )
+from stormgen.runtime.http import ServeError, serve
 
 
 class Size(enum.Enum):
@@ -406,3 +409,17 @@ def open_shop(url: str = "memory://", **options: Any) -> Application:
         system_events={"Ordering.PaymentGateway": (CardCharged, CardDeclined)},
         **options,
     )
+
+
+def assert_serve_refuses(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, match: str
+) -> None:
+    """`serve` of the shop with the variable `name` set to `value` ends with a one-line
+    `ServeError` matching `match` (no server started, nothing left open)."""
+    application = open_shop()
+    try:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ServeError, match=match):
+            serve(application, announce=lambda _: None)
+    finally:
+        application.close()

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from http_shop import Drink, PlaceOrder, open_shop
+from http_shop import Drink, PlaceOrder, assert_serve_refuses, open_shop
 from thread_server import free_port
 
-from stormgen.runtime.http import ServeError, create_app, serve
+from stormgen.runtime.http import create_app
 from stormgen.runtime.http.limits import Limits, LimitsError
 
 pytestmark = pytest.mark.slow
@@ -225,13 +225,12 @@ def test_limits_are_read_from_the_environment_and_checked(
         Limits.from_env({"STORMGEN_MAX_STREAMS": "many"})
     with pytest.raises(LimitsError, match="STORMGEN_HEADER_TIMEOUT must be greater than 0"):
         Limits.from_env({"STORMGEN_HEADER_TIMEOUT": "0"})
-    application = open_shop()
-    try:
-        monkeypatch.setenv("STORMGEN_MAX_BODY_BYTES", "1MB")
-        with pytest.raises(ServeError, match="STORMGEN_MAX_BODY_BYTES must be a whole number"):
-            serve(application, announce=lambda _: None)
-    finally:
-        application.close()
+    assert_serve_refuses(
+        monkeypatch,
+        "STORMGEN_MAX_BODY_BYTES",
+        "1MB",
+        "STORMGEN_MAX_BODY_BYTES must be a whole number",
+    )
 
 
 # ------------------------------------------------------------------ 3: the event stream

@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from http_shop import Drink, PlaceOrder, open_shop
+from http_shop import Drink, PlaceOrder, assert_serve_refuses, open_shop
 from thread_server import ThreadServer
 
 from stormgen.runtime import Application, Rejected
 from stormgen.runtime.application import CommandResult
-from stormgen.runtime.http import ServeError, create_app, serve
+from stormgen.runtime.http import create_app
 from stormgen.runtime.http.app import chain_backlog_from_env, chain_lag_from_env
 from stormgen.runtime.http.limits import LimitsError
 from stormgen.runtime.http.writer import BUSY, CHAIN_BACKLOG, CHAIN_LAG, CommandWriter
@@ -329,40 +329,44 @@ def test_served_under_load_every_order_completes_its_chain(shop: Application) ->
                 time.sleep(0.02)
 
 
-def test_the_chain_backlog_is_read_from_the_environment_and_checked(
+@pytest.mark.parametrize(
+    ("read", "name", "default", "given", "bads", "message"),
+    [
+        (
+            chain_backlog_from_env,
+            "STORMGEN_CHAIN_BACKLOG",
+            CHAIN_BACKLOG,
+            {"0": 0, " 250 ": 250},
+            ("-1", "lots", "2.5"),
+            "STORMGEN_CHAIN_BACKLOG must be a whole number",
+        ),
+        (
+            chain_lag_from_env,
+            "STORMGEN_CHAIN_LAG",
+            CHAIN_LAG,
+            {"0": 0, " 2.5 ": 2.5},
+            ("-1", "soon", "nan", "inf"),
+            "STORMGEN_CHAIN_LAG must be a number of seconds",
+        ),
+    ],
+    ids=["backlog", "lag"],
+)
+def test_a_chain_bound_is_read_from_the_environment_and_checked(
     monkeypatch: pytest.MonkeyPatch,
+    read: Callable[[dict[str, str]], float],
+    name: str,
+    default: float,
+    given: dict[str, float],
+    bads: tuple[str, ...],
+    message: str,
 ) -> None:
-    assert chain_backlog_from_env({}) == CHAIN_BACKLOG
-    assert chain_backlog_from_env({"STORMGEN_CHAIN_BACKLOG": "0"}) == 0
-    assert chain_backlog_from_env({"STORMGEN_CHAIN_BACKLOG": " 250 "}) == 250
-    for bad in ("-1", "lots", "2.5"):
-        with pytest.raises(LimitsError, match="STORMGEN_CHAIN_BACKLOG must be a whole number"):
-            chain_backlog_from_env({"STORMGEN_CHAIN_BACKLOG": bad})
-    application = open_shop()
-    try:
-        monkeypatch.setenv("STORMGEN_CHAIN_BACKLOG", "many")
-        with pytest.raises(ServeError, match="STORMGEN_CHAIN_BACKLOG must be a whole number"):
-            serve(application, announce=lambda _: None)
-    finally:
-        application.close()
-
-
-def test_the_chain_lag_is_read_from_the_environment_and_checked(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert chain_lag_from_env({}) == CHAIN_LAG
-    assert chain_lag_from_env({"STORMGEN_CHAIN_LAG": "0"}) == 0
-    assert chain_lag_from_env({"STORMGEN_CHAIN_LAG": " 2.5 "}) == 2.5
-    for bad in ("-1", "soon", "nan", "inf"):
-        with pytest.raises(LimitsError, match="STORMGEN_CHAIN_LAG must be a number of seconds"):
-            chain_lag_from_env({"STORMGEN_CHAIN_LAG": bad})
-    application = open_shop()
-    try:
-        monkeypatch.setenv("STORMGEN_CHAIN_LAG", "later")
-        with pytest.raises(ServeError, match="STORMGEN_CHAIN_LAG must be a number of seconds"):
-            serve(application, announce=lambda _: None)
-    finally:
-        application.close()
+    assert read({}) == default
+    for text, value in given.items():
+        assert read({name: text}) == value
+    for bad in bads:
+        with pytest.raises(LimitsError, match=message):
+            read({name: bad})
+    assert_serve_refuses(monkeypatch, name, "many", message)
 
 
 def test_the_api_is_under_load_when_crowded_without_a_real_break(
