@@ -8,7 +8,6 @@ never be read again while the events, positions and versions stay.
 from __future__ import annotations
 
 import base64
-import os
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -18,44 +17,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stormgen.runtime import codec
-from stormgen.runtime.envelope import SEALED_KEY
+from stormgen.runtime.envelope import SEALED_KEY, random_bytes
 from stormgen.runtime.store.base import EventStore
 from stormgen.runtime.store.roles import EncryptionKeys
 
 _NONCE = 12
 #: A data key's length (AES-256).
 _KEY = 32
-#: How many random bytes one read of the OS's random source gives a thread's pool.
-_POOL = 4096
-
-_random = threading.local()
-
-
-def random_bytes(count: int) -> bytes:
-    """``count`` bytes from the OS's random source, through a per-thread pool.
-
-    Each ``os.urandom`` call is a system call that lets the calling thread lose the
-    GIL to a busy one, and a new stream's key and each sealed field's nonce asked for
-    one: the pool reads ``_POOL`` bytes at a time and hands each byte out once.
-    """
-    local = _random
-    pool: bytes = getattr(local, "pool", b"")
-    at: int = getattr(local, "at", 0)
-    if at + count > len(pool):
-        pool, at = os.urandom(max(_POOL, count)), 0
-        local.pool = pool
-    local.at = at + count
-    return pool[at : at + count]
-
-
-def _forget_random() -> None:
-    # A forked child must not hand out the bytes its parent will also use (keys and
-    # nonces repeated across two processes).
-    global _random
-    _random = threading.local()
-
-
-os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_key() -> bytes:

@@ -12,7 +12,35 @@ import msgspec
 JSONDict = dict[str, Any]
 
 
-_ids = threading.local()
+class _Thread(threading.local):
+    """A thread's pools: random bytes (`random_bytes`) and event ids (`new_event_id`);
+    class defaults, so a fresh thread reads them empty without an AttributeError."""
+
+    pool = b""
+    at = 0
+    ids: list[str] | None = None
+
+
+_local = _Thread()
+#: How many random bytes one read of the OS's random source gives a thread's pool.
+_POOL = 4096
+
+
+def random_bytes(count: int) -> bytes:
+    """``count`` bytes from the OS's random source, through a per-thread pool.
+
+    Each ``os.urandom`` call is a system call that lets the calling thread lose the
+    GIL to a busy one, and a new stream's key, each sealed field's nonce and each batch
+    of event ids asked for one: the pool reads ``_POOL`` bytes at a time and hands each
+    byte out once.
+    """
+    local = _local
+    pool, at = local.pool, local.at
+    if at + count > len(pool):
+        pool, at = os.urandom(max(_POOL, count)), 0
+        local.pool = pool
+    local.at = at + count
+    return pool[at : at + count]
 
 
 #: byte maps setting a uuid4's version bits (byte 6) and variant bits (byte 8)
@@ -26,7 +54,7 @@ _DIGITS = [(d + (d >= 8) + (d >= 12) + (d >= 16) + (d >= 20), d) for d in range(
 
 def _fresh_ids(count: int = 256) -> list[str]:
     """Make ``count`` random uuid4 strings from one read of the OS's random source."""
-    raw = bytearray(os.urandom(16 * count))
+    raw = bytearray(random_bytes(16 * count))
     raw[6::16] = raw[6::16].translate(_VERSION_4)
     raw[8::16] = raw[8::16].translate(_RFC_4122_VARIANT)
     # each hex digit goes to its place in every id at once, by a slice with a step (32
@@ -39,13 +67,14 @@ def _fresh_ids(count: int = 256) -> list[str]:
     return text.decode().split()
 
 
-def _forget_ids() -> None:
-    # A forked child must not hand out the ids its parent will also use.
-    global _ids
-    _ids = threading.local()
+def _forget_pools() -> None:
+    # A forked child must not hand out the bytes and ids its parent will also use
+    # (keys, nonces and event ids repeated across two processes).
+    global _local
+    _local = _Thread()
 
 
-os.register_at_fork(after_in_child=_forget_ids)
+os.register_at_fork(after_in_child=_forget_pools)
 
 
 def new_event_id() -> str:
@@ -54,11 +83,10 @@ def new_event_id() -> str:
     Ids are drawn from a per-thread pool filled 256 at a time: ``str(uuid.uuid4())``
     per event was a third of the cost of appending a batch.
     """
-    try:
-        return _ids.pool.pop()  # type: ignore[no-any-return]
-    except (AttributeError, IndexError):
-        _ids.pool = _fresh_ids()
-        return _ids.pool.pop()  # type: ignore[no-any-return]
+    ids = _local.ids
+    if not ids:
+        ids = _local.ids = _fresh_ids()
+    return ids.pop()
 
 
 #: msgspec writes an aware UTC datetime as ``2026-12-07T12:00:00.123456Z`` (a tenth of
