@@ -74,14 +74,18 @@ def _outcome(unit: Callable[[], T]) -> T | Exception:
 
 
 def trace(
-    cid: str, correlation_id: str | None, causation_id: str | None, actor: str | None
+    cid: str,
+    correlation_id: str | None,
+    causation_id: str | None,
+    actor: str | None,
+    into: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The metadata tying events to their cause: the correlation and causation ids
-    (given, else `cid`) and the actor, if any."""
-    metadata: dict[str, Any] = {
-        "correlation_id": correlation_id or cid,
-        "causation_id": causation_id or cid,
-    }
+    (given, else `cid`) and the actor, if any; written into `into` when given (a
+    command's hot path), else into a new dict."""
+    metadata: dict[str, Any] = {} if into is None else into
+    metadata["correlation_id"] = correlation_id or cid
+    metadata["causation_id"] = causation_id or cid
     if actor is not None:
         metadata["actor"] = actor
     return metadata
@@ -98,13 +102,8 @@ def command_metadata(
     one) and its `trace`."""
     cid = command_id or new_event_id()
     metadata: dict[str, Any] = dict(extra) if extra else {}
-    # `trace`'s entries, written in place (a command's hot path)
     metadata["command_id"] = cid
-    metadata["correlation_id"] = correlation_id or cid
-    metadata["causation_id"] = causation_id or cid
-    if actor is not None:
-        metadata["actor"] = actor
-    return metadata
+    return trace(cid, correlation_id, causation_id, actor, metadata)
 
 
 #: A record to append, its data plain, and the names of its fields to seal.

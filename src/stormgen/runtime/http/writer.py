@@ -92,6 +92,7 @@ class CommandWriter:
         self.application = application
         self.max_group = max_group
         #: with the passes here: commands first while the chain trails by fewer events
+        #: than `backlog` and less than `lag` seconds (`take_passes`)
         self.backlog = 0
         self.lag = 0.0
         #: the oldest event the chain had not processed when last looked: (its position,
